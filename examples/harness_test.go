@@ -1,0 +1,115 @@
+//go:build e2e
+
+// Package examples runs the example programs through the real Pulumi CLI, language host
+// and provider plugin against an in-process Pulumi Cloud emulator. `make test` builds
+// the binaries into bin/ and passes their folder in AUTO_DEPLOY_BIN.
+package examples
+
+import (
+	"bytes"
+	"context"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
+)
+
+const testToken = "pul-e2e-test-token"
+
+// binDir is where make put pulumi, the YAML host and the provider plugin.
+func binDir(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("AUTO_DEPLOY_BIN")
+	require.NotEmpty(t, dir, "AUTO_DEPLOY_BIN is not set: run these tests with `make test`, which builds bin/")
+	for _, name := range []string{"pulumi", "pulumi-language-yaml", "pulumi-resource-auto-deploy"} {
+		_, err := os.Stat(filepath.Join(dir, name))
+		require.NoError(t, err, "missing %s in %s: run `make tools build`", name, dir)
+	}
+	return dir
+}
+
+// cloud is an emulator served on a loopback port for one test.
+type cloud struct {
+	*emulator.Server
+	URL string
+}
+
+func startCloud(t *testing.T) *cloud {
+	t.Helper()
+	srv := emulator.New(emulator.Options{Token: testToken})
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	return &cloud{Server: srv, URL: hs.URL}
+}
+
+// workspace is one copy of an example program with its own Pulumi home and file backend,
+// so tests never share state.
+type workspace struct {
+	t   *testing.T
+	dir string
+	env []string
+	bin string
+}
+
+func newWorkspace(t *testing.T, example string, c *cloud) *workspace {
+	t.Helper()
+	bin := binDir(t)
+	root := t.TempDir()
+	dir := filepath.Join(root, "program")
+	require.NoError(t, os.CopyFS(dir, os.DirFS(example)))
+	state := filepath.Join(root, "state")
+	require.NoError(t, os.MkdirAll(state, 0o700))
+	env := append(os.Environ(),
+		"PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"PULUMI_HOME="+filepath.Join(root, "home"),
+		"PULUMI_BACKEND_URL=file://"+state,
+		"PULUMI_CONFIG_PASSPHRASE=e2e",
+		"PULUMI_SKIP_UPDATE_CHECK=true",
+		"PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true",
+		"PULUMI_ACCESS_TOKEN=", // the token comes from stack config below, nowhere else
+	)
+	w := &workspace{t: t, dir: dir, env: env, bin: bin}
+	w.pulumi("stack", "init", "test")
+	w.pulumi("config", "set", "auto-deploy:apiUrl", c.URL)
+	w.pulumi("config", "set", "--secret", "auto-deploy:accessToken", testToken)
+	return w
+}
+
+// pulumi runs the CLI and fails the test on a non-zero exit, showing its output.
+func (w *workspace) pulumi(args ...string) string {
+	w.t.Helper()
+	out, err := w.run(args...)
+	require.NoError(w.t, err, "pulumi %s failed:\n%s", strings.Join(args, " "), out)
+	return out
+}
+
+// run runs the CLI and returns its combined output and error, for expected failures.
+func (w *workspace) run(args ...string) (string, error) {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(w.t.Context(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(w.bin, "pulumi"), append(args, "--non-interactive")...)
+	cmd.Dir = w.dir
+	cmd.Env = w.env
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return out.String(), err
+}
+
+// edit rewrites the program's Pulumi.yaml with replace applied, as a user editing it would.
+func (w *workspace) edit(old, replacement string) {
+	w.t.Helper()
+	path := filepath.Join(w.dir, "Pulumi.yaml")
+	data, err := os.ReadFile(path)
+	require.NoError(w.t, err)
+	require.Contains(w.t, string(data), old)
+	require.NoError(w.t, os.WriteFile(path, []byte(strings.Replace(string(data), old, replacement, 1)), 0o600))
+}

@@ -1,0 +1,80 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+
+	"github.com/pulumi/pulumi-go-provider/infer"
+
+	"github.com/autodeploy-dev/pulumi-auto-deploy/provider/cloud"
+)
+
+// Client is the part of the Pulumi Cloud API the resources use. Tests and the demo can
+// hand the provider another implementation through a ClientFactory.
+type Client interface {
+	CreateWebhook(ctx context.Context, scope cloud.WebhookScope, w cloud.Webhook) (cloud.Webhook, error)
+	ListWebhooks(ctx context.Context, scope cloud.WebhookScope) ([]cloud.Webhook, error)
+	GetWebhook(ctx context.Context, scope cloud.WebhookScope, name string) (cloud.Webhook, error)
+	UpdateWebhook(ctx context.Context, scope cloud.WebhookScope, name string, w cloud.Webhook) (cloud.Webhook, error)
+	DeleteWebhook(ctx context.Context, scope cloud.WebhookScope, name string) error
+	GetStack(ctx context.Context, org, project, stack string) (cloud.Stack, error)
+	GetDeploymentSettings(ctx context.Context, org, project, stack string) (map[string]any, error)
+}
+
+// ClientFactory builds the Client for a resolved API URL and token.
+type ClientFactory func(apiURL, token string) (Client, error)
+
+// sharedTransport keeps connections alive across every request the plugin makes; one
+// `pulumi up` talks to one host many times.
+var sharedTransport = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+
+// NewCloudClient is the production ClientFactory.
+func NewCloudClient(apiURL, token string) (Client, error) {
+	return cloud.New(sharedTransport, apiURL, token, cloud.WithUserAgent("pulumi-resource-auto-deploy/"+Version))
+}
+
+// clientSource builds the client once per provider process, on first use, from the
+// provider's configuration.
+type clientSource struct {
+	newClient ClientFactory
+
+	mu     sync.Mutex
+	client Client
+}
+
+func (s *clientSource) get(ctx context.Context) (Client, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.client != nil {
+		return s.client, nil
+	}
+	cfg := infer.GetConfig[*Config](ctx)
+	conn, err := cfg.connection()
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.newClient(conn.apiURL, conn.token)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to Pulumi Cloud at %s: %w", conn.apiURL, err)
+	}
+	s.client = c
+	return c, nil
+}
+
+// describeCloudError turns a client error into one a user can act on; what says what
+// the provider was doing and to which object.
+func describeCloudError(what string, err error) error {
+	switch {
+	case errors.Is(err, cloud.ErrUnauthorized):
+		return fmt.Errorf("%s: Pulumi Cloud refused the access token (401): check auto-deploy:accessToken "+
+			"or PULUMI_ACCESS_TOKEN, or run `pulumi login` again: %w", what, err)
+	case errors.Is(err, cloud.ErrForbidden):
+		return fmt.Errorf("%s: the access token may not do this (403): use a token of a member with "+
+			"admin rights on the stack or organization: %w", what, err)
+	default:
+		return fmt.Errorf("%s: %w", what, err)
+	}
+}

@@ -1,0 +1,120 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/pulumi/pulumi-go-provider/infer"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
+)
+
+const defaultAPIURL = "https://api.pulumi.com"
+
+// Config is the provider configuration: where Pulumi Cloud is and how to authenticate.
+type Config struct {
+	AccessToken *string `pulumi:"accessToken,optional" provider:"secret"`
+	APIURL      *string `pulumi:"apiUrl,optional"`
+}
+
+var (
+	_ infer.Annotated       = (*Config)(nil)
+	_ infer.CustomConfigure = (*Config)(nil)
+)
+
+// Annotate documents the configuration keys.
+func (c *Config) Annotate(a infer.Annotator) {
+	a.Describe(&c.AccessToken, "The Pulumi Cloud access token the provider uses. When unset, the provider "+
+		"uses the `PULUMI_ACCESS_TOKEN` environment variable, and then the token `pulumi login` stored for `apiUrl`.")
+	a.Describe(&c.APIURL, "The Pulumi Cloud API URL, `https://api.pulumi.com` by default. When unset, the "+
+		"provider uses `PULUMI_BACKEND_URL` if it is an http(s) URL (self-hosted installations), then `PULUMI_API`. "+
+		"Plain `http://` is only allowed for loopback addresses, such as a local Pulumi Cloud emulator.")
+}
+
+// Configure resolves the connection once, so a missing token or a bad URL fails the
+// first operation with one clear message instead of one per resource.
+func (c *Config) Configure(context.Context) error {
+	_, err := c.connection()
+	return err
+}
+
+// connection is what the client needs, resolved from config, environment and stored
+// credentials in that order.
+type connection struct {
+	apiURL string
+	token  string
+}
+
+func (c *Config) connection() (connection, error) {
+	apiURL, err := resolveAPIURL(c.APIURL)
+	if err != nil {
+		return connection{}, err
+	}
+	token, err := resolveAccessToken(c.AccessToken, apiURL)
+	if err != nil {
+		return connection{}, err
+	}
+	return connection{apiURL: apiURL, token: token}, nil
+}
+
+func resolveAPIURL(configured *string) (string, error) {
+	source, raw := "auto-deploy:apiUrl", ""
+	switch {
+	case configured != nil && *configured != "":
+		raw = *configured
+	case isHTTPURL(os.Getenv("PULUMI_BACKEND_URL")):
+		source, raw = "PULUMI_BACKEND_URL", os.Getenv("PULUMI_BACKEND_URL")
+	case os.Getenv("PULUMI_API") != "":
+		source, raw = "PULUMI_API", os.Getenv("PULUMI_API")
+	default:
+		return defaultAPIURL, nil
+	}
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return "", fmt.Errorf("%s %q is not a Pulumi Cloud API URL: use an absolute https:// URL such as %s",
+			source, raw, defaultAPIURL)
+	}
+	// A token sent over plain HTTP to another machine can be read on the way; only a
+	// server on this machine (such as the emulator) is exempt.
+	if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
+		return "", fmt.Errorf("%s %q uses plain http:// to a remote host, which would send the access token "+
+			"unencrypted: use https://, or http:// only with localhost or a loopback address", source, raw)
+	}
+	return u.Scheme + "://" + u.Host, nil
+}
+
+func resolveAccessToken(configured *string, apiURL string) (string, error) {
+	if configured != nil && *configured != "" {
+		return *configured, nil
+	}
+	if token := os.Getenv("PULUMI_ACCESS_TOKEN"); token != "" {
+		return token, nil
+	}
+	// The CLI keeps one token per backend URL; recent CLIs may encrypt the file, so it is
+	// read through the SDK rather than parsed here.
+	if creds, err := workspace.GetStoredCredentials(); err == nil {
+		for backend, token := range creds.AccessTokens {
+			if token != "" && strings.TrimRight(backend, "/") == apiURL {
+				return token, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("no Pulumi Cloud access token for %s: set it with "+
+		"`pulumi config set --secret auto-deploy:accessToken <token>`, or export PULUMI_ACCESS_TOKEN, "+
+		"or run `pulumi login %s`", apiURL, apiURL)
+}
+
+func isHTTPURL(s string) bool {
+	return strings.HasPrefix(s, "https://") || strings.HasPrefix(s, "http://")
+}
+
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

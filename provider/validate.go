@@ -1,0 +1,74 @@
+package provider
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+)
+
+// Pulumi Cloud names (organizations, projects, stacks, environments) share one rule;
+// the service refuses anything else, so Check refuses it first, at preview time.
+var cloudNamePattern = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+
+const maxCloudNameLength = 100
+
+const nameRule = `use 1-100 characters: letters, digits, "-", "_" or "."`
+
+// validateCloudName returns an error naming the field when value breaks the naming rule.
+func validateCloudName(field, value string) error {
+	switch {
+	case value == "":
+		return fmt.Errorf("%s must not be empty: %s", field, nameRule)
+	case len(value) > maxCloudNameLength:
+		return fmt.Errorf("%s %q is %d characters long: %s", field, truncate(value), len(value), nameRule)
+	case !cloudNamePattern.MatchString(value):
+		return fmt.Errorf("%s %q is not a valid name: %s", field, truncate(value), nameRule)
+	}
+	return nil
+}
+
+// parseStackRef splits a "project/stack" reference, the form a pulumi_deployments
+// webhook uses for its target and an AutoDeployer uses for its downstream refs.
+func parseStackRef(field, ref string) (project, stack string, err error) {
+	project, stack, ok := strings.Cut(ref, "/")
+	if !ok || strings.Contains(stack, "/") {
+		return "", "", fmt.Errorf("%s %q is not a stack reference: use the form \"project/stack\" "+
+			"(for example \"database/prod\"), a stack in the same organization", field, truncate(ref))
+	}
+	if err := validateCloudName(field+" project", project); err != nil {
+		return "", "", err
+	}
+	if err := validateCloudName(field+" stack", stack); err != nil {
+		return "", "", err
+	}
+	return project, stack, nil
+}
+
+// validatePayloadURL checks a webhook destination against its format: a stack reference
+// for pulumi_deployments, an absolute http(s) URL for everything else.
+func validatePayloadURL(format WebhookFormat, payloadURL string) error {
+	if format == WebhookFormatPulumiDeployments {
+		_, _, err := parseStackRef("payloadUrl", payloadURL)
+		if err != nil {
+			return fmt.Errorf("%w; a pulumi_deployments webhook deploys that stack instead of calling a URL", err)
+		}
+		return nil
+	}
+	u, err := url.Parse(payloadURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("payloadUrl %q is not an http(s) URL: a %s webhook posts to an absolute URL "+
+			"such as \"https://hooks.example.com/pulumi\" (use format pulumi_deployments with "+
+			"\"project/stack\" to deploy a stack)", truncate(payloadURL), format)
+	}
+	return nil
+}
+
+// truncate keeps error messages readable when a user pastes something huge.
+func truncate(s string) string {
+	const limit = 120
+	if len(s) <= limit {
+		return s
+	}
+	return s[:limit] + "…"
+}
