@@ -56,7 +56,7 @@ func TestSchema(t *testing.T) {
 	require.NoError(t, err)
 
 	var schema struct {
-		Name      string `json:"name"`
+		Name      string                                      `json:"name"`
 		Config    struct{ Variables map[string]propertySpec } `json:"config"`
 		Resources map[string]struct {
 			Description     string                  `json:"description"`
