@@ -37,8 +37,7 @@ func newServer(t *testing.T, apiURL, token string) integration.Server {
 	t.Helper()
 	prov, err := New(NewCloudClient)
 	require.NoError(t, err)
-	server, err := integration.NewServer(t.Context(), Name, semver.MustParse("0.1.0"), integration.WithProvider(prov))
-	require.NoError(t, err)
+	server := newServerFor(t, prov)
 	require.NoError(t, server.Configure(p.ConfigureRequest{Args: property.NewMap(map[string]property.Value{
 		"apiUrl":      property.New(apiURL),
 		"accessToken": property.New(token),
@@ -46,12 +45,19 @@ func newServer(t *testing.T, apiURL, token string) integration.Server {
 	return server
 }
 
+// newServerFor serves prov in process, as the engine would talk to the plugin.
+func newServerFor(t *testing.T, prov p.Provider) integration.Server {
+	t.Helper()
+	server, err := integration.NewServer(t.Context(), Name, semver.MustParse("0.1.0"), integration.WithProvider(prov))
+	require.NoError(t, err)
+	return server
+}
+
 func TestSchema(t *testing.T) {
 	t.Parallel()
 	prov, err := New(NewCloudClient)
 	require.NoError(t, err)
-	server, err := integration.NewServer(t.Context(), Name, semver.MustParse("0.1.0"), integration.WithProvider(prov))
-	require.NoError(t, err)
+	server := newServerFor(t, prov)
 	resp, err := server.GetSchema(p.GetSchemaRequest{})
 	require.NoError(t, err)
 
