@@ -1,9 +1,12 @@
 package provider
 
 import (
+	"context"
+
 	p "github.com/pulumi/pulumi-go-provider"
 	"github.com/pulumi/pulumi-go-provider/infer"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
+	"github.com/pulumi/pulumi/sdk/v3/go/property"
 )
 
 // Name is the Pulumi package name.
@@ -16,7 +19,7 @@ var Version = "0.0.1-dev"
 // in production, anything else in tests).
 func New(newClient ClientFactory) (p.Provider, error) {
 	clients := &clientSource{newClient: newClient}
-	return infer.NewProviderBuilder().
+	prov, err := infer.NewProviderBuilder().
 		WithDisplayName("Auto Deploy").
 		WithDescription("Keep dependent Pulumi stacks up to date: declare which stacks redeploy which, and the "+
 			"provider manages the Pulumi Cloud deployment webhooks that do it.").
@@ -32,9 +35,48 @@ func New(newClient ClientFactory) (p.Provider, error) {
 		WithConfig(infer.Config(&Config{})).
 		WithResources(
 			infer.Resource(&Webhook{clients: clients}),
+			infer.Resource(&AutoDeployer{clients: clients, graph: newDeployGraph()}),
 		).
 		WithModuleMap(map[tokens.ModuleName]tokens.ModuleName{"provider": "index"}).
 		Build()
+	if err != nil {
+		return p.Provider{}, err
+	}
+	return previewUnknownRefs(prov), nil
+}
+
+const autoDeployerToken = "auto-deploy:index:AutoDeployer"
+
+// previewUnknownRefs makes an AutoDeployer's ref and webhook names unknown in a preview
+// where the inputs they derive from are unknown. infer can mark an output always known
+// (what refs need to flow between AutoDeployers in preview) but not "known when its
+// inputs are", so the exception is applied here.
+func previewUnknownRefs(prov p.Provider) p.Provider {
+	mark := func(inputs, outputs property.Map) property.Map {
+		if inputs.Get("project").HasComputed() || inputs.Get("stack").HasComputed() {
+			outputs = outputs.Set("ref", property.New(property.Computed))
+		}
+		if inputs.Get("downstreamRefs").HasComputed() {
+			outputs = outputs.Set("downstreamWebhooks", property.New(property.Computed))
+		}
+		return outputs
+	}
+	create, update := prov.Create, prov.Update
+	prov.Create = func(ctx context.Context, req p.CreateRequest) (p.CreateResponse, error) {
+		resp, err := create(ctx, req)
+		if err == nil && req.DryRun && req.Urn.Type() == autoDeployerToken {
+			resp.Properties = mark(req.Properties, resp.Properties)
+		}
+		return resp, err
+	}
+	prov.Update = func(ctx context.Context, req p.UpdateRequest) (p.UpdateResponse, error) {
+		resp, err := update(ctx, req)
+		if err == nil && req.DryRun && req.Urn.Type() == autoDeployerToken {
+			resp.Properties = mark(req.Inputs, resp.Properties)
+		}
+		return resp, err
+	}
+	return prov
 }
 
 // languageMap names the SDK packages under our own publisher, never Pulumi's npm scope or

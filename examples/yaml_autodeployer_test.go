@@ -1,0 +1,103 @@
+//go:build e2e
+
+package examples
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const graphProject = "dependency-example"
+
+// TestYAMLAutoDeployerGraph runs the seed's a–f program and counts what each phase asks
+// of Pulumi Cloud: writes must equal the edges that changed.
+func TestYAMLAutoDeployerGraph(t *testing.T) {
+	t.Parallel()
+	c := startCloud(t)
+	for _, stack := range []string{"a", "b", "c", "d", "e", "f"} {
+		require.NoError(t, c.CreateStack("pulumi", graphProject, stack))
+		require.NoError(t, c.SetDeploymentSettings("pulumi", graphProject, stack, map[string]any{"source": "git"}))
+	}
+	w := newWorkspace(t, "yaml/auto-deployer", c)
+
+	phase := func(name string, args ...string) (total, writes int, byRoute map[string]int) {
+		t.Helper()
+		c.ResetStats()
+		w.pulumi(args...)
+		s := c.Stats()
+		t.Logf("%-16s requests=%d writes=%d %v", name, s.Total, s.Writes, s.ByRoute)
+		return s.Total, s.Writes, s.ByRoute
+	}
+	const hooksRoute = "/api/stacks/{org}/{project}/{stack}/hooks"
+
+	// Create: exactly the 5 edges, 2 on a and 3 on b.
+	_, writes, routes := phase("create", "up", "--yes")
+	assert.Equal(t, 5, writes)
+	assert.Equal(t, 5, routes["POST "+hooksRoute])
+	created := edges(c)
+	assert.Len(t, created, 2, "webhooks only on a and b: %v", created)
+	assert.ElementsMatch(t, []string{graphProject + "/b", graphProject + "/c"}, created["a"])
+	assert.ElementsMatch(t, []string{graphProject + "/d", graphProject + "/e", graphProject + "/f"}, created["b"])
+
+	// An update of a redeploys every stack below it exactly once.
+	result, err := c.FireUpdate("pulumi", graphProject, "a")
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"b", "c", "d", "e", "f"}, stackNames(deployedStacks(result)))
+	assert.Empty(t, result.FailedDeliveries)
+
+	// No-op: no request at all, let alone a write.
+	total, writes, _ := phase("no-op", "up", "--yes", "--expect-no-changes")
+	assert.Zero(t, writes)
+	assert.Zero(t, total)
+
+	// Removing one ref is one DELETE and nothing else.
+	w.edit("        - ${f.ref}\n", "")
+	_, writes, routes = phase("remove-one-ref", "up", "--yes", "--skip-preview")
+	assert.Equal(t, 1, writes)
+	assert.Equal(t, 1, routes["DELETE "+hooksRoute+"/{name}"])
+	assert.ElementsMatch(t, []string{graphProject + "/d", graphProject + "/e"}, edges(c)["b"])
+
+	// Reordering refs changes nothing.
+	w.edit("        - ${b.ref}\n        - ${c.ref}\n", "        - ${c.ref}\n        - ${b.ref}\n")
+	_, writes, _ = phase("reorder-refs", "up", "--yes", "--expect-no-changes")
+	assert.Zero(t, writes)
+
+	// Deleted behind Pulumi's back: refresh notices with one list per stack, up restores it.
+	hookOnA := c.Webhooks()[0]
+	require.Equal(t, "a", hookOnA.Stack)
+	c.api(t, http.MethodDelete, hookOnA.Scope.Path()+"/"+hookOnA.Name, nil, http.StatusNoContent)
+	total, writes, routes = phase("refresh", "refresh", "--yes", "--skip-preview")
+	assert.Zero(t, writes)
+	assert.Equal(t, 6, routes["GET "+hooksRoute], "one list request per AutoDeployer")
+	assert.Equal(t, 6, total)
+	_, writes, routes = phase("restore", "up", "--yes", "--skip-preview")
+	assert.Equal(t, 1, writes)
+	assert.Equal(t, 1, routes["POST "+hooksRoute])
+	assert.Len(t, edges(c)["a"], 2)
+
+	// Destroy removes the 4 webhooks left and nothing else.
+	_, writes, routes = phase("destroy", "destroy", "--yes", "--skip-preview")
+	assert.Equal(t, 4, writes)
+	assert.Equal(t, 4, routes["DELETE "+hooksRoute+"/{name}"])
+	assert.Empty(t, c.Webhooks())
+}
+
+// edges maps each stack to the targets of its webhooks.
+func edges(c *cloud) map[string][]string {
+	out := map[string][]string{}
+	for _, h := range c.Webhooks() {
+		out[h.Stack] = append(out[h.Stack], h.PayloadURL)
+	}
+	return out
+}
+
+func stackNames(refs []string) []string {
+	names := make([]string, len(refs))
+	for i, ref := range refs {
+		names[i] = ref[len(graphProject)+1:]
+	}
+	return names
+}
