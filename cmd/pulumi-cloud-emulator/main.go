@@ -1,0 +1,114 @@
+// Command pulumi-cloud-emulator serves the in-memory Pulumi Cloud API of package emulator on a local port.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
+)
+
+// version is stamped at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv); err != nil {
+		fmt.Fprintln(os.Stderr, "pulumi-cloud-emulator:", err)
+		stop()
+		os.Exit(1)
+	}
+}
+
+// run serves until ctx is done. The base URL is the first line on stdout, so scripts can start the
+// emulator on port 0 and read where it landed.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	fs := flag.NewFlagSet("pulumi-cloud-emulator", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:8383", "address to listen on; port 0 picks a free one")
+	token := fs.String("token", "", "access token clients must send (default $EMULATOR_TOKEN)")
+	stacks := fs.String("stacks", "", "comma-separated org/project/stack list to create, with deployment settings")
+	latency := fs.Duration("latency", 0, "latency to add to every /api request, e.g. 20ms")
+	quiet := fs.Bool("quiet", false, "do not log requests to stderr")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if *showVersion {
+		_, err := fmt.Fprintln(stdout, version)
+		return err
+	}
+	if *token == "" {
+		*token = getenv("EMULATOR_TOKEN")
+	}
+	if *token == "" {
+		return errors.New("no token: pass --token or set EMULATOR_TOKEN")
+	}
+	seed, err := parseStacks(*stacks)
+	if err != nil {
+		return err
+	}
+
+	opts := emulator.Options{Token: *token}
+	if !*quiet {
+		opts.OnRequest = func(rec emulator.RequestRecord) {
+			fmt.Fprintf(stderr, "%s %s %d %s\n", rec.Method, rec.Path, rec.Status, rec.Duration.Round(time.Microsecond))
+		}
+	}
+	srv := emulator.New(opts)
+	srv.SetFaults(emulator.Faults{Latency: *latency})
+	if err := srv.Seed(seed); err != nil {
+		return fmt.Errorf("creating stacks: %w", err)
+	}
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	if _, err := fmt.Fprintf(stdout, "http://%s\n", ln.Addr()); err != nil {
+		_ = ln.Close()
+		return err
+	}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return hs.Shutdown(shutdownCtx)
+}
+
+func parseStacks(list string) (emulator.SeedData, error) {
+	var seed emulator.SeedData
+	for _, item := range strings.Split(list, ",") {
+		if item = strings.TrimSpace(item); item == "" {
+			continue
+		}
+		parts := strings.Split(item, "/")
+		if len(parts) != 3 {
+			return seed, fmt.Errorf("--stacks: %q is not org/project/stack", item)
+		}
+		seed.Stacks = append(seed.Stacks, emulator.SeedStack{
+			Org: parts[0], Project: parts[1], Stack: parts[2], DeploymentSettings: true,
+		})
+	}
+	return seed, nil
+}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// syncBuffer lets the test read stderr while the server goroutine writes it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func noEnv(string) string { return "" }
+
+func TestRunServesAndPrintsTheBaseURLFirst(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	outR, outW := io.Pipe()
+	stderr := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--stacks", "acme/app/a, acme/app/b"}, outW, stderr,
+			func(k string) string { return map[string]string{"EMULATOR_TOKEN": "env-token"}[k] })
+		outW.Close()
+	}()
+
+	line, err := bufio.NewReader(outR).ReadString('\n')
+	require.NoError(t, err)
+	base := strings.TrimSpace(line)
+	require.True(t, strings.HasPrefix(base, "http://127.0.0.1:"), base)
+
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, base+"/api/stacks/acme/app/b/deployments/settings", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "token env-token")
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	assert.Equal(t, http.StatusOK, res.StatusCode, "--stacks creates stacks with deployment settings")
+
+	cancel()
+	require.NoError(t, <-done)
+	assert.Contains(t, stderr.String(), "GET /api/stacks/acme/app/b/deployments/settings 200")
+}
+
+func TestRunRefusals(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no token", []string{"--addr", "127.0.0.1:0"}, "no token"},
+		{"bad stacks", []string{"--token", "t", "--stacks", "acme/app"}, "org/project/stack"},
+		{"bad stack name", []string{"--token", "t", "--addr", "127.0.0.1:0", "--stacks", "acme/app/a b"}, "stack name"},
+		{"unknown flag", []string{"--nope"}, "nope"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var stdout bytes.Buffer
+			err := run(t.Context(), tc.args, &stdout, io.Discard, noEnv)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+			assert.Empty(t, stdout.String(), "nothing on stdout unless serving")
+		})
+	}
+}
+
+func TestRunVersion(t *testing.T) {
+	t.Parallel()
+	var stdout bytes.Buffer
+	require.NoError(t, run(t.Context(), []string{"--version"}, &stdout, io.Discard, noEnv))
+	assert.Equal(t, version+"\n", stdout.String())
+}

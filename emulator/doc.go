@@ -1,0 +1,40 @@
+// Package emulator is an in-memory stand-in for the part of the Pulumi Cloud REST API that auto-deploy
+// needs: webhooks in their three scopes, stacks, ESC environments, deployment settings and deployments.
+//
+// It is written from the API facts document alone and shares no Go types with the provider's client, on
+// purpose: if both sides were built from one set of structs, a misreading of the wire format would be
+// baked into both and every test would still pass. Here each side has to agree with the document, and the
+// tests of each side check the wire from its own end.
+//
+// # Shape
+//
+// A Server is an http.Handler over a store guarded by one mutex. Each request reads its body first and then
+// does all its work on the store under the lock, so each request is atomic, and the in-process accessors (Webhooks, Deployments,
+// Deliveries, …) return copies that callers may keep. Counters, the request log and the fault
+// configuration sit behind a second lock so that waiting out injected latency never holds up the store.
+//
+// Requests under /api/ pass, in order: counting (Stats, before anything can refuse them), injected
+// latency, fault rules, the token check, then the route. Requests under /_emulator/ are the admin API:
+// no token, no counting, no faults. It exists to drive and inspect the emulator from tests, demos and
+// shell scripts on the local machine.
+//
+// # Cascades
+//
+// The point of auto-deploy is that an update of one stack redeploys the stacks downstream of it, through
+// webhooks of the pulumi_deployments format. FireUpdate (and the admin route of the same purpose) records
+// an update and raises update_succeeded on the stack; every active webhook that wants the event gets a
+// delivery. A pulumi_deployments delivery starts a deployment of its target stack, which succeeds at once
+// and raises deployment_succeeded and update_succeeded there, and so on down the tree. Events are handled
+// breadth first from a queue, so for a tree the deployments come level by level, in webhook creation order
+// within a level. The whole cascade runs under the store lock, so a client never sees half of one.
+//
+// A webhook cycle would make the real service deploy forever; the emulator stops after
+// Options.MaxCascadeDeployments deployments and reports the cascade as truncated. Deliveries to raw,
+// slack and ms_teams webhooks are recorded but never sent: the emulator makes no network calls.
+//
+// # Faults
+//
+// SetFaults makes requests slow or failing in controlled ways (every Nth request, exactly the Nth, at most
+// N times, or after the write has landed), so a client's retry and idempotency logic can be tested
+// without a flaky network.
+package emulator

@@ -1,0 +1,155 @@
+package emulator
+
+import (
+	"fmt"
+	"time"
+)
+
+// Scope types a webhook can live in.
+const (
+	ScopeOrganization = "organization"
+	ScopeStack        = "stack"
+	ScopeEnvironment  = "environment"
+)
+
+// Cause kinds of a deployment.
+const (
+	CauseAPI     = "api"
+	CauseWebhook = "webhook"
+)
+
+// Scope names the organization, stack or environment a webhook belongs to. Project and Stack are set for
+// stack webhooks, Project and Env for environment webhooks.
+type Scope struct {
+	Type    string `json:"scope"`
+	Org     string `json:"organizationName"`
+	Project string `json:"projectName,omitempty"`
+	Stack   string `json:"stackName,omitempty"`
+	Env     string `json:"envName,omitempty"`
+}
+
+// Path is the API path of the scope's webhook collection, e.g. /api/orgs/acme/hooks.
+func (sc Scope) Path() string {
+	switch sc.Type {
+	case ScopeStack:
+		return "/api/stacks/" + sc.Org + "/" + sc.Project + "/" + sc.Stack + "/hooks"
+	case ScopeEnvironment:
+		return "/api/esc/environments/" + sc.Org + "/" + sc.Project + "/" + sc.Env + "/hooks"
+	default:
+		return "/api/orgs/" + sc.Org + "/hooks"
+	}
+}
+
+// Webhook is a stored webhook as the emulator sees it, secret included.
+type Webhook struct {
+	Scope
+	Name        string   `json:"name"`
+	DisplayName string   `json:"displayName"`
+	PayloadURL  string   `json:"payloadUrl"`
+	Active      bool     `json:"active"`
+	Format      string   `json:"format"`
+	Filters     []string `json:"filters"`
+	Groups      []string `json:"groups"`
+	HasSecret   bool     `json:"hasSecret"`
+	// Secret is the HMAC key. The HTTP API never returns it and neither does the admin API; it is here so
+	// in-process tests can check delivery signatures.
+	Secret  string    `json:"-"`
+	Created time.Time `json:"created"`
+}
+
+// WebhookRef identifies one webhook.
+type WebhookRef struct {
+	Scope
+	Name string `json:"name"`
+}
+
+// DeliveryRecord holds what the delivery endpoints return about a delivery.
+type DeliveryRecord struct {
+	ID              string `json:"id"`
+	Kind            string `json:"kind"`
+	Payload         string `json:"payload"`
+	Timestamp       int64  `json:"timestamp"`
+	Duration        int64  `json:"duration"`
+	RequestURL      string `json:"requestUrl"`
+	RequestHeaders  string `json:"requestHeaders"`
+	ResponseCode    int    `json:"responseCode"`
+	ResponseHeaders string `json:"responseHeaders"`
+	ResponseBody    string `json:"responseBody"`
+}
+
+// Delivery is one attempt to deliver an event to a webhook: the API's record of it, plus where it belongs
+// and what it caused.
+type Delivery struct {
+	DeliveryRecord
+	Webhook      WebhookRef `json:"webhook"`
+	DeploymentID string     `json:"deploymentId,omitempty"`
+	RedeliveryOf string     `json:"redeliveryOf,omitempty"`
+}
+
+// Failed reports whether the delivery got a non-2xx answer.
+func (d Delivery) Failed() bool { return d.ResponseCode < 200 || d.ResponseCode > 299 }
+
+// Deployment is a Pulumi Deployment the emulator ran. Every deployment succeeds at once.
+type Deployment struct {
+	ID        string `json:"id"`
+	Org       string `json:"orgName"`
+	Project   string `json:"projectName"`
+	Stack     string `json:"stackName"`
+	Operation string `json:"operation"`
+	Status    string `json:"status"`
+	// Version numbers the stack's deployments from 1.
+	Version int       `json:"version"`
+	Created time.Time `json:"created"`
+	Cause   Cause     `json:"cause"`
+}
+
+// Cause says what started a deployment: an API call, or a pulumi_deployments webhook reacting to an event.
+type Cause struct {
+	Kind       string     `json:"kind"`
+	Webhook    WebhookRef `json:"webhook,omitzero"`
+	Event      string     `json:"event,omitempty"`
+	DeliveryID string     `json:"deliveryId,omitempty"`
+}
+
+// CascadeResult is what one event set in motion: the deployments started, in order, and the deliveries that
+// failed. Truncated is set when the cascade hit its deployment cap, which only a webhook cycle can reach.
+type CascadeResult struct {
+	Deployments      []Deployment `json:"deployments"`
+	FailedDeliveries []Delivery   `json:"failedDeliveries"`
+	Truncated        bool         `json:"truncated"`
+}
+
+// Stats counts the /api requests that reached the server, including those answered 401 or with an
+// injected fault. Routes are keyed by their template, e.g. "POST /api/orgs/{org}/hooks"; requests that
+// match no route count under "<METHOD> (no route)".
+type Stats struct {
+	Total    int            `json:"total"`
+	Writes   int            `json:"writes"`
+	Faults   int            `json:"faults"`
+	ByMethod map[string]int `json:"byMethod"`
+	ByRoute  map[string]int `json:"byRoute"`
+}
+
+// RequestRecord is one /api request in the request log.
+type RequestRecord struct {
+	ID       string        `json:"id"`
+	Method   string        `json:"method"`
+	Path     string        `json:"path"`
+	Route    string        `json:"route"`
+	Status   int           `json:"status"`
+	Time     time.Time     `json:"time"`
+	Duration time.Duration `json:"duration"`
+	Fault    bool          `json:"fault"`
+}
+
+// Error is the service's error body, also returned by the in-process accessors.
+type Error struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%d: %s", e.Code, e.Message) }
+
+func errorf(code int, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
