@@ -1,0 +1,333 @@
+package provider
+
+import (
+	"net/http"
+	"sync"
+	"testing"
+
+	p "github.com/pulumi/pulumi-go-provider"
+	"github.com/pulumi/pulumi-go-provider/integration"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/property"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/provider/cloud"
+)
+
+func deployerURN(name string) resource.URN {
+	return resource.NewURN("test", "provider", "", autoDeployerToken, name)
+}
+
+func deployerInputs(stack string, refs ...string) property.Map {
+	return property.NewMap(map[string]property.Value{
+		"organization":   property.New("org"),
+		"project":        property.New("graph"),
+		"stack":          property.New(stack),
+		"downstreamRefs": stringList(refs...),
+	})
+}
+
+// graphCloud is a provider and emulator with stacks graph/{names} that have deployment settings.
+func graphCloud(t *testing.T, names ...string) *testCloud {
+	t.Helper()
+	tc := newTestCloud(t)
+	for _, name := range names {
+		seedStacks(t, tc.cloud, [2]string{"graph", name})
+	}
+	return tc
+}
+
+// createDeployer runs Check, a preview Create and the real Create, as `pulumi up` does.
+func createDeployer(t *testing.T, server integration.Server, name string, inputs property.Map) (p.CreateResponse, error) {
+	t.Helper()
+	check, err := server.Check(p.CheckRequest{Urn: deployerURN(name), Inputs: inputs})
+	require.NoError(t, err)
+	require.Empty(t, check.Failures)
+	if _, err := server.Create(p.CreateRequest{Urn: deployerURN(name), Properties: check.Inputs, DryRun: true}); err != nil {
+		return p.CreateResponse{}, err
+	}
+	return server.Create(p.CreateRequest{Urn: deployerURN(name), Properties: check.Inputs})
+}
+
+func refsOf(m property.Map, key string) []string {
+	var out []string
+	for _, v := range m.Get(key).AsArray().All {
+		out = append(out, v.AsString())
+	}
+	return out
+}
+
+func TestAutoDeployerCheckFailures(t *testing.T) {
+	t.Parallel()
+	server := newServer(t, "http://127.0.0.1:1", testToken) // Check never calls the API.
+	nameRule := `use 1-100 characters: letters, digits, "-", "_" or "."`
+	cases := []struct {
+		name     string
+		inputs   property.Map
+		property string
+		reason   string
+	}{
+		{"ref without a slash", deployerInputs("a", "b"), "downstreamRefs[0]",
+			`downstreamRefs[0] "b" is not a stack reference: use the form "project/stack" (for example ` +
+				`"database/prod"), a stack in the same organization`},
+		{"ref with an org", deployerInputs("a", "org/graph/b"), "downstreamRefs[0]",
+			`downstreamRefs[0] "org/graph/b" is not a stack reference: use the form "project/stack" (for example ` +
+				`"database/prod"), a stack in the same organization`},
+		{"ref with a bad stack name", deployerInputs("a", "graph/b c"), "downstreamRefs[0]",
+			`downstreamRefs[0] stack "b c" is not a valid name: ` + nameRule},
+		{"empty project in ref", deployerInputs("a", "/b"), "downstreamRefs[0]",
+			`downstreamRefs[0] project must not be empty: ` + nameRule},
+		{"self reference", deployerInputs("a", "graph/b", "graph/a"), "downstreamRefs[1]",
+			`downstreamRefs[1] "graph/a" is this stack itself: a stack that redeploys itself would loop forever; ` +
+				`remove it`},
+		{"duplicate", deployerInputs("a", "graph/b", "graph/c", "graph/b"), "downstreamRefs[2]",
+			`downstreamRefs[2] "graph/b" repeats downstreamRefs[0]: list each downstream stack once`},
+		{"bad stack name", deployerInputs("a/b"), "stack", `stack "a/b" is not a valid name: ` + nameRule},
+		{"empty organization", property.NewMap(map[string]property.Value{
+			"organization": property.New(""), "project": property.New("graph"), "stack": property.New("a"),
+		}), "organization", "organization must not be empty: " + nameRule},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			resp, err := server.Check(p.CheckRequest{Urn: deployerURN("a"), Inputs: tc.inputs})
+			require.NoError(t, err)
+			assert.Contains(t, resp.Failures, p.CheckFailure{Property: tc.property, Reason: tc.reason},
+				"failures: %v", resp.Failures)
+		})
+	}
+}
+
+func TestAutoDeployerLifecycle(t *testing.T) {
+	t.Parallel()
+	tc := graphCloud(t, "a", "b", "c", "d")
+	hooksOn := func(stack string) []string {
+		var refs []string
+		for _, h := range tc.cloud.Webhooks() {
+			if h.Stack == stack {
+				refs = append(refs, h.PayloadURL)
+			}
+		}
+		return refs
+	}
+	integration.LifeCycleTest{
+		Resource: autoDeployerToken,
+		Create: integration.Operation{
+			Inputs: deployerInputs("a", "graph/b", "graph/c"),
+			Hook: func(_, output property.Map) {
+				assert.Equal(t, "graph/a", output.Get("ref").AsString())
+				assert.ElementsMatch(t, []string{"graph/b", "graph/c"}, hooksOn("a"))
+				assert.Equal(t, []string{webhookNameFor("graph/b"), webhookNameFor("graph/c")},
+					refsOf(output, "downstreamWebhooks"))
+				hook := tc.cloud.Webhooks()[0]
+				assert.Equal(t, "pulumi_deployments", hook.Format)
+				assert.Equal(t, []string{"update_succeeded"}, hook.Filters)
+				assert.True(t, hook.Active)
+			},
+		},
+		Updates: []integration.Operation{
+			{ // Swap c for d: one create, one delete.
+				Inputs: deployerInputs("a", "graph/d", "graph/b"),
+				Hook: func(_, output property.Map) {
+					assert.ElementsMatch(t, []string{"graph/b", "graph/d"}, hooksOn("a"))
+					assert.Equal(t, []string{"graph/d", "graph/b"}, refsOf(output, "downstreamRefs"))
+				},
+			},
+			{ // Move to stack b: replaced, the new webhooks live on b.
+				Inputs: deployerInputs("b", "graph/c"),
+				Hook: func(_, output property.Map) {
+					assert.Equal(t, []string{"graph/c"}, hooksOn("b"))
+				},
+			},
+		},
+	}.Run(t, tc.server)
+	assert.Empty(t, tc.cloud.Webhooks(), "delete removes every owned webhook")
+}
+
+func TestAutoDeployerRefusesBadTargetsBeforeWriting(t *testing.T) {
+	t.Parallel()
+	tc := graphCloud(t, "a", "b")
+	require.NoError(t, tc.cloud.CreateStack("org", "graph", "nosettings"))
+
+	_, err := createDeployer(t, tc.server, "a", deployerInputs("a", "graph/b", "graph/missing"))
+	assert.ErrorContains(t, err, "downstream stack org/graph/missing does not exist in Pulumi Cloud: create it "+
+		"(`pulumi stack init org/graph/missing`) or remove \"graph/missing\" from downstreamRefs")
+
+	_, err = createDeployer(t, tc.server, "a2", deployerInputs("a", "graph/nosettings"))
+	assert.ErrorContains(t, err, "downstream stack org/graph/nosettings has no deployment settings, so a deployment "+
+		"webhook cannot deploy it: configure Pulumi Deployments for it")
+
+	assert.Zero(t, tc.cloud.Stats().Writes, "nothing is written when a target is bad")
+	assert.Empty(t, tc.cloud.Webhooks())
+}
+
+func TestAutoDeployerRefusesCycles(t *testing.T) {
+	t.Parallel()
+	tc := graphCloud(t, "a", "b", "c")
+	client, err := cloud.New(http.DefaultClient, tc.url, testToken)
+	require.NoError(t, err)
+	// c → a exists already, made by another program (or by hand).
+	_, err = client.CreateWebhook(t.Context(), cloud.WebhookScope{Organization: "org", Project: "graph", Stack: "c"},
+		cloud.Webhook{DisplayName: "by hand", PayloadURL: "graph/a", Active: true, Format: "pulumi_deployments",
+			Filters: []string{"update_succeeded"}})
+	require.NoError(t, err)
+
+	_, err = createDeployer(t, tc.server, "b", deployerInputs("b", "graph/c"))
+	require.NoError(t, err, "b → c closes no loop yet")
+	_, err = createDeployer(t, tc.server, "a", deployerInputs("a", "graph/b"))
+	assert.ErrorContains(t, err, `downstreamRefs: adding "graph/b" would create a deployment cycle `+
+		`graph/a → graph/b → graph/c → graph/a: every update would redeploy the stacks in it forever; `+
+		`remove one of these edges`)
+	assert.Len(t, tc.cloud.Webhooks(), 2, "the refused edge was not written")
+}
+
+func TestAutoDeployerConcurrentHalvesOfALoop(t *testing.T) {
+	t.Parallel()
+	tc := graphCloud(t, "a", "b")
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, pair := range [][2]string{{"a", "graph/b"}, {"b", "graph/a"}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			check, err := tc.server.Check(p.CheckRequest{Urn: deployerURN(pair[0]), Inputs: deployerInputs(pair[0], pair[1])})
+			if err == nil {
+				_, err = tc.server.Create(p.CreateRequest{Urn: deployerURN(pair[0]), Properties: check.Inputs})
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	failed := 0
+	for _, err := range errs {
+		if err != nil {
+			failed++
+			assert.ErrorContains(t, err, "would create a deployment cycle")
+		}
+	}
+	assert.Equal(t, 1, failed, "exactly one half of the loop is refused: %v", errs)
+	assert.Len(t, tc.cloud.Webhooks(), 1)
+}
+
+func TestAutoDeployerPartialFailureConverges(t *testing.T) {
+	t.Parallel()
+	tc := graphCloud(t, "a", "b", "c", "d", "e", "f")
+	tc.cloud.SetFaults(emulator.Faults{Rules: []emulator.FaultRule{
+		{Status: http.StatusInternalServerError, Nth: 4, Method: http.MethodPost, PathContains: "/hooks"},
+	}})
+	inputs := deployerInputs("a", "graph/b", "graph/c", "graph/d", "graph/e", "graph/f")
+	resp, err := createDeployer(t, tc.server, "a", inputs)
+	require.Error(t, err)
+	require.NotNil(t, resp.PartialState, "the webhooks that were written stay in state")
+	assert.Len(t, refsOf(resp.Properties, "downstreamRefs"), 4)
+	assert.Len(t, tc.cloud.Webhooks(), 4)
+
+	// The next up is an Update from the partial state, and finishes the job.
+	tc.cloud.SetFaults(emulator.Faults{})
+	check, err := tc.server.Check(p.CheckRequest{Urn: deployerURN("a"), State: resp.Properties, Inputs: inputs})
+	require.NoError(t, err)
+	diff, err := tc.server.Diff(p.DiffRequest{ID: "org/graph/a", Urn: deployerURN("a"), State: resp.Properties,
+		Inputs: check.Inputs})
+	require.NoError(t, err)
+	require.True(t, diff.HasChanges)
+	tc.cloud.ResetStats()
+	updated, err := tc.server.Update(p.UpdateRequest{ID: "org/graph/a", Urn: deployerURN("a"), State: resp.Properties,
+		Inputs: check.Inputs})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"graph/b", "graph/c", "graph/d", "graph/e", "graph/f"},
+		refsOf(updated.Properties, "downstreamRefs"))
+	assert.Len(t, tc.cloud.Webhooks(), 5, "no duplicates")
+	assert.Equal(t, 1, tc.cloud.Stats().Writes, "only the missing edge is written")
+}
+
+func TestAutoDeployerAdoptsWhenTheAnswerIsLost(t *testing.T) {
+	t.Parallel()
+	tc := graphCloud(t, "a", "b", "c", "d")
+	// Every create lands, but the client sees 503 for the second one.
+	tc.cloud.SetFaults(emulator.Faults{Rules: []emulator.FaultRule{{Status: http.StatusServiceUnavailable, Nth: 2,
+		Method: http.MethodPost, PathContains: "/hooks", AfterApply: true}}})
+	resp, err := createDeployer(t, tc.server, "a", deployerInputs("a", "graph/b", "graph/c", "graph/d"))
+	require.NoError(t, err)
+	assert.Len(t, refsOf(resp.Properties, "downstreamRefs"), 3)
+	assert.Len(t, tc.cloud.Webhooks(), 3, "the landed create is adopted, not repeated")
+}
+
+func TestAutoDeployerPreview(t *testing.T) {
+	t.Parallel()
+	tc := graphCloud(t, "a", "b")
+	check, err := tc.server.Check(p.CheckRequest{Urn: deployerURN("a"), Inputs: deployerInputs("a", "graph/b")})
+	require.NoError(t, err)
+	preview, err := tc.server.Create(p.CreateRequest{Urn: deployerURN("a"), Properties: check.Inputs, DryRun: true})
+	require.NoError(t, err)
+	assert.Equal(t, "graph/a", preview.Properties.Get("ref").AsString(), "ref is known in preview")
+	assert.Equal(t, []string{webhookNameFor("graph/b")}, refsOf(preview.Properties, "downstreamWebhooks"))
+	assert.Zero(t, tc.cloud.Stats().Writes, "preview writes nothing")
+
+	unknown := deployerInputs("a", "graph/b").Set("stack", property.New(property.Computed))
+	check, err = tc.server.Check(p.CheckRequest{Urn: deployerURN("x"), Inputs: unknown})
+	require.NoError(t, err)
+	require.Empty(t, check.Failures)
+	preview, err = tc.server.Create(p.CreateRequest{Urn: deployerURN("x"), Properties: check.Inputs, DryRun: true})
+	require.NoError(t, err)
+	assert.True(t, preview.Properties.Get("ref").IsComputed(), "ref is unknown while the stack is")
+
+	missing := deployerInputs("a", "graph/nope")
+	check, err = tc.server.Check(p.CheckRequest{Urn: deployerURN("y"), Inputs: missing})
+	require.NoError(t, err)
+	_, err = tc.server.Create(p.CreateRequest{Urn: deployerURN("y"), Properties: check.Inputs, DryRun: true})
+	assert.ErrorContains(t, err, "downstream stack org/graph/nope does not exist", "preview reports a missing target")
+}
+
+func TestAutoDeployerReadAndImport(t *testing.T) {
+	t.Parallel()
+	tc := graphCloud(t, "a", "b", "c")
+	client, err := cloud.New(http.DefaultClient, tc.url, testToken)
+	require.NoError(t, err)
+	scope := cloud.WebhookScope{Organization: "org", Project: "graph", Stack: "a"}
+	resp, err := createDeployer(t, tc.server, "a", deployerInputs("a", "graph/b", "graph/c"))
+	require.NoError(t, err)
+	// Someone else's webhook on the same stack is never ours.
+	_, err = client.CreateWebhook(t.Context(), scope, cloud.Webhook{DisplayName: "notify", Active: true,
+		PayloadURL: "https://hooks.example.com/x"})
+	require.NoError(t, err)
+
+	read, err := tc.server.Read(p.ReadRequest{ID: "org/graph/a", Urn: deployerURN("a")})
+	require.NoError(t, err)
+	assert.Equal(t, "org/graph/a", read.ID)
+	assert.Equal(t, []string{"graph/b", "graph/c"}, refsOf(read.Inputs, "downstreamRefs"))
+	assert.Equal(t, "graph/a", read.Properties.Get("ref").AsString())
+
+	// Deactivated out of band: no longer the webhook this resource keeps, so it drops out.
+	_, err = client.UpdateWebhook(t.Context(), scope, webhookNameFor("graph/c"), cloud.Webhook{
+		Name: webhookNameFor("graph/c"), DisplayName: "auto-deploy: graph/c", PayloadURL: "graph/c",
+		Format: "pulumi_deployments", Filters: []string{"update_succeeded"}, Active: false,
+	})
+	require.NoError(t, err)
+	read, err = tc.server.Read(p.ReadRequest{ID: "org/graph/a", Urn: deployerURN("a"), Properties: resp.Properties})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"graph/b"}, refsOf(read.Properties, "downstreamRefs"))
+
+	// The next update re-adds it: the create meets the existing webhook and repairs it.
+	check, err := tc.server.Check(p.CheckRequest{Urn: deployerURN("a"), State: read.Properties,
+		Inputs: deployerInputs("a", "graph/b", "graph/c")})
+	require.NoError(t, err)
+	_, err = tc.server.Update(p.UpdateRequest{ID: "org/graph/a", Urn: deployerURN("a"), State: read.Properties,
+		Inputs: check.Inputs})
+	require.NoError(t, err)
+	for _, h := range tc.cloud.Webhooks() {
+		assert.True(t, h.Active, "%s is active again", h.Name)
+	}
+	assert.Len(t, tc.cloud.Webhooks(), 3)
+
+	_, err = tc.server.Read(p.ReadRequest{ID: "org/graph", Urn: deployerURN("a")})
+	assert.ErrorContains(t, err, `AutoDeployer ID "org/graph" is not valid: use organization/project/stack`)
+
+	// Delete twice: webhooks already gone count as deleted.
+	require.NoError(t, tc.server.Delete(p.DeleteRequest{ID: "org/graph/a", Urn: deployerURN("a"),
+		Properties: resp.Properties}))
+	require.NoError(t, tc.server.Delete(p.DeleteRequest{ID: "org/graph/a", Urn: deployerURN("a"),
+		Properties: resp.Properties}))
+	assert.Len(t, tc.cloud.Webhooks(), 1, "only the webhook we do not own is left")
+}
