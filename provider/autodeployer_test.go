@@ -302,7 +302,8 @@ func TestAutoDeployerReadAndImport(t *testing.T) {
 	// Deactivated out of band: no longer the webhook this resource keeps, so it drops out.
 	_, err = client.UpdateWebhook(t.Context(), scope, webhookNameFor("graph/c"), cloud.Webhook{
 		Name: webhookNameFor("graph/c"), DisplayName: "auto-deploy: graph/c", PayloadURL: "graph/c",
-		Format: "pulumi_deployments", Filters: []string{"update_succeeded"}, Active: false,
+		Format: "pulumi_deployments", Filters: []string{"update_succeeded"}, Groups: []string{"deployments"},
+		Active: false,
 	})
 	require.NoError(t, err)
 	read, err = tc.server.Read(p.ReadRequest{ID: "org/graph/a", Urn: deployerURN("a"), Properties: resp.Properties})
@@ -318,6 +319,7 @@ func TestAutoDeployerReadAndImport(t *testing.T) {
 	require.NoError(t, err)
 	for _, h := range tc.cloud.Webhooks() {
 		assert.True(t, h.Active, "%s is active again", h.Name)
+		assert.Empty(t, h.Groups, "%s has its groups cleared", h.Name)
 	}
 	assert.Len(t, tc.cloud.Webhooks(), 3)
 

@@ -101,6 +101,17 @@ func TestWebhookLifecycle(t *testing.T) {
 					assert.True(t, output.Get("secret").Secret(), "the secret stays secret in state")
 				},
 			},
+			{ // Removing filters and the secret clears them, however the service treats absent keys.
+				Inputs: stackWebhook("prod", map[string]property.Value{
+					"displayName": property.New("redeploy-database"),
+				}).Delete("filters"),
+				Hook: func(_, output property.Map) {
+					hooks := tc.cloud.Webhooks()
+					require.Len(t, hooks, 1)
+					assert.Empty(t, hooks[0].Filters)
+					assert.False(t, hooks[0].HasSecret)
+				},
+			},
 			{ // A new stack is a new scope: the webhook is replaced.
 				Inputs: stackWebhook("staging", nil),
 				Hook: func(_, output property.Map) {

@@ -1,0 +1,361 @@
+package cloud
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	defaultBaseURL        = "https://api.pulumi.com"
+	defaultUserAgent      = "pulumi-auto-deploy"
+	defaultRequestTimeout = 60 * time.Second
+
+	// acceptHeader is what the official provider sends; the service still
+	// accepts the +8 the public docs show.
+	acceptHeader = "application/vnd.pulumi+9"
+
+	// maxRetryAfter caps a server-requested wait, as the Pulumi CLI does, so
+	// a misconfigured edge cannot park a deployment for an hour.
+	maxRetryAfter = 30 * time.Second
+
+	// maxResponseBytes guards against a runaway body; real answers are tiny.
+	maxResponseBytes = 32 << 20
+)
+
+// Client talks to one Pulumi Cloud API endpoint with one access token.
+type Client struct {
+	httpClient     *http.Client
+	base           string // scheme://host[:port], no path
+	token          string
+	userAgent      string
+	retry          RetryPolicy
+	requestTimeout time.Duration
+
+	requests atomic.Int64
+	retries  atomic.Int64
+}
+
+// Option configures a Client in New.
+type Option func(*Client)
+
+// WithUserAgent sets the User-Agent header.
+func WithUserAgent(ua string) Option {
+	return func(c *Client) {
+		if ua != "" {
+			c.userAgent = ua
+		}
+	}
+}
+
+// WithRetry sets the retry policy; zero fields keep their defaults. Use
+// MaxAttempts 1 to turn retries off.
+func WithRetry(p RetryPolicy) Option {
+	return func(c *Client) { c.retry = p.withDefaults() }
+}
+
+// WithRequestTimeout bounds each attempt (connect, send, and reading the whole
+// answer), separately from the caller's context. Zero or less disables it.
+func WithRequestTimeout(d time.Duration) Option {
+	return func(c *Client) { c.requestTimeout = d }
+}
+
+// RetryPolicy bounds how hard the client tries before returning an error.
+type RetryPolicy struct {
+	MaxAttempts int           // attempts in all, first included; default 6
+	BaseDelay   time.Duration // backoff before the second attempt, doubled each time; default 250ms
+	MaxDelay    time.Duration // cap on one backoff wait; default 10s (Retry-After is capped at 30s instead)
+	MaxElapsed  time.Duration // no retry is started that would end past this budget; default 2m
+
+	// Sleep waits between attempts and must return early with ctx's error
+	// when ctx ends. Tests replace it to record waits instead of sleeping.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+func (p RetryPolicy) withDefaults() RetryPolicy {
+	if p.MaxAttempts <= 0 {
+		p.MaxAttempts = 6
+	}
+	if p.BaseDelay <= 0 {
+		p.BaseDelay = 250 * time.Millisecond
+	}
+	if p.MaxDelay <= 0 {
+		p.MaxDelay = 10 * time.Second
+	}
+	if p.MaxElapsed <= 0 {
+		p.MaxElapsed = 2 * time.Minute
+	}
+	if p.Sleep == nil {
+		p.Sleep = sleep
+	}
+	return p
+}
+
+// backoff is capped exponential backoff with full jitter: spreading retries
+// over the whole window keeps many provider processes that hit the same 503
+// from coming back in lockstep.
+func (p RetryPolicy) backoff(attempt int) time.Duration {
+	ceiling := p.BaseDelay
+	for i := 1; i < attempt && ceiling < p.MaxDelay; i++ {
+		ceiling *= 2
+	}
+	ceiling = min(ceiling, p.MaxDelay)
+	return rand.N(ceiling + 1)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// ClientStats counts HTTP attempts made and, of those, how many were retries.
+type ClientStats struct {
+	Requests int64
+	Retries  int64
+}
+
+// New returns a client for the API at baseURL, such as
+// "https://api.pulumi.com" or "http://127.0.0.1:8383". Like the official
+// provider it keeps only the scheme and host of baseURL, so a trailing "/" or
+// "/api" is harmless; an empty baseURL means the public service. A nil
+// httpClient means http.DefaultClient.
+func New(httpClient *http.Client, baseURL, token string, opts ...Option) (*Client, error) {
+	raw := strings.TrimSpace(baseURL)
+	if raw == "" {
+		raw = defaultBaseURL
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("cloud: invalid base URL: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("cloud: base URL %q must use http or https", u.Redacted())
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("cloud: base URL %q has no host", u.Redacted())
+	}
+	// A token read from a file often carries a newline, which net/http would
+	// refuse as a header value with a less helpful message.
+	token = strings.TrimSpace(token)
+	if token == "" {
+		return nil, errors.New("cloud: an access token is required")
+	}
+	if httpClient == nil {
+		httpClient = http.DefaultClient
+	}
+	c := &Client{
+		httpClient:     httpClient,
+		base:           u.Scheme + "://" + u.Host,
+		token:          token,
+		userAgent:      defaultUserAgent,
+		retry:          RetryPolicy{}.withDefaults(),
+		requestTimeout: defaultRequestTimeout,
+	}
+	for _, opt := range opts {
+		opt(c)
+	}
+	return c, nil
+}
+
+// BaseURL is the scheme and host requests go to, e.g. "https://api.pulumi.com".
+func (c *Client) BaseURL() string { return c.base }
+
+// Stats reports the attempts made so far by this client.
+func (c *Client) Stats() ClientStats {
+	return ClientStats{Requests: c.requests.Load(), Retries: c.retries.Load()}
+}
+
+// request describes one API call. Path segments are kept apart so each can be
+// escaped on its own: a name containing "/" must not become two segments.
+type request struct {
+	method  string
+	segs    []string // path below /api/
+	query   url.Values
+	body    any
+	out     any
+	secrets []string // values to scrub from error messages besides the token
+}
+
+func (r *request) path() (string, error) {
+	var b strings.Builder
+	b.WriteString("/api")
+	var err error
+	for _, s := range r.segs {
+		if s == "" {
+			err = errors.New("empty name in path")
+		}
+		b.WriteString("/" + url.PathEscape(s))
+	}
+	return b.String(), err
+}
+
+// outcome says whether a failed attempt may be repeated.
+type outcome int
+
+const (
+	final             outcome = iota // success, or an answer retrying will not change
+	retrySafe                        // refused or never sent: repeatable for any method
+	retryIfIdempotent                // may have been applied
+)
+
+// do runs r with retries and decodes a 2xx body into r.out.
+func (c *Client) do(ctx context.Context, r request) error {
+	path, err := r.path()
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", r.method, path, err)
+	}
+	target := c.base + path
+	if len(r.query) > 0 {
+		target += "?" + r.query.Encode()
+	}
+	var payload []byte
+	if r.body != nil {
+		if payload, err = json.Marshal(r.body); err != nil {
+			return fmt.Errorf("%s %s: encoding request body: %w", r.method, path, err)
+		}
+	}
+	r.secrets = append(r.secrets, c.token)
+
+	// Every POST this client sends creates something or triggers a delivery;
+	// repeating one that may have landed is the caller's call, not ours.
+	idempotent := r.method != http.MethodPost
+	p := c.retry
+	start := time.Now()
+	var waited time.Duration
+	for attempt := 1; ; attempt++ {
+		out, err := c.attempt(ctx, &r, target, path, payload)
+		switch {
+		case err == nil || out == final:
+			return err
+		case out == retryIfIdempotent && !idempotent:
+			return fmt.Errorf("%w: %w", err, ErrAmbiguous)
+		case attempt >= p.MaxAttempts:
+			return fmt.Errorf("%w (gave up after %d attempts)", err, attempt)
+		}
+		wait := p.backoff(attempt)
+		var apiErr *APIError
+		if errors.As(err, &apiErr) && apiErr.RetryAfter > 0 {
+			wait = min(apiErr.RetryAfter, maxRetryAfter)
+		}
+		// waited stands in for the clock when Sleep is a test hook that
+		// returns at once; in production the clock is always ahead of it.
+		if max(time.Since(start), waited)+wait > p.MaxElapsed {
+			return fmt.Errorf("%w (gave up after %d attempts: another would exceed the %s retry budget)",
+				err, attempt, p.MaxElapsed)
+		}
+		if serr := p.Sleep(ctx, wait); serr != nil {
+			return fmt.Errorf("%s %s: %w while waiting to retry; last attempt: %w", r.method, path, serr, err)
+		}
+		waited += wait
+		c.retries.Add(1)
+	}
+}
+
+// attempt sends r once.
+func (c *Client) attempt(ctx context.Context, r *request, target, path string, payload []byte) (outcome, error) {
+	actx, cancel := ctx, context.CancelFunc(func() {})
+	if c.requestTimeout > 0 {
+		actx, cancel = context.WithTimeout(ctx, c.requestTimeout)
+	}
+	defer cancel()
+
+	var body io.Reader
+	if payload != nil {
+		body = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(actx, r.method, target, body)
+	if err != nil {
+		return final, fmt.Errorf("%s %s: building request: %w", r.method, path, err)
+	}
+	req.Header.Set("Authorization", "token "+c.token)
+	req.Header.Set("Accept", acceptHeader)
+	// The official provider sends it on every request, GET and DELETE
+	// included, and the service accepts it; doing the same keeps us on the
+	// path the service is known to handle.
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Pulumi-Source", "provider")
+	req.Header.Set("User-Agent", c.userAgent)
+
+	c.requests.Add(1)
+	resp, err := c.httpClient.Do(req)
+	if err != nil {
+		return c.transportError(ctx, actx, r.method, path, err, notSent(err))
+	}
+	defer func() { _ = resp.Body.Close() }()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes))
+	if err != nil {
+		// The service answered, so the request was applied or refused;
+		// which one is unknown.
+		return c.transportError(ctx, actx, r.method, path, fmt.Errorf("reading response: %w", err), false)
+	}
+
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		apiErr := newAPIError(r.method, path, resp, data, r.secrets)
+		switch resp.StatusCode {
+		case http.StatusTooManyRequests:
+			return retrySafe, apiErr
+		case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return retryIfIdempotent, apiErr
+		}
+		return final, apiErr
+	}
+	if r.out != nil && len(bytes.TrimSpace(data)) > 0 {
+		if err := json.Unmarshal(data, r.out); err != nil {
+			return final, fmt.Errorf("%s %s: decoding %d response: %w", r.method, path, resp.StatusCode, err)
+		}
+	}
+	return final, nil
+}
+
+// transportError classifies a failure that produced no usable answer.
+func (c *Client) transportError(
+	ctx, actx context.Context, method, path string, err error, unsent bool,
+) (outcome, error) {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return final, fmt.Errorf("%s %s: %w", method, path, ctxErr)
+	}
+	out := retryIfIdempotent
+	if unsent {
+		out = retrySafe
+	}
+	if errors.Is(actx.Err(), context.DeadlineExceeded) {
+		return out, fmt.Errorf("%s %s: no response within %s (per-attempt timeout): %w",
+			method, path, c.requestTimeout, context.DeadlineExceeded)
+	}
+	// *url.Error repeats the method and the full URL; ours is shorter.
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return out, fmt.Errorf("%s %s: %w", method, path, err)
+}
+
+// notSent reports failures that happen before any byte of the request leaves:
+// such a request cannot have been applied, so even a create may be repeated.
+func notSent(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && (op.Op == "dial" || op.Op == "proxyconnect") {
+		return true
+	}
+	var dnsErr *net.DNSError
+	return errors.As(err, &dnsErr)
+}
