@@ -314,30 +314,16 @@ func (d *AutoDeployer) checkTargets(ctx context.Context, client Client, source s
 	return errors.Join(errs...)
 }
 
-// ensureWebhook creates the edge's webhook under its deterministic name. A 409 means an
-// earlier attempt landed (its answer lost, or the provider stopped): the webhook is
-// adopted, and repaired if it was changed since.
+// ensureWebhook creates the edge's webhook under its deterministic name. Finding one
+// there already means an earlier attempt landed (its answer lost, or the provider was
+// stopped): it is adopted, and repaired if it was changed since.
 func ensureWebhook(ctx context.Context, client Client, source stackKey, ref string) error {
 	want := desiredWebhook(ref)
-	_, err := client.CreateWebhook(ctx, source.scope(), want)
-	if err == nil {
-		return nil
-	}
-	if !errors.Is(err, cloud.ErrConflict) && !errors.Is(err, cloud.ErrAmbiguous) {
+	_, live, err := createIdempotent(ctx, client, source.scope(), want)
+	if err != nil {
 		return describeCloudError(fmt.Sprintf("creating the deployment webhook %s → %s", source, ref), err)
 	}
-	existing, getErr := client.GetWebhook(ctx, source.scope(), want.Name)
-	if errors.Is(getErr, cloud.ErrNotFound) && errors.Is(err, cloud.ErrAmbiguous) {
-		// The first attempt did not land, so a second cannot duplicate it.
-		if _, err := client.CreateWebhook(ctx, source.scope(), want); err != nil {
-			return describeCloudError(fmt.Sprintf("creating the deployment webhook %s → %s", source, ref), err)
-		}
-		return nil
-	}
-	if getErr != nil {
-		return describeCloudError(fmt.Sprintf("reading the deployment webhook %s → %s", source, ref), getErr)
-	}
-	if isDesiredWebhook(existing, ref) {
+	if isDesiredWebhook(live, ref) {
 		return nil
 	}
 	if _, err := client.UpdateWebhook(ctx, source.scope(), want.Name, want); err != nil {

@@ -163,6 +163,23 @@ func TestAutoDeployerRefusesBadTargetsBeforeWriting(t *testing.T) {
 	assert.Empty(t, tc.cloud.Webhooks())
 }
 
+func TestAutoDeployerRefusesDirectCycle(t *testing.T) {
+	t.Parallel()
+	tc := graphCloud(t, "a", "b")
+	client, err := cloud.New(http.DefaultClient, tc.url, testToken)
+	require.NoError(t, err)
+	// b → a made directly through the API.
+	_, err = client.CreateWebhook(t.Context(), cloud.WebhookScope{Organization: "org", Project: "graph", Stack: "b"},
+		cloud.Webhook{DisplayName: "by hand", PayloadURL: "graph/a", Active: true, Format: "pulumi_deployments"})
+	require.NoError(t, err)
+	tc.cloud.ResetStats()
+
+	_, err = createDeployer(t, tc.server, "a", deployerInputs("a", "graph/b"))
+	assert.ErrorContains(t, err, `downstreamRefs: adding "graph/b" would create a deployment cycle `+
+		`graph/a → graph/b → graph/a: every update would redeploy the stacks in it forever; remove one of these edges`)
+	assert.Zero(t, tc.cloud.Stats().Writes)
+}
+
 func TestAutoDeployerRefusesCycles(t *testing.T) {
 	t.Parallel()
 	tc := graphCloud(t, "a", "b", "c")

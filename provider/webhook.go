@@ -224,13 +224,21 @@ func (w *Webhook) Create(
 		return infer.CreateResponse[WebhookState]{}, err
 	}
 	scope := req.Inputs.scope()
-	created, err := client.CreateWebhook(ctx, scope, req.Inputs.toCloud(""))
-	if err != nil {
-		return infer.CreateResponse[WebhookState]{}, describeCloudError(
-			fmt.Sprintf("creating webhook %q on %s", req.Inputs.DisplayName, scope), err)
+	// The name is chosen here rather than by the service so that a create whose answer is
+	// lost can be checked for by name instead of sent twice.
+	for {
+		name := randomWebhookName()
+		outcome, _, err := createIdempotent(ctx, client, scope, req.Inputs.toCloud(name))
+		if err != nil {
+			return infer.CreateResponse[WebhookState]{}, describeCloudError(
+				fmt.Sprintf("creating webhook %q on %s", req.Inputs.DisplayName, scope), err)
+		}
+		if outcome == created {
+			state.Name = name
+			return infer.CreateResponse[WebhookState]{ID: formatWebhookID(scope, name), Output: state}, nil
+		}
+		// Another webhook already has this random name: draw another.
 	}
-	state.Name = created.Name
-	return infer.CreateResponse[WebhookState]{ID: formatWebhookID(scope, created.Name), Output: state}, nil
 }
 
 // Diff compares scope fields for replacement and filters and groups as sets, since the

@@ -390,3 +390,21 @@ func TestWebhookDiff(t *testing.T) {
 		})
 	}
 }
+
+func TestWebhookCreateSurvivesLostAnswers(t *testing.T) {
+	t.Parallel()
+	for name, afterApply := range map[string]bool{"answer lost after the write": true, "write refused": false} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			tc := newTestCloud(t)
+			seedStacks(t, tc.cloud, [2]string{"network", "prod"})
+			tc.cloud.SetFaults(emulator.Faults{Rules: []emulator.FaultRule{{Status: http.StatusBadGateway, Nth: 1,
+				Method: http.MethodPost, PathContains: "/hooks", AfterApply: afterApply}}})
+			id, state := createWebhook(t, tc.server, stackWebhook("prod", nil))
+			hooks := tc.cloud.Webhooks()
+			require.Len(t, hooks, 1, "exactly one webhook, never two")
+			assert.Equal(t, hooks[0].Name, state.Get("name").AsString())
+			assert.Equal(t, "org/network/prod/"+hooks[0].Name, id)
+		})
+	}
+}

@@ -1,0 +1,80 @@
+package provider
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"time"
+
+	"github.com/autodeploy-dev/pulumi-auto-deploy/provider/cloud"
+)
+
+// maxCreateAttempts bounds how often one create is sent again after its answer was lost.
+const maxCreateAttempts = 4
+
+// createOutcome says what stands under the chosen name after createIdempotent.
+type createOutcome int
+
+const (
+	created  createOutcome = iota // this call's create landed (perhaps an attempt whose answer was lost)
+	occupied                      // the name was taken before this call: a 409 not caused by this call
+)
+
+// createIdempotent creates w under the name the caller chose. The client never repeats
+// a create whose outcome is unknown, since that could make two webhooks; here the name
+// makes it checkable: after a lost answer the webhook is read back, and the create is
+// only sent again if nothing stands under the name.
+func createIdempotent(
+	ctx context.Context, client Client, scope cloud.WebhookScope, w cloud.Webhook,
+) (createOutcome, cloud.Webhook, error) {
+	lostAnswer := false
+	for attempt := 1; ; attempt++ {
+		live, err := client.CreateWebhook(ctx, scope, w)
+		switch {
+		case err == nil:
+			return created, live, nil
+		case errors.Is(err, cloud.ErrConflict):
+			live, getErr := client.GetWebhook(ctx, scope, w.Name)
+			if getErr != nil {
+				return 0, cloud.Webhook{}, getErr
+			}
+			if lostAnswer {
+				return created, live, nil // an earlier attempt of ours landed
+			}
+			return occupied, live, nil
+		case !errors.Is(err, cloud.ErrAmbiguous) || attempt == maxCreateAttempts:
+			return 0, cloud.Webhook{}, err
+		}
+		lostAnswer = true
+		live, getErr := client.GetWebhook(ctx, scope, w.Name)
+		if getErr == nil {
+			return created, live, nil
+		}
+		if !errors.Is(getErr, cloud.ErrNotFound) {
+			return 0, cloud.Webhook{}, getErr
+		}
+		// Nothing landed, so sending it again cannot duplicate it; give the service a moment.
+		if err := sleep(ctx, time.Duration(attempt)*250*time.Millisecond); err != nil {
+			return 0, cloud.Webhook{}, err
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// randomWebhookName makes a name like the ones the service generates (8 hex characters).
+func randomWebhookName() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b)
+}
