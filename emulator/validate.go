@@ -127,12 +127,16 @@ func article(scopeType string) string {
 }
 
 func validateWebhookName(name string) error {
-	if !webhookNameRE.MatchString(name) {
+	if !webhookNameRE.MatchString(name) || dotsOnly(name) {
 		return errorf(http.StatusBadRequest,
-			"name %q is invalid: use 1 to 32 letters, digits, '-', '_' or '.'", name)
+			"name %q is invalid: use 1 to 32 letters, digits, '-', '_' or '.', not only dots", name)
 	}
 	return nil
 }
+
+// dotsOnly catches "." and "..": they pass the character rule, but no URL can address an
+// object so named, since routers resolve them against the path.
+func dotsOnly(name string) bool { return strings.Trim(name, ".") == "" }
 
 // validateHook checks a webhook as it would be stored, after defaults and (on update) the merge.
 func validateHook(h *hook) error {
@@ -192,9 +196,9 @@ func normalizeSet(in []string) []string {
 }
 
 func validateIdent(what, v string) error {
-	if !identRE.MatchString(v) {
+	if !identRE.MatchString(v) || dotsOnly(v) {
 		return errorf(http.StatusBadRequest,
-			"%s %q is invalid: use 1 to 100 letters, digits, '-', '_' or '.'", what, v)
+			"%s %q is invalid: use 1 to 100 letters, digits, '-', '_' or '.', not only dots", what, v)
 	}
 	return nil
 }

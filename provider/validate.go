@@ -24,6 +24,9 @@ func validateCloudName(field, value string) error {
 		return fmt.Errorf("%s %q is %d characters long: %s", field, truncate(value), len(value), nameRule)
 	case !cloudNamePattern.MatchString(value):
 		return fmt.Errorf("%s %q is not a valid name: %s", field, truncate(value), nameRule)
+	case strings.Trim(value, ".") == "":
+		// "." and ".." pass the character rule but name the parent in a URL path.
+		return fmt.Errorf("%s %q is not a valid name: it needs a letter, digit, `-` or `_`", field, value)
 	}
 	return nil
 }

@@ -162,6 +162,11 @@ func New(httpClient *http.Client, baseURL, token string, opts ...Option) (*Clien
 	if httpClient == nil {
 		httpClient = http.DefaultClient
 	}
+	// The API never redirects; following one would send a write to an object the
+	// caller did not name, so a redirect is returned as the error it is.
+	noRedirects := *httpClient
+	noRedirects.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	httpClient = &noRedirects
 	c := &Client{
 		httpClient:     httpClient,
 		base:           u.Scheme + "://" + u.Host,
@@ -200,8 +205,13 @@ func (r *request) path() (string, error) {
 	b.WriteString("/api")
 	var err error
 	for _, s := range r.segs {
-		if s == "" {
+		switch s {
+		case "":
 			err = errors.New("empty name in path")
+		case ".", "..":
+			// A router resolves these against the path, so the request would reach
+			// another object: a DELETE of webhook ".." would delete its stack.
+			err = fmt.Errorf("name %q cannot be addressed in a URL path", s)
 		}
 		b.WriteString("/" + url.PathEscape(s))
 	}

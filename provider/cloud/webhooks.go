@@ -156,10 +156,10 @@ func (c *Client) GetWebhook(ctx context.Context, scope WebhookScope, name string
 	return out, err
 }
 
-// UpdateWebhook sends w as the new state of webhook name. Empty Format,
-// Filters, Groups and Secret are left out of the body, and what the service
-// does with an absent key is not documented, so do not count on an empty
-// value clearing anything.
+// UpdateWebhook sends w as the new state of webhook name. Filters, groups and
+// secret are always sent, so empty ones clear what is stored: pass the secret
+// from your inputs every time (the service never returns it). An empty Format
+// is left out.
 func (c *Client) UpdateWebhook(ctx context.Context, scope WebhookScope, name string, w Webhook) (Webhook, error) {
 	if err := scope.validate(); err != nil {
 		return Webhook{}, err
