@@ -60,10 +60,26 @@ type workspace struct {
 
 func newWorkspace(t *testing.T, example string, c *cloud) *workspace {
 	t.Helper()
-	bin := binDir(t)
 	root := t.TempDir()
+	require.NoError(t, os.CopyFS(filepath.Join(root, "program"), os.DirFS(example)))
+	return setupWorkspace(t, root, c)
+}
+
+// newProgramWorkspace is newWorkspace for a program the test writes itself.
+func newProgramWorkspace(t *testing.T, program string, c *cloud) *workspace {
+	t.Helper()
+	root := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "program"), 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(root, "program", "Pulumi.yaml"), []byte(program), 0o600))
+	return setupWorkspace(t, root, c)
+}
+
+// setupWorkspace gives root/program its own Pulumi home, file backend and stack "test"
+// configured for the emulator.
+func setupWorkspace(t *testing.T, root string, c *cloud) *workspace {
+	t.Helper()
+	bin := binDir(t)
 	dir := filepath.Join(root, "program")
-	require.NoError(t, os.CopyFS(dir, os.DirFS(example)))
 	state := filepath.Join(root, "state")
 	require.NoError(t, os.MkdirAll(state, 0o700))
 	env := append(os.Environ(),

@@ -137,6 +137,11 @@ func firesDeployment(h cloud.Webhook) bool {
 // planEdges checks that adding source → refs closes no loop and, if so, records them
 // under the same lock, so that a concurrent check by another resource sees them.
 func (g *deployGraph) planEdges(ctx context.Context, client Client, source stackKey, refs []string) error {
+	// Reading happens before the lock, in parallel, so that resources checking at once
+	// wait for each other only for the in-memory walk, not for Pulumi Cloud.
+	if err := g.warm(ctx, client, source, refs); err != nil {
+		return err
+	}
 	g.planning.Lock()
 	defer g.planning.Unlock()
 	for _, ref := range refs {
@@ -148,6 +153,38 @@ func (g *deployGraph) planEdges(ctx context.Context, client Client, source stack
 		}
 	}
 	g.setEdges(source, refs, true)
+	return nil
+}
+
+// warm loads the outgoing edges of every stack reachable from refs, a level at a time
+// with the level's reads in parallel.
+func (g *deployGraph) warm(ctx context.Context, client Client, source stackKey, refs []string) error {
+	seen := map[string]bool{}
+	level := slices.Clone(refs)
+	for len(level) > 0 {
+		next := make([][]string, len(level))
+		errs := make([]error, len(level))
+		forEach(len(level), func(i int) {
+			if project, stack, ok := strings.Cut(level[i], "/"); ok {
+				next[i], errs[i] = g.outgoing(ctx, client, stackKey{source.org, project, stack})
+			}
+		})
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+		for _, ref := range level {
+			seen[ref] = true
+		}
+		var frontier []string
+		for _, refs := range next {
+			for _, ref := range refs {
+				if !seen[ref] && !slices.Contains(frontier, ref) {
+					frontier = append(frontier, ref)
+				}
+			}
+		}
+		level = frontier
+	}
 	return nil
 }
 

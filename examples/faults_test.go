@@ -1,0 +1,196 @@
+//go:build e2e
+
+package examples
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
+)
+
+// TestFaultyCloudLargeGraph: a 300-edge graph against a Pulumi Cloud that rate-limits
+// every 7th request and fails every 11th. Every phase succeeds and every edge exists
+// exactly once.
+func TestFaultyCloudLargeGraph(t *testing.T) {
+	t.Parallel()
+	const stacks, fanout = 301, 3
+	c := startCloud(t)
+	w := newProgramWorkspace(t, treeProgram(t, c, stacks, fanout), c)
+	c.SetFaults(emulator.Faults{Rules: []emulator.FaultRule{
+		{Status: http.StatusTooManyRequests, Every: 7, RetryAfter: "1"},
+		{Status: http.StatusServiceUnavailable, Every: 11},
+	}})
+
+	c.ResetStats()
+	w.pulumi("up", "--yes", "--skip-preview", "--parallel", "32")
+	s := c.Stats()
+	t.Logf("create under faults: requests=%d faults=%d writes=%d webhooks=%d", s.Total, s.Faults, s.Writes,
+		len(c.Webhooks()))
+	assert.Positive(t, s.Faults, "the faults were injected")
+	assertTree(t, c, stacks, fanout)
+
+	c.ResetStats()
+	w.pulumi("up", "--yes", "--skip-preview", "--parallel", "32", "--expect-no-changes")
+	assert.Zero(t, c.Stats().Writes)
+
+	c.ResetStats()
+	w.pulumi("destroy", "--yes", "--skip-preview", "--parallel", "32")
+	s = c.Stats()
+	t.Logf("destroy under faults: requests=%d faults=%d", s.Total, s.Faults)
+	assert.Empty(t, c.Webhooks())
+}
+
+// TestProviderKilledMidCreate kills the plugin while one AutoDeployer is creating its
+// webhooks. A user's refresh and up then converge: no webhook leaked, none duplicated.
+func TestProviderKilledMidCreate(t *testing.T) {
+	t.Parallel()
+	const refs = 120
+	c := startCloud(t)
+	program := treeProgram(t, c, refs+1, refs) // s0 → s1..s120
+	// A private copy of the plugin, first on PATH, so only this test's process is killed.
+	private := t.TempDir()
+	plugin := filepath.Join(private, "pulumi-resource-auto-deploy")
+	copyFile(t, filepath.Join(binDir(t), "pulumi-resource-auto-deploy"), plugin)
+	w := newProgramWorkspace(t, program, c)
+	w.prependPath(private)
+	c.SetFaults(emulator.Faults{Latency: 20 * time.Millisecond})
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := w.run("up", "--yes", "--skip-preview")
+		done <- err
+	}()
+	killed := false
+	deadline := time.After(3 * time.Minute)
+	for !killed {
+		select {
+		case err := <-done:
+			t.Fatalf("pulumi up finished before the plugin could be killed (err=%v, %d webhooks)", err,
+				len(c.Webhooks()))
+		case <-deadline:
+			t.Fatal("no webhook creation started within 3 minutes")
+		case <-time.After(5 * time.Millisecond):
+			if n := len(c.Webhooks()); n >= 20 && n < refs {
+				killed = killProcess(t, plugin)
+			}
+		}
+	}
+	require.Error(t, <-done, "pulumi up must fail when its provider dies")
+	partial := len(c.Webhooks())
+	t.Logf("plugin killed with %d of %d webhooks created", partial, refs)
+	require.Less(t, partial, refs)
+
+	c.SetFaults(emulator.Faults{})
+	w.pulumi("refresh", "--yes", "--skip-preview")
+	w.pulumi("up", "--yes", "--skip-preview")
+	assertTree(t, c, refs+1, refs)
+	w.pulumi("destroy", "--yes", "--skip-preview")
+	assert.Empty(t, c.Webhooks())
+}
+
+// TestSecretsStayOutOfStateAndLogs: the access token and a webhook's HMAC key never
+// appear in plain text in the exported state, in `pulumi up` output, or in anything the
+// provider logs at -v=9.
+func TestSecretsStayOutOfStateAndLogs(t *testing.T) {
+	t.Parallel()
+	const hmac = "hmac-key-0f5e2d9c7b"
+	c := startCloud(t)
+	require.NoError(t, c.CreateStack("org", "network", "prod"))
+	w := newProgramWorkspace(t, `name: secrets
+runtime: yaml
+config:
+  hmac:
+    type: string
+    secret: true
+resources:
+  signed:
+    type: auto-deploy:Webhook
+    properties:
+      organizationName: org
+      projectName: network
+      stackName: prod
+      displayName: signed
+      payloadUrl: https://hooks.example.com/pulumi
+      active: true
+      secret: ${hmac}
+`, c)
+	w.pulumi("config", "set", "--secret", "hmac", hmac)
+
+	out := w.pulumi("up", "--yes")
+	require.Len(t, c.Webhooks(), 1)
+	require.Equal(t, hmac, c.Webhooks()[0].Secret, "the key reached Pulumi Cloud")
+	assert.NotContains(t, out, testToken)
+	assert.NotContains(t, out, hmac)
+
+	// At -v=9 the engine traces every property of every RPC, secrets included, whatever
+	// the provider: those trace lines are Pulumi's. Any other line is this provider's.
+	w.edit("displayName: signed", "displayName: signed-v2")
+	logs := w.pulumi("up", "--yes", "--skip-preview", "-v=9", "--logtostderr", "--logflow")
+	require.Equal(t, "signed-v2", c.Webhooks()[0].DisplayName, "the verbose run did call the provider")
+	engineTrace := regexp.MustCompile(`"msg":"(Un)?[Mm]arshaling property for RPC\[`)
+	for _, line := range strings.Split(logs, "\n") {
+		if strings.Contains(line, testToken) || strings.Contains(line, hmac) {
+			assert.Regexp(t, engineTrace, line, "a secret in a log line that is not the engine's RPC trace")
+		}
+	}
+
+	state := w.pulumi("stack", "export")
+	assert.NotContains(t, state, testToken)
+	assert.NotContains(t, state, hmac)
+	// The state does hold both, encrypted: the checks above look in the right place.
+	revealed := w.pulumi("stack", "export", "--show-secrets")
+	assert.Contains(t, revealed, hmac)
+	assert.Contains(t, revealed, testToken)
+}
+
+func (w *workspace) prependPath(dir string) {
+	for i, kv := range w.env {
+		if strings.HasPrefix(kv, "PATH=") {
+			w.env[i] = "PATH=" + dir + string(os.PathListSeparator) + strings.TrimPrefix(kv, "PATH=")
+		}
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	in, err := os.Open(from)
+	require.NoError(t, err)
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY, 0o755)
+	require.NoError(t, err)
+	_, err = io.Copy(out, in)
+	require.NoError(t, err)
+	require.NoError(t, out.Close())
+}
+
+// killProcess SIGKILLs every running process whose executable is path (the engine's
+// provider and the language host's schema loader both run the plugin) and reports
+// whether it found any.
+func killProcess(t *testing.T, path string) bool {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	require.NoError(t, err)
+	killed := false
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); err == nil && exe == path {
+			killed = syscall.Kill(pid, syscall.SIGKILL) == nil || killed
+		}
+	}
+	return killed
+}
