@@ -4,7 +4,7 @@
 SHELL         := /bin/bash
 GO            ?= go
 BIN           := $(CURDIR)/bin
-VERSION       ?= 0.1.0
+VERSION       := 0.1.0
 PULUMI_VERSION := v3.259.0
 MODULE        := github.com/autodeploy-dev/pulumi-auto-deploy
 LDFLAGS       := -X $(MODULE)/provider.Version=$(VERSION)
@@ -18,7 +18,7 @@ PROVIDER  := $(BIN)/pulumi-resource-auto-deploy
 EMULATOR  := $(BIN)/pulumi-cloud-emulator
 GO_SOURCES := $(shell find provider cmd emulator -name '*.go' -o -name '*.md' 2>/dev/null) go.mod go.sum
 
-.PHONY: all tools build schema check-schema test test-unit test-e2e lint demo clean
+.PHONY: all tools build schema check-schema sdks check-sdks test test-unit test-e2e fuzz lint demo clean
 
 all: build schema
 
@@ -53,15 +53,60 @@ check-schema: $(PROVIDER) $(BIN)/pulumi
 		| python3 -c 'import json,sys; s=json.load(sys.stdin); s.pop("version",None); print(json.dumps(s,indent=2))' \
 		> $$tmp; if ! diff -u schema.json $$tmp; then echo "schema.json is stale: run 'make schema' and commit it" >&2; rm $$tmp; exit 1; fi; rm $$tmp
 
-test: tools build check-schema test-unit test-e2e
+# The SDKs in sdk/ are generated from schema.json by pulumi's own code generators, called
+# directly because `pulumi package gen-sdk` needs language hosts these machines cannot
+# fetch: tools/sdkgen for Node.js, Python and Go, and tools/yaml/dotnetgen for C#, whose
+# generator only exists in the older pulumi that module pins. They carry $(VERSION).
+SDKGEN    := $(BIN)/pulumi-auto-deploy-sdkgen
+DOTNETGEN := $(BIN)/pulumi-auto-deploy-dotnetgen
+# What building or installing an SDK leaves in sdk/: not generated, so not compared.
+SDK_BUILD_OUTPUT := -x node_modules -x bin -x obj -x package-lock.json -x build -x dist \
+	-x '*.egg-info' -x __pycache__
+
+$(SDKGEN): tools/sdkgen/go.mod tools/sdkgen/go.sum $(wildcard tools/sdkgen/*.go)
+	cd tools/sdkgen && $(GO) build -o $@ .
+
+$(DOTNETGEN): tools/yaml/go.mod tools/yaml/go.sum $(wildcard tools/yaml/dotnetgen/*.go)
+	cd tools/yaml && $(GO) build -o $@ ./dotnetgen
+
+# gen-sdks writes all four SDKs into the directory $(1), replacing what each held.
+gen-sdks = $(SDKGEN) -schema schema.json -out $(1) -lang nodejs,python,go -version $(VERSION) && \
+	$(DOTNETGEN) -schema schema.json -out $(1)/dotnet -logo tools/sdkgen/logo.png -version $(VERSION)
+
+sdks: schema.json $(SDKGEN) $(DOTNETGEN)
+	$(call gen-sdks,sdk)
+
+# Fails when sdk/ differs from what schema.json generates: stale, or edited by hand.
+check-sdks: schema.json $(SDKGEN) $(DOTNETGEN)
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(call gen-sdks,$$tmp/sdk) && \
+	if ! diff -r $(SDK_BUILD_OUTPUT) sdk $$tmp/sdk; then \
+		echo "sdk/ does not match schema.json: run 'make sdks' and commit sdk/ (never edit it by hand)" >&2; \
+		exit 1; \
+	fi
+
+test: tools build check-schema check-sdks test-unit fuzz test-e2e
 
 test-unit:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 10m ./...
 
-test-e2e: tools build
+# Each fuzz target runs for FUZZTIME; go test -fuzz takes one target per run.
+FUZZTIME ?= 10s
+fuzz:
+	for target in FuzzParseStackRef FuzzValidatePayloadURL FuzzWebhookID; do \
+		$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) ./provider/ || exit 1; \
+	done
+
+test-e2e: tools build dist
 	$(GO) vet -tags e2e ./examples/...
-	AUTO_DEPLOY_BIN=$(BIN) $(GO) test -tags e2e -count=1 -timeout 30m ./examples/...
+	AUTO_DEPLOY_BIN=$(BIN) AUTO_DEPLOY_DIST=$(CURDIR)/dist $(GO) test -tags e2e -count=1 -timeout 30m ./examples/...
+
+# Release tarballs for `pulumi plugin install` (--server or --file), one per OS/arch, plus
+# dist/SHA256SUMS; see scripts/dist.sh for the layout. The e2e tests install from them.
+.PHONY: dist
+dist:
+	VERSION=$(VERSION) LDFLAGS='$(LDFLAGS)' GO=$(GO) DIST=$(CURDIR)/dist ./scripts/dist.sh
 
 demo: tools build
 	./scripts/demo.sh

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Builds the release tarballs behind `make dist`, one per OS/architecture, named and laid out
+# the way `pulumi plugin install` wants them:
+#
+#   dist/pulumi-resource-auto-deploy-v<VERSION>-<os>-<arch>.tar.gz
+#     pulumi-resource-auto-deploy[.exe]   the plugin binary, at the root of the tarball
+#     README.md                           (and LICENSE, once the repository has one)
+#   dist/SHA256SUMS                       `sha256sum -c` format
+#
+# `--server <url>` fetches <url>/<that file name>; a GitHub release tagged v<VERSION> with these
+# files as assets serves the schema's pluginDownloadURL (github://api.github.com/<org>/<repo>).
+# No PulumiPlugin.yaml: that file marks a plugin run from source by a language host, and
+# pulumi would try to install dependencies for it.
+#
+# The binaries are static (CGO_ENABLED=0), built with -trimpath and carry the version in
+# provider.Version. The tarballs are reproducible: sorted entries, fixed modes, owner 0:0,
+# mtime SOURCE_DATE_EPOCH (default: the last commit's time), gzip without name or time.
+#
+# Environment: VERSION (default 0.1.0), LDFLAGS (default: the version -X flag), GO, DIST
+# (default dist/), PLATFORMS (default all six), SOURCE_DATE_EPOCH.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+module=github.com/autodeploy-dev/pulumi-auto-deploy
+name=pulumi-resource-auto-deploy
+version=${VERSION:-0.1.0}
+version=${version#v}
+ldflags=${LDFLAGS:-"-X $module/provider.Version=$version"}
+go=${GO:-go}
+dist=${DIST:-$root/dist}
+platforms=${PLATFORMS:-linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64}
+epoch=${SOURCE_DATE_EPOCH:-$(git -C "$root" log -1 --format=%ct 2>/dev/null || echo 0)}
+
+# Some pulumi modules are missing from the checksum database reachable here; go.sum pins them.
+export GONOSUMDB=${GONOSUMDB:-github.com/pulumi} GOFLAGS=${GOFLAGS:--mod=mod}
+
+mkdir -p "$dist"
+stage=$(mktemp -d "$dist/.stage.XXXXXX")
+trap 'rm -rf "$stage"' EXIT
+
+for platform in $platforms; do
+  os=${platform%/*} arch=${platform#*/}
+  exe=$name
+  [ "$os" = windows ] && exe=$name.exe
+  dir="$stage/$os-$arch"
+  mkdir -p "$dir"
+  echo "building $name v$version for $os/$arch"
+  (cd "$root" && CGO_ENABLED=0 GOOS=$os GOARCH=$arch "$go" build -trimpath \
+    -ldflags "$ldflags -s -w" -o "$dir/$exe" ./cmd/pulumi-resource-auto-deploy)
+  for doc in README.md LICENSE; do
+    [ -f "$root/$doc" ] && cp "$root/$doc" "$dir/$doc"
+  done
+done
+
+# Pack with Python (which the project needs anyway) rather than tar, whose flags for
+# reproducible archives differ between GNU tar and the BSD tar of macOS.
+python3 - "$stage" "$name" "$version" "$epoch" <<'EOF'
+import gzip, hashlib, io, os, sys, tarfile
+
+stage, name, version, epoch = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+sums = []
+for platform in sorted(d for d in os.listdir(stage) if os.path.isdir(os.path.join(stage, d))):
+    src = os.path.join(stage, platform)
+    tarball = f"{name}-v{version}-{platform}.tar.gz"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tf:
+        for entry in sorted(os.listdir(src)):
+            path = os.path.join(src, entry)
+            info = tarfile.TarInfo(entry)
+            info.size = os.path.getsize(path)
+            info.mtime = epoch
+            info.mode = 0o755 if entry.startswith(name) else 0o644
+            info.uid = info.gid = 0
+            info.uname = info.gname = "root"
+            with open(path, "rb") as f:
+                tf.addfile(info, f)
+    data = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=data, mtime=0, compresslevel=9) as gz:
+        gz.write(buf.getvalue())
+    with open(os.path.join(stage, tarball), "wb") as f:
+        f.write(data.getvalue())
+    sums.append(f"{hashlib.sha256(data.getvalue()).hexdigest()}  {tarball}\n")
+with open(os.path.join(stage, "SHA256SUMS"), "w") as f:
+    f.writelines(sums)
+EOF
+
+# Replace the previous release files only now that every platform has built, so dist/ never
+# holds a mix of old and new tarballs, or checksums that do not match them.
+rm -f "$dist/$name"-v*.tar.gz "$dist/SHA256SUMS"
+mv "$stage"/*.tar.gz "$stage/SHA256SUMS" "$dist/"
+cat "$dist/SHA256SUMS"
