@@ -1,0 +1,166 @@
+//go:build e2e
+
+package examples
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// inlineRunner turns a Go example into an Automation API inline program: the example's
+// main.go is compiled unchanged except that main becomes exampleMain and pulumi.Run
+// hands its program to the runner instead of running it.
+const inlineRunner = `package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optdestroy"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+var program pulumi.RunFunc
+
+func captureProgram(f pulumi.RunFunc, _ ...pulumi.RunOption) { program = f }
+
+func main() {
+	exampleMain()
+	if err := run(context.Background(), os.Args[1]); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, action string) error {
+	stack, err := auto.UpsertStackInlineSource(ctx, os.Getenv("STACK"), os.Getenv("PROJECT"), program)
+	if err != nil {
+		return err
+	}
+	if err := stack.SetConfig(ctx, "auto-deploy:apiUrl", auto.ConfigValue{Value: os.Getenv("API_URL")}); err != nil {
+		return err
+	}
+	token := auto.ConfigValue{Value: os.Getenv("API_TOKEN"), Secret: true}
+	if err := stack.SetConfig(ctx, "auto-deploy:accessToken", token); err != nil {
+		return err
+	}
+	switch action {
+	case "up":
+		res, err := stack.Up(ctx)
+		if err != nil {
+			return err
+		}
+		return json.NewEncoder(os.Stdout).Encode(res.Summary.ResourceChanges)
+	case "destroy":
+		_, err := stack.Destroy(ctx, optdestroy.Remove())
+		return err
+	}
+	return fmt.Errorf("unknown action %q", action)
+}
+`
+
+// TestGoExamples compiles each Go example against sdk/go and runs it inline against the
+// emulator: up, up again without writes, destroy.
+func TestGoExamples(t *testing.T) {
+	t.Parallel()
+	t.Run("deployment-webhooks", func(t *testing.T) {
+		t.Parallel()
+		c := startCloud(t)
+		seedWebhookStacks(t, c)
+		run := goRunner(t, "go/deployment-webhooks", "deployment-webhooks", c)
+		run("up")
+		assertSeedWebhooks(t, c)
+		c.ResetStats()
+		run("up")
+		assert.Zero(t, c.Stats().Writes)
+		run("destroy")
+		assert.Empty(t, c.Webhooks())
+	})
+	t.Run("auto-deployer", func(t *testing.T) {
+		t.Parallel()
+		c := startCloud(t)
+		seedGraphStacks(t, c, "pulumi") // the Go seed program names its organization
+		run := goRunner(t, "go/auto-deployer", "dependency-example", c)
+		changes := run("up")
+		assert.Contains(t, changes, `"create":7`)
+		assertSeedGraph(t, c, "pulumi")
+		c.ResetStats()
+		run("up")
+		assert.Zero(t, c.Stats().Writes)
+		run("destroy")
+		assert.Empty(t, c.Webhooks())
+	})
+}
+
+// goRunner builds the example as an inline program and returns a function that runs an
+// action ("up" or "destroy") with it, failing the test on error.
+func goRunner(t *testing.T, example, project string, c *cloud) func(action string) string {
+	t.Helper()
+	bin := binDir(t)
+	repo, err := filepath.Abs("..")
+	require.NoError(t, err)
+	dir := t.TempDir()
+	source, err := os.ReadFile(filepath.Join(example, "main.go"))
+	require.NoError(t, err)
+	program := strings.Replace(string(source), "func main() {", "func exampleMain() {", 1)
+	program = strings.Replace(program, "pulumi.Run(", "captureProgram(", 1)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "program.go"), []byte(program), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "runner.go"), []byte(inlineRunner), 0o600))
+	mod, err := os.ReadFile(filepath.Join(example, "go.mod"))
+	require.NoError(t, err)
+	mod = []byte(strings.Replace(string(mod), "=> ../../../sdk", "=> "+filepath.Join(repo, "sdk"), 1))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "go.mod"), mod, 0o600))
+	sum, err := os.ReadFile(filepath.Join(example, "go.sum"))
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "go.sum"), sum, 0o600))
+
+	goCmd := func(args ...string) {
+		cmd := exec.CommandContext(t.Context(), "go", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GONOSUMDB=github.com/pulumi")
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "go %s:\n%s", strings.Join(args, " "), out)
+	}
+	goCmd("mod", "tidy")
+	goCmd("build", "-o", "runner", ".")
+
+	root := t.TempDir()
+	state := filepath.Join(root, "state")
+	require.NoError(t, os.MkdirAll(state, 0o700))
+	env := append(os.Environ(),
+		"PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"PULUMI_HOME="+filepath.Join(root, "home"),
+		"PULUMI_BACKEND_URL=file://"+state,
+		"PULUMI_CONFIG_PASSPHRASE=e2e",
+		"PULUMI_SKIP_UPDATE_CHECK=true",
+		"PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true",
+		"PULUMI_ACCESS_TOKEN=",
+		"STACK=test", "PROJECT="+project, "API_URL="+c.URL, "API_TOKEN="+testToken,
+	)
+	return func(action string) string {
+		t.Helper()
+		cmd := exec.CommandContext(t.Context(), filepath.Join(dir, "runner"), action)
+		cmd.Env = env
+		out, err := cmd.Output()
+		var stderr string
+		if exitErr, ok := err.(*exec.ExitError); ok {
+			stderr = string(exitErr.Stderr)
+		}
+		require.NoError(t, err, "%s %s:\n%s\n%s", example, action, out, stderr)
+		var changes map[string]int
+		if action == "up" {
+			require.NoError(t, json.Unmarshal(out, &changes), "%s", out)
+		}
+		return strings.TrimSpace(string(out))
+	}
+}

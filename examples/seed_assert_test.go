@@ -1,0 +1,70 @@
+//go:build e2e
+
+package examples
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The seed programs exist in every language; these check what each must leave in the
+// emulator, whatever language ran it.
+
+// seedWebhookStacks creates the network, database and compute stacks the seed's webhook
+// program points at, with deployment settings.
+func seedWebhookStacks(t *testing.T, c *cloud) {
+	t.Helper()
+	for _, project := range []string{"network", "database", "compute"} {
+		require.NoError(t, c.CreateStack("org", project, "prod"))
+		require.NoError(t, c.SetDeploymentSettings("org", project, "prod", map[string]any{"source": "git"}))
+	}
+}
+
+// assertSeedWebhooks checks the two deployment webhooks network → database → compute.
+func assertSeedWebhooks(t *testing.T, c *cloud) {
+	t.Helper()
+	hooks := hooksByDisplayName(t, c)
+	require.Len(t, hooks, 2)
+	for display, want := range map[string][2]string{
+		"deploy-database": {"network", "database/prod"},
+		"deploy-compute":  {"database", "compute/prod"},
+	} {
+		h := hooks[display]
+		assert.Equal(t, want[0]+"/prod", h.Project+"/"+h.Stack, display)
+		assert.Equal(t, want[1], h.PayloadURL, display)
+		assert.Equal(t, "pulumi_deployments", h.Format, display)
+		assert.Equal(t, []string{"update_succeeded"}, h.Filters, display)
+		assert.True(t, h.Active, display)
+	}
+	result, err := c.FireUpdate("org", "network", "prod")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"database/prod", "compute/prod"}, deployedStacks(result))
+}
+
+// seedGraphStacks creates stacks a to f of dependency-example in org, with settings.
+func seedGraphStacks(t *testing.T, c *cloud, org string) {
+	t.Helper()
+	for _, stack := range []string{"a", "b", "c", "d", "e", "f"} {
+		require.NoError(t, c.CreateStack(org, graphProject, stack))
+		require.NoError(t, c.SetDeploymentSettings(org, graphProject, stack, map[string]any{"source": "git"}))
+	}
+}
+
+// assertSeedGraph checks the five edges of the a–f graph and that an update of a
+// redeploys b, c, d, e and f once each.
+func assertSeedGraph(t *testing.T, c *cloud, org string) {
+	t.Helper()
+	created := edges(c)
+	assert.Len(t, created, 2, "webhooks only on a and b: %v", created)
+	assert.ElementsMatch(t, []string{graphProject + "/b", graphProject + "/c"}, created["a"])
+	assert.ElementsMatch(t, []string{graphProject + "/d", graphProject + "/e", graphProject + "/f"}, created["b"])
+	for _, h := range c.Webhooks() {
+		assert.Equal(t, org, h.Org)
+	}
+	result, err := c.FireUpdate(org, graphProject, "a")
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"b", "c", "d", "e", "f"}, stackNames(deployedStacks(result)))
+	assert.Empty(t, result.FailedDeliveries)
+}
