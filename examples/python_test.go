@@ -1,0 +1,372 @@
+//go:build e2e
+
+package examples
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// pyPulumiVersion is the pulumi PyPI package the examples run with: the version of bin/pulumi.
+const pyPulumiVersion = "3.259.0"
+
+// pyVenvRecipe names how pythonVenv builds a virtualenv; change it when the recipe changes so
+// cached virtualenvs built the old way are not reused.
+const pyVenvRecipe = "python-venv-v1: venv + pip install pulumi==" + pyPulumiVersion + " <copy of sdk/python>"
+
+// TestPythonExamples runs the Python example programs, unchanged, as Automation API inline
+// programs (there is no Python language host here) through bin/pulumi and the provider
+// plugin against the emulator: create, a no-op up that writes nothing, and destroy.
+func TestPythonExamples(t *testing.T) {
+	t.Parallel()
+	binDir(t)
+	python := pythonVenv(t)
+
+	t.Run("deployment-webhooks", func(t *testing.T) {
+		t.Parallel()
+		c := startCloud(t)
+		for _, project := range []string{"network", "database", "compute"} {
+			require.NoError(t, c.CreateStack("org", project, "prod"))
+			require.NoError(t, c.SetDeploymentSettings("org", project, "prod",
+				map[string]any{"sourceContext": map[string]any{"git": map[string]any{"branch": "main"}}}))
+		}
+		p := newPyProgram(t, python, "deployment-webhooks", "deployment-webhooks", c)
+
+		// Create: one deployment webhook on each upstream stack, with the seed's fields.
+		r := p.run("up")
+		assert.Equal(t, map[string]int{"create": 3}, r.ResourceChanges, "the stack and 2 webhooks")
+		hooks := hooksByDisplayName(t, c)
+		require.Len(t, hooks, 2, "webhooks: %+v", c.Webhooks())
+		for name, want := range map[string]struct{ upstream, payload string }{
+			"deploy-database": {"network", "database/prod"},
+			"deploy-compute":  {"database", "compute/prod"},
+		} {
+			require.Contains(t, hooks, name)
+			h := hooks[name]
+			assert.Equal(t, "stack", h.Type, name)
+			assert.Equal(t, "org", h.Org, name)
+			assert.Equal(t, want.upstream, h.Project, name)
+			assert.Equal(t, "prod", h.Stack, name)
+			assert.Equal(t, "pulumi_deployments", h.Format, name)
+			assert.Equal(t, want.payload, h.PayloadURL, name)
+			assert.Equal(t, []string{"update_succeeded"}, h.Filters, name)
+			assert.True(t, h.Active, name)
+		}
+
+		// The webhooks do their job: an update of network redeploys database, then compute.
+		result, err := c.FireUpdate("org", "network", "prod")
+		require.NoError(t, err)
+		assert.Equal(t, []string{"database/prod", "compute/prod"}, deployedStacks(result))
+		assert.Empty(t, result.FailedDeliveries)
+
+		p.assertNoOpUp(c)
+
+		r = p.run("destroy")
+		assert.Equal(t, map[string]int{"delete": 3}, r.ResourceChanges)
+		assert.Empty(t, c.Webhooks())
+	})
+
+	t.Run("auto-deployer", func(t *testing.T) {
+		t.Parallel()
+		c := startCloud(t)
+		// pulumi.get_organization() is "organization" on a file backend.
+		const org = "organization"
+		for _, stack := range []string{"a", "b", "c", "d", "e", "f"} {
+			require.NoError(t, c.CreateStack(org, graphProject, stack))
+			require.NoError(t, c.SetDeploymentSettings(org, graphProject, stack, map[string]any{"source": "git"}))
+		}
+		p := newPyProgram(t, python, "auto-deployer", graphProject, c)
+
+		// Create: exactly the 5 edges, 2 on a and 3 on b.
+		r := p.run("up")
+		assert.Equal(t, map[string]int{"create": 7}, r.ResourceChanges, "the stack and 6 AutoDeployers")
+		require.Len(t, c.Webhooks(), 5, "webhooks: %+v", c.Webhooks())
+		for _, h := range c.Webhooks() {
+			assert.Equal(t, org, h.Org, "%+v", h)
+			assert.Equal(t, graphProject, h.Project, "%+v", h)
+			assert.Equal(t, "pulumi_deployments", h.Format, "%+v", h)
+		}
+		created := edges(c)
+		assert.Len(t, created, 2, "webhooks only on a and b: %v", created)
+		assert.ElementsMatch(t, []string{graphProject + "/b", graphProject + "/c"}, created["a"])
+		assert.ElementsMatch(t, []string{graphProject + "/d", graphProject + "/e", graphProject + "/f"}, created["b"])
+
+		// An update of a redeploys every stack below it exactly once.
+		result, err := c.FireUpdate(org, graphProject, "a")
+		require.NoError(t, err)
+		assert.ElementsMatch(t, []string{"b", "c", "d", "e", "f"}, stackNames(deployedStacks(result)))
+		assert.Empty(t, result.FailedDeliveries)
+		assert.False(t, result.Truncated)
+
+		p.assertNoOpUp(c)
+
+		r = p.run("destroy")
+		assert.Equal(t, map[string]int{"delete": 7}, r.ResourceChanges)
+		assert.Empty(t, c.Webhooks())
+	})
+}
+
+// pyProgram is one copy of a Python example with its own Pulumi home, file backend and
+// Automation API workspace, run by examples/python/run_inline.py.
+type pyProgram struct {
+	t                          *testing.T
+	python, runner             string
+	dir, workDir, project, url string
+	env                        []string
+}
+
+func newPyProgram(t *testing.T, python, example, project string, c *cloud) *pyProgram {
+	t.Helper()
+	bin := binDir(t)
+	root := t.TempDir()
+	src := filepath.Join("python", example)
+	dir := filepath.Join(root, "program")
+	require.NoError(t, os.MkdirAll(dir, 0o700))
+	entries, err := os.ReadDir(src)
+	require.NoError(t, err)
+	for _, e := range entries { // the program's own files only, not a venv someone made there
+		if e.Type().IsRegular() {
+			data, err := os.ReadFile(filepath.Join(src, e.Name()))
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(filepath.Join(dir, e.Name()), data, 0o600))
+		}
+	}
+	require.FileExists(t, filepath.Join(dir, "__main__.py"))
+	runner, err := filepath.Abs(filepath.Join("python", "run_inline.py"))
+	require.NoError(t, err)
+	state := filepath.Join(root, "state")
+	require.NoError(t, os.MkdirAll(state, 0o700))
+	env := append(pyBaseEnv(),
+		"PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"PULUMI_HOME="+filepath.Join(root, "home"),
+		"PULUMI_BACKEND_URL=file://"+state,
+		"PULUMI_CONFIG_PASSPHRASE=e2e",
+		"PULUMI_SKIP_UPDATE_CHECK=true",
+		"PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true",
+		"PULUMI_ACCESS_TOKEN=", // the token comes from stack config, nowhere else
+		"AUTO_DEPLOY_ACCESS_TOKEN="+testToken,
+	)
+	return &pyProgram{
+		t: t, python: python, runner: runner,
+		dir: dir, workDir: filepath.Join(root, "workspace"), project: project, url: c.URL, env: env,
+	}
+}
+
+// pyResult is the JSON line run_inline.py prints.
+type pyResult struct {
+	Action          string         `json:"action"`
+	Result          string         `json:"result"`
+	ResourceChanges map[string]int `json:"resourceChanges"`
+}
+
+// run runs the program's stack "test" through run_inline.py and fails the test unless the
+// operation succeeded.
+func (p *pyProgram) run(action string, flags ...string) pyResult {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.t.Context(), 5*time.Minute)
+	defer cancel()
+	args := append([]string{p.runner,
+		"--program", p.dir, "--project", p.project, "--stack", "test",
+		"--work-dir", p.workDir, "--api-url", p.url, "--action", action}, flags...)
+	cmd := exec.CommandContext(ctx, p.python, args...)
+	cmd.Env = p.env
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	require.NoError(p.t, err, "run_inline.py --action %s %s failed:\n%s\n%s",
+		action, strings.Join(flags, " "), stdout.String(), stderr.String())
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	var r pyResult
+	require.NoError(p.t, json.Unmarshal([]byte(lines[len(lines)-1]), &r),
+		"run_inline.py printed no result line:\n%s\n%s", stdout.String(), stderr.String())
+	require.Equal(p.t, "succeeded", r.Result, "%s:\n%s", action, stderr.String())
+	p.t.Logf("%s %s: %s %v in %s", p.project, action, r.Result, r.ResourceChanges,
+		time.Since(start).Round(time.Millisecond))
+	return r
+}
+
+// assertNoOpUp runs up again: nothing changes and nothing is written to Pulumi Cloud.
+func (p *pyProgram) assertNoOpUp(c *cloud) {
+	p.t.Helper()
+	before := c.Webhooks()
+	c.ResetStats()
+	r := p.run("up", "--expect-no-changes")
+	stats := c.Stats()
+	assert.Zero(p.t, stats.Writes, "a no-op up wrote to Pulumi Cloud: %v", stats.ByRoute)
+	for op := range r.ResourceChanges {
+		assert.Equal(p.t, "same", op, "a no-op up changed something: %v", r.ResourceChanges)
+	}
+	assert.Equal(p.t, before, c.Webhooks())
+}
+
+// pythonVenv returns the python of a virtualenv holding pulumi==pyPulumiVersion and the SDK
+// from sdk/python. It is cached in bin/.cache/python-venv-<hash>, the hash covering the
+// SDK's files, the pins, the recipe and the base Python, so warm runs reuse it and any change
+// builds a new one. A virtualenv is built in a temporary folder beside it and renamed into
+// place, so concurrent test runs never see half a virtualenv.
+func pythonVenv(t *testing.T) string {
+	t.Helper()
+	base, err := exec.LookPath("python3")
+	require.NoError(t, err, "python3 is not on PATH: the Python example tests need Python 3 "+
+		"with the venv module (Debian: apt-get install python3 python3-venv)")
+	out, err := exec.CommandContext(t.Context(), base, "-c",
+		"import sys, venv, ensurepip; print(sys.version)").CombinedOutput()
+	require.NoError(t, err, "%s cannot make virtualenvs (Debian: apt-get install python3-venv):\n%s", base, out)
+	pyVersion := strings.TrimSpace(string(out))
+
+	repo, err := filepath.Abs("..")
+	require.NoError(t, err)
+	sdk := filepath.Join(repo, "sdk", "python")
+	files := pySDKFiles(t, sdk)
+	h := sha256.New()
+	io.WriteString(h, pyVenvRecipe+"\x00"+base+"\x00"+pyVersion+"\x00")
+	for _, f := range files {
+		data, err := os.ReadFile(filepath.Join(sdk, f))
+		require.NoError(t, err)
+		io.WriteString(h, f+"\x00")
+		h.Write(data)
+		io.WriteString(h, "\x00")
+	}
+	cache := filepath.Join(repo, "bin", ".cache")
+	venv := filepath.Join(cache, "python-venv-"+hex.EncodeToString(h.Sum(nil))[:16])
+	python := filepath.Join(venv, "bin", "python")
+
+	start := time.Now()
+	if _, err := os.Stat(python); err == nil {
+		msg, ok := pyCheckVenv(t, python)
+		if ok {
+			t.Logf("python venv (cached) %s: %s", venv, msg)
+			return python
+		}
+		t.Logf("cached python venv %s is broken, rebuilding: %s", venv, msg)
+		require.NoError(t, os.RemoveAll(venv))
+	}
+
+	require.NoError(t, os.MkdirAll(cache, 0o755))
+	tmp, err := os.MkdirTemp(cache, ".python-venv-build-")
+	require.NoError(t, err)
+	defer os.RemoveAll(tmp)
+	// Install from a copy so building the SDK leaves no build/ or *.egg-info in sdk/python.
+	sdkCopy := filepath.Join(tmp, "sdk")
+	for _, f := range files {
+		data, err := os.ReadFile(filepath.Join(sdk, f))
+		require.NoError(t, err)
+		require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(sdkCopy, f)), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(sdkCopy, f), data, 0o644))
+	}
+	build := filepath.Join(tmp, "venv")
+	pyExec(t, 2*time.Minute, tmp, base, "-m", "venv", build)
+	pyExec(t, 10*time.Minute, tmp, filepath.Join(build, "bin", "python"), "-m", "pip", "install",
+		"--disable-pip-version-check", "--no-input", "pulumi=="+pyPulumiVersion, sdkCopy)
+	if err := os.Rename(build, venv); err != nil {
+		// Another test run may have put the same virtualenv in place first; use theirs.
+		_, statErr := os.Stat(python)
+		require.NoError(t, statErr, "moving the virtualenv into %s: %v", venv, err)
+	}
+	msg, ok := pyCheckVenv(t, python)
+	require.True(t, ok, "the new virtualenv %s cannot import the SDK: %s", venv, msg)
+	t.Logf("python venv built in %s: %s: %s", time.Since(start).Round(time.Millisecond), venv, msg)
+	return python
+}
+
+// pyCheckVenv imports pulumi and the SDK with the virtualenv's python, from outside the source
+// tree, and checks their versions and that the SDK is the installed copy.
+func pyCheckVenv(t *testing.T, python string) (string, bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, python, "-I", "-c", `
+import sys, importlib.metadata as md
+import pulumi, pulumi.automation
+import autodeploy_dev_auto_deploy as sdk
+assert md.version("pulumi") == sys.argv[1], "pulumi " + md.version("pulumi")
+assert sdk.__file__.startswith(sys.prefix), sdk.__file__
+assert sdk.WebhookFormat.PULUMI_DEPLOYMENTS.value == "pulumi_deployments"
+sdk.AutoDeployer, sdk.Webhook, sdk.Provider
+print("pulumi", md.version("pulumi"), "autodeploy-dev-auto-deploy", md.version("autodeploy-dev-auto-deploy"))
+`, pyPulumiVersion)
+	cmd.Dir = os.TempDir()
+	cmd.Env = pyBaseEnv()
+	out, err := cmd.CombinedOutput()
+	return strings.TrimSpace(string(out)), err == nil
+}
+
+// pySDKFiles lists sdk/python's files, relative and sorted, without what building or
+// running it leaves behind.
+func pySDKFiles(t *testing.T, sdk string) []string {
+	t.Helper()
+	var files []string
+	err := filepath.WalkDir(sdk, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		name := d.Name()
+		if d.IsDir() {
+			if path != sdk && (name == "build" || name == "dist" || name == "__pycache__" ||
+				strings.HasSuffix(name, ".egg-info") || strings.HasPrefix(name, ".")) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() || strings.HasSuffix(name, ".pyc") {
+			return nil
+		}
+		rel, err := filepath.Rel(sdk, path)
+		if err != nil {
+			return err
+		}
+		files = append(files, filepath.ToSlash(rel))
+		return nil
+	})
+	require.NoError(t, err, "reading the Python SDK in %s", sdk)
+	require.Contains(t, files, "pyproject.toml", "no Python SDK in %s: run `make sdks`", sdk)
+	slices.Sort(files)
+	return files
+}
+
+// pyExec runs a command for the virtualenv build and fails the test with its output.
+func pyExec(t *testing.T, timeout time.Duration, dir, name string, args ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	cmd.Env = pyBaseEnv()
+	out, err := cmd.CombinedOutput()
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		err = errors.Join(err, ctx.Err())
+	}
+	require.NoError(t, err, "%s %s failed:\n%s", name, strings.Join(args, " "), out)
+}
+
+// pyBaseEnv is the environment without anything that would point Python elsewhere.
+func pyBaseEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		switch name {
+		case "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE", "VIRTUAL_ENV", "PIP_USER",
+			"PIP_TARGET", "PIP_PREFIX", "PIP_REQUIRE_VIRTUALENV":
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, "PYTHONNOUSERSITE=1", "PYTHONDONTWRITEBYTECODE=1")
+}
