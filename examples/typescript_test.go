@@ -1,0 +1,503 @@
+//go:build e2e
+
+package examples
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// tsPulumiVersion is the @pulumi/pulumi npm package the examples run with: the version of
+// bin/pulumi. The examples' package.json pin it and the SDK's ^ range must accept it.
+const tsPulumiVersion = "3.259.0"
+
+// tsSDKRecipe names how tsNodeSDK builds the SDK tarball; change it when the recipe changes so
+// cached tarballs built the old way are not reused.
+const tsSDKRecipe = "nodejs-sdk-v1: npm install + tsc + cp package.json bin/ + npm pack bin/"
+
+// TestTypeScriptExamples compiles the TypeScript example programs, unchanged, against the
+// Node SDK built from sdk/nodejs, and runs them as Automation API inline programs (there is
+// no Node.js language host here) through bin/pulumi and the provider plugin against the
+// emulator: create, a no-op up that writes nothing, and destroy.
+func TestTypeScriptExamples(t *testing.T) {
+	t.Parallel()
+	binDir(t)
+	tsRequireNode(t)
+	sdk := tsNodeSDK(t)
+
+	t.Run("deployment-webhooks", func(t *testing.T) {
+		t.Parallel()
+		c := startCloud(t)
+		seedWebhookStacks(t, c)
+		p := newTSProgram(t, "deployment-webhooks", "deployment-webhooks", sdk, c)
+
+		// Create: one deployment webhook on each upstream stack, with the seed's fields, and
+		// nothing else written.
+		c.ResetStats()
+		r := p.run("up")
+		assert.Equal(t, map[string]int{"create": 3}, r.Summary.ResourceChanges, "the stack and 2 webhooks")
+		assert.Equal(t, 2, c.Stats().Writes, "routes: %v", c.Stats().ByRoute)
+		assert.Empty(t, r.Outputs, "the program exports nothing")
+		hooks := hooksByDisplayName(t, c)
+		require.Len(t, hooks, 2, "webhooks: %+v", c.Webhooks())
+		for name, want := range map[string]struct{ upstream, payload string }{
+			"deploy-database": {"network", "database/prod"},
+			"deploy-compute":  {"database", "compute/prod"},
+		} {
+			require.Contains(t, hooks, name)
+			h := hooks[name]
+			assert.Equal(t, "stack", h.Type, name)
+			assert.Equal(t, "org", h.Org, name)
+			assert.Equal(t, want.upstream, h.Project, name)
+			assert.Equal(t, "prod", h.Stack, name)
+			assert.Equal(t, "pulumi_deployments", h.Format, name)
+			assert.Equal(t, want.payload, h.PayloadURL, name)
+			assert.Equal(t, []string{"update_succeeded"}, h.Filters, name)
+			assert.True(t, h.Active, name)
+		}
+		// The webhooks do their job: an update of network redeploys database, then compute.
+		assertSeedWebhooks(t, c)
+
+		p.assertTokenIsSecret()
+		p.assertNoOpUp(c)
+
+		r = p.run("destroy")
+		assert.Equal(t, map[string]int{"delete": 3}, r.Summary.ResourceChanges)
+		assert.Empty(t, c.Webhooks())
+	})
+
+	t.Run("auto-deployer", func(t *testing.T) {
+		t.Parallel()
+		c := startCloud(t)
+		// pulumi.getOrganization() is "organization" on a file backend.
+		const org = "organization"
+		seedGraphStacks(t, c, org)
+		p := newTSProgram(t, "auto-deployer", graphProject, sdk, c)
+
+		// Create: exactly the 5 edges, 2 on a and 3 on b, and nothing else written.
+		c.ResetStats()
+		r := p.run("up")
+		assert.Equal(t, map[string]int{"create": 7}, r.Summary.ResourceChanges, "the stack and 6 AutoDeployers")
+		assert.Equal(t, 5, c.Stats().Writes, "routes: %v", c.Stats().ByRoute)
+		require.Len(t, c.Webhooks(), 5, "webhooks: %+v", c.Webhooks())
+		for _, h := range c.Webhooks() {
+			assert.Equal(t, graphProject, h.Project, "%+v", h)
+			assert.Equal(t, "pulumi_deployments", h.Format, "%+v", h)
+			assert.Equal(t, []string{"update_succeeded"}, h.Filters, "%+v", h)
+			assert.True(t, h.Active, "%+v", h)
+		}
+		// The edges, and an update of a redeploys b, c, d, e and f once each.
+		assertSeedGraph(t, c, org)
+
+		// The program exports its six AutoDeployers; their outputs are the resources' properties.
+		require.ElementsMatch(t, []string{"a", "b", "c", "d", "e", "f"}, tsKeys(r.Outputs))
+		for name, out := range r.Outputs {
+			assert.False(t, out.Secret, name)
+			var ad struct {
+				Ref                string   `json:"ref"`
+				Organization       string   `json:"organization"`
+				Project            string   `json:"project"`
+				Stack              string   `json:"stack"`
+				DownstreamRefs     []string `json:"downstreamRefs"`
+				DownstreamWebhooks []string `json:"downstreamWebhooks"`
+			}
+			require.NoError(t, json.Unmarshal(out.Value, &ad), "output %s: %s", name, out.Value)
+			assert.Equal(t, graphProject+"/"+name, ad.Ref, name)
+			assert.Equal(t, org, ad.Organization, name)
+			assert.Equal(t, graphProject, ad.Project, name)
+			assert.Equal(t, name, ad.Stack, name)
+			assert.Len(t, ad.DownstreamWebhooks, len(ad.DownstreamRefs), name)
+			for _, hook := range ad.DownstreamWebhooks {
+				assert.Regexp(t, `^autodeploy-[0-9a-f]{16}$`, hook, name)
+			}
+		}
+		assert.JSONEq(t, `"dependency-example/a"`, string(tsJSONField(t, r.Outputs["a"].Value, "ref")))
+		assert.JSONEq(t, `["dependency-example/b","dependency-example/c"]`,
+			string(tsJSONField(t, r.Outputs["a"].Value, "downstreamRefs")))
+		assert.JSONEq(t, `["dependency-example/d","dependency-example/e","dependency-example/f"]`,
+			string(tsJSONField(t, r.Outputs["b"].Value, "downstreamRefs")))
+
+		p.assertTokenIsSecret()
+		p.assertNoOpUp(c)
+
+		r = p.run("destroy")
+		assert.Equal(t, map[string]int{"delete": 7}, r.Summary.ResourceChanges)
+		assert.Empty(t, c.Webhooks())
+	})
+}
+
+// tsProgram is one copy of a TypeScript example, with its dependencies installed and compiled,
+// its own Pulumi home and file backend, run by examples/typescript/run-inline.js.
+type tsProgram struct {
+	t                           *testing.T
+	runner, dir, project, state string
+	url                         string
+	env                         []string
+}
+
+// newTSProgram copies examples/typescript/<example> to a temporary folder, points its
+// @autodeploy-dev/auto-deploy dependency at the SDK tarball, installs its dependencies with
+// npm, checks there is one @pulumi/pulumi, and compiles it with tsc --strict.
+func newTSProgram(t *testing.T, example, project, sdkTarball string, c *cloud) *tsProgram {
+	t.Helper()
+	bin := binDir(t)
+	root := t.TempDir()
+	dir := filepath.Join(root, "program")
+	tsCopyTree(t, filepath.Join("typescript", example), dir)
+	for _, f := range []string{"index.ts", "package.json", "tsconfig.json", "Pulumi.yaml"} {
+		require.FileExists(t, filepath.Join(dir, f))
+	}
+
+	// The example pins @pulumi/pulumi to the CLI's version; only the SDK, which is not
+	// published, comes from elsewhere: the tarball built from sdk/nodejs.
+	pkgPath := filepath.Join(dir, "package.json")
+	data, err := os.ReadFile(pkgPath)
+	require.NoError(t, err)
+	var pkg map[string]any
+	require.NoError(t, json.Unmarshal(data, &pkg), "%s", pkgPath)
+	deps, _ := pkg["dependencies"].(map[string]any)
+	require.NotNil(t, deps, "%s has no dependencies", pkgPath)
+	assert.Equal(t, tsPulumiVersion, deps["@pulumi/pulumi"],
+		"%s must pin @pulumi/pulumi to the CLI's version", pkgPath)
+	require.Contains(t, deps, "@autodeploy-dev/auto-deploy")
+	deps["@autodeploy-dev/auto-deploy"] = "file:" + sdkTarball
+	data, err = json.MarshalIndent(pkg, "", "    ")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(pkgPath, data, 0o600))
+
+	start := time.Now()
+	tsExec(t, 10*time.Minute, dir, "npm", "install", "--no-audit", "--no-fund", "--prefer-offline")
+	installed := time.Since(start)
+	// One @pulumi/pulumi: the SDK's ^ range must have been met by the program's pin. Two
+	// copies would each keep their own runtime state, and resources would go missing.
+	out := tsExec(t, time.Minute, dir, "npm", "ls", "@pulumi/pulumi", "--all", "--parseable")
+	copies := strings.Fields(out)
+	require.Equal(t, []string{filepath.Join(dir, "node_modules", "@pulumi", "pulumi")}, copies,
+		"want exactly one @pulumi/pulumi in node_modules; npm ls:\n%s",
+		tsExecOutput(t, dir, "npm", "ls", "@pulumi/pulumi", "--all"))
+	assert.Equal(t, tsPulumiVersion, tsPackageVersion(t, copies[0]))
+	assert.FileExists(t, filepath.Join(dir, "node_modules", "@autodeploy-dev", "auto-deploy", "index.d.ts"))
+
+	start = time.Now()
+	tsExec(t, 5*time.Minute, dir, "node", filepath.Join("node_modules", "typescript", "bin", "tsc"),
+		"-p", "tsconfig.json", "--strict")
+	require.FileExists(t, filepath.Join(dir, "bin", "index.js"))
+	t.Logf("%s: npm install %s, tsc %s", example, installed.Round(time.Millisecond),
+		time.Since(start).Round(time.Millisecond))
+
+	runner, err := filepath.Abs(filepath.Join("typescript", "run-inline.js"))
+	require.NoError(t, err)
+	state := filepath.Join(root, "state")
+	require.NoError(t, os.MkdirAll(state, 0o700))
+	env := append(os.Environ(),
+		"PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"PULUMI_HOME="+filepath.Join(root, "home"),
+		"PULUMI_BACKEND_URL=file://"+state,
+		"PULUMI_CONFIG_PASSPHRASE=e2e",
+		"PULUMI_SKIP_UPDATE_CHECK=true",
+		"PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true",
+		"PULUMI_ACCESS_TOKEN=", // the token comes from stack config, nowhere else
+		"AUTO_DEPLOY_ACCESS_TOKEN="+testToken,
+	)
+	return &tsProgram{t: t, runner: runner, dir: dir, project: project, state: state, url: c.URL, env: env}
+}
+
+// tsResult is the JSON line run-inline.js prints.
+type tsResult struct {
+	Action        string `json:"action"`
+	PulumiVersion string `json:"pulumiVersion"`
+	Summary       struct {
+		Result          string         `json:"result"`
+		ResourceChanges map[string]int `json:"resourceChanges"`
+	} `json:"summary"`
+	Outputs map[string]struct {
+		Value  json.RawMessage `json:"value"`
+		Secret bool            `json:"secret"`
+	} `json:"outputs"`
+}
+
+// run runs up or destroy on the program's stack "test" and fails the test unless the
+// operation succeeded with bin/pulumi.
+func (p *tsProgram) run(action string) tsResult {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.t.Context(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", p.runner, "--action", action, "--dir", p.dir,
+		"--module", filepath.Join("bin", "index.js"), "--stack", "test", "--project", p.project,
+		"--api-url", p.url)
+	cmd.Env = p.env
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	err := cmd.Run()
+	require.NoError(p.t, err, "run-inline.js --action %s failed:\n%s\n%s", action, stdout.String(), stderr.String())
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	var r tsResult
+	require.NoError(p.t, json.Unmarshal([]byte(lines[len(lines)-1]), &r),
+		"run-inline.js printed no result line:\n%s\n%s", stdout.String(), stderr.String())
+	require.Equal(p.t, "succeeded", r.Summary.Result, "%s:\n%s", action, stderr.String())
+	require.Equal(p.t, tsPulumiVersion, r.PulumiVersion, "the Automation API must use bin/pulumi")
+	p.t.Logf("%s %s: %s %v in %s", p.project, action, r.Summary.Result, r.Summary.ResourceChanges,
+		time.Since(start).Round(time.Millisecond))
+	return r
+}
+
+// assertNoOpUp runs up again: nothing changes and nothing is written to Pulumi Cloud.
+func (p *tsProgram) assertNoOpUp(c *cloud) {
+	p.t.Helper()
+	before := c.Webhooks()
+	c.ResetStats()
+	r := p.run("up")
+	stats := c.Stats()
+	assert.Zero(p.t, stats.Writes, "a no-op up wrote to Pulumi Cloud: %v", stats.ByRoute)
+	for op := range r.Summary.ResourceChanges {
+		assert.Equal(p.t, "same", op, "a no-op up changed something: %v", r.Summary.ResourceChanges)
+	}
+	assert.Equal(p.t, before, c.Webhooks())
+}
+
+// assertTokenIsSecret checks that the runner set the access token as a secret: encrypted in
+// the stack's config file and in no file of the backend's state.
+func (p *tsProgram) assertTokenIsSecret() {
+	p.t.Helper()
+	config, err := os.ReadFile(filepath.Join(p.dir, "Pulumi.test.yaml"))
+	require.NoError(p.t, err)
+	assert.Regexp(p.t, `auto-deploy:accessToken:\s+secure: `, string(config))
+	assert.Contains(p.t, string(config), "auto-deploy:apiUrl: "+p.url)
+	assert.NotContains(p.t, string(config), testToken)
+	err = filepath.WalkDir(p.state, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		assert.NotContains(p.t, string(data), testToken, "the access token is in plain text in %s", path)
+		return nil
+	})
+	require.NoError(p.t, err)
+}
+
+// tsRequireNode fails the test unless node (18 or later, for util.parseArgs) and npm are on PATH.
+func tsRequireNode(t *testing.T) {
+	t.Helper()
+	const need = "the TypeScript example tests need Node.js 18 or later and npm on PATH"
+	_, err := exec.LookPath("node")
+	require.NoError(t, err, "node is not on PATH: %s", need)
+	_, err = exec.LookPath("npm")
+	require.NoError(t, err, "npm is not on PATH: %s", need)
+	version := strings.TrimSpace(tsExecOutput(t, ".", "node", "--version"))
+	major, err := strconv.Atoi(strings.SplitN(strings.TrimPrefix(version, "v"), ".", 2)[0])
+	require.NoError(t, err, "node --version printed %q", version)
+	require.GreaterOrEqual(t, major, 18, "node is %s: %s", version, need)
+}
+
+// tsNodeSDK returns an npm tarball of the Node SDK built from sdk/nodejs as its README says:
+// npm install, tsc, and package.json copied into bin/, which is the package. It is cached in
+// bin/.cache/nodejs-sdk-<hash>/, the hash covering the SDK's files and the recipe, so warm
+// runs reuse it and any change to the SDK builds a new one. The build happens in a copy, so
+// sdk/nodejs gets no node_modules, bin/ or package-lock.json, in a temporary folder renamed
+// into place, so concurrent test runs never see half a build.
+//
+// A tarball rather than the bin/ folder: npm links a file: folder instead of copying it, and
+// Node would then resolve the SDK's @pulumi/pulumi from the build's own node_modules, a
+// second copy beside the program's.
+func tsNodeSDK(t *testing.T) string {
+	t.Helper()
+	repo, err := filepath.Abs("..")
+	require.NoError(t, err)
+	sdk := filepath.Join(repo, "sdk", "nodejs")
+	files := tsSDKFiles(t, sdk)
+	h := sha256.New()
+	io.WriteString(h, tsSDKRecipe+"\x00")
+	for _, f := range files {
+		data, err := os.ReadFile(filepath.Join(sdk, f))
+		require.NoError(t, err)
+		io.WriteString(h, f+"\x00")
+		h.Write(data)
+		io.WriteString(h, "\x00")
+	}
+	cache := filepath.Join(repo, "bin", ".cache")
+	final := filepath.Join(cache, "nodejs-sdk-"+hex.EncodeToString(h.Sum(nil))[:16])
+	tarball := filepath.Join(final, "auto-deploy.tgz")
+	if _, err := os.Stat(tarball); err == nil {
+		t.Logf("node SDK (cached): %s", tarball)
+		return tarball
+	}
+
+	start := time.Now()
+	require.NoError(t, os.MkdirAll(cache, 0o755))
+	tmp, err := os.MkdirTemp(cache, ".nodejs-sdk-build-")
+	require.NoError(t, err)
+	defer os.RemoveAll(tmp)
+	src := filepath.Join(tmp, "src")
+	for _, f := range files {
+		data, err := os.ReadFile(filepath.Join(sdk, f))
+		require.NoError(t, err)
+		require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(src, f)), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(src, f), data, 0o644))
+	}
+	tsExec(t, 10*time.Minute, src, "npm", "install", "--no-audit", "--no-fund", "--prefer-offline")
+	tsExec(t, 5*time.Minute, src, "node", filepath.Join("node_modules", "typescript", "bin", "tsc"))
+	for _, f := range []string{"package.json", "README.md"} {
+		if data, err := os.ReadFile(filepath.Join(src, f)); err == nil {
+			require.NoError(t, os.WriteFile(filepath.Join(src, "bin", f), data, 0o644))
+		}
+	}
+	out := tsExec(t, 2*time.Minute, filepath.Join(src, "bin"), "npm", "pack", "--json", "--pack-destination", tmp)
+	var packed []struct {
+		Filename string `json:"filename"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &packed), "npm pack --json printed:\n%s", out)
+	require.Len(t, packed, 1, "npm pack --json printed:\n%s", out)
+	build := filepath.Join(tmp, "out")
+	require.NoError(t, os.MkdirAll(build, 0o755))
+	require.NoError(t, os.Rename(filepath.Join(tmp, packed[0].Filename), filepath.Join(build, "auto-deploy.tgz")))
+	if err := os.Rename(build, final); err != nil {
+		// Another test run may have put the same build in place first; use theirs.
+		_, statErr := os.Stat(tarball)
+		require.NoError(t, statErr, "moving the SDK build into %s: %v", final, err)
+	}
+	t.Logf("node SDK built in %s: %s", time.Since(start).Round(time.Millisecond), tarball)
+	return tarball
+}
+
+// tsSDKFiles lists sdk/nodejs's files, relative and sorted, without what building it leaves
+// behind.
+func tsSDKFiles(t *testing.T, sdk string) []string {
+	t.Helper()
+	var files []string
+	err := filepath.WalkDir(sdk, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(sdk, path)
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if rel == "node_modules" || rel == "bin" || (path != sdk && strings.HasPrefix(d.Name(), ".")) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() || rel == "package-lock.json" {
+			return nil
+		}
+		files = append(files, filepath.ToSlash(rel))
+		return nil
+	})
+	require.NoError(t, err, "reading the Node SDK in %s", sdk)
+	require.Contains(t, files, "package.json", "no Node SDK in %s: run `make sdks`", sdk)
+	slices.Sort(files)
+	return files
+}
+
+// tsCopyTree copies an example's own files, leaving out what installing or compiling it in
+// place would have left there.
+func tsCopyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if rel == "node_modules" || rel == "bin" {
+				return filepath.SkipDir
+			}
+			return os.MkdirAll(filepath.Join(dst, rel), 0o700)
+		}
+		if !d.Type().IsRegular() || rel == "package-lock.json" ||
+			(strings.HasPrefix(rel, "Pulumi.") && rel != "Pulumi.yaml") {
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), data, 0o600)
+	})
+	require.NoError(t, err, "copying %s", src)
+}
+
+// tsExec runs a command for installing or compiling and fails the test with its output; it
+// returns stdout.
+func tsExec(t *testing.T, timeout time.Duration, dir, name string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "npm_config_update_notifier=false")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		err = errors.Join(err, ctx.Err())
+	}
+	require.NoError(t, err, "%s %s (in %s) failed:\n%s\n%s", name, strings.Join(args, " "), dir,
+		stdout.String(), stderr.String())
+	return stdout.String()
+}
+
+// tsExecOutput runs a command for its combined output, whether or not it fails.
+func tsExecOutput(t *testing.T, dir, name string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	out, _ := cmd.CombinedOutput()
+	return string(out)
+}
+
+// tsPackageVersion reads the version from an installed package's package.json.
+func tsPackageVersion(t *testing.T, dir string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, "package.json"))
+	require.NoError(t, err)
+	var pkg struct {
+		Version string `json:"version"`
+	}
+	require.NoError(t, json.Unmarshal(data, &pkg))
+	return pkg.Version
+}
+
+// tsJSONField returns one field of a JSON object.
+func tsJSONField(t *testing.T, object json.RawMessage, name string) json.RawMessage {
+	t.Helper()
+	var fields map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(object, &fields), "%s", object)
+	require.Contains(t, fields, name, "%s", object)
+	return fields[name]
+}
+
+func tsKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	return keys
+}
