@@ -106,7 +106,6 @@ func TestGoExamples(t *testing.T) {
 // action ("up" or "destroy") with it, failing the test on error.
 func goRunner(t *testing.T, example, project string, c *cloud) func(action string) string {
 	t.Helper()
-	bin := binDir(t)
 	repo, err := filepath.Abs("..")
 	require.NoError(t, err)
 	dir := t.TempDir()
@@ -134,19 +133,8 @@ func goRunner(t *testing.T, example, project string, c *cloud) func(action strin
 	goCmd("mod", "tidy")
 	goCmd("build", "-o", "runner", ".")
 
-	root := t.TempDir()
-	state := filepath.Join(root, "state")
-	require.NoError(t, os.MkdirAll(state, 0o700))
-	env := append(os.Environ(),
-		"PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"),
-		"PULUMI_HOME="+filepath.Join(root, "home"),
-		"PULUMI_BACKEND_URL=file://"+state,
-		"PULUMI_CONFIG_PASSPHRASE=e2e",
-		"PULUMI_SKIP_UPDATE_CHECK=true",
-		"PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true",
-		"PULUMI_ACCESS_TOKEN=",
-		"STACK=test", "PROJECT="+project, "API_URL="+c.URL, "API_TOKEN="+testToken,
-	)
+	env := append(pulumiEnv(t, t.TempDir(), os.Environ()),
+		"STACK=test", "PROJECT="+project, "API_URL="+c.URL, "API_TOKEN="+testToken)
 	return func(action string) string {
 		t.Helper()
 		cmd := exec.CommandContext(t.Context(), filepath.Join(dir, "runner"), action)

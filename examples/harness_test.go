@@ -78,24 +78,29 @@ func newProgramWorkspace(t *testing.T, program string, c *cloud) *workspace {
 // configured for the emulator.
 func setupWorkspace(t *testing.T, root string, c *cloud) *workspace {
 	t.Helper()
-	bin := binDir(t)
-	dir := filepath.Join(root, "program")
+	w := &workspace{t: t, dir: filepath.Join(root, "program"), env: pulumiEnv(t, root, os.Environ()), bin: binDir(t)}
+	w.pulumi("stack", "init", "test")
+	w.pulumi("config", "set", "auto-deploy:apiUrl", c.URL)
+	w.pulumi("config", "set", "--secret", "auto-deploy:accessToken", testToken)
+	return w
+}
+
+// pulumiEnv extends base with what a Pulumi CLI, or an Automation API program, needs to
+// keep its home and file backend under root and find the CLI, the YAML host and the plugin
+// in bin/. The access token is left empty: each test passes it as stack config.
+func pulumiEnv(t *testing.T, root string, base []string) []string {
+	t.Helper()
 	state := filepath.Join(root, "state")
 	require.NoError(t, os.MkdirAll(state, 0o700))
-	env := append(os.Environ(),
-		"PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"),
+	return append(base,
+		"PATH="+binDir(t)+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"PULUMI_HOME="+filepath.Join(root, "home"),
 		"PULUMI_BACKEND_URL=file://"+state,
 		"PULUMI_CONFIG_PASSPHRASE=e2e",
 		"PULUMI_SKIP_UPDATE_CHECK=true",
 		"PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true",
-		"PULUMI_ACCESS_TOKEN=", // the token comes from stack config below, nowhere else
+		"PULUMI_ACCESS_TOKEN=",
 	)
-	w := &workspace{t: t, dir: dir, env: env, bin: bin}
-	w.pulumi("stack", "init", "test")
-	w.pulumi("config", "set", "auto-deploy:apiUrl", c.URL)
-	w.pulumi("config", "set", "--secret", "auto-deploy:accessToken", testToken)
-	return w
 }
 
 // pulumi runs the CLI and fails the test on a non-zero exit, showing its output.

@@ -41,39 +41,14 @@ func TestPythonExamples(t *testing.T) {
 	t.Run("deployment-webhooks", func(t *testing.T) {
 		t.Parallel()
 		c := startCloud(t)
-		for _, project := range []string{"network", "database", "compute"} {
-			require.NoError(t, c.CreateStack("org", project, "prod"))
-			require.NoError(t, c.SetDeploymentSettings("org", project, "prod",
-				map[string]any{"sourceContext": map[string]any{"git": map[string]any{"branch": "main"}}}))
-		}
+		seedWebhookStacks(t, c)
 		p := newPyProgram(t, python, "deployment-webhooks", "deployment-webhooks", c)
 
 		// Create: one deployment webhook on each upstream stack, with the seed's fields.
 		r := p.run("up")
 		assert.Equal(t, map[string]int{"create": 3}, r.ResourceChanges, "the stack and 2 webhooks")
-		hooks := hooksByDisplayName(t, c)
-		require.Len(t, hooks, 2, "webhooks: %+v", c.Webhooks())
-		for name, want := range map[string]struct{ upstream, payload string }{
-			"deploy-database": {"network", "database/prod"},
-			"deploy-compute":  {"database", "compute/prod"},
-		} {
-			require.Contains(t, hooks, name)
-			h := hooks[name]
-			assert.Equal(t, "stack", h.Type, name)
-			assert.Equal(t, "org", h.Org, name)
-			assert.Equal(t, want.upstream, h.Project, name)
-			assert.Equal(t, "prod", h.Stack, name)
-			assert.Equal(t, "pulumi_deployments", h.Format, name)
-			assert.Equal(t, want.payload, h.PayloadURL, name)
-			assert.Equal(t, []string{"update_succeeded"}, h.Filters, name)
-			assert.True(t, h.Active, name)
-		}
-
-		// The webhooks do their job: an update of network redeploys database, then compute.
-		result, err := c.FireUpdate("org", "network", "prod")
-		require.NoError(t, err)
-		assert.Equal(t, []string{"database/prod", "compute/prod"}, deployedStacks(result))
-		assert.Empty(t, result.FailedDeliveries)
+		// The seed's two webhooks, and an update of network redeploys database, then compute.
+		assertSeedWebhooks(t, c)
 
 		p.assertNoOpUp(c)
 
@@ -87,32 +62,15 @@ func TestPythonExamples(t *testing.T) {
 		c := startCloud(t)
 		// pulumi.get_organization() is "organization" on a file backend.
 		const org = "organization"
-		for _, stack := range []string{"a", "b", "c", "d", "e", "f"} {
-			require.NoError(t, c.CreateStack(org, graphProject, stack))
-			require.NoError(t, c.SetDeploymentSettings(org, graphProject, stack, map[string]any{"source": "git"}))
-		}
+		seedGraphStacks(t, c, org)
 		p := newPyProgram(t, python, "auto-deployer", graphProject, c)
 
 		// Create: exactly the 5 edges, 2 on a and 3 on b.
 		r := p.run("up")
 		assert.Equal(t, map[string]int{"create": 7}, r.ResourceChanges, "the stack and 6 AutoDeployers")
 		require.Len(t, c.Webhooks(), 5, "webhooks: %+v", c.Webhooks())
-		for _, h := range c.Webhooks() {
-			assert.Equal(t, org, h.Org, "%+v", h)
-			assert.Equal(t, graphProject, h.Project, "%+v", h)
-			assert.Equal(t, "pulumi_deployments", h.Format, "%+v", h)
-		}
-		created := edges(c)
-		assert.Len(t, created, 2, "webhooks only on a and b: %v", created)
-		assert.ElementsMatch(t, []string{graphProject + "/b", graphProject + "/c"}, created["a"])
-		assert.ElementsMatch(t, []string{graphProject + "/d", graphProject + "/e", graphProject + "/f"}, created["b"])
-
-		// An update of a redeploys every stack below it exactly once.
-		result, err := c.FireUpdate(org, graphProject, "a")
-		require.NoError(t, err)
-		assert.ElementsMatch(t, []string{"b", "c", "d", "e", "f"}, stackNames(deployedStacks(result)))
-		assert.Empty(t, result.FailedDeliveries)
-		assert.False(t, result.Truncated)
+		// The edges, and an update of a redeploys b, c, d, e and f once each.
+		assertSeedGraph(t, c, org)
 
 		p.assertNoOpUp(c)
 
@@ -133,7 +91,6 @@ type pyProgram struct {
 
 func newPyProgram(t *testing.T, python, example, project string, c *cloud) *pyProgram {
 	t.Helper()
-	bin := binDir(t)
 	root := t.TempDir()
 	src := filepath.Join("python", example)
 	dir := filepath.Join(root, "program")
@@ -150,18 +107,7 @@ func newPyProgram(t *testing.T, python, example, project string, c *cloud) *pyPr
 	require.FileExists(t, filepath.Join(dir, "__main__.py"))
 	runner, err := filepath.Abs(filepath.Join("python", "run_inline.py"))
 	require.NoError(t, err)
-	state := filepath.Join(root, "state")
-	require.NoError(t, os.MkdirAll(state, 0o700))
-	env := append(pyBaseEnv(),
-		"PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"),
-		"PULUMI_HOME="+filepath.Join(root, "home"),
-		"PULUMI_BACKEND_URL=file://"+state,
-		"PULUMI_CONFIG_PASSPHRASE=e2e",
-		"PULUMI_SKIP_UPDATE_CHECK=true",
-		"PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true",
-		"PULUMI_ACCESS_TOKEN=", // the token comes from stack config, nowhere else
-		"AUTO_DEPLOY_ACCESS_TOKEN="+testToken,
-	)
+	env := append(pulumiEnv(t, root, pyBaseEnv()), "AUTO_DEPLOY_ACCESS_TOKEN="+testToken)
 	return &pyProgram{
 		t: t, python: python, runner: runner,
 		dir: dir, workDir: filepath.Join(root, "workspace"), project: project, url: c.URL, env: env,

@@ -31,7 +31,10 @@ func assertSeedWebhooks(t *testing.T, c *cloud) {
 		"deploy-database": {"network", "database/prod"},
 		"deploy-compute":  {"database", "compute/prod"},
 	} {
+		require.Contains(t, hooks, display)
 		h := hooks[display]
+		assert.Equal(t, "stack", h.Type, display)
+		assert.Equal(t, "org", h.Org, display)
 		assert.Equal(t, want[0]+"/prod", h.Project+"/"+h.Stack, display)
 		assert.Equal(t, want[1], h.PayloadURL, display)
 		assert.Equal(t, "pulumi_deployments", h.Format, display)
@@ -41,6 +44,7 @@ func assertSeedWebhooks(t *testing.T, c *cloud) {
 	result, err := c.FireUpdate("org", "network", "prod")
 	require.NoError(t, err)
 	assert.Equal(t, []string{"database/prod", "compute/prod"}, deployedStacks(result))
+	assert.Empty(t, result.FailedDeliveries)
 }
 
 // seedGraphStacks creates stacks a to f of dependency-example in org, with settings.
@@ -61,10 +65,15 @@ func assertSeedGraph(t *testing.T, c *cloud, org string) {
 	assert.ElementsMatch(t, []string{graphProject + "/b", graphProject + "/c"}, created["a"])
 	assert.ElementsMatch(t, []string{graphProject + "/d", graphProject + "/e", graphProject + "/f"}, created["b"])
 	for _, h := range c.Webhooks() {
-		assert.Equal(t, org, h.Org)
+		assert.Equal(t, org, h.Org, "%+v", h)
+		assert.Equal(t, graphProject, h.Project, "%+v", h)
+		assert.Equal(t, "pulumi_deployments", h.Format, "%+v", h)
+		assert.Equal(t, []string{"update_succeeded"}, h.Filters, "%+v", h)
+		assert.True(t, h.Active, "%+v", h)
 	}
 	result, err := c.FireUpdate(org, graphProject, "a")
 	require.NoError(t, err)
 	assert.ElementsMatch(t, []string{"b", "c", "d", "e", "f"}, stackNames(deployedStacks(result)))
 	assert.Empty(t, result.FailedDeliveries)
+	assert.False(t, result.Truncated)
 }
