@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,6 +11,8 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/property"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
 )
 
 // isolateEnv clears every variable the config reads and points the CLI's credential
@@ -128,4 +131,19 @@ func TestRefusedTokenIsExplained(t *testing.T) {
 		"the access token (401): check auto-deploy:accessToken or PULUMI_ACCESS_TOKEN, or run `pulumi login` again")
 	assert.NotContains(t, err.Error(), "not-the-token", "the token never appears in an error")
 	assert.Empty(t, tc.cloud.Webhooks())
+}
+
+func TestTLSVerificationStaysOn(t *testing.T) {
+	t.Parallel()
+	cloud := emulator.New(emulator.Options{Token: testToken})
+	hs := httptest.NewTLSServer(cloud) // a certificate no trust store knows
+	t.Cleanup(hs.Close)
+	require.NoError(t, cloud.CreateStack("org", "network", "prod"))
+	server := newServer(t, hs.URL, testToken)
+	check, err := server.Check(p.CheckRequest{Urn: webhookURN, Inputs: stackWebhook("prod", nil)})
+	require.NoError(t, err)
+	_, err = server.Create(p.CreateRequest{Urn: webhookURN, Properties: check.Inputs})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "certificate")
+	assert.Empty(t, cloud.Webhooks(), "nothing was sent to a server whose certificate failed")
 }

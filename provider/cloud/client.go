@@ -3,6 +3,7 @@ package cloud
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -342,6 +343,11 @@ func (c *Client) transportError(
 ) (outcome, error) {
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return final, fmt.Errorf("%s %s: %w", method, path, ctxErr)
+	}
+	// A certificate that cannot be trusted will not become trusted by asking again.
+	var certErr *tls.CertificateVerificationError
+	if errors.As(err, &certErr) {
+		return final, fmt.Errorf("%s %s: the server's TLS certificate is not trusted: %w", method, path, certErr)
 	}
 	out := retryIfIdempotent
 	if unsent {

@@ -538,3 +538,20 @@ func TestUnknownErrorsAreNotSentinels(t *testing.T) {
 		assert.False(t, errors.Is(err, s), "%v", s)
 	}
 }
+
+func TestUntrustedCertificateIsNotRetried(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(srv.Close)
+	c, err := New(nil, srv.URL, "tok", WithRetry(RetryPolicy{Sleep: func(context.Context, time.Duration) error {
+		t.Error("a certificate failure must not be retried")
+		return nil
+	}}))
+	require.NoError(t, err)
+	_, err = c.GetStack(t.Context(), "o", "p", "s")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "GET /api/stacks/o/p/s: the server's TLS certificate is not trusted")
+	assert.Equal(t, ClientStats{Requests: 1, Retries: 0}, c.Stats())
+}
