@@ -21,6 +21,8 @@ var (
 	_ infer.CustomRead[WebhookArgs, WebhookState]   = (*Webhook)(nil)
 	_ infer.CustomUpdate[WebhookArgs, WebhookState] = (*Webhook)(nil)
 	_ infer.CustomDelete[WebhookState]              = (*Webhook)(nil)
+
+	_ infer.ExplicitDependencies[WebhookArgs, WebhookState] = (*Webhook)(nil)
 )
 
 //go:embed webhook.md
@@ -85,6 +87,13 @@ func (a *WebhookArgs) Annotate(an infer.Annotator) {
 // Annotate describes the outputs.
 func (s *WebhookState) Annotate(a infer.Annotator) {
 	a.Describe(&s.Name, "The webhook's name within its scope, chosen by Pulumi Cloud.")
+}
+
+// WireDependencies says that the name only changes with the scope: an update in place
+// keeps it, so a preview need not show it as unknown.
+func (w *Webhook) WireDependencies(f infer.FieldSelector, args *WebhookArgs, state *WebhookState) {
+	f.OutputField(&state.Name).DependsOn(f.InputField(&args.OrganizationName), f.InputField(&args.ProjectName),
+		f.InputField(&args.StackName), f.InputField(&args.EnvironmentName))
 }
 
 // Check validates the inputs at preview time; each rule waits while its input is unknown.

@@ -408,3 +408,18 @@ func TestWebhookCreateSurvivesLostAnswers(t *testing.T) {
 		})
 	}
 }
+
+func TestWebhookNameKnownInUpdatePreview(t *testing.T) {
+	t.Parallel()
+	tc := newTestCloud(t)
+	seedStacks(t, tc.cloud, [2]string{"network", "prod"})
+	id, state := createWebhook(t, tc.server, stackWebhook("prod", nil))
+	changed := stackWebhook("prod", map[string]property.Value{"displayName": property.New("renamed")})
+	check, err := tc.server.Check(p.CheckRequest{Urn: webhookURN, State: state, Inputs: changed})
+	require.NoError(t, err)
+	preview, err := tc.server.Update(p.UpdateRequest{ID: id, Urn: webhookURN, State: state, Inputs: check.Inputs,
+		OldInputs: state, DryRun: true})
+	require.NoError(t, err)
+	assert.Equal(t, state.Get("name"), preview.Properties.Get("name"), "an in-place update keeps the name")
+	assert.Equal(t, "renamed", preview.Properties.Get("displayName").AsString())
+}
