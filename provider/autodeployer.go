@@ -128,6 +128,12 @@ func (d *AutoDeployer) Check(
 		}
 		seen[ref] = i
 	}
+	// Order does not matter, so the checked inputs hold the refs sorted: a reordered list
+	// then gives the engine the very inputs it has, and it skips rewriting its state.
+	// Unknown or secret elements are tracked by position, so such a list keeps its order.
+	if !refs.HasComputed() && !refs.HasSecrets() {
+		slices.Sort(args.DownstreamRefs)
+	}
 	return infer.CheckResponse[AutoDeployerArgs]{Inputs: args, Failures: failures}, nil
 }
 
@@ -184,6 +190,14 @@ func (d *AutoDeployer) Read(
 	source, err := parseAutoDeployerID(req.ID)
 	if err != nil {
 		return infer.ReadResponse[AutoDeployerArgs, AutoDeployerState]{}, err
+	}
+	// A refresh of an AutoDeployer that neither has nor wants a downstream ref: it owns
+	// no webhook, so there is nothing to ask Pulumi Cloud. An import (no prior state)
+	// always lists.
+	if req.State.Stack != "" && len(req.State.DownstreamRefs) == 0 && len(req.Inputs.DownstreamRefs) == 0 {
+		return infer.ReadResponse[AutoDeployerArgs, AutoDeployerState]{
+			ID: req.ID, Inputs: req.State.AutoDeployerArgs, State: req.State,
+		}, nil
 	}
 	client, err := d.clients.get(ctx)
 	if err != nil {
@@ -254,12 +268,23 @@ func (d *AutoDeployer) reconcile(
 	if err != nil {
 		return AutoDeployerState{}, err
 	}
-	// Every target is checked, and the cycle check done, before the first write.
-	if err := d.checkTargets(ctx, client, source, add); err != nil {
+	// Every target is checked, and the cycle check done, before the first write. Both only
+	// read, so the graph the cycle check walks is read while the targets are checked.
+	var warmed sync.WaitGroup
+	var warmErr error
+	if !dryRun {
+		warmed.Go(func() { warmErr = d.graph.warm(ctx, client, source, add) })
+	}
+	err = d.checkTargets(ctx, client, source, add)
+	warmed.Wait()
+	if err != nil {
 		return AutoDeployerState{}, err
 	}
 	if dryRun {
 		return planned, nil
+	}
+	if warmErr != nil {
+		return AutoDeployerState{}, warmErr
 	}
 	if err := d.graph.planEdges(ctx, client, source, add); err != nil {
 		return AutoDeployerState{}, err

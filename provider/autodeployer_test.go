@@ -132,7 +132,7 @@ func TestAutoDeployerLifecycle(t *testing.T) {
 				Inputs: deployerInputs("a", "graph/d", "graph/b"),
 				Hook: func(_, output property.Map) {
 					assert.ElementsMatch(t, []string{"graph/b", "graph/d"}, hooksOn("a"))
-					assert.Equal(t, []string{"graph/d", "graph/b"}, refsOf(output, "downstreamRefs"))
+					assert.Equal(t, []string{"graph/b", "graph/d"}, refsOf(output, "downstreamRefs"), "kept sorted")
 				},
 			},
 			{ // Move to stack b: replaced, the new webhooks live on b.

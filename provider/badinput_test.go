@@ -126,9 +126,10 @@ func TestBadInputCatalogue(t *testing.T) {
 				"are invalid"},
 		{name: "refused token, auto deployer", urn: deployerURN("a"), inputs: deployerInputs("a", "graph/b"),
 			token: "wrong",
-			message: "checking downstream stack org/graph/b: Pulumi Cloud refused the access token (401): check " +
-				"auto-deploy:accessToken or PULUMI_ACCESS_TOKEN, or run `pulumi login` again: GET " +
-				"/api/stacks/org/graph/b: 401 Unauthorized: Unauthorized: no credentials provided or they are invalid"},
+			message: "reading deployment settings of org/graph/b: Pulumi Cloud refused the access token (401): " +
+				"check auto-deploy:accessToken or PULUMI_ACCESS_TOKEN, or run `pulumi login` again: GET " +
+				"/api/stacks/org/graph/b/deployments/settings: 401 Unauthorized: Unauthorized: no credentials " +
+				"provided or they are invalid"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

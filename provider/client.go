@@ -28,8 +28,21 @@ type Client interface {
 type ClientFactory func(apiURL, token string) (Client, error)
 
 // sharedTransport keeps connections alive across every request the plugin makes; one
-// `pulumi up` talks to one host many times.
-var sharedTransport = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+// `pulumi up` talks to one host many times, up to maxParallelRequests per resource times
+// the engine's --parallel at once. net/http keeps only 2 idle connections per host by
+// default, so after each burst it closed all but 2 and the next burst opened (and, over
+// TLS, handshook) them again.
+var sharedTransport = &http.Client{Transport: newSharedTransport()}
+
+// maxIdleConnections bounds the connections kept open between requests.
+const maxIdleConnections = 128
+
+func newSharedTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = maxIdleConnections
+	t.MaxIdleConnsPerHost = maxIdleConnections
+	return t
+}
 
 // NewCloudClient is the production ClientFactory.
 func NewCloudClient(apiURL, token string) (Client, error) {

@@ -68,15 +68,17 @@ func entry[T any](g *deployGraph, m map[stackKey]*lazy[T], k stackKey) *lazy[T] 
 // deployment webhook pointing at it can only record failed deliveries.
 func (g *deployGraph) checkTarget(ctx context.Context, client Client, k stackKey) error {
 	_, err := entry(g, g.targets, k).get(func() (struct{}, error) {
-		if _, err := client.GetStack(ctx, k.org, k.project, k.stack); err != nil {
-			if errors.Is(err, cloud.ErrNotFound) {
-				return struct{}{}, fmt.Errorf("downstream stack %s does not exist in Pulumi Cloud: create it "+
-					"(`pulumi stack init %s`) or remove %q from downstreamRefs", k, k, k.ref())
-			}
-			return struct{}{}, describeCloudError(fmt.Sprintf("checking downstream stack %s", k), err)
-		}
+		// One read when all is well: settings exist only on a stack that exists. On a 404
+		// the stack is read to tell the user which of the two is missing.
 		if _, err := client.GetDeploymentSettings(ctx, k.org, k.project, k.stack); err != nil {
 			if errors.Is(err, cloud.ErrNotFound) {
+				if _, err := client.GetStack(ctx, k.org, k.project, k.stack); err != nil {
+					if errors.Is(err, cloud.ErrNotFound) {
+						return struct{}{}, fmt.Errorf("downstream stack %s does not exist in Pulumi Cloud: create it "+
+							"(`pulumi stack init %s`) or remove %q from downstreamRefs", k, k, k.ref())
+					}
+					return struct{}{}, describeCloudError(fmt.Sprintf("checking downstream stack %s", k), err)
+				}
 				return struct{}{}, fmt.Errorf("downstream stack %s has no deployment settings, so a deployment "+
 					"webhook cannot deploy it: configure Pulumi Deployments for it (Stack > Settings > Deploy in "+
 					"Pulumi Cloud, or a pulumiservice.DeploymentSettings resource) and run again", k)
