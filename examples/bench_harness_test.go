@@ -1,14 +1,16 @@
 //go:build e2e || bench
 
-// The benchmark harness: one dependency tree of stacks, declared either with one
-// AutoDeployer per stack or with one Webhook per edge, taken through create, no-op up,
-// refresh, remove-one-ref, reorder-refs and destroy by the real CLI against the
-// emulator. Each phase records its wall time, the API requests and writes the emulator
-// counted, the new TCP connections it accepted and the plugin's peak RSS.
+// The benchmark harness: a tree of stacks, declared either with one AutoDeployer per
+// stack or with one Webhook per edge, taken through create, no-op up, refresh,
+// remove-one-ref, reorder-refs and destroy by the real CLI against the emulator. Each
+// phase records its wall time, the CPU of the CLI and of the plugin, the API requests and
+// writes the emulator counted, the TCP connections it accepted and the plugin's peak RSS.
+// A benchRunner runs one phase per call, so TestBench can interleave scenarios.
 //
 // It is shared by TestBenchSmoke (tag e2e, part of `make test`: counts only) and
 // TestBench (tag bench, `make bench` and `make bench-scale`: counts and times). It uses
-// the e2e helpers, so the bench build passes both tags: -tags "e2e bench".
+// the e2e helpers (treeProgram, newProgramWorkspace, copyFile...), so the bench build
+// passes both tags: -tags "e2e bench".
 
 package examples
 
@@ -39,25 +41,27 @@ import (
 
 // The two ways of declaring the same graph.
 const (
-	modeAutoDeployer = "AutoDeployer"
-	modeWebhook      = "Webhook-per-edge"
+	benchAutoDeployer   = "AutoDeployer"
+	benchWebhookPerEdge = "Webhook-per-edge"
 )
 
 // The phases, in the order they run.
 const (
-	phaseCreate  = "create"
-	phaseNoop    = "no-op up"
-	phaseRefresh = "refresh"
-	phaseRemove  = "remove one ref"
-	phaseReorder = "reorder refs"
-	phaseDestroy = "destroy"
+	benchPhaseCreate  = "create"
+	benchPhaseNoop    = "no-op up"
+	benchPhaseRefresh = "refresh"
+	benchPhaseRemove  = "remove one ref"
+	benchPhaseReorder = "reorder refs"
+	benchPhaseDestroy = "destroy"
 )
 
-var benchPhases = []string{phaseCreate, phaseNoop, phaseRefresh, phaseRemove, phaseReorder, phaseDestroy}
+var benchPhases = []string{
+	benchPhaseCreate, benchPhaseNoop, benchPhaseRefresh, benchPhaseRemove, benchPhaseReorder, benchPhaseDestroy,
+}
 
 const (
-	hooksRoute   = "/api/stacks/{org}/{project}/{stack}/hooks"
-	rssSampleGap = 50 * time.Millisecond
+	benchHooksRoute = "/api/stacks/{org}/{project}/{stack}/hooks"
+	benchSampleGap  = 50 * time.Millisecond
 )
 
 // benchScenario is one tree, one way of declaring it, one added latency.
@@ -89,7 +93,7 @@ type benchPhase struct {
 	Name string
 	Wall time.Duration
 	// Walls holds every run's wall time, round by round, and MinWall and MaxWall their
-	// spread (see mergeRuns); Wall is then the median.
+	// spread (see benchMergeRuns); Wall is then the median.
 	Walls            []time.Duration
 	MinWall, MaxWall time.Duration
 	Requests         int
@@ -97,7 +101,7 @@ type benchPhase struct {
 	WantWrites       int
 	HookLists        int // GET of a stack's webhook list
 	ByRoute          map[string]int
-	PeakRSSKiB       int64 // highest VmHWM of any plugin process, sampled every rssSampleGap
+	PeakRSSKiB       int64 // highest VmHWM of any plugin process, sampled every benchSampleGap
 	Plugins          int   // plugin processes seen
 	NewConns         int   // TCP connections the emulator accepted
 	// CLICPU is the user+system time of the pulumi process and the children it reaped
@@ -128,8 +132,8 @@ func (r benchResult) phase(name string) (benchPhase, bool) {
 	return benchPhase{}, false
 }
 
-// treeEdges lists the tree's edges parent → child, as treeProgram builds them.
-func treeEdges(n, fanout int) [][2]int {
+// benchTreeEdges lists the tree's edges parent → child, as treeProgram builds them.
+func benchTreeEdges(n, fanout int) [][2]int {
 	var out [][2]int
 	for i := range n {
 		for child := fanout*i + 1; child <= fanout*i+fanout && child < n; child++ {
@@ -139,8 +143,8 @@ func treeEdges(n, fanout int) [][2]int {
 	return out
 }
 
-// webhookBlock is one edge as the seed's first way declares it: a Webhook resource.
-func webhookBlock(e [2]int) string {
+// benchWebhookBlock is one edge as the seed's first way declares it: a Webhook resource.
+func benchWebhookBlock(e [2]int) string {
 	return fmt.Sprintf(`  deploy-s%[1]d-s%[2]d:
     type: auto-deploy:Webhook
     properties:
@@ -156,18 +160,18 @@ func webhookBlock(e [2]int) string {
 `, e[0], e[1])
 }
 
-func webhookProgram(blocks []string) string {
+func benchWebhookProgram(blocks []string) string {
 	return "name: tree\nruntime: yaml\nresources:\n" + strings.Join(blocks, "")
 }
 
-var refLine = regexp.MustCompile(`^        - \$\{s\d+\.ref\}$`)
+var benchRefLine = regexp.MustCompile(`^        - \$\{s\d+\.ref\}$`)
 
-// reverseRefLists reverses every AutoDeployer's downstreamRefs list in a treeProgram.
-func reverseRefLists(program string) string {
+// benchReverseRefLists reverses every AutoDeployer's downstreamRefs list in a treeProgram.
+func benchReverseRefLists(program string) string {
 	lines := strings.Split(program, "\n")
 	for i := 0; i < len(lines); {
 		j := i
-		for j < len(lines) && refLine.MatchString(lines[j]) {
+		for j < len(lines) && benchRefLine.MatchString(lines[j]) {
 			j++
 		}
 		if j > i {
@@ -197,11 +201,11 @@ func startBenchCloud(t *testing.T) (*cloud, *atomic.Int64) {
 	return &cloud{Server: srv, URL: hs.URL}, conns
 }
 
-// procSampler watches, for one phase, every process whose executable is path: the
+// benchProcSampler watches, for one phase, every process whose executable is path: the
 // highest VmHWM (the kernel's resident-set high-water mark) and the CPU time of each. A
 // process that lives less than one sample gap may be missed, so both are sampled lower
 // bounds.
-type procSampler struct {
+type benchProcSampler struct {
 	path string
 	stop chan struct{}
 	done chan struct{}
@@ -211,11 +215,11 @@ type procSampler struct {
 	cpu  map[int]time.Duration // user+system time of each process, as last read
 }
 
-func startProcSampler(path string) *procSampler {
-	s := &procSampler{path: path, stop: make(chan struct{}), done: make(chan struct{}), cpu: map[int]time.Duration{}}
+func startBenchProcSampler(path string) *benchProcSampler {
+	s := &benchProcSampler{path: path, stop: make(chan struct{}), done: make(chan struct{}), cpu: map[int]time.Duration{}}
 	go func() {
 		defer close(s.done)
-		tick := time.NewTicker(rssSampleGap)
+		tick := time.NewTicker(benchSampleGap)
 		defer tick.Stop()
 		for {
 			s.sample()
@@ -229,7 +233,7 @@ func startProcSampler(path string) *procSampler {
 	return s
 }
 
-func (s *procSampler) sample() {
+func (s *benchProcSampler) sample() {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return
@@ -243,8 +247,8 @@ func (s *procSampler) sample() {
 		if exe, err := os.Readlink(filepath.Join(dir, "exe")); err != nil || exe != s.path {
 			continue
 		}
-		hwm := readVmHWM(filepath.Join(dir, "status"))
-		cpu := readCPUTime(filepath.Join(dir, "stat"))
+		hwm := benchReadVmHWM(filepath.Join(dir, "status"))
+		cpu := benchReadCPUTime(filepath.Join(dir, "stat"))
 		s.mu.Lock()
 		s.peak = max(s.peak, hwm)
 		s.cpu[pid] = max(s.cpu[pid], cpu)
@@ -254,7 +258,7 @@ func (s *procSampler) sample() {
 
 // finish stops sampling and returns the peak VmHWM in KiB, the processes seen and
 // their CPU time.
-func (s *procSampler) finish() (int64, int, time.Duration) {
+func (s *benchProcSampler) finish() (int64, int, time.Duration) {
 	close(s.stop)
 	<-s.done
 	s.mu.Lock()
@@ -266,8 +270,8 @@ func (s *procSampler) finish() (int64, int, time.Duration) {
 	return s.peak, len(s.cpu), cpu
 }
 
-// readVmHWM returns the VmHWM line of /proc/<pid>/status in KiB, or 0.
-func readVmHWM(status string) int64 {
+// benchReadVmHWM returns the VmHWM line of /proc/<pid>/status in KiB, or 0.
+func benchReadVmHWM(status string) int64 {
 	data, err := os.ReadFile(status)
 	if err != nil {
 		return 0
@@ -282,8 +286,8 @@ func readVmHWM(status string) int64 {
 	return 0
 }
 
-// readCPUTime returns utime+stime from /proc/<pid>/stat, or 0.
-func readCPUTime(stat string) time.Duration {
+// benchReadCPUTime returns utime+stime from /proc/<pid>/stat, or 0.
+func benchReadCPUTime(stat string) time.Duration {
 	data, err := os.ReadFile(stat)
 	if err != nil {
 		return 0
@@ -299,11 +303,11 @@ func readCPUTime(stat string) time.Duration {
 	}
 	utime, _ := strconv.ParseInt(fields[11], 10, 64)
 	stime, _ := strconv.ParseInt(fields[12], 10, 64)
-	return time.Duration(utime+stime) * time.Second / clockTicks
+	return time.Duration(utime+stime) * time.Second / benchClockTicks
 }
 
-// clockTicks is USER_HZ, the unit of /proc/<pid>/stat times: 100 on every Linux Go runs on.
-const clockTicks = 100
+// benchClockTicks is USER_HZ, the unit of /proc/<pid>/stat times: 100 on every Linux Go runs on.
+const benchClockTicks = 100
 
 // benchRunner is one scenario set up and ready to run its phases in order, one call of
 // runPhase each, so that callers can interleave the phases of several scenarios.
@@ -339,7 +343,7 @@ func newBenchRunner(t *testing.T, sc benchScenario, progress func(string)) *benc
 	if sc.Timeout == 0 {
 		sc.Timeout = 10 * time.Minute
 	}
-	r := &benchRunner{t: t, sc: sc, edges: treeEdges(sc.Stacks, sc.Fanout)}
+	r := &benchRunner{t: t, sc: sc, edges: benchTreeEdges(sc.Stacks, sc.Fanout)}
 	r.say = func(format string, args ...any) {
 		if progress != nil {
 			progress(fmt.Sprintf("[%s] %s", sc.Name(), fmt.Sprintf(format, args...)))
@@ -355,11 +359,11 @@ func newBenchRunner(t *testing.T, sc benchScenario, progress func(string)) *benc
 
 	// treeProgram seeds the stacks either way; the Webhook-per-edge program replaces its text.
 	program := treeProgram(t, r.c, sc.Stacks, sc.Fanout)
-	if sc.Mode == modeWebhook {
+	if sc.Mode == benchWebhookPerEdge {
 		for _, e := range r.edges {
-			r.blocks = append(r.blocks, webhookBlock(e))
+			r.blocks = append(r.blocks, benchWebhookBlock(e))
 		}
-		program = webhookProgram(r.blocks)
+		program = benchWebhookProgram(r.blocks)
 		r.res.Resources = len(r.edges)
 	}
 
@@ -386,36 +390,36 @@ func (r *benchRunner) runPhase() {
 	r.nextStep++
 	up := []string{"up", "--yes", "--skip-preview"}
 	switch name {
-	case phaseCreate:
+	case benchPhaseCreate:
 		r.command(name, len(r.edges), up...)
 		assertTree(t, c, r.sc.Stacks, r.sc.Fanout)
 		state, _, err := benchCLI(w, r.sc.Timeout, "stack", "export")
 		require.NoError(t, err, state)
 		r.res.StateBytes = len(state)
-	case phaseNoop:
+	case benchPhaseNoop:
 		r.command(name, 0, append(up, "--expect-no-changes")...)
-	case phaseRefresh:
+	case benchPhaseRefresh:
 		r.command(name, 0, "refresh", "--yes", "--skip-preview")
-	case phaseRemove:
+	case benchPhaseRemove:
 		// The last edge goes: one ref line, or one Webhook block.
-		if r.sc.Mode == modeWebhook {
+		if r.sc.Mode == benchWebhookPerEdge {
 			r.blocks = r.blocks[:len(r.blocks)-1]
-			writeProgram(t, w, webhookProgram(r.blocks))
+			benchWriteProgram(t, w, benchWebhookProgram(r.blocks))
 		} else {
 			w.edit(fmt.Sprintf("        - ${s%d.ref}\n", r.edges[len(r.edges)-1][1]), "")
 		}
 		r.command(name, 1, up...)
 		require.Len(t, c.Webhooks(), len(r.edges)-1)
-	case phaseReorder:
+	case benchPhaseReorder:
 		// Every refs list reversed, or every Webhook block in reverse order.
-		if r.sc.Mode == modeWebhook {
+		if r.sc.Mode == benchWebhookPerEdge {
 			slices.Reverse(r.blocks)
-			writeProgram(t, w, webhookProgram(r.blocks))
+			benchWriteProgram(t, w, benchWebhookProgram(r.blocks))
 		} else {
-			writeProgram(t, w, reverseRefLists(readProgram(t, w)))
+			benchWriteProgram(t, w, benchReverseRefLists(benchReadProgram(t, w)))
 		}
 		r.command(name, 0, append(up, "--expect-no-changes")...)
-	case phaseDestroy:
+	case benchPhaseDestroy:
 		r.command(name, len(r.edges)-1, "destroy", "--yes", "--skip-preview")
 		require.Empty(t, c.Webhooks())
 	}
@@ -430,9 +434,9 @@ func (r *benchRunner) command(name string, wantWrites int, args ...string) {
 	}
 	c.ResetStats()
 	before := r.conns.Load()
-	procs := startProcSampler(r.plugin)
+	procs := startBenchProcSampler(r.plugin)
 	started := time.Now()
-	stopHeartbeat := heartbeat(func() {
+	stopHeartbeat := benchHeartbeat(func() {
 		s := c.Stats()
 		r.say("%-15s %8.0fs  still running: requests=%d writes=%d webhooks=%d", name, time.Since(started).Seconds(),
 			s.Total, s.Writes, len(c.Webhooks()))
@@ -442,10 +446,10 @@ func (r *benchRunner) command(name string, wantWrites int, args ...string) {
 	wall := time.Since(started)
 	peak, plugins, pluginCPU := procs.finish()
 	require.NoError(t, err, "%s: pulumi %s failed after %v:\n%s", r.sc.Name(), strings.Join(args, " "), wall,
-		tail(out, 4000))
+		benchTail(out, 4000))
 	s := c.Stats()
 	p := benchPhase{Name: name, Wall: wall, Walls: []time.Duration{wall}, MinWall: wall, MaxWall: wall,
-		Requests: s.Total, Writes: s.Writes, WantWrites: wantWrites, HookLists: s.ByRoute["GET "+hooksRoute],
+		Requests: s.Total, Writes: s.Writes, WantWrites: wantWrites, HookLists: s.ByRoute["GET "+benchHooksRoute],
 		ByRoute: s.ByRoute, PeakRSSKiB: peak, Plugins: plugins, NewConns: int(r.conns.Load() - before),
 		CLICPU: cliCPU, PluginCPU: pluginCPU}
 	r.res.Phases = append(r.res.Phases, p)
@@ -454,16 +458,16 @@ func (r *benchRunner) command(name string, wantWrites int, args ...string) {
 		p.NewConns, cliCPU.Seconds(), pluginCPU.Seconds(), float64(peak)/1024, plugins)
 }
 
-// heartbeatGap is how often a long phase says it is still running.
-const heartbeatGap = 30 * time.Second
+// benchHeartbeatGap is how often a long phase says it is still running.
+const benchHeartbeatGap = 30 * time.Second
 
-// heartbeat calls beat every heartbeatGap until the returned stop is called.
-func heartbeat(beat func()) (stop func()) {
+// heartbeat calls beat every benchHeartbeatGap until the returned stop is called.
+func benchHeartbeat(beat func()) (stop func()) {
 	done := make(chan struct{})
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
-		tick := time.NewTicker(heartbeatGap)
+		tick := time.NewTicker(benchHeartbeatGap)
 		defer tick.Stop()
 		for {
 			select {
@@ -499,29 +503,29 @@ func benchCLI(w *workspace, timeout time.Duration, args ...string) (string, time
 	return out.String(), cpu, err
 }
 
-func readProgram(t *testing.T, w *workspace) string {
+func benchReadProgram(t *testing.T, w *workspace) string {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(w.dir, "Pulumi.yaml"))
 	require.NoError(t, err)
 	return string(data)
 }
 
-func writeProgram(t *testing.T, w *workspace, program string) {
+func benchWriteProgram(t *testing.T, w *workspace, program string) {
 	t.Helper()
 	require.NoError(t, os.WriteFile(filepath.Join(w.dir, "Pulumi.yaml"), []byte(program), 0o600))
 }
 
-func tail(s string, n int) string {
+func benchTail(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
 	return "…" + s[len(s)-n:]
 }
 
-// countTargets checks the request-count targets, which hold whatever the machine: writes
+// benchCountTargets checks the request-count targets, which hold whatever the machine: writes
 // equal the edges that changed, and an AutoDeployer refresh makes at most one request
 // per stack that has webhooks. It returns one line per miss.
-func countTargets(r benchResult) []string {
+func benchCountTargets(r benchResult) []string {
 	var misses []string
 	for _, p := range r.Phases {
 		if p.Writes != p.WantWrites {
@@ -529,8 +533,8 @@ func countTargets(r benchResult) []string {
 				p.Writes, p.WantWrites, p.ByRoute))
 		}
 	}
-	if r.Scenario.Mode == modeAutoDeployer {
-		if p, ok := r.phase(phaseRefresh); ok && p.Requests > r.StacksWithWebhooks {
+	if r.Scenario.Mode == benchAutoDeployer {
+		if p, ok := r.phase(benchPhaseRefresh); ok && p.Requests > r.StacksWithWebhooks {
 			misses = append(misses, fmt.Sprintf("%s refresh: %d requests (%d hook lists), want at most %d, one per "+
 				"stack with webhooks", r.Scenario.Name(), p.Requests, p.HookLists, r.StacksWithWebhooks))
 		}

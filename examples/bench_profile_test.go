@@ -40,19 +40,19 @@ import (
 )
 
 const (
-	autoDeployerType = "auto-deploy:index:AutoDeployer"
-	webhookType      = "auto-deploy:index:Webhook"
-	// engineParallel is the CLI's default --parallel on this machine.
-	engineParallel = 8
+	benchAutoDeployerType = "auto-deploy:index:AutoDeployer"
+	benchWebhookType      = "auto-deploy:index:Webhook"
+	// benchEngineParallel is the CLI's default --parallel on this machine.
+	benchEngineParallel = 8
 )
 
 func BenchmarkProviderTree(b *testing.B) {
-	for _, mode := range []string{modeAutoDeployer, modeWebhook} {
+	for _, mode := range []string{benchAutoDeployer, benchWebhookPerEdge} {
 		for _, latency := range []time.Duration{0, 20 * time.Millisecond} {
 			b.Run(fmt.Sprintf("%s/tree-301/%dms", mode, latency.Milliseconds()), func(b *testing.B) {
 				var requests, conns int64
 				for range b.N { // not b.Loop: the setup of each lifecycle stops the timer
-					r, c := providerLifecycle(b, mode, 301, 3, latency)
+					r, c := benchProviderLifecycle(b, mode, 301, 3, latency)
 					requests += r
 					conns += c
 				}
@@ -113,11 +113,11 @@ func BenchmarkPluginStart(b *testing.B) {
 	}
 }
 
-// providerLifecycle runs create, no-op, refresh and destroy of the tree through one
+// benchProviderLifecycle runs create, no-op, refresh and destroy of the tree through one
 // provider, the engine's parallelism and dependency order imitated: a resource starts
-// once the resources it refers to are done, at most engineParallel at a time. It returns
+// once the resources it refers to are done, at most benchEngineParallel at a time. It returns
 // the API requests made and the TCP connections opened.
-func providerLifecycle(b *testing.B, mode string, n, fanout int, latency time.Duration) (int64, int64) {
+func benchProviderLifecycle(b *testing.B, mode string, n, fanout int, latency time.Duration) (int64, int64) {
 	b.Helper()
 	b.StopTimer()
 	srv := emulator.New(emulator.Options{Token: testToken})
@@ -166,7 +166,7 @@ func providerLifecycle(b *testing.B, mode string, n, fanout int, latency time.Du
 		state  property.Map
 	}
 	var all []*res
-	if mode == modeAutoDeployer {
+	if mode == benchAutoDeployer {
 		for i := range n {
 			var refs []property.Value
 			var deps []int
@@ -175,7 +175,7 @@ func providerLifecycle(b *testing.B, mode string, n, fanout int, latency time.Du
 				deps = append(deps, child)
 			}
 			all = append(all, &res{
-				urn: resource.NewURN("bench", "tree", "", autoDeployerType, fmt.Sprintf("s%d", i)),
+				urn: resource.NewURN("bench", "tree", "", benchAutoDeployerType, fmt.Sprintf("s%d", i)),
 				inputs: property.NewMap(map[string]property.Value{
 					"organization": property.New("org"), "project": property.New("tree"),
 					"stack": property.New(fmt.Sprintf("s%d", i)), "downstreamRefs": property.New(refs),
@@ -184,9 +184,9 @@ func providerLifecycle(b *testing.B, mode string, n, fanout int, latency time.Du
 			})
 		}
 	} else {
-		for _, e := range treeEdges(n, fanout) {
+		for _, e := range benchTreeEdges(n, fanout) {
 			all = append(all, &res{
-				urn: resource.NewURN("bench", "tree", "", webhookType, fmt.Sprintf("deploy-s%d-s%d", e[0], e[1])),
+				urn: resource.NewURN("bench", "tree", "", benchWebhookType, fmt.Sprintf("deploy-s%d-s%d", e[0], e[1])),
 				inputs: property.NewMap(map[string]property.Value{
 					"organizationName": property.New("org"), "projectName": property.New("tree"),
 					"stackName": property.New(fmt.Sprintf("s%d", e[0])), "format": property.New("pulumi_deployments"),
@@ -215,7 +215,7 @@ func providerLifecycle(b *testing.B, mode string, n, fanout int, latency time.Du
 		}
 		var mu sync.Mutex
 		var wg sync.WaitGroup
-		slots := make(chan struct{}, engineParallel)
+		slots := make(chan struct{}, benchEngineParallel)
 		var start func(i int)
 		start = func(i int) {
 			wg.Add(1)

@@ -13,21 +13,21 @@ import (
 // the request counts. Times are measured but never asserted.
 func TestBenchSmoke(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []string{modeAutoDeployer, modeWebhook} {
+	for _, mode := range []string{benchAutoDeployer, benchWebhookPerEdge} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			r := runBench(t, benchScenario{Mode: mode, Stacks: 6, Fanout: 3}, func(line string) { t.Log(line) })
 			assert.Equal(t, 5, r.Edges)
 			assert.Equal(t, 2, r.StacksWithWebhooks)
 			assert.Len(t, r.Phases, len(benchPhases))
-			for _, miss := range countTargets(r) {
+			for _, miss := range benchCountTargets(r) {
 				t.Error(miss)
 			}
-			if mode == modeAutoDeployer {
+			if mode == benchAutoDeployer {
 				// Unchanged and reordered refs cost no request at all, reads included.
-				noop, _ := r.phase(phaseNoop)
+				noop, _ := r.phase(benchPhaseNoop)
 				assert.Zero(t, noop.Requests, "a no-op up sends no request: %v", noop.ByRoute)
-				reorder, _ := r.phase(phaseReorder)
+				reorder, _ := r.phase(benchPhaseReorder)
 				assert.Zero(t, reorder.Requests, "reordering refs sends no request: %v", reorder.ByRoute)
 			}
 		})

@@ -45,10 +45,10 @@ func benchScenarios(t *testing.T) []benchScenario {
 	var out []benchScenario
 	if os.Getenv("BENCH_SCALE") == "1" {
 		out = []benchScenario{
-			{Mode: modeAutoDeployer, Stacks: 2000, Fanout: 3, Latency: 20 * time.Millisecond, Timeout: 60 * time.Minute},
+			{Mode: benchAutoDeployer, Stacks: 2000, Fanout: 3, Latency: 20 * time.Millisecond, Timeout: 60 * time.Minute},
 		}
 		if os.Getenv("BENCH_SCALE_WEBHOOK") == "1" {
-			out = append(out, benchScenario{Mode: modeWebhook, Stacks: 2000, Fanout: 3, Latency: 20 * time.Millisecond,
+			out = append(out, benchScenario{Mode: benchWebhookPerEdge, Stacks: 2000, Fanout: 3, Latency: 20 * time.Millisecond,
 				Timeout: 60 * time.Minute})
 		}
 	} else {
@@ -56,7 +56,7 @@ func benchScenarios(t *testing.T) []benchScenario {
 			stacks  int
 			latency time.Duration
 		}{{6, 20 * time.Millisecond}, {301, 20 * time.Millisecond}, {301, 0}} {
-			for _, mode := range []string{modeAutoDeployer, modeWebhook} {
+			for _, mode := range []string{benchAutoDeployer, benchWebhookPerEdge} {
 				out = append(out, benchScenario{Mode: mode, Stacks: sc.stacks, Fanout: 3, Latency: sc.latency})
 			}
 		}
@@ -95,7 +95,7 @@ func TestBench(t *testing.T) {
 		require.NoError(t, err, "BENCH_REPEAT")
 	}
 	started := time.Now()
-	loadBefore := loadAverage()
+	loadBefore := benchLoadAverage()
 	progress := func(line string) {
 		fmt.Printf("%7.1fs %s\n", time.Since(started).Seconds(), line)
 	}
@@ -122,19 +122,19 @@ func TestBench(t *testing.T) {
 	var results []benchResult
 	for _, r := range runs {
 		if len(r) > 0 {
-			results = append(results, mergeRuns(r))
+			results = append(results, benchMergeRuns(r))
 		}
 	}
-	report := benchReport(results, time.Since(started), loadBefore, loadAverage())
+	report := benchReport(results, time.Since(started), loadBefore, benchLoadAverage())
 	fmt.Println(report)
 	if path := os.Getenv("BENCH_OUT"); path != "" {
 		require.NoError(t, os.WriteFile(path, []byte(report), 0o644))
 	}
 }
 
-// mergeRuns folds repeated runs of one scenario into one result: the median wall and
+// benchMergeRuns folds repeated runs of one scenario into one result: the median wall and
 // CPU times (the spread kept), and the worst of the counts, so a miss in any run shows.
-func mergeRuns(runs []benchResult) benchResult {
+func benchMergeRuns(runs []benchResult) benchResult {
 	out := runs[0]
 	out.Runs = len(runs)
 	out.Phases = slices.Clone(runs[0].Phases)
@@ -147,7 +147,7 @@ func mergeRuns(runs []benchResult) benchResult {
 			}
 			p := r.Phases[i]
 			walls, cpus, pluginCPUs = append(walls, p.Wall), append(cpus, p.CLICPU), append(pluginCPUs, p.PluginCPU)
-			if abs(p.Writes-p.WantWrites) > abs(m.Writes-m.WantWrites) {
+			if benchAbs(p.Writes-p.WantWrites) > benchAbs(m.Writes-m.WantWrites) {
 				m.Writes, m.ByRoute = p.Writes, p.ByRoute
 			}
 			m.Requests, m.HookLists = max(m.Requests, p.Requests), max(m.HookLists, p.HookLists)
@@ -155,13 +155,13 @@ func mergeRuns(runs []benchResult) benchResult {
 			m.PeakRSSKiB = max(m.PeakRSSKiB, p.PeakRSSKiB)
 		}
 		m.Walls = walls
-		m.Wall, m.CLICPU, m.PluginCPU = median(walls), median(cpus), median(pluginCPUs)
+		m.Wall, m.CLICPU, m.PluginCPU = benchMedian(walls), benchMedian(cpus), benchMedian(pluginCPUs)
 		m.MinWall, m.MaxWall = slices.Min(walls), slices.Max(walls)
 	}
 	return out
 }
 
-func median(ds []time.Duration) time.Duration {
+func benchMedian(ds []time.Duration) time.Duration {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	if len(s)%2 == 1 {
@@ -170,15 +170,15 @@ func median(ds []time.Duration) time.Duration {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-func abs(n int) int {
+func benchAbs(n int) int {
 	if n < 0 {
 		return -n
 	}
 	return n
 }
 
-// loadAverage is /proc/loadavg's 1, 5 and 15 minute figures: other work on the machine.
-func loadAverage() string {
+// benchLoadAverage is /proc/loadavg's 1, 5 and 15 minute figures: other work on the machine.
+func benchLoadAverage() string {
 	data, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
 		return "?"
@@ -196,9 +196,9 @@ func benchReport(results []benchResult, total time.Duration, loadBefore, loadAft
 	pr := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 
 	pr("## Run of %s\n\n", time.Now().Format("2006-01-02 15:04 MST"))
-	pr("- Machine: %s\n", machine())
+	pr("- Machine: %s\n", benchMachine())
 	pr("- Pulumi CLI %s, YAML language host, provider plugin from bin/; `--skip-preview` on every command; "+
-		"--parallel %s\n", cliVersion(), parallelFlag(results))
+		"--parallel %s\n", benchCLIVersion(), benchParallelFlag(results))
 	runs := 1
 	if len(results) > 0 {
 		runs = results[0].Runs
@@ -234,15 +234,16 @@ func benchReport(results []benchResult, total time.Duration, loadBefore, loadAft
 			cpu, pluginCPU = cpu+p.CLICPU, pluginCPU+p.PluginCPU
 		}
 		pr("| %s | **total** | **%.1f** | | %.1f | %.2f | %d | %d | | | %.1f |\n", r.Scenario.Name(),
-			sumWall(r).Seconds(), cpu.Seconds(), pluginCPU.Seconds(), sum(r, func(p benchPhase) int { return p.Requests }),
-			sum(r, func(p benchPhase) int { return p.Writes }), float64(peakRSS(r))/1024)
+			benchSumWall(r).Seconds(), cpu.Seconds(), pluginCPU.Seconds(),
+			benchSum(r, func(p benchPhase) int { return p.Requests }),
+			benchSum(r, func(p benchPhase) int { return p.Writes }), float64(benchPeakRSS(r))/1024)
 	}
 
 	// AutoDeployer against Webhook-per-edge, same tree and latency.
 	var pairs [][2]benchResult
 	for _, a := range results {
 		for _, w := range results {
-			if a.Scenario.Mode == modeAutoDeployer && w.Scenario.Mode == modeWebhook && sameSetup(a, w) {
+			if a.Scenario.Mode == benchAutoDeployer && w.Scenario.Mode == benchWebhookPerEdge && benchSameSetup(a, w) {
 				pairs = append(pairs, [2]benchResult{a, w})
 			}
 		}
@@ -260,11 +261,11 @@ func benchReport(results []benchResult, total time.Duration, loadBefore, loadAft
 				pa, _ := a.phase(name)
 				pw, _ := w.phase(name)
 				pr("| %s | %s | %.1f | %.1f | %.2f | %d / %d |\n", label, name, pa.Wall.Seconds(), pw.Wall.Seconds(),
-					pairedRatio(pw, pa), pa.Requests, pw.Requests)
+					benchPairedRatio(pw, pa), pa.Requests, pw.Requests)
 			}
-			pr("| %s | **total** | %.1f | %.1f | %.2f | %d / %d |\n", label, sumWall(a).Seconds(), sumWall(w).Seconds(),
-				totalRatio(w, a), sum(a, func(p benchPhase) int { return p.Requests }),
-				sum(w, func(p benchPhase) int { return p.Requests }))
+			pr("| %s | **total** | %.1f | %.1f | %.2f | %d / %d |\n", label, benchSumWall(a).Seconds(),
+				benchSumWall(w).Seconds(), benchTotalRatio(w, a), benchSum(a, func(p benchPhase) int { return p.Requests }),
+				benchSum(w, func(p benchPhase) int { return p.Requests }))
 		}
 	}
 
@@ -272,9 +273,10 @@ func benchReport(results []benchResult, total time.Duration, loadBefore, loadAft
 	var latencyPairs [][2]benchResult
 	for _, slow := range results {
 		for _, fast := range results {
-			if slow.Scenario.Mode == fast.Scenario.Mode && slow.Scenario.Stacks == fast.Scenario.Stacks &&
-				slow.Scenario.Parallel == fast.Scenario.Parallel && slow.Scenario.SkipCheckpoints == fast.Scenario.SkipCheckpoints &&
-				slow.Scenario.Latency > 0 && fast.Scenario.Latency == 0 {
+			sameWay := slow.Scenario.Mode == fast.Scenario.Mode && slow.Scenario.Stacks == fast.Scenario.Stacks &&
+				slow.Scenario.Parallel == fast.Scenario.Parallel &&
+				slow.Scenario.SkipCheckpoints == fast.Scenario.SkipCheckpoints
+			if sameWay && slow.Scenario.Latency > 0 && fast.Scenario.Latency == 0 {
 				latencyPairs = append(latencyPairs, [2]benchResult{slow, fast})
 			}
 		}
@@ -290,21 +292,21 @@ func benchReport(results []benchResult, total time.Duration, loadBefore, loadAft
 				ps, _ := slow.phase(name)
 				pf, _ := fast.phase(name)
 				pr("| %s | %s | %.1f | %.1f | %+.0f%% |\n", label, name, pf.Wall.Seconds(), ps.Wall.Seconds(),
-					100*(pairedRatio(ps, pf)-1))
+					100*(benchPairedRatio(ps, pf)-1))
 			}
-			pr("| %s | **total** | %.1f | %.1f | %+.0f%% |\n", label, sumWall(fast).Seconds(), sumWall(slow).Seconds(),
-				100*(totalRatio(slow, fast)-1))
+			pr("| %s | **total** | %.1f | %.1f | %+.0f%% |\n", label, benchSumWall(fast).Seconds(), benchSumWall(slow).Seconds(),
+				100*(benchTotalRatio(slow, fast)-1))
 		}
 	}
 
 	pr("\n### Targets\n\n| Target | Result |\n|---|---|\n")
-	for _, line := range targetLines(results, pairs, latencyPairs) {
+	for _, line := range benchTargetLines(results, pairs, latencyPairs) {
 		pr("| %s | %s |\n", line[0], line[1])
 	}
 	return b.String()
 }
 
-func targetLines(results []benchResult, pairs, latencyPairs [][2]benchResult) [][2]string {
+func benchTargetLines(results []benchResult, pairs, latencyPairs [][2]benchResult) [][2]string {
 	var out [][2]string
 	verdict := func(ok bool, detail string) string {
 		if ok {
@@ -323,14 +325,14 @@ func targetLines(results []benchResult, pairs, latencyPairs [][2]benchResult) []
 		}
 	}
 	out = append(out, [2]string{"writes = changed edges (create = edges, remove-one = 1, reorder = 0, no-op = 0, " +
-		"destroy = edges left)", verdict(len(misses) == 0, orAll(misses, "every scenario, every phase"))})
+		"destroy = edges left)", verdict(len(misses) == 0, benchOrAll(misses, "every scenario, every phase"))})
 
 	// Refresh: at most one request per stack with webhooks.
 	for _, r := range results {
-		if r.Scenario.Mode != modeAutoDeployer {
+		if r.Scenario.Mode != benchAutoDeployer {
 			continue
 		}
-		p, _ := r.phase(phaseRefresh)
+		p, _ := r.phase(benchPhaseRefresh)
 		out = append(out, [2]string{fmt.Sprintf("refresh ≤ 1 request per stack with webhooks (%s)", r.Scenario.Name()),
 			verdict(p.Requests <= r.StacksWithWebhooks, fmt.Sprintf("%d requests (%d hook lists) for %d stacks with "+
 				"webhooks, %d AutoDeployers", p.Requests, p.HookLists, r.StacksWithWebhooks, r.Scenario.Stacks))})
@@ -343,11 +345,11 @@ func targetLines(results []benchResult, pairs, latencyPairs [][2]benchResult) []
 		for _, name := range benchPhases {
 			ps, _ := slow.phase(name)
 			pf, _ := fast.phase(name)
-			if pairedRatio(ps, pf) > 1.15 {
-				over = append(over, fmt.Sprintf("%s %+.0f%%", name, 100*(pairedRatio(ps, pf)-1)))
+			if benchPairedRatio(ps, pf) > 1.15 {
+				over = append(over, fmt.Sprintf("%s %+.0f%%", name, 100*(benchPairedRatio(ps, pf)-1)))
 			}
 		}
-		total := totalRatio(slow, fast)
+		total := benchTotalRatio(slow, fast)
 		detail := fmt.Sprintf("total %+.0f%%", 100*(total-1))
 		if len(over) > 0 {
 			detail += "; over 15%: " + strings.Join(over, ", ")
@@ -366,14 +368,15 @@ func targetLines(results []benchResult, pairs, latencyPairs [][2]benchResult) []
 		for _, name := range benchPhases {
 			pa, _ := a.phase(name)
 			pw, _ := w.phase(name)
-			if pairedRatio(pw, pa) <= 1 {
+			if benchPairedRatio(pw, pa) <= 1 {
 				slower = append(slower, fmt.Sprintf("%s %.1fs vs %.1fs (%.2f×)", name, pa.Wall.Seconds(), pw.Wall.Seconds(),
-					pairedRatio(pw, pa)))
+					benchPairedRatio(pw, pa)))
 			}
 		}
 		out = append(out, [2]string{fmt.Sprintf("AutoDeployer faster than Webhook-per-edge on every phase (tree-%d, %d ms)",
 			a.Scenario.Stacks, a.Scenario.Latency.Milliseconds()),
-			verdict(len(slower) == 0, fmt.Sprintf("total %.2f×; %s", totalRatio(w, a), orAll(slower, "every phase")))})
+			verdict(len(slower) == 0, fmt.Sprintf("total %.2f×; %s", benchTotalRatio(w, a),
+				benchOrAll(slower, "every phase")))})
 	}
 
 	// Peak plugin RSS.
@@ -382,37 +385,37 @@ func targetLines(results []benchResult, pairs, latencyPairs [][2]benchResult) []
 			continue
 		}
 		out = append(out, [2]string{fmt.Sprintf("peak plugin RSS < 100 MB (%s)", r.Scenario.Name()),
-			verdict(peakRSS(r) < 100*1024, fmt.Sprintf("%.1f MB (sampled VmHWM)", float64(peakRSS(r))/1024))})
+			verdict(benchPeakRSS(r) < 100*1024, fmt.Sprintf("%.1f MB (sampled VmHWM)", float64(benchPeakRSS(r))/1024))})
 	}
 	return out
 }
 
-func orAll(misses []string, all string) string {
+func benchOrAll(misses []string, all string) string {
 	if len(misses) == 0 {
 		return all
 	}
 	return strings.Join(misses, "; ")
 }
 
-func sameSetup(a, b benchResult) bool {
+func benchSameSetup(a, b benchResult) bool {
 	return a.Scenario.Stacks == b.Scenario.Stacks && a.Scenario.Fanout == b.Scenario.Fanout &&
 		a.Scenario.Latency == b.Scenario.Latency && a.Scenario.Parallel == b.Scenario.Parallel &&
 		a.Scenario.SkipCheckpoints == b.Scenario.SkipCheckpoints
 }
 
-// pairedRatio is the median over rounds of a's wall time over b's: runs of one round
+// benchPairedRatio is the median over rounds of a's wall time over b's: runs of one round
 // ran side by side, so their ratio is less sensitive to the machine's load than the
 // ratio of the medians.
-func pairedRatio(a, b benchPhase) float64 {
+func benchPairedRatio(a, b benchPhase) float64 {
 	var ratios []float64
 	for i := range min(len(a.Walls), len(b.Walls)) {
-		ratios = append(ratios, ratio(a.Walls[i], b.Walls[i]))
+		ratios = append(ratios, benchRatio(a.Walls[i], b.Walls[i]))
 	}
-	return medianFloat(ratios)
+	return benchMedianFloat(ratios)
 }
 
-// totalRatio is pairedRatio for the sum of all phases.
-func totalRatio(a, b benchResult) float64 {
+// benchTotalRatio is benchPairedRatio for the sum of all phases.
+func benchTotalRatio(a, b benchResult) float64 {
 	if len(a.Phases) == 0 || len(b.Phases) == 0 {
 		return 0
 	}
@@ -421,15 +424,15 @@ func totalRatio(a, b benchResult) float64 {
 		var ta, tb time.Duration
 		for k := range a.Phases {
 			if k >= len(b.Phases) || i >= len(a.Phases[k].Walls) || i >= len(b.Phases[k].Walls) {
-				return medianFloat(ratios)
+				return benchMedianFloat(ratios)
 			}
 			ta, tb = ta+a.Phases[k].Walls[i], tb+b.Phases[k].Walls[i]
 		}
-		ratios = append(ratios, ratio(ta, tb))
+		ratios = append(ratios, benchRatio(ta, tb))
 	}
 }
 
-func medianFloat(fs []float64) float64 {
+func benchMedianFloat(fs []float64) float64 {
 	if len(fs) == 0 {
 		return 0
 	}
@@ -441,14 +444,14 @@ func medianFloat(fs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-func ratio(a, b time.Duration) float64 {
+func benchRatio(a, b time.Duration) float64 {
 	if b == 0 {
 		return 0
 	}
 	return float64(a) / float64(b)
 }
 
-func sum(r benchResult, f func(benchPhase) int) int {
+func benchSum(r benchResult, f func(benchPhase) int) int {
 	n := 0
 	for _, p := range r.Phases {
 		n += f(p)
@@ -456,7 +459,7 @@ func sum(r benchResult, f func(benchPhase) int) int {
 	return n
 }
 
-func sumWall(r benchResult) time.Duration {
+func benchSumWall(r benchResult) time.Duration {
 	var d time.Duration
 	for _, p := range r.Phases {
 		d += p.Wall
@@ -464,7 +467,7 @@ func sumWall(r benchResult) time.Duration {
 	return d
 }
 
-func peakRSS(r benchResult) int64 {
+func benchPeakRSS(r benchResult) int64 {
 	var peak int64
 	for _, p := range r.Phases {
 		peak = max(peak, p.PeakRSSKiB)
@@ -472,7 +475,7 @@ func peakRSS(r benchResult) int64 {
 	return peak
 }
 
-func parallelFlag(results []benchResult) string {
+func benchParallelFlag(results []benchResult) string {
 	if len(results) > 0 && results[0].Scenario.Parallel > 0 {
 		return strconv.Itoa(results[0].Scenario.Parallel)
 	}
@@ -480,7 +483,7 @@ func parallelFlag(results []benchResult) string {
 }
 
 // machine describes where the numbers come from: CPU model, cores, memory, OS.
-func machine() string {
+func benchMachine() string {
 	model := "unknown CPU"
 	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, line := range strings.Split(string(data), "\n") {
@@ -503,7 +506,7 @@ func machine() string {
 		runtime.Version())
 }
 
-func cliVersion() string {
+func benchCLIVersion() string {
 	bin := os.Getenv("AUTO_DEPLOY_BIN")
 	out, err := exec.Command(bin+"/pulumi", "version").Output()
 	if err != nil {
