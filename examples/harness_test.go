@@ -8,10 +8,13 @@ package examples
 import (
 	"bytes"
 	"context"
+	"errors"
+	"io/fs"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -133,4 +136,51 @@ func (w *workspace) edit(old, replacement string) {
 	require.NoError(w.t, err)
 	require.Contains(w.t, string(data), old)
 	require.NoError(w.t, os.WriteFile(path, []byte(strings.Replace(string(data), old, replacement, 1)), 0o600))
+}
+
+// runTool runs a build step (npm, tsc, pip, ...) in dir with env and returns its stdout,
+// failing the test with both outputs if it fails or outlives timeout.
+func runTool(t *testing.T, timeout time.Duration, dir string, env []string, name string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	cmd.Env = env
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		err = errors.Join(err, ctx.Err())
+	}
+	require.NoError(t, err, "%s %s (in %s) failed:\n%s\n%s", name, strings.Join(args, " "), dir,
+		stdout.String(), stderr.String())
+	return stdout.String()
+}
+
+// sourceFiles lists the regular files under root, relative and sorted, leaving out those
+// (and the folders) skip names: what building or installing left there.
+func sourceFiles(t *testing.T, root string, skip func(rel string, d fs.DirEntry) bool) []string {
+	t.Helper()
+	var files []string
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || path == root {
+			return err
+		}
+		rel, err := filepath.Rel(root, path)
+		if err != nil {
+			return err
+		}
+		switch {
+		case skip(rel, d) && d.IsDir():
+			return filepath.SkipDir
+		case skip(rel, d) || !d.Type().IsRegular():
+			return nil
+		}
+		files = append(files, filepath.ToSlash(rel))
+		return nil
+	})
+	require.NoError(t, err, "reading %s", root)
+	slices.Sort(files)
+	return files
 }

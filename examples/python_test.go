@@ -8,13 +8,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"io"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -151,15 +149,7 @@ func (p *pyProgram) run(action string, flags ...string) pyResult {
 // assertNoOpUp runs up again: nothing changes and nothing is written to Pulumi Cloud.
 func (p *pyProgram) assertNoOpUp(c *cloud) {
 	p.t.Helper()
-	before := c.Webhooks()
-	c.ResetStats()
-	r := p.run("up", "--expect-no-changes")
-	stats := c.Stats()
-	assert.Zero(p.t, stats.Writes, "a no-op up wrote to Pulumi Cloud: %v", stats.ByRoute)
-	for op := range r.ResourceChanges {
-		assert.Equal(p.t, "same", op, "a no-op up changed something: %v", r.ResourceChanges)
-	}
-	assert.Equal(p.t, before, c.Webhooks())
+	assertNoOpUp(p.t, c, func() map[string]int { return p.run("up", "--expect-no-changes").ResourceChanges })
 }
 
 // pythonVenv returns the python of a virtualenv holding pulumi==pyPulumiVersion and the SDK
@@ -218,8 +208,8 @@ func pythonVenv(t *testing.T) string {
 		require.NoError(t, os.WriteFile(filepath.Join(sdkCopy, f), data, 0o644))
 	}
 	build := filepath.Join(tmp, "venv")
-	pyExec(t, 2*time.Minute, tmp, base, "-m", "venv", build)
-	pyExec(t, 10*time.Minute, tmp, filepath.Join(build, "bin", "python"), "-m", "pip", "install",
+	runTool(t, 2*time.Minute, tmp, pyBaseEnv(), base, "-m", "venv", build)
+	runTool(t, 10*time.Minute, tmp, pyBaseEnv(), filepath.Join(build, "bin", "python"), "-m", "pip", "install",
 		"--disable-pip-version-check", "--no-input", "pulumi=="+pyPulumiVersion, sdkCopy)
 	if err := os.Rename(build, venv); err != nil {
 		// Another test run may have put the same virtualenv in place first; use theirs.
@@ -258,48 +248,16 @@ print("pulumi", md.version("pulumi"), "autodeploy-dev-auto-deploy", md.version("
 // running it leaves behind.
 func pySDKFiles(t *testing.T, sdk string) []string {
 	t.Helper()
-	var files []string
-	err := filepath.WalkDir(sdk, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
+	files := sourceFiles(t, sdk, func(_ string, d fs.DirEntry) bool {
 		name := d.Name()
 		if d.IsDir() {
-			if path != sdk && (name == "build" || name == "dist" || name == "__pycache__" ||
-				strings.HasSuffix(name, ".egg-info") || strings.HasPrefix(name, ".")) {
-				return filepath.SkipDir
-			}
-			return nil
+			return name == "build" || name == "dist" || name == "__pycache__" ||
+				strings.HasSuffix(name, ".egg-info") || strings.HasPrefix(name, ".")
 		}
-		if !d.Type().IsRegular() || strings.HasSuffix(name, ".pyc") {
-			return nil
-		}
-		rel, err := filepath.Rel(sdk, path)
-		if err != nil {
-			return err
-		}
-		files = append(files, filepath.ToSlash(rel))
-		return nil
+		return strings.HasSuffix(name, ".pyc")
 	})
-	require.NoError(t, err, "reading the Python SDK in %s", sdk)
 	require.Contains(t, files, "pyproject.toml", "no Python SDK in %s: run `make sdks`", sdk)
-	slices.Sort(files)
 	return files
-}
-
-// pyExec runs a command for the virtualenv build and fails the test with its output.
-func pyExec(t *testing.T, timeout time.Duration, dir, name string, args ...string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Dir = dir
-	cmd.Env = pyBaseEnv()
-	out, err := cmd.CombinedOutput()
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		err = errors.Join(err, ctx.Err())
-	}
-	require.NoError(t, err, "%s %s failed:\n%s", name, strings.Join(args, " "), out)
 }
 
 // pyBaseEnv is the environment without anything that would point Python elsewhere.

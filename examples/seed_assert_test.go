@@ -77,3 +77,18 @@ func assertSeedGraph(t *testing.T, c *cloud, org string) {
 	assert.Empty(t, result.FailedDeliveries)
 	assert.False(t, result.Truncated)
 }
+
+// assertNoOpUp runs up, which must change nothing: no write reaches Pulumi Cloud, every
+// resource is "same", and the webhooks are as they were.
+func assertNoOpUp(t *testing.T, c *cloud, up func() (resourceChanges map[string]int)) {
+	t.Helper()
+	before := c.Webhooks()
+	c.ResetStats()
+	changes := up()
+	stats := c.Stats()
+	assert.Zero(t, stats.Writes, "a no-op up wrote to Pulumi Cloud: %v", stats.ByRoute)
+	for op := range changes {
+		assert.Equal(t, "same", op, "a no-op up changed something: %v", changes)
+	}
+	assert.Equal(t, before, c.Webhooks())
+}

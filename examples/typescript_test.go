@@ -8,13 +8,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"io"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -228,15 +226,7 @@ func (p *tsProgram) run(action string) tsResult {
 // assertNoOpUp runs up again: nothing changes and nothing is written to Pulumi Cloud.
 func (p *tsProgram) assertNoOpUp(c *cloud) {
 	p.t.Helper()
-	before := c.Webhooks()
-	c.ResetStats()
-	r := p.run("up")
-	stats := c.Stats()
-	assert.Zero(p.t, stats.Writes, "a no-op up wrote to Pulumi Cloud: %v", stats.ByRoute)
-	for op := range r.Summary.ResourceChanges {
-		assert.Equal(p.t, "same", op, "a no-op up changed something: %v", r.Summary.ResourceChanges)
-	}
-	assert.Equal(p.t, before, c.Webhooks())
+	assertNoOpUp(p.t, c, func() map[string]int { return p.run("up").Summary.ResourceChanges })
 }
 
 // assertTokenIsSecret checks that the runner set the access token as a secret: encrypted in
@@ -350,30 +340,13 @@ func tsNodeSDK(t *testing.T) string {
 // behind.
 func tsSDKFiles(t *testing.T, sdk string) []string {
 	t.Helper()
-	var files []string
-	err := filepath.WalkDir(sdk, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(sdk, path)
-		if err != nil {
-			return err
-		}
+	files := sourceFiles(t, sdk, func(rel string, d fs.DirEntry) bool {
 		if d.IsDir() {
-			if rel == "node_modules" || rel == "bin" || (path != sdk && strings.HasPrefix(d.Name(), ".")) {
-				return filepath.SkipDir
-			}
-			return nil
+			return rel == "node_modules" || rel == "bin" || strings.HasPrefix(d.Name(), ".")
 		}
-		if !d.Type().IsRegular() || rel == "package-lock.json" {
-			return nil
-		}
-		files = append(files, filepath.ToSlash(rel))
-		return nil
+		return rel == "package-lock.json"
 	})
-	require.NoError(t, err, "reading the Node SDK in %s", sdk)
 	require.Contains(t, files, "package.json", "no Node SDK in %s: run `make sdks`", sdk)
-	slices.Sort(files)
 	return files
 }
 
@@ -412,20 +385,7 @@ func tsCopyTree(t *testing.T, src, dst string) {
 // returns stdout.
 func tsExec(t *testing.T, timeout time.Duration, dir, name string, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "npm_config_update_notifier=false")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		err = errors.Join(err, ctx.Err())
-	}
-	require.NoError(t, err, "%s %s (in %s) failed:\n%s\n%s", name, strings.Join(args, " "), dir,
-		stdout.String(), stderr.String())
-	return stdout.String()
+	return runTool(t, timeout, dir, append(os.Environ(), "npm_config_update_notifier=false"), name, args...)
 }
 
 // tsExecOutput runs a command for its combined output, whether or not it fails.
