@@ -5,13 +5,20 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	mathrand "math/rand/v2"
 	"time"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/provider/cloud"
 )
 
-// maxCreateAttempts bounds how often one create is sent again after its answer was lost.
-const maxCreateAttempts = 4
+// A create whose answer was lost is sent again, once nothing is found under its name,
+// up to maxCreateAttempts times in all, waiting createBackoff doubled each time up to
+// maxCreateBackoff (with jitter): about 24 s at most, for a service having a bad minute.
+const (
+	maxCreateAttempts = 10
+	createBackoff     = 250 * time.Millisecond
+	maxCreateBackoff  = 4 * time.Second
+)
 
 // createOutcome says what stands under the chosen name after createIdempotent.
 type createOutcome int
@@ -55,10 +62,17 @@ func createIdempotent(
 			return 0, cloud.Webhook{}, getErr
 		}
 		// Nothing landed, so sending it again cannot duplicate it; give the service a moment.
-		if err := sleep(ctx, time.Duration(attempt)*250*time.Millisecond); err != nil {
+		if err := sleep(ctx, createRetryDelay(attempt)); err != nil {
 			return 0, cloud.Webhook{}, err
 		}
 	}
+}
+
+// createRetryDelay is the wait after the given failed attempt: exponential, capped, and
+// jittered so that resources failing together do not retry together.
+func createRetryDelay(attempt int) time.Duration {
+	d := min(createBackoff<<(attempt-1), maxCreateBackoff)
+	return d/2 + mathrand.N(d/2+1)
 }
 
 func sleep(ctx context.Context, d time.Duration) error {
