@@ -138,12 +138,9 @@ func firesDeployment(h cloud.Webhook) bool {
 
 // planEdges checks that adding source → refs closes no loop and, if so, records them
 // under the same lock, so that a concurrent check by another resource sees them.
+// Callers warm the graph first: reading before the lock, in parallel, means resources
+// checking at once wait for each other only for the in-memory walk, not for Pulumi Cloud.
 func (g *deployGraph) planEdges(ctx context.Context, client Client, source stackKey, refs []string) error {
-	// Reading happens before the lock, in parallel, so that resources checking at once
-	// wait for each other only for the in-memory walk, not for Pulumi Cloud.
-	if err := g.warm(ctx, client, source, refs); err != nil {
-		return err
-	}
 	g.planning.Lock()
 	defer g.planning.Unlock()
 	for _, ref := range refs {
