@@ -8,7 +8,10 @@ package examples
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"io"
 	"io/fs"
 	"net/http/httptest"
 	"os"
@@ -156,6 +159,33 @@ func runTool(t *testing.T, timeout time.Duration, dir string, env []string, name
 	require.NoError(t, err, "%s %s (in %s) failed:\n%s\n%s", name, strings.Join(args, " "), dir,
 		stdout.String(), stderr.String())
 	return stdout.String()
+}
+
+// hashFiles digests recipe and the named files of dir (names and contents) into a short
+// key for a build cache: any change to either builds anew.
+func hashFiles(t *testing.T, dir string, files []string, recipe string) string {
+	t.Helper()
+	h := sha256.New()
+	io.WriteString(h, recipe+"\x00")
+	for _, f := range files {
+		data, err := os.ReadFile(filepath.Join(dir, f))
+		require.NoError(t, err)
+		io.WriteString(h, f+"\x00")
+		h.Write(data)
+		io.WriteString(h, "\x00")
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// copyFiles copies the named files of from, relative paths kept, into to.
+func copyFiles(t *testing.T, from, to string, files []string) {
+	t.Helper()
+	for _, f := range files {
+		data, err := os.ReadFile(filepath.Join(from, f))
+		require.NoError(t, err)
+		require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(to, f)), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(to, f), data, 0o644))
+	}
 }
 
 // sourceFiles lists the regular files under root, relative and sorted, leaving out those

@@ -5,10 +5,7 @@ package examples
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -171,17 +168,9 @@ func pythonVenv(t *testing.T) string {
 	require.NoError(t, err)
 	sdk := filepath.Join(repo, "sdk", "python")
 	files := pySDKFiles(t, sdk)
-	h := sha256.New()
-	io.WriteString(h, pyVenvRecipe+"\x00"+base+"\x00"+pyVersion+"\x00")
-	for _, f := range files {
-		data, err := os.ReadFile(filepath.Join(sdk, f))
-		require.NoError(t, err)
-		io.WriteString(h, f+"\x00")
-		h.Write(data)
-		io.WriteString(h, "\x00")
-	}
+	key := hashFiles(t, sdk, files, pyVenvRecipe+"\x00"+base+"\x00"+pyVersion)
 	cache := filepath.Join(repo, "bin", ".cache")
-	venv := filepath.Join(cache, "python-venv-"+hex.EncodeToString(h.Sum(nil))[:16])
+	venv := filepath.Join(cache, "python-venv-"+key)
 	python := filepath.Join(venv, "bin", "python")
 
 	start := time.Now()
@@ -201,12 +190,7 @@ func pythonVenv(t *testing.T) string {
 	defer os.RemoveAll(tmp)
 	// Install from a copy so building the SDK leaves no build/ or *.egg-info in sdk/python.
 	sdkCopy := filepath.Join(tmp, "sdk")
-	for _, f := range files {
-		data, err := os.ReadFile(filepath.Join(sdk, f))
-		require.NoError(t, err)
-		require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(sdkCopy, f)), 0o755))
-		require.NoError(t, os.WriteFile(filepath.Join(sdkCopy, f), data, 0o644))
-	}
+	copyFiles(t, sdk, sdkCopy, files)
 	build := filepath.Join(tmp, "venv")
 	runTool(t, 2*time.Minute, tmp, pyBaseEnv(), base, "-m", "venv", build)
 	runTool(t, 10*time.Minute, tmp, pyBaseEnv(), filepath.Join(build, "bin", "python"), "-m", "pip", "install",

@@ -5,10 +5,7 @@ package examples
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -282,17 +279,8 @@ func tsNodeSDK(t *testing.T) string {
 	require.NoError(t, err)
 	sdk := filepath.Join(repo, "sdk", "nodejs")
 	files := tsSDKFiles(t, sdk)
-	h := sha256.New()
-	io.WriteString(h, tsSDKRecipe+"\x00")
-	for _, f := range files {
-		data, err := os.ReadFile(filepath.Join(sdk, f))
-		require.NoError(t, err)
-		io.WriteString(h, f+"\x00")
-		h.Write(data)
-		io.WriteString(h, "\x00")
-	}
 	cache := filepath.Join(repo, "bin", ".cache")
-	final := filepath.Join(cache, "nodejs-sdk-"+hex.EncodeToString(h.Sum(nil))[:16])
+	final := filepath.Join(cache, "nodejs-sdk-"+hashFiles(t, sdk, files, tsSDKRecipe))
 	tarball := filepath.Join(final, "auto-deploy.tgz")
 	if _, err := os.Stat(tarball); err == nil {
 		t.Logf("node SDK (cached): %s", tarball)
@@ -305,12 +293,7 @@ func tsNodeSDK(t *testing.T) string {
 	require.NoError(t, err)
 	defer os.RemoveAll(tmp)
 	src := filepath.Join(tmp, "src")
-	for _, f := range files {
-		data, err := os.ReadFile(filepath.Join(sdk, f))
-		require.NoError(t, err)
-		require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(src, f)), 0o755))
-		require.NoError(t, os.WriteFile(filepath.Join(src, f), data, 0o644))
-	}
+	copyFiles(t, sdk, src, files)
 	tsExec(t, 10*time.Minute, src, "npm", "install", "--no-audit", "--no-fund", "--prefer-offline")
 	tsExec(t, 5*time.Minute, src, "node", filepath.Join("node_modules", "typescript", "bin", "tsc"))
 	for _, f := range []string{"package.json", "README.md"} {
