@@ -10,6 +10,8 @@ import (
 
 	"github.com/pulumi/pulumi-go-provider/infer"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
+
+	"github.com/autodeploy-dev/pulumi-auto-deploy/provider/cloud"
 )
 
 const defaultAPIURL = "https://api.pulumi.com"
@@ -83,7 +85,17 @@ func resolveAPIURL(configured *string) (string, error) {
 		return "", fmt.Errorf("%s %q uses plain http:// to a remote host, which would send the access token "+
 			"unencrypted: use https://, or http:// only with localhost or a loopback address", source, raw)
 	}
-	return u.Scheme + "://" + u.Host, nil
+	return apiBase(u), nil
+}
+
+// apiBase is the API URL the client is given: scheme, host and path. The path is kept,
+// because a self-hosted Pulumi Cloud may be served under one (https://example.com/pulumi),
+// and dropping it would send every request to another application on the same host. A
+// trailing "/" and a final "/api" segment are dropped (cloud.PathPrefix): request paths
+// all start with /api/, and https://host/api is a common way to write https://host, so
+// keeping it would produce /api/api/... Query, fragment and user info are dropped.
+func apiBase(u *url.URL) string {
+	return u.Scheme + "://" + u.Host + cloud.PathPrefix(u.EscapedPath())
 }
 
 func resolveAccessToken(configured *string, apiURL string) (string, error) {
@@ -97,7 +109,7 @@ func resolveAccessToken(configured *string, apiURL string) (string, error) {
 	// read through the SDK rather than parsed here.
 	if creds, err := workspace.GetStoredCredentials(); err == nil {
 		for backend, token := range creds.AccessTokens {
-			if token != "" && strings.TrimRight(backend, "/") == apiURL {
+			if token != "" && sameBackend(backend, apiURL) {
 				return token, nil
 			}
 		}
@@ -105,6 +117,17 @@ func resolveAccessToken(configured *string, apiURL string) (string, error) {
 	return "", fmt.Errorf("no Pulumi Cloud access token for %s: set it with "+
 		"`pulumi config set --secret auto-deploy:accessToken <token>`, or export PULUMI_ACCESS_TOKEN, "+
 		"or run `pulumi login %s`", apiURL, apiURL)
+}
+
+// sameBackend reports whether a backend URL `pulumi login` stored a token for names the
+// API at apiURL, after the normalization apiBase applies: a login to https://host/ or
+// https://host/api is a login to https://host.
+func sameBackend(backend, apiURL string) bool {
+	u, err := url.Parse(strings.TrimSpace(backend))
+	if err != nil || u.Host == "" {
+		return false
+	}
+	return apiBase(u) == apiURL
 }
 
 func isHTTPURL(s string) bool {

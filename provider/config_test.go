@@ -1,9 +1,12 @@
 package provider
 
 import (
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	p "github.com/pulumi/pulumi-go-provider"
@@ -37,7 +40,20 @@ func TestResolveAPIURL(t *testing.T) {
 		{name: "default", want: "https://api.pulumi.com"},
 		{name: "config wins", configured: "https://api.example.com/", want: "https://api.example.com",
 			env: map[string]string{"PULUMI_BACKEND_URL": "https://other.example.com"}},
-		{name: "path is dropped", configured: "https://pulumi.example.com/api", want: "https://pulumi.example.com"},
+		{name: "final /api is dropped", configured: "https://pulumi.example.com/api", want: "https://pulumi.example.com"},
+		{name: "final /api/ is dropped", configured: "https://pulumi.example.com/api/", want: "https://pulumi.example.com"},
+		{name: "path is kept", configured: "https://pulumi.example.com/selfhosted",
+			want: "https://pulumi.example.com/selfhosted"},
+		{name: "path keeps its escapes", configured: "https://pulumi.example.com/self%2Fhosted/",
+			want: "https://pulumi.example.com/self%2Fhosted"},
+		{name: "path before /api is kept", configured: "https://pulumi.example.com/selfhosted/api/",
+			want: "https://pulumi.example.com/selfhosted"},
+		{name: "only a final /api segment", configured: "https://pulumi.example.com/myapi",
+			want: "https://pulumi.example.com/myapi"},
+		{name: "query and fragment dropped", configured: "https://pulumi.example.com/p/?x=1#y",
+			want: "https://pulumi.example.com/p"},
+		{name: "backend URL path kept", env: map[string]string{"PULUMI_BACKEND_URL": "https://self.example.com/pulumi/"},
+			want: "https://self.example.com/pulumi"},
 		{name: "backend URL when http", env: map[string]string{"PULUMI_BACKEND_URL": "https://self.example.com"},
 			want: "https://self.example.com"},
 		{name: "file backend ignored", env: map[string]string{"PULUMI_BACKEND_URL": "file:///tmp/state",
@@ -72,6 +88,59 @@ func TestResolveAPIURL(t *testing.T) {
 			assert.Equal(t, tc.want, got)
 		})
 	}
+}
+
+// The path of apiUrl reaches the server: every request goes to <path>/api/...
+func TestConfiguredAPIURLPathReachesServer(t *testing.T) {
+	for _, tc := range []struct{ suffix, wantPath string }{
+		{"/selfhosted", "/selfhosted/api/stacks/o/p/s"},
+		{"/selfhosted/", "/selfhosted/api/stacks/o/p/s"},
+		{"/selfhosted/api", "/selfhosted/api/stacks/o/p/s"},
+		{"/api", "/api/stacks/o/p/s"},
+		{"", "/api/stacks/o/p/s"},
+	} {
+		t.Run(tc.suffix, func(t *testing.T) {
+			isolateEnv(t)
+			var mu sync.Mutex
+			var paths []string
+			hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				paths = append(paths, r.URL.Path)
+				mu.Unlock()
+				_, _ = io.WriteString(w, `{"stackName":"s"}`)
+			}))
+			t.Cleanup(hs.Close)
+			apiURL, token := hs.URL+tc.suffix, "tok"
+			conn, err := (&Config{APIURL: &apiURL, AccessToken: &token}).connection()
+			require.NoError(t, err)
+			client, err := NewCloudClient(conn.apiURL, conn.token)
+			require.NoError(t, err)
+			_, err = client.GetStack(t.Context(), "o", "p", "s")
+			require.NoError(t, err)
+			mu.Lock()
+			defer mu.Unlock()
+			assert.Equal(t, []string{tc.wantPath}, paths)
+		})
+	}
+}
+
+func TestStoredTokenForPathPrefixedBackend(t *testing.T) {
+	isolateEnv(t)
+	require.NoError(t, workspace.StoreCredentials(workspace.Credentials{
+		Current: "https://pulumi.example.com/selfhosted/",
+		AccessTokens: map[string]string{
+			"https://pulumi.example.com/selfhosted/": "selfhosted-token",
+			"https://pulumi.example.com":             "root-token",
+		},
+	}))
+	got, err := resolveAccessToken(nil, "https://pulumi.example.com/selfhosted")
+	require.NoError(t, err)
+	assert.Equal(t, "selfhosted-token", got)
+	got, err = resolveAccessToken(nil, "https://pulumi.example.com")
+	require.NoError(t, err)
+	assert.Equal(t, "root-token", got, "a login to another path of the same host is another backend")
+	_, err = resolveAccessToken(nil, "https://pulumi.example.com/other")
+	assert.Error(t, err)
 }
 
 func TestResolveAccessToken(t *testing.T) {

@@ -38,6 +38,8 @@ const (
 type Client struct {
 	httpClient     *http.Client
 	base           string // scheme://host[:port], no path
+	prefix         string // escaped path the API lives under ("" or "/a/b"), before "/api/..."
+	hostPort       string // host:port the client dials, for messages that must say where
 	token          string
 	userAgent      string
 	retry          RetryPolicy
@@ -135,10 +137,13 @@ type ClientStats struct {
 }
 
 // New returns a client for the API at baseURL, such as
-// "https://api.pulumi.com" or "http://127.0.0.1:8383". Like the official
-// provider it keeps only the scheme and host of baseURL, so a trailing "/" or
-// "/api" is harmless; an empty baseURL means the public service. A nil
-// httpClient means http.DefaultClient.
+// "https://api.pulumi.com", "https://pulumi.example.com/selfhosted" or
+// "http://127.0.0.1:8383". Requests go to baseURL's scheme and host, under
+// its path (see PathPrefix: a trailing "/" or "/api" is dropped, so
+// "https://host/api" still means "https://host"). The official provider
+// keeps only the host; a self-hosted installation behind a path prefix needs
+// the path. An empty baseURL means the public service. A nil httpClient
+// means http.DefaultClient.
 func New(httpClient *http.Client, baseURL, token string, opts ...Option) (*Client, error) {
 	raw := strings.TrimSpace(baseURL)
 	if raw == "" {
@@ -171,6 +176,8 @@ func New(httpClient *http.Client, baseURL, token string, opts ...Option) (*Clien
 	c := &Client{
 		httpClient:     httpClient,
 		base:           u.Scheme + "://" + u.Host,
+		prefix:         PathPrefix(u.EscapedPath()),
+		hostPort:       hostPort(u),
 		token:          token,
 		userAgent:      defaultUserAgent,
 		retry:          RetryPolicy{}.withDefaults(),
@@ -182,8 +189,37 @@ func New(httpClient *http.Client, baseURL, token string, opts ...Option) (*Clien
 	return c, nil
 }
 
-// BaseURL is the scheme and host requests go to, e.g. "https://api.pulumi.com".
-func (c *Client) BaseURL() string { return c.base }
+// BaseURL is the scheme, host and path prefix requests go under, e.g.
+// "https://api.pulumi.com" or "https://pulumi.example.com/selfhosted"; each
+// request's path, "/api/...", is appended to it.
+func (c *Client) BaseURL() string { return c.base + c.prefix }
+
+// PathPrefix turns the (escaped) path of an API base URL into the prefix that
+// request paths, which all start with "/api/", are appended to. Trailing
+// slashes are trimmed, and so is a final "/api" segment: people often write
+// the API URL as "https://host/api", and "/api/api/..." would reach nothing.
+// The cost of that choice is that an installation really mounted at
+// ".../api/api/..." cannot be addressed; none is known. So "", "/" and "/api"
+// give "", and "/selfhosted/" and "/selfhosted/api" give "/selfhosted".
+func PathPrefix(escapedPath string) string {
+	p := strings.TrimRight(escapedPath, "/")
+	p = strings.TrimSuffix(p, "/api")
+	return strings.TrimRight(p, "/")
+}
+
+// hostPort is where a client for u connects, with the scheme's default port
+// spelled out: "the emulator at 127.0.0.1:443" tells a user more than a bare
+// host does when the port is the problem.
+func hostPort(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = "443"
+		if u.Scheme == "http" {
+			port = "80"
+		}
+	}
+	return net.JoinHostPort(u.Hostname(), port)
+}
 
 // Stats reports the attempts made so far by this client.
 func (c *Client) Stats() ClientStats {
@@ -234,7 +270,7 @@ func (c *Client) do(ctx context.Context, r request) error {
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", r.method, path, err)
 	}
-	target := c.base + path
+	target := c.base + c.prefix + path
 	if len(r.query) > 0 {
 		target += "?" + r.query.Encode()
 	}

@@ -31,6 +31,14 @@ func TestNew(t *testing.T) {
 		{name: "trailing slash", baseURL: "https://api.pulumi.com/", token: "t", want: "https://api.pulumi.com"},
 		{name: "trailing api", baseURL: "http://127.0.0.1:8383/api", token: "t", want: "http://127.0.0.1:8383"},
 		{name: "trailing api slash", baseURL: "http://localhost:8383/api/", token: "t", want: "http://localhost:8383"},
+		{name: "path kept", baseURL: "https://pulumi.example.com/selfhosted", token: "t",
+			want: "https://pulumi.example.com/selfhosted"},
+		{name: "path trailing slash", baseURL: "https://pulumi.example.com/a/b//", token: "t",
+			want: "https://pulumi.example.com/a/b"},
+		{name: "path then api", baseURL: "https://pulumi.example.com/selfhosted/api/", token: "t",
+			want: "https://pulumi.example.com/selfhosted"},
+		{name: "query dropped", baseURL: "https://pulumi.example.com/p?x=1", token: "t",
+			want: "https://pulumi.example.com/p"},
 		{name: "token with newline", baseURL: "http://h", token: "t\n", want: "http://h"},
 		{name: "other scheme", baseURL: "file:///tmp/state", token: "t", wantErr: "must use http or https"},
 		{name: "no scheme", baseURL: "api.pulumi.com", token: "t", wantErr: "must use http or https"},
@@ -53,7 +61,59 @@ func TestNew(t *testing.T) {
 	}
 }
 
-func TestBaseURLPathIsReplaced(t *testing.T) {
+func TestPathPrefix(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"": "", "/": "", "/api": "", "/api/": "", "//api//": "",
+		"/selfhosted": "/selfhosted", "/selfhosted/": "/selfhosted", "/selfhosted/api": "/selfhosted",
+		"/a/b/api/": "/a/b", "/myapi": "/myapi", "/api/x": "/api/x", "/x/api/api": "/x/api",
+		"/self%2Fhosted": "/self%2Fhosted",
+	} {
+		assert.Equal(t, want, PathPrefix(in), "PathPrefix(%q)", in)
+	}
+}
+
+// The base URL's path reaches the server, in front of /api/..., for every
+// method, with the query still attached.
+func TestBaseURLPathIsKept(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ suffix, want string }{
+		{"/selfhosted", "/selfhosted/api/stacks/o/p/s"},
+		{"/selfhosted/", "/selfhosted/api/stacks/o/p/s"},
+		{"/selfhosted/api/", "/selfhosted/api/stacks/o/p/s"},
+		{"/a/b%20c", "/a/b c/api/stacks/o/p/s"},
+	} {
+		t.Run(tc.suffix, func(t *testing.T) {
+			t.Parallel()
+			var mu sync.Mutex
+			var paths, queries []string
+			hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				mu.Lock()
+				paths = append(paths, r.URL.Path)
+				queries = append(queries, r.URL.RawQuery)
+				mu.Unlock()
+				if r.Method == http.MethodDelete {
+					w.WriteHeader(http.StatusNoContent)
+					return
+				}
+				_, _ = io.WriteString(w, `{"stackName":"s"}`)
+			}))
+			t.Cleanup(hs.Close)
+			c, err := New(hs.Client(), hs.URL+tc.suffix, testToken)
+			require.NoError(t, err)
+			_, err = c.GetStack(t.Context(), "o", "p", "s")
+			require.NoError(t, err)
+			require.NoError(t, c.DeleteStack(t.Context(), "o", "p", "s", true))
+			mu.Lock()
+			defer mu.Unlock()
+			assert.Equal(t, []string{tc.want, tc.want}, paths)
+			assert.Equal(t, []string{"", "force=true"}, queries)
+		})
+	}
+}
+
+// A base URL that ends in /api does not produce /api/api/...
+func TestBaseURLTrailingAPIIsDropped(t *testing.T) {
 	t.Parallel()
 	srv := &recordingServer{status: http.StatusOK, body: `{}`}
 	hs := httptest.NewServer(srv)
