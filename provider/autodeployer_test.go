@@ -69,20 +69,20 @@ func TestAutoDeployerCheckFailures(t *testing.T) {
 		property string
 		reason   string
 	}{
-		{"ref without a slash", deployerInputs("a", "b"), "downstreamRefs[0]",
+		{"ref without a slash", deployerInputs("a", "b"), "downstreamRefs",
 			`downstreamRefs[0] "b" is not a stack reference: use the form "project/stack" (for example ` +
 				`"database/prod"), a stack in the same organization`},
-		{"ref with an org", deployerInputs("a", "org/graph/b"), "downstreamRefs[0]",
+		{"ref with an org", deployerInputs("a", "org/graph/b"), "downstreamRefs",
 			`downstreamRefs[0] "org/graph/b" is not a stack reference: use the form "project/stack" (for example ` +
 				`"database/prod"), a stack in the same organization`},
-		{"ref with a bad stack name", deployerInputs("a", "graph/b c"), "downstreamRefs[0]",
+		{"ref with a bad stack name", deployerInputs("a", "graph/b c"), "downstreamRefs",
 			`downstreamRefs[0] stack "b c" is not a valid name: ` + nameRule},
-		{"empty project in ref", deployerInputs("a", "/b"), "downstreamRefs[0]",
+		{"empty project in ref", deployerInputs("a", "/b"), "downstreamRefs",
 			`downstreamRefs[0] project must not be empty: ` + nameRule},
-		{"self reference", deployerInputs("a", "graph/b", "graph/a"), "downstreamRefs[1]",
+		{"self reference", deployerInputs("a", "graph/b", "graph/a"), "downstreamRefs",
 			`downstreamRefs[1] "graph/a" is this stack itself: a stack that redeploys itself would loop forever; ` +
 				`remove it`},
-		{"duplicate", deployerInputs("a", "graph/b", "graph/c", "graph/b"), "downstreamRefs[2]",
+		{"duplicate", deployerInputs("a", "graph/b", "graph/c", "graph/b"), "downstreamRefs",
 			`downstreamRefs[2] "graph/b" repeats downstreamRefs[0]: list each downstream stack once`},
 		{"bad stack name", deployerInputs("a/b"), "stack", `stack "a/b" is not a valid name: ` + nameRule},
 		{"empty organization", property.NewMap(map[string]property.Value{
@@ -119,7 +119,7 @@ func TestAutoDeployerLifecycle(t *testing.T) {
 			Hook: func(_, output property.Map) {
 				assert.Equal(t, "graph/a", output.Get("ref").AsString())
 				assert.ElementsMatch(t, []string{"graph/b", "graph/c"}, hooksOn("a"))
-				assert.Equal(t, []string{webhookNameFor("graph/b"), webhookNameFor("graph/c")},
+				assert.Equal(t, []string{edgeWebhookName("graph/b"), edgeWebhookName("graph/c")},
 					refsOf(output, "downstreamWebhooks"))
 				hook := tc.cloud.Webhooks()[0]
 				assert.Equal(t, "pulumi_deployments", hook.Format)
@@ -279,7 +279,7 @@ func TestAutoDeployerPreview(t *testing.T) {
 	preview, err := tc.server.Create(p.CreateRequest{Urn: deployerURN("a"), Properties: check.Inputs, DryRun: true})
 	require.NoError(t, err)
 	assert.Equal(t, "graph/a", preview.Properties.Get("ref").AsString(), "ref is known in preview")
-	assert.Equal(t, []string{webhookNameFor("graph/b")}, refsOf(preview.Properties, "downstreamWebhooks"))
+	assert.Equal(t, []string{edgeWebhookName("graph/b")}, refsOf(preview.Properties, "downstreamWebhooks"))
 	assert.Zero(t, tc.cloud.Stats().Writes, "preview writes nothing")
 
 	unknown := deployerInputs("a", "graph/b").Set("stack", property.New(property.Computed))
@@ -317,8 +317,8 @@ func TestAutoDeployerReadAndImport(t *testing.T) {
 	assert.Equal(t, "graph/a", read.Properties.Get("ref").AsString())
 
 	// Deactivated out of band: no longer the webhook this resource keeps, so it drops out.
-	_, err = client.UpdateWebhook(t.Context(), scope, webhookNameFor("graph/c"), cloud.Webhook{
-		Name: webhookNameFor("graph/c"), DisplayName: "auto-deploy: graph/c", PayloadURL: "graph/c",
+	_, err = client.UpdateWebhook(t.Context(), scope, edgeWebhookName("graph/c"), cloud.Webhook{
+		Name: edgeWebhookName("graph/c"), DisplayName: "auto-deploy: graph/c", PayloadURL: "graph/c",
 		Format: "pulumi_deployments", Filters: []string{"update_succeeded"}, Groups: []string{"deployments"},
 		Active: false,
 	})

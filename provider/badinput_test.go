@@ -44,15 +44,15 @@ func TestBadInputCatalogue(t *testing.T) {
 		message  string
 	}{
 		{name: "ref without project", urn: deployerURN("a"), inputs: deployerInputs("a", "b"),
-			property: "downstreamRefs[0]", message: `downstreamRefs[0] "b" is not a stack reference: use the form ` +
+			property: "downstreamRefs", message: `downstreamRefs[0] "b" is not a stack reference: use the form ` +
 				`"project/stack" (for example "database/prod"), a stack in the same organization`},
 		{name: "ref with spaces", urn: deployerURN("a"), inputs: deployerInputs("a", "graph/my stack"),
-			property: "downstreamRefs[0]", message: `downstreamRefs[0] stack "my stack" is not a valid name: ` + nameRule},
+			property: "downstreamRefs", message: `downstreamRefs[0] stack "my stack" is not a valid name: ` + nameRule},
 		{name: "self reference", urn: deployerURN("a"), inputs: deployerInputs("a", "graph/a"),
-			property: "downstreamRefs[0]", message: `downstreamRefs[0] "graph/a" is this stack itself: a stack that ` +
+			property: "downstreamRefs", message: `downstreamRefs[0] "graph/a" is this stack itself: a stack that ` +
 				`redeploys itself would loop forever; remove it`},
 		{name: "duplicate ref", urn: deployerURN("a"), inputs: deployerInputs("a", "graph/b", "graph/b"),
-			property: "downstreamRefs[1]", message: `downstreamRefs[1] "graph/b" repeats downstreamRefs[0]: list ` +
+			property: "downstreamRefs", message: `downstreamRefs[1] "graph/b" repeats downstreamRefs[0]: list ` +
 				`each downstream stack once`},
 		{name: "dot-only stack name", urn: deployerURN("a"), inputs: deployerInputs(".."),
 			property: "stack", message: "stack \"..\" is not a valid name: it needs a letter, digit, `-` or `_`"},
@@ -117,11 +117,11 @@ func TestBadInputCatalogue(t *testing.T) {
 			message: `downstreamRefs: adding "graph/b" would create a deployment cycle graph/a → graph/b → graph/a: ` +
 				"every update would redeploy the stacks in it forever; remove one of these edges"},
 		{name: "webhook on a missing stack", urn: webhookURN, inputs: stackWebhook("gone", nil),
-			message: `creating webhook "deploy-database" on org/network/gone: POST /api/stacks/org/network/gone/hooks: ` +
-				`404 Not Found: Stack 'org/network/gone' not found`},
+			message: "stack org/network/gone does not exist in Pulumi Cloud, so no webhook can be added to it: create " +
+				"it (`pulumi stack init org/network/gone`) or correct the organization, project and stack"},
 		{name: "refused token, webhook", urn: webhookURN, inputs: stackWebhook("prod", nil), token: "wrong",
-			message: `creating webhook "deploy-database" on org/network/prod: Pulumi Cloud refused the access token ` +
-				"(401): check auto-deploy:accessToken or PULUMI_ACCESS_TOKEN, or run `pulumi login` again: POST " +
+			message: `listing webhooks of org/network/prod: Pulumi Cloud refused the access token ` +
+				"(401): check auto-deploy:accessToken or PULUMI_ACCESS_TOKEN, or run `pulumi login` again: GET " +
 				"/api/stacks/org/network/prod/hooks: 401 Unauthorized: Unauthorized: no credentials provided or they " +
 				"are invalid"},
 		{name: "refused token, auto deployer", urn: deployerURN("a"), inputs: deployerInputs("a", "graph/b"),

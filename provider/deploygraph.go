@@ -17,19 +17,38 @@ type stackKey struct{ org, project, stack string }
 func (k stackKey) ref() string    { return k.project + "/" + k.stack }
 func (k stackKey) String() string { return k.org + "/" + k.project + "/" + k.stack }
 
-// deployGraph is the per-process cache of what the provider has read about stacks: which
-// stacks exist with deployment settings, and which deployment edges leave each stack.
-// N AutoDeployers in one `pulumi up` share it, so each stack is read at most once.
+func (k stackKey) scope() cloud.WebhookScope {
+	return cloud.WebhookScope{Organization: k.org, Project: k.project, Stack: k.stack}
+}
+
+// at names the stack ref in the same organization as k. The ref has been validated.
+func (k stackKey) at(ref string) stackKey {
+	project, stack, _ := strings.Cut(ref, "/")
+	return stackKey{k.org, project, stack}
+}
+
+// deployGraph is the per-process cache of what the provider has read about stacks, and of
+// the edges the resources of this `pulumi preview` or `pulumi up` plan to write. Every
+// resource in one run shares it, so each stack is read at most once, and a loop or a
+// duplicate made of two resources' edges is seen before either writes.
 type deployGraph struct {
-	// planning serializes cycle checks, so two resources cannot each add one half of a
-	// loop, both having checked before either recorded its edge.
+	// planning serializes duplicate and cycle checks, so two resources cannot each add one
+	// half of a loop, or the same edge, both having checked before either recorded it.
 	planning sync.Mutex
 
 	mu      sync.Mutex
 	targets map[stackKey]*lazy[struct{}]
-	edges   map[stackKey]*lazy[[]string] // refs the stack's deployment webhooks redeploy, as read
-	planned map[stackKey]map[string]bool // edges this process is writing or has written since
-	removed map[stackKey]map[string]bool // edges this process has deleted since
+	hooks   map[stackKey]*lazy[stackHooks]
+	stacks  map[string]*lazy[map[string]bool]    // organization → refs of its stacks
+	planned map[stackKey]map[string]string       // source → target → owner, planned in this run
+	removed map[stackKey]map[string]bool         // source → webhook names deleted in this run
+	warned  map[string]bool                      // warnings already given in this run
+}
+
+// stackHooks is one stack's webhooks as read from Pulumi Cloud.
+type stackHooks struct {
+	exists bool
+	hooks  []cloud.Webhook
 }
 
 // lazy is a value loaded once, by whoever asks first; the others wait for it.
@@ -47,13 +66,15 @@ func (l *lazy[T]) get(load func() (T, error)) (T, error) {
 func newDeployGraph() *deployGraph {
 	return &deployGraph{
 		targets: map[stackKey]*lazy[struct{}]{},
-		edges:   map[stackKey]*lazy[[]string]{},
-		planned: map[stackKey]map[string]bool{},
+		hooks:   map[stackKey]*lazy[stackHooks]{},
+		stacks:  map[string]*lazy[map[string]bool]{},
+		planned: map[stackKey]map[string]string{},
 		removed: map[stackKey]map[string]bool{},
+		warned:  map[string]bool{},
 	}
 }
 
-func entry[T any](g *deployGraph, m map[stackKey]*lazy[T], k stackKey) *lazy[T] {
+func entry[K comparable, T any](g *deployGraph, m map[K]*lazy[T], k K) *lazy[T] {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	l, ok := m[k]
@@ -90,31 +111,52 @@ func (g *deployGraph) checkTarget(ctx context.Context, client Client, k stackKey
 	return err
 }
 
-// outgoing returns the refs the stack's active deployment webhooks redeploy after an
-// update, as read from Pulumi Cloud, plus the edges this process plans to write.
-func (g *deployGraph) outgoing(ctx context.Context, client Client, k stackKey) ([]string, error) {
-	refs, err := entry(g, g.edges, k).get(func() ([]string, error) {
-		hooks, err := client.ListWebhooks(ctx, cloud.WebhookScope{Organization: k.org, Project: k.project, Stack: k.stack})
+// webhooksOf lists the stack's webhooks once per run. A stack that does not exist has none.
+func (g *deployGraph) webhooksOf(ctx context.Context, client Client, k stackKey) (stackHooks, error) {
+	return entry(g, g.hooks, k).get(func() (stackHooks, error) {
+		hooks, err := client.ListWebhooks(ctx, k.scope())
 		if errors.Is(err, cloud.ErrNotFound) {
-			return nil, nil // no stack, no edges
+			return stackHooks{}, nil
 		}
 		if err != nil {
-			return nil, describeCloudError(fmt.Sprintf("listing webhooks of %s", k), err)
+			return stackHooks{}, describeCloudError(fmt.Sprintf("listing webhooks of %s", k), err)
 		}
-		var refs []string
-		for _, h := range hooks {
-			if firesDeployment(h) {
-				refs = append(refs, h.PayloadURL)
-			}
-		}
-		return refs, nil
+		return stackHooks{exists: true, hooks: hooks}, nil
 	})
+}
+
+// stackExists reports whether the stack exists. TEMP: one read per stack until the
+// client lists an organization's stacks.
+func (g *deployGraph) stackExists(ctx context.Context, client Client, k stackKey) (bool, error) {
+	refs, err := entry(g, g.stacks, k.String()).get(func() (map[string]bool, error) {
+		_, err := client.GetStack(ctx, k.org, k.project, k.stack)
+		if errors.Is(err, cloud.ErrNotFound) {
+			return map[string]bool{}, nil
+		}
+		if err != nil {
+			return nil, describeCloudError(fmt.Sprintf("reading stack %s", k), err)
+		}
+		return map[string]bool{k.ref(): true}, nil
+	})
+	return refs[k.ref()], err
+}
+
+// outgoing returns the refs the stack's active deployment webhooks redeploy after an
+// update, as read from Pulumi Cloud, without those deleted in this run and with the
+// edges planned in this run.
+func (g *deployGraph) outgoing(ctx context.Context, client Client, k stackKey) ([]string, error) {
+	listed, err := g.webhooksOf(ctx, client, k)
 	if err != nil {
 		return nil, err
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	refs = slices.DeleteFunc(slices.Clone(refs), func(r string) bool { return g.removed[k][r] })
+	var refs []string
+	for _, h := range listed.hooks {
+		if firesDeployment(h) && !g.removed[k][h.Name] && !slices.Contains(refs, h.PayloadURL) {
+			refs = append(refs, h.PayloadURL)
+		}
+	}
 	for ref := range g.planned[k] {
 		if !slices.Contains(refs, ref) {
 			refs = append(refs, ref)
@@ -136,27 +178,18 @@ func firesDeployment(h cloud.Webhook) bool {
 		slices.Contains(h.Groups, "stacks") || slices.Contains(h.Groups, "deployments")
 }
 
-// planEdges checks that adding source → refs closes no loop and, if so, records them
-// under the same lock, so that a concurrent check by another resource sees them.
-// Callers warm the graph first: reading before the lock, in parallel, means resources
-// checking at once wait for each other only for the in-memory walk, not for Pulumi Cloud.
-func (g *deployGraph) planEdges(ctx context.Context, client Client, source stackKey, refs []string) error {
-	g.planning.Lock()
-	defer g.planning.Unlock()
-	for _, ref := range refs {
-		if path, err := g.pathTo(ctx, client, source, ref); err != nil {
-			return err
-		} else if path != nil {
-			return fmt.Errorf("downstreamRefs: adding %q would create a deployment cycle %s: every update "+
-				"would redeploy the stacks in it forever; remove one of these edges", ref, strings.Join(path, " → "))
-		}
+// firesOnUpdate reports whether a webhook deploys its target after a successful update of
+// its stack: two such webhooks to one target deploy it twice.
+func firesOnUpdate(h cloud.Webhook) bool {
+	if !h.Active || h.Format != string(WebhookFormatPulumiDeployments) {
+		return false
 	}
-	g.setEdges(source, refs, true)
-	return nil
+	return (len(h.Filters) == 0 && len(h.Groups) == 0) || slices.Contains(h.Filters, "update_succeeded") ||
+		slices.Contains(h.Groups, "stacks")
 }
 
-// warm loads the outgoing edges of every stack reachable from refs, a level at a time
-// with the level's reads in parallel.
+// warm loads the webhooks of every stack reachable from refs, a level at a time with the
+// level's reads in parallel, so the cycle walk under the planning lock reads nothing.
 func (g *deployGraph) warm(ctx context.Context, client Client, source stackKey, refs []string) error {
 	seen := map[string]bool{}
 	level := slices.Clone(refs)
@@ -164,8 +197,8 @@ func (g *deployGraph) warm(ctx context.Context, client Client, source stackKey, 
 		next := make([][]string, len(level))
 		errs := make([]error, len(level))
 		forEach(len(level), func(i int) {
-			if project, stack, ok := strings.Cut(level[i], "/"); ok {
-				next[i], errs[i] = g.outgoing(ctx, client, stackKey{source.org, project, stack})
+			if strings.Contains(level[i], "/") { // a hand-made webhook may point anywhere
+				next[i], errs[i] = g.outgoing(ctx, client, source.at(level[i]))
 			}
 		})
 		if err := errors.Join(errs...); err != nil {
@@ -187,22 +220,63 @@ func (g *deployGraph) warm(ctx context.Context, client Client, source stackKey, 
 	return nil
 }
 
-// setEdges records that this process has written (present) or deleted (!present) the
-// edges source → refs, so later checks need not read them again.
-func (g *deployGraph) setEdges(source stackKey, refs []string, present bool) {
+// plan records that owner is writing source → refs in this run.
+func (g *deployGraph) plan(source stackKey, owner string, refs []string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	add, drop := g.planned, g.removed
-	if !present {
-		add, drop = g.removed, g.planned
-	}
-	if add[source] == nil {
-		add[source] = map[string]bool{}
+	if g.planned[source] == nil {
+		g.planned[source] = map[string]string{}
 	}
 	for _, ref := range refs {
-		add[source][ref] = true
-		delete(drop[source], ref)
+		g.planned[source][ref] = owner
 	}
+}
+
+// unplan forgets planned edges of owner that were not written after all.
+func (g *deployGraph) unplan(source stackKey, owner string, refs []string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, ref := range refs {
+		if g.planned[source][ref] == owner {
+			delete(g.planned[source], ref)
+		}
+	}
+}
+
+// plannedBy returns who plans source → ref in this run, if anyone.
+func (g *deployGraph) plannedBy(source stackKey, ref string) (string, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	owner, ok := g.planned[source][ref]
+	return owner, ok
+}
+
+// markRemoved records that this run deleted the named webhook of source.
+func (g *deployGraph) markRemoved(source stackKey, name string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.removed[source] == nil {
+		g.removed[source] = map[string]bool{}
+	}
+	g.removed[source][name] = true
+}
+
+func (g *deployGraph) isRemoved(source stackKey, name string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.removed[source][name]
+}
+
+// firstTime reports whether the warning key is new in this run: a preview and an up each
+// warn once, however many resources meet the same webhook.
+func (g *deployGraph) firstTime(key string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.warned[key] {
+		return false
+	}
+	g.warned[key] = true
+	return true
 }
 
 // pathTo searches breadth-first from target along deployment edges for source. It returns
@@ -224,11 +298,10 @@ func (g *deployGraph) pathTo(ctx context.Context, client Client, source stackKey
 			slices.Reverse(path)
 			return path, nil
 		}
-		project, stack, ok := strings.Cut(ref, "/")
-		if !ok {
+		if !strings.Contains(ref, "/") {
 			continue
 		}
-		next, err := g.outgoing(ctx, client, stackKey{source.org, project, stack})
+		next, err := g.outgoing(ctx, client, source.at(ref))
 		if err != nil {
 			return nil, err
 		}

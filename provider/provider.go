@@ -5,6 +5,7 @@ import (
 
 	p "github.com/pulumi/pulumi-go-provider"
 	"github.com/pulumi/pulumi-go-provider/infer"
+	presource "github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
 	"github.com/pulumi/pulumi/sdk/v3/go/property"
 )
@@ -19,6 +20,7 @@ var Version = "0.0.1-dev"
 // in production, anything else in tests).
 func New(newClient ClientFactory) (p.Provider, error) {
 	clients := &clientSource{newClient: newClient}
+	edges := &edgeEngine{clients: clients, graph: newDeployGraph()}
 	prov, err := infer.NewProviderBuilder().
 		WithDisplayName("Auto Deploy").
 		WithDescription("Keep dependent Pulumi stacks up to date: declare which stacks redeploy which, and the "+
@@ -34,15 +36,15 @@ func New(newClient ClientFactory) (p.Provider, error) {
 		WithLanguageMap(languageMap()).
 		WithConfig(infer.Config(&Config{})).
 		WithResources(
-			infer.Resource(&Webhook{clients: clients}),
-			infer.Resource(&AutoDeployer{clients: clients, graph: newDeployGraph()}),
+			infer.Resource(&Webhook{clients: clients, edges: edges}),
+			infer.Resource(&AutoDeployer{edges: edges}),
 		).
 		WithModuleMap(map[tokens.ModuleName]tokens.ModuleName{"provider": "index"}).
 		Build()
 	if err != nil {
 		return p.Provider{}, err
 	}
-	return previewUnknownRefs(prov), nil
+	return configIsNotIdentity(withResourceURN(previewUnknownRefs(prov))), nil
 }
 
 const autoDeployerToken = "auto-deploy:index:AutoDeployer"
@@ -75,6 +77,69 @@ func previewUnknownRefs(prov p.Provider) p.Provider {
 			resp.Properties = mark(req.Inputs, resp.Properties)
 		}
 		return resp, err
+	}
+	return prov
+}
+
+type urnKey struct{}
+
+// withResourceURN puts the URN of the resource each request is about into its context:
+// infer's requests do not carry it, and it is what an edge's owner is recorded as.
+func withResourceURN(prov p.Provider) p.Provider {
+	with := func(ctx context.Context, urn presource.URN) context.Context {
+		return context.WithValue(ctx, urnKey{}, string(urn))
+	}
+	check, create, read, update, del := prov.Check, prov.Create, prov.Read, prov.Update, prov.Delete
+	prov.Check = func(ctx context.Context, req p.CheckRequest) (p.CheckResponse, error) {
+		return check(with(ctx, req.Urn), req)
+	}
+	prov.Create = func(ctx context.Context, req p.CreateRequest) (p.CreateResponse, error) {
+		return create(with(ctx, req.Urn), req)
+	}
+	prov.Read = func(ctx context.Context, req p.ReadRequest) (p.ReadResponse, error) {
+		return read(with(ctx, req.Urn), req)
+	}
+	prov.Update = func(ctx context.Context, req p.UpdateRequest) (p.UpdateResponse, error) {
+		return update(with(ctx, req.Urn), req)
+	}
+	prov.Delete = func(ctx context.Context, req p.DeleteRequest) error {
+		return del(with(ctx, req.Urn), req)
+	}
+	return prov
+}
+
+// resourceURN is the URN withResourceURN recorded.
+func resourceURN(ctx context.Context) string {
+	urn, _ := ctx.Value(urnKey{}).(string)
+	return urn
+}
+
+// configIsNotIdentity makes every provider configuration change an update of the
+// provider, never a replacement: a new token, a token moved between config, environment
+// and `pulumi login`, or another spelling of the API URL reaches the same webhooks, and
+// replacing the provider would replace every resource, whose create-before-delete then
+// deleted the very webhooks the new resource had just adopted. infer replaces the
+// provider on any config change.
+func configIsNotIdentity(prov p.Provider) p.Provider {
+	diffConfig := prov.DiffConfig
+	prov.DiffConfig = func(ctx context.Context, req p.DiffRequest) (p.DiffResponse, error) {
+		resp, err := diffConfig(ctx, req)
+		if err != nil {
+			return resp, err
+		}
+		for key, d := range resp.DetailedDiff {
+			switch d.Kind {
+			case p.AddReplace:
+				d.Kind = p.Add
+			case p.DeleteReplace:
+				d.Kind = p.Delete
+			case p.UpdateReplace:
+				d.Kind = p.Update
+			}
+			resp.DetailedDiff[key] = d
+		}
+		resp.DeleteBeforeReplace = false
+		return resp, nil
 	}
 	return prov
 }

@@ -31,6 +31,7 @@ var webhookDescription string
 // Webhook manages one Pulumi Cloud webhook of any scope and format.
 type Webhook struct {
 	clients *clientSource
+	edges   *edgeEngine
 }
 
 // WebhookArgs are the inputs of a Webhook; names match pulumiservice's Webhook.
@@ -220,11 +221,16 @@ func unknownKeys(m property.Map) map[string]bool {
 	return unknown
 }
 
-// Create makes the webhook; in preview it only echoes the inputs.
+// Create makes the webhook. A deployment webhook is checked against the other edges of
+// its stack first, in preview too: one that duplicates another auto-deploy resource's
+// edge is refused, one that duplicates a hand-made webhook is a warning.
 func (w *Webhook) Create(
 	ctx context.Context, req infer.CreateRequest[WebhookArgs],
 ) (infer.CreateResponse[WebhookState], error) {
 	state := WebhookState{WebhookArgs: req.Inputs}
+	if err := w.checkEdge(ctx, req.Inputs, edgeOwner{urn: resourceURN(ctx)}); err != nil {
+		return infer.CreateResponse[WebhookState]{}, err
+	}
 	if req.DryRun {
 		return infer.CreateResponse[WebhookState]{Output: state}, nil
 	}
@@ -234,9 +240,10 @@ func (w *Webhook) Create(
 	}
 	scope := req.Inputs.scope()
 	// The name is chosen here rather than by the service so that a create whose answer is
-	// lost can be checked for by name instead of sent twice.
+	// lost can be checked for by name instead of sent twice; its prefix tells the edges of
+	// Webhook resources from hand-made ones.
 	for {
-		name := randomWebhookName()
+		name := webhookResourceNamePrefix + randomWebhookName()
 		outcome, _, err := createIdempotent(ctx, client, scope, req.Inputs.toCloud(name))
 		if err != nil {
 			return infer.CreateResponse[WebhookState]{}, describeCloudError(
@@ -248,6 +255,39 @@ func (w *Webhook) Create(
 		}
 		// Another webhook already has this random name: draw another.
 	}
+}
+
+// webhookResourceNamePrefix starts the name of every webhook a Webhook resource creates.
+const webhookResourceNamePrefix = "autodeploy-wh-"
+
+func isWebhookResourceName(name string) bool { return strings.HasPrefix(name, webhookResourceNamePrefix) }
+
+// checkEdge runs the edge checks for a stack webhook that deploys another stack after an
+// update; any other webhook is no deployment edge and passes. Inputs still unknown in
+// preview are checked once known.
+func (w *Webhook) checkEdge(ctx context.Context, args WebhookArgs, owner edgeOwner) error {
+	source, ref, ok := args.edge()
+	if !ok {
+		return nil
+	}
+	client, err := w.clients.get(ctx)
+	if err != nil {
+		return err
+	}
+	return w.edges.checkAdds(ctx, client, owner, source, []string{ref}, "payloadUrl", false)
+}
+
+// edge is the deployment edge the webhook makes, if it makes one.
+func (a WebhookArgs) edge() (stackKey, string, bool) {
+	scope := a.scope()
+	if scope.Stack == "" || scope.Project == "" || scope.Organization == "" || a.PayloadURL == "" ||
+		!firesOnUpdate(a.toCloud("")) {
+		return stackKey{}, "", false
+	}
+	if _, _, err := parseStackRef("payloadUrl", a.PayloadURL); err != nil {
+		return stackKey{}, "", false
+	}
+	return stackKey{scope.Organization, scope.Project, scope.Stack}, a.PayloadURL, true
 }
 
 // Diff compares scope fields for replacement and filters and groups as sets, since the
@@ -295,6 +335,11 @@ func (w *Webhook) Read(
 		return infer.ReadResponse[WebhookArgs, WebhookState]{}, err
 	}
 	live, err := client.GetWebhook(ctx, scope, name)
+	if errors.Is(err, cloud.ErrNotFound) && req.State.Name == "" {
+		// An import of nothing must fail, not store an empty resource.
+		return infer.ReadResponse[WebhookArgs, WebhookState]{}, fmt.Errorf("importing webhook %s: not found in "+
+			"Pulumi Cloud: check the ID (%s) and the apiUrl", req.ID, webhookIDForms)
+	}
 	if errors.Is(err, cloud.ErrNotFound) {
 		return infer.ReadResponse[WebhookArgs, WebhookState]{}, nil
 	}
@@ -315,6 +360,13 @@ func (w *Webhook) Update(
 	ctx context.Context, req infer.UpdateRequest[WebhookArgs, WebhookState],
 ) (infer.UpdateResponse[WebhookState], error) {
 	state := WebhookState{WebhookArgs: req.Inputs, Name: req.State.Name}
+	newSource, newRef, isEdge := req.Inputs.edge()
+	oldSource, oldRef, wasEdge := req.State.edge()
+	if isEdge && (!wasEdge || newSource != oldSource || newRef != oldRef) {
+		if err := w.checkEdge(ctx, req.Inputs, edgeOwner{urn: resourceURN(ctx), webhook: req.State.Name}); err != nil {
+			return infer.UpdateResponse[WebhookState]{}, err
+		}
+	}
 	if req.DryRun {
 		return infer.UpdateResponse[WebhookState]{Output: state}, nil
 	}
@@ -343,6 +395,9 @@ func (w *Webhook) Delete(ctx context.Context, req infer.DeleteRequest[WebhookSta
 	err = client.DeleteWebhook(ctx, scope, req.State.Name)
 	if err != nil && !errors.Is(err, cloud.ErrNotFound) {
 		return infer.DeleteResponse{}, describeCloudError(fmt.Sprintf("deleting webhook %s", req.ID), err)
+	}
+	if source, _, ok := req.State.edge(); ok {
+		w.edges.graph.markRemoved(source, req.State.Name)
 	}
 	return infer.DeleteResponse{}, nil
 }
@@ -444,10 +499,11 @@ func parseWebhookID(id string) (cloud.WebhookScope, string, error) {
 	case len(parts) == 5 && parts[1] == "environment":
 		return cloud.WebhookScope{Organization: parts[0], Project: parts[2], Environment: parts[3]}, parts[4], nil
 	}
-	return cloud.WebhookScope{}, "", fmt.Errorf("webhook ID %q is not valid: use org/name for an organization "+
-		"webhook, org/project/stack/name for a stack webhook, or org/environment/project/env/name for an "+
-		"environment webhook", id)
+	return cloud.WebhookScope{}, "", fmt.Errorf("webhook ID %q is not valid: use %s", id, webhookIDForms)
 }
+
+const webhookIDForms = "org/name for an organization webhook, org/project/stack/name for a stack webhook, or " +
+	"org/environment/project/env/name for an environment webhook"
 
 func sameSet[T comparable](a, b []T) bool {
 	if len(a) != len(b) {
