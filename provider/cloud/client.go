@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -357,6 +358,7 @@ func (c *Client) attempt(ctx context.Context, r *request, target, path string, p
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		apiErr := newAPIError(r.method, path, resp, data, r.secrets)
+		c.explainPlainHTTPToTLS(apiErr)
 		switch resp.StatusCode {
 		case http.StatusTooManyRequests:
 			return retrySafe, apiErr
@@ -380,10 +382,16 @@ func (c *Client) transportError(
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return final, fmt.Errorf("%s %s: %w", method, path, ctxErr)
 	}
-	// A certificate that cannot be trusted will not become trusted by asking again.
-	var certErr *tls.CertificateVerificationError
-	if errors.As(err, &certErr) {
-		return final, fmt.Errorf("%s %s: the server's TLS certificate is not trusted: %w", method, path, certErr)
+	// *url.Error repeats the method and the full URL; ours is shorter.
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	// A scheme that does not match the server, or a certificate that cannot be
+	// trusted, fails the same way on every attempt: say where and what to do,
+	// at once, instead of retrying for the whole budget.
+	if perr := c.permanentTransportError(err); perr != nil {
+		return final, fmt.Errorf("%s %s: %w", method, path, perr)
 	}
 	out := retryIfIdempotent
 	if unsent {
@@ -393,12 +401,69 @@ func (c *Client) transportError(
 		return out, fmt.Errorf("%s %s: no response within %s (per-attempt timeout): %w",
 			method, path, c.requestTimeout, context.DeadlineExceeded)
 	}
-	// *url.Error repeats the method and the full URL; ours is shorter.
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
 	return out, fmt.Errorf("%s %s: %w", method, path, err)
+}
+
+// permanentTransportError explains a failure that no retry can change, or
+// returns nil. The explanation names host and port, because the usual cause
+// is a URL with the wrong scheme or port, and wraps err so errors.Is and
+// errors.As still see it.
+func (c *Client) permanentTransportError(err error) error {
+	var (
+		certErr      *tls.CertificateVerificationError
+		recordErr    tls.RecordHeaderError
+		hostErr      x509.HostnameError
+		authorityErr x509.UnknownAuthorityError
+		invalidErr   x509.CertificateInvalidError
+	)
+	switch {
+	case errors.Is(err, http.ErrSchemeMismatch):
+		// The TLS handshake got "HTTP/1.x ..." back: a plain-HTTP server,
+		// typically the emulator, behind an https:// URL.
+		return fmt.Errorf("%s answered in plain HTTP, not HTTPS: use http://%s if it is a local Pulumi Cloud "+
+			"emulator, or check the port: %w", c.hostPort, c.hostPort, err)
+	case errors.As(err, &recordErr):
+		// Something answered that speaks neither TLS nor HTTP (or the wrong port).
+		return fmt.Errorf("%s does not speak TLS (its first answer is not a TLS handshake): check the host "+
+			"and port, or use http:// if it is a local Pulumi Cloud emulator: %w", c.hostPort, err)
+	case errors.As(err, &hostErr):
+		return fmt.Errorf("the TLS certificate of %s is not valid for that host name: use a host name the "+
+			"certificate names: %w", c.hostPort, err)
+	case errors.As(err, &authorityErr):
+		return fmt.Errorf("the TLS certificate of %s is not trusted: it is signed by an authority this machine "+
+			"does not know; add that CA to the system trust store (or point SSL_CERT_FILE at it): %w",
+			c.hostPort, err)
+	case errors.As(err, &invalidErr):
+		return fmt.Errorf("the TLS certificate of %s is not trusted (expired, not yet valid or not for "+
+			"servers): the server needs a valid certificate: %w", c.hostPort, err)
+	case errors.As(err, &certErr):
+		return fmt.Errorf("the TLS certificate of %s is not trusted: %w", c.hostPort, err)
+	}
+	return nil
+}
+
+// plainHTTPToTLSAnswers are what servers answer a plain-HTTP request sent to
+// their TLS port with: Go's net/http (a 400 written before any routing) and
+// nginx. Both are 400s, which are not retried anyway; they only need saying
+// what went wrong.
+var plainHTTPToTLSAnswers = []string{
+	"Client sent an HTTP request to an HTTPS server",
+	"The plain HTTP request was sent to HTTPS port",
+}
+
+// explainPlainHTTPToTLS rewrites the message of a 400 that says an http://
+// URL reached a TLS port, so it names the host and the fix.
+func (c *Client) explainPlainHTTPToTLS(e *APIError) {
+	if e.StatusCode != http.StatusBadRequest || !strings.HasPrefix(c.base, "http://") {
+		return
+	}
+	for _, answer := range plainHTTPToTLSAnswers {
+		if strings.Contains(e.Message, answer) {
+			e.Message = fmt.Sprintf("%s speaks HTTPS, not plain HTTP: use https://%s (the server said %q)",
+				c.hostPort, c.hostPort, e.Message)
+			return
+		}
+	}
 }
 
 // notSent reports failures that happen before any byte of the request leaves:

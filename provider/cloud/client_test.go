@@ -2,9 +2,11 @@ package cloud
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -599,19 +601,157 @@ func TestUnknownErrorsAreNotSentinels(t *testing.T) {
 	}
 }
 
+// noRetry is a retry policy whose Sleep fails the test: the error must be
+// returned after the first attempt.
+func noRetry(t *testing.T) Option {
+	return WithRetry(RetryPolicy{Sleep: func(context.Context, time.Duration) error {
+		t.Error("a deterministic failure must not be retried")
+		return nil
+	}})
+}
+
 func TestUntrustedCertificateIsNotRetried(t *testing.T) {
 	t.Parallel()
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusOK)
 	}))
 	t.Cleanup(srv.Close)
-	c, err := New(nil, srv.URL, "tok", WithRetry(RetryPolicy{Sleep: func(context.Context, time.Duration) error {
-		t.Error("a certificate failure must not be retried")
-		return nil
-	}}))
+	c, err := New(nil, srv.URL, "tok", noRetry(t))
 	require.NoError(t, err)
 	_, err = c.GetStack(t.Context(), "o", "p", "s")
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "GET /api/stacks/o/p/s: the server's TLS certificate is not trusted")
+	host := strings.TrimPrefix(srv.URL, "https://")
+	assert.Contains(t, err.Error(), "GET /api/stacks/o/p/s: the TLS certificate of "+host+" is not trusted: "+
+		"it is signed by an authority this machine does not know; add that CA to the system trust store")
+	var certErr *tls.CertificateVerificationError
+	assert.ErrorAs(t, err, &certErr)
 	assert.Equal(t, ClientStats{Requests: 1, Retries: 0}, c.Stats())
+}
+
+func TestCertificateForAnotherHostIsNotRetried(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	t.Cleanup(srv.Close)
+	// The test certificate names example.com and the loopback IPs; a host
+	// name it does not list fails verification even though the CA is trusted.
+	_, port, err := net.SplitHostPort(srv.Listener.Addr().String())
+	require.NoError(t, err)
+	hc := srv.Client()
+	hc.Transport.(*http.Transport).DialContext = func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, srv.Listener.Addr().String())
+	}
+	c, err := New(hc, "https://wrong.invalid:"+port, "tok", noRetry(t))
+	require.NoError(t, err)
+	_, err = c.GetStack(t.Context(), "o", "p", "s")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "GET /api/stacks/o/p/s: the TLS certificate of wrong.invalid:"+port+
+		" is not valid for that host name: use a host name the certificate names")
+	assert.Equal(t, ClientStats{Requests: 1, Retries: 0}, c.Stats())
+}
+
+// An https:// URL pointing at a plain-HTTP server, such as the emulator, is
+// the same mistake every time: one attempt, and a message that says where
+// and what to do. A create is not ErrAmbiguous either: nothing was sent.
+func TestHTTPSToPlainHTTPServerIsNotRetried(t *testing.T) {
+	t.Parallel()
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		hits.Add(1)
+	}))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	c, err := New(nil, "https://"+host, "tok", noRetry(t))
+	require.NoError(t, err)
+
+	_, err = c.GetStack(t.Context(), "o", "p", "s")
+	require.Error(t, err)
+	assert.Equal(t, "GET /api/stacks/o/p/s: "+host+" answered in plain HTTP, not HTTPS: use http://"+host+
+		" if it is a local Pulumi Cloud emulator, or check the port: http: server gave HTTP response to HTTPS client",
+		err.Error())
+	assert.ErrorIs(t, err, http.ErrSchemeMismatch)
+	assert.Equal(t, ClientStats{Requests: 1, Retries: 0}, c.Stats())
+
+	_, err = c.CreateStack(t.Context(), "o", "p", "s")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "POST /api/stacks/o/p: "+host+" answered in plain HTTP")
+	assert.NotErrorIs(t, err, ErrAmbiguous)
+	assert.Equal(t, ClientStats{Requests: 2, Retries: 0}, c.Stats())
+	assert.Zero(t, hits.Load(), "no request reached the handler")
+}
+
+// A port without a default: https://localhost means localhost:443.
+func TestHostPortSpellsOutDefaultPort(t *testing.T) {
+	t.Parallel()
+	for raw, want := range map[string]string{
+		"https://api.pulumi.com":   "api.pulumi.com:443",
+		"http://localhost":         "localhost:80",
+		"https://[::1]:8443/x/api": "[::1]:8443",
+	} {
+		c, err := New(nil, raw, "tok")
+		require.NoError(t, err)
+		assert.Equal(t, want, c.hostPort, raw)
+	}
+}
+
+// Something on the port that speaks neither TLS nor HTTP.
+func TestHTTPSToNonTLSServiceIsNotRetried(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = io.WriteString(conn, "SSH-2.0-OpenSSH_9.6\r\n")
+			_ = conn.Close()
+		}
+	}()
+	host := ln.Addr().String()
+	c, err := New(nil, "https://"+host, "tok", noRetry(t))
+	require.NoError(t, err)
+	_, err = c.GetStack(t.Context(), "o", "p", "s")
+	require.Error(t, err)
+	assert.Equal(t, "GET /api/stacks/o/p/s: "+host+" does not speak TLS (its first answer is not a TLS "+
+		"handshake): check the host and port, or use http:// if it is a local Pulumi Cloud emulator: "+
+		"tls: first record does not look like a TLS handshake", err.Error())
+	assert.Equal(t, ClientStats{Requests: 1, Retries: 0}, c.Stats())
+}
+
+// An http:// URL pointing at a TLS server: Go's server answers 400 "Client
+// sent an HTTP request to an HTTPS server." without routing it.
+func TestPlainHTTPToTLSServerIsNotRetried(t *testing.T) {
+	t.Parallel()
+	var hits atomic.Int64
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		hits.Add(1)
+	}))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "https://")
+	c, err := New(nil, "http://"+host, "tok", noRetry(t))
+	require.NoError(t, err)
+	_, err = c.GetStack(t.Context(), "o", "p", "s")
+	require.Error(t, err)
+	assert.Equal(t, "GET /api/stacks/o/p/s: 400 Bad Request: "+host+" speaks HTTPS, not plain HTTP: use https://"+
+		host+` (the server said "Client sent an HTTP request to an HTTPS server.")`, err.Error())
+	var apiErr *APIError
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, http.StatusBadRequest, apiErr.StatusCode)
+	assert.Equal(t, ClientStats{Requests: 1, Retries: 0}, c.Stats())
+	assert.Zero(t, hits.Load())
+}
+
+// The same 400 text from a server reached over https:// is left alone: it
+// can only be the application's own message.
+func TestPlainHTTPMessageOnlyExplainedForHTTP(t *testing.T) {
+	t.Parallel()
+	srv := &recordingServer{status: http.StatusBadRequest, body: `{"code":400,"message":"Client sent an HTTP request to an HTTPS server."}`}
+	hs := httptest.NewTLSServer(srv)
+	t.Cleanup(hs.Close)
+	c, err := New(hs.Client(), hs.URL, "tok", noRetry(t))
+	require.NoError(t, err)
+	_, err = c.GetStack(t.Context(), "o", "p", "s")
+	assert.EqualError(t, err, "GET /api/stacks/o/p/s: 400 Bad Request: Client sent an HTTP request to an HTTPS server.")
 }

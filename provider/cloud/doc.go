@@ -37,6 +37,12 @@
 // was never established, proves the request was not applied, so those are
 // retried for every method.
 //
+// Some failures repeat identically however often they are retried, and are
+// returned after one attempt with a message naming the host and port and the
+// fix: an https:// URL pointing at a plain-HTTP server (such as the local
+// emulator) or at something that does not speak TLS, an http:// URL pointing
+// at a TLS port, and a server certificate that cannot be verified.
+//
 // Each attempt also has its own timeout (WithRequestTimeout), so a hung
 // service turns into a retry or an error naming the request instead of a
 // provider that never returns.
