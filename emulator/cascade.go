@@ -232,6 +232,7 @@ func (c *cascade) startDeployment(st *stack, op string, cause Cause) Deployment 
 	st.deployments++
 	if operationChangesStack[op] {
 		st.version++
+		st.lastUpdate = s.now()
 	}
 	d := Deployment{
 		ID: s.newID(), Org: st.org, Project: st.project, Stack: st.name, Operation: op,
@@ -255,6 +256,7 @@ func (s *Server) FireUpdate(org, project, name string) (CascadeResult, error) {
 		return CascadeResult{}, err
 	}
 	st.version++
+	st.lastUpdate = s.now()
 	c := s.newCascade()
 	c.queue = append(c.queue, s.stackEvent("update_succeeded", st))
 	return c.run(), nil

@@ -102,6 +102,7 @@ func New(opts Options) *Server {
 	s.resetStatsLocked()
 	s.registerWebhookRoutes()
 	s.registerStackRoutes()
+	s.registerUserStackRoutes()
 	s.registerDeploymentRoutes()
 	s.registerAdminRoutes()
 	return s

@@ -18,6 +18,9 @@ type stack struct {
 	// deployments counts the stack's deployments, which are numbered per stack.
 	deployments int
 	created     time.Time
+	// lastUpdate is when the stack last changed: FireUpdate, or a deployment whose operation changes it.
+	// Zero until then.
+	lastUpdate time.Time
 }
 
 type environment struct {
