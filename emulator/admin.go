@@ -12,6 +12,8 @@ type SeedStack struct {
 	// DeploymentSettings gives the stack default deployment settings, so pulumi_deployments webhooks can
 	// target it.
 	DeploymentSettings bool `json:"deploymentSettings"`
+	// Tags are the stack's tags (name → value) when Seed creates it; an existing stack keeps its own.
+	Tags map[string]string `json:"tags,omitempty"`
 }
 
 // SeedEnvironment is one environment for Seed to create.
@@ -37,7 +39,7 @@ func (s *Server) Seed(data SeedData) error {
 		st := s.stacks[resourceKey(in.Org, in.Project, in.Stack)]
 		if st == nil {
 			var err error
-			if st, err = s.addStackLocked(in.Org, in.Project, in.Stack, nil); err != nil {
+			if st, err = s.addStackLocked(in.Org, in.Project, in.Stack, in.Tags); err != nil {
 				return err
 			}
 		}

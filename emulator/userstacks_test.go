@@ -213,3 +213,18 @@ func TestListUserStacksBadRequests(t *testing.T) {
 	assert.Equal(t, http.StatusUnauthorized,
 		h.send(http.MethodGet, "/api/user/stacks", nil, map[string]string{"Authorization": "token nope"}).status)
 }
+
+func TestSeedSetsTagsOfNewStacksOnly(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	require.NoError(t, h.srv.Seed(SeedData{Stacks: []SeedStack{
+		{Org: "acme", Project: "app", Stack: "dev", Tags: map[string]string{"env": "dev"}},
+	}}))
+	require.NoError(t, h.srv.Seed(SeedData{Stacks: []SeedStack{
+		{Org: "acme", Project: "app", Stack: "dev", Tags: map[string]string{"env": "other"}},
+	}}))
+	got := must[map[string]any](t, h.call(http.MethodGet, "/api/stacks/acme/app/dev", nil), http.StatusOK)
+	assert.Equal(t, map[string]any{"env": "dev"}, got["tags"])
+	assert.Equal(t, []string{"acme/app/dev"},
+		h.listStacks(url.Values{"tagName": {"env"}, "tagValue": {"dev"}}).names())
+}
