@@ -2,6 +2,8 @@ package cloud
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 )
@@ -61,4 +63,74 @@ func (c *Client) DeleteStack(ctx context.Context, org, project, stack string, fo
 		q = url.Values{"force": {"true"}}
 	}
 	return c.do(ctx, request{method: http.MethodDelete, segs: []string{"stacks", org, project, stack}, query: q})
+}
+
+// StackFilter narrows ListStacks; empty fields do not filter. TagValue needs
+// TagName: with both, only stacks whose tag TagName equals TagValue match;
+// with TagName alone, every stack that has the tag.
+type StackFilter struct {
+	Organization string
+	Project      string
+	TagName      string
+	TagValue     string
+}
+
+// StackSummary is one stack as GET /api/user/stacks lists it.
+type StackSummary struct {
+	ID            string `json:"id"`
+	OrgName       string `json:"orgName"`
+	ProjectName   string `json:"projectName"`
+	StackName     string `json:"stackName"`
+	LastUpdate    int64  `json:"lastUpdate"` // Unix seconds; 0 when the service gives none
+	ResourceCount int    `json:"resourceCount"`
+}
+
+// maxStackPages bounds ListStacks against a server that keeps handing out new
+// continuation tokens; at the service's page sizes it is far beyond any real
+// organization.
+const maxStackPages = 10000
+
+// ListStacks lists the stacks the token can see that match filter, following
+// continuationToken through every page, in the order the service gives. Each
+// page is retried on its own like any GET. A server that hands back a token it
+// already gave (which would loop forever) is an error, as is more than
+// maxStackPages pages.
+func (c *Client) ListStacks(ctx context.Context, filter StackFilter) ([]StackSummary, error) {
+	if filter.TagValue != "" && filter.TagName == "" {
+		return nil, errors.New("cloud: listing stacks: a tag value filter needs a tag name")
+	}
+	q := url.Values{}
+	for key, v := range map[string]string{
+		"organization": filter.Organization, "project": filter.Project,
+		"tagName": filter.TagName, "tagValue": filter.TagValue,
+	} {
+		if v != "" {
+			q.Set(key, v)
+		}
+	}
+	out := []StackSummary{}
+	seen := map[string]bool{}
+	for page := 1; ; page++ {
+		var resp struct {
+			Stacks            []StackSummary `json:"stacks"`
+			ContinuationToken string         `json:"continuationToken"`
+		}
+		err := c.do(ctx, request{method: http.MethodGet, segs: []string{"user", "stacks"}, query: q, out: &resp})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, resp.Stacks...)
+		token := resp.ContinuationToken
+		switch {
+		case token == "":
+			return out, nil
+		case seen[token]:
+			return nil, fmt.Errorf("GET /api/user/stacks: page %d repeats an earlier continuationToken; "+
+				"the server would list the same stacks forever", page)
+		case page >= maxStackPages:
+			return nil, fmt.Errorf("GET /api/user/stacks: still more after %d pages; giving up", page)
+		}
+		seen[token] = true
+		q.Set("continuationToken", token)
+	}
 }
