@@ -336,6 +336,7 @@ func TestImportMissing(t *testing.T) {
 		c.ResetStats()
 		out, err := w.run("import", tc.typ, tc.name, tc.id, "--yes", "--generate-code=false")
 		require.Error(t, err, "import %s %s succeeded:\n%s", tc.typ, tc.id, out)
+		t.Logf("import %s %s:\n%s", tc.typ, tc.id, out)
 		assert.Contains(t, out, "not found", "import %s %s", tc.typ, tc.id)
 		assert.Zero(t, c.Stats().Writes, "import %s %s wrote: %v", tc.typ, tc.id, c.Stats().ByRoute)
 		for _, r := range cfgExport(w, nil) {
