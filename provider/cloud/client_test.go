@@ -747,7 +747,8 @@ func TestPlainHTTPToTLSServerIsNotRetried(t *testing.T) {
 // can only be the application's own message.
 func TestPlainHTTPMessageOnlyExplainedForHTTP(t *testing.T) {
 	t.Parallel()
-	srv := &recordingServer{status: http.StatusBadRequest, body: `{"code":400,"message":"Client sent an HTTP request to an HTTPS server."}`}
+	srv := &recordingServer{status: http.StatusBadRequest,
+		body: `{"code":400,"message":"Client sent an HTTP request to an HTTPS server."}`}
 	hs := httptest.NewTLSServer(srv)
 	t.Cleanup(hs.Close)
 	c, err := New(hs.Client(), hs.URL, "tok", noRetry(t))
