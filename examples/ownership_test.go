@@ -273,3 +273,47 @@ func keys(m map[string][]string) []string {
 	slices.Sort(out)
 	return out
 }
+
+func TestRefreshSaysWhyAnEdgeDropped(t *testing.T) {
+	t.Parallel()
+	c := ownCloud(t, "a", "b", "c", "d")
+	w := newProgramWorkspace(t, deployersProgram("drift", deployer{name: "a", stack: "a",
+		refs: []string{"own/b", "own/c", "own/d"}}), c)
+	w.pulumi("up", "--yes")
+	hooks := map[string]string{}
+	for _, h := range c.Webhooks() {
+		hooks[h.PayloadURL] = "/api/stacks/org/own/a/hooks/" + h.Name
+	}
+	require.Len(t, hooks, 3)
+
+	// Behind Pulumi's back: b's webhook deactivated, c's deleted, stack d deleted.
+	c.api(t, http.MethodPatch, hooks["own/b"], map[string]any{"organizationName": "org", "projectName": "own",
+		"stackName": "a", "active": false}, http.StatusOK)
+	c.api(t, http.MethodDelete, hooks["own/c"], nil, http.StatusNoContent)
+	c.api(t, http.MethodDelete, "/api/stacks/org/own/d", nil, http.StatusNoContent)
+
+	out := w.pulumi("refresh", "--yes")
+	assert.Contains(t, out, "the deployment webhook org/own/a → own/b is no longer in place: it was deactivated")
+	assert.Contains(t, out, "the deployment webhook org/own/a → own/c is no longer in place: it was deleted")
+	assert.Contains(t, out, "the deployment webhook org/own/a → own/d points at a stack that no longer exists")
+
+	// The next up restores b and c; d's edge is left for the user to remove.
+	w.pulumi("up", "--yes")
+	result, err := c.FireUpdate("org", "own", "a")
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"own/b", "own/c"}, deployedStacks(result))
+	assert.Len(t, result.FailedDeliveries, 1, "the edge to the deleted stack can only fail")
+}
+
+func TestRefusedRefShowsItsValue(t *testing.T) {
+	t.Parallel()
+	c := ownCloud(t, "a", "b")
+	w := newProgramWorkspace(t, deployersProgram("badref", deployer{name: "a", stack: "a",
+		refs: []string{"own/b", "nope"}}), c)
+	out, err := w.run("preview")
+	require.Error(t, err)
+	assert.Contains(t, out, `downstreamRefs[1] "nope" is not a stack reference`)
+	assert.NotContains(t, out, "value {<nil>}", "the engine shows the list the refused element is in")
+	assert.Contains(t, out, "nope")
+	assert.Empty(t, c.Webhooks())
+}

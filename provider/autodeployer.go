@@ -230,7 +230,9 @@ func (d *AutoDeployer) Read(
 func (d *AutoDeployer) Delete(
 	ctx context.Context, req infer.DeleteRequest[AutoDeployerState],
 ) (infer.DeleteResponse, error) {
-	_, err := d.edges.reconcile(ctx, req.State.owner(ctx), req.State.source(), nil, req.State.DownstreamRefs, false)
+	owner, source := req.State.owner(ctx), req.State.source()
+	have := without(req.State.DownstreamRefs, d.edges.heldBySuccessor(source, owner, req.State.DownstreamRefs))
+	_, err := d.edges.reconcile(ctx, owner, source, nil, have, false)
 	if failed := (infer.ResourceInitFailedError{}); errors.As(err, &failed) {
 		// A resource being deleted has no partial state to keep: say what failed instead.
 		return infer.DeleteResponse{}, fmt.Errorf("deleting %s: %s", req.ID, strings.Join(failed.Reasons, "; "))

@@ -22,6 +22,7 @@ type Client interface {
 	DeleteWebhook(ctx context.Context, scope cloud.WebhookScope, name string) error
 	GetStack(ctx context.Context, org, project, stack string) (cloud.Stack, error)
 	GetDeploymentSettings(ctx context.Context, org, project, stack string) (map[string]any, error)
+	ListStacks(ctx context.Context, filter cloud.StackFilter) ([]cloud.StackSummary, error)
 }
 
 // ClientFactory builds the Client for a resolved API URL and token.

@@ -39,10 +39,11 @@ type deployGraph struct {
 	mu      sync.Mutex
 	targets map[stackKey]*lazy[struct{}]
 	hooks   map[stackKey]*lazy[stackHooks]
-	stacks  map[string]*lazy[map[string]bool]    // organization → refs of its stacks
-	planned map[stackKey]map[string]string       // source → target → owner, planned in this run
-	removed map[stackKey]map[string]bool         // source → webhook names deleted in this run
-	warned  map[string]bool                      // warnings already given in this run
+	stacks  map[string]*lazy[map[string]bool] // organization → refs of its stacks
+	planned map[stackKey]map[string]string    // source → target → owner, planned in this run
+	removed map[stackKey]map[string]bool      // source → webhook names deleted in this run
+	adopted map[stackKey]map[string]string    // source → target → owner whose create found it in place
+	warned  map[string]bool                   // warnings already given in this run
 }
 
 // stackHooks is one stack's webhooks as read from Pulumi Cloud.
@@ -70,6 +71,7 @@ func newDeployGraph() *deployGraph {
 		stacks:  map[string]*lazy[map[string]bool]{},
 		planned: map[stackKey]map[string]string{},
 		removed: map[stackKey]map[string]bool{},
+		adopted: map[stackKey]map[string]string{},
 		warned:  map[string]bool{},
 	}
 }
@@ -125,18 +127,20 @@ func (g *deployGraph) webhooksOf(ctx context.Context, client Client, k stackKey)
 	})
 }
 
-// stackExists reports whether the stack exists. TEMP: one read per stack until the
-// client lists an organization's stacks.
+// stackExists reports whether the stack exists, from one listing of its organization's
+// stacks per run: a refresh of many edges costs a page per hundred stacks, not a read per
+// target.
 func (g *deployGraph) stackExists(ctx context.Context, client Client, k stackKey) (bool, error) {
-	refs, err := entry(g, g.stacks, k.String()).get(func() (map[string]bool, error) {
-		_, err := client.GetStack(ctx, k.org, k.project, k.stack)
-		if errors.Is(err, cloud.ErrNotFound) {
-			return map[string]bool{}, nil
-		}
+	refs, err := entry(g, g.stacks, k.org).get(func() (map[string]bool, error) {
+		stacks, err := client.ListStacks(ctx, cloud.StackFilter{Organization: k.org})
 		if err != nil {
-			return nil, describeCloudError(fmt.Sprintf("reading stack %s", k), err)
+			return nil, describeCloudError(fmt.Sprintf("listing the stacks of organization %s", k.org), err)
 		}
-		return map[string]bool{k.ref(): true}, nil
+		refs := make(map[string]bool, len(stacks))
+		for _, s := range stacks {
+			refs[s.ProjectName+"/"+s.StackName] = true
+		}
+		return refs, nil
 	})
 	return refs[k.ref()], err
 }
@@ -259,6 +263,22 @@ func (g *deployGraph) markRemoved(source stackKey, name string) {
 		g.removed[source] = map[string]bool{}
 	}
 	g.removed[source][name] = true
+}
+
+// markAdopted records that owner's create found source → ref already in place, owned by it.
+func (g *deployGraph) markAdopted(source stackKey, ref, owner string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.adopted[source] == nil {
+		g.adopted[source] = map[string]string{}
+	}
+	g.adopted[source][ref] = owner
+}
+
+func (g *deployGraph) adoptedBy(source stackKey, ref string) string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.adopted[source][ref]
 }
 
 func (g *deployGraph) isRemoved(source stackKey, name string) bool {

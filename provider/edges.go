@@ -241,13 +241,16 @@ func (e *edgeEngine) checkDuplicate(
 // resource is never taken over.
 func (e *edgeEngine) ensureEdge(ctx context.Context, client Client, owner string, source stackKey, ref string) error {
 	want := desiredEdgeWebhook(ref, owner)
-	_, live, err := createIdempotent(ctx, client, source.scope(), want)
+	outcome, live, err := createIdempotent(ctx, client, source.scope(), want)
 	if err != nil {
 		return describeCloudError(fmt.Sprintf("creating the deployment webhook %s → %s", source, ref), err)
 	}
-	if other := ownerOf(live); other != "" && other != owner {
+	switch other := ownerOf(live); {
+	case other != "" && other != owner:
 		return fmt.Errorf("creating the deployment webhook %s → %s: it was created meanwhile by %s, which owns "+
 			"it now; declare the edge in one resource only", source, ref, other)
+	case outcome == occupied && other == owner:
+		e.graph.markAdopted(source, ref, owner)
 	}
 	if isDesiredEdge(live, ref, owner) {
 		return nil
@@ -262,7 +265,11 @@ func (e *edgeEngine) ensureEdge(ctx context.Context, client Client, owner string
 // removed, and one another resource owns now is left alone, with a warning.
 func (e *edgeEngine) removeEdge(ctx context.Context, client Client, owner string, source stackKey, ref string) error {
 	name := edgeWebhookName(ref)
-	if planner, ok := e.graph.plannedBy(source, ref); !ok || planner != owner {
+	planner, planned := e.graph.plannedBy(source, ref)
+	switch {
+	case planned && planner != owner:
+		return nil // another resource of this run holds the edge now
+	case !planned:
 		listed, err := e.graph.webhooksOf(ctx, client, source)
 		if err != nil {
 			return err
@@ -284,6 +291,21 @@ func (e *edgeEngine) removeEdge(ctx context.Context, client Client, owner string
 	e.graph.markRemoved(source, name)
 	e.graph.unplan(source, owner, []string{ref})
 	return nil
+}
+
+// heldBySuccessor returns the refs of have whose webhooks a create of the same owner
+// adopted in this run. Only a replacement forced with `pulumi up --replace` does that:
+// it creates the new resource (the same URN, and so the same owner) before it deletes
+// the old one, so the new one finds the old one's webhooks under its own names. They are
+// the new resource's now, and the old one's delete must leave them.
+func (e *edgeEngine) heldBySuccessor(source stackKey, owner string, have []string) []string {
+	var held []string
+	for _, ref := range have {
+		if e.graph.adoptedBy(source, ref) == owner {
+			held = append(held, ref)
+		}
+	}
+	return held
 }
 
 // ownedEdges reads which of source's edges owner owns, for refresh and import, and says
