@@ -33,7 +33,9 @@ func (c *Config) Annotate(a infer.Annotator) {
 		"uses the `PULUMI_ACCESS_TOKEN` environment variable, and then the token `pulumi login` stored for `apiUrl`.")
 	a.Describe(&c.APIURL, "The Pulumi Cloud API URL, `https://api.pulumi.com` by default. When unset, the "+
 		"provider uses `PULUMI_BACKEND_URL` if it is an http(s) URL (self-hosted installations), then `PULUMI_API`. "+
-		"Plain `http://` is only allowed for loopback addresses, such as a local Pulumi Cloud emulator.")
+		"A path after the host is kept (a trailing `/api` is dropped). Plain `http://` is only allowed for "+
+		"loopback addresses, such as a local Pulumi Cloud emulator. Neither this nor `accessToken` is part of any "+
+		"resource's identity: changing them updates the provider and never replaces a resource.")
 }
 
 // Configure resolves the connection once, so a missing token or a bad URL fails the

@@ -20,7 +20,7 @@ namespace AutoDeployDev.AutoDeploy
         public Output<string?> AccessToken { get; private set; } = null!;
 
         /// <summary>
-        /// The Pulumi Cloud API URL, `https://api.pulumi.com` by default. When unset, the provider uses `PULUMI_BACKEND_URL` if it is an http(s) URL (self-hosted installations), then `PULUMI_API`. Plain `http://` is only allowed for loopback addresses, such as a local Pulumi Cloud emulator.
+        /// The Pulumi Cloud API URL, `https://api.pulumi.com` by default. When unset, the provider uses `PULUMI_BACKEND_URL` if it is an http(s) URL (self-hosted installations), then `PULUMI_API`. A path after the host is kept (a trailing `/api` is dropped). Plain `http://` is only allowed for loopback addresses, such as a local Pulumi Cloud emulator. Neither this nor `accessToken` is part of any resource's identity: changing them updates the provider and never replaces a resource.
         /// </summary>
         [Output("apiUrl")]
         public Output<string?> ApiUrl { get; private set; } = null!;
@@ -75,7 +75,7 @@ namespace AutoDeployDev.AutoDeploy
         }
 
         /// <summary>
-        /// The Pulumi Cloud API URL, `https://api.pulumi.com` by default. When unset, the provider uses `PULUMI_BACKEND_URL` if it is an http(s) URL (self-hosted installations), then `PULUMI_API`. Plain `http://` is only allowed for loopback addresses, such as a local Pulumi Cloud emulator.
+        /// The Pulumi Cloud API URL, `https://api.pulumi.com` by default. When unset, the provider uses `PULUMI_BACKEND_URL` if it is an http(s) URL (self-hosted installations), then `PULUMI_API`. A path after the host is kept (a trailing `/api` is dropped). Plain `http://` is only allowed for loopback addresses, such as a local Pulumi Cloud emulator. Neither this nor `accessToken` is part of any resource's identity: changing them updates the provider and never replaces a resource.
         /// </summary>
         [Input("apiUrl")]
         public Input<string>? ApiUrl { get; set; }

@@ -12,11 +12,25 @@ import * as utilities from "./utilities";
  * on this stack, filtered on `update_succeeded`, so that an update of any stack in the graph redeploys everything
  * below it, level by level. Every downstream stack needs deployment settings.
  *
- * Only the webhooks this resource creates are touched; their names are derived from the ref
- * (`autodeploy-` and 16 hex characters), which makes retries safe and tells them from any other webhook on the stack.
- * Reordering `downstreamRefs` changes nothing; adding or removing a ref costs one request. Before writing, the provider
- * checks that every new downstream stack exists and has deployment settings, and that following the existing
- * deployment webhooks from it does not lead back to this stack, which would redeploy the stacks in the loop forever.
+ * Each webhook is named after its target (`autodeploy-` and 16 hex characters), which makes retries safe, and its
+ * display name records its owner: `auto-deploy: <ref> (owner: <URN of this AutoDeployer>)`. An AutoDeployer reads,
+ * changes and deletes only the webhooks recorded as its own, so a second program, a second declaration or a rename
+ * can never take over or delete another resource's edges:
+ *
+ * - A new edge that another auto-deploy resource already owns or declares (another AutoDeployer, in this program or
+ *   another, or an auto-deploy `Webhook` with the same source and target) is refused in `pulumi preview`, naming that
+ *   resource. After renaming an AutoDeployer, add its old URN to `aliases`: the edges are kept and the rename costs
+ *   no request.
+ * - A webhook made by hand (or by another provider) that already deploys the same target after an update is a
+ *   preview warning naming it: the target deploys twice until it is removed.
+ * - Before writing, and already in `pulumi preview`, the provider checks that this stack exists, that every new
+ *   downstream stack exists and has deployment settings, and that following the deployment webhooks from it (those
+ *   in Pulumi Cloud and those every resource of the program is about to create) does not lead back to this stack,
+ *   which would redeploy the stacks in the loop forever.
+ *
+ * Reordering `downstreamRefs` changes nothing; adding or removing a ref costs one request, and `pulumi preview --diff`
+ * names each ref added or removed. `pulumi refresh` says why an edge dropped out of state (deleted, deactivated,
+ * filters changed, owned by another resource) and warns about an edge whose target stack no longer exists.
  *
  * ## Example Usage
  *
@@ -27,6 +41,10 @@ import * as utilities from "./utilities";
  * ```sh
  * $ pulumi import auto-deploy:index:AutoDeployer a pulumi/dependency-example/a
  * ```
+ *
+ * An import adopts the webhooks on that stack whose display name records the importing resource's URN as owner (the
+ * same program, stack and resource name as the one that created them, for example after its state was lost). A
+ * stack that does not exist fails the import with "not found" and nothing is written to state.
  */
 export class AutoDeployer extends pulumi.CustomResource {
     /**
@@ -68,6 +86,10 @@ export class AutoDeployer extends pulumi.CustomResource {
      */
     declare public readonly organization: pulumi.Output<string>;
     /**
+     * The owner recorded in the display name of each of these webhooks: this resource's URN when it was created (kept across a rename with `aliases`). Only webhooks recorded as owned by it are read, changed or deleted by this resource.
+     */
+    declare public /*out*/ readonly owner: pulumi.Output<string>;
+    /**
      * The project of the stack whose updates trigger the downstream deployments.
      */
     declare public readonly project: pulumi.Output<string>;
@@ -105,11 +127,13 @@ export class AutoDeployer extends pulumi.CustomResource {
             resourceInputs["project"] = args?.project;
             resourceInputs["stack"] = args?.stack;
             resourceInputs["downstreamWebhooks"] = undefined /*out*/;
+            resourceInputs["owner"] = undefined /*out*/;
             resourceInputs["ref"] = undefined /*out*/;
         } else {
             resourceInputs["downstreamRefs"] = undefined /*out*/;
             resourceInputs["downstreamWebhooks"] = undefined /*out*/;
             resourceInputs["organization"] = undefined /*out*/;
+            resourceInputs["owner"] = undefined /*out*/;
             resourceInputs["project"] = undefined /*out*/;
             resourceInputs["ref"] = undefined /*out*/;
             resourceInputs["stack"] = undefined /*out*/;

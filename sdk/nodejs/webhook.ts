@@ -19,6 +19,12 @@ import * as utilities from "./utilities";
  * `projectName` and `stackName` for a stack webhook, or plus `projectName` and `environmentName` for an
  * environment webhook. Changing the scope replaces the webhook; everything else is updated in place.
  *
+ * The provider names the webhook `autodeploy-wh-` and 8 random hex characters, which tells it from webhooks made
+ * by hand. A stack webhook of format `pulumi_deployments` that fires on `update_succeeded` is a deployment edge,
+ * checked against the other edges of its stack in `pulumi preview`: one that repeats an edge another auto-deploy resource
+ * owns or declares (an `AutoDeployer`, or another `Webhook`) is refused, and one that repeats a hand-made webhook is
+ * a warning, since the target would deploy twice after each update.
+ *
  * ## Example Usage
  *
  * ## Import

@@ -21,6 +21,6 @@ The Pulumi Cloud access token the provider uses. When unset, the provider uses t
 
 apiUrl: Optional[str]
 """
-The Pulumi Cloud API URL, `https://api.pulumi.com` by default. When unset, the provider uses `PULUMI_BACKEND_URL` if it is an http(s) URL (self-hosted installations), then `PULUMI_API`. Plain `http://` is only allowed for loopback addresses, such as a local Pulumi Cloud emulator.
+The Pulumi Cloud API URL, `https://api.pulumi.com` by default. When unset, the provider uses `PULUMI_BACKEND_URL` if it is an http(s) URL (self-hosted installations), then `PULUMI_API`. A path after the host is kept (a trailing `/api` is dropped). Plain `http://` is only allowed for loopback addresses, such as a local Pulumi Cloud emulator. Neither this nor `accessToken` is part of any resource's identity: changing them updates the provider and never replaces a resource.
 """
 
