@@ -15,7 +15,8 @@ import (
 // Client is the part of the Pulumi Cloud API the resources use. Tests and the demo can
 // hand the provider another implementation through a ClientFactory.
 type Client interface {
-	CreateWebhook(ctx context.Context, scope cloud.WebhookScope, w cloud.Webhook) (cloud.Webhook, error)
+	CreateWebhookOnce(ctx context.Context, scope cloud.WebhookScope, w cloud.Webhook) (
+		cloud.CreateOutcome, cloud.Webhook, error)
 	ListWebhooks(ctx context.Context, scope cloud.WebhookScope) ([]cloud.Webhook, error)
 	GetWebhook(ctx context.Context, scope cloud.WebhookScope, name string) (cloud.Webhook, error)
 	UpdateWebhook(ctx context.Context, scope cloud.WebhookScope, name string, w cloud.Webhook) (cloud.Webhook, error)

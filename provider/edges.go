@@ -52,7 +52,9 @@ func isEdgeWebhook(h cloud.Webhook) bool { return h.Name == edgeWebhookName(h.Pa
 // ownerMarker separates the readable part of an edge webhook's display name from its owner.
 const ownerMarker = " (owner: "
 
-func edgeDisplayName(ref, owner string) string { return "auto-deploy: " + ref + ownerMarker + owner + ")" }
+func edgeDisplayName(ref, owner string) string {
+	return "auto-deploy: " + ref + ownerMarker + owner + ")"
+}
 
 // ownerOf returns the owner recorded in an edge webhook's display name, or "" when none is
 // (a webhook made before ownership was recorded, or renamed by hand).
@@ -241,7 +243,7 @@ func (e *edgeEngine) checkDuplicate(
 // resource is never taken over.
 func (e *edgeEngine) ensureEdge(ctx context.Context, client Client, owner string, source stackKey, ref string) error {
 	want := desiredEdgeWebhook(ref, owner)
-	outcome, live, err := createIdempotent(ctx, client, source.scope(), want)
+	outcome, live, err := client.CreateWebhookOnce(ctx, source.scope(), want)
 	if err != nil {
 		return describeCloudError(fmt.Sprintf("creating the deployment webhook %s → %s", source, ref), err)
 	}
@@ -249,7 +251,7 @@ func (e *edgeEngine) ensureEdge(ctx context.Context, client Client, owner string
 	case other != "" && other != owner:
 		return fmt.Errorf("creating the deployment webhook %s → %s: it was created meanwhile by %s, which owns "+
 			"it now; declare the edge in one resource only", source, ref, other)
-	case outcome == occupied && other == owner:
+	case outcome == cloud.Occupied && other == owner:
 		e.graph.markAdopted(source, ref, owner)
 	}
 	if isDesiredEdge(live, ref, owner) {

@@ -2,7 +2,9 @@ package provider
 
 import (
 	"context"
+	"crypto/rand"
 	_ "embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -244,12 +246,12 @@ func (w *Webhook) Create(
 	// Webhook resources from hand-made ones.
 	for {
 		name := webhookResourceNamePrefix + randomWebhookName()
-		outcome, _, err := createIdempotent(ctx, client, scope, req.Inputs.toCloud(name))
+		outcome, _, err := client.CreateWebhookOnce(ctx, scope, req.Inputs.toCloud(name))
 		if err != nil {
 			return infer.CreateResponse[WebhookState]{}, describeCloudError(
 				fmt.Sprintf("creating webhook %q on %s", req.Inputs.DisplayName, scope), err)
 		}
-		if outcome == created {
+		if outcome == cloud.Created {
 			state.Name = name
 			return infer.CreateResponse[WebhookState]{ID: formatWebhookID(scope, name), Output: state}, nil
 		}
@@ -257,10 +259,19 @@ func (w *Webhook) Create(
 	}
 }
 
+// randomWebhookName makes a name like the ones the service generates (8 hex characters).
+func randomWebhookName() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
+	return hex.EncodeToString(b)
+}
+
 // webhookResourceNamePrefix starts the name of every webhook a Webhook resource creates.
 const webhookResourceNamePrefix = "autodeploy-wh-"
 
-func isWebhookResourceName(name string) bool { return strings.HasPrefix(name, webhookResourceNamePrefix) }
+func isWebhookResourceName(name string) bool {
+	return strings.HasPrefix(name, webhookResourceNamePrefix)
+}
 
 // checkEdge runs the edge checks for a stack webhook that deploys another stack after an
 // update; any other webhook is no deployment edge and passes. Inputs still unknown in

@@ -1,0 +1,67 @@
+package cloud
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// CreateOutcome says what stands under a webhook's name after CreateWebhookOnce.
+type CreateOutcome int
+
+const (
+	// Created: this call's create landed (perhaps an attempt whose answer was lost).
+	Created CreateOutcome = iota
+	// Occupied: the name was taken before this call (a 409 this call did not cause).
+	Occupied
+)
+
+// CreateWebhookOnce creates w under the name the caller chose in w.Name, never twice.
+// CreateWebhook leaves a create whose outcome is unknown to the caller (ErrAmbiguous),
+// since sending it again could make two webhooks; a chosen name makes it checkable: the
+// webhook is read back, and the create is only sent again if nothing stands under the
+// name. Repeats follow the client's RetryPolicy (its backoff, sleep and time budget).
+// The webhook returned is the one under the name, whoever made it.
+func (c *Client) CreateWebhookOnce(ctx context.Context, scope WebhookScope, w Webhook) (CreateOutcome, Webhook, error) {
+	if w.Name == "" {
+		return 0, Webhook{}, errors.New("cloud: CreateWebhookOnce needs a webhook name chosen by the caller")
+	}
+	p := c.retry
+	start := time.Now()
+	lostAnswer := false
+	for attempt := 1; ; attempt++ {
+		live, err := c.CreateWebhook(ctx, scope, w)
+		switch {
+		case err == nil:
+			return Created, live, nil
+		case errors.Is(err, ErrConflict):
+			live, getErr := c.GetWebhook(ctx, scope, w.Name)
+			if getErr != nil {
+				return 0, Webhook{}, getErr
+			}
+			if lostAnswer {
+				return Created, live, nil // an earlier attempt of ours landed
+			}
+			return Occupied, live, nil
+		case !errors.Is(err, ErrAmbiguous):
+			return 0, Webhook{}, err
+		}
+		lostAnswer = true
+		live, getErr := c.GetWebhook(ctx, scope, w.Name)
+		if getErr == nil {
+			return Created, live, nil
+		}
+		if !errors.Is(getErr, ErrNotFound) {
+			return 0, Webhook{}, getErr
+		}
+		// Nothing landed, so sending it again cannot duplicate it: wait as for any retry,
+		// within the same budget.
+		wait := p.backoff(attempt)
+		if time.Since(start)+wait > p.MaxElapsed {
+			return 0, Webhook{}, err
+		}
+		if err := p.Sleep(ctx, wait); err != nil {
+			return 0, Webhook{}, err
+		}
+	}
+}
