@@ -27,6 +27,9 @@ const (
 type Options struct {
 	// Token is the access token every /api request must carry as "Authorization: token <Token>". Required.
 	Token string
+	// MoreTokens are accepted as well, as Pulumi Cloud accepts every live token of a user: a test can
+	// rotate a program's token from one to another.
+	MoreTokens []string
 	// Now is the clock for timestamps. Defaults to time.Now.
 	Now func() time.Time
 	// Sleep waits out injected latency. Defaults to a timer that gives up when the request is cancelled;
@@ -41,7 +44,7 @@ type Options struct {
 // Server is an in-memory Pulumi Cloud: an http.Handler serving the REST API under /api/ and a local admin
 // API under /_emulator/.
 type Server struct {
-	token      string
+	tokens     []string
 	now        func() time.Time
 	sleep      func(ctx context.Context, d time.Duration) error
 	maxCascade int
@@ -75,7 +78,7 @@ func New(opts Options) *Server {
 		panic("emulator: Options.Token is required")
 	}
 	s := &Server{
-		token:      opts.Token,
+		tokens:     append([]string{opts.Token}, opts.MoreTokens...),
 		now:        opts.Now,
 		sleep:      opts.Sleep,
 		maxCascade: opts.MaxCascadeDeployments,
@@ -162,7 +165,14 @@ func (s *Server) authorized(header string) bool {
 	if !ok || !strings.EqualFold(scheme, "token") {
 		return false
 	}
-	return subtle.ConstantTimeCompare([]byte(strings.TrimSpace(tok)), []byte(s.token)) == 1
+	tok = strings.TrimSpace(tok)
+	accepted := 0
+	for _, t := range s.tokens {
+		if t != "" {
+			accepted |= subtle.ConstantTimeCompare([]byte(tok), []byte(t))
+		}
+	}
+	return accepted == 1
 }
 
 // handlerFunc answers with a status and a body to encode as JSON (nil for none), or an error.

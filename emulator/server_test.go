@@ -110,3 +110,14 @@ func TestNewRequiresToken(t *testing.T) {
 	t.Parallel()
 	assert.Panics(t, func() { New(Options{}) })
 }
+
+func TestMoreTokensAreAccepted(t *testing.T) {
+	t.Parallel()
+	srv := New(Options{Token: testToken, MoreTokens: []string{"rotated", ""}})
+	require.NoError(t, srv.CreateStack("acme", "app", "dev"))
+	for auth, want := range map[string]bool{
+		"token " + testToken: true, "token rotated": true, "token ": false, "token other": false,
+	} {
+		assert.Equal(t, want, srv.authorized(auth), "%q", auth)
+	}
+}

@@ -49,7 +49,13 @@ type cloud struct {
 
 func startCloud(t *testing.T) *cloud {
 	t.Helper()
-	srv := emulator.New(emulator.Options{Token: testToken})
+	return startCloudWith(t, emulator.Options{Token: testToken})
+}
+
+// startCloudWith is startCloud with the emulator's options chosen by the test.
+func startCloudWith(t *testing.T, opts emulator.Options) *cloud {
+	t.Helper()
+	srv := emulator.New(opts)
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
 	return &cloud{Server: srv, URL: hs.URL}

@@ -220,12 +220,13 @@ func cfgAssertProgramDeploys(t *testing.T, c *cloud) {
 }
 
 // TestConfigChangeKeepsEdges changes the provider configuration in ways that reach the
-// same Pulumi Cloud with the same credentials: nothing may be replaced, and no webhook
-// deleted, created or renamed. The emulator accepts a single token, so the token is
-// moved (config → environment → config) rather than rotated.
+// same Pulumi Cloud: nothing may be replaced, and no webhook deleted, created or renamed.
+// The token is moved (config → environment → config) and rotated to another valid one,
+// and the API URL is spelled another way.
 func TestConfigChangeKeepsEdges(t *testing.T) {
 	t.Parallel()
-	c := startCloud(t)
+	const rotatedToken = "pul-e2e-rotated-token"
+	c := startCloudWith(t, emulator.Options{Token: testToken, MoreTokens: []string{rotatedToken}})
 	seedGraphStacks(t, c, "org")
 	w := newProgramWorkspace(t, cfgProgram, c)
 
@@ -281,6 +282,10 @@ func TestConfigChangeKeepsEdges(t *testing.T) {
 	// (c) The token goes back into stack config.
 	step("token env → config", nil, func() {
 		w.pulumi("config", "set", "--secret", "auto-deploy:accessToken", testToken)
+	}, func(in map[string]any) bool { _, ok := in["accessToken"]; return ok })
+	// (d) A new token value.
+	step("token rotated", nil, func() {
+		w.pulumi("config", "set", "--secret", "auto-deploy:accessToken", rotatedToken)
 	}, func(in map[string]any) bool { _, ok := in["accessToken"]; return ok })
 }
 

@@ -116,6 +116,9 @@ func TestBadInputCatalogue(t *testing.T) {
 			},
 			message: `downstreamRefs: adding "graph/b" would create a deployment cycle graph/a → graph/b → graph/a: ` +
 				"every update would redeploy the stacks in it forever; remove one of these edges"},
+		{name: "auto deployer on a missing stack", urn: deployerURN("gone"), inputs: deployerInputs("gone", "graph/b"),
+			message: "stack org/graph/gone does not exist in Pulumi Cloud, so no webhook can be added to it: create " +
+				"it (`pulumi stack init org/graph/gone`) or correct the organization, project and stack"},
 		{name: "webhook on a missing stack", urn: webhookURN, inputs: stackWebhook("gone", nil),
 			message: "stack org/network/gone does not exist in Pulumi Cloud, so no webhook can be added to it: create " +
 				"it (`pulumi stack init org/network/gone`) or correct the organization, project and stack"},
