@@ -29,28 +29,6 @@ func deployerInputs(stack string, refs ...string) property.Map {
 	})
 }
 
-// graphCloud is a provider and emulator with stacks graph/{names} that have deployment settings.
-func graphCloud(t *testing.T, names ...string) *testCloud {
-	t.Helper()
-	tc := newTestCloud(t)
-	for _, name := range names {
-		seedStacks(t, tc.cloud, [2]string{"graph", name})
-	}
-	return tc
-}
-
-// createDeployer runs Check, a preview Create and the real Create, as `pulumi up` does.
-func createDeployer(t *testing.T, server integration.Server, name string, inputs property.Map) (p.CreateResponse, error) {
-	t.Helper()
-	check, err := server.Check(p.CheckRequest{Urn: deployerURN(name), Inputs: inputs})
-	require.NoError(t, err)
-	require.Empty(t, check.Failures)
-	if _, err := server.Create(p.CreateRequest{Urn: deployerURN(name), Properties: check.Inputs, DryRun: true}); err != nil {
-		return p.CreateResponse{}, err
-	}
-	return server.Create(p.CreateRequest{Urn: deployerURN(name), Properties: check.Inputs})
-}
-
 func refsOf(m property.Map, key string) []string {
 	var out []string
 	for _, v := range m.Get(key).AsArray().All {
@@ -151,11 +129,11 @@ func TestAutoDeployerRefusesBadTargetsBeforeWriting(t *testing.T) {
 	tc := graphCloud(t, "a", "b")
 	require.NoError(t, tc.cloud.CreateStack("org", "graph", "nosettings"))
 
-	_, err := createDeployer(t, tc.server, "a", deployerInputs("a", "graph/b", "graph/missing"))
+	_, err := engineCreate(tc.server, deployerURN("a"), deployerInputs("a", "graph/b", "graph/missing"))
 	assert.ErrorContains(t, err, "downstream stack org/graph/missing does not exist in Pulumi Cloud: create it "+
 		"(`pulumi stack init org/graph/missing`) or remove \"graph/missing\" from downstreamRefs")
 
-	_, err = createDeployer(t, tc.server, "a2", deployerInputs("a", "graph/nosettings"))
+	_, err = engineCreate(tc.server, deployerURN("a2"), deployerInputs("a", "graph/nosettings"))
 	assert.ErrorContains(t, err, "downstream stack org/graph/nosettings has no deployment settings, so a deployment "+
 		"webhook cannot deploy it: configure Pulumi Deployments for it")
 
@@ -166,7 +144,7 @@ func TestAutoDeployerRefusesBadTargetsBeforeWriting(t *testing.T) {
 func TestAutoDeployerRefusesDirectCycle(t *testing.T) {
 	t.Parallel()
 	tc := graphCloud(t, "a", "b")
-	client, err := cloud.New(http.DefaultClient, tc.url, testToken)
+	client, err := cloud.New(http.DefaultClient, tc.cloud.URL, testToken)
 	require.NoError(t, err)
 	// b → a made directly through the API.
 	_, err = client.CreateWebhook(t.Context(), cloud.WebhookScope{Organization: "org", Project: "graph", Stack: "b"},
@@ -174,7 +152,7 @@ func TestAutoDeployerRefusesDirectCycle(t *testing.T) {
 	require.NoError(t, err)
 	tc.cloud.ResetStats()
 
-	_, err = createDeployer(t, tc.server, "a", deployerInputs("a", "graph/b"))
+	_, err = engineCreate(tc.server, deployerURN("a"), deployerInputs("a", "graph/b"))
 	assert.ErrorContains(t, err, `downstreamRefs: adding "graph/b" would create a deployment cycle `+
 		`graph/a → graph/b → graph/a: every update would redeploy the stacks in it forever; remove one of these edges`)
 	assert.Zero(t, tc.cloud.Stats().Writes)
@@ -183,7 +161,7 @@ func TestAutoDeployerRefusesDirectCycle(t *testing.T) {
 func TestAutoDeployerRefusesCycles(t *testing.T) {
 	t.Parallel()
 	tc := graphCloud(t, "a", "b", "c")
-	client, err := cloud.New(http.DefaultClient, tc.url, testToken)
+	client, err := cloud.New(http.DefaultClient, tc.cloud.URL, testToken)
 	require.NoError(t, err)
 	// c → a exists already, made by another program (or by hand).
 	_, err = client.CreateWebhook(t.Context(), cloud.WebhookScope{Organization: "org", Project: "graph", Stack: "c"},
@@ -191,9 +169,9 @@ func TestAutoDeployerRefusesCycles(t *testing.T) {
 			Filters: []string{"update_succeeded"}})
 	require.NoError(t, err)
 
-	_, err = createDeployer(t, tc.server, "b", deployerInputs("b", "graph/c"))
+	_, err = engineCreate(tc.server, deployerURN("b"), deployerInputs("b", "graph/c"))
 	require.NoError(t, err, "b → c closes no loop yet")
-	_, err = createDeployer(t, tc.server, "a", deployerInputs("a", "graph/b"))
+	_, err = engineCreate(tc.server, deployerURN("a"), deployerInputs("a", "graph/b"))
 	assert.ErrorContains(t, err, `downstreamRefs: adding "graph/b" would create a deployment cycle `+
 		`graph/a → graph/b → graph/c → graph/a: every update would redeploy the stacks in it forever; `+
 		`remove one of these edges`)
@@ -209,11 +187,7 @@ func TestAutoDeployerConcurrentHalvesOfALoop(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			check, err := tc.server.Check(p.CheckRequest{Urn: deployerURN(pair[0]), Inputs: deployerInputs(pair[0], pair[1])})
-			if err == nil {
-				_, err = tc.server.Create(p.CreateRequest{Urn: deployerURN(pair[0]), Properties: check.Inputs})
-			}
-			errs[i] = err
+			_, errs[i] = engineCreate(tc.server, deployerURN(pair[0]), deployerInputs(pair[0], pair[1]))
 		}()
 	}
 	wg.Wait()
@@ -235,7 +209,7 @@ func TestAutoDeployerPartialFailureConverges(t *testing.T) {
 		{Status: http.StatusInternalServerError, Nth: 4, Method: http.MethodPost, PathContains: "/hooks"},
 	}})
 	inputs := deployerInputs("a", "graph/b", "graph/c", "graph/d", "graph/e", "graph/f")
-	resp, err := createDeployer(t, tc.server, "a", inputs)
+	resp, err := engineCreate(tc.server, deployerURN("a"), inputs)
 	require.Error(t, err)
 	require.NotNil(t, resp.PartialState, "the webhooks that were written stay in state")
 	assert.Len(t, refsOf(resp.Properties, "downstreamRefs"), 4)
@@ -265,7 +239,7 @@ func TestAutoDeployerAdoptsWhenTheAnswerIsLost(t *testing.T) {
 	// Every create lands, but the client sees 503 for the second one.
 	tc.cloud.SetFaults(emulator.Faults{Rules: []emulator.FaultRule{{Status: http.StatusServiceUnavailable, Nth: 2,
 		Method: http.MethodPost, PathContains: "/hooks", AfterApply: true}}})
-	resp, err := createDeployer(t, tc.server, "a", deployerInputs("a", "graph/b", "graph/c", "graph/d"))
+	resp, err := engineCreate(tc.server, deployerURN("a"), deployerInputs("a", "graph/b", "graph/c", "graph/d"))
 	require.NoError(t, err)
 	assert.Len(t, refsOf(resp.Properties, "downstreamRefs"), 3)
 	assert.Len(t, tc.cloud.Webhooks(), 3, "the landed create is adopted, not repeated")
@@ -300,10 +274,10 @@ func TestAutoDeployerPreview(t *testing.T) {
 func TestAutoDeployerReadAndImport(t *testing.T) {
 	t.Parallel()
 	tc := graphCloud(t, "a", "b", "c")
-	client, err := cloud.New(http.DefaultClient, tc.url, testToken)
+	client, err := cloud.New(http.DefaultClient, tc.cloud.URL, testToken)
 	require.NoError(t, err)
 	scope := cloud.WebhookScope{Organization: "org", Project: "graph", Stack: "a"}
-	resp, err := createDeployer(t, tc.server, "a", deployerInputs("a", "graph/b", "graph/c"))
+	resp, err := engineCreate(tc.server, deployerURN("a"), deployerInputs("a", "graph/b", "graph/c"))
 	require.NoError(t, err)
 	// Someone else's webhook on the same stack is never ours.
 	_, err = client.CreateWebhook(t.Context(), scope, cloud.Webhook{DisplayName: "notify", Active: true,

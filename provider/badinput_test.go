@@ -107,7 +107,7 @@ func TestBadInputCatalogue(t *testing.T) {
 				"pulumiservice.DeploymentSettings resource) and run again"},
 		{name: "cycle", urn: deployerURN("a"), inputs: deployerInputs("a", "graph/b"),
 			setup: func(t *testing.T, tc *testCloud) {
-				client, err := cloud.New(http.DefaultClient, tc.url, testToken)
+				client, err := cloud.New(http.DefaultClient, tc.cloud.URL, testToken)
 				require.NoError(t, err)
 				_, err = client.CreateWebhook(t.Context(), cloud.WebhookScope{Organization: "org", Project: "graph",
 					Stack: "b"}, cloud.Webhook{DisplayName: "x", PayloadURL: "graph/a", Active: true,
@@ -138,16 +138,17 @@ func TestBadInputCatalogue(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			tc := graphCloud(t, "a", "b")
-			seedStacks(t, tc.cloud, [2]string{"network", "prod"}, [2]string{"database", "prod"})
+			tc.cloud.SeedDeployable(t, "org", "network", "prod")
+			tc.cloud.SeedDeployable(t, "org", "database", "prod")
 			if c.setup != nil {
 				c.setup(t, tc)
 			}
 			server := tc.server
 			if c.token != "" {
-				server = newServer(t, tc.url, c.token)
+				server = newServer(t, tc.cloud.URL, c.token)
 			}
 			before := len(tc.cloud.Requests())
-			err := runEngineCreate(t, server, c.urn, c.inputs)
+			_, err := engineCreate(server, c.urn, c.inputs)
 			if c.property != "" {
 				var failed checkFailed
 				require.ErrorAs(t, err, &failed)
@@ -174,30 +175,6 @@ func acceptedWrites(requests []emulator.RequestRecord) []string {
 	return writes
 }
 
-type checkFailed struct{ failures []p.CheckFailure }
-
-func (c checkFailed) Error() string { return "check failed" }
-
-// runEngineCreate calls Check, a preview Create and a Create, stopping at the first refusal.
-func runEngineCreate(t *testing.T, server interface {
-	Check(p.CheckRequest) (p.CheckResponse, error)
-	Create(p.CreateRequest) (p.CreateResponse, error)
-}, urn resource.URN, inputs property.Map) error {
-	t.Helper()
-	check, err := server.Check(p.CheckRequest{Urn: urn, Inputs: inputs})
-	if err != nil {
-		return err
-	}
-	if len(check.Failures) > 0 {
-		return checkFailed{check.Failures}
-	}
-	if _, err := server.Create(p.CreateRequest{Urn: urn, Properties: check.Inputs, DryRun: true}); err != nil {
-		return err
-	}
-	_, err = server.Create(p.CreateRequest{Urn: urn, Properties: check.Inputs})
-	return err
-}
-
 func TestNoTokenIsRefusedAtConfigure(t *testing.T) {
 	isolateEnv(t)
 	tc := newTestCloud(t)
@@ -205,11 +182,11 @@ func TestNoTokenIsRefusedAtConfigure(t *testing.T) {
 	require.NoError(t, err)
 	server := newServerFor(t, prov)
 	err = server.Configure(p.ConfigureRequest{Args: property.NewMap(map[string]property.Value{
-		"apiUrl": property.New(tc.url),
+		"apiUrl": property.New(tc.cloud.URL),
 	})})
 	require.Error(t, err)
-	assert.Equal(t, "no Pulumi Cloud access token for "+tc.url+": set it with "+
+	assert.Equal(t, "no Pulumi Cloud access token for "+tc.cloud.URL+": set it with "+
 		"`pulumi config set --secret auto-deploy:accessToken <token>`, or export PULUMI_ACCESS_TOKEN, or run "+
-		"`pulumi login "+tc.url+"`", err.Error())
+		"`pulumi login "+tc.cloud.URL+"`", err.Error())
 	assert.Zero(t, tc.cloud.Stats().Total)
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator/emulatortest"
 )
 
 // isolateEnv clears every variable the config reads and points the CLI's credential
@@ -190,11 +190,9 @@ func TestConfigureWithoutTokenFails(t *testing.T) {
 func TestRefusedTokenIsExplained(t *testing.T) {
 	t.Parallel()
 	tc := newTestCloud(t)
-	seedStacks(t, tc.cloud, [2]string{"network", "prod"})
-	server := newServer(t, tc.url, "not-the-token")
-	check, err := server.Check(p.CheckRequest{Urn: webhookURN, Inputs: stackWebhook("prod", nil)})
-	require.NoError(t, err)
-	_, err = server.Create(p.CreateRequest{Urn: webhookURN, Properties: check.Inputs})
+	tc.cloud.SeedDeployable(t, "org", "network", "prod")
+	server := newServer(t, tc.cloud.URL, "not-the-token")
+	_, err := engineCreate(server, webhookURN, stackWebhook("prod", nil))
 	require.Error(t, err)
 	// Which call meets the 401 first (a create, or the webhook listing a create starts with) is the
 	// resource's business; the explanation and the stack are what matter here.
@@ -206,15 +204,10 @@ func TestRefusedTokenIsExplained(t *testing.T) {
 
 func TestTLSVerificationStaysOn(t *testing.T) {
 	t.Parallel()
-	cloud := emulator.New(emulator.Options{Token: testToken})
-	hs := httptest.NewTLSServer(cloud) // a certificate no trust store knows
-	t.Cleanup(hs.Close)
-	require.NoError(t, cloud.CreateStack("org", "network", "prod"))
-	server := newServer(t, hs.URL, testToken)
-	check, err := server.Check(p.CheckRequest{Urn: webhookURN, Inputs: stackWebhook("prod", nil)})
-	require.NoError(t, err)
-	_, err = server.Create(p.CreateRequest{Urn: webhookURN, Properties: check.Inputs})
+	tc := newTestCloud(t, emulatortest.WithTLS()) // a certificate no trust store knows
+	require.NoError(t, tc.cloud.CreateStack("org", "network", "prod"))
+	_, err := engineCreate(tc.server, webhookURN, stackWebhook("prod", nil))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "certificate")
-	assert.Empty(t, cloud.Webhooks(), "nothing was sent to a server whose certificate failed")
+	assert.Empty(t, tc.cloud.Webhooks(), "nothing was sent to a server whose certificate failed")
 }

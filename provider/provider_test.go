@@ -2,17 +2,18 @@ package provider
 
 import (
 	"encoding/json"
-	"net/http/httptest"
+	"fmt"
 	"testing"
 
 	"github.com/blang/semver"
 	p "github.com/pulumi/pulumi-go-provider"
 	"github.com/pulumi/pulumi-go-provider/integration"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/property"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator/emulatortest"
 )
 
 const testToken = "pul-test-token"
@@ -20,16 +21,50 @@ const testToken = "pul-test-token"
 // testCloud is a provider configured against its own emulator.
 type testCloud struct {
 	server integration.Server
-	cloud  *emulator.Server
-	url    string
+	cloud  *emulatortest.Cloud
 }
 
-func newTestCloud(t *testing.T) *testCloud {
+// newTestCloud starts an emulator that accepts testToken and a provider configured against it.
+func newTestCloud(t *testing.T, opts ...emulatortest.Option) *testCloud {
 	t.Helper()
-	cloud := emulator.New(emulator.Options{Token: testToken})
-	hs := httptest.NewServer(cloud)
-	t.Cleanup(hs.Close)
-	return &testCloud{server: newServer(t, hs.URL, testToken), cloud: cloud, url: hs.URL}
+	cloud := emulatortest.Start(t, append([]emulatortest.Option{emulatortest.WithToken(testToken)}, opts...)...)
+	return &testCloud{server: newServer(t, cloud.URL, testToken), cloud: cloud}
+}
+
+// graphCloud is a provider and emulator with stacks org/graph/{names} that have deployment settings.
+func graphCloud(t *testing.T, names ...string) *testCloud {
+	t.Helper()
+	tc := newTestCloud(t)
+	tc.cloud.SeedDeployable(t, "org", "graph", names...)
+	return tc
+}
+
+// engineServer is the part of a provider server that creating a resource needs.
+type engineServer interface {
+	Check(p.CheckRequest) (p.CheckResponse, error)
+	Create(p.CreateRequest) (p.CreateResponse, error)
+}
+
+// checkFailed is the error engineCreate returns when Check reports failures.
+type checkFailed struct{ failures []p.CheckFailure }
+
+func (c checkFailed) Error() string { return fmt.Sprintf("check failed: %v", c.failures) }
+
+// engineCreate creates a resource as `pulumi up` does: Check, a preview Create, then the real Create,
+// stopping at the first refusal. Check failures come back as checkFailed. It calls no testing methods,
+// so goroutines may use it.
+func engineCreate(server engineServer, urn resource.URN, inputs property.Map) (p.CreateResponse, error) {
+	check, err := server.Check(p.CheckRequest{Urn: urn, Inputs: inputs})
+	if err != nil {
+		return p.CreateResponse{}, err
+	}
+	if len(check.Failures) > 0 {
+		return p.CreateResponse{}, checkFailed{check.Failures}
+	}
+	if _, err := server.Create(p.CreateRequest{Urn: urn, Properties: check.Inputs, DryRun: true}); err != nil {
+		return p.CreateResponse{}, err
+	}
+	return server.Create(p.CreateRequest{Urn: urn, Properties: check.Inputs})
 }
 
 // newServer builds a provider configured with apiURL and token.

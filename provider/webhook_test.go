@@ -46,19 +46,11 @@ func stringList(values ...string) property.Value {
 	return property.New(arr)
 }
 
-func seedStacks(t *testing.T, c *emulator.Server, refs ...[2]string) {
-	t.Helper()
-	for _, ref := range refs {
-		require.NoError(t, c.CreateStack("org", ref[0], ref[1]))
-		require.NoError(t, c.SetDeploymentSettings("org", ref[0], ref[1], map[string]any{"source": "git"}))
-	}
-}
-
 func TestWebhookLifecycle(t *testing.T) {
 	t.Parallel()
 	tc := newTestCloud(t)
-	seedStacks(t, tc.cloud, [2]string{"network", "prod"}, [2]string{"network", "staging"},
-		[2]string{"database", "prod"})
+	tc.cloud.SeedDeployable(t, "org", "network", "prod", "staging")
+	tc.cloud.SeedDeployable(t, "org", "database", "prod")
 
 	var firstName string
 	integration.LifeCycleTest{
@@ -228,22 +220,11 @@ func TestWebhookCheckDefaultsFormatToRaw(t *testing.T) {
 	assert.Equal(t, "raw", resp.Inputs.Get("format").AsString())
 }
 
-// createWebhook runs Check and Create as the engine would and returns the ID and state.
-func createWebhook(t *testing.T, server integration.Server, inputs property.Map) (string, property.Map) {
-	t.Helper()
-	check, err := server.Check(p.CheckRequest{Urn: webhookURN, Inputs: inputs})
-	require.NoError(t, err)
-	require.Empty(t, check.Failures)
-	resp, err := server.Create(p.CreateRequest{Urn: webhookURN, Properties: check.Inputs})
-	require.NoError(t, err)
-	return resp.ID, resp.Properties
-}
-
 func TestWebhookRefresh(t *testing.T) {
 	t.Parallel()
 	tc := newTestCloud(t)
-	seedStacks(t, tc.cloud, [2]string{"network", "prod"})
-	client, err := cloud.New(http.DefaultClient, tc.url, testToken)
+	tc.cloud.SeedDeployable(t, "org", "network", "prod")
+	client, err := cloud.New(http.DefaultClient, tc.cloud.URL, testToken)
 	require.NoError(t, err)
 	scope := cloud.WebhookScope{Organization: "org", Project: "network", Stack: "prod"}
 
@@ -251,7 +232,9 @@ func TestWebhookRefresh(t *testing.T) {
 		"filters": stringList("update_succeeded", "update_failed"),
 		"secret":  property.New("s3cret").WithSecret(true),
 	})
-	id, state := createWebhook(t, tc.server, inputs)
+	created, err := engineCreate(tc.server, webhookURN, inputs)
+	require.NoError(t, err)
+	id, state := created.ID, created.Properties
 	name := state.Get("name").AsString()
 	assert.Equal(t, "org/network/prod/"+name, id)
 
@@ -288,7 +271,7 @@ func TestWebhookImport(t *testing.T) {
 	t.Parallel()
 	tc := newTestCloud(t)
 	require.NoError(t, tc.cloud.CreateEnvironment("org", "shared", "dev"))
-	client, err := cloud.New(http.DefaultClient, tc.url, testToken)
+	client, err := cloud.New(http.DefaultClient, tc.cloud.URL, testToken)
 	require.NoError(t, err)
 
 	orgHook, err := client.CreateWebhook(t.Context(), cloud.WebhookScope{Organization: "org"}, cloud.Webhook{
@@ -397,10 +380,12 @@ func TestWebhookCreateSurvivesLostAnswers(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			tc := newTestCloud(t)
-			seedStacks(t, tc.cloud, [2]string{"network", "prod"})
+			tc.cloud.SeedDeployable(t, "org", "network", "prod")
 			tc.cloud.SetFaults(emulator.Faults{Rules: []emulator.FaultRule{{Status: http.StatusBadGateway, Nth: 1,
 				Method: http.MethodPost, PathContains: "/hooks", AfterApply: afterApply}}})
-			id, state := createWebhook(t, tc.server, stackWebhook("prod", nil))
+			created, err := engineCreate(tc.server, webhookURN, stackWebhook("prod", nil))
+			require.NoError(t, err)
+			id, state := created.ID, created.Properties
 			hooks := tc.cloud.Webhooks()
 			require.Len(t, hooks, 1, "exactly one webhook, never two")
 			assert.Equal(t, hooks[0].Name, state.Get("name").AsString())
@@ -412,8 +397,10 @@ func TestWebhookCreateSurvivesLostAnswers(t *testing.T) {
 func TestWebhookNameKnownInUpdatePreview(t *testing.T) {
 	t.Parallel()
 	tc := newTestCloud(t)
-	seedStacks(t, tc.cloud, [2]string{"network", "prod"})
-	id, state := createWebhook(t, tc.server, stackWebhook("prod", nil))
+	tc.cloud.SeedDeployable(t, "org", "network", "prod")
+	created, err := engineCreate(tc.server, webhookURN, stackWebhook("prod", nil))
+	require.NoError(t, err)
+	id, state := created.ID, created.Properties
 	changed := stackWebhook("prod", map[string]property.Value{"displayName": property.New("renamed")})
 	check, err := tc.server.Check(p.CheckRequest{Urn: webhookURN, State: state, Inputs: changed})
 	require.NoError(t, err)
