@@ -4,82 +4,30 @@ import (
 	"net/http"
 )
 
-// SeedStack is one stack for Seed to create.
-type SeedStack struct {
-	Org     string `json:"org"`
-	Project string `json:"project"`
-	Stack   string `json:"stack"`
-	// DeploymentSettings gives the stack default deployment settings, so pulumi_deployments webhooks can
-	// target it.
-	DeploymentSettings bool `json:"deploymentSettings"`
-	// Tags are the stack's tags (name → value) when Seed creates it; an existing stack keeps its own.
-	Tags map[string]string `json:"tags,omitempty"`
-}
-
-// SeedEnvironment is one environment for Seed to create.
-type SeedEnvironment struct {
-	Org     string `json:"org"`
-	Project string `json:"project"`
-	Env     string `json:"env"`
-}
-
-// SeedData is what Seed creates. Existing stacks and environments are kept as they are, except that a
-// stack asked to have deployment settings gets the defaults when it has none.
-type SeedData struct {
-	Stacks       []SeedStack       `json:"stacks"`
-	Environments []SeedEnvironment `json:"environments"`
-}
-
-// Seed creates stacks and environments in one step. It stops at the first invalid name, keeping what it
-// created before it.
-func (s *Server) Seed(data SeedData) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, in := range data.Stacks {
-		st := s.stacks[resourceKey(in.Org, in.Project, in.Stack)]
-		if st == nil {
-			var err error
-			if st, err = s.addStackLocked(in.Org, in.Project, in.Stack, in.Tags); err != nil {
-				return err
-			}
-		}
-		if in.DeploymentSettings && st.settings == nil {
-			st.settings = defaultSettings(in.Project)
-		}
-	}
-	for _, in := range data.Environments {
-		if s.envs[resourceKey(in.Org, in.Project, in.Env)] == nil {
-			if _, err := s.addEnvironmentLocked(in.Org, in.Project, in.Env); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
 // registerAdminRoutes serves the local control API. It takes no token: it is meant for the developer's
-// own machine and test harnesses, never for an emulator exposed to a network.
+// own machine and test harnesses, never for an emulator exposed to a network. Like the API handlers, the
+// admin handlers only decode, call the store (or the traffic accessors) and encode.
 func (s *Server) registerAdminRoutes() {
 	const p = "/_emulator"
 	s.handle(s.admin, "GET "+p+"/healthz", func(*http.Request) (int, any, error) {
 		return http.StatusOK, map[string]string{"status": "ok"}, nil
 	})
 	s.handle(s.admin, "POST "+p+"/stacks/{org}/{project}/{stack}/update", func(r *http.Request) (int, any, error) {
-		res, err := s.FireUpdate(r.PathValue("org"), r.PathValue("project"), r.PathValue("stack"))
+		res, err := s.store.FireUpdate(r.PathValue("org"), r.PathValue("project"), r.PathValue("stack"))
 		return http.StatusOK, res, err
 	})
 	s.handle(s.admin, "POST "+p+"/environments/{org}/{project}/{env}/revision", func(r *http.Request) (int, any, error) {
-		res, err := s.FireEnvironmentRevision(r.PathValue("org"), r.PathValue("project"), r.PathValue("env"))
+		res, err := s.store.FireEnvironmentRevision(r.PathValue("org"), r.PathValue("project"), r.PathValue("env"))
 		return http.StatusOK, res, err
 	})
 	s.handle(s.admin, "GET "+p+"/webhooks", func(*http.Request) (int, any, error) {
-		return http.StatusOK, s.Webhooks(), nil
+		return http.StatusOK, s.store.AllWebhooks(), nil
 	})
 	s.handle(s.admin, "GET "+p+"/deployments", func(*http.Request) (int, any, error) {
-		return http.StatusOK, nonNil(s.Deployments()), nil
+		return http.StatusOK, nonNil(s.store.AllDeployments()), nil
 	})
 	s.handle(s.admin, "GET "+p+"/deliveries", func(*http.Request) (int, any, error) {
-		return http.StatusOK, s.Deliveries(), nil
+		return http.StatusOK, s.store.AllDeliveries(), nil
 	})
 	s.handle(s.admin, "GET "+p+"/stats", func(*http.Request) (int, any, error) {
 		return http.StatusOK, s.Stats(), nil
@@ -115,16 +63,9 @@ func (s *Server) registerAdminRoutes() {
 		if err := decodeJSON(r, &data); err != nil {
 			return 0, nil, err
 		}
-		if err := s.Seed(data); err != nil {
+		if err := s.store.Seed(data); err != nil {
 			return 0, nil, err
 		}
 		return http.StatusOK, map[string]int{"stacks": len(data.Stacks), "environments": len(data.Environments)}, nil
 	})
-}
-
-func nonNil[T any](xs []T) []T {
-	if xs == nil {
-		return []T{}
-	}
-	return xs
 }

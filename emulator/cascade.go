@@ -56,23 +56,23 @@ func mustJSON(v any) []byte {
 	return data
 }
 
-func (s *Server) stackEvent(kind string, st *stack) event {
+func (s *store) stackEvent(kind string, st *stack) event {
 	return s.stackEventWith(kind, st, nil)
 }
 
-func (s *Server) stackEventWith(kind string, st *stack, dep *deploymentPayload) event {
+func (s *store) stackEventWith(kind string, st *stack, dep *deploymentPayload) event {
 	p := eventPayload{Event: kind, Organization: st.org, ProjectName: st.project, StackName: st.name,
 		Version: st.version, Deployment: dep, Timestamp: s.now().Unix()}
 	return event{kind: kind, subject: st.subject(), payload: mustJSON(p)}
 }
 
-func (s *Server) envEvent(kind string, env *environment) event {
+func (s *store) envEvent(kind string, env *environment) event {
 	p := eventPayload{Event: kind, Organization: env.org, ProjectName: env.project, EnvName: env.name,
 		Timestamp: s.now().Unix()}
 	return event{kind: kind, subject: env.subject(), payload: mustJSON(p)}
 }
 
-func (s *Server) deploymentEvent(kind string, st *stack, d Deployment) event {
+func (s *store) deploymentEvent(kind string, st *stack, d Deployment) event {
 	return s.stackEventWith(kind, st, &deploymentPayload{ID: d.ID, Version: d.Version, Operation: d.Operation, Status: d.Status})
 }
 
@@ -85,14 +85,14 @@ func pingPayload(h *hook, now time.Time) []byte {
 
 // cascade delivers events breadth first: every webhook of one event before the events of the deployments
 // it started, so the order of deployments is the order of the dependency tree's levels. It runs under
-// s.mu, which makes a whole cascade atomic to every other request.
+// the store's lock, which makes a whole cascade atomic to every other request.
 type cascade struct {
-	s     *Server
+	s     *store
 	queue []event
 	res   CascadeResult
 }
 
-func (s *Server) newCascade() *cascade {
+func (s *store) newCascade() *cascade {
 	return &cascade{s: s, res: CascadeResult{Deployments: []Deployment{}, FailedDeliveries: []Delivery{}}}
 }
 
@@ -112,7 +112,7 @@ func (c *cascade) run() CascadeResult {
 
 // subscribersLocked lists the active webhooks that want ev: those of its stack or environment, then
 // those of its organization, each in creation order.
-func (s *Server) subscribersLocked(ev event) []*hook {
+func (s *store) subscribersLocked(ev event) []*hook {
 	var out []*hook
 	scopes := []string{ev.subject.Path(), Scope{Type: ScopeOrganization, Org: ev.subject.Org}.Path()}
 	for _, p := range scopes {
@@ -178,8 +178,8 @@ func (c *cascade) deliver(h *hook, kind string, payload []byte, redeliveryOf str
 }
 
 // recordDelivery stores a delivery whose response fill sets. The delivery has its id before fill runs, so
-// a deployment it starts can name it as the cause.
-func (s *Server) recordDelivery(h *hook, kind string, payload []byte, redeliveryOf string, fill func(*Delivery)) Delivery {
+// a deployment it starts can name it as the cause. Callers hold s.mu.
+func (s *store) recordDelivery(h *hook, kind string, payload []byte, redeliveryOf string, fill func(*Delivery)) Delivery {
 	d := Delivery{
 		DeliveryRecord: DeliveryRecord{
 			ID:         s.newID(),
@@ -248,7 +248,7 @@ func (c *cascade) startDeployment(st *stack, op string, cause Cause) Deployment 
 
 // FireUpdate records a successful update of the stack, as `pulumi up` would, and runs the cascade of
 // deployments its update_succeeded event sets off before returning.
-func (s *Server) FireUpdate(org, project, name string) (CascadeResult, error) {
+func (s *store) FireUpdate(org, project, name string) (CascadeResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st, err := s.stackLocked(org, project, name)
@@ -264,25 +264,14 @@ func (s *Server) FireUpdate(org, project, name string) (CascadeResult, error) {
 
 // FireEnvironmentRevision records a new revision of the environment and runs the cascade its
 // environment_revision_created event sets off, which is how environment webhooks redeploy stacks.
-func (s *Server) FireEnvironmentRevision(org, project, name string) (CascadeResult, error) {
+func (s *store) FireEnvironmentRevision(org, project, name string) (CascadeResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	env := s.envs[resourceKey(org, project, name)]
-	if env == nil {
-		return CascadeResult{}, errorf(http.StatusNotFound, "Environment '%s/%s/%s' not found", org, project, name)
+	env, err := s.environmentLocked(org, project, name)
+	if err != nil {
+		return CascadeResult{}, err
 	}
 	c := s.newCascade()
 	c.queue = append(c.queue, s.envEvent("environment_revision_created", env))
 	return c.run(), nil
-}
-
-// Deliveries returns every delivery in the order they were made.
-func (s *Server) Deliveries() []Delivery {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]Delivery, len(s.deliveries))
-	for i, d := range s.deliveries {
-		out[i] = d.Delivery
-	}
-	return out
 }

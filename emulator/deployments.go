@@ -1,7 +1,6 @@
 package emulator
 
 import (
-	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -9,8 +8,7 @@ import (
 	"time"
 )
 
-const consoleBase = "https://app.pulumi.com"
-
+// deploymentItem is one deployment in the API's list of a stack's deployments.
 type deploymentItem struct {
 	ID              string `json:"id"`
 	Created         string `json:"created"`
@@ -23,14 +21,18 @@ type deploymentItem struct {
 	Initiator       string `json:"initiator"`
 }
 
+func deploymentItemOf(d Deployment) deploymentItem {
+	ts := d.Created.UTC().Format(time.RFC3339)
+	return deploymentItem{
+		ID: d.ID, Created: ts, Modified: ts, Status: d.Status, Version: d.Version,
+		PulumiOperation: d.Operation, ProjectName: d.Project, StackName: d.Stack, Initiator: d.Cause.Kind,
+	}
+}
+
 func (s *Server) registerDeploymentRoutes() {
 	const base = "/api/stacks/{org}/{project}/{stack}/deployments"
 	s.handle(s.api, "POST "+base, s.createDeployment)
 	s.handle(s.api, "GET "+base, s.listDeployments)
-}
-
-func consoleURL(d Deployment) string {
-	return fmt.Sprintf("%s/%s/%s/%s/deployments/%d", consoleBase, d.Org, d.Project, d.Stack, d.Version)
 }
 
 func (s *Server) createDeployment(r *http.Request) (int, any, error) {
@@ -41,31 +43,16 @@ func (s *Server) createDeployment(r *http.Request) (int, any, error) {
 	if err := decodeJSON(r, &req); err != nil {
 		return 0, nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, err := s.pathStackLocked(r)
+	inherit := req.InheritSettings == nil || *req.InheritSettings
+	org, project, name := stackPath(r)
+	d, err := s.store.StartDeployment(org, project, name, req.Operation, inherit)
 	if err != nil {
 		return 0, nil, err
 	}
-	if req.Operation == "" {
-		return 0, nil, errorf(http.StatusBadRequest, "operation is required")
-	}
-	if _, ok := operationEvents[req.Operation]; !ok {
-		return 0, nil, errorf(http.StatusBadRequest,
-			"operation %q is invalid: use update, preview, refresh, destroy, detect-drift or remediate-drift", req.Operation)
-	}
-	// Without inherited settings the request brings its own, which the emulator takes on trust.
-	inherit := req.InheritSettings == nil || *req.InheritSettings
-	if inherit && st.settings == nil {
-		return 0, nil, errorf(http.StatusBadRequest,
-			"Stack '%s/%s/%s' has no deployment settings to inherit", st.org, st.project, st.name)
-	}
-	c := s.newCascade()
-	d := c.startDeployment(st, req.Operation, Cause{Kind: CauseAPI})
-	c.run()
 	return http.StatusAccepted, map[string]any{"id": d.ID, "consoleUrl": consoleURL(d), "version": d.Version}, nil
 }
 
+// listDeployments answers a page of the stack's deployments, newest first unless asc=true.
 func (s *Server) listDeployments(r *http.Request) (int, any, error) {
 	q := r.URL.Query()
 	page, err := intParam(q.Get("page"), "page", 1, 1, 1<<30)
@@ -82,17 +69,9 @@ func (s *Server) listDeployments(r *http.Request) (int, any, error) {
 			return 0, nil, errorf(http.StatusBadRequest, "asc must be true or false, got %q", v)
 		}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, err := s.pathStackLocked(r)
+	mine, err := s.store.StackDeployments(stackPath(r))
 	if err != nil {
 		return 0, nil, err
-	}
-	var mine []Deployment
-	for _, d := range s.deployments {
-		if d.Org == st.org && d.Project == st.project && d.Stack == st.name {
-			mine = append(mine, d)
-		}
 	}
 	if !asc {
 		slices.Reverse(mine)
@@ -113,19 +92,4 @@ func intParam(v, name string, def, lo, hi int) (int, error) {
 		return 0, errorf(http.StatusBadRequest, "%s must be a whole number from %d to %d, got %q", name, lo, hi, v)
 	}
 	return n, nil
-}
-
-func deploymentItemOf(d Deployment) deploymentItem {
-	ts := d.Created.UTC().Format(time.RFC3339)
-	return deploymentItem{
-		ID: d.ID, Created: ts, Modified: ts, Status: d.Status, Version: d.Version,
-		PulumiOperation: d.Operation, ProjectName: d.Project, StackName: d.Stack, Initiator: d.Cause.Kind,
-	}
-}
-
-// Deployments returns every deployment in the order they were started.
-func (s *Server) Deployments() []Deployment {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.deployments)
 }

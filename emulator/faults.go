@@ -44,24 +44,6 @@ type ruleState struct {
 	fired   int
 }
 
-// SetFaults replaces the fault configuration and restarts every rule's counters.
-func (s *Server) SetFaults(f Faults) {
-	f.Rules = append([]FaultRule(nil), f.Rules...)
-	s.metaMu.Lock()
-	defer s.metaMu.Unlock()
-	s.faults = f
-	s.ruleState = make([]ruleState, len(f.Rules))
-}
-
-// CurrentFaults returns the fault configuration in force.
-func (s *Server) CurrentFaults() Faults {
-	s.metaMu.Lock()
-	defer s.metaMu.Unlock()
-	f := s.faults
-	f.Rules = append([]FaultRule(nil), f.Rules...)
-	return f
-}
-
 func validateFaults(f Faults) error {
 	if f.Latency < 0 {
 		return errorf(http.StatusBadRequest, "latency must not be negative")
@@ -80,18 +62,18 @@ func validateFaults(f Faults) error {
 }
 
 // pickFaultLocked advances every matching rule's counter and returns a copy of the first rule that fires.
-// Callers hold s.metaMu.
-func (s *Server) pickFaultLocked(method, path string) *FaultRule {
+// Callers hold t.mu.
+func (t *traffic) pickFaultLocked(method, path string) *FaultRule {
 	var picked *FaultRule
-	for i := range s.faults.Rules {
-		rule := s.faults.Rules[i]
+	for i := range t.faults.Rules {
+		rule := t.faults.Rules[i]
 		if rule.Method != "" && !strings.EqualFold(rule.Method, method) {
 			continue
 		}
 		if rule.PathContains != "" && !strings.Contains(path, rule.PathContains) {
 			continue
 		}
-		st := &s.ruleState[i]
+		st := &t.ruleState[i]
 		st.matched++
 		if picked != nil || (rule.Limit > 0 && st.fired >= rule.Limit) {
 			continue

@@ -1,12 +1,10 @@
 package emulator
 
 import (
-	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"slices"
-	"strings"
 )
 
 const (
@@ -35,7 +33,7 @@ type listStacksWire struct {
 	ContinuationToken string             `json:"continuationToken,omitempty"`
 }
 
-func (st *stack) summary() stackSummaryWire {
+func stackSummaryOf(st stack) stackSummaryWire {
 	sum := stackSummaryWire{
 		ID: st.id, OrgName: st.org, ProjectName: st.project, StackName: st.name,
 		Links: stackLinks{Self: consoleBase + "/" + st.org + "/" + st.project + "/" + st.name},
@@ -50,17 +48,8 @@ func (s *Server) registerUserStackRoutes() {
 	s.handle(s.api, "GET /api/user/stacks", s.listUserStacks)
 }
 
-// stackCursor is where a page ended: the continuation token is this, as JSON, in unpadded base64url. A
-// position rather than an offset, so a stack created or deleted between two pages neither repeats nor
-// skips the stacks after it.
-type stackCursor [3]string // org, project, stack
-
-func compareStackKeys(a, b stackCursor) int {
-	return cmp.Or(strings.Compare(a[0], b[0]), strings.Compare(a[1], b[1]), strings.Compare(a[2], b[2]))
-}
-
-func (st *stack) cursor() stackCursor { return stackCursor{st.org, st.project, st.name} }
-
+// encodeStackCursor makes the continuation token: the position after a page's last stack, as JSON, in
+// unpadded base64url.
 func encodeStackCursor(c stackCursor) string {
 	data, _ := json.Marshal(c[:])
 	return base64.RawURLEncoding.EncodeToString(data)
@@ -102,33 +91,15 @@ func (s *Server) listUserStacks(r *http.Request) (int, any, error) {
 		after = &c
 	}
 
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var matches []*stack
-	for _, st := range s.stacks {
-		if (org != "" && st.org != org) || (project != "" && st.project != project) {
-			continue
-		}
-		if tagName != "" {
-			v, ok := st.tags[tagName]
-			if !ok || (tagValue != "" && v != tagValue) {
-				continue
-			}
-		}
-		if after != nil && compareStackKeys(st.cursor(), *after) <= 0 {
-			continue
-		}
-		matches = append(matches, st)
-	}
-	slices.SortFunc(matches, func(a, b *stack) int { return compareStackKeys(a.cursor(), b.cursor()) })
-
+	f := stackFilter{Org: org, Project: project, TagName: tagName, TagValue: tagValue, After: after}
+	page, more := s.store.ListStacks(f, limit)
 	out := listStacksWire{Stacks: []stackSummaryWire{}}
-	for _, st := range matches[:min(limit, len(matches))] {
-		out.Stacks = append(out.Stacks, st.summary())
+	for _, st := range page {
+		out.Stacks = append(out.Stacks, stackSummaryOf(st))
 	}
 	// A token only when another page has something on it: the last page never carries one.
-	if len(matches) > limit {
-		out.ContinuationToken = encodeStackCursor(matches[limit-1].cursor())
+	if more {
+		out.ContinuationToken = encodeStackCursor(page[len(page)-1].cursor())
 	}
 	return http.StatusOK, out, nil
 }

@@ -202,17 +202,3 @@ func validateIdent(what, v string) error {
 	}
 	return nil
 }
-
-var operationEvents = map[string]string{
-	"update":          "update_succeeded",
-	"preview":         "preview_succeeded",
-	"refresh":         "refresh_succeeded",
-	"destroy":         "destroy_succeeded",
-	"detect-drift":    "drift_detection_succeeded",
-	"remediate-drift": "drift_remediation_succeeded",
-}
-
-// operationChangesStack marks the operations that write a new checkpoint, and so bump the stack version.
-var operationChangesStack = map[string]bool{
-	"update": true, "refresh": true, "destroy": true, "remediate-drift": true,
-}

@@ -1,0 +1,77 @@
+package emulator
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// This file is the Go API for tests that hold a *Server: thin wrappers over the store's and the traffic
+// log's accessors, the same ones the HTTP handlers use. Everything returned is a copy that callers may
+// keep and use from any goroutine.
+
+// CreateStack creates a stack if it does not exist yet.
+func (s *Server) CreateStack(org, project, name string) error {
+	return s.store.EnsureStack(org, project, name)
+}
+
+// SetDeploymentSettings replaces a stack's deployment settings; nil removes them. The settings go through
+// JSON, so any JSON-encodable map works and the caller keeps no reference into the store.
+func (s *Server) SetDeploymentSettings(org, project, name string, settings map[string]any) error {
+	var normalized map[string]any
+	if settings != nil {
+		data, err := json.Marshal(settings)
+		if err != nil {
+			return errorf(http.StatusBadRequest, "deployment settings are not JSON: %v", err)
+		}
+		if err := json.Unmarshal(data, &normalized); err != nil {
+			return errorf(http.StatusBadRequest, "deployment settings are not a JSON object: %v", err)
+		}
+	}
+	_, err := s.store.SetDeploymentSettings(org, project, name, normalized)
+	return err
+}
+
+// CreateEnvironment creates an ESC environment if it does not exist yet.
+func (s *Server) CreateEnvironment(org, project, name string) error {
+	return s.store.EnsureEnvironment(org, project, name)
+}
+
+// Seed creates stacks and environments in one step. It stops at the first invalid name, keeping what it
+// created before it.
+func (s *Server) Seed(data SeedData) error { return s.store.Seed(data) }
+
+// FireUpdate records a successful update of the stack, as `pulumi up` would, and runs the cascade of
+// deployments its update_succeeded event sets off before returning.
+func (s *Server) FireUpdate(org, project, name string) (CascadeResult, error) {
+	return s.store.FireUpdate(org, project, name)
+}
+
+// FireEnvironmentRevision records a new revision of the environment and runs the cascade its
+// environment_revision_created event sets off, which is how environment webhooks redeploy stacks.
+func (s *Server) FireEnvironmentRevision(org, project, name string) (CascadeResult, error) {
+	return s.store.FireEnvironmentRevision(org, project, name)
+}
+
+// Webhooks returns every webhook, ordered by scope path and then by creation.
+func (s *Server) Webhooks() []Webhook { return s.store.AllWebhooks() }
+
+// Deployments returns every deployment in the order they were started.
+func (s *Server) Deployments() []Deployment { return s.store.AllDeployments() }
+
+// Deliveries returns every delivery in the order they were made.
+func (s *Server) Deliveries() []Delivery { return s.store.AllDeliveries() }
+
+// Stats returns a copy of the request counters.
+func (s *Server) Stats() Stats { return s.traffic.Stats() }
+
+// ResetStats zeroes the request counters. The request log is kept.
+func (s *Server) ResetStats() { s.traffic.ResetStats() }
+
+// Requests returns the last (up to 10,000) /api requests, oldest first.
+func (s *Server) Requests() []RequestRecord { return s.traffic.Requests() }
+
+// SetFaults replaces the fault configuration and restarts every rule's counters.
+func (s *Server) SetFaults(f Faults) { s.traffic.SetFaults(f) }
+
+// CurrentFaults returns the fault configuration in force.
+func (s *Server) CurrentFaults() Faults { return s.traffic.Faults() }

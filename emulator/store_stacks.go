@@ -1,0 +1,166 @@
+package emulator
+
+import (
+	"cmp"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+)
+
+// stack is a stored stack. The store hands out copies made by clone.
+type stack struct {
+	id       string
+	org      string
+	project  string
+	name     string
+	version  int
+	tags     map[string]string
+	settings map[string]any // nil: no deployment settings
+	// deployments counts the stack's deployments, which are numbered per stack.
+	deployments int
+	created     time.Time
+	// lastUpdate is when the stack last changed: FireUpdate, or a deployment whose operation changes it.
+	// Zero until then.
+	lastUpdate time.Time
+}
+
+// clone copies the stack deeply enough that the copy shares nothing with the store.
+func (st *stack) clone() stack {
+	out := *st
+	out.tags = maps.Clone(st.tags)
+	out.settings = copyJSON(st.settings)
+	return out
+}
+
+func (st *stack) subject() Scope {
+	return Scope{Type: ScopeStack, Org: st.org, Project: st.project, Stack: st.name}
+}
+
+// stackCursor is a position in the order of ListStacks: organization, project, stack name. A page that
+// continues after a position, rather than at an offset, neither repeats nor skips stacks when others are
+// created or deleted between two pages.
+type stackCursor [3]string
+
+func (st *stack) cursor() stackCursor { return stackCursor{st.org, st.project, st.name} }
+
+func compareStackCursors(a, b stackCursor) int {
+	return cmp.Or(strings.Compare(a[0], b[0]), strings.Compare(a[1], b[1]), strings.Compare(a[2], b[2]))
+}
+
+// stackFilter selects stacks for ListStacks. Empty fields select everything; TagValue needs TagName.
+type stackFilter struct {
+	Org, Project      string
+	TagName, TagValue string
+	// After, when set, keeps only the stacks that come after this position.
+	After *stackCursor
+}
+
+func (f stackFilter) matches(st *stack) bool {
+	if (f.Org != "" && st.org != f.Org) || (f.Project != "" && st.project != f.Project) {
+		return false
+	}
+	if f.TagName != "" {
+		v, ok := st.tags[f.TagName]
+		if !ok || (f.TagValue != "" && v != f.TagValue) {
+			return false
+		}
+	}
+	return f.After == nil || compareStackCursors(st.cursor(), *f.After) > 0
+}
+
+func validateNames(pairs ...string) error {
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if err := validateIdent(pairs[i], pairs[i+1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CreateStack creates a stack, answering 409 when it exists, and tells the organization's webhooks.
+func (s *store) CreateStack(org, project, name string, tags map[string]string) (stack, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, err := s.addStack(org, project, name, tags)
+	if err != nil {
+		return stack{}, err
+	}
+	return st.clone(), nil
+}
+
+// EnsureStack creates a stack unless it exists.
+func (s *store) EnsureStack(org, project, name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stacks[resourceKey(org, project, name)] != nil {
+		return nil
+	}
+	_, err := s.addStack(org, project, name, nil)
+	return err
+}
+
+// addStack creates a stack and runs the cascade of its stack_created event. Callers hold s.mu.
+func (s *store) addStack(org, project, name string, tags map[string]string) (*stack, error) {
+	if err := validateNames("organization name", org, "project name", project, "stack name", name); err != nil {
+		return nil, err
+	}
+	key := resourceKey(org, project, name)
+	if s.stacks[key] != nil {
+		return nil, errorf(http.StatusConflict, "Stack '%s' already exists", key)
+	}
+	st := &stack{id: s.newID(), org: org, project: project, name: name, tags: maps.Clone(tags), created: s.now()}
+	s.stacks[key] = st
+	c := s.newCascade()
+	c.queue = append(c.queue, s.stackEvent("stack_created", st))
+	c.run()
+	return st, nil
+}
+
+// Stack returns a copy of a stack.
+func (s *store) Stack(org, project, name string) (stack, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, err := s.stackLocked(org, project, name)
+	if err != nil {
+		return stack{}, err
+	}
+	return st.clone(), nil
+}
+
+// DeleteStack removes a stack with its webhooks and deployment settings, and tells the organization's
+// webhooks. Its deliveries and deployments stay in the logs.
+func (s *store) DeleteStack(org, project, name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, err := s.stackLocked(org, project, name)
+	if err != nil {
+		return err
+	}
+	delete(s.stacks, resourceKey(st.org, st.project, st.name))
+	delete(s.hooks, st.subject().Path())
+	c := s.newCascade()
+	c.queue = append(c.queue, s.stackEvent("stack_deleted", st))
+	c.run()
+	return nil
+}
+
+// ListStacks returns up to limit stacks that match f, ordered by organization, project and stack name,
+// and whether more follow.
+func (s *store) ListStacks(f stackFilter, limit int) (page []stack, more bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var matches []*stack
+	for _, st := range s.stacks {
+		if f.matches(st) {
+			matches = append(matches, st)
+		}
+	}
+	slices.SortFunc(matches, func(a, b *stack) int { return compareStackCursors(a.cursor(), b.cursor()) })
+	page = []stack{}
+	for _, st := range matches[:min(limit, len(matches))] {
+		page = append(page, st.clone())
+	}
+	return page, len(matches) > limit
+}
