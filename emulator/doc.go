@@ -1,17 +1,27 @@
 // Package emulator is an in-memory stand-in for the part of the Pulumi Cloud REST API that auto-deploy
 // needs: webhooks in their three scopes, stacks, ESC environments, deployment settings and deployments.
 //
-// It is written from the API facts document alone and shares no Go types with the provider's client, on
-// purpose: if both sides were built from one set of structs, a misreading of the wire format would be
-// baked into both and every test would still pass. Here each side has to agree with the document, and the
-// tests of each side check the wire from its own end.
+// It is written from the API facts in docs/cloud-api.md alone and shares no Go types with the provider's
+// client, on purpose: if both sides were built from one set of structs, a misreading of the wire format
+// would be baked into both and every test would still pass. Here each side has to agree with the
+// document, and the tests of each side check the wire from its own end.
 //
 // # Shape
 //
-// A Server is an http.Handler over a store guarded by one mutex. Each request reads its body first and then
-// does all its work on the store under the lock, so each request is atomic, and the in-process accessors (Webhooks, Deployments,
-// Deliveries, …) return copies that callers may keep. Counters, the request log and the fault
-// configuration sit behind a second lock so that waiting out injected latency never holds up the store.
+// A Server is an http.Handler over two pieces of locked state. The store (store.go, store_*.go and
+// cascade.go) holds stacks, environments, webhooks, deployments and deliveries behind one mutex, and runs
+// cascades. Its methods with exported names are the only way in: each takes the lock, does its whole job
+// under it, so each request is atomic, and returns copies that callers may keep. The traffic log
+// (traffic.go, faults.go) holds the request counters, the request log and the fault configuration
+// behind a second lock, so that waiting out injected latency never holds up the store.
+//
+// Everything else is a client of those two. The API handlers (stacks.go, environments.go,
+// deploymentsettings.go, deployments.go, userstacks.go, webhooks.go) and the admin handlers (admin.go)
+// only decode a request, call the store and encode its answer in the API's shape, with the helpers of
+// httpjson.go; the request body is read before the store is called, so a slow client never holds the
+// lock. Server's exported methods (inprocess.go) wrap the same accessors for Go tests. A new view of the
+// state, such as an HTML console page, belongs beside admin.go and reads through the store the same way.
+// server.go ties it together: routing, the token check, counting and faults.
 //
 // Requests under /api/ pass, in order: counting (Stats, before anything can refuse them), injected
 // latency, fault rules, the token check, then the route. Requests under /_emulator/ are the admin API:
