@@ -1,11 +1,10 @@
 package cloud_test
 
-// Contract tests for listing stacks: Client.ListStacks against the emulator's GET /api/user/stacks.
+// Contract tests for stacks: create, read, delete, and listing through GET /api/user/stacks.
 
 import (
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator/emulatortest"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/provider/cloud"
 )
 
@@ -109,11 +109,10 @@ func TestContractListStacksUnauthorized(t *testing.T) {
 // The client against the emulator behind a path prefix, as a self-hosted installation may be.
 func TestContractListStacksUnderPathPrefix(t *testing.T) {
 	t.Parallel()
-	srv := emulator.New(emulator.Options{Token: contractToken})
+	srv := emulatortest.Start(t, emulatortest.WithToken(contractToken),
+		emulatortest.WithHandler(func(h http.Handler) http.Handler { return http.StripPrefix("/pulumi", h) }))
 	require.NoError(t, srv.CreateStack(contractOrg, contractProj, "prod"))
-	ts := httptest.NewServer(http.StripPrefix("/pulumi", srv))
-	t.Cleanup(ts.Close)
-	c, err := cloud.New(ts.Client(), ts.URL+"/pulumi/", contractToken)
+	c, err := cloud.New(srv.HTTP.Client(), srv.URL+"/pulumi/", contractToken)
 	require.NoError(t, err)
 	got, err := c.ListStacks(t.Context(), cloud.StackFilter{})
 	require.NoError(t, err)
@@ -132,4 +131,51 @@ func TestContractHTTPSToEmulatorFailsOnce(t *testing.T) {
 	assert.Contains(t, err.Error(), "GET /api/user/stacks: "+host+" answered in plain HTTP, not HTTPS: use http://"+host)
 	assert.Equal(t, cloud.ClientStats{Requests: 1}, c.Stats())
 	assert.Zero(t, k.srv.Stats().Total, "no request reached the emulator's API")
+}
+
+// TestContractStacks creates, reads and deletes stacks through the client.
+func TestContractStacks(t *testing.T) {
+	t.Parallel()
+	k := newContract(t)
+	ctx := t.Context()
+
+	created, err := k.client.CreateStack(ctx, contractOrg, contractProj, "staging")
+	require.NoError(t, err)
+	assert.NotEmpty(t, created.ID)
+	assert.Equal(t, contractOrg, created.OrgName)
+	assert.Equal(t, contractProj, created.ProjectName)
+	assert.Equal(t, "staging", created.StackName)
+	assert.Equal(t, 0, created.Version)
+
+	got, err := k.client.GetStack(ctx, contractOrg, contractProj, "staging")
+	require.NoError(t, err)
+	assert.Equal(t, created, got)
+
+	// A stack the emulator created itself reads the same way.
+	require.NoError(t, k.srv.CreateStack(contractOrg, "other-project", "seeded"))
+	seeded, err := k.client.GetStack(ctx, contractOrg, "other-project", "seeded")
+	require.NoError(t, err)
+	assert.Equal(t, "seeded", seeded.StackName)
+	assert.Equal(t, "other-project", seeded.ProjectName)
+	assert.NotEqual(t, created.ID, seeded.ID)
+
+	// Deleting a stack removes it and its webhooks.
+	scope := cloud.WebhookScope{Organization: contractOrg, Project: contractProj, Stack: "staging"}
+	k.createHook(t, scope, sampleWebhook(scope))
+	require.NoError(t, k.client.DeleteStack(ctx, contractOrg, contractProj, "staging", false))
+	_, err = k.client.GetStack(ctx, contractOrg, contractProj, "staging")
+	requireAPIError(t, err, http.StatusNotFound)
+	assertOnlySentinels(t, err, cloud.ErrNotFound)
+	_, err = k.client.ListWebhooks(ctx, scope)
+	requireAPIError(t, err, http.StatusNotFound)
+	assert.Empty(t, k.hooksIn(scope))
+
+	// force=true is accepted too.
+	require.NoError(t, k.client.DeleteStack(ctx, contractOrg, "other-project", "seeded", true))
+	_, err = k.client.GetStack(ctx, contractOrg, "other-project", "seeded")
+	assert.ErrorIs(t, err, cloud.ErrNotFound)
+
+	// A deleted stack can be created again.
+	_, err = k.client.CreateStack(ctx, contractOrg, contractProj, "staging")
+	require.NoError(t, err)
 }
