@@ -32,10 +32,11 @@ type AutoDeployer struct {
 
 // AutoDeployerArgs are the inputs; names match Pulumi's auto-deploy package.
 type AutoDeployerArgs struct {
-	Organization   string   `pulumi:"organization" provider:"replaceOnChanges"`
+	Organization   string   `pulumi:"organization,optional" provider:"replaceOnChanges"`
 	Project        string   `pulumi:"project" provider:"replaceOnChanges"`
 	Stack          string   `pulumi:"stack" provider:"replaceOnChanges"`
 	DownstreamRefs []string `pulumi:"downstreamRefs,optional"`
+	Paused         bool     `pulumi:"paused,optional"`
 }
 
 // AutoDeployerState records which edges exist in Pulumi Cloud; after a partial failure
@@ -54,12 +55,14 @@ func (d *AutoDeployer) Annotate(a infer.Annotator) {
 
 // Annotate describes the inputs.
 func (a *AutoDeployerArgs) Annotate(an infer.Annotator) {
-	an.Describe(&a.Organization, "The Pulumi Cloud organization of the stack and of every downstream stack.")
+	an.Describe(&a.Organization, "The Pulumi Cloud organization of the stack and of every downstream stack. "+
+		organizationDefaultDoc)
 	an.Describe(&a.Project, "The project of the stack whose updates trigger the downstream deployments.")
 	an.Describe(&a.Stack, "The stack whose updates trigger the downstream deployments.")
 	an.Describe(&a.DownstreamRefs, "The stacks to redeploy after each successful update of this stack, as "+
 		"`project/stack` (pass other AutoDeployers' `ref` outputs). Order does not matter; each ref may appear once "+
 		"and never this stack itself.")
+	an.Describe(&a.Paused, pausedDoc)
 }
 
 // Annotate describes the outputs.
@@ -93,6 +96,13 @@ func (d *AutoDeployer) Check(
 	unknown := unknownKeys(req.NewInputs)
 	fail := func(property string, err error) {
 		failures = append(failures, p.CheckFailure{Property: property, Reason: err.Error()})
+	}
+	if !unknown["organization"] {
+		org, err := d.edges.resolveOrganization(ctx, args.Organization, req.OldInputs.Get("organization"))
+		if err != nil {
+			fail("organization", err)
+		}
+		args.Organization = org
 	}
 	for _, f := range []struct{ key, value string }{
 		{"organization", args.Organization}, {"project", args.Project}, {"stack", args.Stack},
@@ -142,7 +152,9 @@ func (d *AutoDeployer) Create(
 ) (infer.CreateResponse[AutoDeployerState], error) {
 	args := req.Inputs
 	owner := resourceURN(ctx)
-	refs, err := d.edges.reconcile(ctx, owner, args.source(), args.DownstreamRefs, nil, req.DryRun)
+	now, err := d.edges.apply(ctx, edgeChange{owner: owner, want: edgesFrom(args.source(), args.DownstreamRefs),
+		paused: args.Paused, field: downstreamRefsField}, req.DryRun)
+	refs := targetsOf(now)
 	if err != nil && !errors.As(err, &infer.ResourceInitFailedError{}) {
 		return infer.CreateResponse[AutoDeployerState]{}, err
 	}
@@ -168,6 +180,9 @@ func (d *AutoDeployer) Diff(
 		}
 	}
 	maps.Copy(diff, setDiff("downstreamRefs", olds.DownstreamRefs, news.DownstreamRefs))
+	if olds.Paused != news.Paused {
+		diff["paused"] = p.PropertyDiff{Kind: p.Update, InputDiff: true}
+	}
 	return infer.DiffResponse{HasChanges: len(diff) > 0, DetailedDiff: diff, DeleteBeforeReplace: true}, nil
 }
 
@@ -177,8 +192,11 @@ func (d *AutoDeployer) Update(
 	ctx context.Context, req infer.UpdateRequest[AutoDeployerArgs, AutoDeployerState],
 ) (infer.UpdateResponse[AutoDeployerState], error) {
 	owner := req.State.owner(ctx)
-	refs, err := d.edges.reconcile(ctx, owner, req.Inputs.source(), req.Inputs.DownstreamRefs,
-		req.State.DownstreamRefs, req.DryRun)
+	now, err := d.edges.apply(ctx, edgeChange{owner: owner,
+		want:   edgesFrom(req.Inputs.source(), req.Inputs.DownstreamRefs),
+		have:   edgesFrom(req.State.source(), req.State.DownstreamRefs),
+		paused: req.Inputs.Paused, wasPaused: req.State.Paused, field: downstreamRefsField}, req.DryRun)
+	refs := targetsOf(now)
 	if err != nil && !errors.As(err, &infer.ResourceInitFailedError{}) {
 		return infer.UpdateResponse[AutoDeployerState]{}, err
 	}
@@ -209,7 +227,7 @@ func (d *AutoDeployer) Read(
 		return infer.ReadResponse[AutoDeployerArgs, AutoDeployerState]{}, err
 	}
 	owner := req.State.owner(ctx)
-	refs, exists, err := d.edges.ownedEdges(ctx, client, owner, source, req.State.DownstreamRefs)
+	refs, exists, err := d.edges.ownedEdges(ctx, client, owner, source, req.State.DownstreamRefs, !req.State.Paused)
 	switch {
 	case err != nil:
 		return infer.ReadResponse[AutoDeployerArgs, AutoDeployerState]{}, err
@@ -220,7 +238,7 @@ func (d *AutoDeployer) Read(
 		return infer.ReadResponse[AutoDeployerArgs, AutoDeployerState]{}, nil // the stack itself is gone
 	}
 	args := AutoDeployerArgs{Organization: source.org, Project: source.project, Stack: source.stack,
-		DownstreamRefs: refs}
+		DownstreamRefs: refs, Paused: req.State.Paused}
 	return infer.ReadResponse[AutoDeployerArgs, AutoDeployerState]{
 		ID: req.ID, Inputs: args, State: newAutoDeployerState(args, refs, owner),
 	}, nil
@@ -230,9 +248,10 @@ func (d *AutoDeployer) Read(
 func (d *AutoDeployer) Delete(
 	ctx context.Context, req infer.DeleteRequest[AutoDeployerState],
 ) (infer.DeleteResponse, error) {
-	owner, source := req.State.owner(ctx), req.State.source()
-	have := without(req.State.DownstreamRefs, d.edges.heldBySuccessor(source, owner, req.State.DownstreamRefs))
-	_, err := d.edges.reconcile(ctx, owner, source, nil, have, false)
+	owner := req.State.owner(ctx)
+	have := edgesFrom(req.State.source(), req.State.DownstreamRefs)
+	_, err := d.edges.apply(ctx, edgeChange{owner: owner, have: withoutEdges(have, d.edges.heldBySuccessor(owner, have)),
+		paused: req.State.Paused, wasPaused: req.State.Paused, field: downstreamRefsField}, false)
 	if failed := (infer.ResourceInitFailedError{}); errors.As(err, &failed) {
 		// A resource being deleted has no partial state to keep: say what failed instead.
 		return infer.DeleteResponse{}, fmt.Errorf("deleting %s: %s", req.ID, strings.Join(failed.Reasons, "; "))
@@ -261,6 +280,8 @@ func (s AutoDeployerState) owner(ctx context.Context) string {
 	}
 	return resourceURN(ctx)
 }
+
+func downstreamRefsField(stackKey) string { return "downstreamRefs" }
 
 func (a AutoDeployerArgs) source() stackKey { return stackKey{a.Organization, a.Project, a.Stack} }
 

@@ -24,6 +24,7 @@ type Client interface {
 	GetStack(ctx context.Context, org, project, stack string) (cloud.Stack, error)
 	GetDeploymentSettings(ctx context.Context, org, project, stack string) (map[string]any, error)
 	ListStacks(ctx context.Context, filter cloud.StackFilter) ([]cloud.StackSummary, error)
+	GetDefaultOrganization(ctx context.Context) (string, error)
 }
 
 // ClientFactory builds the Client for a resolved API URL and token.

@@ -20,6 +20,9 @@ const defaultAPIURL = "https://api.pulumi.com"
 type Config struct {
 	AccessToken *string `pulumi:"accessToken,optional" provider:"secret"`
 	APIURL      *string `pulumi:"apiUrl,optional"`
+	// Organization is where resources whose organization is unset live; not identity of the
+	// provider either: a resource keeps the organization it has.
+	Organization *string `pulumi:"organization,optional"`
 }
 
 var (
@@ -29,6 +32,9 @@ var (
 
 // Annotate documents the configuration keys.
 func (c *Config) Annotate(a infer.Annotator) {
+	a.Describe(&c.Organization, "The Pulumi Cloud organization of every AutoDeployer and DeploymentGraph whose "+
+		"`organization` is unset. A resource keeps the organization it was created in: changing this affects "+
+		"new resources only.")
 	a.Describe(&c.AccessToken, "The Pulumi Cloud access token the provider uses. When unset, the provider "+
 		"uses the `PULUMI_ACCESS_TOKEN` environment variable, and then the token `pulumi login` stored for `apiUrl`.")
 	a.Describe(&c.APIURL, "The Pulumi Cloud API URL, `https://api.pulumi.com` by default. When unset, the "+

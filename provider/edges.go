@@ -66,132 +66,186 @@ func ownerOf(h cloud.Webhook) string {
 	return h.DisplayName[i+len(ownerMarker) : len(h.DisplayName)-1]
 }
 
-func desiredEdgeWebhook(ref, owner string) cloud.Webhook {
+func desiredEdgeWebhook(ref, owner string, active bool) cloud.Webhook {
 	return cloud.Webhook{
 		Name:        edgeWebhookName(ref),
 		DisplayName: edgeDisplayName(ref, owner),
 		PayloadURL:  ref,
-		Active:      true,
+		Active:      active,
 		Format:      string(WebhookFormatPulumiDeployments),
 		Filters:     []string{"update_succeeded"},
 	}
 }
 
-func isDesiredEdge(h cloud.Webhook, ref, owner string) bool {
-	want := desiredEdgeWebhook(ref, owner)
-	return h.Name == want.Name && h.PayloadURL == ref && h.Active && h.Format == want.Format &&
+func isDesiredEdge(h cloud.Webhook, ref, owner string, active bool) bool {
+	want := desiredEdgeWebhook(ref, owner, active)
+	return h.Name == want.Name && h.PayloadURL == ref && h.Active == active && h.Format == want.Format &&
 		h.DisplayName == want.DisplayName && sameSet(h.Filters, want.Filters) && len(h.Groups) == 0
 }
 
-// reconcile moves owner's edges from source to the refs in have to those in want and
-// returns the refs now in place, in want's order. New edges are checked first (also in
-// preview, where nothing is written). Failed edges leave the rest in place and come back
-// as infer.ResourceInitFailedError, so the engine keeps the partial state.
-func (e *edgeEngine) reconcile(
-	ctx context.Context, owner string, source stackKey, want, have []string, dryRun bool,
-) ([]string, error) {
+// edge is one deployment edge: source redeploys ref after each successful update.
+type edge struct {
+	source stackKey
+	ref    string
+}
+
+// edgeChange is what a resource asks of the engine: move owner's edges from have to want,
+// with every edge in want active, or paused (inactive).
+type edgeChange struct {
+	owner      string
+	want, have []edge
+	// paused and wasPaused switch the webhooks between active and inactive: a change of
+	// one costs a PATCH per kept edge, never a delete or create.
+	paused, wasPaused bool
+	// field names an edge's source in messages: "downstreamRefs", or edges["p/s"].
+	field func(source stackKey) string
+}
+
+// apply moves owner's edges from have to want and returns the edges now in place. New
+// edges are checked first (also in preview, where nothing is written). Requests run at
+// most maxParallelRequests at once across all of the change. Failed edges leave the rest
+// in place and come back as infer.ResourceInitFailedError, so the engine keeps the
+// partial state.
+func (e *edgeEngine) apply(ctx context.Context, c edgeChange, dryRun bool) ([]edge, error) {
 	// In preview a ref still unknown decodes as ""; it is checked once it is known.
-	add := slices.DeleteFunc(without(want, have), func(ref string) bool { return ref == "" })
-	remove := without(have, want)
-	if len(add) == 0 && len(remove) == 0 {
-		return want, nil
+	add := slices.DeleteFunc(withoutEdges(c.want, c.have), func(x edge) bool { return x.ref == "" })
+	remove := withoutEdges(c.have, c.want)
+	var toggle []edge
+	if c.paused != c.wasPaused {
+		toggle = withoutEdges(c.have, remove)
+	}
+	if len(add) == 0 && len(remove) == 0 && len(toggle) == 0 {
+		return c.want, nil
 	}
 	client, err := e.clients.get(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if len(add) > 0 {
-		if err := e.checkAdds(ctx, client, edgeOwner{urn: owner}, source, add, "downstreamRefs", true); err != nil {
+		if err := e.checkAdds(ctx, client, edgeOwner{urn: c.owner}, add, c.field, true); err != nil {
 			return nil, err
 		}
 	}
 	if dryRun {
-		return want, nil
+		return c.want, nil
 	}
 
-	failures := make([]error, len(add)+len(remove))
-	forEach(len(failures), func(i int) {
-		if i < len(add) {
-			failures[i] = e.ensureEdge(ctx, client, owner, source, add[i])
-		} else {
-			failures[i] = e.removeEdge(ctx, client, owner, source, remove[i-len(add)])
+	ops := slices.Concat(add, toggle, remove)
+	failures := make([]error, len(ops))
+	forEach(len(ops), func(i int) {
+		switch {
+		case i < len(add):
+			failures[i] = e.ensureEdge(ctx, client, c.owner, ops[i], !c.paused)
+		case i < len(add)+len(toggle):
+			failures[i] = e.setActive(ctx, client, c.owner, ops[i], !c.paused)
+		default:
+			failures[i] = e.removeEdge(ctx, client, c.owner, ops[i])
 		}
 	})
 
 	var reasons []string
-	var failedAdds, removed []string
-	refs := slices.Clone(have)
+	var failedAdds, removed []edge
+	now := slices.Clone(c.have)
 	for i, err := range failures {
 		switch {
 		case err != nil:
 			reasons = append(reasons, err.Error())
 			if i < len(add) {
-				failedAdds = append(failedAdds, add[i])
+				failedAdds = append(failedAdds, ops[i])
 			}
 		case i < len(add):
-			refs = append(refs, add[i])
-		default:
-			removed = append(removed, remove[i-len(add)])
+			now = append(now, ops[i])
+		case i >= len(add)+len(toggle):
+			removed = append(removed, ops[i])
 		}
 	}
-	e.graph.unplan(source, owner, failedAdds)
-	refs = ordered(without(refs, removed), want)
-	if len(reasons) > 0 {
-		return refs, infer.ResourceInitFailedError{Reasons: reasons}
+	for _, x := range failedAdds {
+		e.graph.unplan(x.source, c.owner, []string{x.ref})
 	}
-	return refs, nil
+	now = orderedEdges(withoutEdges(now, removed), c.want)
+	if len(reasons) > 0 {
+		return now, infer.ResourceInitFailedError{Reasons: reasons}
+	}
+	return now, nil
 }
 
-// checkAdds refuses, before anything is written, new edges source → refs that would
-// loop, duplicate an edge of another auto-deploy resource, or (with checkTargets) point
-// at a stack that cannot be deployed, and warns about duplicates made by hand. The edges
-// that pass are recorded as planned, so the rest of this run sees them.
+// checkAdds refuses, before anything is written, new edges that would loop, duplicate an
+// edge of another auto-deploy resource, or (with checkTargets) point at a stack that
+// cannot be deployed, and warns about duplicates made by hand. The edges that pass are
+// recorded as planned, so the rest of this run sees them.
 func (e *edgeEngine) checkAdds(
-	ctx context.Context, client Client, owner edgeOwner, source stackKey, refs []string, field string,
+	ctx context.Context, client Client, owner edgeOwner, adds []edge, field func(stackKey) string,
 	checkTargets bool,
 ) error {
-	// All of these only read, so they run together: the targets, the source's webhooks,
+	sources := map[stackKey][]string{}
+	var order []stackKey
+	for _, x := range adds {
+		if sources[x.source] == nil {
+			order = append(order, x.source)
+		}
+		sources[x.source] = append(sources[x.source], x.ref)
+	}
+	// All of these only read, so they run together: the targets, each source's webhooks,
 	// and the graph below the targets that the cycle walk follows.
-	known := source.org != "" && source.project != "" && source.stack != ""
-	var wg sync.WaitGroup
-	var sourceErr, warmErr error
-	var listed stackHooks
-	if known {
-		wg.Go(func() { listed, sourceErr = e.graph.webhooksOf(ctx, client, source) })
-		wg.Go(func() { warmErr = e.graph.warm(ctx, client, source, refs) })
-	}
-	var targetErrs []error
+	known := func(k stackKey) bool { return k.org != "" && k.project != "" && k.stack != "" }
+	var targets []stackKey
 	if checkTargets {
-		targetErrs = make([]error, len(refs))
-		forEach(len(refs), func(i int) { targetErrs[i] = e.graph.checkTarget(ctx, client, source.at(refs[i])) })
+		seen := map[stackKey]bool{}
+		for _, x := range adds {
+			if t := x.source.at(x.ref); !seen[t] {
+				seen[t] = true
+				targets = append(targets, t)
+			}
+		}
 	}
-	wg.Wait()
+	listed := make([]stackHooks, len(order))
+	errs := make([]error, len(targets)+2*len(order))
+	forEach(len(errs), func(i int) {
+		switch j := i - len(targets); {
+		case j < 0:
+			errs[i] = e.graph.checkTarget(ctx, client, targets[i])
+		case j < len(order):
+			if known(order[j]) {
+				listed[j], errs[i] = e.graph.webhooksOf(ctx, client, order[j])
+			}
+		default:
+			if k := order[j-len(order)]; known(k) {
+				errs[i] = e.graph.warm(ctx, client, k, sources[k])
+			}
+		}
+	})
 	// A bad target is the most useful thing to report; the rest often fail the same way.
-	if err := cmp.Or(errors.Join(targetErrs...), sourceErr, warmErr); err != nil {
+	sourceErrs, warmErrs := errs[len(targets):len(targets)+len(order)], errs[len(targets)+len(order):]
+	if err := cmp.Or(errors.Join(errs[:len(targets)]...), errors.Join(sourceErrs...), errors.Join(warmErrs...)); err != nil {
 		return err
 	}
-	if !known {
-		return nil // a preview with the stack still unknown: the rest is checked once it is known
-	}
-	if !listed.exists {
-		return fmt.Errorf("stack %s does not exist in Pulumi Cloud, so no webhook can be added to it: create it "+
-			"(`pulumi stack init %s`) or correct the organization, project and stack", source, source)
+	for j, k := range order {
+		if known(k) && !listed[j].exists {
+			return fmt.Errorf("stack %s does not exist in Pulumi Cloud, so no webhook can be added to it: create it "+
+				"(`pulumi stack init %s`) or correct the organization, project and stack", k, k)
+		}
 	}
 
 	e.graph.planning.Lock()
 	defer e.graph.planning.Unlock()
-	for _, ref := range refs {
-		if err := e.checkDuplicate(ctx, owner, source, listed.hooks, ref, field); err != nil {
-			return err
+	for j, source := range order {
+		if !known(source) {
+			continue // a preview with the stack still unknown: checked once it is known
 		}
-		if path, err := e.graph.pathTo(ctx, client, source, ref); err != nil {
-			return err
-		} else if path != nil {
-			return fmt.Errorf("%s: adding %q would create a deployment cycle %s: every update would redeploy "+
-				"the stacks in it forever; remove one of these edges", field, ref, strings.Join(path, " → "))
+		for _, ref := range sources[source] {
+			if err := e.checkDuplicate(ctx, owner, source, listed[j].hooks, ref, field(source)); err != nil {
+				return err
+			}
+			if path, err := e.graph.pathTo(ctx, client, source, ref); err != nil {
+				return err
+			} else if path != nil {
+				return fmt.Errorf("%s: adding %q would create a deployment cycle %s: every update would "+
+					"redeploy the stacks in it forever; remove one of these edges", field(source), ref,
+					strings.Join(path, " → "))
+			}
 		}
+		e.graph.plan(source, owner.urn, sources[source])
 	}
-	e.graph.plan(source, owner.urn, refs)
 	return nil
 }
 
@@ -241,8 +295,9 @@ func (e *edgeEngine) checkDuplicate(
 // already means an earlier attempt of this owner landed (its answer lost, or the provider
 // stopped): it is adopted, and repaired if it was changed since. One owned by another
 // resource is never taken over.
-func (e *edgeEngine) ensureEdge(ctx context.Context, client Client, owner string, source stackKey, ref string) error {
-	want := desiredEdgeWebhook(ref, owner)
+func (e *edgeEngine) ensureEdge(ctx context.Context, client Client, owner string, x edge, active bool) error {
+	source, ref := x.source, x.ref
+	want := desiredEdgeWebhook(ref, owner, active)
 	outcome, live, err := client.CreateWebhookOnce(ctx, source.scope(), want)
 	if err != nil {
 		return describeCloudError(fmt.Sprintf("creating the deployment webhook %s → %s", source, ref), err)
@@ -254,7 +309,7 @@ func (e *edgeEngine) ensureEdge(ctx context.Context, client Client, owner string
 	case outcome == cloud.Occupied && other == owner:
 		e.graph.markAdopted(source, ref, owner)
 	}
-	if isDesiredEdge(live, ref, owner) {
+	if isDesiredEdge(live, ref, owner, active) {
 		return nil
 	}
 	if _, err := client.UpdateWebhook(ctx, source.scope(), want.Name, want); err != nil {
@@ -263,9 +318,28 @@ func (e *edgeEngine) ensureEdge(ctx context.Context, client Client, owner string
 	return nil
 }
 
+// setActive pauses or resumes one of owner's edges with a single PATCH; one deleted
+// behind Pulumi's back is created again.
+func (e *edgeEngine) setActive(ctx context.Context, client Client, owner string, x edge, active bool) error {
+	want := desiredEdgeWebhook(x.ref, owner, active)
+	_, err := client.UpdateWebhook(ctx, x.source.scope(), want.Name, want)
+	if errors.Is(err, cloud.ErrNotFound) {
+		return e.ensureEdge(ctx, client, owner, x, active)
+	}
+	if err != nil {
+		verb := "pausing"
+		if active {
+			verb = "resuming"
+		}
+		return describeCloudError(fmt.Sprintf("%s the deployment webhook %s → %s", verb, x.source, x.ref), err)
+	}
+	return nil
+}
+
 // removeEdge deletes the edge's webhook if owner owns it; one already gone counts as
 // removed, and one another resource owns now is left alone, with a warning.
-func (e *edgeEngine) removeEdge(ctx context.Context, client Client, owner string, source stackKey, ref string) error {
+func (e *edgeEngine) removeEdge(ctx context.Context, client Client, owner string, x edge) error {
+	source, ref := x.source, x.ref
 	name := edgeWebhookName(ref)
 	planner, planned := e.graph.plannedBy(source, ref)
 	switch {
@@ -300,11 +374,11 @@ func (e *edgeEngine) removeEdge(ctx context.Context, client Client, owner string
 // it creates the new resource (the same URN, and so the same owner) before it deletes
 // the old one, so the new one finds the old one's webhooks under its own names. They are
 // the new resource's now, and the old one's delete must leave them.
-func (e *edgeEngine) heldBySuccessor(source stackKey, owner string, have []string) []string {
-	var held []string
-	for _, ref := range have {
-		if e.graph.adoptedBy(source, ref) == owner {
-			held = append(held, ref)
+func (e *edgeEngine) heldBySuccessor(owner string, have []edge) []edge {
+	var held []edge
+	for _, x := range have {
+		if e.graph.adoptedBy(x.source, x.ref) == owner {
+			held = append(held, x)
 		}
 	}
 	return held
@@ -314,7 +388,7 @@ func (e *edgeEngine) heldBySuccessor(source stackKey, owner string, have []strin
 // why each edge in state that is no longer in place dropped out. Edges in place whose
 // target stack has been deleted are kept, with a warning: they can only fail.
 func (e *edgeEngine) ownedEdges(
-	ctx context.Context, client Client, owner string, source stackKey, inState []string,
+	ctx context.Context, client Client, owner string, source stackKey, inState []string, active bool,
 ) (refs []string, exists bool, err error) {
 	hooks, err := client.ListWebhooks(ctx, source.scope())
 	if errors.Is(err, cloud.ErrNotFound) {
@@ -327,7 +401,7 @@ func (e *edgeEngine) ownedEdges(
 	var live []string
 	for _, h := range hooks {
 		byName[h.Name] = h
-		if isEdgeWebhook(h) && isDesiredEdge(h, h.PayloadURL, owner) {
+		if isEdgeWebhook(h) && isDesiredEdge(h, h.PayloadURL, owner, active) {
 			live = append(live, h.PayloadURL)
 		}
 	}
@@ -335,7 +409,7 @@ func (e *edgeEngine) ownedEdges(
 	for _, ref := range inState {
 		if !slices.Contains(live, ref) {
 			log.Warningf("the deployment webhook %s → %s is no longer in place: %s; the next `pulumi up` "+
-				"creates it again", source, ref, whyNotInPlace(byName, ref, owner))
+				"creates it again", source, ref, whyNotInPlace(byName, ref, owner, active))
 		}
 	}
 	// Keep the prior order for refs still there, then any owned webhook state did not know
@@ -364,9 +438,9 @@ func (e *edgeEngine) ownedEdges(
 }
 
 // whyNotInPlace says what became of an edge's webhook, for refresh's drift warning.
-func whyNotInPlace(byName map[string]cloud.Webhook, ref, owner string) string {
+func whyNotInPlace(byName map[string]cloud.Webhook, ref, owner string, active bool) string {
 	h, ok := byName[edgeWebhookName(ref)]
-	want := desiredEdgeWebhook(ref, owner)
+	want := desiredEdgeWebhook(ref, owner, active)
 	switch {
 	case !ok:
 		return "it was deleted"
@@ -375,8 +449,10 @@ func whyNotInPlace(byName map[string]cloud.Webhook, ref, owner string) string {
 			return "it is owned by " + other + " now"
 		}
 		return fmt.Sprintf("its display name was changed to %q", h.DisplayName)
-	case !h.Active:
+	case h.Active != active && active:
 		return "it was deactivated"
+	case h.Active != active:
+		return "it was activated while this resource is paused"
 	case h.PayloadURL != ref || h.Format != want.Format:
 		return fmt.Sprintf("it was changed to deploy %q with format %q", h.PayloadURL, h.Format)
 	case !sameSet(h.Filters, want.Filters) || len(h.Groups) > 0:
@@ -387,21 +463,21 @@ func whyNotInPlace(byName map[string]cloud.Webhook, ref, owner string) string {
 	}
 }
 
-// without returns the elements of a not in b, in a's order.
-func without(a, b []string) []string {
-	var out []string
-	for _, v := range a {
-		if !slices.Contains(b, v) {
-			out = append(out, v)
+// withoutEdges returns the edges of a not in b, in a's order.
+func withoutEdges(a, b []edge) []edge {
+	var out []edge
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			out = append(out, x)
 		}
 	}
 	return out
 }
 
-// ordered returns refs sorted by their position in want, unknown ones last.
-func ordered(refs, want []string) []string {
-	out := slices.Clone(refs)
-	slices.SortStableFunc(out, func(a, b string) int {
+// orderedEdges returns edges sorted by their position in want, unknown ones last.
+func orderedEdges(edges, want []edge) []edge {
+	out := slices.Clone(edges)
+	slices.SortStableFunc(out, func(a, b edge) int {
 		ia, ib := slices.Index(want, a), slices.Index(want, b)
 		if ia < 0 {
 			ia = len(want)
@@ -411,6 +487,35 @@ func ordered(refs, want []string) []string {
 		}
 		return ia - ib
 	})
+	return out
+}
+
+// edgesFrom pairs source with each of refs.
+func edgesFrom(source stackKey, refs []string) []edge {
+	out := make([]edge, len(refs))
+	for i, ref := range refs {
+		out[i] = edge{source, ref}
+	}
+	return out
+}
+
+// targetsOf returns the refs of edges, in order.
+func targetsOf(edges []edge) []string {
+	out := make([]string, len(edges))
+	for i, x := range edges {
+		out[i] = x.ref
+	}
+	return out
+}
+
+// without returns the elements of a not in b, in a's order.
+func without(a, b []string) []string {
+	var out []string
+	for _, v := range a {
+		if !slices.Contains(b, v) {
+			out = append(out, v)
+		}
+	}
 	return out
 }
 

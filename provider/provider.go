@@ -38,6 +38,7 @@ func New(newClient ClientFactory) (p.Provider, error) {
 		WithResources(
 			infer.Resource(&Webhook{clients: clients, edges: edges}),
 			infer.Resource(&AutoDeployer{edges: edges}),
+			infer.Resource(&DeploymentGraph{edges: edges}),
 		).
 		WithModuleMap(map[tokens.ModuleName]tokens.ModuleName{"provider": "index"}).
 		Build()

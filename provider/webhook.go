@@ -285,7 +285,8 @@ func (w *Webhook) checkEdge(ctx context.Context, args WebhookArgs, owner edgeOwn
 	if err != nil {
 		return err
 	}
-	return w.edges.checkAdds(ctx, client, owner, source, []string{ref}, "payloadUrl", false)
+	return w.edges.checkAdds(ctx, client, owner, []edge{{source, ref}}, func(stackKey) string { return "payloadUrl" },
+		false)
 }
 
 // edge is the deployment edge the webhook makes, if it makes one.

@@ -1,0 +1,199 @@
+package provider
+
+import (
+	"net/http"
+	"testing"
+
+	p "github.com/pulumi/pulumi-go-provider"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/property"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/autodeploy-dev/pulumi-auto-deploy/provider/cloud"
+)
+
+const deploymentGraphToken = "auto-deploy:index:DeploymentGraph"
+
+func graphURN(name string) resource.URN {
+	return resource.NewURN("test", "provider", "", deploymentGraphToken, name)
+}
+
+// graphInputs builds a DeploymentGraph's inputs in organization org from upstream → refs.
+func graphInputs(edges map[string][]string) property.Map {
+	m := map[string]property.Value{}
+	for upstream, refs := range edges {
+		m[upstream] = stringList(refs...)
+	}
+	return property.NewMap(map[string]property.Value{
+		"organization": property.New("org"),
+		"edges":        property.New(property.NewMap(m)),
+	})
+}
+
+// hookEdges lists the emulator's webhooks as "stack → target".
+func hookEdges(tc *testCloud) []string {
+	var out []string
+	for _, h := range tc.cloud.Webhooks() {
+		out = append(out, h.Stack+" → "+h.PayloadURL)
+	}
+	return out
+}
+
+func TestDeploymentGraphCheckFailures(t *testing.T) {
+	t.Parallel()
+	server := newServer(t, "http://127.0.0.1:1", testToken) // Check never calls the API here.
+	cases := []struct {
+		name   string
+		edges  map[string][]string
+		reason string
+	}{
+		{"upstream without a slash", map[string][]string{"net": {"graph/b"}},
+			`edges["net"] "net" is not a stack reference: use the form "project/stack" (for example ` +
+				`"database/prod"), a stack in the same organization`},
+		{"bad downstream", map[string][]string{"graph/a": {"graph/b c"}},
+			`edges["graph/a"][0] stack "b c" is not a valid name: ` + nameRule},
+		{"self edge", map[string][]string{"graph/a": {"graph/b", "graph/a"}},
+			`edges["graph/a"][1] "graph/a" is its own upstream: a stack that redeploys itself would loop forever; ` +
+				"remove it"},
+		{"duplicate", map[string][]string{"graph/a": {"graph/b", "graph/b"}},
+			`edges["graph/a"][1] "graph/b" repeats edges["graph/a"][0]: list each downstream stack once per upstream`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			resp, err := server.Check(p.CheckRequest{Urn: graphURN("g"), Inputs: graphInputs(tc.edges)})
+			require.NoError(t, err)
+			assert.Contains(t, resp.Failures, p.CheckFailure{Property: "edges", Reason: tc.reason})
+		})
+	}
+
+	placeholder := graphInputs(map[string][]string{"graph/a": {"graph/b"}}).Set("organization",
+		property.New(placeholderOrganization))
+	resp, err := server.Check(p.CheckRequest{Urn: graphURN("g"), Inputs: placeholder})
+	require.NoError(t, err)
+	require.Len(t, resp.Failures, 1)
+	assert.Equal(t, "organization", resp.Failures[0].Property)
+	assert.Contains(t, resp.Failures[0].Reason, `organization "organization" is the placeholder`)
+}
+
+func TestDeploymentGraphLifecycle(t *testing.T) {
+	t.Parallel()
+	tc := graphCloud(t, "a", "b", "c", "d")
+	created, err := engineCreate(tc.server, graphURN("g"), graphInputs(map[string][]string{
+		"graph/a": {"graph/c", "graph/b"}, "graph/b": {"graph/d"},
+	}))
+	require.NoError(t, err)
+	assert.Equal(t, "org", created.ID)
+	assert.ElementsMatch(t, []string{"a → graph/b", "a → graph/c", "b → graph/d"}, hookEdges(tc))
+	assert.Equal(t, int64(3), int64(created.Properties.Get("edgeCount").AsNumber()))
+	assert.Equal(t, string(graphURN("g")), created.Properties.Get("owner").AsString())
+
+	// One edge removed and one added: one DELETE and one POST, whatever else is in the graph.
+	next := graphInputs(map[string][]string{"graph/a": {"graph/b"}, "graph/b": {"graph/d"}, "graph/c": {"graph/d"}})
+	check, err := tc.server.Check(p.CheckRequest{Urn: graphURN("g"), State: created.Properties, Inputs: next})
+	require.NoError(t, err)
+	diff, err := tc.server.Diff(p.DiffRequest{ID: "org", Urn: graphURN("g"), State: created.Properties,
+		Inputs: check.Inputs})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]p.PropertyDiff{
+		`edges["graph/a"][1]`: {Kind: p.Delete, InputDiff: true},
+		`edges["graph/c"]`:    {Kind: p.Add, InputDiff: true},
+	}, diff.DetailedDiff)
+	tc.cloud.ResetStats()
+	updated, err := tc.server.Update(p.UpdateRequest{ID: "org", Urn: graphURN("g"), State: created.Properties,
+		Inputs: check.Inputs})
+	require.NoError(t, err)
+	stats := tc.cloud.Stats()
+	assert.Equal(t, 2, stats.Writes, "%v", stats.ByRoute)
+	assert.ElementsMatch(t, []string{"a → graph/b", "b → graph/d", "c → graph/d"}, hookEdges(tc))
+
+	// Paused: one PATCH per edge, nothing created or deleted; and back.
+	paused := check.Inputs.Set("paused", property.New(true))
+	tc.cloud.ResetStats()
+	pausedState, err := tc.server.Update(p.UpdateRequest{ID: "org", Urn: graphURN("g"), State: updated.Properties,
+		Inputs: paused})
+	require.NoError(t, err)
+	stats = tc.cloud.Stats()
+	assert.Equal(t, 3, stats.ByMethod[http.MethodPatch], "%v", stats.ByRoute)
+	assert.Equal(t, 3, stats.Writes)
+	for _, h := range tc.cloud.Webhooks() {
+		assert.False(t, h.Active, "%s paused", h.Name)
+	}
+	result, err := tc.cloud.FireUpdate("org", "graph", "a")
+	require.NoError(t, err)
+	assert.Empty(t, result.Deployments, "a paused graph deploys nothing")
+	resumed, err := tc.server.Update(p.UpdateRequest{ID: "org", Urn: graphURN("g"), State: pausedState.Properties,
+		Inputs: check.Inputs})
+	require.NoError(t, err)
+	result, err = tc.cloud.FireUpdate("org", "graph", "a")
+	require.NoError(t, err)
+	assert.Len(t, result.Deployments, 2, "a → b → d once each")
+
+	// A fresh process (as `pulumi destroy` is) deletes every edge the graph owns.
+	fresh := newServer(t, tc.cloud.URL, testToken)
+	require.NoError(t, fresh.Delete(p.DeleteRequest{ID: "org", Urn: graphURN("g"), Properties: resumed.Properties}))
+	assert.Empty(t, tc.cloud.Webhooks())
+}
+
+func TestDeploymentGraphRefusesLoopsAndOthersEdges(t *testing.T) {
+	t.Parallel()
+	tc := graphCloud(t, "a", "b", "c")
+
+	// A loop inside the graph is refused in preview, with its path, before any write.
+	_, err := engineCreate(tc.server, graphURN("loop"), graphInputs(map[string][]string{
+		"graph/a": {"graph/b"}, "graph/b": {"graph/c"}, "graph/c": {"graph/a"},
+	}))
+	require.ErrorContains(t, err, `would create a deployment cycle graph/c → graph/a → graph/b → graph/c`)
+	assert.Empty(t, tc.cloud.Webhooks())
+
+	// An AutoDeployer's edge is refused to a graph, naming the owner, and the other way round.
+	_, err = engineCreate(newServer(t, tc.cloud.URL, testToken), deployerURN("a"), deployerInputs("a", "graph/b"))
+	require.NoError(t, err)
+	_, err = engineCreate(newServer(t, tc.cloud.URL, testToken), graphURN("g"), graphInputs(map[string][]string{
+		"graph/a": {"graph/b"},
+	}))
+	require.ErrorContains(t, err, `edges["graph/a"]: the edge graph/a → graph/b already exists in Pulumi Cloud `+
+		`and is owned by `+string(deployerURN("a")))
+	_, err = engineCreate(newServer(t, tc.cloud.URL, testToken), graphURN("g"), graphInputs(map[string][]string{
+		"graph/b": {"graph/c"},
+	}))
+	require.NoError(t, err)
+	_, err = engineCreate(newServer(t, tc.cloud.URL, testToken), deployerURN("b"), deployerInputs("b", "graph/c"))
+	require.ErrorContains(t, err, "is owned by "+string(graphURN("g")))
+	assert.ElementsMatch(t, []string{"a → graph/b", "b → graph/c"}, hookEdges(tc))
+}
+
+func TestDeploymentGraphReadAndImport(t *testing.T) {
+	t.Parallel()
+	tc := graphCloud(t, "a", "b", "c")
+	created, err := engineCreate(tc.server, graphURN("g"), graphInputs(map[string][]string{
+		"graph/a": {"graph/b", "graph/c"},
+	}))
+	require.NoError(t, err)
+
+	// Import by organization adopts the edges the importing URN owns, and only those.
+	_, err = engineCreate(newServer(t, tc.cloud.URL, testToken), deployerURN("b"), deployerInputs("b", "graph/c"))
+	require.NoError(t, err)
+	fresh := newServer(t, tc.cloud.URL, testToken)
+	tc.cloud.ResetStats()
+	read, err := fresh.Read(p.ReadRequest{ID: "org", Urn: graphURN("g")})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"graph/b", "graph/c"}, refsOf(read.Inputs.Get("edges").AsMap(), "graph/a"))
+	assert.True(t, read.Inputs.Get("edges").AsMap().Get("graph/b").IsNull(), "the AutoDeployer's edge is not adopted")
+	_, err = fresh.Read(p.ReadRequest{ID: "org", Urn: graphURN("other")})
+	assert.ErrorContains(t, err, "nothing found to import")
+
+	// Refresh: one list per upstream stack; a deleted edge drops out of state.
+	tc.cloud.ResetStats()
+	client, err := cloud.New(http.DefaultClient, tc.cloud.URL, testToken)
+	require.NoError(t, err)
+	require.NoError(t, client.DeleteWebhook(t.Context(), cloud.WebhookScope{Organization: "org", Project: "graph",
+		Stack: "a"}, edgeWebhookName("graph/c")))
+	tc.cloud.ResetStats()
+	refreshed, err := newServer(t, tc.cloud.URL, testToken).Read(p.ReadRequest{ID: "org", Urn: graphURN("g"),
+		Properties: created.Properties, Inputs: graphInputs(map[string][]string{"graph/a": {"graph/b", "graph/c"}})})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"graph/b"}, refsOf(refreshed.Properties.Get("edges").AsMap(), "graph/a"))
+	assert.Equal(t, 1, tc.cloud.Stats().ByRoute["GET /api/stacks/{org}/{project}/{stack}/hooks"])
+}
