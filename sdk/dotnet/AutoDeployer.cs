@@ -68,16 +68,22 @@ namespace AutoDeployDev.AutoDeploy
         public Output<ImmutableArray<string>> DownstreamWebhooks { get; private set; } = null!;
 
         /// <summary>
-        /// The Pulumi Cloud organization of the stack and of every downstream stack.
+        /// The Pulumi Cloud organization of the stack and of every downstream stack. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. Changing it replaces the resource.
         /// </summary>
         [Output("organization")]
-        public Output<string> Organization { get; private set; } = null!;
+        public Output<string?> Organization { get; private set; } = null!;
 
         /// <summary>
         /// The owner recorded in the display name of each of these webhooks: this resource's URN when it was created (kept across a rename with `aliases`). Only webhooks recorded as owned by it are read, changed or deleted by this resource.
         /// </summary>
         [Output("owner")]
         public Output<string> Owner { get; private set; } = null!;
+
+        /// <summary>
+        /// Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
+        /// </summary>
+        [Output("paused")]
+        public Output<bool?> Paused { get; private set; } = null!;
 
         /// <summary>
         /// The project of the stack whose updates trigger the downstream deployments.
@@ -162,10 +168,16 @@ namespace AutoDeployDev.AutoDeploy
         }
 
         /// <summary>
-        /// The Pulumi Cloud organization of the stack and of every downstream stack.
+        /// The Pulumi Cloud organization of the stack and of every downstream stack. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. Changing it replaces the resource.
         /// </summary>
-        [Input("organization", required: true)]
-        public Input<string> Organization { get; set; } = null!;
+        [Input("organization")]
+        public Input<string>? Organization { get; set; }
+
+        /// <summary>
+        /// Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
+        /// </summary>
+        [Input("paused")]
+        public Input<bool>? Paused { get; set; }
 
         /// <summary>
         /// The project of the stack whose updates trigger the downstream deployments.

@@ -25,6 +25,12 @@ namespace AutoDeployDev.AutoDeploy
         [Output("apiUrl")]
         public Output<string?> ApiUrl { get; private set; } = null!;
 
+        /// <summary>
+        /// The Pulumi Cloud organization of every AutoDeployer and DeploymentGraph whose `organization` is unset. A resource keeps the organization it was created in: changing this affects new resources only.
+        /// </summary>
+        [Output("organization")]
+        public Output<string?> Organization { get; private set; } = null!;
+
 
         /// <summary>
         /// Create a Provider resource with the given unique name, arguments, and options.
@@ -79,6 +85,12 @@ namespace AutoDeployDev.AutoDeploy
         /// </summary>
         [Input("apiUrl")]
         public Input<string>? ApiUrl { get; set; }
+
+        /// <summary>
+        /// The Pulumi Cloud organization of every AutoDeployer and DeploymentGraph whose `organization` is unset. A resource keeps the organization it was created in: changing this affects new resources only.
+        /// </summary>
+        [Input("organization")]
+        public Input<string>? Organization { get; set; }
 
         public ProviderArgs()
         {

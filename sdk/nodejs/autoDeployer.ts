@@ -82,13 +82,17 @@ export class AutoDeployer extends pulumi.CustomResource {
      */
     declare public /*out*/ readonly downstreamWebhooks: pulumi.Output<string[]>;
     /**
-     * The Pulumi Cloud organization of the stack and of every downstream stack.
+     * The Pulumi Cloud organization of the stack and of every downstream stack. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. Changing it replaces the resource.
      */
-    declare public readonly organization: pulumi.Output<string>;
+    declare public readonly organization: pulumi.Output<string | undefined>;
     /**
      * The owner recorded in the display name of each of these webhooks: this resource's URN when it was created (kept across a rename with `aliases`). Only webhooks recorded as owned by it are read, changed or deleted by this resource.
      */
     declare public /*out*/ readonly owner: pulumi.Output<string>;
+    /**
+     * Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
+     */
+    declare public readonly paused: pulumi.Output<boolean | undefined>;
     /**
      * The project of the stack whose updates trigger the downstream deployments.
      */
@@ -113,9 +117,6 @@ export class AutoDeployer extends pulumi.CustomResource {
         let resourceInputs: pulumi.Inputs = {};
         opts = opts || {};
         if (!opts.id) {
-            if (args?.organization === undefined && !opts.urn) {
-                throw new Error("Missing required property 'organization'");
-            }
             if (args?.project === undefined && !opts.urn) {
                 throw new Error("Missing required property 'project'");
             }
@@ -124,6 +125,7 @@ export class AutoDeployer extends pulumi.CustomResource {
             }
             resourceInputs["downstreamRefs"] = args?.downstreamRefs;
             resourceInputs["organization"] = args?.organization;
+            resourceInputs["paused"] = args?.paused;
             resourceInputs["project"] = args?.project;
             resourceInputs["stack"] = args?.stack;
             resourceInputs["downstreamWebhooks"] = undefined /*out*/;
@@ -134,6 +136,7 @@ export class AutoDeployer extends pulumi.CustomResource {
             resourceInputs["downstreamWebhooks"] = undefined /*out*/;
             resourceInputs["organization"] = undefined /*out*/;
             resourceInputs["owner"] = undefined /*out*/;
+            resourceInputs["paused"] = undefined /*out*/;
             resourceInputs["project"] = undefined /*out*/;
             resourceInputs["ref"] = undefined /*out*/;
             resourceInputs["stack"] = undefined /*out*/;
@@ -154,9 +157,13 @@ export interface AutoDeployerArgs {
      */
     downstreamRefs?: pulumi.Input<pulumi.Input<string>[] | undefined>;
     /**
-     * The Pulumi Cloud organization of the stack and of every downstream stack.
+     * The Pulumi Cloud organization of the stack and of every downstream stack. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. Changing it replaces the resource.
      */
-    organization: pulumi.Input<string>;
+    organization?: pulumi.Input<string | undefined>;
+    /**
+     * Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
+     */
+    paused?: pulumi.Input<boolean | undefined>;
     /**
      * The project of the stack whose updates trigger the downstream deployments.
      */

@@ -10,6 +10,11 @@ export type AutoDeployer = import("./autoDeployer").AutoDeployer;
 export const AutoDeployer: typeof import("./autoDeployer").AutoDeployer = null as any;
 utilities.lazyLoad(exports, ["AutoDeployer"], () => require("./autoDeployer"));
 
+export { DeploymentGraphArgs } from "./deploymentGraph";
+export type DeploymentGraph = import("./deploymentGraph").DeploymentGraph;
+export const DeploymentGraph: typeof import("./deploymentGraph").DeploymentGraph = null as any;
+utilities.lazyLoad(exports, ["DeploymentGraph"], () => require("./deploymentGraph"));
+
 export { ProviderArgs } from "./provider";
 export type Provider = import("./provider").Provider;
 export const Provider: typeof import("./provider").Provider = null as any;
@@ -39,6 +44,8 @@ const _module = {
         switch (type) {
             case "auto-deploy:index:AutoDeployer":
                 return new AutoDeployer(name, <any>undefined, { urn })
+            case "auto-deploy:index:DeploymentGraph":
+                return new DeploymentGraph(name, <any>undefined, { urn })
             case "auto-deploy:index:Webhook":
                 return new Webhook(name, <any>undefined, { urn })
             default:

@@ -27,6 +27,10 @@ export class Provider extends pulumi.ProviderResource {
      * The Pulumi Cloud API URL, `https://api.pulumi.com` by default. When unset, the provider uses `PULUMI_BACKEND_URL` if it is an http(s) URL (self-hosted installations), then `PULUMI_API`. A path after the host is kept (a trailing `/api` is dropped). Plain `http://` is only allowed for loopback addresses, such as a local Pulumi Cloud emulator. Neither this nor `accessToken` is part of any resource's identity: changing them updates the provider and never replaces a resource.
      */
     declare public readonly apiUrl: pulumi.Output<string | undefined>;
+    /**
+     * The Pulumi Cloud organization of every AutoDeployer and DeploymentGraph whose `organization` is unset. A resource keeps the organization it was created in: changing this affects new resources only.
+     */
+    declare public readonly organization: pulumi.Output<string | undefined>;
 
     /**
      * Create a Provider resource with the given unique name, arguments, and options.
@@ -41,6 +45,7 @@ export class Provider extends pulumi.ProviderResource {
         {
             resourceInputs["accessToken"] = args?.accessToken ? pulumi.secret(args.accessToken) : undefined;
             resourceInputs["apiUrl"] = args?.apiUrl;
+            resourceInputs["organization"] = args?.organization;
         }
         opts = pulumi.mergeOptions(utilities.resourceOptsDefaults(), opts);
         const secretOpts = { additionalSecretOutputs: ["accessToken"] };
@@ -61,4 +66,8 @@ export interface ProviderArgs {
      * The Pulumi Cloud API URL, `https://api.pulumi.com` by default. When unset, the provider uses `PULUMI_BACKEND_URL` if it is an http(s) URL (self-hosted installations), then `PULUMI_API`. A path after the host is kept (a trailing `/api` is dropped). Plain `http://` is only allowed for loopback addresses, such as a local Pulumi Cloud emulator. Neither this nor `accessToken` is part of any resource's identity: changing them updates the provider and never replaces a resource.
      */
     apiUrl?: pulumi.Input<string | undefined>;
+    /**
+     * The Pulumi Cloud organization of every AutoDeployer and DeploymentGraph whose `organization` is unset. A resource keeps the organization it was created in: changing this affects new resources only.
+     */
+    organization?: pulumi.Input<string | undefined>;
 }

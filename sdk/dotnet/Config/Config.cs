@@ -52,5 +52,15 @@ namespace AutoDeployDev.AutoDeploy
             set => _apiUrl.Set(value);
         }
 
+        private static readonly __Value<string?> _organization = new __Value<string?>(() => __config.Get("organization"));
+        /// <summary>
+        /// The Pulumi Cloud organization of every AutoDeployer and DeploymentGraph whose `organization` is unset. A resource keeps the organization it was created in: changing this affects new resources only.
+        /// </summary>
+        public static string? Organization
+        {
+            get => _organization.Get();
+            set => _organization.Set(value);
+        }
+
     }
 }

@@ -59,10 +59,12 @@ type AutoDeployer struct {
 	DownstreamRefs pulumi.StringArrayOutput `pulumi:"downstreamRefs"`
 	// The names of the deployment webhooks in Pulumi Cloud, one per downstream ref.
 	DownstreamWebhooks pulumi.StringArrayOutput `pulumi:"downstreamWebhooks"`
-	// The Pulumi Cloud organization of the stack and of every downstream stack.
-	Organization pulumi.StringOutput `pulumi:"organization"`
+	// The Pulumi Cloud organization of the stack and of every downstream stack. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. Changing it replaces the resource.
+	Organization pulumi.StringPtrOutput `pulumi:"organization"`
 	// The owner recorded in the display name of each of these webhooks: this resource's URN when it was created (kept across a rename with `aliases`). Only webhooks recorded as owned by it are read, changed or deleted by this resource.
 	Owner pulumi.StringOutput `pulumi:"owner"`
+	// Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
+	Paused pulumi.BoolPtrOutput `pulumi:"paused"`
 	// The project of the stack whose updates trigger the downstream deployments.
 	Project pulumi.StringOutput `pulumi:"project"`
 	// This stack as `project/stack`, to pass in another AutoDeployer's `downstreamRefs`. Known during preview.
@@ -78,9 +80,6 @@ func NewAutoDeployer(ctx *pulumi.Context,
 		return nil, errors.New("missing one or more required arguments")
 	}
 
-	if args.Organization == nil {
-		return nil, errors.New("invalid value for required argument 'Organization'")
-	}
 	if args.Project == nil {
 		return nil, errors.New("invalid value for required argument 'Project'")
 	}
@@ -128,8 +127,10 @@ func (AutoDeployerState) ElementType() reflect.Type {
 type autoDeployerArgs struct {
 	// The stacks to redeploy after each successful update of this stack, as `project/stack` (pass other AutoDeployers' `ref` outputs). Order does not matter; each ref may appear once and never this stack itself.
 	DownstreamRefs []string `pulumi:"downstreamRefs"`
-	// The Pulumi Cloud organization of the stack and of every downstream stack.
-	Organization string `pulumi:"organization"`
+	// The Pulumi Cloud organization of the stack and of every downstream stack. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. Changing it replaces the resource.
+	Organization *string `pulumi:"organization"`
+	// Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
+	Paused *bool `pulumi:"paused"`
 	// The project of the stack whose updates trigger the downstream deployments.
 	Project string `pulumi:"project"`
 	// The stack whose updates trigger the downstream deployments.
@@ -140,8 +141,10 @@ type autoDeployerArgs struct {
 type AutoDeployerArgs struct {
 	// The stacks to redeploy after each successful update of this stack, as `project/stack` (pass other AutoDeployers' `ref` outputs). Order does not matter; each ref may appear once and never this stack itself.
 	DownstreamRefs pulumi.StringArrayInput
-	// The Pulumi Cloud organization of the stack and of every downstream stack.
-	Organization pulumi.StringInput
+	// The Pulumi Cloud organization of the stack and of every downstream stack. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. Changing it replaces the resource.
+	Organization pulumi.StringPtrInput
+	// Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
+	Paused pulumi.BoolPtrInput
 	// The project of the stack whose updates trigger the downstream deployments.
 	Project pulumi.StringInput
 	// The stack whose updates trigger the downstream deployments.
@@ -245,14 +248,19 @@ func (o AutoDeployerOutput) DownstreamWebhooks() pulumi.StringArrayOutput {
 	return o.ApplyT(func(v *AutoDeployer) pulumi.StringArrayOutput { return v.DownstreamWebhooks }).(pulumi.StringArrayOutput)
 }
 
-// The Pulumi Cloud organization of the stack and of every downstream stack.
-func (o AutoDeployerOutput) Organization() pulumi.StringOutput {
-	return o.ApplyT(func(v *AutoDeployer) pulumi.StringOutput { return v.Organization }).(pulumi.StringOutput)
+// The Pulumi Cloud organization of the stack and of every downstream stack. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. Changing it replaces the resource.
+func (o AutoDeployerOutput) Organization() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *AutoDeployer) pulumi.StringPtrOutput { return v.Organization }).(pulumi.StringPtrOutput)
 }
 
 // The owner recorded in the display name of each of these webhooks: this resource's URN when it was created (kept across a rename with `aliases`). Only webhooks recorded as owned by it are read, changed or deleted by this resource.
 func (o AutoDeployerOutput) Owner() pulumi.StringOutput {
 	return o.ApplyT(func(v *AutoDeployer) pulumi.StringOutput { return v.Owner }).(pulumi.StringOutput)
+}
+
+// Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
+func (o AutoDeployerOutput) Paused() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v *AutoDeployer) pulumi.BoolPtrOutput { return v.Paused }).(pulumi.BoolPtrOutput)
 }
 
 // The project of the stack whose updates trigger the downstream deployments.

@@ -23,6 +23,8 @@ func (m *module) Construct(ctx *pulumi.Context, name, typ, urn string) (r pulumi
 	switch typ {
 	case "auto-deploy:index:AutoDeployer":
 		r = &AutoDeployer{}
+	case "auto-deploy:index:DeploymentGraph":
+		r = &DeploymentGraph{}
 	case "auto-deploy:index:Webhook":
 		r = &Webhook{}
 	default:

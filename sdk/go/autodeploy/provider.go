@@ -18,6 +18,8 @@ type Provider struct {
 	AccessToken pulumi.StringPtrOutput `pulumi:"accessToken"`
 	// The Pulumi Cloud API URL, `https://api.pulumi.com` by default. When unset, the provider uses `PULUMI_BACKEND_URL` if it is an http(s) URL (self-hosted installations), then `PULUMI_API`. A path after the host is kept (a trailing `/api` is dropped). Plain `http://` is only allowed for loopback addresses, such as a local Pulumi Cloud emulator. Neither this nor `accessToken` is part of any resource's identity: changing them updates the provider and never replaces a resource.
 	ApiUrl pulumi.StringPtrOutput `pulumi:"apiUrl"`
+	// The Pulumi Cloud organization of every AutoDeployer and DeploymentGraph whose `organization` is unset. A resource keeps the organization it was created in: changing this affects new resources only.
+	Organization pulumi.StringPtrOutput `pulumi:"organization"`
 }
 
 // NewProvider registers a new resource with the given unique name, arguments, and options.
@@ -48,6 +50,8 @@ type providerArgs struct {
 	AccessToken *string `pulumi:"accessToken"`
 	// The Pulumi Cloud API URL, `https://api.pulumi.com` by default. When unset, the provider uses `PULUMI_BACKEND_URL` if it is an http(s) URL (self-hosted installations), then `PULUMI_API`. A path after the host is kept (a trailing `/api` is dropped). Plain `http://` is only allowed for loopback addresses, such as a local Pulumi Cloud emulator. Neither this nor `accessToken` is part of any resource's identity: changing them updates the provider and never replaces a resource.
 	ApiUrl *string `pulumi:"apiUrl"`
+	// The Pulumi Cloud organization of every AutoDeployer and DeploymentGraph whose `organization` is unset. A resource keeps the organization it was created in: changing this affects new resources only.
+	Organization *string `pulumi:"organization"`
 }
 
 // The set of arguments for constructing a Provider resource.
@@ -56,6 +60,8 @@ type ProviderArgs struct {
 	AccessToken pulumi.StringPtrInput
 	// The Pulumi Cloud API URL, `https://api.pulumi.com` by default. When unset, the provider uses `PULUMI_BACKEND_URL` if it is an http(s) URL (self-hosted installations), then `PULUMI_API`. A path after the host is kept (a trailing `/api` is dropped). Plain `http://` is only allowed for loopback addresses, such as a local Pulumi Cloud emulator. Neither this nor `accessToken` is part of any resource's identity: changing them updates the provider and never replaces a resource.
 	ApiUrl pulumi.StringPtrInput
+	// The Pulumi Cloud organization of every AutoDeployer and DeploymentGraph whose `organization` is unset. A resource keeps the organization it was created in: changing this affects new resources only.
+	Organization pulumi.StringPtrInput
 }
 
 func (ProviderArgs) ElementType() reflect.Type {
@@ -103,6 +109,11 @@ func (o ProviderOutput) AccessToken() pulumi.StringPtrOutput {
 // The Pulumi Cloud API URL, `https://api.pulumi.com` by default. When unset, the provider uses `PULUMI_BACKEND_URL` if it is an http(s) URL (self-hosted installations), then `PULUMI_API`. A path after the host is kept (a trailing `/api` is dropped). Plain `http://` is only allowed for loopback addresses, such as a local Pulumi Cloud emulator. Neither this nor `accessToken` is part of any resource's identity: changing them updates the provider and never replaces a resource.
 func (o ProviderOutput) ApiUrl() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *Provider) pulumi.StringPtrOutput { return v.ApiUrl }).(pulumi.StringPtrOutput)
+}
+
+// The Pulumi Cloud organization of every AutoDeployer and DeploymentGraph whose `organization` is unset. A resource keeps the organization it was created in: changing this affects new resources only.
+func (o ProviderOutput) Organization() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *Provider) pulumi.StringPtrOutput { return v.Organization }).(pulumi.StringPtrOutput)
 }
 
 func init() {

@@ -29,3 +29,14 @@ Object.defineProperty(exports, "apiUrl", {
     enumerable: true,
 });
 
+/**
+ * The Pulumi Cloud organization of every AutoDeployer and DeploymentGraph whose `organization` is unset. A resource keeps the organization it was created in: changing this affects new resources only.
+ */
+export declare const organization: string | undefined;
+Object.defineProperty(exports, "organization", {
+    get() {
+        return __config.get("organization");
+    },
+    enumerable: true,
+});
+

@@ -8,6 +8,7 @@ import typing
 # Export this package's modules as members:
 from ._enums import *
 from .auto_deployer import *
+from .deployment_graph import *
 from .provider import *
 from .webhook import *
 
@@ -27,6 +28,7 @@ _utilities.register(
   "fqn": "autodeploy_dev_auto_deploy",
   "classes": {
    "auto-deploy:index:AutoDeployer": "AutoDeployer",
+   "auto-deploy:index:DeploymentGraph": "DeploymentGraph",
    "auto-deploy:index:Webhook": "Webhook"
   }
  }

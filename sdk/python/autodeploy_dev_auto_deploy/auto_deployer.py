@@ -19,35 +19,28 @@ __all__ = ['AutoDeployerArgs', 'AutoDeployer']
 @pulumi.input_type
 class AutoDeployerArgs:
     def __init__(__self__, *,
-                 organization: pulumi.Input[_builtins.str],
                  project: pulumi.Input[_builtins.str],
                  stack: pulumi.Input[_builtins.str],
-                 downstream_refs: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None):
+                 downstream_refs: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
+                 organization: pulumi.Input[Optional[_builtins.str]] = None,
+                 paused: pulumi.Input[Optional[_builtins.bool]] = None):
         """
         The set of arguments for constructing a AutoDeployer resource.
 
-        :param pulumi.Input[_builtins.str] organization: The Pulumi Cloud organization of the stack and of every downstream stack.
         :param pulumi.Input[_builtins.str] project: The project of the stack whose updates trigger the downstream deployments.
         :param pulumi.Input[_builtins.str] stack: The stack whose updates trigger the downstream deployments.
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] downstream_refs: The stacks to redeploy after each successful update of this stack, as `project/stack` (pass other AutoDeployers' `ref` outputs). Order does not matter; each ref may appear once and never this stack itself.
+        :param pulumi.Input[_builtins.str] organization: The Pulumi Cloud organization of the stack and of every downstream stack. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. Changing it replaces the resource.
+        :param pulumi.Input[_builtins.bool] paused: Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
         """
-        pulumi.set(__self__, "organization", organization)
         pulumi.set(__self__, "project", project)
         pulumi.set(__self__, "stack", stack)
         if downstream_refs is not None:
             pulumi.set(__self__, "downstream_refs", downstream_refs)
-
-    @_builtins.property
-    @pulumi.getter
-    def organization(self) -> pulumi.Input[_builtins.str]:
-        """
-        The Pulumi Cloud organization of the stack and of every downstream stack.
-        """
-        return pulumi.get(self, "organization")
-
-    @organization.setter
-    def organization(self, value: pulumi.Input[_builtins.str]):
-        pulumi.set(self, "organization", value)
+        if organization is not None:
+            pulumi.set(__self__, "organization", organization)
+        if paused is not None:
+            pulumi.set(__self__, "paused", paused)
 
     @_builtins.property
     @pulumi.getter
@@ -85,6 +78,30 @@ class AutoDeployerArgs:
     def downstream_refs(self, value: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]):
         pulumi.set(self, "downstream_refs", value)
 
+    @_builtins.property
+    @pulumi.getter
+    def organization(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        The Pulumi Cloud organization of the stack and of every downstream stack. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. Changing it replaces the resource.
+        """
+        return pulumi.get(self, "organization")
+
+    @organization.setter
+    def organization(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "organization", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def paused(self) -> pulumi.Input[Optional[_builtins.bool]]:
+        """
+        Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
+        """
+        return pulumi.get(self, "paused")
+
+    @paused.setter
+    def paused(self, value: pulumi.Input[Optional[_builtins.bool]]):
+        pulumi.set(self, "paused", value)
+
 
 @pulumi.type_token("auto-deploy:index:AutoDeployer")
 class AutoDeployer(pulumi.CustomResource):
@@ -94,6 +111,7 @@ class AutoDeployer(pulumi.CustomResource):
                  opts: Optional[pulumi.ResourceOptions] = None,
                  downstream_refs: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  organization: pulumi.Input[Optional[_builtins.str]] = None,
+                 paused: pulumi.Input[Optional[_builtins.bool]] = None,
                  project: pulumi.Input[Optional[_builtins.str]] = None,
                  stack: pulumi.Input[Optional[_builtins.str]] = None,
                  __props__=None):
@@ -143,7 +161,8 @@ class AutoDeployer(pulumi.CustomResource):
         :param str resource_name: The name of the resource.
         :param pulumi.ResourceOptions opts: Options for the resource.
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] downstream_refs: The stacks to redeploy after each successful update of this stack, as `project/stack` (pass other AutoDeployers' `ref` outputs). Order does not matter; each ref may appear once and never this stack itself.
-        :param pulumi.Input[_builtins.str] organization: The Pulumi Cloud organization of the stack and of every downstream stack.
+        :param pulumi.Input[_builtins.str] organization: The Pulumi Cloud organization of the stack and of every downstream stack. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. Changing it replaces the resource.
+        :param pulumi.Input[_builtins.bool] paused: Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
         :param pulumi.Input[_builtins.str] project: The project of the stack whose updates trigger the downstream deployments.
         :param pulumi.Input[_builtins.str] stack: The stack whose updates trigger the downstream deployments.
         """
@@ -213,6 +232,7 @@ class AutoDeployer(pulumi.CustomResource):
                  opts: Optional[pulumi.ResourceOptions] = None,
                  downstream_refs: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  organization: pulumi.Input[Optional[_builtins.str]] = None,
+                 paused: pulumi.Input[Optional[_builtins.bool]] = None,
                  project: pulumi.Input[Optional[_builtins.str]] = None,
                  stack: pulumi.Input[Optional[_builtins.str]] = None,
                  __props__=None):
@@ -225,9 +245,8 @@ class AutoDeployer(pulumi.CustomResource):
             __props__ = AutoDeployerArgs.__new__(AutoDeployerArgs)
 
             __props__.__dict__["downstream_refs"] = downstream_refs
-            if organization is None and not opts.urn:
-                raise TypeError("Missing required property 'organization'")
             __props__.__dict__["organization"] = organization
+            __props__.__dict__["paused"] = paused
             if project is None and not opts.urn:
                 raise TypeError("Missing required property 'project'")
             __props__.__dict__["project"] = project
@@ -265,6 +284,7 @@ class AutoDeployer(pulumi.CustomResource):
         __props__.__dict__["downstream_webhooks"] = None
         __props__.__dict__["organization"] = None
         __props__.__dict__["owner"] = None
+        __props__.__dict__["paused"] = None
         __props__.__dict__["project"] = None
         __props__.__dict__["ref"] = None
         __props__.__dict__["stack"] = None
@@ -288,9 +308,9 @@ class AutoDeployer(pulumi.CustomResource):
 
     @_builtins.property
     @pulumi.getter
-    def organization(self) -> pulumi.Output[_builtins.str]:
+    def organization(self) -> pulumi.Output[Optional[_builtins.str]]:
         """
-        The Pulumi Cloud organization of the stack and of every downstream stack.
+        The Pulumi Cloud organization of the stack and of every downstream stack. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. Changing it replaces the resource.
         """
         return pulumi.get(self, "organization")
 
@@ -301,6 +321,14 @@ class AutoDeployer(pulumi.CustomResource):
         The owner recorded in the display name of each of these webhooks: this resource's URN when it was created (kept across a rename with `aliases`). Only webhooks recorded as owned by it are read, changed or deleted by this resource.
         """
         return pulumi.get(self, "owner")
+
+    @_builtins.property
+    @pulumi.getter
+    def paused(self) -> pulumi.Output[Optional[_builtins.bool]]:
+        """
+        Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
+        """
+        return pulumi.get(self, "paused")
 
     @_builtins.property
     @pulumi.getter

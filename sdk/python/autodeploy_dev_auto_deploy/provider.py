@@ -20,17 +20,21 @@ __all__ = ['ProviderArgs', 'Provider']
 class ProviderArgs:
     def __init__(__self__, *,
                  access_token: pulumi.Input[Optional[_builtins.str]] = None,
-                 api_url: pulumi.Input[Optional[_builtins.str]] = None):
+                 api_url: pulumi.Input[Optional[_builtins.str]] = None,
+                 organization: pulumi.Input[Optional[_builtins.str]] = None):
         """
         The set of arguments for constructing a Provider resource.
 
         :param pulumi.Input[_builtins.str] access_token: The Pulumi Cloud access token the provider uses. When unset, the provider uses the `PULUMI_ACCESS_TOKEN` environment variable, and then the token `pulumi login` stored for `apiUrl`.
         :param pulumi.Input[_builtins.str] api_url: The Pulumi Cloud API URL, `https://api.pulumi.com` by default. When unset, the provider uses `PULUMI_BACKEND_URL` if it is an http(s) URL (self-hosted installations), then `PULUMI_API`. A path after the host is kept (a trailing `/api` is dropped). Plain `http://` is only allowed for loopback addresses, such as a local Pulumi Cloud emulator. Neither this nor `accessToken` is part of any resource's identity: changing them updates the provider and never replaces a resource.
+        :param pulumi.Input[_builtins.str] organization: The Pulumi Cloud organization of every AutoDeployer and DeploymentGraph whose `organization` is unset. A resource keeps the organization it was created in: changing this affects new resources only.
         """
         if access_token is not None:
             pulumi.set(__self__, "access_token", access_token)
         if api_url is not None:
             pulumi.set(__self__, "api_url", api_url)
+        if organization is not None:
+            pulumi.set(__self__, "organization", organization)
 
     @_builtins.property
     @pulumi.getter(name="accessToken")
@@ -56,6 +60,18 @@ class ProviderArgs:
     def api_url(self, value: pulumi.Input[Optional[_builtins.str]]):
         pulumi.set(self, "api_url", value)
 
+    @_builtins.property
+    @pulumi.getter
+    def organization(self) -> pulumi.Input[Optional[_builtins.str]]:
+        """
+        The Pulumi Cloud organization of every AutoDeployer and DeploymentGraph whose `organization` is unset. A resource keeps the organization it was created in: changing this affects new resources only.
+        """
+        return pulumi.get(self, "organization")
+
+    @organization.setter
+    def organization(self, value: pulumi.Input[Optional[_builtins.str]]):
+        pulumi.set(self, "organization", value)
+
 
 @pulumi.type_token("pulumi:providers:auto-deploy")
 class Provider(pulumi.ProviderResource):
@@ -65,6 +81,7 @@ class Provider(pulumi.ProviderResource):
                  opts: Optional[pulumi.ResourceOptions] = None,
                  access_token: pulumi.Input[Optional[_builtins.str]] = None,
                  api_url: pulumi.Input[Optional[_builtins.str]] = None,
+                 organization: pulumi.Input[Optional[_builtins.str]] = None,
                  __props__=None):
         """
         Create a Auto-deploy resource with the given unique name, props, and options.
@@ -73,6 +90,7 @@ class Provider(pulumi.ProviderResource):
         :param pulumi.ResourceOptions opts: Options for the resource.
         :param pulumi.Input[_builtins.str] access_token: The Pulumi Cloud access token the provider uses. When unset, the provider uses the `PULUMI_ACCESS_TOKEN` environment variable, and then the token `pulumi login` stored for `apiUrl`.
         :param pulumi.Input[_builtins.str] api_url: The Pulumi Cloud API URL, `https://api.pulumi.com` by default. When unset, the provider uses `PULUMI_BACKEND_URL` if it is an http(s) URL (self-hosted installations), then `PULUMI_API`. A path after the host is kept (a trailing `/api` is dropped). Plain `http://` is only allowed for loopback addresses, such as a local Pulumi Cloud emulator. Neither this nor `accessToken` is part of any resource's identity: changing them updates the provider and never replaces a resource.
+        :param pulumi.Input[_builtins.str] organization: The Pulumi Cloud organization of every AutoDeployer and DeploymentGraph whose `organization` is unset. A resource keeps the organization it was created in: changing this affects new resources only.
         """
         ...
     @overload
@@ -100,6 +118,7 @@ class Provider(pulumi.ProviderResource):
                  opts: Optional[pulumi.ResourceOptions] = None,
                  access_token: pulumi.Input[Optional[_builtins.str]] = None,
                  api_url: pulumi.Input[Optional[_builtins.str]] = None,
+                 organization: pulumi.Input[Optional[_builtins.str]] = None,
                  __props__=None):
         opts = pulumi.ResourceOptions.merge(_utilities.get_resource_opts_defaults(), opts)
         if not isinstance(opts, pulumi.ResourceOptions):
@@ -111,6 +130,7 @@ class Provider(pulumi.ProviderResource):
 
             __props__.__dict__["access_token"] = None if access_token is None else pulumi.Output.secret(access_token)
             __props__.__dict__["api_url"] = api_url
+            __props__.__dict__["organization"] = organization
         secret_opts = pulumi.ResourceOptions(additional_secret_outputs=["accessToken"])
         opts = pulumi.ResourceOptions.merge(opts, secret_opts)
         super(Provider, __self__).__init__(
@@ -134,4 +154,12 @@ class Provider(pulumi.ProviderResource):
         The Pulumi Cloud API URL, `https://api.pulumi.com` by default. When unset, the provider uses `PULUMI_BACKEND_URL` if it is an http(s) URL (self-hosted installations), then `PULUMI_API`. A path after the host is kept (a trailing `/api` is dropped). Plain `http://` is only allowed for loopback addresses, such as a local Pulumi Cloud emulator. Neither this nor `accessToken` is part of any resource's identity: changing them updates the provider and never replaces a resource.
         """
         return pulumi.get(self, "api_url")
+
+    @_builtins.property
+    @pulumi.getter
+    def organization(self) -> pulumi.Output[Optional[_builtins.str]]:
+        """
+        The Pulumi Cloud organization of every AutoDeployer and DeploymentGraph whose `organization` is unset. A resource keeps the organization it was created in: changing this affects new resources only.
+        """
+        return pulumi.get(self, "organization")
 

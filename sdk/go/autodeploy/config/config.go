@@ -20,3 +20,8 @@ func GetAccessToken(ctx *pulumi.Context) string {
 func GetApiUrl(ctx *pulumi.Context) string {
 	return config.Get(ctx, "auto-deploy:apiUrl")
 }
+
+// The Pulumi Cloud organization of every AutoDeployer and DeploymentGraph whose `organization` is unset. A resource keeps the organization it was created in: changing this affects new resources only.
+func GetOrganization(ctx *pulumi.Context) string {
+	return config.Get(ctx, "auto-deploy:organization")
+}

@@ -24,3 +24,8 @@ apiUrl: Optional[str]
 The Pulumi Cloud API URL, `https://api.pulumi.com` by default. When unset, the provider uses `PULUMI_BACKEND_URL` if it is an http(s) URL (self-hosted installations), then `PULUMI_API`. A path after the host is kept (a trailing `/api` is dropped). Plain `http://` is only allowed for loopback addresses, such as a local Pulumi Cloud emulator. Neither this nor `accessToken` is part of any resource's identity: changing them updates the provider and never replaces a resource.
 """
 
+organization: Optional[str]
+"""
+The Pulumi Cloud organization of every AutoDeployer and DeploymentGraph whose `organization` is unset. A resource keeps the organization it was created in: changing this affects new resources only.
+"""
+

@@ -34,3 +34,10 @@ class _ExportableConfig(types.ModuleType):
         """
         return __config__.get('apiUrl')
 
+    @_builtins.property
+    def organization(self) -> Optional[str]:
+        """
+        The Pulumi Cloud organization of every AutoDeployer and DeploymentGraph whose `organization` is unset. A resource keeps the organization it was created in: changing this affects new resources only.
+        """
+        return __config__.get('organization')
+
