@@ -21,6 +21,9 @@ const (
 type Options struct {
 	// Token is the access token every /api request must carry as "Authorization: token <Token>". Required.
 	Token string
+	// DefaultOrganization is what GET /api/user/organizations/default answers: the token's default
+	// organization, "" for a user with none.
+	DefaultOrganization string
 	// MoreTokens are accepted as well, as Pulumi Cloud accepts every live token of a user: a test can
 	// rotate a program's token from one to another.
 	MoreTokens []string
@@ -38,12 +41,13 @@ type Options struct {
 // Server is an in-memory Pulumi Cloud: an http.Handler serving the REST API under /api/ and a local admin
 // API under /_emulator/.
 type Server struct {
-	tokens    []string
-	now       func() time.Time
-	sleep     func(ctx context.Context, d time.Duration) error
-	onRequest func(RequestRecord)
-	api       *http.ServeMux
-	admin     *http.ServeMux
+	tokens     []string
+	defaultOrg string
+	now        func() time.Time
+	sleep      func(ctx context.Context, d time.Duration) error
+	onRequest  func(RequestRecord)
+	api        *http.ServeMux
+	admin      *http.ServeMux
 	// cipherKey turns secrets into a stable secretCiphertext without ever echoing the secret.
 	cipherKey []byte
 	reqSeq    atomic.Int64
@@ -60,14 +64,15 @@ func New(opts Options) *Server {
 		panic("emulator: Options.Token is required")
 	}
 	s := &Server{
-		tokens:    append([]string{opts.Token}, opts.MoreTokens...),
-		now:       opts.Now,
-		sleep:     opts.Sleep,
-		onRequest: opts.OnRequest,
-		api:       http.NewServeMux(),
-		admin:     http.NewServeMux(),
-		cipherKey: make([]byte, 32),
-		traffic:   newTraffic(),
+		tokens:     append([]string{opts.Token}, opts.MoreTokens...),
+		defaultOrg: opts.DefaultOrganization,
+		now:        opts.Now,
+		sleep:      opts.Sleep,
+		onRequest:  opts.OnRequest,
+		api:        http.NewServeMux(),
+		admin:      http.NewServeMux(),
+		cipherKey:  make([]byte, 32),
+		traffic:    newTraffic(),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -88,6 +93,7 @@ func New(opts Options) *Server {
 	s.registerEnvironmentRoutes()
 	s.registerDeploymentSettingsRoutes()
 	s.registerUserStackRoutes()
+	s.registerUserRoutes()
 	s.registerDeploymentRoutes()
 	s.registerAdminRoutes()
 	return s

@@ -121,3 +121,12 @@ func TestMoreTokensAreAccepted(t *testing.T) {
 		assert.Equal(t, want, srv.authorized(auth), "%q", auth)
 	}
 }
+
+func TestDefaultOrganization(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(o *Options) { o.DefaultOrganization = "acme" })
+	r := h.send(http.MethodGet, "/api/user/organizations/default", nil, map[string]string{
+		"Authorization": "token " + testToken})
+	require.Equal(t, http.StatusOK, r.status)
+	assert.JSONEq(t, `{"GitHubLogin":"acme","Messages":[]}`, string(r.body))
+}

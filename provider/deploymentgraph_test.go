@@ -5,11 +5,14 @@ import (
 	"testing"
 
 	p "github.com/pulumi/pulumi-go-provider"
+	"github.com/pulumi/pulumi-go-provider/integration"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/property"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator/emulatortest"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/provider/cloud"
 )
 
@@ -196,4 +199,57 @@ func TestDeploymentGraphReadAndImport(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"graph/b"}, refsOf(refreshed.Properties.Get("edges").AsMap(), "graph/a"))
 	assert.Equal(t, 1, tc.cloud.Stats().ByRoute["GET /api/stacks/{org}/{project}/{stack}/hooks"])
+}
+
+// The organization comes from the input, else auto-deploy:organization, else the one in
+// state, else the token's default organization; the placeholder is refused everywhere.
+func TestOrganizationResolution(t *testing.T) {
+	t.Parallel()
+	cloudWith := emulatortest.Start(t, emulatortest.WithToken(testToken),
+		emulatortest.WithOptions(func(o *emulator.Options) { o.DefaultOrganization = "fromtoken" }))
+	configured := func(org string) integration.Server {
+		prov, err := New(NewCloudClient)
+		require.NoError(t, err)
+		server := newServerFor(t, prov)
+		args := map[string]property.Value{"apiUrl": property.New(cloudWith.URL), "accessToken": property.New(testToken)}
+		if org != "" {
+			args["organization"] = property.New(org)
+		}
+		require.NoError(t, server.Configure(p.ConfigureRequest{Args: property.NewMap(args)}))
+		return server
+	}
+	unset := graphInputs(map[string][]string{}).Delete("organization")
+	cases := []struct {
+		name      string
+		config    string
+		inputs    property.Map
+		old       property.Map
+		want      string
+		wantError string
+	}{
+		{"input", "fromconfig", graphInputs(map[string][]string{}), property.Map{}, "org", ""},
+		{"provider config", "fromconfig", unset, property.Map{}, "fromconfig", ""},
+		{"state before the token", "", unset, property.NewMap(map[string]property.Value{
+			"organization": property.New("fromstate")}), "fromstate", ""},
+		{"the token's default", "", unset, property.Map{}, "fromtoken", ""},
+		{"placeholder input", "", unset.Set("organization", property.New("organization")), property.Map{}, "",
+			`organization "organization" is the placeholder`},
+		{"placeholder config", "organization", unset, property.Map{}, "",
+			`auto-deploy:organization "organization" is the placeholder`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			resp, err := configured(tc.config).Check(p.CheckRequest{Urn: graphURN("g"), Inputs: tc.inputs,
+				State: tc.old})
+			require.NoError(t, err)
+			if tc.wantError != "" {
+				require.Len(t, resp.Failures, 1)
+				assert.Contains(t, resp.Failures[0].Reason, tc.wantError)
+				return
+			}
+			require.Empty(t, resp.Failures)
+			assert.Equal(t, tc.want, resp.Inputs.Get("organization").AsString())
+		})
+	}
 }

@@ -40,6 +40,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	token := fs.String("token", "", "access token clients must send (default $EMULATOR_TOKEN)")
 	stacks := fs.String("stacks", "", "comma-separated org/project/stack list to create, with deployment settings")
 	latency := fs.Duration("latency", 0, "latency to add to every /api request, e.g. 20ms")
+	defaultOrg := fs.String("default-org", "", "the token's default organization (default: the first --stacks entry's)")
 	quiet := fs.Bool("quiet", false, "do not log requests to stderr")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
@@ -63,7 +64,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return err
 	}
 
-	opts := emulator.Options{Token: *token}
+	if *defaultOrg == "" && len(seed.Stacks) > 0 {
+		*defaultOrg = seed.Stacks[0].Org
+	}
+	opts := emulator.Options{Token: *token, DefaultOrganization: *defaultOrg}
 	if !*quiet {
 		opts.OnRequest = func(rec emulator.RequestRecord) {
 			fmt.Fprintf(stderr, "%s %s %d %s\n", rec.Method, rec.Path, rec.Status, rec.Duration.Round(time.Microsecond))

@@ -179,3 +179,15 @@ func TestContractStacks(t *testing.T) {
 	_, err = k.client.CreateStack(ctx, contractOrg, contractProj, "staging")
 	require.NoError(t, err)
 }
+
+// The token's default organization, and "" for a user without one.
+func TestContractDefaultOrganization(t *testing.T) {
+	t.Parallel()
+	for _, org := range []string{"acme", ""} {
+		srv := emulatortest.Start(t, emulatortest.WithToken(contractToken),
+			emulatortest.WithOptions(func(o *emulator.Options) { o.DefaultOrganization = org }))
+		got, err := newContractClient(t, srv.HTTP, contractToken).GetDefaultOrganization(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, org, got)
+	}
+}
