@@ -1,0 +1,148 @@
+//go:build e2e
+
+package examples
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const graphProgram = `name: graph
+runtime: yaml
+resources:
+  g:
+    type: auto-deploy:DeploymentGraph
+    properties:
+      organization: org
+      edges:
+        own/a:
+          - own/c
+          - own/b
+        own/b:
+          - own/d
+`
+
+const hooksRoute = "/api/stacks/{org}/{project}/{stack}/hooks"
+
+// TestYAMLDeploymentGraph runs a DeploymentGraph through the CLI's whole lifecycle and
+// counts what each phase asks of Pulumi Cloud: writes are the edges that changed.
+func TestYAMLDeploymentGraph(t *testing.T) {
+	t.Parallel()
+	c := ownCloud(t, "a", "b", "c", "d", "e")
+	w := newProgramWorkspace(t, graphProgram, c)
+	phase := func(name string, args ...string) (string, int, int, map[string]int) {
+		t.Helper()
+		c.ResetStats()
+		out := w.pulumi(args...)
+		s := c.Stats()
+		t.Logf("%-16s requests=%d writes=%d %v", name, s.Total, s.Writes, s.ByRoute)
+		return out, s.Total, s.Writes, s.ByRoute
+	}
+
+	_, _, writes, routes := phase("create", "up", "--yes")
+	assert.Equal(t, 3, writes)
+	assert.Equal(t, 3, routes["POST "+hooksRoute])
+	assert.ElementsMatch(t, []string{"a → own/b", "a → own/c", "b → own/d"}, keys(edgeOwners(c)))
+	assertDeploysOnce(t, c, "a", "b", "c", "d")
+
+	_, total, _, _ := phase("no-op", "up", "--yes", "--expect-no-changes")
+	assert.Zero(t, total, "a no-op up sends no request")
+
+	// One edge added, named in the diff, one POST.
+	w.edit("        own/b:\n", "        own/c:\n          - own/e\n        own/b:\n")
+	out, _, _, _ := phase("preview-add", "preview", "--diff")
+	assert.Contains(t, out, `+ own/c: [`)
+	assert.Contains(t, out, `"own/e"`)
+	_, _, writes, routes = phase("add-one-edge", "up", "--yes", "--skip-preview")
+	assert.Equal(t, 1, writes)
+	assert.Equal(t, 1, routes["POST "+hooksRoute])
+
+	// One edge removed: the diff names it, one DELETE.
+	w.edit("          - own/c\n          - own/b\n", "          - own/b\n")
+	out, _, _, _ = phase("preview-remove", "preview", "--diff")
+	assert.Contains(t, out, `- [1]: "own/c"`)
+	assert.NotContains(t, out, `"own/b" =>`)
+	_, _, writes, routes = phase("remove-one-edge", "up", "--yes", "--skip-preview")
+	assert.Equal(t, 1, writes)
+	assert.Equal(t, 1, routes["DELETE "+hooksRoute+"/{name}"])
+	assert.ElementsMatch(t, []string{"a → own/b", "b → own/d", "c → own/e"}, keys(edgeOwners(c)))
+
+	// Deleted behind Pulumi's back: refresh reads each upstream stack once and says why it
+	// dropped; the next up restores it with one POST.
+	for _, h := range c.Webhooks() {
+		if h.Stack == "b" {
+			c.api(t, http.MethodDelete, "/api/stacks/org/own/b/hooks/"+h.Name, nil, http.StatusNoContent)
+		}
+	}
+	out, _, writes, routes = phase("refresh", "refresh", "--yes", "--skip-preview")
+	assert.Zero(t, writes)
+	assert.Equal(t, 3, routes["GET "+hooksRoute], "one list per upstream stack (a, b, c)")
+	assert.Contains(t, out, "the deployment webhook org/own/b → own/d is no longer in place: it was deleted")
+	_, _, writes, routes = phase("restore", "up", "--yes", "--skip-preview")
+	assert.Equal(t, 1, writes)
+	assert.Equal(t, 1, routes["POST "+hooksRoute])
+	assertDeploysOnce(t, c, "a", "b", "d")
+
+	// State lost: import by organization adopts the graph's own edges, and the program then
+	// has nothing to change.
+	urn := "urn:pulumi:test::graph::auto-deploy:index:DeploymentGraph::g"
+	w.pulumi("state", "delete", urn, "--yes")
+	_, _, writes, _ = phase("import", "import", "auto-deploy:index:DeploymentGraph", "g", "org", "--yes",
+		"--protect=false", "--generate-code=false")
+	assert.Zero(t, writes)
+	_, _, writes, _ = phase("after-import", "up", "--yes", "--expect-no-changes")
+	assert.Zero(t, writes)
+
+	// An AutoDeployer declaring one of the graph's edges is refused in preview, naming the graph.
+	w.edit("resources:\n", `resources:
+  a:
+    type: auto-deploy:AutoDeployer
+    properties:
+      organization: org
+      project: own
+      stack: a
+      downstreamRefs: [own/b]
+`)
+	out, err := w.run("preview")
+	require.Error(t, err)
+	assert.Contains(t, out, "the edge own/a → own/b already exists in Pulumi Cloud and is owned by "+urn)
+	w.edit("      downstreamRefs: [own/b]\n", "      downstreamRefs: []\n")
+
+	_, _, writes, _ = phase("destroy", "destroy", "--yes", "--skip-preview")
+	assert.Equal(t, 3, writes)
+	assert.Empty(t, c.Webhooks())
+}
+
+// TestYAMLDeploymentGraphRefusals: bad keys and loops fail preview and write nothing, and
+// the placeholder organization of a non-Cloud backend is refused with the way out.
+func TestYAMLDeploymentGraphRefusals(t *testing.T) {
+	t.Parallel()
+	c := ownCloud(t, "a", "b")
+	for _, tc := range []struct{ name, edges, want string }{
+		{"bad key", "        nope:\n          - own/b\n", `edges["nope"] "nope" is not a stack reference`},
+		{"self edge", "        own/a:\n          - own/a\n", `edges["own/a"][0] "own/a" is its own upstream`},
+		{"loop", "        own/a:\n          - own/b\n        own/b:\n          - own/a\n",
+			"would create a deployment cycle"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newProgramWorkspace(t, "name: refusals\nruntime: yaml\nresources:\n  g:\n"+
+				"    type: auto-deploy:DeploymentGraph\n    properties:\n      organization: org\n      edges:\n"+
+				tc.edges, c)
+			out, err := w.run("preview")
+			require.Error(t, err)
+			assert.Contains(t, out, tc.want)
+			assert.Empty(t, c.Webhooks())
+		})
+	}
+
+	// ${pulumi.organization} on a file backend is the placeholder "organization".
+	w := newProgramWorkspace(t, "name: placeholder\nruntime: yaml\nresources:\n  g:\n"+
+		"    type: auto-deploy:DeploymentGraph\n    properties:\n      organization: ${pulumi.organization}\n"+
+		"      edges:\n        own/a:\n          - own/b\n", c)
+	out, err := w.run("preview")
+	require.Error(t, err)
+	assert.Contains(t, out, `organization "organization" is the placeholder that a backend without Pulumi Cloud`)
+}
