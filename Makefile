@@ -105,8 +105,8 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) ./provider/ || exit 1; \
 	done
 
-test-e2e: tools build dist
-	AUTO_DEPLOY_BIN=$(BIN) AUTO_DEPLOY_DIST=$(CURDIR)/dist $(GO) test -tags e2e -count=1 -timeout 30m ./examples/...
+test-e2e: tools build dist-host
+	AUTO_DEPLOY_BIN=$(BIN) AUTO_DEPLOY_DIST=$(DIST_HOST) $(GO) test -tags e2e -count=1 -timeout 30m ./examples/...
 
 # Benchmarks (BENCHMARKS.md): trees of stacks through the real CLI against the emulator,
 # AutoDeployer against one Webhook per edge, with 20 ms and 0 ms of added API latency.
@@ -124,10 +124,19 @@ bench-scale: tools build
 	@echo "report written to $(BIN)/bench-scale-results.md"
 
 # Release tarballs for `pulumi plugin install` (--server or --file), one per OS/arch, plus
-# dist/SHA256SUMS; see scripts/dist.sh for the layout. The e2e tests install from them.
-.PHONY: dist
+# dist/SHA256SUMS; see scripts/dist.sh for the layout.
+.PHONY: dist dist-host
 dist:
 	VERSION=$(VERSION) LDFLAGS='$(LDFLAGS)' GO=$(GO) DIST=$(CURDIR)/dist ./scripts/dist.sh
+
+# This machine's tarball alone, laid out as in dist/ with a SHA256SUMS of its own, which the
+# e2e tests install the plugin from. It lives in bin/ so that dist/ only ever holds a whole
+# release, and is rebuilt only when what goes into it changes.
+DIST_HOST := $(BIN)/dist-host
+dist-host: $(DIST_HOST)/SHA256SUMS
+
+$(DIST_HOST)/SHA256SUMS: $(GO_SOURCES) README.md $(wildcard LICENSE) scripts/dist.sh Makefile
+	VERSION=$(VERSION) LDFLAGS='$(LDFLAGS)' GO=$(GO) DIST=$(DIST_HOST) PLATFORMS=host ./scripts/dist.sh
 
 demo: tools build
 	./scripts/demo.sh

@@ -17,7 +17,9 @@
 # mtime SOURCE_DATE_EPOCH (default: the last commit's time), gzip without name or time.
 #
 # Environment: VERSION (default 0.1.0), LDFLAGS (default: the version -X flag), GO, DIST
-# (default dist/), PLATFORMS (default all six), SOURCE_DATE_EPOCH.
+# (default dist/), PLATFORMS (default all six; `host` is this machine's GOOS/GOARCH, which is what
+# `make dist-host` builds for the e2e tests), SOURCE_DATE_EPOCH. SHA256SUMS lists
+# exactly the tarballs built.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,6 +31,7 @@ ldflags=${LDFLAGS:-"-X $module/provider.Version=$version"}
 go=${GO:-go}
 dist=${DIST:-$root/dist}
 platforms=${PLATFORMS:-linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64}
+[ "$platforms" = host ] && platforms=$("$go" env GOOS)/$("$go" env GOARCH)
 epoch=${SOURCE_DATE_EPOCH:-$(git -C "$root" log -1 --format=%ct 2>/dev/null || echo 0)}
 
 # Some pulumi modules are missing from the checksum database reachable here; go.sum pins them.
@@ -84,7 +87,7 @@ with open(os.path.join(stage, "SHA256SUMS"), "w") as f:
     f.writelines(sums)
 EOF
 
-# Replace the previous release files only now that every platform has built, so dist/ never
+# Replace the previous release files only now that every platform has built, so DIST never
 # holds a mix of old and new tarballs, or checksums that do not match them.
 rm -f "$dist/$name"-v*.tar.gz "$dist/SHA256SUMS"
 mv "$stage"/*.tar.gz "$stage/SHA256SUMS" "$dist/"
