@@ -130,16 +130,16 @@ dist:
 	VERSION=$(VERSION) LDFLAGS='$(LDFLAGS)' GO=$(GO) DIST=$(CURDIR)/dist ./scripts/dist.sh
 
 # This machine's tarball alone, laid out as in dist/ with a SHA256SUMS of its own, which the
-# e2e tests install the plugin from. It lives in bin/ so that dist/ only ever holds a whole
-# release, and is rebuilt only when what goes into it changes.
+# e2e tests and the demo install the plugin from. It lives in bin/ so that dist/ only ever
+# holds a whole release, and is rebuilt only when what goes into it changes.
 DIST_HOST := $(BIN)/dist-host
 dist-host: $(DIST_HOST)/SHA256SUMS
 
 $(DIST_HOST)/SHA256SUMS: $(GO_SOURCES) README.md $(wildcard LICENSE) scripts/dist.sh Makefile
 	VERSION=$(VERSION) LDFLAGS='$(LDFLAGS)' GO=$(GO) DIST=$(DIST_HOST) PLATFORMS=host ./scripts/dist.sh
 
-demo: tools build
-	./scripts/demo.sh
+demo: tools build dist-host
+	VERSION=$(VERSION) GO=$(GO) DIST=$(DIST_HOST) ./scripts/demo.sh
 
 clean:
 	rm -rf $(BIN) dist

@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
 # The demo behind `make demo`: start the Pulumi Cloud emulator, `pulumi up` the seed's
 # a–f AutoDeployer graph against it, fire an update on stack a, and show the cascade.
-# Everything runs from bin/ (built by make) in a throwaway Pulumi home and file backend.
+# Everything runs from bin/ (built by make) in a throwaway Pulumi home and file backend, into
+# which the plugin is installed from this machine's release tarball, as a user would install it.
+#
+# Environment: VERSION (default 0.1.0), DIST (where `make dist-host` put the tarball, default
+# bin/dist-host), GO (default go).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin="$root/bin"
+version=${VERSION:-0.1.0}
+go=${GO:-go}
+tarball="${DIST:-$bin/dist-host}/pulumi-resource-auto-deploy-v$version-$("$go" env GOOS)-$("$go" env GOARCH).tar.gz"
+[ -f "$tarball" ] || { echo "no $tarball: run \`make dist-host\` (or \`make demo\`)" >&2; exit 1; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/auto-deploy-demo.XXXXXX")
 token="demo-token-$RANDOM$RANDOM"
 project=dependency-example
@@ -18,7 +26,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+# Bold headings on a terminal, plain text in a CI log.
+if [ -t 1 ]; then
+  step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+else
+  step() { printf '\n==> %s\n' "$*"; }
+fi
 
 step "Starting the Pulumi Cloud emulator with stacks a–f of $org/$project (each with deployment settings)"
 stacks=$(printf "$org/$project/%s," a b c d e f)
@@ -33,10 +46,20 @@ done
 api=$(head -n 1 "$work/emulator.out")
 echo "emulator listening on $api"
 
-export PATH="$bin:$PATH"
+# PATH gets the CLI and the YAML language host from bin/, but not the plugin: pulumi takes the
+# plugin from its plugin cache, where the install below puts it. A pulumi-resource-auto-deploy
+# elsewhere on the caller's PATH is ignored too.
+mkdir -p "$work/bin" "$work/state"
+ln -s "$bin/pulumi" "$bin/pulumi-language-yaml" "$work/bin/"
+export PATH="$work/bin:$PATH"
 export PULUMI_HOME="$work/home" PULUMI_BACKEND_URL="file://$work/state" PULUMI_CONFIG_PASSPHRASE=demo
 export PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
-mkdir -p "$work/state"
+export PULUMI_IGNORE_AMBIENT_PLUGINS=true
+
+step "pulumi plugin install: auto-deploy $version from ${tarball#"$root"/}"
+pulumi plugin install resource auto-deploy "$version" --file "$tarball"
+pulumi plugin ls
+
 cp -r "$root/examples/yaml/auto-deployer" "$work/program"
 cd "$work/program"
 
@@ -44,7 +67,7 @@ step "pulumi up: the seed's a–f program (examples/yaml/auto-deployer/Pulumi.ya
 pulumi stack init demo --non-interactive >/dev/null
 pulumi config set auto-deploy:apiUrl "$api"
 pulumi config set --secret auto-deploy:accessToken "$token"
-pulumi up --yes --non-interactive 2>&1 | grep -v "warning: using pulumi-resource-auto-deploy from \$PATH"
+pulumi up --yes --non-interactive
 
 step "Deployment webhooks now in Pulumi Cloud"
 curl -fsS "$api/_emulator/webhooks" | python3 "$root/scripts/show.py" webhooks

@@ -18,7 +18,7 @@
 #
 # Environment: VERSION (default 0.1.0), LDFLAGS (default: the version -X flag), GO, DIST
 # (default dist/), PLATFORMS (default all six; `host` is this machine's GOOS/GOARCH, which is what
-# `make dist-host` builds for the e2e tests), SOURCE_DATE_EPOCH. SHA256SUMS lists
+# `make dist-host` builds for the e2e tests and the demo), SOURCE_DATE_EPOCH. SHA256SUMS lists
 # exactly the tarballs built.
 set -euo pipefail
 
