@@ -9,8 +9,10 @@ PULUMI_VERSION := v3.259.0
 MODULE        := github.com/autodeploy-dev/pulumi-auto-deploy
 LDFLAGS       := -X $(MODULE)/provider.Version=$(VERSION)
 
-# Some pulumi modules are missing from the checksum database reachable here; the
-# committed go.sum files still pin every hash.
+# This machine's Go proxy serves pulumi modules whose checksums the checksum database
+# reachable from here cannot confirm, so GONOSUMDB skips that lookup for them (the committed
+# go.sum files still pin every hash), and -mod=mod lets go complete go.sum when a fresh
+# module cache asks for a line it lacks instead of stopping. scripts/dist.sh sets the same.
 export GONOSUMDB := github.com/pulumi
 export GOFLAGS   := -mod=mod
 
@@ -40,18 +42,18 @@ $(PROVIDER): $(GO_SOURCES)
 $(EMULATOR): $(GO_SOURCES)
 	$(GO) build -ldflags "$(LDFLAGS)" -o $@ ./cmd/pulumi-cloud-emulator
 
-# schema.json comes from the built plugin, without the version so it only changes when
-# the provider does.
+# get-schema prints the built plugin's schema without its version, so schema.json only
+# changes when the provider does.
+get-schema = PULUMI_HOME=$(BIN)/.pulumi-home $(BIN)/pulumi package get-schema $(PROVIDER) \
+	| python3 -c 'import json,sys; s=json.load(sys.stdin); s.pop("version",None); print(json.dumps(s,indent=2))'
+
 schema: $(PROVIDER) $(BIN)/pulumi
-	PULUMI_HOME=$(BIN)/.pulumi-home $(BIN)/pulumi package get-schema $(PROVIDER) \
-		| python3 -c 'import json,sys; s=json.load(sys.stdin); s.pop("version",None); print(json.dumps(s,indent=2))' \
-		> schema.json
+	$(get-schema) > schema.json
 
 # Fails when the committed schema.json no longer matches the provider.
 check-schema: $(PROVIDER) $(BIN)/pulumi
-	@tmp=$$(mktemp); PULUMI_HOME=$(BIN)/.pulumi-home $(BIN)/pulumi package get-schema $(PROVIDER) \
-		| python3 -c 'import json,sys; s=json.load(sys.stdin); s.pop("version",None); print(json.dumps(s,indent=2))' \
-		> $$tmp; if ! diff -u schema.json $$tmp; then echo "schema.json is stale: run 'make schema' and commit it" >&2; rm $$tmp; exit 1; fi; rm $$tmp
+	@tmp=$$(mktemp); $(get-schema) > $$tmp; \
+	if ! diff -u schema.json $$tmp; then echo "schema.json is stale: run 'make schema' and commit it" >&2; rm $$tmp; exit 1; fi; rm $$tmp
 
 # The SDKs in sdk/ are generated from schema.json by pulumi's own code generators, called
 # directly because `pulumi package gen-sdk` needs language hosts these machines cannot

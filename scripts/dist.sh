@@ -34,7 +34,7 @@ platforms=${PLATFORMS:-linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows
 [ "$platforms" = host ] && platforms=$("$go" env GOOS)/$("$go" env GOARCH)
 epoch=${SOURCE_DATE_EPOCH:-$(git -C "$root" log -1 --format=%ct 2>/dev/null || echo 0)}
 
-# Some pulumi modules are missing from the checksum database reachable here; go.sum pins them.
+# The Go environment the Makefile exports (it says why), for when this script runs on its own.
 export GONOSUMDB=${GONOSUMDB:-github.com/pulumi} GOFLAGS=${GOFLAGS:--mod=mod}
 
 mkdir -p "$dist"
