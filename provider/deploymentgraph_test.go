@@ -234,6 +234,8 @@ func TestOrganizationResolution(t *testing.T) {
 		{"the token's default", "", unset, property.Map{}, "fromtoken", ""},
 		{"placeholder input", "", unset.Set("organization", property.New("organization")), property.Map{}, "",
 			`organization "organization" is the placeholder`},
+		{"placeholder input with config", "fromconfig", unset.Set("organization", property.New("organization")),
+			property.Map{}, "fromconfig", ""},
 		{"placeholder config", "organization", unset, property.Map{}, "",
 			`auto-deploy:organization "organization" is the placeholder`},
 	}

@@ -57,7 +57,7 @@ namespace AutoDeployDev.AutoDeploy
         public Output<ImmutableDictionary<string, ImmutableArray<string>>> Edges { get; private set; } = null!;
 
         /// <summary>
-        /// The Pulumi Cloud organization of every stack in the graph. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. Changing it replaces the resource.
+        /// The Pulumi Cloud organization of every stack in the graph. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. The placeholder `organization` that `pulumi.getOrganization()` returns on a backend without Pulumi Cloud is replaced by `auto-deploy:organization`, and refused when that is unset. Changing it replaces the resource.
         /// </summary>
         [Output("organization")]
         public Output<string?> Organization { get; private set; } = null!;
@@ -137,7 +137,7 @@ namespace AutoDeployDev.AutoDeploy
         }
 
         /// <summary>
-        /// The Pulumi Cloud organization of every stack in the graph. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. Changing it replaces the resource.
+        /// The Pulumi Cloud organization of every stack in the graph. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. The placeholder `organization` that `pulumi.getOrganization()` returns on a backend without Pulumi Cloud is replaced by `auto-deploy:organization`, and refused when that is unset. Changing it replaces the resource.
         /// </summary>
         [Input("organization")]
         public Input<string>? Organization { get; set; }

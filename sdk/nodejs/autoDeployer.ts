@@ -82,7 +82,7 @@ export class AutoDeployer extends pulumi.CustomResource {
      */
     declare public /*out*/ readonly downstreamWebhooks: pulumi.Output<string[]>;
     /**
-     * The Pulumi Cloud organization of the stack and of every downstream stack. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. Changing it replaces the resource.
+     * The Pulumi Cloud organization of the stack and of every downstream stack. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. The placeholder `organization` that `pulumi.getOrganization()` returns on a backend without Pulumi Cloud is replaced by `auto-deploy:organization`, and refused when that is unset. Changing it replaces the resource.
      */
     declare public readonly organization: pulumi.Output<string | undefined>;
     /**
@@ -157,7 +157,7 @@ export interface AutoDeployerArgs {
      */
     downstreamRefs?: pulumi.Input<pulumi.Input<string>[] | undefined>;
     /**
-     * The Pulumi Cloud organization of the stack and of every downstream stack. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. Changing it replaces the resource.
+     * The Pulumi Cloud organization of the stack and of every downstream stack. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. The placeholder `organization` that `pulumi.getOrganization()` returns on a backend without Pulumi Cloud is replaced by `auto-deploy:organization`, and refused when that is unset. Changing it replaces the resource.
      */
     organization?: pulumi.Input<string | undefined>;
     /**

@@ -59,7 +59,7 @@ type AutoDeployer struct {
 	DownstreamRefs pulumi.StringArrayOutput `pulumi:"downstreamRefs"`
 	// The names of the deployment webhooks in Pulumi Cloud, one per downstream ref.
 	DownstreamWebhooks pulumi.StringArrayOutput `pulumi:"downstreamWebhooks"`
-	// The Pulumi Cloud organization of the stack and of every downstream stack. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. Changing it replaces the resource.
+	// The Pulumi Cloud organization of the stack and of every downstream stack. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. The placeholder `organization` that `pulumi.getOrganization()` returns on a backend without Pulumi Cloud is replaced by `auto-deploy:organization`, and refused when that is unset. Changing it replaces the resource.
 	Organization pulumi.StringPtrOutput `pulumi:"organization"`
 	// The owner recorded in the display name of each of these webhooks: this resource's URN when it was created (kept across a rename with `aliases`). Only webhooks recorded as owned by it are read, changed or deleted by this resource.
 	Owner pulumi.StringOutput `pulumi:"owner"`
@@ -127,7 +127,7 @@ func (AutoDeployerState) ElementType() reflect.Type {
 type autoDeployerArgs struct {
 	// The stacks to redeploy after each successful update of this stack, as `project/stack` (pass other AutoDeployers' `ref` outputs). Order does not matter; each ref may appear once and never this stack itself.
 	DownstreamRefs []string `pulumi:"downstreamRefs"`
-	// The Pulumi Cloud organization of the stack and of every downstream stack. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. Changing it replaces the resource.
+	// The Pulumi Cloud organization of the stack and of every downstream stack. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. The placeholder `organization` that `pulumi.getOrganization()` returns on a backend without Pulumi Cloud is replaced by `auto-deploy:organization`, and refused when that is unset. Changing it replaces the resource.
 	Organization *string `pulumi:"organization"`
 	// Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
 	Paused *bool `pulumi:"paused"`
@@ -141,7 +141,7 @@ type autoDeployerArgs struct {
 type AutoDeployerArgs struct {
 	// The stacks to redeploy after each successful update of this stack, as `project/stack` (pass other AutoDeployers' `ref` outputs). Order does not matter; each ref may appear once and never this stack itself.
 	DownstreamRefs pulumi.StringArrayInput
-	// The Pulumi Cloud organization of the stack and of every downstream stack. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. Changing it replaces the resource.
+	// The Pulumi Cloud organization of the stack and of every downstream stack. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. The placeholder `organization` that `pulumi.getOrganization()` returns on a backend without Pulumi Cloud is replaced by `auto-deploy:organization`, and refused when that is unset. Changing it replaces the resource.
 	Organization pulumi.StringPtrInput
 	// Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
 	Paused pulumi.BoolPtrInput
@@ -248,7 +248,7 @@ func (o AutoDeployerOutput) DownstreamWebhooks() pulumi.StringArrayOutput {
 	return o.ApplyT(func(v *AutoDeployer) pulumi.StringArrayOutput { return v.DownstreamWebhooks }).(pulumi.StringArrayOutput)
 }
 
-// The Pulumi Cloud organization of the stack and of every downstream stack. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. Changing it replaces the resource.
+// The Pulumi Cloud organization of the stack and of every downstream stack. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. The placeholder `organization` that `pulumi.getOrganization()` returns on a backend without Pulumi Cloud is replaced by `auto-deploy:organization`, and refused when that is unset. Changing it replaces the resource.
 func (o AutoDeployerOutput) Organization() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *AutoDeployer) pulumi.StringPtrOutput { return v.Organization }).(pulumi.StringPtrOutput)
 }

@@ -48,7 +48,7 @@ type DeploymentGraph struct {
 	EdgeCount pulumi.IntOutput `pulumi:"edgeCount"`
 	// The graph: each key is an upstream stack as `project/stack`, and its list the stacks (`project/stack`) to redeploy after each successful update of it. Order does not matter; each downstream stack may appear once per key and never as its own downstream.
 	Edges pulumi.StringArrayMapOutput `pulumi:"edges"`
-	// The Pulumi Cloud organization of every stack in the graph. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. Changing it replaces the resource.
+	// The Pulumi Cloud organization of every stack in the graph. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. The placeholder `organization` that `pulumi.getOrganization()` returns on a backend without Pulumi Cloud is replaced by `auto-deploy:organization`, and refused when that is unset. Changing it replaces the resource.
 	Organization pulumi.StringPtrOutput `pulumi:"organization"`
 	// The owner recorded in the display name of each of these webhooks: this resource's URN when it was created (kept across a rename with `aliases`).
 	Owner pulumi.StringOutput `pulumi:"owner"`
@@ -105,7 +105,7 @@ func (DeploymentGraphState) ElementType() reflect.Type {
 type deploymentGraphArgs struct {
 	// The graph: each key is an upstream stack as `project/stack`, and its list the stacks (`project/stack`) to redeploy after each successful update of it. Order does not matter; each downstream stack may appear once per key and never as its own downstream.
 	Edges map[string][]string `pulumi:"edges"`
-	// The Pulumi Cloud organization of every stack in the graph. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. Changing it replaces the resource.
+	// The Pulumi Cloud organization of every stack in the graph. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. The placeholder `organization` that `pulumi.getOrganization()` returns on a backend without Pulumi Cloud is replaced by `auto-deploy:organization`, and refused when that is unset. Changing it replaces the resource.
 	Organization *string `pulumi:"organization"`
 	// Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
 	Paused *bool `pulumi:"paused"`
@@ -115,7 +115,7 @@ type deploymentGraphArgs struct {
 type DeploymentGraphArgs struct {
 	// The graph: each key is an upstream stack as `project/stack`, and its list the stacks (`project/stack`) to redeploy after each successful update of it. Order does not matter; each downstream stack may appear once per key and never as its own downstream.
 	Edges pulumi.StringArrayMapInput
-	// The Pulumi Cloud organization of every stack in the graph. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. Changing it replaces the resource.
+	// The Pulumi Cloud organization of every stack in the graph. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. The placeholder `organization` that `pulumi.getOrganization()` returns on a backend without Pulumi Cloud is replaced by `auto-deploy:organization`, and refused when that is unset. Changing it replaces the resource.
 	Organization pulumi.StringPtrInput
 	// Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
 	Paused pulumi.BoolPtrInput
@@ -218,7 +218,7 @@ func (o DeploymentGraphOutput) Edges() pulumi.StringArrayMapOutput {
 	return o.ApplyT(func(v *DeploymentGraph) pulumi.StringArrayMapOutput { return v.Edges }).(pulumi.StringArrayMapOutput)
 }
 
-// The Pulumi Cloud organization of every stack in the graph. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. Changing it replaces the resource.
+// The Pulumi Cloud organization of every stack in the graph. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. The placeholder `organization` that `pulumi.getOrganization()` returns on a backend without Pulumi Cloud is replaced by `auto-deploy:organization`, and refused when that is unset. Changing it replaces the resource.
 func (o DeploymentGraphOutput) Organization() pulumi.StringPtrOutput {
 	return o.ApplyT(func(v *DeploymentGraph) pulumi.StringPtrOutput { return v.Organization }).(pulumi.StringPtrOutput)
 }

@@ -30,7 +30,7 @@ class AutoDeployerArgs:
         :param pulumi.Input[_builtins.str] project: The project of the stack whose updates trigger the downstream deployments.
         :param pulumi.Input[_builtins.str] stack: The stack whose updates trigger the downstream deployments.
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] downstream_refs: The stacks to redeploy after each successful update of this stack, as `project/stack` (pass other AutoDeployers' `ref` outputs). Order does not matter; each ref may appear once and never this stack itself.
-        :param pulumi.Input[_builtins.str] organization: The Pulumi Cloud organization of the stack and of every downstream stack. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. Changing it replaces the resource.
+        :param pulumi.Input[_builtins.str] organization: The Pulumi Cloud organization of the stack and of every downstream stack. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. The placeholder `organization` that `pulumi.getOrganization()` returns on a backend without Pulumi Cloud is replaced by `auto-deploy:organization`, and refused when that is unset. Changing it replaces the resource.
         :param pulumi.Input[_builtins.bool] paused: Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
         """
         pulumi.set(__self__, "project", project)
@@ -82,7 +82,7 @@ class AutoDeployerArgs:
     @pulumi.getter
     def organization(self) -> pulumi.Input[Optional[_builtins.str]]:
         """
-        The Pulumi Cloud organization of the stack and of every downstream stack. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. Changing it replaces the resource.
+        The Pulumi Cloud organization of the stack and of every downstream stack. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. The placeholder `organization` that `pulumi.getOrganization()` returns on a backend without Pulumi Cloud is replaced by `auto-deploy:organization`, and refused when that is unset. Changing it replaces the resource.
         """
         return pulumi.get(self, "organization")
 
@@ -161,7 +161,7 @@ class AutoDeployer(pulumi.CustomResource):
         :param str resource_name: The name of the resource.
         :param pulumi.ResourceOptions opts: Options for the resource.
         :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] downstream_refs: The stacks to redeploy after each successful update of this stack, as `project/stack` (pass other AutoDeployers' `ref` outputs). Order does not matter; each ref may appear once and never this stack itself.
-        :param pulumi.Input[_builtins.str] organization: The Pulumi Cloud organization of the stack and of every downstream stack. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. Changing it replaces the resource.
+        :param pulumi.Input[_builtins.str] organization: The Pulumi Cloud organization of the stack and of every downstream stack. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. The placeholder `organization` that `pulumi.getOrganization()` returns on a backend without Pulumi Cloud is replaced by `auto-deploy:organization`, and refused when that is unset. Changing it replaces the resource.
         :param pulumi.Input[_builtins.bool] paused: Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
         :param pulumi.Input[_builtins.str] project: The project of the stack whose updates trigger the downstream deployments.
         :param pulumi.Input[_builtins.str] stack: The stack whose updates trigger the downstream deployments.
@@ -310,7 +310,7 @@ class AutoDeployer(pulumi.CustomResource):
     @pulumi.getter
     def organization(self) -> pulumi.Output[Optional[_builtins.str]]:
         """
-        The Pulumi Cloud organization of the stack and of every downstream stack. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. Changing it replaces the resource.
+        The Pulumi Cloud organization of the stack and of every downstream stack. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. The placeholder `organization` that `pulumi.getOrganization()` returns on a backend without Pulumi Cloud is replaced by `auto-deploy:organization`, and refused when that is unset. Changing it replaces the resource.
         """
         return pulumi.get(self, "organization")
 
