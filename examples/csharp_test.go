@@ -27,7 +27,7 @@ func TestCSharpExamplesMatchTheSDK(t *testing.T) {
 	alias := regexp.MustCompile(`using (\w+) = ([\w.]+);`)
 	member := regexp.MustCompile(`\b(\w+)\.(\w+)(?:\.(\w+))?`)
 	initializer := regexp.MustCompile(`(?m)^\s+(\w+) = `)
-	for _, example := range []string{"deployment-webhooks", "auto-deployer"} {
+	for _, example := range []string{"deployment-webhooks", "auto-deployer", "deployment-graph"} {
 		t.Run(example, func(t *testing.T) {
 			t.Parallel()
 			program := readAll(t, filepath.Join("csharp", example), ".cs")
@@ -50,7 +50,7 @@ func TestCSharpExamplesMatchTheSDK(t *testing.T) {
 			}
 			assert.Positive(t, used)
 			for _, prop := range initializer.FindAllStringSubmatch(program, -1) {
-				assert.Regexp(t, `public Input(List)?<[^>]+>\?? `+prop[1]+`\b`, sdk, "input property %s", prop[1])
+				assert.Regexp(t, `public Input(List|Map)?<.+>\?? `+prop[1]+`\b`, sdk, "input property %s", prop[1])
 			}
 			if strings.Contains(program, ".Ref") {
 				assert.Contains(t, sdk, "public Output<string> Ref ")

@@ -146,3 +146,48 @@ func TestYAMLDeploymentGraphRefusals(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, out, `organization "organization" is the placeholder that a backend without Pulumi Cloud`)
 }
+
+// graphExampleStacks creates the stacks the deployment-graph examples point at, in org.
+func graphExampleStacks(t *testing.T, c *cloud, org string) {
+	t.Helper()
+	for _, project := range []string{"network", "database", "cache", "app"} {
+		require.NoError(t, c.CreateStack(org, project, "prod"))
+		require.NoError(t, c.SetDeploymentSettings(org, project, "prod", map[string]any{"source": "git"}))
+	}
+}
+
+// assertGraphExample checks what every language's deployment-graph example leaves: three
+// edges, and an update of network deploying database, cache and app once each.
+func assertGraphExample(t *testing.T, c *cloud, org string) {
+	t.Helper()
+	got := map[string]bool{}
+	for _, h := range c.Webhooks() {
+		assert.Equal(t, org, h.Org)
+		got[h.Project+"/"+h.Stack+" → "+h.PayloadURL] = true
+	}
+	assert.Equal(t, map[string]bool{"network/prod → database/prod": true, "network/prod → cache/prod": true,
+		"database/prod → app/prod": true}, got)
+	result, err := c.FireUpdate(org, "network", "prod")
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"database/prod", "cache/prod", "app/prod"}, deployedStacks(result))
+	assert.Empty(t, result.FailedDeliveries)
+}
+
+// TestYAMLDeploymentGraphExample runs examples/yaml/deployment-graph, whose organization is
+// ${pulumi.organization}: on this file backend the placeholder, which auto-deploy:organization
+// replaces.
+func TestYAMLDeploymentGraphExample(t *testing.T) {
+	t.Parallel()
+	c := startCloud(t)
+	graphExampleStacks(t, c, "acme")
+	w := newWorkspace(t, "yaml/deployment-graph", c)
+	w.pulumi("config", "set", "auto-deploy:organization", "acme")
+	out := w.pulumi("up", "--yes")
+	assert.Contains(t, out, "edgeCount: 3")
+	assertGraphExample(t, c, "acme")
+	c.ResetStats()
+	w.pulumi("up", "--yes", "--expect-no-changes")
+	assert.Zero(t, c.Stats().Total)
+	w.pulumi("destroy", "--yes")
+	assert.Empty(t, c.Webhooks())
+}

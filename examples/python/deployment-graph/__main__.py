@@ -1,0 +1,19 @@
+import pulumi
+import autodeploy_dev_auto_deploy as auto_deploy
+
+# network/prod
+# ├── database/prod
+# │   └── app/prod
+# └── cache/prod
+# An update of any stack redeploys every stack below it, level by level.
+graph = auto_deploy.DeploymentGraph(
+    "graph",
+    # On a backend without Pulumi Cloud this is a placeholder: set auto-deploy:organization.
+    organization=pulumi.get_organization(),
+    edges={
+        "network/prod": ["database/prod", "cache/prod"],
+        "database/prod": ["app/prod"],
+    },
+)
+
+pulumi.export("edgeCount", graph.edge_count)

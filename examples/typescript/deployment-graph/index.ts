@@ -1,0 +1,18 @@
+import * as autodeploy from "@autodeploy-dev/auto-deploy";
+import * as pulumi from "@pulumi/pulumi";
+
+// network/prod
+// ├── database/prod
+// │   └── app/prod
+// └── cache/prod
+// An update of any stack redeploys every stack below it, level by level.
+const graph = new autodeploy.DeploymentGraph("graph", {
+    // On a backend without Pulumi Cloud this is a placeholder: set auto-deploy:organization.
+    organization: pulumi.getOrganization(),
+    edges: {
+        "network/prod": ["database/prod", "cache/prod"],
+        "database/prod": ["app/prod"],
+    },
+});
+
+export const edgeCount = graph.edgeCount;
