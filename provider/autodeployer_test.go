@@ -324,3 +324,35 @@ func TestAutoDeployerReadAndImport(t *testing.T) {
 		Properties: resp.Properties}))
 	assert.Len(t, tc.cloud.Webhooks(), 1, "only the webhook we do not own is left")
 }
+
+// paused makes every edge inactive with one PATCH each, and false makes them active again.
+func TestAutoDeployerPaused(t *testing.T) {
+	t.Parallel()
+	tc := graphCloud(t, "a", "b", "c")
+	created, err := engineCreate(tc.server, deployerURN("a"), deployerInputs("a", "graph/b", "graph/c"))
+	require.NoError(t, err)
+	state := created.Properties
+	for _, paused := range []bool{true, false} {
+		inputs := deployerInputs("a", "graph/b", "graph/c").Set("paused", property.New(paused))
+		check, err := tc.server.Check(p.CheckRequest{Urn: deployerURN("a"), State: state, Inputs: inputs})
+		require.NoError(t, err)
+		tc.cloud.ResetStats()
+		updated, err := tc.server.Update(p.UpdateRequest{ID: "org/graph/a", Urn: deployerURN("a"), State: state,
+			Inputs: check.Inputs})
+		require.NoError(t, err)
+		stats := tc.cloud.Stats()
+		assert.Equal(t, 2, stats.ByMethod[http.MethodPatch], "paused=%v: %v", paused, stats.ByRoute)
+		assert.Equal(t, 2, stats.Writes, "paused=%v: %v", paused, stats.ByRoute)
+		for _, h := range tc.cloud.Webhooks() {
+			assert.Equal(t, !paused, h.Active, "paused=%v", paused)
+		}
+		result, err := tc.cloud.FireUpdate("org", "graph", "a")
+		require.NoError(t, err)
+		if paused {
+			assert.Empty(t, result.Deployments)
+		} else {
+			assert.Len(t, result.Deployments, 2)
+		}
+		state = updated.Properties
+	}
+}
