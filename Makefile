@@ -108,7 +108,7 @@ fuzz:
 	done
 
 test-e2e: tools build dist-host
-	AUTO_DEPLOY_BIN=$(BIN) AUTO_DEPLOY_DIST=$(DIST_HOST) $(GO) test -tags e2e -count=1 -timeout 30m ./examples/...
+	AUTO_DEPLOY_BIN=$(BIN) AUTO_DEPLOY_DIST=$(DIST_HOST) $(GO) test -tags e2e -count=1 -timeout 30m ./examples/... ./bench/...
 
 # Benchmarks (BENCHMARKS.md): trees of stacks through the real CLI against the emulator,
 # AutoDeployer against one Webhook per edge, with 20 ms and 0 ms of added API latency.
@@ -118,11 +118,11 @@ test-e2e: tools build dist-host
 BENCH_TEST := $(GO) test -tags "e2e bench" -count=1 -run '^TestBench$$' -v
 
 bench: tools build
-	AUTO_DEPLOY_BIN=$(BIN) BENCH_OUT=$(BIN)/bench-results.md $(BENCH_TEST) -timeout 60m ./examples/
+	AUTO_DEPLOY_BIN=$(BIN) BENCH_OUT=$(BIN)/bench-results.md $(BENCH_TEST) -timeout 60m ./bench/
 	@echo "report written to $(BIN)/bench-results.md"
 
 bench-scale: tools build
-	AUTO_DEPLOY_BIN=$(BIN) BENCH_SCALE=1 BENCH_OUT=$(BIN)/bench-scale-results.md $(BENCH_TEST) -timeout 240m ./examples/
+	AUTO_DEPLOY_BIN=$(BIN) BENCH_SCALE=1 BENCH_OUT=$(BIN)/bench-scale-results.md $(BENCH_TEST) -timeout 240m ./bench/
 	@echo "report written to $(BIN)/bench-scale-results.md"
 
 # Release tarballs for `pulumi plugin install` (--server or --file), one per OS/arch, plus

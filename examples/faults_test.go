@@ -3,7 +3,6 @@
 package examples
 
 import (
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -18,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/internal/e2e"
 )
 
 // TestFaultyCloudLargeGraph: a 300-edge graph against a Pulumi Cloud that rate-limits
@@ -27,7 +27,7 @@ func TestFaultyCloudLargeGraph(t *testing.T) {
 	t.Parallel()
 	const stacks, fanout = 301, 3
 	c := startCloud(t)
-	w := newProgramWorkspace(t, treeProgram(t, c, stacks, fanout), c)
+	w := newProgramWorkspace(t, e2e.TreeProgram(t, c.Cloud, stacks, fanout), c)
 	c.SetFaults(emulator.Faults{Rules: []emulator.FaultRule{
 		{Status: http.StatusTooManyRequests, Every: 7, RetryAfter: "1"},
 		{Status: http.StatusServiceUnavailable, Every: 11},
@@ -39,7 +39,7 @@ func TestFaultyCloudLargeGraph(t *testing.T) {
 	t.Logf("create under faults: requests=%d faults=%d writes=%d webhooks=%d", s.Total, s.Faults, s.Writes,
 		len(c.Webhooks()))
 	assert.Positive(t, s.Faults, "the faults were injected")
-	assertTree(t, c, stacks, fanout)
+	e2e.AssertTree(t, c.Cloud, stacks, fanout)
 
 	c.ResetStats()
 	w.pulumi("up", "--yes", "--skip-preview", "--parallel", "32", "--expect-no-changes")
@@ -58,13 +58,10 @@ func TestProviderKilledMidCreate(t *testing.T) {
 	t.Parallel()
 	const refs = 120
 	c := startCloud(t)
-	program := treeProgram(t, c, refs+1, refs) // s0 → s1..s120
-	// A private copy of the plugin, first on PATH, so only this test's process is killed.
-	private := t.TempDir()
-	plugin := filepath.Join(private, "pulumi-resource-auto-deploy")
-	copyFile(t, filepath.Join(binDir(t), "pulumi-resource-auto-deploy"), plugin)
+	program := e2e.TreeProgram(t, c.Cloud, refs+1, refs) // s0 → s1..s120
 	w := newProgramWorkspace(t, program, c)
-	w.prependPath(private)
+	// A private copy of the plugin, first on PATH, so only this test's process is killed.
+	plugin := w.privatePlugin()
 	c.SetFaults(emulator.Faults{Latency: 20 * time.Millisecond})
 
 	done := make(chan error, 1)
@@ -95,7 +92,7 @@ func TestProviderKilledMidCreate(t *testing.T) {
 	c.SetFaults(emulator.Faults{})
 	w.pulumi("refresh", "--yes", "--skip-preview")
 	w.pulumi("up", "--yes", "--skip-preview")
-	assertTree(t, c, refs+1, refs)
+	e2e.AssertTree(t, c.Cloud, refs+1, refs)
 	w.pulumi("destroy", "--yes", "--skip-preview")
 	assert.Empty(t, c.Webhooks())
 }
@@ -153,26 +150,6 @@ resources:
 	revealed := w.pulumi("stack", "export", "--show-secrets")
 	assert.Contains(t, revealed, hmac)
 	assert.Contains(t, revealed, testToken)
-}
-
-func (w *workspace) prependPath(dir string) {
-	for i, kv := range w.env {
-		if strings.HasPrefix(kv, "PATH=") {
-			w.env[i] = "PATH=" + dir + string(os.PathListSeparator) + strings.TrimPrefix(kv, "PATH=")
-		}
-	}
-}
-
-func copyFile(t *testing.T, from, to string) {
-	t.Helper()
-	in, err := os.Open(from)
-	require.NoError(t, err)
-	defer in.Close()
-	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY, 0o755)
-	require.NoError(t, err)
-	_, err = io.Copy(out, in)
-	require.NoError(t, err)
-	require.NoError(t, out.Close())
 }
 
 // killProcess SIGKILLs every running process whose executable is path (the engine's

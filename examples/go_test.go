@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/autodeploy-dev/pulumi-auto-deploy/internal/e2e"
 )
 
 // inlineRunner turns a Go example into an Automation API inline program: the example's
@@ -133,7 +135,7 @@ func goRunner(t *testing.T, example, project string, c *cloud) func(action strin
 	goCmd("mod", "tidy")
 	goCmd("build", "-o", "runner", ".")
 
-	env := append(pulumiEnv(t, t.TempDir(), os.Environ()),
+	env := append(e2e.PulumiEnv(t, t.TempDir(), os.Environ()),
 		"STACK=test", "PROJECT="+project, "API_URL="+c.URL, "API_TOKEN="+testToken)
 	return func(action string) string {
 		t.Helper()

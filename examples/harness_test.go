@@ -2,7 +2,8 @@
 
 // Package examples runs the example programs through the real Pulumi CLI, language host
 // and provider plugin against an in-process Pulumi Cloud emulator. `make test` builds
-// the binaries into bin/ and passes their folder in AUTO_DEPLOY_BIN.
+// the binaries into bin/ and passes their folder in AUTO_DEPLOY_BIN. The harness that
+// starts the emulator and runs the CLI is internal/e2e, shared with the benchmarks.
 package examples
 
 import (
@@ -13,7 +14,6 @@ import (
 	"errors"
 	"io"
 	"io/fs"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,26 +25,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/internal/e2e"
 )
 
-const testToken = "pul-e2e-test-token"
+// testToken is the access token the emulator accepts and the workspaces configure.
+const testToken = e2e.TestToken
 
-// binDir is where make put pulumi, the YAML host and the provider plugin.
-func binDir(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("AUTO_DEPLOY_BIN")
-	require.NotEmpty(t, dir, "AUTO_DEPLOY_BIN is not set: run these tests with `make test`, which builds bin/")
-	for _, name := range []string{"pulumi", "pulumi-language-yaml", "pulumi-resource-auto-deploy"} {
-		_, err := os.Stat(filepath.Join(dir, name))
-		require.NoError(t, err, "missing %s in %s: run `make tools build`", name, dir)
-	}
-	return dir
-}
-
-// cloud is an emulator served on a loopback port for one test.
+// cloud is an emulator served on a loopback port for one test (internal/e2e), with the
+// console-side calls of this package's tests (api).
 type cloud struct {
-	*emulator.Server
-	URL string
+	*e2e.Cloud
 }
 
 func startCloud(t *testing.T) *cloud {
@@ -55,14 +45,12 @@ func startCloud(t *testing.T) *cloud {
 // startCloudWith is startCloud with the emulator's options chosen by the test.
 func startCloudWith(t *testing.T, opts emulator.Options) *cloud {
 	t.Helper()
-	srv := emulator.New(opts)
-	hs := httptest.NewServer(srv)
-	t.Cleanup(hs.Close)
-	return &cloud{Server: srv, URL: hs.URL}
+	return &cloud{e2e.StartCloud(t, opts, nil)}
 }
 
-// workspace is one copy of an example program with its own Pulumi home and file backend,
-// so tests never share state.
+// workspace is an e2e.Workspace under the names this package's tests use, fields
+// included: one copy of a program with its own Pulumi home and file backend, so tests
+// never share state. The CLI itself runs in internal/e2e.
 type workspace struct {
 	t   *testing.T
 	dir string
@@ -70,81 +58,54 @@ type workspace struct {
 	bin string
 }
 
+func fromShared(s *e2e.Workspace) *workspace {
+	return &workspace{t: s.T, dir: s.Dir, env: s.Env, bin: s.Bin}
+}
+
+// shared is w as the e2e.Workspace that runs its commands.
+func (w *workspace) shared() *e2e.Workspace {
+	return &e2e.Workspace{T: w.t, Dir: w.dir, Env: w.env, Bin: w.bin}
+}
+
+// newWorkspace copies the example program in the folder example into a workspace with a
+// stack "test" configured for c.
 func newWorkspace(t *testing.T, example string, c *cloud) *workspace {
 	t.Helper()
-	root := t.TempDir()
-	require.NoError(t, os.CopyFS(filepath.Join(root, "program"), os.DirFS(example)))
-	return setupWorkspace(t, root, c)
+	return fromShared(e2e.NewWorkspace(t, example, c.Cloud))
 }
 
 // newProgramWorkspace is newWorkspace for a program the test writes itself.
 func newProgramWorkspace(t *testing.T, program string, c *cloud) *workspace {
 	t.Helper()
-	root := t.TempDir()
-	require.NoError(t, os.MkdirAll(filepath.Join(root, "program"), 0o700))
-	require.NoError(t, os.WriteFile(filepath.Join(root, "program", "Pulumi.yaml"), []byte(program), 0o600))
-	return setupWorkspace(t, root, c)
-}
-
-// setupWorkspace gives root/program its own Pulumi home, file backend and stack "test"
-// configured for the emulator.
-func setupWorkspace(t *testing.T, root string, c *cloud) *workspace {
-	t.Helper()
-	w := &workspace{t: t, dir: filepath.Join(root, "program"), env: pulumiEnv(t, root, os.Environ()), bin: binDir(t)}
-	w.pulumi("stack", "init", "test")
-	w.pulumi("config", "set", "auto-deploy:apiUrl", c.URL)
-	w.pulumi("config", "set", "--secret", "auto-deploy:accessToken", testToken)
-	return w
-}
-
-// pulumiEnv extends base with what a Pulumi CLI, or an Automation API program, needs to
-// keep its home and file backend under root and find the CLI, the YAML host and the plugin
-// in bin/. The access token is left empty: each test passes it as stack config.
-func pulumiEnv(t *testing.T, root string, base []string) []string {
-	t.Helper()
-	state := filepath.Join(root, "state")
-	require.NoError(t, os.MkdirAll(state, 0o700))
-	return append(base,
-		"PATH="+binDir(t)+string(os.PathListSeparator)+os.Getenv("PATH"),
-		"PULUMI_HOME="+filepath.Join(root, "home"),
-		"PULUMI_BACKEND_URL=file://"+state,
-		"PULUMI_CONFIG_PASSPHRASE=e2e",
-		"PULUMI_SKIP_UPDATE_CHECK=true",
-		"PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true",
-		"PULUMI_ACCESS_TOKEN=",
-	)
+	return fromShared(e2e.NewProgramWorkspace(t, program, c.Cloud))
 }
 
 // pulumi runs the CLI and fails the test on a non-zero exit, showing its output.
 func (w *workspace) pulumi(args ...string) string {
 	w.t.Helper()
-	out, err := w.run(args...)
-	require.NoError(w.t, err, "pulumi %s failed:\n%s", strings.Join(args, " "), out)
-	return out
+	return w.shared().Pulumi(args...)
 }
 
 // run runs the CLI and returns its combined output and error, for expected failures.
 func (w *workspace) run(args ...string) (string, error) {
 	w.t.Helper()
-	ctx, cancel := context.WithTimeout(w.t.Context(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(w.bin, "pulumi"), append(args, "--non-interactive")...)
-	cmd.Dir = w.dir
-	cmd.Env = w.env
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	return out.String(), err
+	return w.shared().Run(args...)
 }
 
 // edit rewrites the program's Pulumi.yaml with replace applied, as a user editing it would.
 func (w *workspace) edit(old, replacement string) {
 	w.t.Helper()
-	path := filepath.Join(w.dir, "Pulumi.yaml")
-	data, err := os.ReadFile(path)
-	require.NoError(w.t, err)
-	require.Contains(w.t, string(data), old)
-	require.NoError(w.t, os.WriteFile(path, []byte(strings.Replace(string(data), old, replacement, 1)), 0o600))
+	w.shared().Edit(old, replacement)
+}
+
+// privatePlugin gives w a copy of the provider plugin of its own, first on its PATH, and
+// returns the copy's path (e2e.PrivatePlugin).
+func (w *workspace) privatePlugin() string {
+	w.t.Helper()
+	s := w.shared()
+	plugin := e2e.PrivatePlugin(w.t, s)
+	w.env = s.Env
+	return plugin
 }
 
 // runTool runs a build step (npm, tsc, pip, ...) in dir with env and returns its stdout,

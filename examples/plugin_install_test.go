@@ -26,6 +26,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/autodeploy-dev/pulumi-auto-deploy/internal/e2e"
 )
 
 const (
@@ -225,7 +227,7 @@ func distExeSuffix() string {
 // no pulumi-resource-auto-deploy, and pulumi is told to ignore plugins on PATH anyway.
 func newCacheOnlyWorkspace(t *testing.T, home, dir string) *workspace {
 	t.Helper()
-	src := binDir(t)
+	src := e2e.BinDir(t)
 	bin := t.TempDir()
 	for _, name := range []string{"pulumi", "pulumi-language-yaml"} {
 		require.NoError(t, os.Symlink(filepath.Join(src, name), filepath.Join(bin, name)))

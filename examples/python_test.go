@@ -16,6 +16,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/autodeploy-dev/pulumi-auto-deploy/internal/e2e"
 )
 
 // pyPulumiVersion is the pulumi PyPI package the examples run with: the version of bin/pulumi.
@@ -30,7 +32,7 @@ const pyVenvRecipe = "python-venv-v1: venv + pip install pulumi==" + pyPulumiVer
 // plugin against the emulator: create, a no-op up that writes nothing, and destroy.
 func TestPythonExamples(t *testing.T) {
 	t.Parallel()
-	binDir(t)
+	e2e.BinDir(t)
 	python := pythonVenv(t)
 
 	t.Run("deployment-webhooks", func(t *testing.T) {
@@ -102,7 +104,7 @@ func newPyProgram(t *testing.T, python, example, project string, c *cloud) *pyPr
 	require.FileExists(t, filepath.Join(dir, "__main__.py"))
 	runner, err := filepath.Abs(filepath.Join("python", "run_inline.py"))
 	require.NoError(t, err)
-	env := append(pulumiEnv(t, root, pyBaseEnv()), "AUTO_DEPLOY_ACCESS_TOKEN="+testToken)
+	env := append(e2e.PulumiEnv(t, root, pyBaseEnv()), "AUTO_DEPLOY_ACCESS_TOKEN="+testToken)
 	return &pyProgram{
 		t: t, python: python, runner: runner,
 		dir: dir, workDir: filepath.Join(root, "workspace"), project: project, url: c.URL, env: env,

@@ -17,6 +17,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/autodeploy-dev/pulumi-auto-deploy/internal/e2e"
 )
 
 // tsPulumiVersion is the @pulumi/pulumi npm package the examples run with: the version of
@@ -33,7 +35,7 @@ const tsSDKRecipe = "nodejs-sdk-v1: npm install + tsc + cp package.json bin/ + n
 // emulator: create, a no-op up that writes nothing, and destroy.
 func TestTypeScriptExamples(t *testing.T) {
 	t.Parallel()
-	binDir(t)
+	e2e.BinDir(t)
 	tsRequireNode(t)
 	sdk := tsNodeSDK(t)
 
@@ -176,7 +178,7 @@ func newTSProgram(t *testing.T, example, project, sdkTarball string, c *cloud) *
 	runner, err := filepath.Abs(filepath.Join("typescript", "run-inline.js"))
 	require.NoError(t, err)
 	state := filepath.Join(root, "state")
-	env := append(pulumiEnv(t, root, os.Environ()), "AUTO_DEPLOY_ACCESS_TOKEN="+testToken)
+	env := append(e2e.PulumiEnv(t, root, os.Environ()), "AUTO_DEPLOY_ACCESS_TOKEN="+testToken)
 	return &tsProgram{t: t, runner: runner, dir: dir, project: project, state: state, url: c.URL, env: env}
 }
 

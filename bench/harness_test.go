@@ -1,29 +1,28 @@
-//go:build e2e || bench
+//go:build e2e
 
-// The benchmark harness: a tree of stacks, declared either with one AutoDeployer per
-// stack or with one Webhook per edge, taken through create, no-op up, refresh,
-// remove-one-ref, reorder-refs and destroy by the real CLI against the emulator. Each
-// phase records its wall time, the CPU of the CLI and of the plugin, the API requests and
-// writes the emulator counted, the TCP connections it accepted and the plugin's peak RSS.
-// A benchRunner runs one phase per call, so TestBench can interleave scenarios.
+// Package bench holds the benchmarks of BENCHMARKS.md, run by `make bench` and
+// `make bench-scale`, and their smoke test, part of `make test-e2e`.
+//
+// This file is the benchmark harness: a tree of stacks, declared either with one
+// AutoDeployer per stack or with one Webhook per edge, taken through create, no-op up,
+// refresh, remove-one-ref, reorder-refs and destroy by the real CLI against the emulator.
+// Each phase records its wall time, the CPU of the CLI and of the plugin, the API requests
+// and writes the emulator counted, the TCP connections it accepted and the plugin's peak
+// RSS. A benchRunner runs one phase per call, so TestBench can interleave scenarios.
 //
 // It is shared by TestBenchSmoke (tag e2e, part of `make test`: counts only) and
-// TestBench (tag bench, `make bench` and `make bench-scale`: counts and times). It uses
-// the e2e helpers (treeProgram, newProgramWorkspace, copyFile...), so the bench build
-// passes both tags: -tags "e2e bench".
-
-package examples
+// TestBench (tags e2e and bench, `make bench` and `make bench-scale`: counts and times).
+// The emulator, the workspaces and the CLI runner are internal/e2e's, as in examples/.
+package bench
 
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -37,6 +36,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/internal/e2e"
 )
 
 // The two ways of declaring the same graph.
@@ -132,17 +132,6 @@ func (r benchResult) phase(name string) (benchPhase, bool) {
 	return benchPhase{}, false
 }
 
-// benchTreeEdges lists the tree's edges parent → child, as treeProgram builds them.
-func benchTreeEdges(n, fanout int) [][2]int {
-	var out [][2]int
-	for i := range n {
-		for child := fanout*i + 1; child <= fanout*i+fanout && child < n; child++ {
-			out = append(out, [2]int{i, child})
-		}
-	}
-	return out
-}
-
 // benchWebhookBlock is one edge as the seed's first way declares it: a Webhook resource.
 func benchWebhookBlock(e [2]int) string {
 	return fmt.Sprintf(`  deploy-s%[1]d-s%[2]d:
@@ -184,21 +173,19 @@ func benchReverseRefLists(program string) string {
 	return strings.Join(lines, "\n")
 }
 
-// startBenchCloud is startCloud whose server also counts the TCP connections it accepts,
-// which shows whether the plugin keeps its connections alive.
-func startBenchCloud(t *testing.T) (*cloud, *atomic.Int64) {
+// startBenchCloud is e2e.StartCloud whose server also counts the TCP connections it
+// accepts, which shows whether the plugin keeps its connections alive.
+func startBenchCloud(t *testing.T) (*e2e.Cloud, *atomic.Int64) {
 	t.Helper()
-	srv := emulator.New(emulator.Options{Token: testToken})
 	conns := &atomic.Int64{}
-	hs := httptest.NewUnstartedServer(srv)
-	hs.Config.ConnState = func(_ net.Conn, state http.ConnState) {
-		if state == http.StateNew {
-			conns.Add(1)
+	c := e2e.StartCloud(t, emulator.Options{Token: e2e.TestToken}, func(hs *httptest.Server) {
+		hs.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+			if state == http.StateNew {
+				conns.Add(1)
+			}
 		}
-	}
-	hs.Start()
-	t.Cleanup(hs.Close)
-	return &cloud{Server: srv, URL: hs.URL}, conns
+	})
+	return c, conns
 }
 
 // benchProcSampler watches, for one phase, every process whose executable is path: the
@@ -315,9 +302,9 @@ type benchRunner struct {
 	t        *testing.T
 	sc       benchScenario
 	say      func(format string, args ...any)
-	c        *cloud
+	c        *e2e.Cloud
 	conns    *atomic.Int64
-	w        *workspace
+	w        *e2e.Workspace
 	plugin   string
 	edges    [][2]int
 	blocks   []string // the Webhook-per-edge program, one resource per block
@@ -343,7 +330,7 @@ func newBenchRunner(t *testing.T, sc benchScenario, progress func(string)) *benc
 	if sc.Timeout == 0 {
 		sc.Timeout = 10 * time.Minute
 	}
-	r := &benchRunner{t: t, sc: sc, edges: benchTreeEdges(sc.Stacks, sc.Fanout)}
+	r := &benchRunner{t: t, sc: sc, edges: e2e.TreeEdges(sc.Stacks, sc.Fanout)}
 	r.say = func(format string, args ...any) {
 		if progress != nil {
 			progress(fmt.Sprintf("[%s] %s", sc.Name(), fmt.Sprintf(format, args...)))
@@ -357,8 +344,8 @@ func newBenchRunner(t *testing.T, sc benchScenario, progress func(string)) *benc
 	r.res = benchResult{Scenario: sc, Edges: len(r.edges), StacksWithWebhooks: len(parents), Runs: 1,
 		Resources: sc.Stacks}
 
-	// treeProgram seeds the stacks either way; the Webhook-per-edge program replaces its text.
-	program := treeProgram(t, r.c, sc.Stacks, sc.Fanout)
+	// TreeProgram seeds the stacks either way; the Webhook-per-edge program replaces its text.
+	program := e2e.TreeProgram(t, r.c, sc.Stacks, sc.Fanout)
 	if sc.Mode == benchWebhookPerEdge {
 		for _, e := range r.edges {
 			r.blocks = append(r.blocks, benchWebhookBlock(e))
@@ -367,14 +354,11 @@ func newBenchRunner(t *testing.T, sc benchScenario, progress func(string)) *benc
 		r.res.Resources = len(r.edges)
 	}
 
+	r.w = e2e.NewProgramWorkspace(t, program, r.c)
 	// A private copy of the plugin, first on PATH: its processes are the ones sampled.
-	private := t.TempDir()
-	r.plugin = filepath.Join(private, "pulumi-resource-auto-deploy")
-	copyFile(t, filepath.Join(binDir(t), "pulumi-resource-auto-deploy"), r.plugin)
-	r.w = newProgramWorkspace(t, program, r.c)
-	r.w.prependPath(private)
+	r.plugin = e2e.PrivatePlugin(t, r.w)
 	if sc.SkipCheckpoints {
-		r.w.env = append(r.w.env, "PULUMI_SKIP_CHECKPOINTS=true")
+		r.w.Env = append(r.w.Env, "PULUMI_SKIP_CHECKPOINTS=true")
 	}
 	r.c.SetFaults(emulator.Faults{Latency: sc.Latency})
 	r.say("%d stacks, %d edges, %d resources, %v added latency: ready", sc.Stacks, len(r.edges), r.res.Resources,
@@ -392,8 +376,8 @@ func (r *benchRunner) runPhase() {
 	switch name {
 	case benchPhaseCreate:
 		r.command(name, len(r.edges), up...)
-		assertTree(t, c, r.sc.Stacks, r.sc.Fanout)
-		state, _, err := benchCLI(w, r.sc.Timeout, "stack", "export")
+		e2e.AssertTree(t, c, r.sc.Stacks, r.sc.Fanout)
+		state, _, err := w.RunTimed(r.sc.Timeout, "stack", "export")
 		require.NoError(t, err, state)
 		r.res.StateBytes = len(state)
 	case benchPhaseNoop:
@@ -404,9 +388,9 @@ func (r *benchRunner) runPhase() {
 		// The last edge goes: one ref line, or one Webhook block.
 		if r.sc.Mode == benchWebhookPerEdge {
 			r.blocks = r.blocks[:len(r.blocks)-1]
-			benchWriteProgram(t, w, benchWebhookProgram(r.blocks))
+			w.WriteProgram(benchWebhookProgram(r.blocks))
 		} else {
-			w.edit(fmt.Sprintf("        - ${s%d.ref}\n", r.edges[len(r.edges)-1][1]), "")
+			w.Edit(fmt.Sprintf("        - ${s%d.ref}\n", r.edges[len(r.edges)-1][1]), "")
 		}
 		r.command(name, 1, up...)
 		require.Len(t, c.Webhooks(), len(r.edges)-1)
@@ -414,9 +398,9 @@ func (r *benchRunner) runPhase() {
 		// Every refs list reversed, or every Webhook block in reverse order.
 		if r.sc.Mode == benchWebhookPerEdge {
 			slices.Reverse(r.blocks)
-			benchWriteProgram(t, w, benchWebhookProgram(r.blocks))
+			w.WriteProgram(benchWebhookProgram(r.blocks))
 		} else {
-			benchWriteProgram(t, w, benchReverseRefLists(benchReadProgram(t, w)))
+			w.WriteProgram(benchReverseRefLists(w.ReadProgram()))
 		}
 		r.command(name, 0, append(up, "--expect-no-changes")...)
 	case benchPhaseDestroy:
@@ -441,7 +425,9 @@ func (r *benchRunner) command(name string, wantWrites int, args ...string) {
 		r.say("%-15s %8.0fs  still running: requests=%d writes=%d webhooks=%d", name, time.Since(started).Seconds(),
 			s.Total, s.Writes, len(c.Webhooks()))
 	})
-	out, cliCPU, err := benchCLI(r.w, r.sc.Timeout, args...)
+	// RunTimed has a deadline of the scenario's own: the CLI's default five minutes are too
+	// short for the 2,000-stack tree.
+	out, cliCPU, err := r.w.RunTimed(r.sc.Timeout, args...)
 	stopHeartbeat()
 	wall := time.Since(started)
 	peak, plugins, pluginCPU := procs.finish()
@@ -482,37 +468,6 @@ func benchHeartbeat(beat func()) (stop func()) {
 		close(done)
 		<-stopped
 	}
-}
-
-// benchCLI runs the CLI with a deadline of its own: w.run's five minutes are too short
-// for the 2,000-stack tree.
-// It also returns the CPU time of the command and of the children it reaped.
-func benchCLI(w *workspace, timeout time.Duration, args ...string) (string, time.Duration, error) {
-	ctx, cancel := context.WithTimeout(w.t.Context(), timeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(w.bin, "pulumi"), append(args, "--non-interactive")...)
-	cmd.Dir = w.dir
-	cmd.Env = w.env
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	var cpu time.Duration
-	if cmd.ProcessState != nil {
-		cpu = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-	}
-	return out.String(), cpu, err
-}
-
-func benchReadProgram(t *testing.T, w *workspace) string {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(w.dir, "Pulumi.yaml"))
-	require.NoError(t, err)
-	return string(data)
-}
-
-func benchWriteProgram(t *testing.T, w *workspace, program string) {
-	t.Helper()
-	require.NoError(t, os.WriteFile(filepath.Join(w.dir, "Pulumi.yaml"), []byte(program), 0o600))
 }
 
 func benchTail(s string, n int) string {

@@ -1,6 +1,6 @@
 //go:build e2e
 
-package examples
+package bench
 
 import (
 	"testing"

@@ -1,16 +1,16 @@
-//go:build bench
+//go:build e2e && bench
 
-package examples
+package bench
 
 // TestBench measures the scenarios of BENCHMARKS.md. Run it through make, which builds
-// bin/ and passes both build tags:
+// bin/ and passes both build tags (e2e for the harness, bench for this file):
 //
 //	make bench        # trees of 6 and 301 stacks, both ways, 20 ms and 0 ms, 3 rounds
 //	make bench-scale  # the 2,000-stack tree, AutoDeployer only, 1 round
 //
 // or directly:
 //
-//	AUTO_DEPLOY_BIN=$PWD/bin go test -tags "e2e bench" -run '^TestBench$' -timeout 60m -v ./examples/
+//	AUTO_DEPLOY_BIN=$PWD/bin go test -tags "e2e bench" -run '^TestBench$' -timeout 60m -v ./bench/
 //
 // Environment:
 //

@@ -1,6 +1,6 @@
-//go:build bench
+//go:build e2e && bench
 
-package examples
+package bench
 
 // In-process benchmarks of the provider's hot path, for pprof: the same tree as TestBench
 // driven through the provider's own entry points (Check, Create, Diff, Read, Delete) as
@@ -8,7 +8,7 @@ package examples
 // is left is the provider's own cost, and the API latency it has to hide.
 //
 //	go test -tags "e2e bench" -run '^$' -bench BenchmarkProvider -benchtime 3x \
-//	    -cpuprofile bin/cpu.out -memprofile bin/mem.out ./examples/
+//	    -cpuprofile bin/cpu.out -memprofile bin/mem.out ./bench/
 //	go tool pprof -top bin/cpu.out
 //
 // BenchmarkPluginStart needs AUTO_DEPLOY_BIN: it starts the built plugin until it
@@ -36,6 +36,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/property"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/internal/e2e"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/provider"
 )
 
@@ -120,7 +121,7 @@ func BenchmarkPluginStart(b *testing.B) {
 func benchProviderLifecycle(b *testing.B, mode string, n, fanout int, latency time.Duration) (int64, int64) {
 	b.Helper()
 	b.StopTimer()
-	srv := emulator.New(emulator.Options{Token: testToken})
+	srv := emulator.New(emulator.Options{Token: e2e.TestToken})
 	var conns atomic.Int64
 	hs := httptest.NewUnstartedServer(srv)
 	hs.Config.ConnState = func(_ net.Conn, state http.ConnState) {
@@ -150,7 +151,7 @@ func benchProviderLifecycle(b *testing.B, mode string, n, fanout int, latency ti
 		b.Fatal(err)
 	}
 	if err := server.Configure(p.ConfigureRequest{Args: property.NewMap(map[string]property.Value{
-		"apiUrl": property.New(hs.URL), "accessToken": property.New(testToken),
+		"apiUrl": property.New(hs.URL), "accessToken": property.New(e2e.TestToken),
 	})}); err != nil {
 		b.Fatal(err)
 	}
@@ -184,7 +185,7 @@ func benchProviderLifecycle(b *testing.B, mode string, n, fanout int, latency ti
 			})
 		}
 	} else {
-		for _, e := range benchTreeEdges(n, fanout) {
+		for _, e := range e2e.TreeEdges(n, fanout) {
 			all = append(all, &res{
 				urn: resource.NewURN("bench", "tree", "", benchWebhookType, fmt.Sprintf("deploy-s%d-s%d", e[0], e[1])),
 				inputs: property.NewMap(map[string]property.Value{
