@@ -25,6 +25,7 @@ type Client interface {
 	GetDeploymentSettings(ctx context.Context, org, project, stack string) (map[string]any, error)
 	ListStacks(ctx context.Context, filter cloud.StackFilter) ([]cloud.StackSummary, error)
 	GetDefaultOrganization(ctx context.Context) (string, error)
+	ListWebhookDeliveries(ctx context.Context, scope cloud.WebhookScope, name string) ([]cloud.WebhookDelivery, error)
 }
 
 // ClientFactory builds the Client for a resolved API URL and token.

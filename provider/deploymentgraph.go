@@ -46,6 +46,7 @@ type DeploymentGraphState struct {
 	DeploymentGraphArgs
 	EdgeCount int    `pulumi:"edgeCount"`
 	Owner     string `pulumi:"owner"`
+	Mermaid   string `pulumi:"mermaid"`
 }
 
 // Annotate describes the resource.
@@ -65,6 +66,8 @@ func (a *DeploymentGraphArgs) Annotate(an infer.Annotator) {
 // Annotate describes the outputs.
 func (s *DeploymentGraphState) Annotate(a infer.Annotator) {
 	a.Describe(&s.EdgeCount, "The number of deployment webhooks in place, one per edge.")
+	a.Describe(&s.Mermaid, "The edges in place as a Mermaid `flowchart`, one arrow per edge, to export and paste "+
+		"into a stack README or a pull request.")
 	a.Describe(&s.Owner, "The owner recorded in the display name of each of these webhooks: this resource's URN "+
 		"when it was created (kept across a rename with `aliases`).")
 }
@@ -286,7 +289,7 @@ func newDeploymentGraphState(args DeploymentGraphArgs, now []edge, owner string)
 		edges[x.source.ref()] = append(edges[x.source.ref()], x.ref)
 	}
 	args.Edges = edges
-	return DeploymentGraphState{DeploymentGraphArgs: args, EdgeCount: len(now), Owner: owner}
+	return DeploymentGraphState{DeploymentGraphArgs: args, EdgeCount: len(now), Owner: owner, Mermaid: mermaidOf(edges)}
 }
 
 func (s DeploymentGraphState) owner(ctx context.Context) string {

@@ -40,6 +40,7 @@ func New(newClient ClientFactory) (p.Provider, error) {
 			infer.Resource(&AutoDeployer{edges: edges}),
 			infer.Resource(&DeploymentGraph{edges: edges}),
 		).
+		WithFunctions(infer.Function(&GetDeploymentGraph{edges: edges})).
 		WithModuleMap(map[tokens.ModuleName]tokens.ModuleName{"provider": "index"}).
 		Build()
 	if err != nil {

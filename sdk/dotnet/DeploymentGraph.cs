@@ -57,6 +57,12 @@ namespace AutoDeployDev.AutoDeploy
         public Output<ImmutableDictionary<string, ImmutableArray<string>>> Edges { get; private set; } = null!;
 
         /// <summary>
+        /// The edges in place as a Mermaid `flowchart`, one arrow per edge, to export and paste into a stack README or a pull request.
+        /// </summary>
+        [Output("mermaid")]
+        public Output<string> Mermaid { get; private set; } = null!;
+
+        /// <summary>
         /// The Pulumi Cloud organization of every stack in the graph. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. The placeholder `organization` that `pulumi.getOrganization()` returns on a backend without Pulumi Cloud is replaced by `auto-deploy:organization`, and refused when that is unset. Changing it replaces the resource.
         /// </summary>
         [Output("organization")]

@@ -71,6 +71,10 @@ export class DeploymentGraph extends pulumi.CustomResource {
      */
     declare public readonly edges: pulumi.Output<{[key: string]: string[]}>;
     /**
+     * The edges in place as a Mermaid `flowchart`, one arrow per edge, to export and paste into a stack README or a pull request.
+     */
+    declare public /*out*/ readonly mermaid: pulumi.Output<string>;
+    /**
      * The Pulumi Cloud organization of every stack in the graph. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. The placeholder `organization` that `pulumi.getOrganization()` returns on a backend without Pulumi Cloud is replaced by `auto-deploy:organization`, and refused when that is unset. Changing it replaces the resource.
      */
     declare public readonly organization: pulumi.Output<string | undefined>;
@@ -101,10 +105,12 @@ export class DeploymentGraph extends pulumi.CustomResource {
             resourceInputs["organization"] = args?.organization;
             resourceInputs["paused"] = args?.paused;
             resourceInputs["edgeCount"] = undefined /*out*/;
+            resourceInputs["mermaid"] = undefined /*out*/;
             resourceInputs["owner"] = undefined /*out*/;
         } else {
             resourceInputs["edgeCount"] = undefined /*out*/;
             resourceInputs["edges"] = undefined /*out*/;
+            resourceInputs["mermaid"] = undefined /*out*/;
             resourceInputs["organization"] = undefined /*out*/;
             resourceInputs["owner"] = undefined /*out*/;
             resourceInputs["paused"] = undefined /*out*/;

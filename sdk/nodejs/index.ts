@@ -15,6 +15,11 @@ export type DeploymentGraph = import("./deploymentGraph").DeploymentGraph;
 export const DeploymentGraph: typeof import("./deploymentGraph").DeploymentGraph = null as any;
 utilities.lazyLoad(exports, ["DeploymentGraph"], () => require("./deploymentGraph"));
 
+export { GetDeploymentGraphArgs, GetDeploymentGraphResult, GetDeploymentGraphOutputArgs } from "./getDeploymentGraph";
+export const getDeploymentGraph: typeof import("./getDeploymentGraph").getDeploymentGraph = null as any;
+export const getDeploymentGraphOutput: typeof import("./getDeploymentGraph").getDeploymentGraphOutput = null as any;
+utilities.lazyLoad(exports, ["getDeploymentGraph","getDeploymentGraphOutput"], () => require("./getDeploymentGraph"));
+
 export { ProviderArgs } from "./provider";
 export type Provider = import("./provider").Provider;
 export const Provider: typeof import("./provider").Provider = null as any;

@@ -48,6 +48,8 @@ type DeploymentGraph struct {
 	EdgeCount pulumi.IntOutput `pulumi:"edgeCount"`
 	// The graph: each key is an upstream stack as `project/stack`, and its list the stacks (`project/stack`) to redeploy after each successful update of it. Order does not matter; each downstream stack may appear once per key and never as its own downstream.
 	Edges pulumi.StringArrayMapOutput `pulumi:"edges"`
+	// The edges in place as a Mermaid `flowchart`, one arrow per edge, to export and paste into a stack README or a pull request.
+	Mermaid pulumi.StringOutput `pulumi:"mermaid"`
 	// The Pulumi Cloud organization of every stack in the graph. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. The placeholder `organization` that `pulumi.getOrganization()` returns on a backend without Pulumi Cloud is replaced by `auto-deploy:organization`, and refused when that is unset. Changing it replaces the resource.
 	Organization pulumi.StringPtrOutput `pulumi:"organization"`
 	// The owner recorded in the display name of each of these webhooks: this resource's URN when it was created (kept across a rename with `aliases`).
@@ -216,6 +218,11 @@ func (o DeploymentGraphOutput) EdgeCount() pulumi.IntOutput {
 // The graph: each key is an upstream stack as `project/stack`, and its list the stacks (`project/stack`) to redeploy after each successful update of it. Order does not matter; each downstream stack may appear once per key and never as its own downstream.
 func (o DeploymentGraphOutput) Edges() pulumi.StringArrayMapOutput {
 	return o.ApplyT(func(v *DeploymentGraph) pulumi.StringArrayMapOutput { return v.Edges }).(pulumi.StringArrayMapOutput)
+}
+
+// The edges in place as a Mermaid `flowchart`, one arrow per edge, to export and paste into a stack README or a pull request.
+func (o DeploymentGraphOutput) Mermaid() pulumi.StringOutput {
+	return o.ApplyT(func(v *DeploymentGraph) pulumi.StringOutput { return v.Mermaid }).(pulumi.StringOutput)
 }
 
 // The Pulumi Cloud organization of every stack in the graph. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. The placeholder `organization` that `pulumi.getOrganization()` returns on a backend without Pulumi Cloud is replaced by `auto-deploy:organization`, and refused when that is unset. Changing it replaces the resource.

@@ -6,3 +6,73 @@ import * as inputs from "../types/input";
 import * as outputs from "../types/output";
 import * as enums from "../types/enums";
 
+export interface GraphDelivery {
+    /**
+     * Whether the delivery failed (no answer, or a status of 400 or more).
+     */
+    failed: boolean;
+    /**
+     * The answer's body, cut to 120 bytes.
+     */
+    responseBody: string;
+    /**
+     * The answer's status code (for a deployment webhook: whether the deployment started).
+     */
+    responseCode: number;
+    /**
+     * When it was sent, in Unix seconds.
+     */
+    timestamp: number;
+}
+
+export interface GraphWebhook {
+    /**
+     * Whether the webhook is active.
+     */
+    active: boolean;
+    /**
+     * For an edge that fires, what is wrong with its target: `target stack does not exist` or `target has no deployment settings`; empty when the target can be deployed.
+     */
+    dangling: string;
+    /**
+     * Recent deliveries, newest first, when `includeDeliveries` is set.
+     */
+    deliveries: outputs.GraphDelivery[];
+    /**
+     * The webhook's display name.
+     */
+    displayName: string;
+    /**
+     * Whether it deploys its target after a successful update of its stack.
+     */
+    fires: boolean;
+    /**
+     * The webhook's format.
+     */
+    format: string;
+    /**
+     * `AutoDeployer or DeploymentGraph`, `Webhook` (an auto-deploy Webhook resource), or `other` (made by hand or by another tool).
+     */
+    managedBy: string;
+    /**
+     * The webhook's name in Pulumi Cloud.
+     */
+    name: string;
+    /**
+     * For an edge of an AutoDeployer or DeploymentGraph, the URN recorded as its owner.
+     */
+    owner: string;
+    /**
+     * Why it does not fire, when it does not.
+     */
+    reason: string;
+    /**
+     * The stack the webhook is on, `project/stack`.
+     */
+    source: string;
+    /**
+     * The stack it deploys, `project/stack`, for a `pulumi_deployments` webhook; its URL otherwise.
+     */
+    target: string;
+}
+

@@ -9,8 +9,10 @@ import typing
 from ._enums import *
 from .auto_deployer import *
 from .deployment_graph import *
+from .get_deployment_graph import *
 from .provider import *
 from .webhook import *
+from . import outputs
 
 # Make subpackages available:
 if typing.TYPE_CHECKING:

@@ -191,6 +191,7 @@ class DeploymentGraph(pulumi.CustomResource):
             __props__.__dict__["organization"] = organization
             __props__.__dict__["paused"] = paused
             __props__.__dict__["edge_count"] = None
+            __props__.__dict__["mermaid"] = None
             __props__.__dict__["owner"] = None
         replace_on_changes = pulumi.ResourceOptions(replace_on_changes=["organization"])
         opts = pulumi.ResourceOptions.merge(opts, replace_on_changes)
@@ -218,6 +219,7 @@ class DeploymentGraph(pulumi.CustomResource):
 
         __props__.__dict__["edge_count"] = None
         __props__.__dict__["edges"] = None
+        __props__.__dict__["mermaid"] = None
         __props__.__dict__["organization"] = None
         __props__.__dict__["owner"] = None
         __props__.__dict__["paused"] = None
@@ -238,6 +240,14 @@ class DeploymentGraph(pulumi.CustomResource):
         The graph: each key is an upstream stack as `project/stack`, and its list the stacks (`project/stack`) to redeploy after each successful update of it. Order does not matter; each downstream stack may appear once per key and never as its own downstream.
         """
         return pulumi.get(self, "edges")
+
+    @_builtins.property
+    @pulumi.getter
+    def mermaid(self) -> pulumi.Output[_builtins.str]:
+        """
+        The edges in place as a Mermaid `flowchart`, one arrow per edge, to export and paste into a stack README or a pull request.
+        """
+        return pulumi.get(self, "mermaid")
 
     @_builtins.property
     @pulumi.getter
