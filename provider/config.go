@@ -14,8 +14,6 @@ import (
 	"github.com/autodeploy-dev/pulumi-auto-deploy/provider/cloud"
 )
 
-const defaultAPIURL = "https://api.pulumi.com"
-
 // Config is the provider configuration: where Pulumi Cloud is and how to authenticate.
 type Config struct {
 	AccessToken *string `pulumi:"accessToken,optional" provider:"secret"`
@@ -80,12 +78,12 @@ func resolveAPIURL(configured *string) (string, error) {
 	case os.Getenv("PULUMI_API") != "":
 		source, raw = "PULUMI_API", os.Getenv("PULUMI_API")
 	default:
-		return defaultAPIURL, nil
+		return cloud.DefaultBaseURL, nil
 	}
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return "", fmt.Errorf("%s %q is not a Pulumi Cloud API URL: use an absolute https:// URL such as %s",
-			source, raw, defaultAPIURL)
+			source, raw, cloud.DefaultBaseURL)
 	}
 	// A token sent over plain HTTP to another machine can be read on the way; only a
 	// server on this machine (such as the emulator) is exempt.

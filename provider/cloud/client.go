@@ -18,8 +18,11 @@ import (
 	"time"
 )
 
+// DefaultBaseURL is the public Pulumi Cloud API, which New uses for an empty base URL
+// and the provider when no API URL is configured.
+const DefaultBaseURL = "https://api.pulumi.com"
+
 const (
-	defaultBaseURL        = "https://api.pulumi.com"
 	defaultUserAgent      = "pulumi-auto-deploy"
 	defaultRequestTimeout = 60 * time.Second
 
@@ -148,7 +151,7 @@ type ClientStats struct {
 func New(httpClient *http.Client, baseURL, token string, opts ...Option) (*Client, error) {
 	raw := strings.TrimSpace(baseURL)
 	if raw == "" {
-		raw = defaultBaseURL
+		raw = DefaultBaseURL
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
