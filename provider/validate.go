@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+
+	"github.com/autodeploy-dev/pulumi-auto-deploy/provider/cloud"
 )
 
 // Pulumi Cloud names (organizations, projects, stacks, environments) share one rule;
@@ -67,11 +69,10 @@ func validatePayloadURL(format WebhookFormat, payloadURL string) error {
 	return nil
 }
 
+// maxQuotedBytes bounds a user's value quoted in an error message.
+const maxQuotedBytes = 120
+
 // truncate keeps error messages readable when a user pastes something huge.
 func truncate(s string) string {
-	const limit = 120
-	if len(s) <= limit {
-		return s
-	}
-	return s[:limit] + "…"
+	return cloud.Truncate(s, maxQuotedBytes)
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Sentinels for the outcomes callers branch on. An *APIError matches the one
@@ -104,7 +105,7 @@ func newAPIError(method, path string, resp *http.Response, body []byte, secrets 
 		e.Message = strings.TrimSpace(string(body))
 	}
 	// Scrub before truncating so a secret cut in half cannot survive.
-	e.Message = truncate(redact(e.Message, secrets), maxMessageBytes)
+	e.Message = Truncate(redact(e.Message, secrets), maxMessageBytes)
 	return e
 }
 
@@ -130,12 +131,21 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return 0
 }
 
-func truncate(s string, n int) string {
+// Truncate returns s if it is at most n bytes long, and otherwise its first n bytes or
+// fewer, ending on a character boundary, followed by "…". Cutting a multi-byte character
+// in half would put invalid UTF-8 into a diagnostic. The provider quotes user input
+// through it too, so this package holds the project's one implementation.
+func Truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	// Cutting mid-rune would leave invalid UTF-8 in a diagnostic.
-	return strings.ToValidUTF8(s[:n], "") + "…"
+	cut := max(n, 0)
+	// s[cut] is the first byte dropped. While it continues a character, that character
+	// started earlier and is dropped whole; it is at most utf8.UTFMax bytes long.
+	for back := 1; back < utf8.UTFMax && cut > 0 && !utf8.RuneStart(s[cut]); back++ {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 func redact(s string, secrets []string) string {
