@@ -3,7 +3,7 @@ package cloud_test
 // Contract tests: the REST client in this package against the in-process Pulumi Cloud emulator.
 //
 // The client and the emulator were written independently from the same facts
-// (/work/shared/reference/cloud-api-facts.md), so these tests check that the two agree on the wire:
+// (docs/cloud-api.md), so these tests check that the two agree on the wire:
 // paths, methods, bodies, status codes, error bodies, headers (Retry-After, X-Pulumi-Request-ID) and
 // the retry semantics that follow from them. Only exported API of both packages is used. Assertions
 // about the emulator's store go through its in-process accessors (Webhooks, Deployments, Stats), so a

@@ -5,7 +5,8 @@
 // The package knows nothing of Pulumi's SDKs or of the provider built on it, so
 // it can be tested against plain httptest handlers and against the emulator,
 // and both sides of the wire contract are written from the same facts rather
-// than from each other.
+// than from each other: docs/cloud-api.md, which also records what the client
+// does where the API is silent.
 //
 // # Errors
 //
