@@ -22,6 +22,8 @@ const (
 // webhook is read back, and the create is only sent again if nothing stands under the
 // name. Repeats follow the client's RetryPolicy (its backoff, sleep and time budget).
 // The webhook returned is the one under the name, whoever made it.
+//
+// Calls POST {hooks}, and GET {hooks}/{name} to settle a 409 or an unknown outcome.
 func (c *Client) CreateWebhookOnce(ctx context.Context, scope WebhookScope, w Webhook) (CreateOutcome, Webhook, error) {
 	if w.Name == "" {
 		return 0, Webhook{}, errors.New("cloud: CreateWebhookOnce needs a webhook name chosen by the caller")

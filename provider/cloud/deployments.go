@@ -12,6 +12,8 @@ import (
 // without any is ErrNotFound. Settings travel as plain JSON objects: the
 // provider copies them rather than interpreting them, and a typed mirror of
 // the service's large, evolving schema would silently drop fields it lacked.
+//
+// Calls GET /api/stacks/{org}/{project}/{stack}/deployments/settings.
 func (c *Client) GetDeploymentSettings(ctx context.Context, org, project, stack string) (map[string]any, error) {
 	var out map[string]any
 	err := c.do(ctx, request{method: http.MethodGet, segs: settingsPath(org, project, stack), out: &out})
@@ -20,6 +22,8 @@ func (c *Client) GetDeploymentSettings(ctx context.Context, org, project, stack 
 
 // PutDeploymentSettings replaces a stack's deployment settings with s and
 // returns what the service stored.
+//
+// Calls PUT /api/stacks/{org}/{project}/{stack}/deployments/settings.
 func (c *Client) PutDeploymentSettings(
 	ctx context.Context, org, project, stack string, s map[string]any,
 ) (map[string]any, error) {
@@ -43,6 +47,8 @@ type DeploymentRef struct {
 // "preview", "refresh", "destroy", "detect-drift", "remediate-drift") with the
 // stack's own settings. It is never retried after an ambiguous failure
 // (ErrAmbiguous): a repeat would queue a second run.
+//
+// Calls POST /api/stacks/{org}/{project}/{stack}/deployments.
 func (c *Client) CreateDeployment(ctx context.Context, org, project, stack, operation string) (DeploymentRef, error) {
 	var out DeploymentRef
 	err := c.do(ctx, request{
@@ -115,6 +121,8 @@ func lenientInt(v any) int {
 // ListDeployments returns one page of a stack's deployments and the total
 // count. page and pageSize of zero or less leave the service's defaults
 // (first page, 10 per page).
+//
+// Calls GET /api/stacks/{org}/{project}/{stack}/deployments.
 func (c *Client) ListDeployments(
 	ctx context.Context, org, project, stack string, page, pageSize int,
 ) ([]Deployment, int, error) {

@@ -20,6 +20,8 @@ type Stack struct {
 }
 
 // GetStack reads a stack; a missing one is ErrNotFound.
+//
+// Calls GET /api/stacks/{org}/{project}/{stack}.
 func (c *Client) GetStack(ctx context.Context, org, project, stack string) (Stack, error) {
 	var out Stack
 	err := c.do(ctx, request{method: http.MethodGet, segs: []string{"stacks", org, project, stack}, out: &out})
@@ -30,6 +32,8 @@ func (c *Client) GetStack(ctx context.Context, org, project, stack string) (Stac
 // is ErrConflict. Like every create it is not retried after an ambiguous
 // failure (ErrAmbiguous); a caller can repeat it and take ErrConflict as
 // success.
+//
+// Calls POST /api/stacks/{org}/{project}.
 func (c *Client) CreateStack(ctx context.Context, org, project, stack string) (Stack, error) {
 	var out Stack
 	err := c.do(ctx, request{
@@ -57,6 +61,8 @@ func (c *Client) CreateStack(ctx context.Context, org, project, stack string) (S
 
 // DeleteStack deletes a stack. Without force the service refuses a stack
 // that still has resources (400). A missing stack is ErrNotFound.
+//
+// Calls DELETE /api/stacks/{org}/{project}/{stack}, with ?force=true when force is set.
 func (c *Client) DeleteStack(ctx context.Context, org, project, stack string, force bool) error {
 	var q url.Values
 	if force {
@@ -95,6 +101,8 @@ const maxStackPages = 10000
 // page is retried on its own like any GET. A server that hands back a token it
 // already gave (which would loop forever) is an error, as is more than
 // maxStackPages pages.
+//
+// Calls GET /api/user/stacks, once per page.
 func (c *Client) ListStacks(ctx context.Context, filter StackFilter) ([]StackSummary, error) {
 	if filter.TagValue != "" && filter.TagName == "" {
 		return nil, errors.New("cloud: listing stacks: a tag value filter needs a tag name")

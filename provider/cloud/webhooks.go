@@ -8,7 +8,10 @@ import (
 
 // WebhookScope says what a webhook belongs to: an organization (only
 // Organization set), a stack (Project and Stack) or an ESC environment
-// (Project and Environment).
+// (Project and Environment). Each scope has its own collection of webhooks,
+// written {hooks} in the methods' docs: /api/orgs/{org}/hooks,
+// /api/stacks/{org}/{project}/{stack}/hooks or
+// /api/esc/environments/{org}/{project}/{env}/hooks.
 type WebhookScope struct {
 	Organization string
 	Project      string
@@ -121,6 +124,8 @@ type WebhookDelivery struct {
 // scope. It is never retried after an ambiguous failure (ErrAmbiguous): with
 // a generated name a repeat would create a second webhook. A duplicate
 // client-chosen name answers ErrConflict.
+//
+// Calls POST {hooks}, the scope's collection (see WebhookScope).
 func (c *Client) CreateWebhook(ctx context.Context, scope WebhookScope, w Webhook) (Webhook, error) {
 	if err := scope.validate(); err != nil {
 		return Webhook{}, err
@@ -137,6 +142,8 @@ func (c *Client) CreateWebhook(ctx context.Context, scope WebhookScope, w Webhoo
 }
 
 // ListWebhooks returns every webhook of scope, in the service's order.
+//
+// Calls GET {hooks}.
 func (c *Client) ListWebhooks(ctx context.Context, scope WebhookScope) ([]Webhook, error) {
 	if err := scope.validate(); err != nil {
 		return nil, err
@@ -147,6 +154,8 @@ func (c *Client) ListWebhooks(ctx context.Context, scope WebhookScope) ([]Webhoo
 }
 
 // GetWebhook reads one webhook; a missing one is ErrNotFound.
+//
+// Calls GET {hooks}/{name}.
 func (c *Client) GetWebhook(ctx context.Context, scope WebhookScope, name string) (Webhook, error) {
 	if err := scope.validate(); err != nil {
 		return Webhook{}, err
@@ -160,6 +169,8 @@ func (c *Client) GetWebhook(ctx context.Context, scope WebhookScope, name string
 // secret are always sent, so empty ones clear what is stored: pass the secret
 // from your inputs every time (the service never returns it). An empty Format
 // is left out.
+//
+// Calls PATCH {hooks}/{name}.
 func (c *Client) UpdateWebhook(ctx context.Context, scope WebhookScope, name string, w Webhook) (Webhook, error) {
 	if err := scope.validate(); err != nil {
 		return Webhook{}, err
@@ -197,6 +208,8 @@ func orEmpty(values []string) []string {
 // DeleteWebhook deletes webhook name. A missing webhook is ErrNotFound, also
 // when an earlier attempt of this same call deleted it before failing; callers
 // deleting should treat ErrNotFound as done.
+//
+// Calls DELETE {hooks}/{name}.
 func (c *Client) DeleteWebhook(ctx context.Context, scope WebhookScope, name string) error {
 	if err := scope.validate(); err != nil {
 		return err
@@ -205,6 +218,8 @@ func (c *Client) DeleteWebhook(ctx context.Context, scope WebhookScope, name str
 }
 
 // PingWebhook asks the service to send a test event and returns the delivery.
+//
+// Calls POST {hooks}/{name}/ping.
 func (c *Client) PingWebhook(ctx context.Context, scope WebhookScope, name string) (WebhookDelivery, error) {
 	if err := scope.validate(); err != nil {
 		return WebhookDelivery{}, err
@@ -215,6 +230,8 @@ func (c *Client) PingWebhook(ctx context.Context, scope WebhookScope, name strin
 }
 
 // ListWebhookDeliveries returns the recent deliveries of webhook name.
+//
+// Calls GET {hooks}/{name}/deliveries.
 func (c *Client) ListWebhookDeliveries(
 	ctx context.Context, scope WebhookScope, name string,
 ) ([]WebhookDelivery, error) {
