@@ -24,6 +24,15 @@ func main() {
 			return err
 		}
 		ctx.Export("edgeCount", graph.EdgeCount)
+		ctx.Export("mermaid", graph.Mermaid)
+
+		// The live graph, read back from Pulumi Cloud once the graph is in place: every
+		// deployment webhook of these projects' stacks, whoever made it.
+		live := autodeploy.LookupDeploymentGraphOutput(ctx, autodeploy.LookupDeploymentGraphOutputArgs{
+			Organization: graph.Organization,
+			Projects:     pulumi.ToStringArray([]string{"network", "database", "cache", "app"}),
+		})
+		ctx.Export("liveEdges", live.Edges())
 		return nil
 	})
 }

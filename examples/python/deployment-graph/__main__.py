@@ -17,3 +17,12 @@ graph = auto_deploy.DeploymentGraph(
 )
 
 pulumi.export("edgeCount", graph.edge_count)
+pulumi.export("mermaid", graph.mermaid)
+
+# The live graph, read back from Pulumi Cloud once the graph is in place: every deployment
+# webhook of these projects' stacks, whoever made it.
+live = auto_deploy.get_deployment_graph_output(
+    organization=graph.organization,
+    projects=["network", "database", "cache", "app"],
+)
+pulumi.export("liveEdges", live.edges)

@@ -16,3 +16,12 @@ const graph = new autodeploy.DeploymentGraph("graph", {
 });
 
 export const edgeCount = graph.edgeCount;
+export const mermaid = graph.mermaid;
+
+// The live graph, read back from Pulumi Cloud once the graph is in place: every deployment
+// webhook of these projects' stacks, whoever made it.
+const live = autodeploy.getDeploymentGraphOutput({
+    organization: graph.organization,
+    projects: ["network", "database", "cache", "app"],
+});
+export const liveEdges = live.edges;
