@@ -45,7 +45,9 @@ func TestCSharpExamplesMatchTheSDK(t *testing.T) {
 				used++
 				assert.Regexp(t, `(class|struct) `+ref[2]+`\b`, sdk, "type %s.%s", ref[1], ref[2])
 				if ref[3] != "" {
-					assert.Regexp(t, `public static `+ref[2]+` `+ref[3]+` \{`, sdk, "enum member %s", ref[0])
+					// An enum member, or a static method such as a function's Invoke.
+					assert.Regexp(t, `public static (`+ref[2]+` `+ref[3]+` \{|.* `+ref[3]+`\()`, sdk,
+						"enum member or static method %s", ref[0])
 				}
 			}
 			assert.Positive(t, used)

@@ -21,8 +21,18 @@ return await Deployment.RunAsync(() =>
         },
     });
 
+    // The live graph, read back from Pulumi Cloud: every deployment webhook of these
+    // projects' stacks, whoever made it.
+    var live = AutoDeploy.GetDeploymentGraph.Invoke(new()
+    {
+        Organization = graph.Organization,
+        Projects = { "network", "database", "cache", "app" },
+    });
+
     return new Dictionary<string, object?>
     {
         ["edgeCount"] = graph.EdgeCount,
+        ["mermaid"] = graph.Mermaid,
+        ["liveEdges"] = live.Apply(g => g.Edges),
     };
 });
