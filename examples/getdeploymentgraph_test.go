@@ -83,7 +83,7 @@ outputs:
 	assert.Equal(t, map[string]bool{
 		"n0 --> n1": true, "n0 --> n2": true, "n1 --> n3": true,
 		"n3 -. target has no deployment settings .-> n4": true,
-		"n3 -. target stack does not exist .-> n5":        true,
+		"n3 -. target stack does not exist .-> n5":       true,
 	}, arrows, out.Mermaid)
 	for _, node := range []string{`n0["own/a"]`, `n1["own/b"]`, `n2["own/c"]`, `n3["own/d"]`, `n4["own/bare"]`,
 		`n5["own/gone"]`} {
