@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/internal/e2e"
@@ -64,49 +63,53 @@ func run(ctx context.Context, action string) error {
 		}
 		return json.NewEncoder(os.Stdout).Encode(res.Summary.ResourceChanges)
 	case "destroy":
-		_, err := stack.Destroy(ctx, optdestroy.Remove())
-		return err
+		res, err := stack.Destroy(ctx, optdestroy.Remove())
+		if err != nil {
+			return err
+		}
+		return json.NewEncoder(os.Stdout).Encode(res.Summary.ResourceChanges)
 	}
 	return fmt.Errorf("unknown action %q", action)
 }
 `
 
-// TestGoExamples compiles each Go example against sdk/go and runs it inline against the
-// emulator: up, up again without writes, destroy.
-func TestGoExamples(t *testing.T) {
-	t.Parallel()
-	t.Run("deployment-webhooks", func(t *testing.T) {
-		t.Parallel()
-		c := startCloud(t)
-		seedWebhookStacks(t, c)
-		run := goRunner(t, "go/deployment-webhooks", "deployment-webhooks", c)
-		run("up")
-		assertSeedWebhooks(t, c)
-		c.ResetStats()
-		run("up")
-		assert.Zero(t, c.Stats().Writes)
-		run("destroy")
-		assert.Empty(t, c.Webhooks())
-	})
-	t.Run("auto-deployer", func(t *testing.T) {
-		t.Parallel()
-		c := startCloud(t)
-		seedGraphStacks(t, c, "pulumi") // the Go seed program names its organization
-		run := goRunner(t, "go/auto-deployer", "dependency-example", c)
-		changes := run("up")
-		assert.Contains(t, changes, `"create":7`)
-		assertSeedGraph(t, c, "pulumi")
-		c.ResetStats()
-		run("up")
-		assert.Zero(t, c.Stats().Writes)
-		run("destroy")
-		assert.Empty(t, c.Webhooks())
-	})
+// goPrepare is the Go row of seedLanguages: each example's main.go is compiled against
+// sdk/go with inlineRunner, which prints the resource changes of every operation.
+func goPrepare(*testing.T) func(t *testing.T, example, project string, c *cloud) seedProgram {
+	return func(t *testing.T, example, project string, c *cloud) seedProgram {
+		t.Helper()
+		return &goProgram{t: t, run: goRunner(t, "go/"+example, project, c)}
+	}
 }
 
+// goProgram is a Go example built by goRunner.
+type goProgram struct {
+	t   *testing.T
+	run func(action string) map[string]int
+}
+
+func (p *goProgram) up() map[string]int {
+	p.t.Helper()
+	return p.run("up")
+}
+
+func (p *goProgram) noOpUp() map[string]int {
+	p.t.Helper()
+	return p.run("up")
+}
+
+func (p *goProgram) destroy() map[string]int {
+	p.t.Helper()
+	return p.run("destroy")
+}
+
+// checkCreated has nothing to add: the runner reports only the resource changes.
+func (p *goProgram) checkCreated() {}
+
 // goRunner builds the example as an inline program and returns a function that runs an
-// action ("up" or "destroy") with it, failing the test on error.
-func goRunner(t *testing.T, example, project string, c *cloud) func(action string) string {
+// action ("up" or "destroy") with it, failing the test on error, and returns the
+// action's resource changes.
+func goRunner(t *testing.T, example, project string, c *cloud) func(action string) map[string]int {
 	t.Helper()
 	repo, err := filepath.Abs("..")
 	require.NoError(t, err)
@@ -137,7 +140,7 @@ func goRunner(t *testing.T, example, project string, c *cloud) func(action strin
 
 	env := append(e2e.PulumiEnv(t, t.TempDir(), os.Environ()),
 		"STACK=test", "PROJECT="+project, "API_URL="+c.URL, "API_TOKEN="+testToken)
-	return func(action string) string {
+	return func(action string) map[string]int {
 		t.Helper()
 		cmd := exec.CommandContext(t.Context(), filepath.Join(dir, "runner"), action)
 		cmd.Env = env
@@ -148,9 +151,7 @@ func goRunner(t *testing.T, example, project string, c *cloud) func(action strin
 		}
 		require.NoError(t, err, "%s %s:\n%s\n%s", example, action, out, stderr)
 		var changes map[string]int
-		if action == "up" {
-			require.NoError(t, json.Unmarshal(out, &changes), "%s", out)
-		}
-		return strings.TrimSpace(string(out))
+		require.NoError(t, json.Unmarshal(out, &changes), "%s", out)
+		return changes
 	}
 }

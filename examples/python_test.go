@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/internal/e2e"
@@ -27,55 +26,35 @@ const pyPulumiVersion = "3.259.0"
 // cached virtualenvs built the old way are not reused.
 const pyVenvRecipe = "python-venv-v1: venv + pip install pulumi==" + pyPulumiVersion + " <copy of sdk/python>"
 
-// TestPythonExamples runs the Python example programs, unchanged, as Automation API inline
-// programs (there is no Python language host here) through bin/pulumi and the provider
-// plugin against the emulator: create, a no-op up that writes nothing, and destroy.
-func TestPythonExamples(t *testing.T) {
-	t.Parallel()
-	e2e.BinDir(t)
+// pyPrepare is the Python row of seedLanguages: it builds a virtualenv holding pulumi and
+// the SDK from sdk/python, and runs each example program, unchanged, with
+// examples/python/run_inline.py.
+func pyPrepare(t *testing.T) func(t *testing.T, example, project string, c *cloud) seedProgram {
+	t.Helper()
 	python := pythonVenv(t)
-
-	t.Run("deployment-webhooks", func(t *testing.T) {
-		t.Parallel()
-		c := startCloud(t)
-		seedWebhookStacks(t, c)
-		p := newPyProgram(t, python, "deployment-webhooks", "deployment-webhooks", c)
-
-		// Create: one deployment webhook on each upstream stack, with the seed's fields.
-		r := p.run("up")
-		assert.Equal(t, map[string]int{"create": 3}, r.ResourceChanges, "the stack and 2 webhooks")
-		// The seed's two webhooks, and an update of network redeploys database, then compute.
-		assertSeedWebhooks(t, c)
-
-		p.assertNoOpUp(c)
-
-		r = p.run("destroy")
-		assert.Equal(t, map[string]int{"delete": 3}, r.ResourceChanges)
-		assert.Empty(t, c.Webhooks())
-	})
-
-	t.Run("auto-deployer", func(t *testing.T) {
-		t.Parallel()
-		c := startCloud(t)
-		// pulumi.get_organization() is "organization" on a file backend.
-		const org = "organization"
-		seedGraphStacks(t, c, org)
-		p := newPyProgram(t, python, "auto-deployer", graphProject, c)
-
-		// Create: exactly the 5 edges, 2 on a and 3 on b.
-		r := p.run("up")
-		assert.Equal(t, map[string]int{"create": 7}, r.ResourceChanges, "the stack and 6 AutoDeployers")
-		require.Len(t, c.Webhooks(), 5, "webhooks: %+v", c.Webhooks())
-		// The edges, and an update of a redeploys b, c, d, e and f once each.
-		assertSeedGraph(t, c, org)
-
-		p.assertNoOpUp(c)
-
-		r = p.run("destroy")
-		assert.Equal(t, map[string]int{"delete": 7}, r.ResourceChanges)
-		assert.Empty(t, c.Webhooks())
-	})
+	return func(t *testing.T, example, project string, c *cloud) seedProgram {
+		t.Helper()
+		return newPyProgram(t, python, example, project, c)
+	}
 }
+
+func (p *pyProgram) up() map[string]int {
+	p.t.Helper()
+	return p.run("up").ResourceChanges
+}
+
+func (p *pyProgram) noOpUp() map[string]int {
+	p.t.Helper()
+	return p.run("up", "--expect-no-changes").ResourceChanges
+}
+
+func (p *pyProgram) destroy() map[string]int {
+	p.t.Helper()
+	return p.run("destroy").ResourceChanges
+}
+
+// checkCreated has nothing to add: run_inline.py reports only the resource changes.
+func (p *pyProgram) checkCreated() {}
 
 // pyProgram is one copy of a Python example with its own Pulumi home, file backend and
 // Automation API workspace, run by examples/python/run_inline.py.
@@ -143,12 +122,6 @@ func (p *pyProgram) run(action string, flags ...string) pyResult {
 	p.t.Logf("%s %s: %s %v in %s", p.project, action, r.Result, r.ResourceChanges,
 		time.Since(start).Round(time.Millisecond))
 	return r
-}
-
-// assertNoOpUp runs up again: nothing changes and nothing is written to Pulumi Cloud.
-func (p *pyProgram) assertNoOpUp(c *cloud) {
-	p.t.Helper()
-	assertNoOpUp(p.t, c, func() map[string]int { return p.run("up", "--expect-no-changes").ResourceChanges })
 }
 
 // pythonVenv returns the python of a virtualenv holding pulumi==pyPulumiVersion and the SDK

@@ -29,57 +29,45 @@ const tsPulumiVersion = "3.259.0"
 // cached tarballs built the old way are not reused.
 const tsSDKRecipe = "nodejs-sdk-v1: npm install + tsc + cp package.json bin/ + npm pack bin/"
 
-// TestTypeScriptExamples compiles the TypeScript example programs, unchanged, against the
-// Node SDK built from sdk/nodejs, and runs them as Automation API inline programs (there is
-// no Node.js language host here) through bin/pulumi and the provider plugin against the
-// emulator: create, a no-op up that writes nothing, and destroy.
-func TestTypeScriptExamples(t *testing.T) {
-	t.Parallel()
-	e2e.BinDir(t)
+// tsPrepare is the TypeScript row of seedLanguages: it compiles each example program,
+// unchanged, against the Node SDK built from sdk/nodejs, with tsc --strict, and runs it
+// with examples/typescript/run-inline.js. After the create it also checks the stack's
+// outputs and that the access token is a secret.
+func tsPrepare(t *testing.T) func(t *testing.T, example, project string, c *cloud) seedProgram {
+	t.Helper()
 	tsRequireNode(t)
 	sdk := tsNodeSDK(t)
+	return func(t *testing.T, example, project string, c *cloud) seedProgram {
+		t.Helper()
+		return newTSProgram(t, example, project, sdk, c)
+	}
+}
 
-	t.Run("deployment-webhooks", func(t *testing.T) {
-		t.Parallel()
-		c := startCloud(t)
-		seedWebhookStacks(t, c)
-		p := newTSProgram(t, "deployment-webhooks", "deployment-webhooks", sdk, c)
+func (p *tsProgram) up() map[string]int {
+	p.t.Helper()
+	p.created = p.run("up")
+	return p.created.Summary.ResourceChanges
+}
 
-		// Create: one deployment webhook on each upstream stack, with the seed's fields, and
-		// nothing else written.
-		c.ResetStats()
-		r := p.run("up")
-		assert.Equal(t, map[string]int{"create": 3}, r.Summary.ResourceChanges, "the stack and 2 webhooks")
-		assert.Equal(t, 2, c.Stats().Writes, "routes: %v", c.Stats().ByRoute)
+func (p *tsProgram) noOpUp() map[string]int {
+	p.t.Helper()
+	return p.run("up").Summary.ResourceChanges
+}
+
+func (p *tsProgram) destroy() map[string]int {
+	p.t.Helper()
+	return p.run("destroy").Summary.ResourceChanges
+}
+
+// checkCreated checks the outputs of the first up and that the token is a secret.
+func (p *tsProgram) checkCreated() {
+	t := p.t
+	t.Helper()
+	r := p.created
+	switch p.example {
+	case "deployment-webhooks":
 		assert.Empty(t, r.Outputs, "the program exports nothing")
-		// The seed's two webhooks, and an update of network redeploys database, then compute.
-		assertSeedWebhooks(t, c)
-
-		p.assertTokenIsSecret()
-		p.assertNoOpUp(c)
-
-		r = p.run("destroy")
-		assert.Equal(t, map[string]int{"delete": 3}, r.Summary.ResourceChanges)
-		assert.Empty(t, c.Webhooks())
-	})
-
-	t.Run("auto-deployer", func(t *testing.T) {
-		t.Parallel()
-		c := startCloud(t)
-		// pulumi.getOrganization() is "organization" on a file backend.
-		const org = "organization"
-		seedGraphStacks(t, c, org)
-		p := newTSProgram(t, "auto-deployer", graphProject, sdk, c)
-
-		// Create: exactly the 5 edges, 2 on a and 3 on b, and nothing else written.
-		c.ResetStats()
-		r := p.run("up")
-		assert.Equal(t, map[string]int{"create": 7}, r.Summary.ResourceChanges, "the stack and 6 AutoDeployers")
-		assert.Equal(t, 5, c.Stats().Writes, "routes: %v", c.Stats().ByRoute)
-		require.Len(t, c.Webhooks(), 5, "webhooks: %+v", c.Webhooks())
-		// The edges, and an update of a redeploys b, c, d, e and f once each.
-		assertSeedGraph(t, c, org)
-
+	case "auto-deployer":
 		// The program exports its six AutoDeployers; their outputs are the resources' properties.
 		require.ElementsMatch(t, []string{"a", "b", "c", "d", "e", "f"}, tsKeys(r.Outputs))
 		for name, out := range r.Outputs {
@@ -94,7 +82,7 @@ func TestTypeScriptExamples(t *testing.T) {
 			}
 			require.NoError(t, json.Unmarshal(out.Value, &ad), "output %s: %s", name, out.Value)
 			assert.Equal(t, graphProject+"/"+name, ad.Ref, name)
-			assert.Equal(t, org, ad.Organization, name)
+			assert.Equal(t, fileBackendOrg, ad.Organization, name)
 			assert.Equal(t, graphProject, ad.Project, name)
 			assert.Equal(t, name, ad.Stack, name)
 			assert.Len(t, ad.DownstreamWebhooks, len(ad.DownstreamRefs), name)
@@ -107,23 +95,20 @@ func TestTypeScriptExamples(t *testing.T) {
 			string(tsJSONField(t, r.Outputs["a"].Value, "downstreamRefs")))
 		assert.JSONEq(t, `["dependency-example/d","dependency-example/e","dependency-example/f"]`,
 			string(tsJSONField(t, r.Outputs["b"].Value, "downstreamRefs")))
-
-		p.assertTokenIsSecret()
-		p.assertNoOpUp(c)
-
-		r = p.run("destroy")
-		assert.Equal(t, map[string]int{"delete": 7}, r.Summary.ResourceChanges)
-		assert.Empty(t, c.Webhooks())
-	})
+	default:
+		require.Failf(t, "no output checks", "for the TypeScript example %s", p.example)
+	}
+	p.assertTokenIsSecret()
 }
 
 // tsProgram is one copy of a TypeScript example, with its dependencies installed and compiled,
 // its own Pulumi home and file backend, run by examples/typescript/run-inline.js.
 type tsProgram struct {
-	t                           *testing.T
-	runner, dir, project, state string
-	url                         string
-	env                         []string
+	t                                    *testing.T
+	example, runner, dir, project, state string
+	url                                  string
+	env                                  []string
+	created                              tsResult // what the first up printed
 }
 
 // newTSProgram copies examples/typescript/<example> to a temporary folder, points its
@@ -179,7 +164,8 @@ func newTSProgram(t *testing.T, example, project, sdkTarball string, c *cloud) *
 	require.NoError(t, err)
 	state := filepath.Join(root, "state")
 	env := append(e2e.PulumiEnv(t, root, os.Environ()), "AUTO_DEPLOY_ACCESS_TOKEN="+testToken)
-	return &tsProgram{t: t, runner: runner, dir: dir, project: project, state: state, url: c.URL, env: env}
+	return &tsProgram{t: t, example: example, runner: runner, dir: dir, project: project, state: state, url: c.URL,
+		env: env}
 }
 
 // tsResult is the JSON line run-inline.js prints.
@@ -220,12 +206,6 @@ func (p *tsProgram) run(action string) tsResult {
 	p.t.Logf("%s %s: %s %v in %s", p.project, action, r.Summary.Result, r.Summary.ResourceChanges,
 		time.Since(start).Round(time.Millisecond))
 	return r
-}
-
-// assertNoOpUp runs up again: nothing changes and nothing is written to Pulumi Cloud.
-func (p *tsProgram) assertNoOpUp(c *cloud) {
-	p.t.Helper()
-	assertNoOpUp(p.t, c, func() map[string]int { return p.run("up").Summary.ResourceChanges })
 }
 
 // assertTokenIsSecret checks that the runner set the access token as a secret: encrypted in

@@ -1,0 +1,118 @@
+//go:build e2e
+
+package examples
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/autodeploy-dev/pulumi-auto-deploy/internal/e2e"
+)
+
+// fileBackendOrg is what pulumi.getOrganization() (TypeScript) and
+// pulumi.get_organization() (Python) return on a file backend.
+const fileBackendOrg = "organization"
+
+// seedLanguage is one language the seed programs are written in, run as Automation API
+// inline programs (there is no Node.js, Python or Go language host here) through
+// bin/pulumi and the provider plugin. YAML, which has a language host, runs the same
+// programs through the CLI in yaml_*_test.go.
+type seedLanguage struct {
+	name string
+	// org is the organization the auto-deployer program's stacks are in.
+	org string
+	// prepare checks the language's toolchain and builds what its programs share (the SDK
+	// package, a virtualenv), then returns how to build one program: the example's folder
+	// name, its Pulumi project, and the emulator it runs against.
+	prepare func(t *testing.T) func(t *testing.T, example, project string, c *cloud) seedProgram
+}
+
+// seedProgram is one seed program built for one language, with its own Pulumi home and
+// file backend, run on its stack "test". Each call fails the test unless the operation
+// succeeded, and returns the operation's resource changes.
+type seedProgram interface {
+	up() map[string]int
+	// noOpUp runs up again on an unchanged program (with --expect-no-changes where the
+	// runner takes it).
+	noOpUp() map[string]int
+	destroy() map[string]int
+	// checkCreated checks what only this language's runner can tell after the first up,
+	// such as the stack's outputs.
+	checkCreated()
+}
+
+var seedLanguages = []seedLanguage{
+	{name: "TypeScript", org: fileBackendOrg, prepare: tsPrepare},
+	{name: "Python", org: fileBackendOrg, prepare: pyPrepare},
+	{name: "Go", org: "pulumi", prepare: goPrepare}, // the Go program names its organization
+}
+
+// seedExample is one seed program, as every language writes it.
+type seedExample struct {
+	name    string // the example's folder under each language's folder
+	project string // its Pulumi project
+	// seed creates the stacks the program points at; org is the language's.
+	seed func(t *testing.T, c *cloud, org string)
+	// creates is what the first up creates, the stack resource included, and what, the
+	// resources in words; edges is how many webhooks it writes, and nothing else.
+	creates, edges int
+	what           string
+	// assertCreated checks the webhooks the program left and the deployments they set off.
+	assertCreated func(t *testing.T, c *cloud, org string)
+}
+
+var seedExamples = []seedExample{
+	{
+		// One deployment webhook on each upstream stack, with the seed's fields: an update of
+		// network redeploys database, then compute.
+		name: "deployment-webhooks", project: "deployment-webhooks",
+		seed:    func(t *testing.T, c *cloud, _ string) { seedWebhookStacks(t, c) },
+		creates: 3, edges: 2, what: "the stack and 2 webhooks",
+		assertCreated: func(t *testing.T, c *cloud, _ string) { assertSeedWebhooks(t, c) },
+	},
+	{
+		// Exactly the 5 edges, 2 on a and 3 on b: an update of a redeploys b, c, d, e and f
+		// once each.
+		name: "auto-deployer", project: graphProject,
+		seed:    seedGraphStacks,
+		creates: 7, edges: 5, what: "the stack and 6 AutoDeployers",
+		assertCreated: assertSeedGraph,
+	},
+}
+
+// TestSeedPrograms runs every seed program in every language of seedLanguages against the
+// emulator: create, which must write exactly the edges and leave what the seed describes,
+// a no-op up that writes nothing, and destroy, which leaves nothing.
+func TestSeedPrograms(t *testing.T) {
+	t.Parallel()
+	e2e.BinDir(t)
+	for _, lang := range seedLanguages {
+		t.Run(lang.name, func(t *testing.T) {
+			t.Parallel()
+			build := lang.prepare(t)
+			for _, ex := range seedExamples {
+				t.Run(ex.name, func(t *testing.T) {
+					t.Parallel()
+					c := startCloud(t)
+					ex.seed(t, c, lang.org)
+					p := build(t, ex.name, ex.project, c)
+
+					// Create: the edges and nothing else written.
+					c.ResetStats()
+					assert.Equal(t, map[string]int{"create": ex.creates}, p.up(), ex.what)
+					assert.Equal(t, ex.edges, c.Stats().Writes, "routes: %v", c.Stats().ByRoute)
+					require.Len(t, c.Webhooks(), ex.edges, "webhooks: %+v", c.Webhooks())
+					ex.assertCreated(t, c, lang.org)
+					p.checkCreated()
+
+					assertNoOpUp(t, c, p.noOpUp)
+
+					assert.Equal(t, map[string]int{"delete": ex.creates}, p.destroy())
+					assert.Empty(t, c.Webhooks())
+				})
+			}
+		})
+	}
+}
