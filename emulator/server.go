@@ -96,10 +96,12 @@ func New(opts Options) *Server {
 	s.registerUserRoutes()
 	s.registerDeploymentRoutes()
 	s.registerAdminRoutes()
+	s.registerConsoleRoutes()
 	return s
 }
 
-// ServeHTTP routes /api/ requests through stats, faults and auth, and /_emulator/ to the admin API.
+// ServeHTTP routes /api/ requests through stats, faults and auth, /_emulator/ to the admin API, and / to
+// the console page (console.go).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set(requestIDHeader, fmt.Sprintf("emu-%08d", s.reqSeq.Add(1)))
 	switch p := r.URL.Path; {
@@ -107,6 +109,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveAPI(w, r)
 	case strings.HasPrefix(p, "/_emulator/"):
 		s.admin.ServeHTTP(w, r)
+	case p == "/":
+		s.serveConsole(w, r)
 	default:
 		http.NotFound(w, r)
 	}
