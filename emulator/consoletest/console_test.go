@@ -1,0 +1,218 @@
+//go:build unix
+
+package consoletest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator/emulatortest"
+)
+
+const (
+	org     = "acme"
+	project = "p"
+	// waitTimeout bounds every wait for the page; generous, since a loaded CI machine can be slow, and
+	// the waits poll so they cost nothing when the page is quick.
+	waitTimeout = 20 * time.Second
+)
+
+func id(stack string) string { return org + "/" + project + "/" + stack }
+
+// TestConsoleInBrowser loads the console in headless Chromium, checks that it shows the stacks and the
+// graph the webhooks make, clicks the root's update button and waits for the cascade's deployments
+// and failed deliveries to appear, then saves a screenshot to bin/console.png.
+func TestConsoleInBrowser(t *testing.T) {
+	b := startBrowser(t)
+	cloud := emulatortest.Start(t)
+
+	// root → a, b; a → c: the cascade of root deploys a, b and c. Around it, each kind of edge the page
+	// draws differently: b → d inactive, b → nosettings (a stack without deployment settings) and
+	// c → ghost (no such stack) dangling. solo has no webhooks at all.
+	cloud.SeedDeployable(t, org, project, "root", "a", "b", "c", "d", "solo")
+	if err := cloud.CreateStack(org, project, "nosettings"); err != nil {
+		t.Fatal(err)
+	}
+	edges := []struct {
+		from, to string
+		active   bool
+		state    string
+	}{
+		{"root", "a", true, "active"},
+		{"root", "b", true, "active"},
+		{"a", "c", true, "active"},
+		{"b", "d", false, "inactive"},
+		{"b", "nosettings", true, "dangling"},
+		{"c", "ghost", true, "dangling"},
+	}
+	for _, e := range edges {
+		createDeployHook(t, cloud, e.from, e.to, e.active)
+	}
+
+	b.call("Page.navigate", map[string]any{"url": cloud.URL + "/"}, nil)
+	b.waitFor("the stacks table", `document.querySelectorAll("#stacks tbody tr").length === 7`, waitTimeout)
+
+	// The stacks, each with its button.
+	var stacks []string
+	b.mustEval(`[...document.querySelectorAll("#stacks tbody tr")].map(r => r.dataset.stack)`, &stacks)
+	want := []string{id("a"), id("b"), id("c"), id("d"), id("nosettings"), id("root"), id("solo")}
+	if !slices.Equal(stacks, want) {
+		t.Errorf("stacks shown = %v, want %v", stacks, want)
+	}
+	var buttons []string
+	b.mustEval(`[...document.querySelectorAll("#stacks button")].map(b => b.getAttribute("aria-label"))`, &buttons)
+	if len(buttons) != len(want) || buttons[0] != "Fire an update of "+id("a") {
+		t.Errorf("fire buttons = %v, want one labelled per stack", buttons)
+	}
+
+	// The graph: one SVG edge per webhook, styled by its state, and the dangling targets marked.
+	var drawn []string
+	b.mustEval(`[...document.querySelectorAll("#graph svg g.edge")].map(g => g.dataset.from + " -> " + g.dataset.to + " " + g.dataset.state)`, &drawn)
+	var wantDrawn []string
+	for _, e := range edges {
+		wantDrawn = append(wantDrawn, id(e.from)+" -> "+id(e.to)+" "+e.state)
+	}
+	slices.Sort(drawn)
+	slices.Sort(wantDrawn)
+	if !slices.Equal(drawn, wantDrawn) {
+		t.Errorf("graph edges =\n  %s\nwant\n  %s", strings.Join(drawn, "\n  "), strings.Join(wantDrawn, "\n  "))
+	}
+	var nodeClass map[string]string
+	b.mustEval(`Object.fromEntries([...document.querySelectorAll("#graph svg g.node")].map(g => [g.dataset.node, g.getAttribute("class")]))`, &nodeClass)
+	for node, class := range map[string]string{id("ghost"): "missing", id("nosettings"): "nosettings", id("root"): "stack"} {
+		if !slices.Contains(strings.Fields(nodeClass[node]), class) {
+			t.Errorf("graph node %s has classes %q, want %q among them", node, nodeClass[node], class)
+		}
+	}
+	var desc string
+	b.mustEval(`document.querySelector("#graph svg desc").textContent`, &desc)
+	if !strings.Contains(desc, id("root")+" deploys "+id("a")) {
+		t.Errorf("the graph's text description %q does not name the edge root → a", desc)
+	}
+	b.waitFor("no deployments yet", `!document.querySelector("#deployments-empty").hidden`, waitTimeout)
+
+	// Fire root's update with a real mouse click and watch the cascade arrive.
+	b.click(fmt.Sprintf(`button[data-fire=%q]`, id("root")))
+	for _, s := range []string{"a", "b", "c"} {
+		b.waitFor("the deployment of "+s, fmt.Sprintf(`document.querySelector('#deployments tbody tr[data-stack=%q]')`, id(s)), waitTimeout)
+	}
+	b.waitFor("the cascade's summary", `document.querySelector("#status").textContent.includes("3 deployments (a, b, c)")`, waitTimeout)
+	b.waitFor("both failed deliveries", `document.querySelectorAll("#failed tbody tr").length === 2`, waitTimeout)
+
+	var order []string
+	b.mustEval(`[...document.querySelectorAll("#deployments tbody tr")].reverse().map(r => r.dataset.stack)`, &order)
+	if want := []string{id("a"), id("b"), id("c")}; !slices.Equal(order, want) {
+		t.Errorf("deployments, oldest first = %v, want %v (breadth first, no deployment of the inactive edge's d)", order, want)
+	}
+	var failedText string
+	b.mustEval(`document.querySelector("#failed tbody").innerText`, &failedText)
+	for _, s := range []string{"400", "no deployment settings", "404", "not found", "p/ghost", "p/nosettings"} {
+		if !strings.Contains(failedText, s) {
+			t.Errorf("failed deliveries do not mention %q:\n%s", s, failedText)
+		}
+	}
+	b.mustEval(`Object.fromEntries([...document.querySelectorAll("#graph svg g.node")].map(g => [g.dataset.node, g.getAttribute("class")]))`, &nodeClass)
+	for node, class := range map[string]string{id("root"): "fired", id("a"): "deployed", id("b"): "deployed", id("c"): "deployed"} {
+		if !slices.Contains(strings.Fields(nodeClass[node]), class) {
+			t.Errorf("after the click, graph node %s has classes %q, want %q among them", node, nodeClass[node], class)
+		}
+	}
+	if got := stackNames(cloud.Deployments()); !slices.Equal(got, []string{"a", "b", "c"}) {
+		t.Errorf("the emulator deployed %v, want [a b c]", got)
+	}
+
+	saveScreenshot(t, b.screenshot())
+
+	// The page follows changes made elsewhere: an update through the Go API shows up by polling.
+	if _, err := cloud.FireUpdate(org, project, "a"); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFor("c's second deployment, by polling", fmt.Sprintf(`document.querySelectorAll('#deployments tbody tr[data-stack=%q]').length === 2`, id("c")), waitTimeout)
+
+	if errs := b.pageErrors(); len(errs) > 0 {
+		t.Errorf("the page reported errors:\n%s", strings.Join(errs, "\n"))
+	}
+}
+
+// createDeployHook creates, through the emulator's HTTP API as a client would, a pulumi_deployments
+// webhook on stack from that deploys stack to.
+func createDeployHook(t *testing.T, cloud *emulatortest.Cloud, from, to string, active bool) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{
+		"organizationName": org, "projectName": project, "stackName": from,
+		"name": "to-" + to, "displayName": "deploy " + to, "payloadUrl": project + "/" + to,
+		"format": "pulumi_deployments", "filters": []string{"update_succeeded"}, "active": active,
+	})
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost,
+		cloud.URL+"/api/stacks/"+id(from)+"/hooks", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "token "+cloud.Token)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusCreated {
+		t.Fatalf("creating webhook %s → %s: %s", from, to, res.Status)
+	}
+}
+
+func stackNames(ds []emulator.Deployment) []string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = d.Stack
+	}
+	return out
+}
+
+// saveScreenshot writes the screenshot to $CONSOLE_SCREENSHOT, by default bin/console.png at the root
+// of the repository, for people to look at; the test checks the DOM, not pixels.
+func saveScreenshot(t *testing.T, png []byte) {
+	t.Helper()
+	path := os.Getenv("CONSOLE_SCREENSHOT")
+	if path == "" {
+		root, err := repoRoot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		path = filepath.Join(root, "bin", "console.png")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot of the console after the cascade: %s", path)
+}
+
+// repoRoot is the nearest directory above the test's that holds the module's go.mod.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && bytes.Contains(data, []byte("module github.com/autodeploy-dev/pulumi-auto-deploy\n")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no go.mod of github.com/autodeploy-dev/pulumi-auto-deploy above the test's directory")
+		}
+		dir = parent
+	}
+}
