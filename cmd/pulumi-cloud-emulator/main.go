@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -84,6 +85,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return err
 	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	// Before the base URL, so that whoever waits for that line finds this one written.
+	fmt.Fprintln(stderr, consoleLine(ln.Addr()))
 	if _, err := fmt.Fprintf(stdout, "http://%s\n", ln.Addr()); err != nil {
 		_ = ln.Close()
 		return err
@@ -98,6 +101,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return hs.Shutdown(shutdownCtx)
+}
+
+// consoleLine says where a browser on this machine finds the console. The console answers loopback
+// clients only, so a wildcard listener is shown at 127.0.0.1; a listener on one other address has no
+// usable console.
+func consoleLine(addr net.Addr) string {
+	tcp, ok := addr.(*net.TCPAddr)
+	switch {
+	case !ok:
+		return fmt.Sprintf("console: http://%s/", addr)
+	case tcp.IP.IsLoopback():
+		return fmt.Sprintf("console: http://%s/ (open it in a browser on this machine)", tcp)
+	case tcp.IP.IsUnspecified():
+		return fmt.Sprintf("console: http://%s/ (open it in a browser on this machine; it refuses other machines)",
+			net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port)))
+	default:
+		return fmt.Sprintf("console: none on %s: the console answers loopback addresses only", tcp)
+	}
 }
 
 func parseStacks(list string) (emulator.SeedData, error) {

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestRunSaysWhereTheConsoleIs(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	outR, outW := io.Pipe()
+	stderr := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--token", "t", "--quiet"}, outW, stderr, noEnv)
+		outW.Close()
+	}()
+	line, err := bufio.NewReader(outR).ReadString('\n')
+	require.NoError(t, err)
+	base := strings.TrimSpace(line)
+	assert.Contains(t, stderr.String(), "console: "+base+"/ ", "the console line follows the base URL, --quiet or not")
+
+	res, err := http.Get(base + "/")
+	require.NoError(t, err)
+	res.Body.Close()
+	assert.Equal(t, http.StatusOK, res.StatusCode)
+	assert.Equal(t, "text/html; charset=utf-8", res.Header.Get("Content-Type"))
+
+	cancel()
+	require.NoError(t, <-done)
+}
+
+func TestConsoleLine(t *testing.T) {
+	t.Parallel()
+	tcp := func(ip string) net.Addr { return &net.TCPAddr{IP: net.ParseIP(ip), Port: 8383} }
+	assert.Contains(t, consoleLine(tcp("127.0.0.1")), "console: http://127.0.0.1:8383/ ")
+	assert.Contains(t, consoleLine(tcp("::1")), "console: http://[::1]:8383/ ")
+	assert.Contains(t, consoleLine(tcp("0.0.0.0")), "console: http://127.0.0.1:8383/ ")
+	assert.Contains(t, consoleLine(tcp("::")), "console: http://127.0.0.1:8383/ ")
+	assert.Contains(t, consoleLine(tcp("192.0.2.7")), "console: none on 192.0.2.7:8383")
+}
