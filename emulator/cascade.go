@@ -165,7 +165,8 @@ func (c *cascade) deliver(h *hook, kind string, payload []byte, redeliveryOf str
 			d.ResponseBody = string(mustJSON(errorf(http.StatusBadRequest,
 				"Stack '%s/%s/%s' has no deployment settings", st.org, st.project, st.name)))
 		default:
-			dep := c.startDeployment(st, "update", Cause{Kind: CauseWebhook, Webhook: h.ref(), Event: kind, DeliveryID: d.ID})
+			dep := c.startDeployment(st, "update", Cause{Kind: CauseWebhook, Webhook: h.ref(), Event: kind, DeliveryID: d.ID},
+				copyJSON(st.settings))
 			d.DeploymentID = dep.ID
 			d.ResponseCode = http.StatusAccepted
 			d.ResponseBody = string(mustJSON(map[string]any{"id": dep.ID, "consoleUrl": consoleURL(dep), "version": dep.Version}))
@@ -226,24 +227,56 @@ func formatHeaders(h map[string]string) string {
 	return strings.Join(lines, "\n")
 }
 
-// startDeployment runs a deployment to success on the spot and queues the events it raises.
-func (c *cascade) startDeployment(st *stack, op string, cause Cause) Deployment {
+// startDeployment creates a deployment of st with the given configuration. By default it runs to
+// success on the spot and queues the events it raises. With manual deployments it waits, not-started,
+// at the end of the stack's queue, for a step to start it (store_deployments.go). Callers hold s.mu.
+func (c *cascade) startDeployment(st *stack, op string, cause Cause, config map[string]any) Deployment {
 	s := c.s
 	st.deployments++
-	if operationChangesStack[op] {
-		st.version++
-		st.lastUpdate = s.now()
-	}
-	d := Deployment{
+	now := s.now()
+	i := len(s.deployments)
+	s.deployments = append(s.deployments, Deployment{
 		ID: s.newID(), Org: st.org, Project: st.project, Stack: st.name, Operation: op,
-		Status: "succeeded", Version: st.deployments, Created: s.now(), Cause: cause,
+		Status: StatusNotStarted, Version: st.deployments, Created: now, Modified: now, Cause: cause,
+		configuration: config,
+	})
+	if s.manualDeployments {
+		st.waiting = append(st.waiting, i)
+	} else {
+		s.beginDeploymentLocked(st, i, now)
+		c.finishDeployment(st, i)
 	}
-	s.deployments = append(s.deployments, d)
+	d := s.deployments[i]
 	if cause.Kind == CauseWebhook {
 		c.res.Deployments = append(c.res.Deployments, d)
 	}
-	c.queue = append(c.queue, s.deploymentEvent("deployment_succeeded", st, d), s.deploymentEvent(operationEvents[op], st, d))
 	return d
+}
+
+// finishDeployment ends st's running deployment, the one at index i, with success: an operation that
+// changes the stack writes a new stack version, and the deployment's events join the queue.
+func (c *cascade) finishDeployment(st *stack, i int) {
+	s := c.s
+	now := s.now()
+	op := s.deployments[i].Operation
+	if operationChangesStack[op] {
+		st.version++
+		st.lastUpdate = now
+	}
+	d := &s.deployments[i]
+	d.Status = StatusSucceeded
+	d.Modified, d.Finished = now, now
+	d.StackVersion = st.version
+	st.running = -1
+	c.queue = append(c.queue, s.deploymentEvent("deployment_succeeded", st, *d), s.deploymentEvent(operationEvents[op], st, *d))
+}
+
+// beginDeploymentLocked makes the deployment at index i st's running one. Callers hold s.mu.
+func (s *store) beginDeploymentLocked(st *stack, i int, now time.Time) {
+	d := &s.deployments[i]
+	d.Status = StatusRunning
+	d.Started, d.Modified = now, now
+	st.running = i
 }
 
 // FireUpdate records a successful update of the stack, as `pulumi up` would, and runs the cascade of

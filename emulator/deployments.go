@@ -8,44 +8,127 @@ import (
 	"time"
 )
 
-// deploymentItem is one deployment in the API's list of a stack's deployments.
-type deploymentItem struct {
-	ID              string `json:"id"`
-	Created         string `json:"created"`
-	Modified        string `json:"modified"`
-	Status          string `json:"status"`
-	Version         int    `json:"version"`
-	PulumiOperation string `json:"pulumiOperation"`
-	ProjectName     string `json:"projectName"`
-	StackName       string `json:"stackName"`
-	Initiator       string `json:"initiator"`
+// requestedByWire is who asked for a deployment. The emulator has one user, so every deployment names it,
+// those webhooks start included.
+type requestedByWire struct {
+	Name        string `json:"name"`
+	GitHubLogin string `json:"githubLogin"`
+	AvatarURL   string `json:"avatarUrl"`
 }
 
-func deploymentItemOf(d Deployment) deploymentItem {
-	ts := d.Created.UTC().Format(time.RFC3339)
-	return deploymentItem{
-		ID: d.ID, Created: ts, Modified: ts, Status: d.Status, Version: d.Version,
-		PulumiOperation: d.Operation, ProjectName: d.Project, StackName: d.Stack, Initiator: d.Cause.Kind,
+var emulatorUser = requestedByWire{
+	Name: "Pulumi Cloud Emulator", GitHubLogin: "emulator", AvatarURL: "https://app.pulumi.com/emulator/avatar.png",
+}
+
+type jobWire struct {
+	Status      string     `json:"status"`
+	Started     string     `json:"started"`
+	LastUpdated string     `json:"lastUpdated"`
+	Steps       []stepWire `json:"steps"`
+}
+
+type stepWire struct {
+	Name   string `json:"name"`
+	Status string `json:"status"`
+}
+
+// updateWire is one update a deployment made: the emulator's own shape, as the facts leave it open.
+type updateWire struct {
+	Version int    `json:"version"`
+	Kind    string `json:"kind"`
+	Result  string `json:"result"`
+}
+
+// deploymentWire is a deployment as GET .../deployments/{id} answers it, and (without configuration)
+// as the items of GET .../deployments.
+type deploymentWire struct {
+	ID              string          `json:"id"`
+	Created         string          `json:"created"`
+	Modified        string          `json:"modified"`
+	Status          string          `json:"status"`
+	Version         int             `json:"version"`
+	LatestVersion   int             `json:"latestVersion"`
+	RequestedBy     requestedByWire `json:"requestedBy"`
+	PulumiOperation string          `json:"pulumiOperation"`
+	Initiator       string          `json:"initiator"`
+	ProjectName     string          `json:"projectName"`
+	StackName       string          `json:"stackName"`
+	Jobs            []jobWire       `json:"jobs"`
+	Updates         []updateWire    `json:"updates"`
+	Configuration   map[string]any  `json:"configuration,omitempty"`
+}
+
+func timestamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
+
+// deploymentWireOf shapes a deployment for the API. A deployment that never started has no job; one
+// that did has one, whose steps are all done but the last, which has the job's status.
+func deploymentWireOf(d Deployment, latest int, withConfig bool) deploymentWire {
+	w := deploymentWire{
+		ID: d.ID, Created: timestamp(d.Created), Modified: timestamp(d.Modified), Status: d.Status,
+		Version: d.Version, LatestVersion: latest, RequestedBy: emulatorUser, PulumiOperation: d.Operation,
+		Initiator: d.Cause.Kind, ProjectName: d.Project, StackName: d.Stack, Jobs: []jobWire{}, Updates: []updateWire{},
 	}
+	if d.Modified.IsZero() {
+		w.Modified = w.Created
+	}
+	if !d.Started.IsZero() {
+		steps := []stepWire{
+			{Name: "Get source", Status: StatusSucceeded},
+			{Name: "Install dependencies", Status: StatusSucceeded},
+			{Name: "pulumi " + d.Operation, Status: d.Status},
+		}
+		w.Jobs = append(w.Jobs, jobWire{Status: d.Status, Started: timestamp(d.Started), LastUpdated: w.Modified, Steps: steps})
+	}
+	if d.Status == StatusSucceeded {
+		w.Updates = append(w.Updates, updateWire{Version: d.StackVersion, Kind: d.Operation, Result: StatusSucceeded})
+	}
+	if withConfig {
+		w.Configuration = copyJSON(d.configuration)
+		if w.Configuration == nil {
+			w.Configuration = map[string]any{}
+		}
+	}
+	return w
 }
 
 func (s *Server) registerDeploymentRoutes() {
 	const base = "/api/stacks/{org}/{project}/{stack}/deployments"
 	s.handle(s.api, "POST "+base, s.createDeployment)
 	s.handle(s.api, "GET "+base, s.listDeployments)
+	s.handle(s.api, "GET "+base+"/{id}", s.getDeployment)
+	s.handle(s.api, "GET "+base+"/version/{version}", s.getDeploymentByVersion)
+	s.registerManualDeploymentRoutes()
 }
 
+// createDeployment takes operation and inheritSettings, and any deployment settings the request brings
+// of its own (which must have the settings' types, and no operation inside operationContext).
 func (s *Server) createDeployment(r *http.Request) (int, any, error) {
-	var req struct {
-		Operation       string `json:"operation"`
-		InheritSettings *bool  `json:"inheritSettings"`
-	}
-	if err := decodeJSON(r, &req); err != nil {
+	var body map[string]any
+	if err := decodeJSON(r, &body); err != nil {
 		return 0, nil, err
 	}
-	inherit := req.InheritSettings == nil || *req.InheritSettings
+	if body == nil {
+		return 0, nil, errorf(http.StatusBadRequest, "the request body must be a JSON object")
+	}
+	operation, ok := body["operation"].(string)
+	if !ok && body["operation"] != nil {
+		return 0, nil, errorf(http.StatusBadRequest, "invalid value for operation: expected string")
+	}
+	inherit := true
+	if v, present := body["inheritSettings"]; present && v != nil {
+		b, ok := v.(bool)
+		if !ok {
+			return 0, nil, errorf(http.StatusBadRequest, "invalid value for inheritSettings: expected bool")
+		}
+		inherit = b
+	}
+	delete(body, "operation")
+	delete(body, "inheritSettings")
+	if err := validateSettings(body, false); err != nil {
+		return 0, nil, err
+	}
 	org, project, name := stackPath(r)
-	d, err := s.store.StartDeployment(org, project, name, req.Operation, inherit)
+	d, err := s.store.StartDeployment(org, project, name, operation, inherit, body)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -73,14 +156,43 @@ func (s *Server) listDeployments(r *http.Request) (int, any, error) {
 	if err != nil {
 		return 0, nil, err
 	}
+	latest := 0
+	if len(mine) > 0 {
+		latest = mine[len(mine)-1].Version
+	}
 	if !asc {
 		slices.Reverse(mine)
 	}
-	items := []deploymentItem{}
+	items := []deploymentWire{}
 	for i := (page - 1) * pageSize; i < len(mine) && i < page*pageSize; i++ {
-		items = append(items, deploymentItemOf(mine[i]))
+		items = append(items, deploymentWireOf(mine[i], latest, false))
 	}
 	return http.StatusOK, map[string]any{"deployments": items, "itemsPerPage": pageSize, "total": len(mine)}, nil
+}
+
+func (s *Server) getDeployment(r *http.Request) (int, any, error) {
+	org, project, name := stackPath(r)
+	d, latest, err := s.store.StackDeployment(org, project, name, r.PathValue("id"), 0)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, deploymentWireOf(d, latest, true), nil
+}
+
+// getDeploymentByVersion answers 404 for a version that is not a positive number, as for one that does
+// not exist.
+func (s *Server) getDeploymentByVersion(r *http.Request) (int, any, error) {
+	org, project, name := stackPath(r)
+	v := r.PathValue("version")
+	version, err := strconv.Atoi(v)
+	if err != nil || version < 1 {
+		return 0, nil, errorf(http.StatusNotFound, "Deployment version %q of stack '%s/%s/%s' not found", v, org, project, name)
+	}
+	d, latest, err := s.store.StackDeployment(org, project, name, "", version)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, deploymentWireOf(d, latest, true), nil
 }
 
 func intParam(v, name string, def, lo, hi int) (int, error) {
@@ -93,3 +205,65 @@ func intParam(v, name string, def, lo, hi int) (int, error) {
 	}
 	return n, nil
 }
+
+// registerManualDeploymentRoutes serves the admin routes that hold deployments and run them step by step
+// (see "Manual deployments" in store_deployments.go).
+func (s *Server) registerManualDeploymentRoutes() {
+	const p = "/_emulator/deployments"
+	s.handle(s.admin, "GET "+p+"/manual", func(*http.Request) (int, any, error) {
+		return http.StatusOK, map[string]bool{"manual": s.store.ManualDeployments()}, nil
+	})
+	s.handle(s.admin, "PUT "+p+"/manual", func(r *http.Request) (int, any, error) {
+		var req struct {
+			Manual *bool `json:"manual"`
+		}
+		if err := decodeJSON(r, &req); err != nil {
+			return 0, nil, err
+		}
+		if req.Manual == nil {
+			return 0, nil, errorf(http.StatusBadRequest, `the body must be {"manual": true} or {"manual": false}`)
+		}
+		res := s.store.SetManualDeployments(*req.Manual)
+		return http.StatusOK, map[string]any{"manual": *req.Manual, "ran": res}, nil
+	})
+	s.handle(s.admin, "POST "+p+"/start", func(*http.Request) (int, any, error) {
+		started, skipped := s.store.StartDeployments()
+		return http.StatusOK, map[string]any{"started": started, "skipped": skipped}, nil
+	})
+	s.handle(s.admin, "POST "+p+"/step", func(*http.Request) (int, any, error) {
+		return http.StatusOK, s.store.StepDeployments(), nil
+	})
+	s.handle(s.admin, "POST "+p+"/run", func(*http.Request) (int, any, error) {
+		return http.StatusOK, s.store.RunDeployments(), nil
+	})
+	s.handle(s.admin, "POST "+p+"/{id}/finish", func(r *http.Request) (int, any, error) {
+		res, err := s.store.FinishDeployment(r.PathValue("id"))
+		return http.StatusOK, res, err
+	})
+}
+
+// SetManualDeployments turns manual deployments on or off. Off (the default), a deployment succeeds the
+// moment it is created, inside the cascade that created it. On, it waits not-started in its stack's
+// queue until StartDeployments or StepDeployments starts it, and runs until FinishDeployment or
+// StepDeployments ends it, so a test can watch a stack's deployments queue and collapse. Turning it off
+// runs whatever waits first, and returns that run.
+func (s *Server) SetManualDeployments(on bool) CascadeResult { return s.store.SetManualDeployments(on) }
+
+// StartDeployments starts the oldest waiting deployment of every stack with nothing running, after
+// collapsing the queues of stacks that skip intermediate deployments. It returns what it started and
+// what it skipped.
+func (s *Server) StartDeployments() (started, skipped []Deployment) {
+	return s.store.StartDeployments()
+}
+
+// FinishDeployment ends a running deployment with success and runs the cascade of its events; the
+// deployments that cascade starts wait. An unknown deployment is a 404 *Error, one not running a 409.
+func (s *Server) FinishDeployment(id string) (CascadeResult, error) {
+	return s.store.FinishDeployment(id)
+}
+
+// StepDeployments finishes every running deployment, then starts the waiting ones StartDeployments would.
+func (s *Server) StepDeployments() DeploymentStep { return s.store.StepDeployments() }
+
+// RunDeployments steps until nothing runs or waits, and returns the deployments that finished, in order.
+func (s *Server) RunDeployments() CascadeResult { return s.store.RunDeployments() }

@@ -84,7 +84,7 @@ func TestListDeploymentsPages(t *testing.T) {
 		h.call(http.MethodPost, "/api/stacks/acme/app/other/deployments", map[string]any{"operation": "update"}).status)
 
 	type page struct {
-		Deployments  []deploymentItem `json:"deployments"`
+		Deployments  []deploymentWire `json:"deployments"`
 		ItemsPerPage int              `json:"itemsPerPage"`
 		Total        int              `json:"total"`
 	}
@@ -136,4 +136,98 @@ func TestAPIDeploymentCascades(t *testing.T) {
 	assert.Equal(t, []string{"a", "a", "b"}, stackNames(deps))
 	assert.Equal(t, CauseWebhook, deps[2].Cause.Kind)
 	assert.Equal(t, "update_succeeded", deps[2].Cause.Event)
+}
+
+func TestGetDeployment(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	seedStacks(t, h.srv, "acme", "app", "dev")
+	const base = "/api/stacks/acme/app/dev/deployments"
+	first := must[map[string]any](t, h.call(http.MethodPost, base, map[string]any{
+		"operation":        "update",
+		"operationContext": map[string]any{"environmentVariables": map[string]any{"A": "1"}},
+	}), http.StatusAccepted)
+	h.srv.SetManualDeployments(true)
+	second := must[map[string]any](t, h.call(http.MethodPost, base, map[string]any{"operation": "preview"}), http.StatusAccepted)
+
+	byID := must[map[string]any](t, h.call(http.MethodGet, base+"/"+first["id"].(string), nil), http.StatusOK)
+	for _, k := range []string{"id", "created", "modified", "version", "latestVersion", "status", "requestedBy",
+		"pulumiOperation", "initiator", "jobs", "configuration"} {
+		assert.Contains(t, byID, k)
+	}
+	assert.Equal(t, first["id"], byID["id"])
+	assert.Equal(t, float64(1), byID["version"])
+	assert.Equal(t, float64(2), byID["latestVersion"])
+	assert.Equal(t, StatusSucceeded, byID["status"])
+	assert.Equal(t, "update", byID["pulumiOperation"])
+	assert.Equal(t, CauseAPI, byID["initiator"])
+	assert.Equal(t, map[string]any{"name": "Pulumi Cloud Emulator", "githubLogin": "emulator",
+		"avatarUrl": "https://app.pulumi.com/emulator/avatar.png"}, byID["requestedBy"])
+	jobs := byID["jobs"].([]any)
+	require.Len(t, jobs, 1)
+	job := jobs[0].(map[string]any)
+	assert.Equal(t, StatusSucceeded, job["status"])
+	assert.NotEmpty(t, job["started"])
+	assert.NotEmpty(t, job["lastUpdated"])
+	for _, s := range job["steps"].([]any) {
+		assert.Equal(t, StatusSucceeded, s.(map[string]any)["status"])
+		assert.NotEmpty(t, s.(map[string]any)["name"])
+	}
+	config := byID["configuration"].(map[string]any)
+	assert.Contains(t, config, "sourceContext", "the stack's settings")
+	assert.Equal(t, map[string]any{"A": "1"}, config["operationContext"].(map[string]any)["environmentVariables"],
+		"merged with the request's own")
+
+	byVersion := must[map[string]any](t, h.call(http.MethodGet, base+"/version/2", nil), http.StatusOK)
+	assert.Equal(t, second["id"], byVersion["id"])
+	assert.Equal(t, StatusNotStarted, byVersion["status"])
+	assert.Empty(t, byVersion["jobs"], "a deployment that has not started has no job")
+	h.srv.StartDeployments()
+	running := must[map[string]any](t, h.call(http.MethodGet, base+"/version/2", nil), http.StatusOK)
+	assert.Equal(t, StatusRunning, running["status"])
+	assert.Equal(t, StatusRunning, running["jobs"].([]any)[0].(map[string]any)["status"])
+
+	for _, p := range []string{base + "/nope", base + "/version/3", base + "/version/x", base + "/version/0",
+		"/api/stacks/acme/app/nope/deployments/" + first["id"].(string), "/api/stacks/acme/app/nope/deployments/version/1"} {
+		mustError(t, h.call(http.MethodGet, p, nil), http.StatusNotFound)
+	}
+	// The settings route is not a deployment id.
+	require.NoError(t, h.srv.SetDeploymentSettings("acme", "app", "dev", map[string]any{"tag": "x"}))
+	assert.Equal(t, map[string]any{"tag": "x"}, must[map[string]any](t, h.call(http.MethodGet, base+"/settings", nil), http.StatusOK))
+}
+
+// The list's items carry every field the API requires of them.
+func TestListDeploymentsItemFields(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	seedStacks(t, h.srv, "acme", "app", "dev")
+	const base = "/api/stacks/acme/app/dev/deployments"
+	require.Equal(t, http.StatusAccepted, h.call(http.MethodPost, base, map[string]any{"operation": "update"}).status)
+	list := must[struct {
+		Deployments []map[string]any `json:"deployments"`
+	}](t, h.call(http.MethodGet, base, nil), http.StatusOK).Deployments
+	require.Len(t, list, 1)
+	for _, k := range []string{"created", "id", "modified", "requestedBy", "status", "version", "jobs", "pulumiOperation", "updates"} {
+		assert.Contains(t, list[0], k)
+	}
+	assert.NotContains(t, list[0], "configuration")
+	assert.Equal(t, []any{map[string]any{"version": float64(1), "kind": "update", "result": StatusSucceeded}}, list[0]["updates"])
+}
+
+func TestCreateDeploymentBodyTypes(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	seedStacks(t, h.srv, "acme", "app", "dev")
+	const base = "/api/stacks/acme/app/dev/deployments"
+	for _, body := range []any{
+		`"update"`, `["update"]`,
+		map[string]any{"operation": 1},
+		map[string]any{"operation": "update", "inheritSettings": "yes"},
+		map[string]any{"operationContext": map[string]any{"operation": "update"}},
+		map[string]any{"operation": "update", "operationContext": map[string]any{"operation": "update"}},
+		map[string]any{"operation": "update", "operationContext": "x"},
+	} {
+		mustError(t, h.call(http.MethodPost, base, body), http.StatusBadRequest)
+	}
+	assert.Empty(t, h.srv.Deployments())
 }

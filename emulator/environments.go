@@ -19,8 +19,11 @@ func environmentWireOf(env environment) environmentWire {
 
 func (s *Server) registerEnvironmentRoutes() {
 	s.handle(s.api, "POST /api/esc/environments/{org}", s.createEnvironment)
-	s.handle(s.api, "GET /api/esc/environments/{org}/{project}/{env}", s.getEnvironment)
+	s.api.HandleFunc("GET /api/esc/environments/{org}/{project}/{env}", s.getEnvironment)
 }
+
+// emptyDefinition is the definition of every emulated environment: the emulator keeps no values.
+const emptyDefinition = "values: {}\n"
 
 func (s *Server) createEnvironment(r *http.Request) (int, any, error) {
 	var req struct {
@@ -37,10 +40,13 @@ func (s *Server) createEnvironment(r *http.Request) (int, any, error) {
 	return http.StatusOK, environmentWireOf(env), nil
 }
 
-func (s *Server) getEnvironment(r *http.Request) (int, any, error) {
-	env, err := s.store.Environment(r.PathValue("org"), r.PathValue("project"), r.PathValue("env"))
-	if err != nil {
-		return 0, nil, err
+// getEnvironment answers the environment's definition as YAML, as the service does, not JSON.
+func (s *Server) getEnvironment(w http.ResponseWriter, r *http.Request) {
+	if _, err := s.store.Environment(r.PathValue("org"), r.PathValue("project"), r.PathValue("env")); err != nil {
+		writeError(w, err)
+		return
 	}
-	return http.StatusOK, environmentWireOf(env), nil
+	w.Header().Set("Content-Type", "application/x-yaml")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write([]byte(emptyDefinition))
 }

@@ -35,6 +35,12 @@ func (s *Server) registerStackRoutes() {
 	s.handle(s.api, "POST /api/stacks/{org}/{project}", s.createStack)
 	s.handle(s.api, "GET /api/stacks/{org}/{project}/{stack}", s.getStack)
 	s.handle(s.api, "DELETE /api/stacks/{org}/{project}/{stack}", s.deleteStack)
+	const tags = "/api/stacks/{org}/{project}/{stack}/tags"
+	s.handle(s.api, "POST "+tags, s.addStackTag)
+	s.handle(s.api, "PATCH "+tags, s.replaceStackTags)
+	s.handle(s.api, "PATCH "+tags+"/{name}", s.updateStackTag)
+	s.handle(s.api, "DELETE "+tags+"/{name}", s.deleteStackTag)
+	s.registerReferenceRoutes()
 }
 
 func (s *Server) createStack(r *http.Request) (int, any, error) {
@@ -64,6 +70,57 @@ func (s *Server) getStack(r *http.Request) (int, any, error) {
 // refused for still holding some.
 func (s *Server) deleteStack(r *http.Request) (int, any, error) {
 	if err := s.store.DeleteStack(stackPath(r)); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusNoContent, nil, nil
+}
+
+// tagWire is the body of POST .../tags and PATCH .../tags/{name}.
+type tagWire struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+func (s *Server) addStackTag(r *http.Request) (int, any, error) {
+	var req tagWire
+	if err := decodeJSON(r, &req); err != nil {
+		return 0, nil, err
+	}
+	org, project, name := stackPath(r)
+	if err := s.store.AddStackTag(org, project, name, req.Name, req.Value); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusNoContent, nil, nil
+}
+
+func (s *Server) replaceStackTags(r *http.Request) (int, any, error) {
+	var req map[string]string
+	if err := decodeJSON(r, &req); err != nil {
+		return 0, nil, err
+	}
+	org, project, name := stackPath(r)
+	if err := s.store.ReplaceStackTags(org, project, name, req); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusNoContent, nil, nil
+}
+
+// updateStackTag renames or changes one tag. An absent or empty name in the body keeps the tag's name.
+func (s *Server) updateStackTag(r *http.Request) (int, any, error) {
+	var req tagWire
+	if err := decodeJSON(r, &req); err != nil {
+		return 0, nil, err
+	}
+	org, project, name := stackPath(r)
+	if err := s.store.UpdateStackTag(org, project, name, r.PathValue("name"), req.Name, req.Value); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusNoContent, nil, nil
+}
+
+func (s *Server) deleteStackTag(r *http.Request) (int, any, error) {
+	org, project, name := stackPath(r)
+	if err := s.store.DeleteStackTag(org, project, name, r.PathValue("name")); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusNoContent, nil, nil

@@ -29,6 +29,8 @@ type store struct {
 	hooks       map[string]*hookSet     // by Scope.Path()
 	deployments []Deployment
 	deliveries  []delivery
+	// manualDeployments holds deployments as not-started until a step runs them (store_deployments.go).
+	manualDeployments bool
 	// seq numbers stacks, webhooks, deliveries and deployments alike, so runs are reproducible.
 	seq int64
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"time"
 )
 
 const consoleBase = "https://app.pulumi.com"
@@ -26,10 +27,10 @@ var operationChangesStack = map[string]bool{
 	"update": true, "refresh": true, "destroy": true, "remediate-drift": true,
 }
 
-// StartDeployment runs a deployment of a stack, as asked through the API, and the cascade its events set
-// off. Without inheritSettings the request brings its own settings, which the emulator takes on trust;
-// with it the stack must have deployment settings.
-func (s *store) StartDeployment(org, project, name, operation string, inheritSettings bool) (Deployment, error) {
+// StartDeployment starts a deployment of a stack, as asked through the API, and the cascade its events
+// set off. Its configuration is the stack's settings (with inheritSettings, when the stack must have
+// some) merged with the request's own settings, which the emulator takes on trust.
+func (s *store) StartDeployment(org, project, name, operation string, inheritSettings bool, own map[string]any) (Deployment, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st, err := s.stackLocked(org, project, name)
@@ -47,8 +48,12 @@ func (s *store) StartDeployment(org, project, name, operation string, inheritSet
 		return Deployment{}, errorf(http.StatusBadRequest,
 			"Stack '%s/%s/%s' has no deployment settings to inherit", st.org, st.project, st.name)
 	}
+	var config map[string]any
+	if inheritSettings {
+		config = st.settings
+	}
 	c := s.newCascade()
-	d := c.startDeployment(st, operation, Cause{Kind: CauseAPI})
+	d := c.startDeployment(st, operation, Cause{Kind: CauseAPI}, mergePatch(config, own))
 	c.run()
 	return d, nil
 }
@@ -70,9 +75,256 @@ func (s *store) StackDeployments(org, project, name string) ([]Deployment, error
 	return mine, nil
 }
 
-// AllDeployments returns every deployment in the order they were started.
+// StackDeployment finds one deployment of a stack by id or, when id is empty, by version, and returns
+// it with the stack's latest deployment version. Either missing is a 404.
+func (s *store) StackDeployment(org, project, name, id string, version int) (d Deployment, latest int, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, err := s.stackLocked(org, project, name)
+	if err != nil {
+		return Deployment{}, 0, err
+	}
+	for _, d := range s.deployments {
+		if d.Org != st.org || d.Project != st.project || d.Stack != st.name {
+			continue
+		}
+		if (id != "" && d.ID == id) || (id == "" && d.Version == version) {
+			return d, st.deployments, nil
+		}
+	}
+	if id == "" {
+		id = fmt.Sprintf("version %d", version)
+	}
+	return Deployment{}, 0, errorf(http.StatusNotFound, "Deployment %s of stack '%s/%s/%s' not found", id, org, project, name)
+}
+
+// AllDeployments returns every deployment in the order they were created.
 func (s *store) AllDeployments() []Deployment {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.deployments)
+}
+
+// Manual deployments.
+//
+// By default a deployment runs to success the moment it is created, inside the cascade that created it,
+// so a stack never has one running while another arrives, and its queue never holds anything. That keeps
+// FireUpdate's answer a complete account of a cascade, which most tests want.
+//
+// With manual deployments on, a new deployment is created not-started at the end of its stack's queue
+// and nothing runs until a test says so:
+//
+//   - StartDeployments starts, on every stack with nothing running, the oldest waiting deployment. When
+//     the stack's settings have operationContext.options.skipIntermediateDeployments true, the queue
+//     first collapses to its newest deployment and the others become skipped (they raise no events).
+//   - FinishDeployment ends one running deployment with success, which raises its events and runs their
+//     cascade; the deployments that starts wait in their stacks' queues.
+//   - StepDeployments finishes every running deployment (in creation order) and then starts waiting
+//     ones: one tick of a clock on which every running deployment takes the same time. Deployments
+//     queued by the same tick are waiting together when the tick starts the next ones, which is when a
+//     collapse can happen.
+//   - RunDeployments steps until nothing runs or waits.
+//
+// Deleting a stack fails its running and waiting deployments. Turning manual deployments off runs
+// whatever waits first.
+
+// SetManualDeployments turns manual deployments on or off. Turning them off first runs everything that
+// is running or waiting, and returns that run; should it be truncated (a webhook cycle), what is left
+// is skipped.
+func (s *store) SetManualDeployments(on bool) CascadeResult {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	res := CascadeResult{Deployments: []Deployment{}, FailedDeliveries: []Delivery{}}
+	if !on && s.manualDeployments {
+		res = s.runDeploymentsLocked()
+		now := s.now()
+		for _, st := range s.stacks {
+			for _, i := range st.waiting {
+				s.endLocked(i, StatusSkipped, now)
+			}
+			if st.running >= 0 {
+				s.endLocked(st.running, StatusSkipped, now)
+			}
+			st.waiting, st.running = nil, -1
+		}
+	}
+	s.manualDeployments = on
+	return res
+}
+
+// ManualDeployments reports whether manual deployments are on.
+func (s *store) ManualDeployments() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.manualDeployments
+}
+
+// DeploymentStep is what one StepDeployments did, and whether the emulator is idle after it.
+type DeploymentStep struct {
+	// Finished are the deployments that ended with success, in creation order.
+	Finished []Deployment `json:"finished"`
+	// Queued are the deployments the finished ones' events started through webhooks, and
+	// FailedDeliveries the deliveries of those events that failed; Truncated is set when those
+	// cascades hit the deployment cap.
+	Queued           []Deployment `json:"queued"`
+	FailedDeliveries []Delivery   `json:"failedDeliveries"`
+	Truncated        bool         `json:"truncated"`
+	// Skipped are the waiting deployments a collapsing queue dropped, Started those now running.
+	Skipped []Deployment `json:"skipped"`
+	Started []Deployment `json:"started"`
+	// Idle is set when, after the step, no deployment is running or waiting.
+	Idle bool `json:"idle"`
+}
+
+// StartDeployments starts the oldest waiting deployment of every stack that has nothing running,
+// collapsing queues first where the stack skips intermediate deployments. It returns the deployments
+// started and skipped.
+func (s *store) StartDeployments() (started, skipped []Deployment) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.startWaitingLocked()
+}
+
+// FinishDeployment ends a running deployment with success and runs the cascade its events set off. A
+// deployment that is not running is a 409, an unknown one a 404.
+func (s *store) FinishDeployment(id string) (CascadeResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := slices.IndexFunc(s.deployments, func(d Deployment) bool { return d.ID == id })
+	if i < 0 {
+		return CascadeResult{}, errorf(http.StatusNotFound, "Deployment %s not found", id)
+	}
+	if d := s.deployments[i]; d.Status != StatusRunning {
+		return CascadeResult{}, errorf(http.StatusConflict, "Deployment %s is %s, not running", id, d.Status)
+	}
+	c := s.newCascade()
+	c.finishDeployment(s.deploymentStackLocked(i), i)
+	return c.run(), nil
+}
+
+// StepDeployments finishes every running deployment, then starts waiting ones.
+func (s *store) StepDeployments() DeploymentStep {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stepLocked()
+}
+
+// RunDeployments steps until no deployment runs or waits, and returns every deployment that finished,
+// in order, with the failed deliveries. More than Options.MaxCascadeDeployments finished deployments
+// (a webhook cycle) stop it with Truncated set, leaving the rest where they are.
+func (s *store) RunDeployments() CascadeResult {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.runDeploymentsLocked()
+}
+
+func (s *store) runDeploymentsLocked() CascadeResult {
+	res := CascadeResult{Deployments: []Deployment{}, FailedDeliveries: []Delivery{}}
+	for {
+		step := s.stepLocked()
+		res.Deployments = append(res.Deployments, step.Finished...)
+		res.FailedDeliveries = append(res.FailedDeliveries, step.FailedDeliveries...)
+		if step.Idle {
+			return res
+		}
+		if step.Truncated || len(res.Deployments) >= s.maxCascade {
+			res.Truncated = true
+			return res
+		}
+	}
+}
+
+func (s *store) stepLocked() DeploymentStep {
+	c := s.newCascade()
+	var running []int
+	for i, d := range s.deployments {
+		if d.Status == StatusRunning {
+			running = append(running, i)
+		}
+	}
+	for _, i := range running {
+		c.finishDeployment(s.deploymentStackLocked(i), i)
+	}
+	res := c.run()
+	step := DeploymentStep{
+		Finished: []Deployment{}, Queued: res.Deployments, FailedDeliveries: res.FailedDeliveries, Truncated: res.Truncated,
+	}
+	for _, i := range running {
+		step.Finished = append(step.Finished, s.deployments[i])
+	}
+	step.Started, step.Skipped = s.startWaitingLocked()
+	step.Idle = true
+	for _, st := range s.stacks {
+		if st.running >= 0 || len(st.waiting) > 0 {
+			step.Idle = false
+			break
+		}
+	}
+	return step
+}
+
+// startWaitingLocked starts the oldest waiting deployment of every idle stack, in the order of those
+// deployments' creation. Callers hold s.mu.
+func (s *store) startWaitingLocked() (started, skipped []Deployment) {
+	started, skipped = []Deployment{}, []Deployment{}
+	var ready []*stack
+	for _, st := range s.stacks {
+		if st.running < 0 && len(st.waiting) > 0 {
+			ready = append(ready, st)
+		}
+	}
+	slices.SortFunc(ready, func(a, b *stack) int { return a.waiting[0] - b.waiting[0] })
+	now := s.now()
+	for _, st := range ready {
+		if n := len(st.waiting); n > 1 && skipsIntermediateDeployments(st.settings) {
+			for _, i := range st.waiting[:n-1] {
+				s.endLocked(i, StatusSkipped, now)
+				skipped = append(skipped, s.deployments[i])
+			}
+			st.waiting = st.waiting[n-1:]
+		}
+		i := st.waiting[0]
+		st.waiting = slices.Delete(st.waiting, 0, 1)
+		s.beginDeploymentLocked(st, i, now)
+		started = append(started, s.deployments[i])
+	}
+	return started, skipped
+}
+
+// endLocked ends a deployment without running it to success. Callers hold s.mu.
+func (s *store) endLocked(i int, status string, now time.Time) {
+	d := &s.deployments[i]
+	d.Status = status
+	d.Modified, d.Finished = now, now
+}
+
+// deploymentStackLocked is the stack of the deployment at index i, which is running or waiting and so
+// belongs to a stack that exists (DeleteStack ends them). Callers hold s.mu.
+func (s *store) deploymentStackLocked(i int) *stack {
+	d := s.deployments[i]
+	return s.stacks[resourceKey(d.Org, d.Project, d.Stack)]
+}
+
+// abandonDeploymentsLocked fails the running and waiting deployments of a stack being deleted. Callers
+// hold s.mu.
+func (s *store) abandonDeploymentsLocked(st *stack) {
+	if st.running < 0 && len(st.waiting) == 0 {
+		return
+	}
+	now := s.now()
+	if st.running >= 0 {
+		s.endLocked(st.running, StatusFailed, now)
+	}
+	for _, i := range st.waiting {
+		s.endLocked(i, StatusFailed, now)
+	}
+	st.running, st.waiting = -1, nil
+}
+
+// skipsIntermediateDeployments reads operationContext.options.skipIntermediateDeployments.
+func skipsIntermediateDeployments(settings map[string]any) bool {
+	oc, _ := settings["operationContext"].(map[string]any)
+	opts, _ := oc["options"].(map[string]any)
+	skip, _ := opts["skipIntermediateDeployments"].(bool)
+	return skip
 }

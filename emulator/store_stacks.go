@@ -24,6 +24,14 @@ type stack struct {
 	// lastUpdate is when the stack last changed: FireUpdate, or a deployment whose operation changes it.
 	// Zero until then.
 	lastUpdate time.Time
+	// running is the index in store.deployments of the deployment running now, -1 for none; waiting
+	// holds the indexes of its not-started deployments, oldest first. Only manual deployments ever
+	// leave either set between two store calls.
+	running int
+	waiting []int
+	// reads are the stacks of the same organization whose outputs this stack's program reads through a
+	// StackReference (its upstream references), in the order they were recorded.
+	reads []stackRead
 }
 
 // clone copies the stack deeply enough that the copy shares nothing with the store.
@@ -31,6 +39,8 @@ func (st *stack) clone() stack {
 	out := *st
 	out.tags = maps.Clone(st.tags)
 	out.settings = copyJSON(st.settings)
+	out.waiting = slices.Clone(st.waiting)
+	out.reads = slices.Clone(st.reads)
 	return out
 }
 
@@ -110,7 +120,7 @@ func (s *store) addStack(org, project, name string, tags map[string]string) (*st
 	if s.stacks[key] != nil {
 		return nil, errorf(http.StatusConflict, "Stack '%s' already exists", key)
 	}
-	st := &stack{id: s.newID(), org: org, project: project, name: name, tags: maps.Clone(tags), created: s.now()}
+	st := &stack{id: s.newID(), org: org, project: project, name: name, tags: maps.Clone(tags), created: s.now(), running: -1}
 	s.stacks[key] = st
 	c := s.newCascade()
 	c.queue = append(c.queue, s.stackEvent("stack_created", st))
@@ -140,6 +150,8 @@ func (s *store) DeleteStack(org, project, name string) error {
 	}
 	delete(s.stacks, resourceKey(st.org, st.project, st.name))
 	delete(s.hooks, st.subject().Path())
+	s.abandonDeploymentsLocked(st)
+	s.forgetReferencesLocked(st)
 	c := s.newCascade()
 	c.queue = append(c.queue, s.stackEvent("stack_deleted", st))
 	c.run()
@@ -163,4 +175,108 @@ func (s *store) ListStacks(f stackFilter, limit int) (page []stack, more bool) {
 		page = append(page, st.clone())
 	}
 	return page, len(matches) > limit
+}
+
+// builtinTag reports whether a tag is one the service sets itself (pulumi:project, vcs:owner, ...),
+// which cannot be deleted.
+func builtinTag(name string) bool {
+	return strings.HasPrefix(name, "pulumi:") || strings.HasPrefix(name, "vcs:")
+}
+
+func validateTagName(name string) error {
+	if strings.TrimSpace(name) == "" {
+		return errorf(http.StatusBadRequest, "tag name must not be empty")
+	}
+	return nil
+}
+
+// changeTags runs change on a stack's tags under the lock. change gets a map it may modify, and the
+// stack keeps it only when change succeeds, so a refused change leaves the tags as they were.
+func (s *store) changeTags(org, project, name string, change func(tags map[string]string) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, err := s.stackLocked(org, project, name)
+	if err != nil {
+		return err
+	}
+	tags := maps.Clone(st.tags)
+	if tags == nil {
+		tags = map[string]string{}
+	}
+	if err := change(tags); err != nil {
+		return err
+	}
+	st.tags = tags
+	return nil
+}
+
+// AddStackTag adds one tag, answering 400 when the stack has a tag of that name already.
+func (s *store) AddStackTag(org, project, name, tag, value string) error {
+	if err := validateTagName(tag); err != nil {
+		return err
+	}
+	return s.changeTags(org, project, name, func(tags map[string]string) error {
+		if _, ok := tags[tag]; ok {
+			return errorf(http.StatusBadRequest, "tag %q already exists", tag)
+		}
+		tags[tag] = value
+		return nil
+	})
+}
+
+// ReplaceStackTags replaces every tag with the given ones. Built-in tags (pulumi:, vcs:) that the new
+// set does not name are kept, since they cannot be deleted one at a time either.
+func (s *store) ReplaceStackTags(org, project, name string, newTags map[string]string) error {
+	for k := range newTags {
+		if err := validateTagName(k); err != nil {
+			return err
+		}
+	}
+	return s.changeTags(org, project, name, func(tags map[string]string) error {
+		for k := range tags {
+			if !builtinTag(k) {
+				delete(tags, k)
+			}
+		}
+		maps.Copy(tags, newTags)
+		return nil
+	})
+}
+
+// UpdateStackTag changes the tag called tag to newName (empty: keep the name) and value. It answers 404
+// when there is no such tag, and 400 for renaming a built-in tag or renaming onto another existing tag.
+func (s *store) UpdateStackTag(org, project, name, tag, newName, value string) error {
+	if newName == "" {
+		newName = tag
+	}
+	return s.changeTags(org, project, name, func(tags map[string]string) error {
+		if _, ok := tags[tag]; !ok {
+			return errorf(http.StatusNotFound, "tag %q not found", tag)
+		}
+		if newName != tag {
+			if builtinTag(tag) {
+				return errorf(http.StatusBadRequest, "built-in tag %q cannot be renamed", tag)
+			}
+			if _, ok := tags[newName]; ok {
+				return errorf(http.StatusBadRequest, "tag %q already exists", newName)
+			}
+			delete(tags, tag)
+		}
+		tags[newName] = value
+		return nil
+	})
+}
+
+// DeleteStackTag removes one tag: 404 when absent, 400 for a built-in tag.
+func (s *store) DeleteStackTag(org, project, name, tag string) error {
+	return s.changeTags(org, project, name, func(tags map[string]string) error {
+		if _, ok := tags[tag]; !ok {
+			return errorf(http.StatusNotFound, "tag %q not found", tag)
+		}
+		if builtinTag(tag) {
+			return errorf(http.StatusBadRequest, "built-in tag %q cannot be deleted", tag)
+		}
+		delete(tags, tag)
+		return nil
+	})
 }

@@ -89,7 +89,20 @@ type Delivery struct {
 // Failed reports whether the delivery got a non-2xx answer.
 func (d Delivery) Failed() bool { return d.ResponseCode < 200 || d.ResponseCode > 299 }
 
-// Deployment is a Pulumi Deployment the emulator ran. Every deployment succeeds at once.
+// Deployment statuses, as the API spells them. The emulator never uses accepted: a deployment goes from
+// not-started straight to running.
+const (
+	StatusNotStarted = "not-started"
+	StatusAccepted   = "accepted"
+	StatusRunning    = "running"
+	StatusFailed     = "failed"
+	StatusSucceeded  = "succeeded"
+	StatusSkipped    = "skipped"
+)
+
+// Deployment is a Pulumi Deployment the emulator ran or holds. By default every deployment succeeds the
+// moment it is started; with manual deployments (Server.SetManualDeployments) it waits as not-started
+// until a step starts it, and stays running until a step finishes it (see store_deployments.go).
 type Deployment struct {
 	ID        string `json:"id"`
 	Org       string `json:"orgName"`
@@ -101,6 +114,17 @@ type Deployment struct {
 	Version int       `json:"version"`
 	Created time.Time `json:"created"`
 	Cause   Cause     `json:"cause"`
+	// Modified is when the status last changed; Started and Finished are zero until it runs and ends.
+	Modified time.Time `json:"modified"`
+	Started  time.Time `json:"started,omitzero"`
+	Finished time.Time `json:"finished,omitzero"`
+	// StackVersion is the stack's version when the deployment succeeded: the version its update wrote,
+	// for an operation that changes the stack. Zero until then.
+	StackVersion int `json:"stackVersion,omitempty"`
+
+	// configuration is the deployment's settings: the stack's at creation (inheritSettings) merged with
+	// the request's own. It is never changed after creation, so copies may share it.
+	configuration map[string]any
 }
 
 // Cause says what started a deployment: an API call, or a pulumi_deployments webhook reacting to an event.

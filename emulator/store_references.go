@@ -1,0 +1,133 @@
+package emulator
+
+import (
+	"cmp"
+	"net/http"
+	"slices"
+	"strings"
+)
+
+// stackRead records that a stack's program reads the outputs of another stack of its organization
+// through a StackReference: the stack it reads, the version of that stack it saw, and the reader's own
+// version when the read was recorded.
+type stackRead struct {
+	project, name string
+	version       int
+	readerVersion int
+}
+
+// StackReference is one entry of a stack's upstream or downstream references: a stack and a version.
+// For an upstream reference, Version is the version of the upstream stack the reader saw; for a
+// downstream one, the reader's version when it recorded the reference.
+type StackReference struct {
+	Org     string `json:"organization"`
+	Project string `json:"routingProject"`
+	Stack   string `json:"name"`
+	Version int    `json:"version"`
+}
+
+// AddStackReference records that org/project/name reads upstreamProject/upstreamStack of the same
+// organization, at the versions both stacks have now. Recording it again refreshes the versions. Both
+// stacks must exist (404), and a stack cannot reference itself (400).
+func (s *store) AddStackReference(org, project, name, upstreamProject, upstreamStack string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	reader, err := s.stackLocked(org, project, name)
+	if err != nil {
+		return err
+	}
+	up, err := s.stackLocked(org, upstreamProject, upstreamStack)
+	if err != nil {
+		return err
+	}
+	if up == reader {
+		return errorf(http.StatusBadRequest, "Stack '%s/%s/%s' cannot reference itself", org, project, name)
+	}
+	read := stackRead{project: up.project, name: up.name, version: up.version, readerVersion: reader.version}
+	if i := reader.readIndex(up.project, up.name); i >= 0 {
+		reader.reads[i] = read
+	} else {
+		reader.reads = append(reader.reads, read)
+	}
+	return nil
+}
+
+// RemoveStackReference forgets that org/project/name reads upstreamProject/upstreamStack: 404 when the
+// reader does not exist or holds no such reference.
+func (s *store) RemoveStackReference(org, project, name, upstreamProject, upstreamStack string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	reader, err := s.stackLocked(org, project, name)
+	if err != nil {
+		return err
+	}
+	i := reader.readIndex(upstreamProject, upstreamStack)
+	if i < 0 {
+		return errorf(http.StatusNotFound, "Stack '%s/%s/%s' holds no reference to '%s/%s/%s'",
+			org, project, name, org, upstreamProject, upstreamStack)
+	}
+	reader.reads = slices.Delete(reader.reads, i, i+1)
+	return nil
+}
+
+func (st *stack) readIndex(project, name string) int {
+	return slices.IndexFunc(st.reads, func(r stackRead) bool { return r.project == project && r.name == name })
+}
+
+// UpstreamReferences lists the stacks whose outputs a stack reads, ordered by project and stack.
+func (s *store) UpstreamReferences(org, project, name string) ([]StackReference, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, err := s.stackLocked(org, project, name)
+	if err != nil {
+		return nil, err
+	}
+	out := []StackReference{}
+	for _, r := range st.reads {
+		out = append(out, StackReference{Org: st.org, Project: r.project, Stack: r.name, Version: r.version})
+	}
+	sortReferences(out)
+	return out, nil
+}
+
+// DownstreamReferences lists the stacks that read a stack's outputs, ordered by project and stack.
+func (s *store) DownstreamReferences(org, project, name string) ([]StackReference, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, err := s.stackLocked(org, project, name)
+	if err != nil {
+		return nil, err
+	}
+	out := []StackReference{}
+	for _, reader := range s.stacks {
+		if reader.org != st.org {
+			continue
+		}
+		if i := reader.readIndex(st.project, st.name); i >= 0 {
+			out = append(out, StackReference{
+				Org: reader.org, Project: reader.project, Stack: reader.name, Version: reader.reads[i].readerVersion,
+			})
+		}
+	}
+	sortReferences(out)
+	return out, nil
+}
+
+func sortReferences(refs []StackReference) {
+	slices.SortFunc(refs, func(a, b StackReference) int {
+		return cmp.Or(strings.Compare(a.Project, b.Project), strings.Compare(a.Stack, b.Stack))
+	})
+}
+
+// forgetReferencesLocked drops every reference to a stack being deleted; its own go with it. Callers
+// hold s.mu.
+func (s *store) forgetReferencesLocked(gone *stack) {
+	for _, reader := range s.stacks {
+		if reader.org != gone.org {
+			continue
+		}
+		if i := reader.readIndex(gone.project, gone.name); i >= 0 {
+			reader.reads = slices.Delete(reader.reads, i, i+1)
+		}
+	}
+}
