@@ -3,6 +3,7 @@ package cloud
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -60,18 +61,20 @@ func (c *Client) CreateDeployment(ctx context.Context, org, project, stack, oper
 	return out, err
 }
 
-// Deployment is one entry of a stack's deployment list. The list's item shape
-// is not pinned down by the facts the client is written from, so the known
-// fields are read leniently (a number where a string was expected, or the
-// reverse, is accepted) and the whole entry is kept in Raw.
+// Deployment is one entry of a stack's deployment list, or one deployment read
+// on its own. The known fields are read leniently (a number where a string was
+// expected, or the reverse, is accepted) and the whole entry is kept in Raw.
 type Deployment struct {
 	ID        string
-	Status    string
+	Status    string // not-started, accepted, running, failed, succeeded or skipped
 	Version   int
 	Created   string
 	Modified  string
 	Operation string // pulumiOperation, or operation on older answers
-	Raw       map[string]any
+	// LatestVersion is the stack's newest deployment version; only a
+	// deployment read on its own (GetDeployment) is sure to carry it.
+	LatestVersion int
+	Raw           map[string]any
 }
 
 // UnmarshalJSON decodes the known fields without failing on their types.
@@ -88,6 +91,8 @@ func (d *Deployment) UnmarshalJSON(data []byte) error {
 		Modified:  lenientString(raw["modified"]),
 		Operation: lenientString(raw["pulumiOperation"]),
 		Raw:       raw,
+
+		LatestVersion: lenientInt(raw["latestVersion"]),
 	}
 	if d.Operation == "" {
 		d.Operation = lenientString(raw["operation"])
@@ -144,4 +149,32 @@ func (c *Client) ListDeployments(
 		out:    &out,
 	})
 	return out.Deployments, out.Total, err
+}
+
+// GetDeployment reads one deployment of a stack by its id; a missing stack or
+// deployment is ErrNotFound.
+//
+// Calls GET /api/stacks/{org}/{project}/{stack}/deployments/{deploymentId}.
+func (c *Client) GetDeployment(ctx context.Context, org, project, stack, id string) (Deployment, error) {
+	// These would name the settings route or the by-version one, not a deployment.
+	if id == "settings" || id == "version" {
+		return Deployment{}, fmt.Errorf("cloud: %q is not a deployment id", id)
+	}
+	var out Deployment
+	err := c.do(ctx, request{method: http.MethodGet, segs: []string{"stacks", org, project, stack, "deployments", id}, out: &out})
+	return out, err
+}
+
+// GetDeploymentByVersion reads one deployment of a stack by its version, the
+// stack's deployments being numbered from 1; a missing one is ErrNotFound.
+//
+// Calls GET /api/stacks/{org}/{project}/{stack}/deployments/version/{version}.
+func (c *Client) GetDeploymentByVersion(ctx context.Context, org, project, stack string, version int) (Deployment, error) {
+	var out Deployment
+	err := c.do(ctx, request{
+		method: http.MethodGet,
+		segs:   []string{"stacks", org, project, stack, "deployments", "version", strconv.Itoa(version)},
+		out:    &out,
+	})
+	return out, err
 }

@@ -1,0 +1,58 @@
+package cloud
+
+import (
+	"context"
+	"net/http"
+)
+
+// StackReference is one stack in a stack's references: a stack whose outputs it reads (upstream) or one
+// that reads its outputs (downstream), with the version the service records for it.
+type StackReference struct {
+	Organization string
+	Project      string
+	Stack        string
+	Version      int
+}
+
+// referenceWire is StackReference as the service spells it: the project is routingProject and the
+// stack name is name.
+type referenceWire struct {
+	Organization   string `json:"organization"`
+	RoutingProject string `json:"routingProject"`
+	Name           string `json:"name"`
+	Version        int    `json:"version"`
+}
+
+// ListDownstreamReferences lists the stacks whose programs read this stack's outputs through a
+// StackReference. A missing stack is ErrNotFound.
+//
+// Calls GET /api/stacks/{org}/{project}/{stack}/downstreamreferences.
+func (c *Client) ListDownstreamReferences(ctx context.Context, org, project, stack string) ([]StackReference, error) {
+	return c.listReferences(ctx, org, project, stack, "downstreamreferences")
+}
+
+// ListUpstreamReferences lists the stacks whose outputs this stack's program reads through a
+// StackReference. A missing stack is ErrNotFound.
+//
+// Calls GET /api/stacks/{org}/{project}/{stack}/upstreamreferences.
+func (c *Client) ListUpstreamReferences(ctx context.Context, org, project, stack string) ([]StackReference, error) {
+	return c.listReferences(ctx, org, project, stack, "upstreamreferences")
+}
+
+func (c *Client) listReferences(ctx context.Context, org, project, stack, which string) ([]StackReference, error) {
+	var out struct {
+		ReferencedStacks []referenceWire `json:"referencedStacks"`
+	}
+	if err := c.do(ctx, request{
+		method: http.MethodGet,
+		segs:   []string{"stacks", org, project, stack, which},
+		out:    &out,
+	}); err != nil {
+		return nil, err
+	}
+	refs := make([]StackReference, 0, len(out.ReferencedStacks))
+	for _, r := range out.ReferencedStacks {
+		refs = append(refs, StackReference{Organization: r.Organization, Project: r.RoutingProject, Stack: r.Name, Version: r.Version})
+	}
+	return refs, nil
+}
