@@ -34,7 +34,8 @@
 // webhooks of the pulumi_deployments format. FireUpdate (and the admin route of the same purpose) records
 // an update and raises update_succeeded on the stack; every active webhook that wants the event gets a
 // delivery. A pulumi_deployments delivery starts a deployment of its target stack, which succeeds at once
-// and raises deployment_succeeded and update_succeeded there, and so on down the tree. Events are handled
+// and raises deployment_succeeded and update_succeeded there, and so on down the tree. (With manual
+// deployments, store_deployments.go, it waits in its stack's queue until a test runs it instead.) Events are handled
 // breadth first from a queue, so for a tree the deployments come level by level, in webhook creation order
 // within a level. The whole cascade runs under the store lock, so a client never sees half of one.
 //
