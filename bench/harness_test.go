@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -36,6 +35,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator/emulatortest"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/internal/e2e"
 )
 
@@ -178,13 +178,13 @@ func benchReverseRefLists(program string) string {
 func startBenchCloud(t *testing.T) (*e2e.Cloud, *atomic.Int64) {
 	t.Helper()
 	conns := &atomic.Int64{}
-	c := e2e.StartCloud(t, emulator.Options{Token: e2e.TestToken}, func(hs *httptest.Server) {
-		hs.Config.ConnState = func(_ net.Conn, state http.ConnState) {
+	c := e2e.StartCloud(t, emulatortest.WithHTTPServer(func(hs *http.Server) {
+		hs.ConnState = func(_ net.Conn, state http.ConnState) {
 			if state == http.StateNew {
 				conns.Add(1)
 			}
 		}
-	})
+	}))
 	return c, conns
 }
 

@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,6 +35,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/property"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator/emulatortest"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/internal/e2e"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/provider"
 )
@@ -121,24 +121,20 @@ func BenchmarkPluginStart(b *testing.B) {
 func benchProviderLifecycle(b *testing.B, mode string, n, fanout int, latency time.Duration) (int64, int64) {
 	b.Helper()
 	b.StopTimer()
-	srv := emulator.New(emulator.Options{Token: e2e.TestToken})
 	var conns atomic.Int64
-	hs := httptest.NewUnstartedServer(srv)
-	hs.Config.ConnState = func(_ net.Conn, state http.ConnState) {
-		if state == http.StateNew {
-			conns.Add(1)
+	c := e2e.StartCloud(b, emulatortest.WithHTTPServer(func(hs *http.Server) {
+		hs.ConnState = func(_ net.Conn, state http.ConnState) {
+			if state == http.StateNew {
+				conns.Add(1)
+			}
 		}
-	}
-	hs.Start()
-	defer hs.Close()
-	var seed emulator.SeedData
+	}))
+	srv := c.Server
+	var stacks []string
 	for i := range n {
-		seed.Stacks = append(seed.Stacks, emulator.SeedStack{Org: "org", Project: "tree",
-			Stack: fmt.Sprintf("s%d", i), DeploymentSettings: true})
+		stacks = append(stacks, fmt.Sprintf("s%d", i))
 	}
-	if err := srv.Seed(seed); err != nil {
-		b.Fatal(err)
-	}
+	c.SeedDeployable(b, "org", "tree", stacks...)
 	srv.SetFaults(emulator.Faults{Latency: latency})
 	ctx, cancel := context.WithCancel(b.Context())
 	defer cancel()
@@ -151,7 +147,7 @@ func benchProviderLifecycle(b *testing.B, mode string, n, fanout int, latency ti
 		b.Fatal(err)
 	}
 	if err := server.Configure(p.ConfigureRequest{Args: property.NewMap(map[string]property.Value{
-		"apiUrl": property.New(hs.URL), "accessToken": property.New(e2e.TestToken),
+		"apiUrl": property.New(c.URL), "accessToken": property.New(e2e.TestToken),
 	})}); err != nil {
 		b.Fatal(err)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator/emulatortest"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/internal/e2e"
 )
 
@@ -39,13 +40,13 @@ type cloud struct {
 
 func startCloud(t *testing.T) *cloud {
 	t.Helper()
-	return startCloudWith(t, emulator.Options{Token: testToken})
+	return &cloud{e2e.StartCloud(t)}
 }
 
 // startCloudWith is startCloud with the emulator's options chosen by the test.
 func startCloudWith(t *testing.T, opts emulator.Options) *cloud {
 	t.Helper()
-	return &cloud{e2e.StartCloud(t, opts, nil)}
+	return &cloud{e2e.StartCloud(t, emulatortest.WithOptions(func(o *emulator.Options) { *o = opts }))}
 }
 
 // workspace is an e2e.Workspace under the names this package's tests use, fields

@@ -86,11 +86,7 @@ func TestPluginInstall(t *testing.T) {
 
 	t.Run("program", func(t *testing.T) {
 		c := startCloud(t)
-		for _, project := range []string{"network", "database", "compute"} {
-			require.NoError(t, c.CreateStack("org", project, "prod"))
-			require.NoError(t, c.SetDeploymentSettings("org", project, "prod",
-				map[string]any{"sourceContext": map[string]any{"git": map[string]any{"branch": "main"}}}))
-		}
+		seedWebhookStacks(t, c)
 
 		// A later version in the cache that cannot run: a program that does not pin the version
 		// gets the highest installed one, so only a pinned program gets past it.

@@ -17,8 +17,7 @@ import (
 func seedWebhookStacks(t *testing.T, c *cloud) {
 	t.Helper()
 	for _, project := range []string{"network", "database", "compute"} {
-		require.NoError(t, c.CreateStack("org", project, "prod"))
-		require.NoError(t, c.SetDeploymentSettings("org", project, "prod", map[string]any{"source": "git"}))
+		c.SeedDeployable(t, "org", project, "prod")
 	}
 }
 
@@ -50,10 +49,7 @@ func assertSeedWebhooks(t *testing.T, c *cloud) {
 // seedGraphStacks creates stacks a to f of dependency-example in org, with settings.
 func seedGraphStacks(t *testing.T, c *cloud, org string) {
 	t.Helper()
-	for _, stack := range []string{"a", "b", "c", "d", "e", "f"} {
-		require.NoError(t, c.CreateStack(org, graphProject, stack))
-		require.NoError(t, c.SetDeploymentSettings(org, graphProject, stack, map[string]any{"source": "git"}))
-	}
+	c.SeedDeployable(t, org, graphProject, "a", "b", "c", "d", "e", "f")
 }
 
 // assertSeedGraph checks the five edges of the a–f graph and that an update of a

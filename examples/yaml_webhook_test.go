@@ -22,11 +22,7 @@ import (
 func TestYAMLDeploymentWebhooks(t *testing.T) {
 	t.Parallel()
 	c := startCloud(t)
-	for _, project := range []string{"network", "database", "compute"} {
-		require.NoError(t, c.CreateStack("org", project, "prod"))
-		require.NoError(t, c.SetDeploymentSettings("org", project, "prod",
-			map[string]any{"sourceContext": map[string]any{"git": map[string]any{"branch": "main"}}}))
-	}
+	seedWebhookStacks(t, c)
 	w := newWorkspace(t, "yaml/deployment-webhooks", c)
 
 	// Create: one deployment webhook on each upstream stack.

@@ -13,7 +13,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,7 +22,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator/emulatortest"
 )
 
 // TestToken is the access token the emulator accepts and the workspaces configure.
@@ -45,23 +44,13 @@ func BinDir(t testing.TB) string {
 }
 
 // Cloud is an emulator served on a loopback port for one test.
-type Cloud struct {
-	*emulator.Server
-	URL string
-}
+type Cloud = emulatortest.Cloud
 
-// StartCloud serves an emulator with opts until the test ends. edit, if set, changes the
-// HTTP server before it starts (for example to count connections).
-func StartCloud(t testing.TB, opts emulator.Options, edit func(*httptest.Server)) *Cloud {
+// StartCloud serves an emulator that accepts TestToken until the test ends; opts, applied
+// after that, may change it or set anything else emulatortest.Start takes.
+func StartCloud(t testing.TB, opts ...emulatortest.Option) *Cloud {
 	t.Helper()
-	srv := emulator.New(opts)
-	hs := httptest.NewUnstartedServer(srv)
-	if edit != nil {
-		edit(hs)
-	}
-	hs.Start()
-	t.Cleanup(hs.Close)
-	return &Cloud{Server: srv, URL: hs.URL}
+	return emulatortest.Start(t, append([]emulatortest.Option{emulatortest.WithToken(TestToken)}, opts...)...)
 }
 
 // PulumiEnv extends base with what a Pulumi CLI, or an Automation API program, needs to

@@ -8,8 +8,6 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
-
-	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
 )
 
 // The tree of stacks the large tests and the benchmarks use: stacks s0..s{n-1} of project
@@ -39,12 +37,11 @@ func TreeEdges(n, fanout int) [][2]int {
 // seeds c with those stacks and their deployment settings. It has n-1 edges.
 func TreeProgram(t testing.TB, c *Cloud, n, fanout int) string {
 	t.Helper()
-	var seed emulator.SeedData
+	var stacks []string
 	var b strings.Builder
 	b.WriteString("name: tree\nruntime: yaml\nresources:\n")
 	for i := range n {
-		seed.Stacks = append(seed.Stacks, emulator.SeedStack{Org: "org", Project: "tree",
-			Stack: fmt.Sprintf("s%d", i), DeploymentSettings: true})
+		stacks = append(stacks, fmt.Sprintf("s%d", i))
 		fmt.Fprintf(&b, "  s%d:\n    type: auto-deploy:AutoDeployer\n    properties:\n"+
 			"      organization: org\n      project: tree\n      stack: s%d\n      downstreamRefs:", i, i)
 		children := TreeChildren(i, n, fanout)
@@ -57,7 +54,7 @@ func TreeProgram(t testing.TB, c *Cloud, n, fanout int) string {
 			fmt.Fprintf(&b, "        - ${s%d.ref}\n", child)
 		}
 	}
-	require.NoError(t, c.Seed(seed))
+	c.SeedDeployable(t, "org", "tree", stacks...)
 	return b.String()
 }
 
