@@ -26,6 +26,7 @@ type Client interface {
 	ListStacks(ctx context.Context, filter cloud.StackFilter) ([]cloud.StackSummary, error)
 	GetDefaultOrganization(ctx context.Context) (string, error)
 	ListWebhookDeliveries(ctx context.Context, scope cloud.WebhookScope, name string) ([]cloud.WebhookDelivery, error)
+	ListUpstreamReferences(ctx context.Context, org, project, stack string) ([]cloud.StackReference, error)
 }
 
 // ClientFactory builds the Client for a resolved API URL and token.

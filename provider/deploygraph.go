@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/provider/cloud"
 )
@@ -36,14 +37,15 @@ type deployGraph struct {
 	// half of a loop, or the same edge, both having checked before either recorded it.
 	planning sync.Mutex
 
-	mu      sync.Mutex
-	targets map[stackKey]*lazy[struct{}]
-	hooks   map[stackKey]*lazy[stackHooks]
-	stacks  map[string]*lazy[map[string]bool] // organization → refs of its stacks
-	planned map[stackKey]map[string]string    // source → target → owner, planned in this run
-	removed map[stackKey]map[string]bool      // source → webhook names deleted in this run
-	adopted map[stackKey]map[string]string    // source → target → owner whose create found it in place
-	warned  map[string]bool                   // warnings already given in this run
+	mu         sync.Mutex
+	targets    map[stackKey]*lazy[map[string]any] // deployment settings
+	hooks      map[stackKey]*lazy[stackHooks]
+	references map[stackKey]*lazy[[]string]      // the stacks each stack reads through StackReferences
+	stacks     map[string]*lazy[map[string]bool] // organization → refs of its stacks
+	planned    map[stackKey]map[string]string    // source → target → owner, planned in this run
+	removed    map[stackKey]map[string]bool      // source → webhook names deleted in this run
+	adopted    map[stackKey]map[string]string    // source → target → owner whose create found it in place
+	warned     map[string]bool                   // warnings already given in this run
 }
 
 // stackHooks is one stack's webhooks as read from Pulumi Cloud.
@@ -54,25 +56,39 @@ type stackHooks struct {
 
 // lazy is a value loaded once, by whoever asks first; the others wait for it.
 type lazy[T any] struct {
-	once  sync.Once
-	value T
-	err   error
+	once   sync.Once
+	value  T
+	err    error
+	loaded atomic.Bool
 }
 
 func (l *lazy[T]) get(load func() (T, error)) (T, error) {
-	l.once.Do(func() { l.value, l.err = load() })
+	l.once.Do(func() {
+		l.value, l.err = load()
+		l.loaded.Store(true)
+	})
 	return l.value, l.err
+}
+
+// peek returns the value if it has been loaded without error, without loading it.
+func (l *lazy[T]) peek() (T, bool) {
+	var zero T
+	if !l.loaded.Load() || l.err != nil {
+		return zero, false
+	}
+	return l.value, true
 }
 
 func newDeployGraph() *deployGraph {
 	return &deployGraph{
-		targets: map[stackKey]*lazy[struct{}]{},
-		hooks:   map[stackKey]*lazy[stackHooks]{},
-		stacks:  map[string]*lazy[map[string]bool]{},
-		planned: map[stackKey]map[string]string{},
-		removed: map[stackKey]map[string]bool{},
-		adopted: map[stackKey]map[string]string{},
-		warned:  map[string]bool{},
+		targets:    map[stackKey]*lazy[map[string]any]{},
+		hooks:      map[stackKey]*lazy[stackHooks]{},
+		references: map[stackKey]*lazy[[]string]{},
+		stacks:     map[string]*lazy[map[string]bool]{},
+		planned:    map[stackKey]map[string]string{},
+		removed:    map[stackKey]map[string]bool{},
+		adopted:    map[stackKey]map[string]string{},
+		warned:     map[string]bool{},
 	}
 }
 
@@ -90,27 +106,43 @@ func entry[K comparable, T any](g *deployGraph, m map[K]*lazy[T], k K) *lazy[T] 
 // checkTarget fails unless the stack exists and has deployment settings, without which a
 // deployment webhook pointing at it can only record failed deliveries.
 func (g *deployGraph) checkTarget(ctx context.Context, client Client, k stackKey) error {
-	_, err := entry(g, g.targets, k).get(func() (struct{}, error) {
+	_, err := g.deploymentSettings(ctx, client, k)
+	return err
+}
+
+// deploymentSettings reads the stack's deployment settings once per run, failing with a
+// message that says which is missing: the stack, or its settings.
+func (g *deployGraph) deploymentSettings(ctx context.Context, client Client, k stackKey) (map[string]any, error) {
+	return entry(g, g.targets, k).get(func() (map[string]any, error) {
 		// One read when all is well: settings exist only on a stack that exists. On a 404
 		// the stack is read to tell the user which of the two is missing.
-		if _, err := client.GetDeploymentSettings(ctx, k.org, k.project, k.stack); err != nil {
-			if errors.Is(err, cloud.ErrNotFound) {
-				if _, err := client.GetStack(ctx, k.org, k.project, k.stack); err != nil {
-					if errors.Is(err, cloud.ErrNotFound) {
-						return struct{}{}, fmt.Errorf("downstream stack %s does not exist in Pulumi Cloud: create it "+
-							"(`pulumi stack init %s`) or remove %q from downstreamRefs", k, k, k.ref())
-					}
-					return struct{}{}, describeCloudError(fmt.Sprintf("checking downstream stack %s", k), err)
-				}
-				return struct{}{}, fmt.Errorf("downstream stack %s has no deployment settings, so a deployment "+
-					"webhook cannot deploy it: configure Pulumi Deployments for it (Stack > Settings > Deploy in "+
-					"Pulumi Cloud, or a pulumiservice.DeploymentSettings resource) and run again", k)
-			}
-			return struct{}{}, describeCloudError(fmt.Sprintf("reading deployment settings of %s", k), err)
+		settings, err := client.GetDeploymentSettings(ctx, k.org, k.project, k.stack)
+		if err == nil {
+			return settings, nil
 		}
-		return struct{}{}, nil
+		if !errors.Is(err, cloud.ErrNotFound) {
+			return nil, describeCloudError(fmt.Sprintf("reading deployment settings of %s", k), err)
+		}
+		if _, err := client.GetStack(ctx, k.org, k.project, k.stack); err != nil {
+			if errors.Is(err, cloud.ErrNotFound) {
+				return nil, fmt.Errorf("downstream stack %s does not exist in Pulumi Cloud: create it "+
+					"(`pulumi stack init %s`) or remove %q from downstreamRefs", k, k, k.ref())
+			}
+			return nil, describeCloudError(fmt.Sprintf("checking downstream stack %s", k), err)
+		}
+		return nil, fmt.Errorf("downstream stack %s has no deployment settings, so a deployment "+
+			"webhook cannot deploy it: configure Pulumi Deployments for it (Stack > Settings > Deploy in "+
+			"Pulumi Cloud, or a pulumiservice.DeploymentSettings resource) and run again", k)
 	})
-	return err
+}
+
+// skipsIntermediateDeployments reports whether deployment settings collapse a stack's
+// queue of deployments to the newest (operationContext.options.skipIntermediateDeployments).
+func skipsIntermediateDeployments(settings map[string]any) bool {
+	ctx, _ := settings["operationContext"].(map[string]any)
+	options, _ := ctx["options"].(map[string]any)
+	skip, _ := options["skipIntermediateDeployments"].(bool)
+	return skip
 }
 
 // webhooksOf lists the stack's webhooks once per run. A stack that does not exist has none.
@@ -167,6 +199,36 @@ func (g *deployGraph) outgoing(ctx context.Context, client Client, k stackKey) (
 		}
 	}
 	return refs, nil
+}
+
+// visible is the deployment graph of org as far as this run has read it (stacks whose
+// webhooks were listed, without what it deleted) plus what it plans: no request is made.
+func (g *deployGraph) visible(org string) map[string][]string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := map[string][]string{}
+	for k, l := range g.hooks {
+		listed, ok := l.peek()
+		if k.org != org || !ok {
+			continue
+		}
+		for _, h := range listed.hooks {
+			if firesDeployment(h) && !g.removed[k][h.Name] && !slices.Contains(out[k.ref()], h.PayloadURL) {
+				out[k.ref()] = append(out[k.ref()], h.PayloadURL)
+			}
+		}
+	}
+	for k, refs := range g.planned {
+		if k.org != org {
+			continue
+		}
+		for ref := range refs {
+			if !slices.Contains(out[k.ref()], ref) {
+				out[k.ref()] = append(out[k.ref()], ref)
+			}
+		}
+	}
+	return out
 }
 
 // firesDeployment reports whether a webhook redeploys its target when its stack is

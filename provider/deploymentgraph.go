@@ -35,9 +35,11 @@ type DeploymentGraph struct {
 
 // DeploymentGraphArgs are the inputs.
 type DeploymentGraphArgs struct {
-	Organization string              `pulumi:"organization,optional" provider:"replaceOnChanges"`
-	Edges        map[string][]string `pulumi:"edges"`
-	Paused       bool                `pulumi:"paused,optional"`
+	Organization        string              `pulumi:"organization,optional" provider:"replaceOnChanges"`
+	Edges               map[string][]string `pulumi:"edges,optional"`
+	FromStackReferences *StackSelection     `pulumi:"fromStackReferences,optional"`
+	KeepRedundantEdges  bool                `pulumi:"keepRedundantEdges,optional"`
+	Paused              bool                `pulumi:"paused,optional"`
 }
 
 // DeploymentGraphState records the edges in place in Pulumi Cloud; after a partial
@@ -60,6 +62,13 @@ func (a *DeploymentGraphArgs) Annotate(an infer.Annotator) {
 	an.Describe(&a.Edges, "The graph: each key is an upstream stack as `project/stack`, and its list the stacks "+
 		"(`project/stack`) to redeploy after each successful update of it. Order does not matter; each downstream "+
 		"stack may appear once per key and never as its own downstream.")
+	an.Describe(&a.FromStackReferences, "Also derive edges from the StackReferences Pulumi Cloud knows: every "+
+		"selected stack whose program reads another selected stack's outputs is redeployed after each update of "+
+		"it. Read at every preview and update: one list of stacks per project and tag, and one request per "+
+		"selected stack. A new StackReference shows in the next preview and is wired by the next update; a "+
+		"removed one is unwired.")
+	an.Describe(&a.KeepRedundantEdges, "Keep edges that a longer path implies. By default an edge u → d is left "+
+		"out when u → … → d exists, so d deploys once per change of u, after its last upstream.")
 	an.Describe(&a.Paused, pausedDoc)
 }
 
@@ -132,7 +141,46 @@ func (g *DeploymentGraph) Check(
 			slices.Sort(args.Edges[upstream])
 		}
 	}
+	if len(failures) == 0 && len(unknownKeys(req.NewInputs)) == 0 {
+		edges, err := g.effectiveEdges(ctx, args)
+		if err != nil {
+			return infer.CheckResponse[DeploymentGraphArgs]{}, err
+		}
+		args.Edges = edges
+	}
 	return infer.CheckResponse[DeploymentGraphArgs]{Inputs: args, Failures: failures}, nil
+}
+
+// effectiveEdges is the graph to keep: the explicit edges and those StackReferences imply,
+// without the edges longer paths imply unless keepRedundantEdges. A graph with neither
+// references nor anything to reduce reads nothing.
+func (g *DeploymentGraph) effectiveEdges(ctx context.Context, args DeploymentGraphArgs) (map[string][]string, error) {
+	if args.Edges == nil {
+		args.Edges = map[string][]string{}
+	}
+	var refs *referenceGraph
+	var client Client
+	if args.FromStackReferences != nil || len(diamonds(args.Edges)) > 0 {
+		var err error
+		if client, err = g.edges.clients.get(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if args.FromStackReferences != nil {
+		read, err := g.edges.readReferences(ctx, client, args.Organization, *args.FromStackReferences)
+		if err != nil {
+			return nil, err
+		}
+		refs = &read
+	}
+	edges, err := g.edges.shapeGraph(ctx, client, args.Organization, args.Edges, refs, args.KeepRedundantEdges)
+	if err != nil {
+		return nil, err
+	}
+	for u := range edges {
+		slices.Sort(edges[u])
+	}
+	return edges, nil
 }
 
 // Create writes one webhook per edge, recording this resource as their owner. In preview

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -124,6 +125,10 @@ func (e *edgeEngine) apply(ctx context.Context, c edgeChange, dryRun bool) ([]ed
 	if len(add) > 0 {
 		if err := e.checkAdds(ctx, client, edgeOwner{urn: c.owner}, add, c.field, true); err != nil {
 			return nil, err
+		}
+		if dryRun {
+			// At preview only: the warning is for the user deciding, and costs a read per target.
+			e.warnUnreferenced(ctx, client, add)
 		}
 	}
 	if dryRun {
@@ -246,7 +251,49 @@ func (e *edgeEngine) checkAdds(
 		}
 		e.graph.plan(source, owner.urn, sources[source])
 	}
+	visible := e.graph.visible(order[0].org)
+	for _, source := range order {
+		e.warnRedundant(ctx, visible, source, sources[source])
+	}
 	return nil
+}
+
+// warnRedundant warns when a new edge source → ref and another edge of source both lead
+// to the same stack, as far as this run has read the graph: that stack then deploys twice
+// after each update of source, the first time before its other upstreams are done.
+func (e *edgeEngine) warnRedundant(ctx context.Context, visible map[string][]string, source stackKey, added []string) {
+	targets := visible[source.ref()]
+	warn := func(direct, via []string, what string) {
+		if e.graph.firstTime("redundant\x00" + arrowPath(via)) {
+			p.GetLogger(ctx).Warningf("%s → %s is implied by the longer path %s: %s deploys twice after each "+
+				"update of %s, the first time before its other upstreams are done; %s", direct[0], direct[1],
+				arrowPath(via), direct[1], direct[0], what)
+		}
+	}
+	for _, ref := range added {
+		others := slices.DeleteFunc(slices.Clone(targets), func(t string) bool { return t == ref })
+		if path := pathBetween(visible, others, ref); path != nil {
+			warn([]string{source.ref(), ref}, append([]string{source.ref()}, path...),
+				"leave "+ref+" out of this edge list")
+		}
+		for _, other := range others {
+			if path := pathBetween(visible, []string{ref}, other); path != nil {
+				warn([]string{source.ref(), other}, append([]string{source.ref()}, path...),
+					"remove the edge to "+other)
+			}
+		}
+		// Another stack that deploys ref directly, and source through a longer path.
+		for _, upstream := range slices.Sorted(maps.Keys(visible)) {
+			if upstream == source.ref() || !slices.Contains(visible[upstream], ref) {
+				continue
+			}
+			siblings := slices.DeleteFunc(slices.Clone(visible[upstream]), func(t string) bool { return t == ref })
+			if path := pathBetween(visible, siblings, source.ref()); path != nil {
+				warn([]string{upstream, ref}, slices.Concat([]string{upstream}, path, []string{ref}),
+					"remove the edge "+upstream+" → "+ref)
+			}
+		}
+	}
 }
 
 // checkDuplicate refuses an edge that another auto-deploy resource declares or owns, and
@@ -463,11 +510,16 @@ func whyNotInPlace(byName map[string]cloud.Webhook, ref, owner string, active bo
 	}
 }
 
-// withoutEdges returns the edges of a not in b, in a's order.
+// withoutEdges returns the edges of a not in b, in a's order. A graph may hold thousands
+// of edges, so b is looked up in a set.
 func withoutEdges(a, b []edge) []edge {
+	in := make(map[edge]bool, len(b))
+	for _, x := range b {
+		in[x] = true
+	}
 	var out []edge
 	for _, x := range a {
-		if !slices.Contains(b, x) {
+		if !in[x] {
 			out = append(out, x)
 		}
 	}
@@ -476,17 +528,20 @@ func withoutEdges(a, b []edge) []edge {
 
 // orderedEdges returns edges sorted by their position in want, unknown ones last.
 func orderedEdges(edges, want []edge) []edge {
+	position := make(map[edge]int, len(want))
+	for i, x := range want {
+		if _, seen := position[x]; !seen {
+			position[x] = i
+		}
+	}
+	rank := func(x edge) int {
+		if i, ok := position[x]; ok {
+			return i
+		}
+		return len(want)
+	}
 	out := slices.Clone(edges)
-	slices.SortStableFunc(out, func(a, b edge) int {
-		ia, ib := slices.Index(want, a), slices.Index(want, b)
-		if ia < 0 {
-			ia = len(want)
-		}
-		if ib < 0 {
-			ib = len(want)
-		}
-		return ia - ib
-	})
+	slices.SortStableFunc(out, func(a, b edge) int { return rank(a) - rank(b) })
 	return out
 }
 

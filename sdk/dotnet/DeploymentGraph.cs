@@ -54,7 +54,19 @@ namespace AutoDeployDev.AutoDeploy
         /// The graph: each key is an upstream stack as `project/stack`, and its list the stacks (`project/stack`) to redeploy after each successful update of it. Order does not matter; each downstream stack may appear once per key and never as its own downstream.
         /// </summary>
         [Output("edges")]
-        public Output<ImmutableDictionary<string, ImmutableArray<string>>> Edges { get; private set; } = null!;
+        public Output<ImmutableDictionary<string, ImmutableArray<string>>?> Edges { get; private set; } = null!;
+
+        /// <summary>
+        /// Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Read at every preview and update: one list of stacks per project and tag, and one request per selected stack. A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
+        /// </summary>
+        [Output("fromStackReferences")]
+        public Output<Outputs.StackSelection?> FromStackReferences { get; private set; } = null!;
+
+        /// <summary>
+        /// Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream.
+        /// </summary>
+        [Output("keepRedundantEdges")]
+        public Output<bool?> KeepRedundantEdges { get; private set; } = null!;
 
         /// <summary>
         /// The edges in place as a Mermaid `flowchart`, one arrow per edge, to export and paste into a stack README or a pull request.
@@ -88,7 +100,7 @@ namespace AutoDeployDev.AutoDeploy
         /// <param name="name">The unique name of the resource</param>
         /// <param name="args">The arguments used to populate this resource's properties</param>
         /// <param name="options">A bag of options that control this resource's behavior</param>
-        public DeploymentGraph(string name, DeploymentGraphArgs args, CustomResourceOptions? options = null)
+        public DeploymentGraph(string name, DeploymentGraphArgs? args = null, CustomResourceOptions? options = null)
             : base("auto-deploy:index:DeploymentGraph", name, args ?? new DeploymentGraphArgs(), MakeResourceOptions(options, ""))
         {
         }
@@ -130,7 +142,7 @@ namespace AutoDeployDev.AutoDeploy
 
     public sealed class DeploymentGraphArgs : global::Pulumi.ResourceArgs
     {
-        [Input("edges", required: true)]
+        [Input("edges")]
         private InputMap<ImmutableArray<string>>? _edges;
 
         /// <summary>
@@ -141,6 +153,18 @@ namespace AutoDeployDev.AutoDeploy
             get => _edges ?? (_edges = new InputMap<ImmutableArray<string>>());
             set => _edges = value;
         }
+
+        /// <summary>
+        /// Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Read at every preview and update: one list of stacks per project and tag, and one request per selected stack. A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
+        /// </summary>
+        [Input("fromStackReferences")]
+        public Input<Inputs.StackSelectionArgs>? FromStackReferences { get; set; }
+
+        /// <summary>
+        /// Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream.
+        /// </summary>
+        [Input("keepRedundantEdges")]
+        public Input<bool>? KeepRedundantEdges { get; set; }
 
         /// <summary>
         /// The Pulumi Cloud organization of every stack in the graph. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. The placeholder `organization` that `pulumi.getOrganization()` returns on a backend without Pulumi Cloud is replaced by `auto-deploy:organization`, and refused when that is unset. Changing it replaces the resource.

@@ -2,6 +2,9 @@
 // *** Do not edit by hand unless you're certain you know what you are doing! ***
 
 import * as pulumi from "@pulumi/pulumi";
+import * as inputs from "./types/input";
+import * as outputs from "./types/output";
+import * as enums from "./types/enums";
 import * as utilities from "./utilities";
 
 /**
@@ -69,7 +72,15 @@ export class DeploymentGraph extends pulumi.CustomResource {
     /**
      * The graph: each key is an upstream stack as `project/stack`, and its list the stacks (`project/stack`) to redeploy after each successful update of it. Order does not matter; each downstream stack may appear once per key and never as its own downstream.
      */
-    declare public readonly edges: pulumi.Output<{[key: string]: string[]}>;
+    declare public readonly edges: pulumi.Output<{[key: string]: string[]} | undefined>;
+    /**
+     * Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Read at every preview and update: one list of stacks per project and tag, and one request per selected stack. A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
+     */
+    declare public readonly fromStackReferences: pulumi.Output<outputs.StackSelection | undefined>;
+    /**
+     * Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream.
+     */
+    declare public readonly keepRedundantEdges: pulumi.Output<boolean | undefined>;
     /**
      * The edges in place as a Mermaid `flowchart`, one arrow per edge, to export and paste into a stack README or a pull request.
      */
@@ -94,14 +105,13 @@ export class DeploymentGraph extends pulumi.CustomResource {
      * @param args The arguments to use to populate this resource's properties.
      * @param opts A bag of options that control this resource's behavior.
      */
-    constructor(name: string, args: DeploymentGraphArgs, opts?: pulumi.CustomResourceOptions) {
+    constructor(name: string, args?: DeploymentGraphArgs, opts?: pulumi.CustomResourceOptions) {
         let resourceInputs: pulumi.Inputs = {};
         opts = opts || {};
         if (!opts.id) {
-            if (args?.edges === undefined && !opts.urn) {
-                throw new Error("Missing required property 'edges'");
-            }
             resourceInputs["edges"] = args?.edges;
+            resourceInputs["fromStackReferences"] = args?.fromStackReferences;
+            resourceInputs["keepRedundantEdges"] = args?.keepRedundantEdges;
             resourceInputs["organization"] = args?.organization;
             resourceInputs["paused"] = args?.paused;
             resourceInputs["edgeCount"] = undefined /*out*/;
@@ -110,6 +120,8 @@ export class DeploymentGraph extends pulumi.CustomResource {
         } else {
             resourceInputs["edgeCount"] = undefined /*out*/;
             resourceInputs["edges"] = undefined /*out*/;
+            resourceInputs["fromStackReferences"] = undefined /*out*/;
+            resourceInputs["keepRedundantEdges"] = undefined /*out*/;
             resourceInputs["mermaid"] = undefined /*out*/;
             resourceInputs["organization"] = undefined /*out*/;
             resourceInputs["owner"] = undefined /*out*/;
@@ -129,7 +141,15 @@ export interface DeploymentGraphArgs {
     /**
      * The graph: each key is an upstream stack as `project/stack`, and its list the stacks (`project/stack`) to redeploy after each successful update of it. Order does not matter; each downstream stack may appear once per key and never as its own downstream.
      */
-    edges: pulumi.Input<{[key: string]: pulumi.Input<pulumi.Input<string>[]>}>;
+    edges?: pulumi.Input<{[key: string]: pulumi.Input<pulumi.Input<string>[]>} | undefined>;
+    /**
+     * Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Read at every preview and update: one list of stacks per project and tag, and one request per selected stack. A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
+     */
+    fromStackReferences?: pulumi.Input<inputs.StackSelectionArgs | undefined>;
+    /**
+     * Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream.
+     */
+    keepRedundantEdges?: pulumi.Input<boolean | undefined>;
     /**
      * The Pulumi Cloud organization of every stack in the graph. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. The placeholder `organization` that `pulumi.getOrganization()` returns on a backend without Pulumi Cloud is replaced by `auto-deploy:organization`, and refused when that is unset. Changing it replaces the resource.
      */

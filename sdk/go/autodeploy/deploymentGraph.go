@@ -7,7 +7,6 @@ import (
 	"context"
 	"reflect"
 
-	"errors"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/sdk/go/autodeploy/internal"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -48,6 +47,10 @@ type DeploymentGraph struct {
 	EdgeCount pulumi.IntOutput `pulumi:"edgeCount"`
 	// The graph: each key is an upstream stack as `project/stack`, and its list the stacks (`project/stack`) to redeploy after each successful update of it. Order does not matter; each downstream stack may appear once per key and never as its own downstream.
 	Edges pulumi.StringArrayMapOutput `pulumi:"edges"`
+	// Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Read at every preview and update: one list of stacks per project and tag, and one request per selected stack. A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
+	FromStackReferences StackSelectionPtrOutput `pulumi:"fromStackReferences"`
+	// Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream.
+	KeepRedundantEdges pulumi.BoolPtrOutput `pulumi:"keepRedundantEdges"`
 	// The edges in place as a Mermaid `flowchart`, one arrow per edge, to export and paste into a stack README or a pull request.
 	Mermaid pulumi.StringOutput `pulumi:"mermaid"`
 	// The Pulumi Cloud organization of every stack in the graph. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. The placeholder `organization` that `pulumi.getOrganization()` returns on a backend without Pulumi Cloud is replaced by `auto-deploy:organization`, and refused when that is unset. Changing it replaces the resource.
@@ -62,12 +65,9 @@ type DeploymentGraph struct {
 func NewDeploymentGraph(ctx *pulumi.Context,
 	name string, args *DeploymentGraphArgs, opts ...pulumi.ResourceOption) (*DeploymentGraph, error) {
 	if args == nil {
-		return nil, errors.New("missing one or more required arguments")
+		args = &DeploymentGraphArgs{}
 	}
 
-	if args.Edges == nil {
-		return nil, errors.New("invalid value for required argument 'Edges'")
-	}
 	replaceOnChanges := pulumi.ReplaceOnChanges([]string{
 		"organization",
 	})
@@ -107,6 +107,10 @@ func (DeploymentGraphState) ElementType() reflect.Type {
 type deploymentGraphArgs struct {
 	// The graph: each key is an upstream stack as `project/stack`, and its list the stacks (`project/stack`) to redeploy after each successful update of it. Order does not matter; each downstream stack may appear once per key and never as its own downstream.
 	Edges map[string][]string `pulumi:"edges"`
+	// Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Read at every preview and update: one list of stacks per project and tag, and one request per selected stack. A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
+	FromStackReferences *StackSelection `pulumi:"fromStackReferences"`
+	// Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream.
+	KeepRedundantEdges *bool `pulumi:"keepRedundantEdges"`
 	// The Pulumi Cloud organization of every stack in the graph. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. The placeholder `organization` that `pulumi.getOrganization()` returns on a backend without Pulumi Cloud is replaced by `auto-deploy:organization`, and refused when that is unset. Changing it replaces the resource.
 	Organization *string `pulumi:"organization"`
 	// Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
@@ -117,6 +121,10 @@ type deploymentGraphArgs struct {
 type DeploymentGraphArgs struct {
 	// The graph: each key is an upstream stack as `project/stack`, and its list the stacks (`project/stack`) to redeploy after each successful update of it. Order does not matter; each downstream stack may appear once per key and never as its own downstream.
 	Edges pulumi.StringArrayMapInput
+	// Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Read at every preview and update: one list of stacks per project and tag, and one request per selected stack. A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
+	FromStackReferences StackSelectionPtrInput
+	// Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream.
+	KeepRedundantEdges pulumi.BoolPtrInput
 	// The Pulumi Cloud organization of every stack in the graph. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. The placeholder `organization` that `pulumi.getOrganization()` returns on a backend without Pulumi Cloud is replaced by `auto-deploy:organization`, and refused when that is unset. Changing it replaces the resource.
 	Organization pulumi.StringPtrInput
 	// Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
@@ -218,6 +226,16 @@ func (o DeploymentGraphOutput) EdgeCount() pulumi.IntOutput {
 // The graph: each key is an upstream stack as `project/stack`, and its list the stacks (`project/stack`) to redeploy after each successful update of it. Order does not matter; each downstream stack may appear once per key and never as its own downstream.
 func (o DeploymentGraphOutput) Edges() pulumi.StringArrayMapOutput {
 	return o.ApplyT(func(v *DeploymentGraph) pulumi.StringArrayMapOutput { return v.Edges }).(pulumi.StringArrayMapOutput)
+}
+
+// Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Read at every preview and update: one list of stacks per project and tag, and one request per selected stack. A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
+func (o DeploymentGraphOutput) FromStackReferences() StackSelectionPtrOutput {
+	return o.ApplyT(func(v *DeploymentGraph) StackSelectionPtrOutput { return v.FromStackReferences }).(StackSelectionPtrOutput)
+}
+
+// Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream.
+func (o DeploymentGraphOutput) KeepRedundantEdges() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v *DeploymentGraph) pulumi.BoolPtrOutput { return v.KeepRedundantEdges }).(pulumi.BoolPtrOutput)
 }
 
 // The edges in place as a Mermaid `flowchart`, one arrow per edge, to export and paste into a stack README or a pull request.

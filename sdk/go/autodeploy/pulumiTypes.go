@@ -199,9 +199,169 @@ func (o GraphWebhookArrayOutput) Index(i pulumi.IntInput) GraphWebhookOutput {
 	}).(GraphWebhookOutput)
 }
 
+type StackSelection struct {
+	// Select the stacks of these projects; all projects when unset.
+	Projects []string `pulumi:"projects"`
+	// Select only stacks that have every one of these tags (name → value).
+	Tags map[string]string `pulumi:"tags"`
+}
+
+// StackSelectionInput is an input type that accepts StackSelectionArgs and StackSelectionOutput values.
+// You can construct a concrete instance of `StackSelectionInput` via:
+//
+//	StackSelectionArgs{...}
+type StackSelectionInput interface {
+	pulumi.Input
+
+	ToStackSelectionOutput() StackSelectionOutput
+	ToStackSelectionOutputWithContext(context.Context) StackSelectionOutput
+}
+
+type StackSelectionArgs struct {
+	// Select the stacks of these projects; all projects when unset.
+	Projects pulumi.StringArrayInput `pulumi:"projects"`
+	// Select only stacks that have every one of these tags (name → value).
+	Tags pulumi.StringMapInput `pulumi:"tags"`
+}
+
+func (StackSelectionArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*StackSelection)(nil)).Elem()
+}
+
+func (i StackSelectionArgs) ToStackSelectionOutput() StackSelectionOutput {
+	return i.ToStackSelectionOutputWithContext(context.Background())
+}
+
+func (i StackSelectionArgs) ToStackSelectionOutputWithContext(ctx context.Context) StackSelectionOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(StackSelectionOutput)
+}
+
+func (i StackSelectionArgs) ToStackSelectionPtrOutput() StackSelectionPtrOutput {
+	return i.ToStackSelectionPtrOutputWithContext(context.Background())
+}
+
+func (i StackSelectionArgs) ToStackSelectionPtrOutputWithContext(ctx context.Context) StackSelectionPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(StackSelectionOutput).ToStackSelectionPtrOutputWithContext(ctx)
+}
+
+// StackSelectionPtrInput is an input type that accepts StackSelectionArgs, StackSelectionPtr and StackSelectionPtrOutput values.
+// You can construct a concrete instance of `StackSelectionPtrInput` via:
+//
+//	        StackSelectionArgs{...}
+//
+//	or:
+//
+//	        nil
+type StackSelectionPtrInput interface {
+	pulumi.Input
+
+	ToStackSelectionPtrOutput() StackSelectionPtrOutput
+	ToStackSelectionPtrOutputWithContext(context.Context) StackSelectionPtrOutput
+}
+
+type stackSelectionPtrType StackSelectionArgs
+
+func StackSelectionPtr(v *StackSelectionArgs) StackSelectionPtrInput {
+	return (*stackSelectionPtrType)(v)
+}
+
+func (*stackSelectionPtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**StackSelection)(nil)).Elem()
+}
+
+func (i *stackSelectionPtrType) ToStackSelectionPtrOutput() StackSelectionPtrOutput {
+	return i.ToStackSelectionPtrOutputWithContext(context.Background())
+}
+
+func (i *stackSelectionPtrType) ToStackSelectionPtrOutputWithContext(ctx context.Context) StackSelectionPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(StackSelectionPtrOutput)
+}
+
+type StackSelectionOutput struct{ *pulumi.OutputState }
+
+func (StackSelectionOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*StackSelection)(nil)).Elem()
+}
+
+func (o StackSelectionOutput) ToStackSelectionOutput() StackSelectionOutput {
+	return o
+}
+
+func (o StackSelectionOutput) ToStackSelectionOutputWithContext(ctx context.Context) StackSelectionOutput {
+	return o
+}
+
+func (o StackSelectionOutput) ToStackSelectionPtrOutput() StackSelectionPtrOutput {
+	return o.ToStackSelectionPtrOutputWithContext(context.Background())
+}
+
+func (o StackSelectionOutput) ToStackSelectionPtrOutputWithContext(ctx context.Context) StackSelectionPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v StackSelection) *StackSelection {
+		return &v
+	}).(StackSelectionPtrOutput)
+}
+
+// Select the stacks of these projects; all projects when unset.
+func (o StackSelectionOutput) Projects() pulumi.StringArrayOutput {
+	return o.ApplyT(func(v StackSelection) []string { return v.Projects }).(pulumi.StringArrayOutput)
+}
+
+// Select only stacks that have every one of these tags (name → value).
+func (o StackSelectionOutput) Tags() pulumi.StringMapOutput {
+	return o.ApplyT(func(v StackSelection) map[string]string { return v.Tags }).(pulumi.StringMapOutput)
+}
+
+type StackSelectionPtrOutput struct{ *pulumi.OutputState }
+
+func (StackSelectionPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**StackSelection)(nil)).Elem()
+}
+
+func (o StackSelectionPtrOutput) ToStackSelectionPtrOutput() StackSelectionPtrOutput {
+	return o
+}
+
+func (o StackSelectionPtrOutput) ToStackSelectionPtrOutputWithContext(ctx context.Context) StackSelectionPtrOutput {
+	return o
+}
+
+func (o StackSelectionPtrOutput) Elem() StackSelectionOutput {
+	return o.ApplyT(func(v *StackSelection) StackSelection {
+		if v != nil {
+			return *v
+		}
+		var ret StackSelection
+		return ret
+	}).(StackSelectionOutput)
+}
+
+// Select the stacks of these projects; all projects when unset.
+func (o StackSelectionPtrOutput) Projects() pulumi.StringArrayOutput {
+	return o.ApplyT(func(v *StackSelection) []string {
+		if v == nil {
+			return nil
+		}
+		return v.Projects
+	}).(pulumi.StringArrayOutput)
+}
+
+// Select only stacks that have every one of these tags (name → value).
+func (o StackSelectionPtrOutput) Tags() pulumi.StringMapOutput {
+	return o.ApplyT(func(v *StackSelection) map[string]string {
+		if v == nil {
+			return nil
+		}
+		return v.Tags
+	}).(pulumi.StringMapOutput)
+}
+
 func init() {
+	pulumi.RegisterInputType(reflect.TypeOf((*StackSelectionInput)(nil)).Elem(), StackSelectionArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*StackSelectionPtrInput)(nil)).Elem(), StackSelectionArgs{})
 	pulumi.RegisterOutputType(GraphDeliveryOutput{})
 	pulumi.RegisterOutputType(GraphDeliveryArrayOutput{})
 	pulumi.RegisterOutputType(GraphWebhookOutput{})
 	pulumi.RegisterOutputType(GraphWebhookArrayOutput{})
+	pulumi.RegisterOutputType(StackSelectionOutput{})
+	pulumi.RegisterOutputType(StackSelectionPtrOutput{})
 }

@@ -6,3 +6,13 @@ import * as inputs from "../types/input";
 import * as outputs from "../types/output";
 import * as enums from "../types/enums";
 
+export interface StackSelectionArgs {
+    /**
+     * Select the stacks of these projects; all projects when unset.
+     */
+    projects?: pulumi.Input<pulumi.Input<string>[] | undefined>;
+    /**
+     * Select only stacks that have every one of these tags (name → value).
+     */
+    tags?: pulumi.Input<{[key: string]: pulumi.Input<string>} | undefined>;
+}

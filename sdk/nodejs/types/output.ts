@@ -76,3 +76,14 @@ export interface GraphWebhook {
     target: string;
 }
 
+export interface StackSelection {
+    /**
+     * Select the stacks of these projects; all projects when unset.
+     */
+    projects?: string[];
+    /**
+     * Select only stacks that have every one of these tags (name → value).
+     */
+    tags?: {[key: string]: string};
+}
+

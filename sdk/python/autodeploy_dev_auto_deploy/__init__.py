@@ -12,6 +12,7 @@ from .deployment_graph import *
 from .get_deployment_graph import *
 from .provider import *
 from .webhook import *
+from ._inputs import *
 from . import outputs
 
 # Make subpackages available:

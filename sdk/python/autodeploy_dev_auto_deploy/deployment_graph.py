@@ -13,23 +13,34 @@ if sys.version_info >= (3, 11):
 else:
     from typing_extensions import NotRequired, TypedDict, TypeAlias
 from . import _utilities
+from . import outputs
+from ._inputs import *
 
 __all__ = ['DeploymentGraphArgs', 'DeploymentGraph']
 
 @pulumi.input_type
 class DeploymentGraphArgs:
     def __init__(__self__, *,
-                 edges: pulumi.Input[Mapping[str, pulumi.Input[Sequence[pulumi.Input[_builtins.str]]]]],
+                 edges: pulumi.Input[Optional[Mapping[str, pulumi.Input[Sequence[pulumi.Input[_builtins.str]]]]]] = None,
+                 from_stack_references: pulumi.Input[Optional['StackSelectionArgs']] = None,
+                 keep_redundant_edges: pulumi.Input[Optional[_builtins.bool]] = None,
                  organization: pulumi.Input[Optional[_builtins.str]] = None,
                  paused: pulumi.Input[Optional[_builtins.bool]] = None):
         """
         The set of arguments for constructing a DeploymentGraph resource.
 
         :param pulumi.Input[Mapping[str, pulumi.Input[Sequence[pulumi.Input[_builtins.str]]]]] edges: The graph: each key is an upstream stack as `project/stack`, and its list the stacks (`project/stack`) to redeploy after each successful update of it. Order does not matter; each downstream stack may appear once per key and never as its own downstream.
+        :param pulumi.Input['StackSelectionArgs'] from_stack_references: Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Read at every preview and update: one list of stacks per project and tag, and one request per selected stack. A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
+        :param pulumi.Input[_builtins.bool] keep_redundant_edges: Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream.
         :param pulumi.Input[_builtins.str] organization: The Pulumi Cloud organization of every stack in the graph. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. The placeholder `organization` that `pulumi.getOrganization()` returns on a backend without Pulumi Cloud is replaced by `auto-deploy:organization`, and refused when that is unset. Changing it replaces the resource.
         :param pulumi.Input[_builtins.bool] paused: Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
         """
-        pulumi.set(__self__, "edges", edges)
+        if edges is not None:
+            pulumi.set(__self__, "edges", edges)
+        if from_stack_references is not None:
+            pulumi.set(__self__, "from_stack_references", from_stack_references)
+        if keep_redundant_edges is not None:
+            pulumi.set(__self__, "keep_redundant_edges", keep_redundant_edges)
         if organization is not None:
             pulumi.set(__self__, "organization", organization)
         if paused is not None:
@@ -37,15 +48,39 @@ class DeploymentGraphArgs:
 
     @_builtins.property
     @pulumi.getter
-    def edges(self) -> pulumi.Input[Mapping[str, pulumi.Input[Sequence[pulumi.Input[_builtins.str]]]]]:
+    def edges(self) -> pulumi.Input[Optional[Mapping[str, pulumi.Input[Sequence[pulumi.Input[_builtins.str]]]]]]:
         """
         The graph: each key is an upstream stack as `project/stack`, and its list the stacks (`project/stack`) to redeploy after each successful update of it. Order does not matter; each downstream stack may appear once per key and never as its own downstream.
         """
         return pulumi.get(self, "edges")
 
     @edges.setter
-    def edges(self, value: pulumi.Input[Mapping[str, pulumi.Input[Sequence[pulumi.Input[_builtins.str]]]]]):
+    def edges(self, value: pulumi.Input[Optional[Mapping[str, pulumi.Input[Sequence[pulumi.Input[_builtins.str]]]]]]):
         pulumi.set(self, "edges", value)
+
+    @_builtins.property
+    @pulumi.getter(name="fromStackReferences")
+    def from_stack_references(self) -> pulumi.Input[Optional['StackSelectionArgs']]:
+        """
+        Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Read at every preview and update: one list of stacks per project and tag, and one request per selected stack. A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
+        """
+        return pulumi.get(self, "from_stack_references")
+
+    @from_stack_references.setter
+    def from_stack_references(self, value: pulumi.Input[Optional['StackSelectionArgs']]):
+        pulumi.set(self, "from_stack_references", value)
+
+    @_builtins.property
+    @pulumi.getter(name="keepRedundantEdges")
+    def keep_redundant_edges(self) -> pulumi.Input[Optional[_builtins.bool]]:
+        """
+        Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream.
+        """
+        return pulumi.get(self, "keep_redundant_edges")
+
+    @keep_redundant_edges.setter
+    def keep_redundant_edges(self, value: pulumi.Input[Optional[_builtins.bool]]):
+        pulumi.set(self, "keep_redundant_edges", value)
 
     @_builtins.property
     @pulumi.getter
@@ -79,6 +114,8 @@ class DeploymentGraph(pulumi.CustomResource):
                  resource_name: str,
                  opts: Optional[pulumi.ResourceOptions] = None,
                  edges: pulumi.Input[Optional[Mapping[str, pulumi.Input[Sequence[pulumi.Input[_builtins.str]]]]]] = None,
+                 from_stack_references: pulumi.Input[Optional[Union['StackSelectionArgs', 'StackSelectionArgsDict']]] = None,
+                 keep_redundant_edges: pulumi.Input[Optional[_builtins.bool]] = None,
                  organization: pulumi.Input[Optional[_builtins.str]] = None,
                  paused: pulumi.Input[Optional[_builtins.bool]] = None,
                  __props__=None):
@@ -117,6 +154,8 @@ class DeploymentGraph(pulumi.CustomResource):
         :param str resource_name: The name of the resource.
         :param pulumi.ResourceOptions opts: Options for the resource.
         :param pulumi.Input[Mapping[str, pulumi.Input[Sequence[pulumi.Input[_builtins.str]]]]] edges: The graph: each key is an upstream stack as `project/stack`, and its list the stacks (`project/stack`) to redeploy after each successful update of it. Order does not matter; each downstream stack may appear once per key and never as its own downstream.
+        :param pulumi.Input[Union['StackSelectionArgs', 'StackSelectionArgsDict']] from_stack_references: Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Read at every preview and update: one list of stacks per project and tag, and one request per selected stack. A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
+        :param pulumi.Input[_builtins.bool] keep_redundant_edges: Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream.
         :param pulumi.Input[_builtins.str] organization: The Pulumi Cloud organization of every stack in the graph. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. The placeholder `organization` that `pulumi.getOrganization()` returns on a backend without Pulumi Cloud is replaced by `auto-deploy:organization`, and refused when that is unset. Changing it replaces the resource.
         :param pulumi.Input[_builtins.bool] paused: Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
         """
@@ -124,7 +163,7 @@ class DeploymentGraph(pulumi.CustomResource):
     @overload
     def __init__(__self__,
                  resource_name: str,
-                 args: DeploymentGraphArgs,
+                 args: Optional[DeploymentGraphArgs] = None,
                  opts: Optional[pulumi.ResourceOptions] = None):
         """
         The whole deployment graph of an organization's stacks in one resource.
@@ -174,6 +213,8 @@ class DeploymentGraph(pulumi.CustomResource):
                  resource_name: str,
                  opts: Optional[pulumi.ResourceOptions] = None,
                  edges: pulumi.Input[Optional[Mapping[str, pulumi.Input[Sequence[pulumi.Input[_builtins.str]]]]]] = None,
+                 from_stack_references: pulumi.Input[Optional[Union['StackSelectionArgs', 'StackSelectionArgsDict']]] = None,
+                 keep_redundant_edges: pulumi.Input[Optional[_builtins.bool]] = None,
                  organization: pulumi.Input[Optional[_builtins.str]] = None,
                  paused: pulumi.Input[Optional[_builtins.bool]] = None,
                  __props__=None):
@@ -185,9 +226,9 @@ class DeploymentGraph(pulumi.CustomResource):
                 raise TypeError('__props__ is only valid when passed in combination with a valid opts.id to get an existing resource')
             __props__ = DeploymentGraphArgs.__new__(DeploymentGraphArgs)
 
-            if edges is None and not opts.urn:
-                raise TypeError("Missing required property 'edges'")
             __props__.__dict__["edges"] = edges
+            __props__.__dict__["from_stack_references"] = from_stack_references
+            __props__.__dict__["keep_redundant_edges"] = keep_redundant_edges
             __props__.__dict__["organization"] = organization
             __props__.__dict__["paused"] = paused
             __props__.__dict__["edge_count"] = None
@@ -219,6 +260,8 @@ class DeploymentGraph(pulumi.CustomResource):
 
         __props__.__dict__["edge_count"] = None
         __props__.__dict__["edges"] = None
+        __props__.__dict__["from_stack_references"] = None
+        __props__.__dict__["keep_redundant_edges"] = None
         __props__.__dict__["mermaid"] = None
         __props__.__dict__["organization"] = None
         __props__.__dict__["owner"] = None
@@ -235,11 +278,27 @@ class DeploymentGraph(pulumi.CustomResource):
 
     @_builtins.property
     @pulumi.getter
-    def edges(self) -> pulumi.Output[Mapping[str, Sequence[_builtins.str]]]:
+    def edges(self) -> pulumi.Output[Optional[Mapping[str, Sequence[_builtins.str]]]]:
         """
         The graph: each key is an upstream stack as `project/stack`, and its list the stacks (`project/stack`) to redeploy after each successful update of it. Order does not matter; each downstream stack may appear once per key and never as its own downstream.
         """
         return pulumi.get(self, "edges")
+
+    @_builtins.property
+    @pulumi.getter(name="fromStackReferences")
+    def from_stack_references(self) -> pulumi.Output[Optional['outputs.StackSelection']]:
+        """
+        Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Read at every preview and update: one list of stacks per project and tag, and one request per selected stack. A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
+        """
+        return pulumi.get(self, "from_stack_references")
+
+    @_builtins.property
+    @pulumi.getter(name="keepRedundantEdges")
+    def keep_redundant_edges(self) -> pulumi.Output[Optional[_builtins.bool]]:
+        """
+        Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream.
+        """
+        return pulumi.get(self, "keep_redundant_edges")
 
     @_builtins.property
     @pulumi.getter

@@ -19,6 +19,7 @@ from ._enums import *
 __all__ = [
     'GraphDelivery',
     'GraphWebhook',
+    'StackSelection',
 ]
 
 @pulumi.output_type
@@ -209,5 +210,36 @@ class GraphWebhook(dict):
         The stack it deploys, `project/stack`, for a `pulumi_deployments` webhook; its URL otherwise.
         """
         return pulumi.get(self, "target")
+
+
+@pulumi.output_type
+class StackSelection(dict):
+    def __init__(__self__, *,
+                 projects: Optional[Sequence[_builtins.str]] = None,
+                 tags: Optional[Mapping[str, _builtins.str]] = None):
+        """
+        :param Sequence[_builtins.str] projects: Select the stacks of these projects; all projects when unset.
+        :param Mapping[str, _builtins.str] tags: Select only stacks that have every one of these tags (name → value).
+        """
+        if projects is not None:
+            pulumi.set(__self__, "projects", projects)
+        if tags is not None:
+            pulumi.set(__self__, "tags", tags)
+
+    @_builtins.property
+    @pulumi.getter
+    def projects(self) -> Optional[Sequence[_builtins.str]]:
+        """
+        Select the stacks of these projects; all projects when unset.
+        """
+        return pulumi.get(self, "projects")
+
+    @_builtins.property
+    @pulumi.getter
+    def tags(self) -> Optional[Mapping[str, _builtins.str]]:
+        """
+        Select only stacks that have every one of these tags (name → value).
+        """
+        return pulumi.get(self, "tags")
 
 
