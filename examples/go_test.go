@@ -55,6 +55,10 @@ func run(ctx context.Context, action string) error {
 	if err := stack.SetConfig(ctx, "auto-deploy:accessToken", token); err != nil {
 		return err
 	}
+	// ctx.Organization() is a placeholder on a file backend; this names the organization.
+	if err := stack.SetConfig(ctx, "auto-deploy:organization", auto.ConfigValue{Value: os.Getenv("ORGANIZATION")}); err != nil {
+		return err
+	}
 	switch action {
 	case "up":
 		res, err := stack.Up(ctx)
@@ -139,7 +143,8 @@ func goRunner(t *testing.T, example, project string, c *cloud) func(action strin
 	goCmd("build", "-o", "runner", ".")
 
 	env := append(e2e.PulumiEnv(t, t.TempDir(), os.Environ()),
-		"STACK=test", "PROJECT="+project, "API_URL="+c.URL, "API_TOKEN="+testToken)
+		"STACK=test", "PROJECT="+project, "API_URL="+c.URL, "API_TOKEN="+testToken,
+		"ORGANIZATION="+configuredOrg)
 	return func(action string) map[string]int {
 		t.Helper()
 		cmd := exec.CommandContext(t.Context(), filepath.Join(dir, "runner"), action)

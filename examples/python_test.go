@@ -105,7 +105,7 @@ func (p *pyProgram) run(action string, flags ...string) pyResult {
 	defer cancel()
 	args := append([]string{p.runner,
 		"--program", p.dir, "--project", p.project, "--stack", "test",
-		"--work-dir", p.workDir, "--api-url", p.url, "--action", action}, flags...)
+		"--work-dir", p.workDir, "--api-url", p.url, "--organization", configuredOrg, "--action", action}, flags...)
 	cmd := exec.CommandContext(ctx, p.python, args...)
 	cmd.Env = p.env
 	var stdout, stderr bytes.Buffer

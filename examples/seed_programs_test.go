@@ -11,9 +11,10 @@ import (
 	"github.com/autodeploy-dev/pulumi-auto-deploy/internal/e2e"
 )
 
-// fileBackendOrg is what pulumi.getOrganization() (TypeScript) and
-// pulumi.get_organization() (Python) return on a file backend.
-const fileBackendOrg = "organization"
+// configuredOrg is the auto-deploy:organization the TypeScript and Python runners set: their
+// programs pass pulumi.getOrganization(), which on a file backend is the placeholder
+// "organization", and the provider replaces the placeholder with the configured one.
+const configuredOrg = "acme"
 
 // seedLanguage is one language the seed programs are written in, run as Automation API
 // inline programs (there is no Node.js, Python or Go language host here) through
@@ -44,8 +45,8 @@ type seedProgram interface {
 }
 
 var seedLanguages = []seedLanguage{
-	{name: "TypeScript", org: fileBackendOrg, prepare: tsPrepare},
-	{name: "Python", org: fileBackendOrg, prepare: pyPrepare},
+	{name: "TypeScript", org: configuredOrg, prepare: tsPrepare},
+	{name: "Python", org: configuredOrg, prepare: pyPrepare},
 	{name: "Go", org: "pulumi", prepare: goPrepare}, // the Go program names its organization
 }
 
@@ -79,6 +80,15 @@ var seedExamples = []seedExample{
 		seed:    seedGraphStacks,
 		creates: 7, edges: 5, what: "the stack and 6 AutoDeployers",
 		assertCreated: assertSeedGraph,
+	},
+	{
+		// The tree of examples/*/deployment-graph as one DeploymentGraph. Every language passes
+		// getOrganization(), the file backend's placeholder, which auto-deploy:organization
+		// replaces: the stacks are in the configured organization whatever the language.
+		name: "deployment-graph", project: "deployment-graph",
+		seed:    func(t *testing.T, c *cloud, _ string) { graphExampleStacks(t, c, configuredOrg) },
+		creates: 2, edges: 3, what: "the stack and the DeploymentGraph",
+		assertCreated: func(t *testing.T, c *cloud, _ string) { assertGraphExample(t, c, configuredOrg) },
 	},
 }
 

@@ -67,6 +67,15 @@ func (p *tsProgram) checkCreated() {
 	switch p.example {
 	case "deployment-webhooks":
 		assert.Empty(t, r.Outputs, "the program exports nothing")
+	case "deployment-graph":
+		// The graph's own count and picture, and the live graph the invoke read back after it.
+		require.ElementsMatch(t, []string{"edgeCount", "mermaid", "liveEdges"}, tsKeys(r.Outputs))
+		assert.JSONEq(t, "3", string(r.Outputs["edgeCount"].Value))
+		var mermaid string
+		require.NoError(t, json.Unmarshal(r.Outputs["mermaid"].Value, &mermaid))
+		assert.Equal(t, 3, strings.Count(mermaid, " --> "), mermaid)
+		assert.JSONEq(t, `{"network/prod": ["cache/prod", "database/prod"], "database/prod": ["app/prod"]}`,
+			string(r.Outputs["liveEdges"].Value))
 	case "auto-deployer":
 		// The program exports its six AutoDeployers; their outputs are the resources' properties.
 		require.ElementsMatch(t, []string{"a", "b", "c", "d", "e", "f"}, tsKeys(r.Outputs))
@@ -82,7 +91,8 @@ func (p *tsProgram) checkCreated() {
 			}
 			require.NoError(t, json.Unmarshal(out.Value, &ad), "output %s: %s", name, out.Value)
 			assert.Equal(t, graphProject+"/"+name, ad.Ref, name)
-			assert.Equal(t, fileBackendOrg, ad.Organization, name)
+			// getOrganization() gave the placeholder, which auto-deploy:organization replaced.
+			assert.Equal(t, configuredOrg, ad.Organization, name)
 			assert.Equal(t, graphProject, ad.Project, name)
 			assert.Equal(t, name, ad.Stack, name)
 			assert.Len(t, ad.DownstreamWebhooks, len(ad.DownstreamRefs), name)
@@ -190,7 +200,7 @@ func (p *tsProgram) run(action string) tsResult {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "node", p.runner, "--action", action, "--dir", p.dir,
 		"--module", filepath.Join("bin", "index.js"), "--stack", "test", "--project", p.project,
-		"--api-url", p.url)
+		"--api-url", p.url, "--organization", configuredOrg)
 	cmd.Env = p.env
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -153,9 +153,16 @@ func (f *GetDeploymentGraph) Invoke(
 
 	hooks := make([][]cloud.Webhook, len(read))
 	errs := make([]error, len(read))
+	// Read afresh, not through the run's cache: a program that reads its graph back after
+	// creating it must see the webhooks the run just wrote.
 	forEach(len(read), func(i int) {
-		listed, err := f.edges.graph.webhooksOf(ctx, client, read[i])
-		hooks[i], errs[i] = listed.hooks, err
+		hooks[i], errs[i] = client.ListWebhooks(ctx, read[i].scope())
+		if errors.Is(errs[i], cloud.ErrNotFound) {
+			hooks[i], errs[i] = nil, nil // deleted since the listing
+		}
+		if errs[i] != nil {
+			errs[i] = describeCloudError(fmt.Sprintf("listing webhooks of %s", read[i]), errs[i])
+		}
 	})
 	if err := errors.Join(errs...); err != nil {
 		return infer.FunctionResponse[GetDeploymentGraphResult]{}, err

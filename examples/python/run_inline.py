@@ -29,6 +29,8 @@ def main() -> int:
     parser.add_argument("--stack", required=True, help="stack name")
     parser.add_argument("--work-dir", required=True, help="workspace folder, kept between runs")
     parser.add_argument("--api-url", required=True, help="Pulumi Cloud API URL for auto-deploy:apiUrl")
+    parser.add_argument("--organization", help="auto-deploy:organization: pulumi.get_organization() is a "
+                        "placeholder on a file backend, which this names")
     parser.add_argument("--action", required=True, choices=["up", "destroy"])
     parser.add_argument("--expect-no-changes", action="store_true", help="fail an up that changes anything")
     args = parser.parse_args()
@@ -59,6 +61,8 @@ def main() -> int:
     )
     stack.set_config("auto-deploy:apiUrl", auto.ConfigValue(value=args.api_url))
     stack.set_config("auto-deploy:accessToken", auto.ConfigValue(value=token, secret=True))
+    if args.organization:
+        stack.set_config("auto-deploy:organization", auto.ConfigValue(value=args.organization))
 
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)

@@ -26,6 +26,7 @@ async function main() {
             stack: { type: "string" },
             project: { type: "string" },
             "api-url": { type: "string" },
+            organization: { type: "string" },
         },
     });
     for (const name of ["action", "dir", "stack", "project"]) {
@@ -65,6 +66,10 @@ async function main() {
     }
     if (token) {
         await stack.setConfig("auto-deploy:accessToken", { value: token, secret: true });
+    }
+    if (args.organization) {
+        // pulumi.getOrganization() is a placeholder on a file backend; this names the organization.
+        await stack.setConfig("auto-deploy:organization", { value: args.organization });
     }
 
     const onOutput = (out) => process.stderr.write(out);
