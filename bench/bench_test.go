@@ -5,8 +5,9 @@ package bench
 // TestBench measures the scenarios of BENCHMARKS.md. Run it through make, which builds
 // bin/ and passes both build tags (e2e for the harness, bench for this file):
 //
-//	make bench        # trees of 6 and 301 stacks, both ways, 20 ms and 0 ms, 3 rounds
-//	make bench-scale  # the 2,000-stack tree, AutoDeployer only, 1 round
+//	make bench        # trees of 6 and 301 stacks, all three ways, 20 ms and 0 ms, 3 rounds
+//	make bench-scale  # the 2,000-stack tree as one DeploymentGraph and as AutoDeployers, and
+//	                  # 10,000 edges in one DeploymentGraph, 1 round
 //
 // or directly:
 //
@@ -45,7 +46,12 @@ func benchScenarios(t *testing.T) []benchScenario {
 	var out []benchScenario
 	if os.Getenv("BENCH_SCALE") == "1" {
 		out = []benchScenario{
+			{Mode: benchDeploymentGraph, Stacks: 2000, Fanout: 3, Latency: 20 * time.Millisecond,
+				Timeout: 60 * time.Minute},
 			{Mode: benchAutoDeployer, Stacks: 2000, Fanout: 3, Latency: 20 * time.Millisecond, Timeout: 60 * time.Minute},
+			// 10,000 edges in one resource: that it completes, and its memory and time.
+			{Mode: benchDeploymentGraph, Stacks: 10001, Fanout: 3, Latency: 20 * time.Millisecond,
+				Timeout: 60 * time.Minute},
 		}
 		if os.Getenv("BENCH_SCALE_WEBHOOK") == "1" {
 			out = append(out, benchScenario{Mode: benchWebhookPerEdge, Stacks: 2000, Fanout: 3, Latency: 20 * time.Millisecond,
@@ -56,7 +62,7 @@ func benchScenarios(t *testing.T) []benchScenario {
 			stacks  int
 			latency time.Duration
 		}{{6, 20 * time.Millisecond}, {301, 20 * time.Millisecond}, {301, 0}} {
-			for _, mode := range []string{benchAutoDeployer, benchWebhookPerEdge} {
+			for _, mode := range []string{benchAutoDeployer, benchWebhookPerEdge, benchDeploymentGraph} {
 				out = append(out, benchScenario{Mode: mode, Stacks: sc.stacks, Fanout: 3, Latency: sc.latency})
 			}
 		}
@@ -269,6 +275,38 @@ func benchReport(results []benchResult, total time.Duration, loadBefore, loadAft
 		}
 	}
 
+	// DeploymentGraph against AutoDeployer (and Webhook-per-edge), same tree and latency.
+	var graphPairs [][2]benchResult
+	for _, g := range results {
+		for _, a := range results {
+			if g.Scenario.Mode == benchDeploymentGraph && a.Scenario.Mode == benchAutoDeployer && benchSameSetup(g, a) {
+				graphPairs = append(graphPairs, [2]benchResult{g, a})
+			}
+		}
+	}
+	if len(graphPairs) > 0 {
+		pr("\n### DeploymentGraph vs one AutoDeployer per stack\n\n")
+		pr("Time ratio = DeploymentGraph wall time / AutoDeployer wall time, the median of the per-round ratios " +
+			"(below 1: DeploymentGraph faster).\n\n")
+		pr("| Tree, latency | Phase | DeploymentGraph (s) | AutoDeployer (s) | Time ratio | Requests DG / AD | " +
+			"Writes DG / AD |\n")
+		pr("|---|---|---:|---:|---:|---:|---:|\n")
+		for _, pair := range graphPairs {
+			g, a := pair[0], pair[1]
+			label := fmt.Sprintf("tree-%d, %d ms", g.Scenario.Stacks, g.Scenario.Latency.Milliseconds())
+			for _, name := range benchPhases {
+				pg, _ := g.phase(name)
+				pa, _ := a.phase(name)
+				pr("| %s | %s | %.1f | %.1f | %.2f | %d / %d | %d / %d |\n", label, name, pg.Wall.Seconds(),
+					pa.Wall.Seconds(), benchPairedRatio(pg, pa), pg.Requests, pa.Requests, pg.Writes, pa.Writes)
+			}
+			pr("| %s | **total** | %.1f | %.1f | %.2f | %d / %d | %d / %d |\n", label, benchSumWall(g).Seconds(),
+				benchSumWall(a).Seconds(), benchTotalRatio(g, a), benchSum(g, func(p benchPhase) int { return p.Requests }),
+				benchSum(a, func(p benchPhase) int { return p.Requests }),
+				benchSum(g, func(p benchPhase) int { return p.Writes }), benchSum(a, func(p benchPhase) int { return p.Writes }))
+		}
+	}
+
 	// Added latency against none, same tree and way.
 	var latencyPairs [][2]benchResult
 	for _, slow := range results {
@@ -300,13 +338,13 @@ func benchReport(results []benchResult, total time.Duration, loadBefore, loadAft
 	}
 
 	pr("\n### Targets\n\n| Target | Result |\n|---|---|\n")
-	for _, line := range benchTargetLines(results, pairs, latencyPairs) {
+	for _, line := range benchTargetLines(results, pairs, graphPairs, latencyPairs) {
 		pr("| %s | %s |\n", line[0], line[1])
 	}
 	return b.String()
 }
 
-func benchTargetLines(results []benchResult, pairs, latencyPairs [][2]benchResult) [][2]string {
+func benchTargetLines(results []benchResult, pairs, graphPairs, latencyPairs [][2]benchResult) [][2]string {
 	var out [][2]string
 	verdict := func(ok bool, detail string) string {
 		if ok {
@@ -327,15 +365,56 @@ func benchTargetLines(results []benchResult, pairs, latencyPairs [][2]benchResul
 	out = append(out, [2]string{"writes = changed edges (create = edges, remove-one = 1, reorder = 0, no-op = 0, " +
 		"destroy = edges left)", verdict(len(misses) == 0, benchOrAll(misses, "every scenario, every phase"))})
 
-	// Refresh: at most one request per stack with webhooks.
+	// Refresh: one list per stack with webhooks, and the organization's stacks listed once.
 	for _, r := range results {
-		if r.Scenario.Mode != benchAutoDeployer {
+		if r.Scenario.Mode == benchWebhookPerEdge {
 			continue
 		}
 		p, _ := r.phase(benchPhaseRefresh)
-		out = append(out, [2]string{fmt.Sprintf("refresh ≤ 1 request per stack with webhooks (%s)", r.Scenario.Name()),
-			verdict(p.Requests <= r.StacksWithWebhooks, fmt.Sprintf("%d requests (%d hook lists) for %d stacks with "+
-				"webhooks, %d AutoDeployers", p.Requests, p.HookLists, r.StacksWithWebhooks, r.Scenario.Stacks))})
+		pages := (r.Scenario.Stacks + 99) / 100
+		out = append(out, [2]string{fmt.Sprintf("refresh ≤ 1 list per stack with webhooks, + the stack list (%s)",
+			r.Scenario.Name()), verdict(p.HookLists <= r.StacksWithWebhooks && p.Requests <= r.StacksWithWebhooks+pages,
+			fmt.Sprintf("%d requests: %d hook lists for %d stacks with webhooks, %d stack-list pages", p.Requests,
+				p.HookLists, r.StacksWithWebhooks, p.Requests-p.HookLists))})
+	}
+
+	// DeploymentGraph against AutoDeployer: at most half the time on create, no-op and
+	// destroy, 0.6 on refresh, with the same writes.
+	for _, pair := range graphPairs {
+		g, a := pair[0], pair[1]
+		var misses, parts []string
+		for _, name := range benchPhases {
+			limit := map[string]float64{benchPhaseCreate: 0.5, benchPhaseNoop: 0.5, benchPhaseDestroy: 0.5,
+				benchPhaseRefresh: 0.6}[name]
+			if limit == 0 {
+				continue
+			}
+			pg, _ := g.phase(name)
+			pa, _ := a.phase(name)
+			ratio := benchPairedRatio(pg, pa)
+			parts = append(parts, fmt.Sprintf("%s %.2f×", name, ratio))
+			if ratio > limit {
+				misses = append(misses, fmt.Sprintf("%s %.2f× > %.1f×", name, ratio, limit))
+			}
+			if pg.Writes != pa.Writes {
+				misses = append(misses, fmt.Sprintf("%s writes %d vs %d", name, pg.Writes, pa.Writes))
+			}
+		}
+		out = append(out, [2]string{fmt.Sprintf("DeploymentGraph ≤ 0.5× AutoDeployer on create, no-op, destroy, "+
+			"≤ 0.6× on refresh, same writes (tree-%d, %d ms)", g.Scenario.Stacks, g.Scenario.Latency.Milliseconds()),
+			verdict(len(misses) == 0, strings.Join(parts, ", ")+benchOrNone(misses))})
+	}
+
+	// The 2,000-stack DeploymentGraph: create within 20 s, a no-op within 3 s.
+	for _, r := range results {
+		if r.Scenario.Mode != benchDeploymentGraph || r.Scenario.Stacks != 2000 {
+			continue
+		}
+		create, _ := r.phase(benchPhaseCreate)
+		noop, _ := r.phase(benchPhaseNoop)
+		out = append(out, [2]string{fmt.Sprintf("create ≤ 20 s, no-op ≤ 3 s (%s)", r.Scenario.Name()),
+			verdict(create.Wall <= 20*time.Second && noop.Wall <= 3*time.Second,
+				fmt.Sprintf("create %.1f s, no-op %.1f s", create.Wall.Seconds(), noop.Wall.Seconds()))})
 	}
 
 	// Latency hidden: the 20 ms run within 15% of the 0 ms run.
@@ -388,6 +467,13 @@ func benchTargetLines(results []benchResult, pairs, latencyPairs [][2]benchResul
 			verdict(benchPeakRSS(r) < 100*1024, fmt.Sprintf("%.1f MB (sampled VmHWM)", float64(benchPeakRSS(r))/1024))})
 	}
 	return out
+}
+
+func benchOrNone(misses []string) string {
+	if len(misses) == 0 {
+		return ""
+	}
+	return "; " + strings.Join(misses, "; ")
 }
 
 func benchOrAll(misses []string, all string) string {

@@ -3,8 +3,8 @@
 // Package bench holds the benchmarks of BENCHMARKS.md, run by `make bench` and
 // `make bench-scale`, and their smoke test, part of `make test-e2e`.
 //
-// This file is the benchmark harness: a tree of stacks, declared either with one
-// AutoDeployer per stack or with one Webhook per edge, taken through create, no-op up,
+// This file is the benchmark harness: a tree of stacks, declared with one AutoDeployer per
+// stack, one Webhook per edge, or one DeploymentGraph for the whole tree, taken through create, no-op up,
 // refresh, remove-one-ref, reorder-refs and destroy by the real CLI against the emulator.
 // Each phase records its wall time, the CPU of the CLI and of the plugin, the API requests
 // and writes the emulator counted, the TCP connections it accepted and the plugin's peak
@@ -39,10 +39,11 @@ import (
 	"github.com/autodeploy-dev/pulumi-auto-deploy/internal/e2e"
 )
 
-// The two ways of declaring the same graph.
+// The three ways of declaring the same graph.
 const (
-	benchAutoDeployer   = "AutoDeployer"
-	benchWebhookPerEdge = "Webhook-per-edge"
+	benchAutoDeployer    = "AutoDeployer"
+	benchWebhookPerEdge  = "Webhook-per-edge"
+	benchDeploymentGraph = "DeploymentGraph"
 )
 
 // The phases, in the order they run.
@@ -130,6 +131,30 @@ func (r benchResult) phase(name string) (benchPhase, bool) {
 		}
 	}
 	return benchPhase{}, false
+}
+
+// benchGraphProgram is the tree's edges as one DeploymentGraph, each upstream's list in
+// order, or reversed.
+func benchGraphProgram(edges [][2]int, reversed bool) string {
+	var order []int
+	children := map[int][]string{}
+	for _, e := range edges {
+		if children[e[0]] == nil {
+			order = append(order, e[0])
+		}
+		children[e[0]] = append(children[e[0]], fmt.Sprintf("tree/s%d", e[1]))
+	}
+	var b strings.Builder
+	b.WriteString("name: tree\nruntime: yaml\nresources:\n  graph:\n    type: auto-deploy:DeploymentGraph\n" +
+		"    properties:\n      organization: org\n      edges:\n")
+	for _, parent := range order {
+		list := children[parent]
+		if reversed {
+			slices.Reverse(list)
+		}
+		fmt.Fprintf(&b, "        tree/s%d: [%s]\n", parent, strings.Join(list, ", "))
+	}
+	return b.String()
 }
 
 // benchWebhookBlock is one edge as the seed's first way declares it: a Webhook resource.
@@ -346,12 +371,16 @@ func newBenchRunner(t *testing.T, sc benchScenario, progress func(string)) *benc
 
 	// TreeProgram seeds the stacks either way; the Webhook-per-edge program replaces its text.
 	program := e2e.TreeProgram(t, r.c, sc.Stacks, sc.Fanout)
-	if sc.Mode == benchWebhookPerEdge {
+	switch sc.Mode {
+	case benchWebhookPerEdge:
 		for _, e := range r.edges {
 			r.blocks = append(r.blocks, benchWebhookBlock(e))
 		}
 		program = benchWebhookProgram(r.blocks)
 		r.res.Resources = len(r.edges)
+	case benchDeploymentGraph:
+		program = benchGraphProgram(r.edges, false)
+		r.res.Resources = 1
 	}
 
 	r.w = e2e.NewProgramWorkspace(t, program, r.c)
@@ -385,21 +414,27 @@ func (r *benchRunner) runPhase() {
 	case benchPhaseRefresh:
 		r.command(name, 0, "refresh", "--yes", "--skip-preview")
 	case benchPhaseRemove:
-		// The last edge goes: one ref line, or one Webhook block.
-		if r.sc.Mode == benchWebhookPerEdge {
+		// The last edge goes: one ref line, one Webhook block, or one element of the graph.
+		switch r.sc.Mode {
+		case benchWebhookPerEdge:
 			r.blocks = r.blocks[:len(r.blocks)-1]
 			w.WriteProgram(benchWebhookProgram(r.blocks))
-		} else {
+		case benchDeploymentGraph:
+			w.WriteProgram(benchGraphProgram(r.edges[:len(r.edges)-1], false))
+		default:
 			w.Edit(fmt.Sprintf("        - ${s%d.ref}\n", r.edges[len(r.edges)-1][1]), "")
 		}
 		r.command(name, 1, up...)
 		require.Len(t, c.Webhooks(), len(r.edges)-1)
 	case benchPhaseReorder:
 		// Every refs list reversed, or every Webhook block in reverse order.
-		if r.sc.Mode == benchWebhookPerEdge {
+		switch r.sc.Mode {
+		case benchWebhookPerEdge:
 			slices.Reverse(r.blocks)
 			w.WriteProgram(benchWebhookProgram(r.blocks))
-		} else {
+		case benchDeploymentGraph:
+			w.WriteProgram(benchGraphProgram(r.edges[:len(r.edges)-1], true))
+		default:
 			w.WriteProgram(benchReverseRefLists(w.ReadProgram()))
 		}
 		r.command(name, 0, append(up, "--expect-no-changes")...)
@@ -478,8 +513,8 @@ func benchTail(s string, n int) string {
 }
 
 // benchCountTargets checks the request-count targets, which hold whatever the machine: writes
-// equal the edges that changed, and an AutoDeployer refresh makes at most one request
-// per stack that has webhooks. It returns one line per miss.
+// equal the edges that changed, and an AutoDeployer or DeploymentGraph refresh makes at
+// most one request per stack that has webhooks, plus the organization's stack list. It returns one line per miss.
 func benchCountTargets(r benchResult) []string {
 	var misses []string
 	for _, p := range r.Phases {
@@ -488,7 +523,7 @@ func benchCountTargets(r benchResult) []string {
 				p.Writes, p.WantWrites, p.ByRoute))
 		}
 	}
-	if r.Scenario.Mode == benchAutoDeployer {
+	if r.Scenario.Mode != benchWebhookPerEdge {
 		// One list per stack with webhooks, and the organization's stacks listed once (a page
 		// per 100, the emulator's page size) to find edges to deleted stacks.
 		stackPages := (r.Scenario.Stacks + 99) / 100

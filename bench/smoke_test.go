@@ -9,11 +9,11 @@ import (
 )
 
 // TestBenchSmoke runs the benchmark harness on the 6-stack tree without added latency,
-// both ways, and checks what `make bench` checks that does not depend on the machine:
+// all three ways, and checks what `make bench` checks that does not depend on the machine:
 // the request counts. Times are measured but never asserted.
 func TestBenchSmoke(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []string{benchAutoDeployer, benchWebhookPerEdge} {
+	for _, mode := range []string{benchAutoDeployer, benchWebhookPerEdge, benchDeploymentGraph} {
 		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
 			r := runBench(t, benchScenario{Mode: mode, Stacks: 6, Fanout: 3}, func(line string) { t.Log(line) })
@@ -23,7 +23,7 @@ func TestBenchSmoke(t *testing.T) {
 			for _, miss := range benchCountTargets(r) {
 				t.Error(miss)
 			}
-			if mode == benchAutoDeployer {
+			if mode != benchWebhookPerEdge {
 				// Unchanged and reordered refs cost no request at all, reads included.
 				noop, _ := r.phase(benchPhaseNoop)
 				assert.Zero(t, noop.Requests, "a no-op up sends no request: %v", noop.ByRoute)
