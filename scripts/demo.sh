@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The demo behind `make demo`: start the Pulumi Cloud emulator, `pulumi up` the seed's
-# a–f AutoDeployer graph against it, fire an update on stack a, and show the cascade.
+# a–f AutoDeployer graph against it, fire an update on stack a, and show the cascade; then
+# the same graph as one DeploymentGraph, then derived from the stacks' StackReferences, and
+# the live graph read back as a Mermaid picture.
 # Everything runs from bin/ (built by make) in a throwaway Pulumi home and file backend, into
 # which the plugin is installed from this machine's release tarball, as a user would install it.
 #
@@ -44,7 +46,14 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 api=$(head -n 1 "$work/emulator.out")
+# What Pulumi Cloud knows of the stacks' programs: b and c read a's outputs through a
+# StackReference, and d, e and f read b's.
+for pair in b:a c:a d:b e:b f:b; do
+  curl -fsS -X POST "$api/_emulator/stacks/$org/$project/${pair%%:*}/references" \
+    -d "{\"upstream\":\"$project/${pair##*:}\"}" >/dev/null
+done
 echo "emulator listening on $api"
+echo "its console, while the demo runs: $api/ (the graph, each stack's deployments, a button to fire an update)"
 
 # PATH gets the CLI and the YAML language host from bin/, but not the plugin: pulumi takes the
 # plugin from its plugin cache, where the install below puts it. A pulumi-resource-auto-deploy
@@ -81,5 +90,76 @@ pulumi up --yes --non-interactive --skip-preview --expect-no-changes 2>&1 | grep
 curl -fsS "$api/_emulator/stats" | python3 "$root/scripts/show.py" stats
 
 step "pulumi destroy: the webhooks are removed"
+pulumi destroy --yes --non-interactive --skip-preview 2>&1 | grep -A1 "^Resources:" || true
+curl -fsS "$api/_emulator/webhooks" | python3 "$root/scripts/show.py" webhooks
+
+step "The same a–f graph as one DeploymentGraph: one resource instead of six"
+mkdir -p "$work/graph"
+cat >"$work/graph/Pulumi.yaml" <<EOF
+name: demo-graph
+runtime: yaml
+resources:
+  graph:
+    type: auto-deploy:DeploymentGraph
+    properties:
+      organization: $org
+      edges:
+        $project/a: [$project/b, $project/c]
+        $project/b: [$project/d, $project/e, $project/f]
+EOF
+cd "$work/graph"
+pulumi stack init demo --non-interactive >/dev/null
+pulumi config set auto-deploy:apiUrl "$api"
+pulumi config set --secret auto-deploy:accessToken "$token"
+pulumi up --yes --non-interactive
+curl -fsS -X POST "$api/_emulator/stacks/$org/$project/a/update" | python3 "$root/scripts/show.py" cascade
+
+step "The same graph derived from the stacks' StackReferences: nothing to change"
+cat >"$work/graph/Pulumi.yaml" <<EOF
+name: demo-graph
+runtime: yaml
+resources:
+  graph:
+    type: auto-deploy:DeploymentGraph
+    properties:
+      organization: $org
+      fromStackReferences:
+        projects: [$project]
+EOF
+pulumi up --yes --non-interactive --skip-preview 2>&1 | grep -A2 "^Resources:" || true
+
+step "f's program starts reading c's outputs: the next preview wires c → f"
+curl -fsS -X POST "$api/_emulator/stacks/$org/$project/f/references" -d "{\"upstream\":\"$project/c\"}" >/dev/null
+pulumi preview --diff --non-interactive 2>&1 | sed -n "/^Previewing/,/^Resources:/p" | grep -v "^$\|^Resources:" || true
+pulumi up --yes --non-interactive --skip-preview 2>&1 | grep -A2 "^Resources:" || true
+
+step "The live graph, read back with getDeploymentGraph (Mermaid: paste it into a README)"
+mkdir -p "$work/reader"
+cat >"$work/reader/Pulumi.yaml" <<EOF
+name: demo-reader
+runtime: yaml
+variables:
+  live:
+    fn::invoke:
+      function: auto-deploy:index:getDeploymentGraph
+      arguments:
+        organization: $org
+outputs:
+  mermaid: \${live.mermaid}
+EOF
+cd "$work/reader"
+pulumi stack init demo --non-interactive >/dev/null
+pulumi config set auto-deploy:apiUrl "$api"
+pulumi config set --secret auto-deploy:accessToken "$token"
+pulumi up --yes --non-interactive --skip-preview >/dev/null
+pulumi stack output mermaid
+
+if [ -t 0 ] && [ -z "${CI:-}" ]; then
+  step "The console is at $api/ : press Enter to destroy the graph and stop the emulator"
+  read -r
+fi
+
+step "pulumi destroy: the graph's webhooks are removed"
+cd "$work/graph"
 pulumi destroy --yes --non-interactive --skip-preview 2>&1 | grep -A1 "^Resources:" || true
 curl -fsS "$api/_emulator/webhooks" | python3 "$root/scripts/show.py" webhooks
