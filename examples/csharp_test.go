@@ -43,6 +43,10 @@ func TestCSharpExamplesMatchTheSDK(t *testing.T) {
 					continue
 				}
 				used++
+				if ref[2] == "Inputs" { // a type of the SDK's Inputs namespace, such as an args class
+					assert.Regexp(t, `(class|struct) `+ref[3]+`\b`, sdk, "type %s", ref[0])
+					continue
+				}
 				assert.Regexp(t, `(class|struct) `+ref[2]+`\b`, sdk, "type %s.%s", ref[1], ref[2])
 				if ref[3] != "" {
 					// An enum member, or a static method such as a function's Invoke.

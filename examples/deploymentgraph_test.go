@@ -150,14 +150,17 @@ func TestYAMLDeploymentGraphRefusals(t *testing.T) {
 // graphExampleStacks creates the stacks the deployment-graph examples point at, in org.
 func graphExampleStacks(t *testing.T, c *cloud, org string) {
 	t.Helper()
-	for _, project := range []string{"network", "database", "cache", "app"} {
+	for _, project := range []string{"network", "database", "cache", "app", "web"} {
 		require.NoError(t, c.CreateStack(org, project, "prod"))
 		require.NoError(t, c.SetDeploymentSettings(org, project, "prod", map[string]any{"source": "git"}))
 	}
+	// web's program reads app's outputs: the examples' fromStackReferences derives app → web.
+	require.NoError(t, c.AddStackReference(org, "web", "prod", "app", "prod"))
 }
 
-// assertGraphExample checks what every language's deployment-graph example leaves: three
-// edges, and an update of network deploying database, cache and app once each.
+// assertGraphExample checks what every language's deployment-graph example leaves: the three
+// declared edges and the one derived from web's StackReference, and an update of network
+// deploying database, cache, app and web once each.
 func assertGraphExample(t *testing.T, c *cloud, org string) {
 	t.Helper()
 	got := map[string]bool{}
@@ -166,10 +169,10 @@ func assertGraphExample(t *testing.T, c *cloud, org string) {
 		got[h.Project+"/"+h.Stack+" → "+h.PayloadURL] = true
 	}
 	assert.Equal(t, map[string]bool{"network/prod → database/prod": true, "network/prod → cache/prod": true,
-		"database/prod → app/prod": true}, got)
+		"database/prod → app/prod": true, "app/prod → web/prod": true}, got)
 	result, err := c.FireUpdate(org, "network", "prod")
 	require.NoError(t, err)
-	assert.ElementsMatch(t, []string{"database/prod", "cache/prod", "app/prod"}, deployedStacks(result))
+	assert.ElementsMatch(t, []string{"database/prod", "cache/prod", "app/prod", "web/prod"}, deployedStacks(result))
 	assert.Empty(t, result.FailedDeliveries)
 }
 
@@ -183,11 +186,16 @@ func TestYAMLDeploymentGraphExample(t *testing.T) {
 	w := newWorkspace(t, "yaml/deployment-graph", c)
 	w.pulumi("config", "set", "auto-deploy:organization", "acme")
 	out := w.pulumi("up", "--yes")
-	assert.Contains(t, out, "edgeCount: 3")
+	assert.Contains(t, out, "edgeCount: 4")
 	assertGraphExample(t, c, "acme")
+	// A no-op writes nothing. fromStackReferences reads at every run, preview and update
+	// alike: one stack list per selected project, one references read per selected stack.
 	c.ResetStats()
 	w.pulumi("up", "--yes", "--expect-no-changes")
-	assert.Zero(t, c.Stats().Total)
+	stats := c.Stats()
+	assert.Zero(t, stats.Writes)
+	assert.Equal(t, map[string]int{"GET /api/user/stacks": 2 * 5,
+		"GET /api/stacks/{org}/{project}/{stack}/upstreamreferences": 2 * 5}, stats.ByRoute)
 	w.pulumi("destroy", "--yes")
 	assert.Empty(t, c.Webhooks())
 }

@@ -87,7 +87,7 @@ var seedExamples = []seedExample{
 		// replaces: the stacks are in the configured organization whatever the language.
 		name: "deployment-graph", project: "deployment-graph",
 		seed:    func(t *testing.T, c *cloud, _ string) { graphExampleStacks(t, c, configuredOrg) },
-		creates: 2, edges: 3, what: "the stack and the DeploymentGraph",
+		creates: 2, edges: 4, what: "the stack and the DeploymentGraph",
 		assertCreated: func(t *testing.T, c *cloud, _ string) { assertGraphExample(t, c, configuredOrg) },
 	},
 }

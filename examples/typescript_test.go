@@ -70,11 +70,12 @@ func (p *tsProgram) checkCreated() {
 	case "deployment-graph":
 		// The graph's own count and picture, and the live graph the invoke read back after it.
 		require.ElementsMatch(t, []string{"edgeCount", "mermaid", "liveEdges"}, tsKeys(r.Outputs))
-		assert.JSONEq(t, "3", string(r.Outputs["edgeCount"].Value))
+		assert.JSONEq(t, "4", string(r.Outputs["edgeCount"].Value))
 		var mermaid string
 		require.NoError(t, json.Unmarshal(r.Outputs["mermaid"].Value, &mermaid))
-		assert.Equal(t, 3, strings.Count(mermaid, " --> "), mermaid)
-		assert.JSONEq(t, `{"network/prod": ["cache/prod", "database/prod"], "database/prod": ["app/prod"]}`,
+		assert.Equal(t, 4, strings.Count(mermaid, " --> "), mermaid)
+		assert.JSONEq(t, `{"network/prod": ["cache/prod", "database/prod"], "database/prod": ["app/prod"], `+
+			`"app/prod": ["web/prod"]}`,
 			string(r.Outputs["liveEdges"].Value))
 	case "auto-deployer":
 		// The program exports its six AutoDeployers; their outputs are the resources' properties.

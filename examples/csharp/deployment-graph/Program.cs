@@ -7,7 +7,9 @@ using AutoDeploy = AutoDeployDev.AutoDeploy;
 // ├── database/prod
 // │   └── app/prod
 // └── cache/prod
-// An update of any stack redeploys every stack below it, level by level.
+// An update of any stack redeploys every stack below it, level by level. Edges are declared, and
+// also derived from StackReferences: any of these projects' stacks that reads another's outputs
+// is redeployed after it changes.
 return await Deployment.RunAsync(() =>
 {
     var graph = new AutoDeploy.DeploymentGraph("graph", new()
@@ -19,6 +21,10 @@ return await Deployment.RunAsync(() =>
             { "network/prod", ImmutableArray.Create("database/prod", "cache/prod") },
             { "database/prod", ImmutableArray.Create("app/prod") },
         },
+        FromStackReferences = new AutoDeploy.Inputs.StackSelectionArgs
+        {
+            Projects = { "network", "database", "cache", "app", "web" },
+        },
     });
 
     // The live graph, read back from Pulumi Cloud: every deployment webhook of these
@@ -26,7 +32,7 @@ return await Deployment.RunAsync(() =>
     var live = AutoDeploy.GetDeploymentGraph.Invoke(new()
     {
         Organization = graph.Organization,
-        Projects = { "network", "database", "cache", "app" },
+        Projects = { "network", "database", "cache", "app", "web" },
     });
 
     return new Dictionary<string, object?>

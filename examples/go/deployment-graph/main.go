@@ -9,7 +9,9 @@ import (
 // ├── database/prod
 // │   └── app/prod
 // └── cache/prod
-// An update of any stack redeploys every stack below it, level by level.
+// An update of any stack redeploys every stack below it, level by level. Edges are declared, and
+// also derived from StackReferences: any of these projects' stacks that reads another's outputs
+// is redeployed after it changes.
 func main() {
 	pulumi.Run(func(ctx *pulumi.Context) error {
 		graph, err := autodeploy.NewDeploymentGraph(ctx, "graph", &autodeploy.DeploymentGraphArgs{
@@ -18,6 +20,9 @@ func main() {
 			Edges: pulumi.StringArrayMap{
 				"network/prod":  pulumi.ToStringArray([]string{"database/prod", "cache/prod"}),
 				"database/prod": pulumi.ToStringArray([]string{"app/prod"}),
+			},
+			FromStackReferences: &autodeploy.StackSelectionArgs{
+				Projects: pulumi.ToStringArray([]string{"network", "database", "cache", "app", "web"}),
 			},
 		})
 		if err != nil {
@@ -30,7 +35,7 @@ func main() {
 		// deployment webhook of these projects' stacks, whoever made it.
 		live := autodeploy.LookupDeploymentGraphOutput(ctx, autodeploy.LookupDeploymentGraphOutputArgs{
 			Organization: graph.Organization,
-			Projects:     pulumi.ToStringArray([]string{"network", "database", "cache", "app"}),
+			Projects:     pulumi.ToStringArray([]string{"network", "database", "cache", "app", "web"}),
 		})
 		ctx.Export("liveEdges", live.Edges())
 		return nil

@@ -5,7 +5,9 @@ import autodeploy_dev_auto_deploy as auto_deploy
 # ├── database/prod
 # │   └── app/prod
 # └── cache/prod
-# An update of any stack redeploys every stack below it, level by level.
+# An update of any stack redeploys every stack below it, level by level. Edges are declared, and
+# also derived from StackReferences: any of these projects' stacks that reads another's outputs
+# is redeployed after it changes.
 graph = auto_deploy.DeploymentGraph(
     "graph",
     # On a backend without Pulumi Cloud this is a placeholder: set auto-deploy:organization.
@@ -14,6 +16,9 @@ graph = auto_deploy.DeploymentGraph(
         "network/prod": ["database/prod", "cache/prod"],
         "database/prod": ["app/prod"],
     },
+    from_stack_references=auto_deploy.StackSelectionArgs(
+        projects=["network", "database", "cache", "app", "web"],
+    ),
 )
 
 pulumi.export("edgeCount", graph.edge_count)
@@ -23,6 +28,6 @@ pulumi.export("mermaid", graph.mermaid)
 # webhook of these projects' stacks, whoever made it.
 live = auto_deploy.get_deployment_graph_output(
     organization=graph.organization,
-    projects=["network", "database", "cache", "app"],
+    projects=["network", "database", "cache", "app", "web"],
 )
 pulumi.export("liveEdges", live.edges)
