@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/blang/semver"
+
 	p "github.com/pulumi/pulumi-go-provider"
 	"github.com/pulumi/pulumi-go-provider/integration"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
