@@ -68,7 +68,7 @@ func (h *harness) send(method, path string, body any, headers map[string]string)
 	}
 	res, err := http.DefaultClient.Do(req)
 	require.NoError(h.t, err)
-	defer res.Body.Close()
+	defer func() { _ = res.Body.Close() }()
 	data, err := io.ReadAll(res.Body)
 	require.NoError(h.t, err)
 	return response{status: res.StatusCode, header: res.Header, body: data}

@@ -180,7 +180,7 @@ func checkDistTarball(t *testing.T, tarball, platform string) string {
 
 	f, err := os.Open(tarball)
 	require.NoError(t, err, "no tarball for %s: run `make dist-host` or `make dist`", platform)
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	gz, err := gzip.NewReader(f)
 	require.NoError(t, err)
 	tr := tar.NewReader(gz)

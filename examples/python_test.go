@@ -162,7 +162,7 @@ func pythonVenv(t *testing.T) string {
 	require.NoError(t, os.MkdirAll(cache, 0o755))
 	tmp, err := os.MkdirTemp(cache, ".python-venv-build-")
 	require.NoError(t, err)
-	defer os.RemoveAll(tmp)
+	defer func() { _ = os.RemoveAll(tmp) }()
 	// Install from a copy so building the SDK leaves no build/ or *.egg-info in sdk/python.
 	sdkCopy := filepath.Join(tmp, "sdk")
 	copyFiles(t, sdk, sdkCopy, files)

@@ -284,7 +284,7 @@ func tsNodeSDK(t *testing.T) string {
 	require.NoError(t, os.MkdirAll(cache, 0o755))
 	tmp, err := os.MkdirTemp(cache, ".nodejs-sdk-build-")
 	require.NoError(t, err)
-	defer os.RemoveAll(tmp)
+	defer func() { _ = os.RemoveAll(tmp) }()
 	src := filepath.Join(tmp, "src")
 	copyFiles(t, sdk, src, files)
 	tsExec(t, 10*time.Minute, src, "npm", "install", "--no-audit", "--no-fund", "--prefer-offline")

@@ -138,7 +138,7 @@ func (c *cloud) api(t *testing.T, method, path string, body any, wantStatus int,
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	require.Equal(t, wantStatus, resp.StatusCode, "%s %s", method, path)
 	for _, o := range out {
 		require.NoError(t, json.NewDecoder(resp.Body).Decode(o))

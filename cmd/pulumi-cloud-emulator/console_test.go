@@ -22,7 +22,7 @@ func TestRunSaysWhereTheConsoleIs(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--token", "t", "--quiet"}, outW, stderr, noEnv)
-		outW.Close()
+		_ = outW.Close()
 	}()
 	line, err := bufio.NewReader(outR).ReadString('\n')
 	require.NoError(t, err)
@@ -31,7 +31,7 @@ func TestRunSaysWhereTheConsoleIs(t *testing.T) {
 
 	res, err := http.Get(base + "/")
 	require.NoError(t, err)
-	res.Body.Close()
+	_ = res.Body.Close()
 	assert.Equal(t, http.StatusOK, res.StatusCode)
 	assert.Equal(t, "text/html; charset=utf-8", res.Header.Get("Content-Type"))
 

@@ -71,7 +71,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	opts := emulator.Options{Token: *token, DefaultOrganization: *defaultOrg}
 	if !*quiet {
 		opts.OnRequest = func(rec emulator.RequestRecord) {
-			fmt.Fprintf(stderr, "%s %s %d %s\n", rec.Method, rec.Path, rec.Status, rec.Duration.Round(time.Microsecond))
+			_, _ = fmt.Fprintf(stderr, "%s %s %d %s\n", rec.Method, rec.Path, rec.Status, rec.Duration.Round(time.Microsecond))
 		}
 	}
 	srv := emulator.New(opts)
@@ -86,7 +86,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
 	// Before the base URL, so that whoever waits for that line finds this one written.
-	fmt.Fprintln(stderr, consoleLine(ln.Addr()))
+	_, _ = fmt.Fprintln(stderr, consoleLine(ln.Addr()))
 	if _, err := fmt.Fprintf(stdout, "http://%s\n", ln.Addr()); err != nil {
 		_ = ln.Close()
 		return err

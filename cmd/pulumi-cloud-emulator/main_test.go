@@ -44,7 +44,7 @@ func TestRunServesAndPrintsTheBaseURLFirst(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--stacks", "acme/app/a, acme/app/b"}, outW, stderr,
 			func(k string) string { return map[string]string{"EMULATOR_TOKEN": "env-token"}[k] })
-		outW.Close()
+		_ = outW.Close()
 	}()
 
 	line, err := bufio.NewReader(outR).ReadString('\n')
@@ -57,7 +57,7 @@ func TestRunServesAndPrintsTheBaseURLFirst(t *testing.T) {
 	req.Header.Set("Authorization", "token env-token")
 	res, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
-	res.Body.Close()
+	_ = res.Body.Close()
 	assert.Equal(t, http.StatusOK, res.StatusCode, "--stacks creates stacks with deployment settings")
 
 	cancel()

@@ -148,7 +148,7 @@ func pageTarget(ctx context.Context, host string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer res.Body.Close()
+	defer func() { _ = res.Body.Close() }()
 	var targets []struct {
 		Type string `json:"type"`
 		WS   string `json:"webSocketDebuggerUrl"`
@@ -476,23 +476,23 @@ func dialWS(ctx context.Context, rawURL string) (*wsConn, error) {
 	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
 		"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n", u.RequestURI(), u.Host, key); err != nil {
-		conn.Close()
+		_ = conn.Close()
 		return nil, err
 	}
 	br := bufio.NewReader(conn)
 	res, err := http.ReadResponse(br, &http.Request{Method: http.MethodGet})
 	if err != nil {
-		conn.Close()
+		_ = conn.Close()
 		return nil, err
 	}
 	if res.StatusCode != http.StatusSwitchingProtocols {
 		body, _ := io.ReadAll(io.LimitReader(res.Body, 1024))
-		conn.Close()
+		_ = conn.Close()
 		return nil, fmt.Errorf("websocket handshake: %s: %s", res.Status, body)
 	}
 	sum := sha1.Sum([]byte(key + wsGUID))
 	if res.Header.Get("Sec-WebSocket-Accept") != base64.StdEncoding.EncodeToString(sum[:]) {
-		conn.Close()
+		_ = conn.Close()
 		return nil, errors.New("websocket handshake: wrong Sec-WebSocket-Accept")
 	}
 	_ = conn.SetDeadline(time.Time{})

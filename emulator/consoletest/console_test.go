@@ -163,7 +163,7 @@ func createDeployHook(t *testing.T, cloud *emulatortest.Cloud, from, to string, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	res.Body.Close()
+	_ = res.Body.Close()
 	if res.StatusCode != http.StatusCreated {
 		t.Fatalf("creating webhook %s → %s: %s", from, to, res.Status)
 	}

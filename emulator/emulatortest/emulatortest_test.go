@@ -21,7 +21,7 @@ func TestStartServesTheAPIWithTheToken(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode != want {
 			t.Errorf("token %s: status %d, want %d", token, resp.StatusCode, want)
 		}
