@@ -259,7 +259,7 @@ func (s *benchProcSampler) sample() {
 		if exe, err := os.Readlink(filepath.Join(dir, "exe")); err != nil || exe != s.path {
 			continue
 		}
-		hwm := benchReadVmHWM(filepath.Join(dir, "status"))
+		hwm := benchReadPeakRSS(filepath.Join(dir, "status"))
 		cpu := benchReadCPUTime(filepath.Join(dir, "stat"))
 		s.mu.Lock()
 		s.peak = max(s.peak, hwm)
@@ -282,8 +282,8 @@ func (s *benchProcSampler) finish() (int64, int, time.Duration) {
 	return s.peak, len(s.cpu), cpu
 }
 
-// benchReadVmHWM returns the VmHWM line of /proc/<pid>/status in KiB, or 0.
-func benchReadVmHWM(status string) int64 {
+// benchReadPeakRSS returns the VmHWM (peak resident set size) line of /proc/<pid>/status in KiB, or 0.
+func benchReadPeakRSS(status string) int64 {
 	data, err := os.ReadFile(status)
 	if err != nil {
 		return 0

@@ -563,17 +563,6 @@ func targetsOf(edges []edge) []string {
 	return out
 }
 
-// without returns the elements of a not in b, in a's order.
-func without(a, b []string) []string {
-	var out []string
-	for _, v := range a {
-		if !slices.Contains(b, v) {
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
 // forEach runs fn for 0..n-1 with at most maxParallelRequests at once.
 func forEach(n int, fn func(i int)) {
 	var wg sync.WaitGroup

@@ -10,9 +10,9 @@ import (
 type CreateOutcome int
 
 const (
-	// Created: this call's create landed (perhaps an attempt whose answer was lost).
+	// Created means this call's create landed (perhaps an attempt whose answer was lost).
 	Created CreateOutcome = iota
-	// Occupied: the name was taken before this call (a 409 this call did not cause).
+	// Occupied means the name was taken before this call (a 409 this call did not cause).
 	Occupied
 )
 
