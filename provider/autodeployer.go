@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"errors"
@@ -248,15 +249,8 @@ func (d *AutoDeployer) Read(
 func (d *AutoDeployer) Delete(
 	ctx context.Context, req infer.DeleteRequest[AutoDeployerState],
 ) (infer.DeleteResponse, error) {
-	owner := req.State.owner(ctx)
-	have := edgesFrom(req.State.source(), req.State.DownstreamRefs)
-	_, err := d.edges.apply(ctx, edgeChange{owner: owner, have: withoutEdges(have, d.edges.heldBySuccessor(owner, have)),
-		paused: req.State.Paused, wasPaused: req.State.Paused, field: downstreamRefsField}, false)
-	if failed := (infer.ResourceInitFailedError{}); errors.As(err, &failed) {
-		// A resource being deleted has no partial state to keep: say what failed instead.
-		return infer.DeleteResponse{}, fmt.Errorf("deleting %s: %s", req.ID, strings.Join(failed.Reasons, "; "))
-	}
-	return infer.DeleteResponse{}, err
+	return infer.DeleteResponse{}, d.edges.deleteAll(ctx, req.ID, req.State.owner(ctx),
+		edgesFrom(req.State.source(), req.State.DownstreamRefs), req.State.Paused, downstreamRefsField)
 }
 
 func newAutoDeployerState(args AutoDeployerArgs, refs []string, owner string) AutoDeployerState {
@@ -274,12 +268,7 @@ func newAutoDeployerState(args AutoDeployerArgs, refs []string, owner string) Au
 
 // owner is the owner recorded in state; state written before owners were recorded (or
 // none, on import) takes this resource's URN.
-func (s AutoDeployerState) owner(ctx context.Context) string {
-	if s.Owner != "" {
-		return s.Owner
-	}
-	return resourceURN(ctx)
-}
+func (s AutoDeployerState) owner(ctx context.Context) string { return cmp.Or(s.Owner, resourceURN(ctx)) }
 
 func downstreamRefsField(stackKey) string { return "downstreamRefs" }
 

@@ -1,13 +1,13 @@
 package provider
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 
 	p "github.com/pulumi/pulumi-go-provider"
 	"github.com/pulumi/pulumi-go-provider/infer"
@@ -308,14 +308,8 @@ func (g *DeploymentGraph) Read(
 func (g *DeploymentGraph) Delete(
 	ctx context.Context, req infer.DeleteRequest[DeploymentGraphState],
 ) (infer.DeleteResponse, error) {
-	owner := req.State.owner(ctx)
-	have := req.State.edgeList()
-	_, err := g.edges.apply(ctx, edgeChange{owner: owner, have: withoutEdges(have, g.edges.heldBySuccessor(owner, have)),
-		paused: req.State.Paused, wasPaused: req.State.Paused, field: edgesField}, false)
-	if failed := (infer.ResourceInitFailedError{}); errors.As(err, &failed) {
-		return infer.DeleteResponse{}, fmt.Errorf("deleting %s: %s", req.ID, strings.Join(failed.Reasons, "; "))
-	}
-	return infer.DeleteResponse{}, err
+	return infer.DeleteResponse{}, g.edges.deleteAll(ctx, req.ID, req.State.owner(ctx), req.State.edgeList(),
+		req.State.Paused, edgesField)
 }
 
 // edgeList flattens the graph into edges, upstream stacks in sorted order.
@@ -340,12 +334,7 @@ func newDeploymentGraphState(args DeploymentGraphArgs, now []edge, owner string)
 	return DeploymentGraphState{DeploymentGraphArgs: args, EdgeCount: len(now), Owner: owner, Mermaid: mermaidOf(edges)}
 }
 
-func (s DeploymentGraphState) owner(ctx context.Context) string {
-	if s.Owner != "" {
-		return s.Owner
-	}
-	return resourceURN(ctx)
-}
+func (s DeploymentGraphState) owner(ctx context.Context) string { return cmp.Or(s.Owner, resourceURN(ctx)) }
 
 func edgesField(source stackKey) string { return fmt.Sprintf("edges[%q]", source.ref()) }
 

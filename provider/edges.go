@@ -174,6 +174,20 @@ func (e *edgeEngine) apply(ctx context.Context, c edgeChange, dryRun bool) ([]ed
 	return now, nil
 }
 
+// deleteAll removes owner's edges have, those already gone counting as removed, for a
+// resource's Delete: it has no partial state to keep, so a failure is one error naming
+// what failed.
+func (e *edgeEngine) deleteAll(
+	ctx context.Context, id, owner string, have []edge, paused bool, field func(stackKey) string,
+) error {
+	have = withoutEdges(have, e.heldBySuccessor(owner, have))
+	_, err := e.apply(ctx, edgeChange{owner: owner, have: have, paused: paused, wasPaused: paused, field: field}, false)
+	if failed := (infer.ResourceInitFailedError{}); errors.As(err, &failed) {
+		return fmt.Errorf("deleting %s: %s", id, strings.Join(failed.Reasons, "; "))
+	}
+	return err
+}
+
 // checkAdds refuses, before anything is written, new edges that would loop, duplicate an
 // edge of another auto-deploy resource, or (with checkTargets) point at a stack that
 // cannot be deployed, and warns about duplicates made by hand. The edges that pass are
