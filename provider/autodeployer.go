@@ -268,7 +268,9 @@ func newAutoDeployerState(args AutoDeployerArgs, refs []string, owner string) Au
 
 // owner is the owner recorded in state; state written before owners were recorded (or
 // none, on import) takes this resource's URN.
-func (s AutoDeployerState) owner(ctx context.Context) string { return cmp.Or(s.Owner, resourceURN(ctx)) }
+func (s AutoDeployerState) owner(ctx context.Context) string {
+	return cmp.Or(s.Owner, resourceURN(ctx))
+}
 
 func downstreamRefsField(stackKey) string { return "downstreamRefs" }
 

@@ -334,7 +334,9 @@ func newDeploymentGraphState(args DeploymentGraphArgs, now []edge, owner string)
 	return DeploymentGraphState{DeploymentGraphArgs: args, EdgeCount: len(now), Owner: owner, Mermaid: mermaidOf(edges)}
 }
 
-func (s DeploymentGraphState) owner(ctx context.Context) string { return cmp.Or(s.Owner, resourceURN(ctx)) }
+func (s DeploymentGraphState) owner(ctx context.Context) string {
+	return cmp.Or(s.Owner, resourceURN(ctx))
+}
 
 func edgesField(source stackKey) string { return fmt.Sprintf("edges[%q]", source.ref()) }
 
