@@ -262,7 +262,7 @@ func (g *deployGraph) warm(ctx context.Context, client Client, source stackKey, 
 	for len(level) > 0 {
 		next := make([][]string, len(level))
 		errs := make([]error, len(level))
-		forEach(len(level), func(i int) {
+		forEachRead(len(level), func(i int) {
 			if strings.Contains(level[i], "/") { // a hand-made webhook may point anywhere
 				next[i], errs[i] = g.outgoing(ctx, client, source.at(level[i]))
 			}

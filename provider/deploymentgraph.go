@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 
 	p "github.com/pulumi/pulumi-go-provider"
 	"github.com/pulumi/pulumi-go-provider/infer"
@@ -275,9 +276,14 @@ func (g *DeploymentGraph) Read(
 	} else {
 		sources = slices.Sorted(maps.Keys(unionKeys(req.State.Edges, req.Inputs.Edges)))
 	}
+	// The organization's stack list, which the dangling-edge warnings need, is read while the
+	// webhooks are: a refresh then waits for one batch of round trips, not two in a row.
+	var listed sync.WaitGroup
+	listed.Go(func() { _, _ = g.edges.graph.stackExists(ctx, client, stackKey{org: org}) })
+	defer listed.Wait()
 	found := make([][]string, len(sources))
 	errs := make([]error, len(sources))
-	forEach(len(sources), func(i int) {
+	forEachRead(len(sources), func(i int) {
 		source := stackKey{org: org}.at(sources[i])
 		found[i], _, errs[i] = g.edges.ownedEdges(ctx, client, owner, source, req.State.Edges[sources[i]],
 			!req.State.Paused)

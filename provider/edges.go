@@ -18,9 +18,14 @@ import (
 	"github.com/autodeploy-dev/pulumi-auto-deploy/provider/cloud"
 )
 
-// maxParallelRequests bounds the requests one resource has in flight, so a stack with
-// many downstream refs is fast without tripping Pulumi Cloud's rate limits.
-const maxParallelRequests = 8
+// maxParallelRequests bounds the writes one resource has in flight, and maxParallelReads
+// its reads, so a graph of many edges is fast without tripping Pulumi Cloud's rate limits.
+// Reads are cheap for the service and a refresh or a preview of a whole graph is nothing
+// but reads, waited for one round trip per batch.
+const (
+	maxParallelRequests = 8
+	maxParallelReads    = 32
+)
 
 // edgeEngine plans and writes deployment edges for every resource that owns them: it
 // checks new edges before the first write (in preview too), writes only what changed,
@@ -219,7 +224,7 @@ func (e *edgeEngine) checkAdds(
 	}
 	listed := make([]stackHooks, len(order))
 	errs := make([]error, len(targets)+2*len(order))
-	forEach(len(errs), func(i int) {
+	forEachRead(len(errs), func(i int) {
 		switch j := i - len(targets); {
 		case j < 0:
 			errs[i] = e.graph.checkTarget(ctx, client, targets[i])
@@ -578,9 +583,14 @@ func targetsOf(edges []edge) []string {
 }
 
 // forEach runs fn for 0..n-1 with at most maxParallelRequests at once.
-func forEach(n int, fn func(i int)) {
+func forEach(n int, fn func(i int)) { forEachAtMost(maxParallelRequests, n, fn) }
+
+// forEachRead is forEach for functions that only read, with at most maxParallelReads at once.
+func forEachRead(n int, fn func(i int)) { forEachAtMost(maxParallelReads, n, fn) }
+
+func forEachAtMost(limit, n int, fn func(i int)) {
 	var wg sync.WaitGroup
-	slots := make(chan struct{}, maxParallelRequests)
+	slots := make(chan struct{}, limit)
 	for i := range n {
 		wg.Add(1)
 		slots <- struct{}{}

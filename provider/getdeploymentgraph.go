@@ -155,7 +155,7 @@ func (f *GetDeploymentGraph) Invoke(
 	errs := make([]error, len(read))
 	// Read afresh, not through the run's cache: a program that reads its graph back after
 	// creating it must see the webhooks the run just wrote.
-	forEach(len(read), func(i int) {
+	forEachRead(len(read), func(i int) {
 		hooks[i], errs[i] = client.ListWebhooks(ctx, read[i].scope())
 		if errors.Is(errs[i], cloud.ErrNotFound) {
 			hooks[i], errs[i] = nil, nil // deleted since the listing
@@ -183,7 +183,7 @@ func (f *GetDeploymentGraph) Invoke(
 		}
 	}
 	settled := make([]error, len(targets))
-	forEach(len(targets), func(i int) {
+	forEachRead(len(targets), func(i int) {
 		settled[i] = f.edges.graph.checkTarget(ctx, client, stackKey{org: org}.at(targets[i]))
 	})
 	noSettings := map[string]bool{}
@@ -242,7 +242,7 @@ func describeWebhook(source stackKey, h cloud.Webhook) GraphWebhook {
 // readDeliveries fills in each deployment webhook's recent deliveries, one read each.
 func (f *GetDeploymentGraph) readDeliveries(ctx context.Context, client Client, org string, hooks []GraphWebhook) error {
 	errs := make([]error, len(hooks))
-	forEach(len(hooks), func(i int) {
+	forEachRead(len(hooks), func(i int) {
 		w := &hooks[i]
 		if w.Format != string(WebhookFormatPulumiDeployments) {
 			return

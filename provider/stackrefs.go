@@ -56,7 +56,7 @@ func (e *edgeEngine) readReferences(ctx context.Context, client Client, org stri
 	}
 	lists := make([][]cloud.StackSummary, len(filters))
 	errs := make([]error, len(filters))
-	forEach(len(filters), func(i int) { lists[i], errs[i] = client.ListStacks(ctx, filters[i]) })
+	forEachRead(len(filters), func(i int) { lists[i], errs[i] = client.ListStacks(ctx, filters[i]) })
 	if err := errors.Join(errs...); err != nil {
 		return referenceGraph{}, describeCloudError("listing the stacks fromStackReferences selects", err)
 	}
@@ -77,7 +77,7 @@ func (e *edgeEngine) readReferences(ctx context.Context, client Client, org stri
 
 	reads := make([][]cloud.StackReference, len(selected))
 	errs = make([]error, len(selected))
-	forEach(len(selected), func(i int) {
+	forEachRead(len(selected), func(i int) {
 		k := stackKey{org: org}.at(selected[i])
 		reads[i], errs[i] = client.ListUpstreamReferences(ctx, k.org, k.project, k.stack)
 		if errs[i] != nil {
@@ -178,7 +178,7 @@ func (e *edgeEngine) warnUnreferenced(ctx context.Context, client Client, adds [
 	}
 	reads := make([][]string, len(targets))
 	ok := make([]bool, len(targets))
-	forEach(len(targets), func(i int) {
+	forEachRead(len(targets), func(i int) {
 		refs, err := e.graph.upstreamReferences(ctx, client, targets[i])
 		reads[i], ok[i] = refs, err == nil
 	})
