@@ -49,6 +49,9 @@ func benchScenarios(t *testing.T) []benchScenario {
 			{Mode: benchDeploymentGraph, Stacks: 2000, Fanout: 3, Latency: 20 * time.Millisecond,
 				Timeout: 60 * time.Minute},
 			{Mode: benchAutoDeployer, Stacks: 2000, Fanout: 3, Latency: 20 * time.Millisecond, Timeout: 60 * time.Minute},
+			// What discovering the graph from StackReferences costs at every run.
+			{Mode: benchFromReferences, Stacks: 2000, Fanout: 3, Latency: 20 * time.Millisecond,
+				Timeout: 60 * time.Minute},
 			// 10,000 edges in one resource: that it completes, and its memory and time.
 			{Mode: benchDeploymentGraph, Stacks: 10001, Fanout: 3, Latency: 20 * time.Millisecond,
 				Timeout: 60 * time.Minute},
@@ -64,6 +67,9 @@ func benchScenarios(t *testing.T) []benchScenario {
 		}{{6, 20 * time.Millisecond}, {301, 20 * time.Millisecond}, {301, 0}} {
 			for _, mode := range []string{benchAutoDeployer, benchWebhookPerEdge, benchDeploymentGraph} {
 				out = append(out, benchScenario{Mode: mode, Stacks: sc.stacks, Fanout: 3, Latency: sc.latency})
+			}
+			if sc.stacks == 301 && sc.latency > 0 {
+				out = append(out, benchScenario{Mode: benchFromReferences, Stacks: 301, Fanout: 3, Latency: sc.latency})
 			}
 		}
 	}

@@ -44,6 +44,9 @@ const (
 	benchAutoDeployer    = "AutoDeployer"
 	benchWebhookPerEdge  = "Webhook-per-edge"
 	benchDeploymentGraph = "DeploymentGraph"
+	// benchFromReferences is one DeploymentGraph whose edges come from StackReferences: each
+	// stack of the tree reads its parent. Its phases change references, not the program.
+	benchFromReferences = "DeploymentGraph-fromStackReferences"
 )
 
 // The phases, in the order they run.
@@ -381,6 +384,14 @@ func newBenchRunner(t *testing.T, sc benchScenario, progress func(string)) *benc
 	case benchDeploymentGraph:
 		program = benchGraphProgram(r.edges, false)
 		r.res.Resources = 1
+	case benchFromReferences:
+		for _, e := range r.edges {
+			require.NoError(t, r.c.AddStackReference("org", "tree", fmt.Sprintf("s%d", e[1]), "tree",
+				fmt.Sprintf("s%d", e[0])))
+		}
+		program = "name: tree\nruntime: yaml\nresources:\n  graph:\n    type: auto-deploy:DeploymentGraph\n" +
+			"    properties:\n      organization: org\n      fromStackReferences:\n        projects: [tree]\n"
+		r.res.Resources = 1
 	}
 
 	r.w = e2e.NewProgramWorkspace(t, program, r.c)
@@ -421,6 +432,10 @@ func (r *benchRunner) runPhase() {
 			w.WriteProgram(benchWebhookProgram(r.blocks))
 		case benchDeploymentGraph:
 			w.WriteProgram(benchGraphProgram(r.edges[:len(r.edges)-1], false))
+		case benchFromReferences:
+			last := r.edges[len(r.edges)-1]
+			require.NoError(t, c.RemoveStackReference("org", "tree", fmt.Sprintf("s%d", last[1]), "tree",
+				fmt.Sprintf("s%d", last[0])))
 		default:
 			w.Edit(fmt.Sprintf("        - ${s%d.ref}\n", r.edges[len(r.edges)-1][1]), "")
 		}
@@ -434,6 +449,7 @@ func (r *benchRunner) runPhase() {
 			w.WriteProgram(benchWebhookProgram(r.blocks))
 		case benchDeploymentGraph:
 			w.WriteProgram(benchGraphProgram(r.edges[:len(r.edges)-1], true))
+		case benchFromReferences: // nothing to reorder: the run reads the same references again
 		default:
 			w.WriteProgram(benchReverseRefLists(w.ReadProgram()))
 		}

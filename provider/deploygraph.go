@@ -24,7 +24,7 @@ func (k stackKey) scope() cloud.WebhookScope {
 
 // at names the stack ref in the same organization as k. The ref has been validated.
 func (k stackKey) at(ref string) stackKey {
-	project, stack, _ := strings.Cut(ref, "/")
+	project, stack, _ := splitStackRef(ref)
 	return stackKey{k.org, project, stack}
 }
 

@@ -36,8 +36,8 @@ func validateCloudName(field, value string) error {
 // parseStackRef splits a "project/stack" reference, the form a pulumi_deployments
 // webhook uses for its target and an AutoDeployer uses for its downstream refs.
 func parseStackRef(field, ref string) (project, stack string, err error) {
-	project, stack, ok := strings.Cut(ref, "/")
-	if !ok || strings.Contains(stack, "/") {
+	project, stack, ok := splitStackRef(ref)
+	if !ok {
 		return "", "", fmt.Errorf("%s %q is not a stack reference: use the form \"project/stack\" "+
 			"(for example \"database/prod\"), a stack in the same organization", field, truncate(ref))
 	}
@@ -48,6 +48,12 @@ func parseStackRef(field, ref string) (project, stack string, err error) {
 		return "", "", err
 	}
 	return project, stack, nil
+}
+
+// splitStackRef splits "project/stack" at its one slash; ok is false for any other shape.
+func splitStackRef(ref string) (project, stack string, ok bool) {
+	project, stack, ok = strings.Cut(ref, "/")
+	return project, stack, ok && !strings.Contains(stack, "/")
 }
 
 // validatePayloadURL checks a webhook destination against its format: a stack reference
