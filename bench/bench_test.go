@@ -471,7 +471,7 @@ func benchTargetLines(results []benchResult, pairs, graphPairs, latencyPairs [][
 
 	// Peak plugin RSS.
 	for _, r := range results {
-		if r.Scenario.Stacks < 2000 {
+		if r.Scenario.Stacks != 2000 { // the target's size; larger trees report their RSS in the tables
 			continue
 		}
 		out = append(out, [2]string{fmt.Sprintf("peak plugin RSS < 100 MB (%s)", r.Scenario.Name()),

@@ -140,6 +140,18 @@ func (e *edgeEngine) apply(ctx context.Context, c edgeChange, dryRun bool) ([]ed
 		return c.want, nil
 	}
 
+	// A removal first checks who owns the webhook, in its source's listing: read those
+	// listings up front, as many at a time as reads may run, not one per write slot.
+	var sources []stackKey
+	seen := map[stackKey]bool{}
+	for _, x := range remove {
+		if !seen[x.source] {
+			seen[x.source] = true
+			sources = append(sources, x.source)
+		}
+	}
+	forEachRead(len(sources), func(i int) { _, _ = e.graph.webhooksOf(ctx, client, sources[i]) })
+
 	ops := slices.Concat(add, toggle, remove)
 	failures := make([]error, len(ops))
 	forEach(len(ops), func(i int) {
