@@ -65,6 +65,13 @@ export PULUMI_HOME="$work/home" PULUMI_BACKEND_URL="file://$work/state" PULUMI_C
 export PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
 export PULUMI_IGNORE_AMBIENT_PLUGINS=true
 
+# init_stack makes stack "demo" of the program in the current folder, pointed at the emulator.
+init_stack() {
+  pulumi stack init demo --non-interactive >/dev/null
+  pulumi config set auto-deploy:apiUrl "$api"
+  pulumi config set --secret auto-deploy:accessToken "$token"
+}
+
 step "pulumi plugin install: auto-deploy $version from ${tarball#"$root"/}"
 pulumi plugin install resource auto-deploy "$version" --file "$tarball"
 pulumi plugin ls
@@ -73,9 +80,7 @@ cp -r "$root/examples/yaml/auto-deployer" "$work/program"
 cd "$work/program"
 
 step "pulumi up: the seed's a–f program (examples/yaml/auto-deployer/Pulumi.yaml)"
-pulumi stack init demo --non-interactive >/dev/null
-pulumi config set auto-deploy:apiUrl "$api"
-pulumi config set --secret auto-deploy:accessToken "$token"
+init_stack
 pulumi up --yes --non-interactive
 
 step "Deployment webhooks now in Pulumi Cloud"
@@ -108,9 +113,7 @@ resources:
         $project/b: [$project/d, $project/e, $project/f]
 EOF
 cd "$work/graph"
-pulumi stack init demo --non-interactive >/dev/null
-pulumi config set auto-deploy:apiUrl "$api"
-pulumi config set --secret auto-deploy:accessToken "$token"
+init_stack
 pulumi up --yes --non-interactive
 curl -fsS -X POST "$api/_emulator/stacks/$org/$project/a/update" | python3 "$root/scripts/show.py" cascade
 
@@ -148,9 +151,7 @@ outputs:
   mermaid: \${live.mermaid}
 EOF
 cd "$work/reader"
-pulumi stack init demo --non-interactive >/dev/null
-pulumi config set auto-deploy:apiUrl "$api"
-pulumi config set --secret auto-deploy:accessToken "$token"
+init_stack
 pulumi up --yes --non-interactive --skip-preview >/dev/null
 pulumi stack output mermaid
 
