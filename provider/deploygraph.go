@@ -147,16 +147,20 @@ func skipsIntermediateDeployments(settings map[string]any) bool {
 
 // webhooksOf lists the stack's webhooks once per run. A stack that does not exist has none.
 func (g *deployGraph) webhooksOf(ctx context.Context, client Client, k stackKey) (stackHooks, error) {
-	return entry(g, g.hooks, k).get(func() (stackHooks, error) {
-		hooks, err := client.ListWebhooks(ctx, k.scope())
-		if errors.Is(err, cloud.ErrNotFound) {
-			return stackHooks{}, nil
-		}
-		if err != nil {
-			return stackHooks{}, describeCloudError(fmt.Sprintf("listing webhooks of %s", k), err)
-		}
-		return stackHooks{exists: true, hooks: hooks}, nil
-	})
+	return entry(g, g.hooks, k).get(func() (stackHooks, error) { return listWebhooks(ctx, client, k) })
+}
+
+// listWebhooks reads the stack's webhooks from Pulumi Cloud, uncached: refresh, import and
+// getDeploymentGraph must see what is there now. A stack that does not exist has none.
+func listWebhooks(ctx context.Context, client Client, k stackKey) (stackHooks, error) {
+	hooks, err := client.ListWebhooks(ctx, k.scope())
+	if errors.Is(err, cloud.ErrNotFound) {
+		return stackHooks{}, nil
+	}
+	if err != nil {
+		return stackHooks{}, describeCloudError(fmt.Sprintf("listing webhooks of %s", k), err)
+	}
+	return stackHooks{exists: true, hooks: hooks}, nil
 }
 
 // stackExists reports whether the stack exists, from one listing of its organization's

@@ -4,7 +4,6 @@ package provider
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 
@@ -19,13 +18,11 @@ import (
 func (e *edgeEngine) ownedEdges(
 	ctx context.Context, client Client, owner string, source stackKey, inState []string, active bool,
 ) (refs []string, exists bool, err error) {
-	hooks, err := client.ListWebhooks(ctx, source.scope())
-	if errors.Is(err, cloud.ErrNotFound) {
-		return nil, false, nil
+	listed, err := listWebhooks(ctx, client, source)
+	if err != nil || !listed.exists {
+		return nil, false, err
 	}
-	if err != nil {
-		return nil, false, describeCloudError(fmt.Sprintf("listing webhooks of %s", source), err)
-	}
+	hooks := listed.hooks
 	byName := map[string]cloud.Webhook{}
 	var live []string
 	for _, h := range hooks {

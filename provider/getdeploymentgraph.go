@@ -156,13 +156,8 @@ func (f *GetDeploymentGraph) Invoke(
 	// Read afresh, not through the run's cache: a program that reads its graph back after
 	// creating it must see the webhooks the run just wrote.
 	forEachRead(len(read), func(i int) {
-		hooks[i], errs[i] = client.ListWebhooks(ctx, read[i].scope())
-		if errors.Is(errs[i], cloud.ErrNotFound) {
-			hooks[i], errs[i] = nil, nil // deleted since the listing
-		}
-		if errs[i] != nil {
-			errs[i] = describeCloudError(fmt.Sprintf("listing webhooks of %s", read[i]), errs[i])
-		}
+		listed, err := listWebhooks(ctx, client, read[i]) // a stack deleted since the listing has none
+		hooks[i], errs[i] = listed.hooks, err
 	})
 	if err := errors.Join(errs...); err != nil {
 		return infer.FunctionResponse[GetDeploymentGraphResult]{}, err
