@@ -368,35 +368,14 @@ func (g *deployGraph) firstTime(key string) bool {
 // pathTo searches breadth-first from target along deployment edges for source. It returns
 // the cycle as a list of stack refs starting and ending at source, or nil.
 func (g *deployGraph) pathTo(ctx context.Context, client Client, source stackKey, target string) ([]string, error) {
-	parent := map[string]string{target: source.ref()}
-	queue := []string{target}
-	for len(queue) > 0 {
-		ref := queue[0]
-		queue = queue[1:]
-		if ref == source.ref() {
-			path := []string{ref}
-			for at := parent[ref]; ; at = parent[at] {
-				path = append(path, at)
-				if at == source.ref() {
-					break
-				}
-			}
-			slices.Reverse(path)
-			return path, nil
-		}
+	path, err := shortestPath([]string{target}, source.ref(), func(ref string) ([]string, error) {
 		if !strings.Contains(ref, "/") {
-			continue
+			return nil, nil // a hand-made webhook may point anywhere
 		}
-		next, err := g.outgoing(ctx, client, source.at(ref))
-		if err != nil {
-			return nil, err
-		}
-		for _, n := range next {
-			if _, seen := parent[n]; !seen {
-				parent[n] = ref
-				queue = append(queue, n)
-			}
-		}
+		return g.outgoing(ctx, client, source.at(ref))
+	})
+	if path == nil || err != nil {
+		return nil, err
 	}
-	return nil, nil
+	return append([]string{source.ref()}, path...), nil
 }

@@ -56,6 +56,14 @@ func transitiveReduction(graph map[string][]string) (map[string][]string, []redu
 // pathBetween finds a path from one of the refs in from to target, breadth-first so it is
 // a shortest one, and returns it (from its first ref to target), or nil.
 func pathBetween(graph map[string][]string, from []string, target string) []string {
+	path, _ := shortestPath(from, target, func(ref string) ([]string, error) { return graph[ref], nil })
+	return path
+}
+
+// shortestPath searches breadth-first from the refs in from for target, asking next for a
+// ref's downstream refs (neighbours are visited in sorted order, so the path found is the
+// same every time), and returns the path from its first ref to target, or nil.
+func shortestPath(from []string, target string, next func(ref string) ([]string, error)) ([]string, error) {
 	parent := map[string]string{}
 	queue := []string{}
 	for _, f := range from {
@@ -73,16 +81,20 @@ func pathBetween(graph map[string][]string, from []string, target string) []stri
 				path = append(path, at)
 			}
 			slices.Reverse(path)
-			return path
+			return path, nil
 		}
-		for _, next := range slices.Sorted(slices.Values(graph[ref])) {
-			if _, ok := parent[next]; !ok {
-				parent[next] = ref
-				queue = append(queue, next)
+		refs, err := next(ref)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range slices.Sorted(slices.Values(refs)) {
+			if _, ok := parent[n]; !ok {
+				parent[n] = ref
+				queue = append(queue, n)
 			}
 		}
 	}
-	return nil
+	return nil, nil
 }
 
 // diamond is a downstream stack reached from one upstream by two paths that cannot be
