@@ -20,7 +20,8 @@ import * as utilities from "./utilities";
  * downstream stack exists and has deployment settings, and that no edge closes a loop (counting the webhooks already in
  * Pulumi Cloud and those every resource of the program is about to create); a loop is refused with its path. Each key
  * and element is validated in preview, naming the offending key. `pulumi preview --diff` names each edge added or
- * removed, for example `edges["net/prod"]: + [1]: "db/prod"`.
+ * removed under its upstream key, for example `~ edges: { ~ net/prod: [ - [1]: "db/prod" ] }`, never positions
+ * shifting in a list.
  *
  * Each webhook records its owner (this resource's URN) in its display name, so a DeploymentGraph never takes over,
  * changes or deletes an edge another resource owns: an edge that an `AutoDeployer`, an auto-deploy `Webhook` or another
