@@ -67,7 +67,10 @@ func validatePayloadURL(format WebhookFormat, payloadURL string) error {
 		return nil
 	}
 	u, err := url.Parse(payloadURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	// url.Parse lowercases the scheme; the payload URL is sent as written, so "HTTPS://…" is
+	// refused rather than passed to a service that may not take it.
+	lowercaseScheme := err == nil && strings.HasPrefix(payloadURL, u.Scheme+":")
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || !lowercaseScheme || u.Host == "" {
 		return fmt.Errorf("payloadUrl %q is not an http(s) URL: a %s webhook posts to an absolute URL "+
 			"such as \"https://hooks.example.com/pulumi\" (use format pulumi_deployments with "+
 			"\"project/stack\" to deploy a stack)", truncate(payloadURL), format)

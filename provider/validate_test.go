@@ -1,0 +1,21 @@
+package provider
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// The payload URL is sent as written, so its scheme must be written as the service expects it.
+func TestPayloadURLScheme(t *testing.T) {
+	t.Parallel()
+	for url, ok := range map[string]bool{
+		"https://hooks.example.com/x": true,
+		"http://127.0.0.1:8080/x":     true,
+		"HTTPS://hooks.example.com/x": false,
+		"httP://0":                    false,
+	} {
+		err := validatePayloadURL(WebhookFormatRaw, url)
+		assert.Equal(t, ok, err == nil, "%s: %v", url, err)
+	}
+}
