@@ -18,7 +18,7 @@ export GOFLAGS   := -mod=mod
 
 PROVIDER  := $(BIN)/pulumi-resource-auto-deploy
 EMULATOR  := $(BIN)/pulumi-cloud-emulator
-GO_SOURCES := $(shell find provider cmd emulator -name '*.go' -o -name '*.md' 2>/dev/null) go.mod go.sum
+GO_SOURCES := $(shell find provider cloud cmd emulator -name '*.go' -o -name '*.md' 2>/dev/null) go.mod go.sum
 
 .PHONY: all tools build schema check-schema sdks check-sdks test test-unit test-e2e fuzz lint demo clean bench bench-scale
 

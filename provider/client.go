@@ -9,7 +9,7 @@ import (
 
 	"github.com/pulumi/pulumi-go-provider/infer"
 
-	"github.com/autodeploy-dev/pulumi-auto-deploy/provider/cloud"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
 )
 
 // Client is the part of the Pulumi Cloud API the resources use. Tests and the demo can

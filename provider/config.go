@@ -11,7 +11,7 @@ import (
 	"github.com/pulumi/pulumi-go-provider/infer"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 
-	"github.com/autodeploy-dev/pulumi-auto-deploy/provider/cloud"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
 )
 
 // Config is the provider configuration: where Pulumi Cloud is and how to authenticate.

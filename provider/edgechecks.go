@@ -13,7 +13,7 @@ import (
 
 	p "github.com/pulumi/pulumi-go-provider"
 
-	"github.com/autodeploy-dev/pulumi-auto-deploy/provider/cloud"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
 )
 
 // checkAdds refuses, before anything is written, new edges that would loop, duplicate an

@@ -9,7 +9,7 @@ import (
 
 	p "github.com/pulumi/pulumi-go-provider"
 
-	"github.com/autodeploy-dev/pulumi-auto-deploy/provider/cloud"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
 )
 
 // ownedEdges reads which of source's edges owner owns, for refresh and import, and says

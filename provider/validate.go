@@ -6,7 +6,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/autodeploy-dev/pulumi-auto-deploy/provider/cloud"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
 )
 
 // Pulumi Cloud names (organizations, projects, stacks, environments) share one rule;

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/autodeploy-dev/pulumi-auto-deploy/provider/cloud"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
 )
 
 // `make fuzz` runs each of these for a bounded time; plain `go test` runs the seeds.

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
-	"github.com/autodeploy-dev/pulumi-auto-deploy/provider/cloud"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
 )
 
 // TestContractCreateWebhook creates a webhook in every scope, once with a name the service generates and

@@ -7,7 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
-	"github.com/autodeploy-dev/pulumi-auto-deploy/provider/cloud"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
 )
 
 // TestTruncateNeverSplitsACharacter cuts text of 1-, 2-, 3- and 4-byte characters at every

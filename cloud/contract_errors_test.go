@@ -16,7 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
-	"github.com/autodeploy-dev/pulumi-auto-deploy/provider/cloud"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
 )
 
 // TestContractUnauthorized calls every method with a wrong token: 401, ErrUnauthorized, no retry, nothing
