@@ -46,7 +46,7 @@ type AutoDeployerState struct {
 	AutoDeployerArgs
 	Ref                string   `pulumi:"ref"`
 	DownstreamWebhooks []string `pulumi:"downstreamWebhooks"`
-	Owner              string   `pulumi:"owner"`
+	Owner              string   `pulumi:"owner,optional"`
 }
 
 // Annotate describes the resource.
