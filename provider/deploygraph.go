@@ -280,7 +280,8 @@ func (g *deployGraph) warm(ctx context.Context, client Client, source stackKey, 
 		var frontier []string
 		for _, refs := range next {
 			for _, ref := range refs {
-				if !seen[ref] && !slices.Contains(frontier, ref) {
+				if !seen[ref] {
+					seen[ref] = true
 					frontier = append(frontier, ref)
 				}
 			}
@@ -363,19 +364,4 @@ func (g *deployGraph) firstTime(key string) bool {
 	}
 	g.warned[key] = true
 	return true
-}
-
-// pathTo searches breadth-first from target along deployment edges for source. It returns
-// the cycle as a list of stack refs starting and ending at source, or nil.
-func (g *deployGraph) pathTo(ctx context.Context, client Client, source stackKey, target string) ([]string, error) {
-	path, err := shortestPath([]string{target}, source.ref(), func(ref string) ([]string, error) {
-		if !strings.Contains(ref, "/") {
-			return nil, nil // a hand-made webhook may point anywhere
-		}
-		return g.outgoing(ctx, client, source.at(ref))
-	})
-	if path == nil || err != nil {
-		return nil, err
-	}
-	return append([]string{source.ref()}, path...), nil
 }

@@ -16,13 +16,13 @@ import (
 	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
 )
 
-// maxParallelRequests bounds the writes one resource has in flight, and maxParallelReads
-// its reads, so a graph of many edges is fast without tripping Pulumi Cloud's rate limits.
-// Reads are cheap for the service and a refresh or a preview of a whole graph is nothing
-// but reads, waited for one round trip per batch.
+// maxParallelRequests and maxParallelReads bound the goroutines one fan-out of writes or
+// of reads starts. What is in flight is bounded by the client, for the whole process
+// (cloud.WithConcurrency): fan-outs nested in fan-outs (a graph walked level by level, each
+// level in parallel) then wait for the same slots instead of multiplying them.
 const (
-	maxParallelRequests = 8
-	maxParallelReads    = 32
+	maxParallelRequests = cloud.DefaultMaxWrites
+	maxParallelReads    = cloud.DefaultMaxReads
 )
 
 // edgeEngine plans and writes deployment edges for every resource that owns them: it
@@ -32,6 +32,7 @@ const (
 type edgeEngine struct {
 	clients *clientSource
 	graph   *deployGraph
+	plans   *planMemo
 }
 
 // edgeOwner is the resource that declares an edge. Its URN is recorded in the display
@@ -103,6 +104,10 @@ type edgeChange struct {
 	paused, wasPaused bool
 	// field names an edge's source in messages: "downstreamRefs", or edges["p/s"].
 	field func(source stackKey) string
+	// knownReads is what the resource already read of the stacks' references (project/stack
+	// → the stacks it reads), so the preview's warning about an edge to a stack that reads
+	// nothing of its upstream asks no more of them.
+	knownReads map[string][]string
 }
 
 // apply moves owner's edges from have to want and returns the edges now in place. New
@@ -131,7 +136,7 @@ func (e *edgeEngine) apply(ctx context.Context, c edgeChange, dryRun bool) ([]ed
 		}
 		if dryRun {
 			// At preview only: the warning is for the user deciding, and costs a read per target.
-			e.warnUnreferenced(ctx, client, add)
+			e.warnUnreferenced(ctx, client, add, c.knownReads)
 		}
 	}
 	if dryRun {

@@ -20,7 +20,7 @@ var Version = "0.0.1-dev"
 // in production, anything else in tests).
 func New(newClient ClientFactory) (p.Provider, error) {
 	clients := &clientSource{newClient: newClient}
-	edges := &edgeEngine{clients: clients, graph: newDeployGraph()}
+	edges := &edgeEngine{clients: clients, graph: newDeployGraph(), plans: newPlanMemo()}
 	prov, err := infer.NewProviderBuilder().
 		WithDisplayName("Auto Deploy").
 		WithDescription("Keep dependent Pulumi stacks up to date: declare which stacks redeploy which, and the "+
