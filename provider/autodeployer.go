@@ -135,6 +135,9 @@ func (d *AutoDeployer) Check(
 		}
 		seen[ref] = i
 	}
+	if err := engineFor(ctx).declare(resourceURN(ctx)); err != nil {
+		fail("downstreamRefs", err)
+	}
 	// Order does not matter, so the checked inputs hold the refs sorted: a reordered list
 	// then gives the engine the very inputs it has, and it skips rewriting its state.
 	// Unknown or secret elements are tracked by position, so such a list keeps its order.
@@ -165,8 +168,11 @@ func (d *AutoDeployer) Create(
 // Diff compares the refs as a set and names each ref added or removed, not positions in
 // a list. A replacement deletes first: old and new would own webhooks of the same names.
 func (d *AutoDeployer) Diff(
-	_ context.Context, req infer.DiffRequest[AutoDeployerArgs, AutoDeployerState],
+	ctx context.Context, req infer.DiffRequest[AutoDeployerArgs, AutoDeployerState],
 ) (infer.DiffResponse, error) {
+	if err := engineFor(ctx).declare(req.State.owner(ctx)); err != nil {
+		return infer.DiffResponse{}, err
+	}
 	olds, news := req.State.AutoDeployerArgs, req.Inputs
 	diff := map[string]p.PropertyDiff{}
 	for _, f := range []struct {

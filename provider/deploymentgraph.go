@@ -159,6 +159,9 @@ func (g *DeploymentGraph) Check(
 	if args.FromStackReferences != nil {
 		failures = append(failures, args.FromStackReferences.validate()...)
 	}
+	if err := engineFor(ctx).declare(resourceURN(ctx)); err != nil {
+		fail(err)
+	}
 	return infer.CheckResponse[DeploymentGraphArgs]{Inputs: args, Failures: failures}, nil
 }
 
@@ -193,6 +196,9 @@ func (g *DeploymentGraph) Create(
 func (g *DeploymentGraph) Diff(
 	ctx context.Context, req infer.DiffRequest[DeploymentGraphArgs, DeploymentGraphState],
 ) (infer.DiffResponse, error) {
+	if err := engineFor(ctx).declare(req.State.owner(ctx)); err != nil {
+		return infer.DiffResponse{}, err
+	}
 	olds, news := req.State, req.Inputs
 	diff := map[string]p.PropertyDiff{}
 	if olds.Organization != news.Organization {

@@ -234,27 +234,50 @@ func (w *Webhook) Create(
 	if req.DryRun {
 		return infer.CreateResponse[WebhookState]{Output: state}, nil
 	}
-	client, err := engineFor(ctx).client(ctx)
+	name, err := w.create(ctx, req.Inputs)
 	if err != nil {
 		return infer.CreateResponse[WebhookState]{}, err
 	}
-	scope := req.Inputs.scope()
+	state.Name = name
+	return infer.CreateResponse[WebhookState]{ID: formatWebhookID(req.Inputs.scope(), name), Output: state}, nil
+}
+
+// create writes the webhook under a name of its own and, for a deployment edge, reads
+// back what its checks read: another program may have made the same edge, or the other
+// half of a loop, in between; the webhook is then deleted again and the create fails. A
+// create that does not land is no longer planned.
+func (w *Webhook) create(ctx context.Context, args WebhookArgs) (string, error) {
+	e := engineFor(ctx)
+	source, ref, isEdge := args.edge()
+	owner := edgeOwner{urn: resourceURN(ctx)}
+	client, err := e.client(ctx)
+	if err != nil {
+		e.unplan(source, owner.urn, ref)
+		return "", err
+	}
+	scope := args.scope()
 	// The name is chosen here rather than by the service so that a create whose answer is
 	// lost can be checked for by name instead of sent twice; its prefix tells the edges of
 	// Webhook resources from hand-made ones.
 	for {
-		name := webhookResourceNamePrefix + randomWebhookName()
-		outcome, _, err := client.CreateWebhookOnce(ctx, scope, req.Inputs.toCloud(name))
+		owner.webhook = webhookResourceNamePrefix + randomWebhookName()
+		outcome, _, err := client.CreateWebhookOnce(ctx, scope, args.toCloud(owner.webhook))
 		if err != nil {
-			return infer.CreateResponse[WebhookState]{}, describeCloudError(
-				fmt.Sprintf("creating webhook %q on %s", req.Inputs.DisplayName, scope), err)
+			e.unplan(source, owner.urn, ref)
+			return "", describeCloudError(fmt.Sprintf("creating webhook %q on %s", args.DisplayName, scope), err)
 		}
 		if outcome == cloud.Created {
-			state.Name = name
-			return infer.CreateResponse[WebhookState]{ID: formatWebhookID(scope, name), Output: state}, nil
+			break
 		}
 		// Another webhook already has this random name: draw another.
 	}
+	if isEdge {
+		field := func(stackKey) string { return "payloadUrl" }
+		if err := e.readBack(ctx, client, owner, []edge{{source, ref}}, field)[0]; err != nil {
+			return "", err
+		}
+	}
+	return owner.webhook, nil
 }
 
 // randomWebhookName makes a name like the ones the service generates (8 hex characters).
