@@ -3,6 +3,7 @@ package cloud
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -39,7 +40,10 @@ func (c *Client) CreateWebhookOnce(ctx context.Context, scope WebhookScope, w We
 		case errors.Is(err, ErrConflict):
 			live, getErr := c.GetWebhook(ctx, scope, w.Name)
 			if getErr != nil {
-				return 0, Webhook{}, getErr
+				// The create's answer is what the caller asked about; the read back only
+				// says why it cannot be settled.
+				return 0, Webhook{}, fmt.Errorf("%w (reading back the webhook that holds the name failed: %v)", err,
+					getErr)
 			}
 			if lostAnswer {
 				return Created, live, nil // an earlier attempt of ours landed

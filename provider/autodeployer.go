@@ -240,7 +240,11 @@ func (d *AutoDeployer) Read(
 		return infer.ReadResponse[AutoDeployerArgs, AutoDeployerState]{}, fmt.Errorf("importing AutoDeployer "+
 			"%s: stack not found in Pulumi Cloud: check the ID (organization/project/stack) and the apiUrl", req.ID)
 	case !exists:
-		return infer.ReadResponse[AutoDeployerArgs, AutoDeployerState]{}, nil // the stack itself is gone
+		// The stack itself is gone, and its webhooks with it: so is this resource.
+		p.GetLogger(ctx).Warningf("stack %s no longer exists in Pulumi Cloud: its deployment webhooks (%s) went "+
+			"with it, so this AutoDeployer leaves the state; remove it from the program, or create the stack "+
+			"again", source, strings.Join(req.State.DownstreamRefs, ", "))
+		return infer.ReadResponse[AutoDeployerArgs, AutoDeployerState]{}, nil
 	}
 	args := AutoDeployerArgs{Organization: source.org, Project: source.project, Stack: source.stack,
 		DownstreamRefs: refs, Paused: req.State.Paused}

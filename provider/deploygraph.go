@@ -67,34 +67,35 @@ type stackHooks struct {
 // load is not kept: the next caller tries again, so one cancelled request or one
 // passing error does not answer for the rest of the run.
 type lazy[T any] struct {
-	mu     sync.Mutex
-	value  T
-	loaded atomic.Bool
+	mu    sync.Mutex // held while loading, so the others wait for it
+	value atomic.Pointer[T]
 }
 
 func (l *lazy[T]) get(load func() (T, error)) (T, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.loaded.Load() {
-		return l.value, nil
+	if v := l.value.Load(); v != nil {
+		return *v, nil
 	}
 	value, err := load()
 	if err != nil {
 		var zero T
 		return zero, err
 	}
-	l.value = value
-	l.loaded.Store(true)
+	l.value.Store(&value)
 	return value, nil
 }
 
-// peek returns the value if it has been loaded, without loading it.
+// set replaces the value with one read afresh.
+func (l *lazy[T]) set(value T) { l.value.Store(&value) }
+
+// peek returns the value if it has been loaded, without loading it or waiting for a load.
 func (l *lazy[T]) peek() (T, bool) {
-	if !l.loaded.Load() {
-		var zero T
-		return zero, false
+	if v := l.value.Load(); v != nil {
+		return *v, true
 	}
-	return l.value, true
+	var zero T
+	return zero, false
 }
 
 func newDeployGraph() *deployGraph {
@@ -131,7 +132,7 @@ func (g *deployGraph) checkTarget(ctx context.Context, client Client, k stackKey
 }
 
 // deploymentSettings reads the stack's deployment settings once per run, failing with a
-// message that says which is missing: the stack, or its settings.
+// targetError that says which is missing: the stack, or its settings.
 func (g *deployGraph) deploymentSettings(ctx context.Context, client Client, k stackKey) (map[string]any, error) {
 	return entry(g, g.targets, k).get(func() (map[string]any, error) {
 		// One read when all is well: settings exist only on a stack that exists. On a 404
@@ -145,15 +146,44 @@ func (g *deployGraph) deploymentSettings(ctx context.Context, client Client, k s
 		}
 		if _, err := client.GetStack(ctx, k.org, k.project, k.stack); err != nil {
 			if errors.Is(err, cloud.ErrNotFound) {
-				return nil, fmt.Errorf("downstream stack %s does not exist in Pulumi Cloud: create it "+
-					"(`pulumi stack init %s`) or remove %q from downstreamRefs", k, k, k.ref())
+				return nil, &targetError{k: k, missing: true}
 			}
 			return nil, describeCloudError(fmt.Sprintf("checking downstream stack %s", k), err)
 		}
-		return nil, fmt.Errorf("downstream stack %s has no deployment settings, so a deployment "+
-			"webhook cannot deploy it: configure Pulumi Deployments for it (Stack > Settings > Deploy in "+
-			"Pulumi Cloud, or a pulumiservice.DeploymentSettings resource) and run again", k)
+		return nil, &targetError{k: k}
 	})
+}
+
+// targetError says why a stack cannot be the target of a deployment edge.
+type targetError struct {
+	k       stackKey
+	missing bool // the stack does not exist; else it has no deployment settings
+	field   string
+}
+
+func (t *targetError) Error() string {
+	if !t.missing {
+		return fmt.Sprintf("downstream stack %s has no deployment settings, so a deployment webhook cannot deploy "+
+			"it: configure Pulumi Deployments for it (Stack > Settings > Deploy in Pulumi Cloud, or a "+
+			"pulumiservice.DeploymentSettings resource) and run again", t.k)
+	}
+	remove := "remove the edge to it"
+	if t.field != "" {
+		remove = fmt.Sprintf("remove %q from %s", t.k.ref(), t.field)
+	}
+	return fmt.Sprintf("downstream stack %s does not exist in Pulumi Cloud: create it (`pulumi stack init %s`) or %s",
+		t.k, t.k, remove)
+}
+
+// forField names, in a targetError, the field that declares the edge.
+func forField(err error, field string) error {
+	var t *targetError
+	if errors.As(err, &t) {
+		named := *t
+		named.field = field
+		return &named
+	}
+	return err
 }
 
 // skipsIntermediateDeployments reports whether deployment settings collapse a stack's
@@ -169,6 +199,9 @@ func skipsIntermediateDeployments(settings map[string]any) bool {
 func (g *deployGraph) webhooksOf(ctx context.Context, client Client, k stackKey) (stackHooks, error) {
 	return entry(g, g.hooks, k).get(func() (stackHooks, error) { return listWebhooks(ctx, client, k) })
 }
+
+// remember keeps a listing read afresh as the run's view of the stack's webhooks.
+func (g *deployGraph) remember(k stackKey, listed stackHooks) { entry(g, g.hooks, k).set(listed) }
 
 // listWebhooks reads the stack's webhooks from Pulumi Cloud, uncached: refresh, import and
 // getDeploymentGraph must see what is there now. A stack that does not exist has none.

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 
 	p "github.com/pulumi/pulumi-go-provider"
@@ -354,14 +355,23 @@ func (g *DeploymentGraph) Read(
 	listed.Go(func() { _, _ = engineFor(ctx).stackExists(ctx, client, stackKey{org: org}) })
 	defer listed.Wait()
 	found := make([][]string, len(sources))
+	exists := make([]bool, len(sources))
 	errs := make([]error, len(sources))
 	forEachRead(len(sources), func(i int) {
 		source := stackKey{org: org}.at(sources[i])
-		found[i], _, errs[i] = engineFor(ctx).ownedEdges(ctx, client, owner, source, effective[sources[i]],
+		found[i], exists[i], errs[i] = engineFor(ctx).ownedEdges(ctx, client, owner, source, effective[sources[i]],
 			!req.State.Paused)
 	})
 	if err := errors.Join(errs...); err != nil {
 		return infer.ReadResponse[DeploymentGraphArgs, DeploymentGraphState]{}, err
+	}
+	for i, source := range sources {
+		if !exists[i] && len(effective[source]) > 0 {
+			p.GetLogger(ctx).Warningf("stack %s/%s, upstream of %d edges of this graph (to %s), no longer exists in "+
+				"Pulumi Cloud: its deployment webhooks went with it; remove it from edges (or from the stacks "+
+				"fromStackReferences selects), or create it again", org, source, len(effective[source]),
+				strings.Join(effective[source], ", "))
+		}
 	}
 	var now []edge
 	for i, source := range sources {

@@ -254,7 +254,8 @@ func TestDeploymentGraphReadAndImport(t *testing.T) {
 	_, err = fresh.Read(p.ReadRequest{ID: "org", Urn: graphURN("other")})
 	assert.ErrorContains(t, err, "nothing found to import")
 
-	// Refresh: one list per upstream stack; a deleted edge drops out of state.
+	// Refresh: one list per upstream stack, and one per stack below its targets (the loop
+	// check); a deleted edge drops out of state.
 	tc.cloud.ResetStats()
 	client, err := cloud.New(http.DefaultClient, tc.cloud.URL, testToken)
 	require.NoError(t, err)
@@ -267,7 +268,8 @@ func TestDeploymentGraphReadAndImport(t *testing.T) {
 	assert.Equal(t, []string{"graph/b"}, refsOf(refreshed.Properties.Get("effectiveEdges").AsMap(), "graph/a"))
 	assert.Equal(t, []string{"graph/b", "graph/c"}, refsOf(refreshed.Properties.Get("edges").AsMap(), "graph/a"),
 		"the edges as written stay as written")
-	assert.Equal(t, 1, tc.cloud.Stats().ByRoute["GET /api/stacks/{org}/{project}/{stack}/hooks"])
+	assert.Equal(t, 1+2, tc.cloud.Stats().ByRoute["GET /api/stacks/{org}/{project}/{stack}/hooks"],
+		"the upstream's list, and its targets' for the loop check")
 }
 
 // The organization comes from the input, else auto-deploy:organization, else the one in

@@ -19,99 +19,152 @@ import (
 // checkAdds refuses, before anything is written, new edges that would loop, duplicate an
 // edge of another auto-deploy resource, or (with checkTargets) point at a stack that
 // cannot be deployed, and warns about duplicates made by hand. The edges that pass are
-// recorded as planned, so the rest of this run sees them.
+// recorded as planned, all of them or none, so the rest of this run sees them.
 func (e *edgeEngine) checkAdds(
 	ctx context.Context, client Client, owner edgeOwner, adds []edge, field func(stackKey) string,
 	checkTargets bool,
 ) error {
-	sources := map[stackKey][]string{}
-	var order []stackKey
-	for _, x := range adds {
-		if sources[x.source] == nil {
-			order = append(order, x.source)
-		}
-		sources[x.source] = append(sources[x.source], x.ref)
-	}
-	// All of these only read, so they run together: the targets, each source's webhooks,
-	// and the graph below the targets that the cycle walk follows.
-	known := func(k stackKey) bool { return k.org != "" && k.project != "" && k.stack != "" }
-	var targets []stackKey
-	if checkTargets {
-		seen := map[stackKey]bool{}
-		for _, x := range adds {
-			if t := x.source.at(x.ref); !seen[t] {
-				seen[t] = true
-				targets = append(targets, t)
-			}
-		}
-	}
-	listed := make([]stackHooks, len(order))
-	errs := make([]error, len(targets)+2*len(order))
-	forEachRead(len(errs), func(i int) {
-		switch j := i - len(targets); {
-		case j < 0:
-			errs[i] = e.graph.checkTarget(ctx, client, targets[i])
-		case j < len(order):
-			if known(order[j]) {
-				listed[j], errs[i] = e.graph.webhooksOf(ctx, client, order[j])
-			}
-		default:
-			if k := order[j-len(order)]; known(k) {
-				errs[i] = e.graph.warm(ctx, client, k, sources[k])
-			}
-		}
-	})
-	// A bad target is the most useful thing to report; the rest often fail the same way.
-	sourceErrs, warmErrs := errs[len(targets):len(targets)+len(order)], errs[len(targets)+len(order):]
-	if err := cmp.Or(errors.Join(errs[:len(targets)]...), errors.Join(sourceErrs...), errors.Join(warmErrs...)); err != nil {
+	bySource := groupBySource(adds)
+	listed, err := e.readForChecks(ctx, client, bySource, adds, field, checkTargets)
+	if err != nil {
 		return err
 	}
-	for j, k := range order {
-		if known(k) && !listed[j].exists {
-			return fmt.Errorf("stack %s does not exist in Pulumi Cloud, so no webhook can be added to it: create it "+
-				"(`pulumi stack init %s`) or correct the organization, project and stack", k, k)
-		}
+	if err := refuseMissingSources(bySource, listed); err != nil {
+		return err
 	}
-
 	e.graph.planning.Lock()
 	defer e.graph.planning.Unlock()
-	org := order[0].org
-	for j, source := range order {
-		if !known(source) {
-			continue // a preview with the stack still unknown: checked once it is known
-		}
-		for _, ref := range sources[source] {
-			if err := e.checkDuplicate(ctx, owner, source, listed[j].hooks, ref, field(source)); err != nil {
-				return err
-			}
-		}
+	if err := e.refuseDuplicates(ctx, owner, bySource, listed, field); err != nil {
+		return err
 	}
-	// One look at the whole graph, as this run has read it, with every new edge in it: a
-	// new edge closes a loop when its two stacks end up in one strongly connected part.
-	graph := e.graph.visible(org)
-	var added []edge
-	for _, source := range order {
-		if !known(source) {
-			continue
-		}
-		for _, ref := range sources[source] {
-			if !slices.Contains(graph[source.ref()], ref) {
-				graph[source.ref()] = append(graph[source.ref()], ref)
-			}
-			added = append(added, edge{source, ref})
-		}
-	}
+	graph, added := e.graphWith(bySource)
 	if x, path := firstLoop(graph, added); path != nil {
 		return fmt.Errorf("%s: adding %q would create a deployment cycle %s: every update would redeploy the "+
 			"stacks in it forever; remove one of these edges", field(x.source), x.ref, strings.Join(path, " → "))
 	}
-	for _, source := range order {
-		if known(source) {
-			e.graph.plan(source, owner.urn, sources[source])
+	for _, g := range bySource {
+		if g.source.isKnown() {
+			e.graph.plan(g.source, owner.urn, g.refs)
 		}
 	}
 	e.warnRedundant(ctx, graph, added)
 	return nil
+}
+
+// sourceEdges is one source stack's new edges.
+type sourceEdges struct {
+	source stackKey
+	refs   []string
+}
+
+func groupBySource(adds []edge) []sourceEdges {
+	var out []sourceEdges
+	index := map[stackKey]int{}
+	for _, x := range adds {
+		i, ok := index[x.source]
+		if !ok {
+			i = len(out)
+			index[x.source] = i
+			out = append(out, sourceEdges{source: x.source})
+		}
+		out[i].refs = append(out[i].refs, x.ref)
+	}
+	return out
+}
+
+// isKnown reports whether every part of the stack's name is known; in a preview with
+// the stack still unknown, its checks wait until it is.
+func (k stackKey) isKnown() bool { return k.org != "" && k.project != "" && k.stack != "" }
+
+// readForChecks reads everything the checks need, all at once since it only reads: each
+// target's settings, each source's webhooks, and the graph below the targets that the
+// loop check follows. A bad target is the most useful failure to report, named with the
+// field of its first edge; the rest often fail the same way.
+func (e *edgeEngine) readForChecks(
+	ctx context.Context, client Client, bySource []sourceEdges, adds []edge, field func(stackKey) string,
+	checkTargets bool,
+) ([]stackHooks, error) {
+	var targets []stackKey
+	fieldOf := map[stackKey]string{}
+	if checkTargets {
+		for _, x := range adds {
+			if t := x.source.at(x.ref); fieldOf[t] == "" {
+				fieldOf[t] = field(x.source)
+				targets = append(targets, t)
+			}
+		}
+	}
+	listed := make([]stackHooks, len(bySource))
+	targetErrs := make([]error, len(targets))
+	sourceErrs := make([]error, len(bySource))
+	warmErrs := make([]error, len(bySource))
+	forEachRead(len(targets)+2*len(bySource), func(i int) {
+		switch j := i - len(targets); {
+		case j < 0:
+			if err := e.graph.checkTarget(ctx, client, targets[i]); err != nil {
+				targetErrs[i] = forField(err, fieldOf[targets[i]])
+			}
+		case j < len(bySource):
+			if k := bySource[j].source; k.isKnown() {
+				listed[j], sourceErrs[j] = e.graph.webhooksOf(ctx, client, k)
+			}
+		default:
+			if g := bySource[j-len(bySource)]; g.source.isKnown() {
+				warmErrs[j-len(bySource)] = e.graph.warm(ctx, client, g.source, g.refs)
+			}
+		}
+	})
+	return listed, cmp.Or(errors.Join(targetErrs...), errors.Join(sourceErrs...), errors.Join(warmErrs...))
+}
+
+// refuseMissingSources refuses edges out of a stack that does not exist.
+func refuseMissingSources(bySource []sourceEdges, listed []stackHooks) error {
+	for j, g := range bySource {
+		if k := g.source; k.isKnown() && !listed[j].exists {
+			return fmt.Errorf("stack %s does not exist in Pulumi Cloud, so no webhook can be added to it: create it "+
+				"(`pulumi stack init %s`) or correct the organization, project and stack", k, k)
+		}
+	}
+	return nil
+}
+
+// refuseDuplicates refuses a new edge that another auto-deploy resource declares or owns.
+func (e *edgeEngine) refuseDuplicates(
+	ctx context.Context, owner edgeOwner, bySource []sourceEdges, listed []stackHooks, field func(stackKey) string,
+) error {
+	for j, g := range bySource {
+		if !g.source.isKnown() {
+			continue
+		}
+		for _, ref := range g.refs {
+			if err := e.checkDuplicate(ctx, owner, g.source, listed[j].hooks, ref, field(g.source)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// graphWith is the whole graph as this run has read it, with every new edge in it, and
+// the new edges whose stacks are known.
+func (e *edgeEngine) graphWith(bySource []sourceEdges) (map[string][]string, []edge) {
+	var added []edge
+	var graph map[string][]string
+	for _, g := range bySource {
+		if !g.source.isKnown() {
+			continue
+		}
+		if graph == nil {
+			graph = e.graph.visible(g.source.org)
+		}
+		for _, ref := range g.refs {
+			if !slices.Contains(graph[g.source.ref()], ref) {
+				graph[g.source.ref()] = append(graph[g.source.ref()], ref)
+			}
+			added = append(added, edge{g.source, ref})
+		}
+	}
+	return graph, added
 }
 
 // firstLoop returns the first of added that closes a loop in graph (which holds it), with

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 
 	p "github.com/pulumi/pulumi-go-provider"
 
@@ -18,10 +19,13 @@ import (
 func (e *edgeEngine) ownedEdges(
 	ctx context.Context, client Client, owner string, source stackKey, inState []string, active bool,
 ) (refs []string, exists bool, err error) {
+	// Read afresh, and kept in the run's cache for the loop walk below and other
+	// resources': a refresh reads each stack once.
 	listed, err := listWebhooks(ctx, client, source)
 	if err != nil || !listed.exists {
 		return nil, false, err
 	}
+	e.graph.remember(source, listed)
 	hooks := listed.hooks
 	byName := map[string]cloud.Webhook{}
 	var live []string
@@ -62,7 +66,73 @@ func (e *edgeEngine) ownedEdges(
 				source, ref, source.ref(), ref)
 		}
 	}
+	e.warnDoubled(ctx, source, hooks, refs)
+	if err := e.warnLoops(ctx, client, source, refs); err != nil {
+		return nil, false, err
+	}
 	return refs, true, nil
+}
+
+// warnDoubled warns about each of refs that more than one webhook of source deploys after
+// an update, whoever made them: the target deploys once per webhook.
+func (e *edgeEngine) warnDoubled(ctx context.Context, source stackKey, hooks []cloud.Webhook, refs []string) {
+	for _, ref := range refs {
+		var makers []string
+		for _, h := range hooks {
+			if h.PayloadURL == ref && firesOnUpdate(h) {
+				makers = append(makers, fmt.Sprintf("%s (%s)", h.Name, madeBy(h)))
+			}
+		}
+		if len(makers) > 1 && e.graph.firstTime("doubled\x00"+source.String()+"\x00"+ref) {
+			p.GetLogger(ctx).Warningf("%s deploys %s %d times after each update, once per webhook: %s; remove all "+
+				"but one", source, ref, len(makers), strings.Join(makers, ", "))
+		}
+	}
+}
+
+// warnLoops warns about each edge source → ref that is part of a deployment loop in
+// Pulumi Cloud, whoever made the rest of it, with the loop's path: an update of any stack
+// on it would redeploy the stacks on it forever.
+func (e *edgeEngine) warnLoops(ctx context.Context, client Client, source stackKey, refs []string) error {
+	if len(refs) == 0 {
+		return nil
+	}
+	if err := e.graph.warm(ctx, client, source, refs); err != nil {
+		return err
+	}
+	graph := e.graph.visible(source.org)
+	component := stronglyConnected(graph)
+	for _, ref := range refs {
+		if c, ok := component[source.ref()]; !ok || c != component[ref] {
+			continue
+		}
+		loop := append([]string{source.ref()}, pathBetween(graph, []string{ref}, source.ref())...)
+		if e.graph.firstTime("loop\x00" + loopKey(loop)) {
+			p.GetLogger(ctx).Warningf("deployment cycle in Pulumi Cloud: %s: every update of a stack on it "+
+				"redeploys the stacks on it forever; remove one of its edges", arrowPath(loop))
+		}
+	}
+	return nil
+}
+
+// loopKey is the same for a loop whichever stack it is written from.
+func loopKey(loop []string) string {
+	nodes := slices.Clone(loop[:len(loop)-1])
+	slices.Sort(nodes)
+	return strings.Join(nodes, "\x00")
+}
+
+// madeBy says who made a webhook: the owner an edge records, a Webhook resource, or its
+// display name.
+func madeBy(h cloud.Webhook) string {
+	switch {
+	case isEdgeWebhook(h) && ownerOf(h) != "":
+		return "owner: " + ownerOf(h)
+	case isWebhookResourceName(h.Name):
+		return fmt.Sprintf("a Webhook resource, display name %q", h.DisplayName)
+	default:
+		return fmt.Sprintf("display name %q", h.DisplayName)
+	}
 }
 
 // isLegacyEdge reports whether h is the edge to ref as written before owners were

@@ -32,6 +32,8 @@ type fakeClient struct {
 	// afterCreate, when set, runs after each webhook create lands, with the lock held: a
 	// test's stand-in for another program writing between this one's checks and its read back.
 	afterCreate func(f *fakeClient)
+	// createErr, when set, is every webhook create's answer.
+	createErr error
 }
 
 type fakeStack struct {
@@ -110,6 +112,9 @@ func (f *fakeClient) CreateWebhookOnce(_ context.Context, scope cloud.WebhookSco
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.count("CreateWebhookOnce")
+	if f.createErr != nil {
+		return 0, cloud.Webhook{}, f.createErr
+	}
 	st, err := f.stack(scope)
 	if err != nil {
 		return 0, cloud.Webhook{}, err

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	p "github.com/pulumi/pulumi-go-provider"
 	"github.com/pulumi/pulumi-go-provider/infer"
 	"github.com/pulumi/pulumi/sdk/v3/go/property"
 
@@ -36,6 +37,22 @@ type GetDeploymentGraphResult struct {
 	Edges        map[string][]string `pulumi:"edges"`
 	Mermaid      string              `pulumi:"mermaid"`
 	Webhooks     []GraphWebhook      `pulumi:"webhooks"`
+	Cycles       [][]string          `pulumi:"cycles"`
+	Duplicates   []GraphDuplicate    `pulumi:"duplicates"`
+}
+
+// GraphDuplicate is an edge made by more than one webhook: its target deploys once per webhook.
+type GraphDuplicate struct {
+	Source   string   `pulumi:"source"`
+	Target   string   `pulumi:"target"`
+	Webhooks []string `pulumi:"webhooks"`
+}
+
+// Annotate describes a duplicate.
+func (d *GraphDuplicate) Annotate(a infer.Annotator) {
+	a.Describe(&d.Source, "The stack, `project/stack`, whose webhooks deploy the target twice or more.")
+	a.Describe(&d.Target, "The stack deployed once per webhook after each update of the source.")
+	a.Describe(&d.Webhooks, "The webhooks, each as `name (who made it)`.")
 }
 
 // GraphWebhook is one stack webhook as the graph sees it: an edge that fires, or why not.
@@ -88,6 +105,10 @@ func (r *GetDeploymentGraphResult) Annotate(a infer.Annotator) {
 		"a dangling edge is a dotted arrow labelled with what is wrong. Paste it into a Markdown file.")
 	a.Describe(&r.Webhooks, "Every webhook of the stacks read: the edges, and the webhooks left out of `edges` "+
 		"with the reason.")
+	a.Describe(&r.Cycles, "Each deployment loop among the edges, whoever made them, as a path from a stack back "+
+		"to itself: an update of any stack on it redeploys the stacks on it forever.")
+	a.Describe(&r.Duplicates, "Each edge made by more than one webhook, whoever made them: its target deploys "+
+		"once per webhook after each update.")
 }
 
 // Annotate describes one webhook.
@@ -205,7 +226,64 @@ func (f *GetDeploymentGraph) Invoke(
 		}
 	}
 	result.Mermaid = mermaid(result.Webhooks)
+	result.Cycles, result.Duplicates = loopsAndDuplicates(result.Edges, result.Webhooks)
+	log := p.GetLogger(ctx)
+	for _, loop := range result.Cycles {
+		log.Warningf("deployment cycle in Pulumi Cloud: %s: every update of a stack on it redeploys the stacks on "+
+			"it forever; remove one of its edges", arrowPath(loop))
+	}
+	for _, d := range result.Duplicates {
+		log.Warningf("%s deploys %s %d times after each update, once per webhook: %s; remove all but one",
+			d.Source, d.Target, len(d.Webhooks), strings.Join(d.Webhooks, ", "))
+	}
 	return infer.FunctionResponse[GetDeploymentGraphResult]{Output: result}, nil
+}
+
+// loopsAndDuplicates finds the loops of edges (one path per strongly connected part, from
+// its first stack by name) and the edges that more than one firing webhook makes.
+func loopsAndDuplicates(edges map[string][]string, hooks []GraphWebhook) ([][]string, []GraphDuplicate) {
+	loops := [][]string{}
+	byPart := map[int][]string{}
+	for ref, part := range stronglyConnected(edges) {
+		byPart[part] = append(byPart[part], ref)
+	}
+	for _, refs := range byPart {
+		slices.Sort(refs)
+		start := refs[0]
+		if len(refs) == 1 && !slices.Contains(edges[start], start) {
+			continue
+		}
+		loops = append(loops, append([]string{start}, pathBetween(edges, edges[start], start)...))
+	}
+	slices.SortFunc(loops, func(a, b []string) int { return strings.Compare(a[0], b[0]) })
+	duplicates := []GraphDuplicate{}
+	made := map[[2]string][]string{}
+	var order [][2]string
+	for _, w := range hooks {
+		if !w.Fires {
+			continue
+		}
+		k := [2]string{w.Source, w.Target}
+		if _, ok := made[k]; !ok {
+			order = append(order, k)
+		}
+		who := w.Owner
+		switch {
+		case who != "":
+			who = "owner: " + who
+		case w.ManagedBy == "Webhook":
+			who = fmt.Sprintf("a Webhook resource, display name %q", w.DisplayName)
+		default:
+			who = fmt.Sprintf("display name %q", w.DisplayName)
+		}
+		made[k] = append(made[k], fmt.Sprintf("%s (%s)", w.Name, who))
+	}
+	for _, k := range order {
+		if len(made[k]) > 1 {
+			duplicates = append(duplicates, GraphDuplicate{Source: k[0], Target: k[1], Webhooks: made[k]})
+		}
+	}
+	return loops, duplicates
 }
 
 // describeWebhook says what a stack webhook is to the graph.

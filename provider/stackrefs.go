@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	p "github.com/pulumi/pulumi-go-provider"
 	"github.com/pulumi/pulumi-go-provider/infer"
@@ -227,15 +228,30 @@ func (e *edgeEngine) warnUnreferenced(ctx context.Context, client Client, adds [
 			readers[t] = reads[i]
 		}
 	}
+	var lines []string
 	for _, x := range adds {
 		t := x.source.at(x.ref)
 		if refs, known := readers[t]; known && refs != nil && !slices.Contains(refs, x.source.ref()) {
 			if e.graph.firstTime("unreferenced\x00" + x.source.String() + "\x00" + x.ref) {
-				p.GetLogger(ctx).Warningf("edge %s → %s: %s's program holds no StackReference to %s, so it "+
-					"reads nothing of it; it will still be redeployed after each update of %s",
-					x.source.ref(), x.ref, x.ref, x.source.ref(), x.source.ref())
+				lines = append(lines, fmt.Sprintf("%s → %s", x.source.ref(), x.ref))
 			}
 		}
+	}
+	log := p.GetLogger(ctx)
+	switch {
+	case len(lines) == 1:
+		x := strings.Split(lines[0], " → ")
+		log.Warningf("edge %s: %s's program holds no StackReference to %s, so it reads nothing of it; it will "+
+			"still be redeployed after each update of %s", lines[0], x[1], x[0], x[0])
+	case len(lines) > 1:
+		shown := lines[:min(maxShapeLines, len(lines))]
+		more := ""
+		if len(lines) > len(shown) {
+			more = fmt.Sprintf(" and %d more", len(lines)-len(shown))
+		}
+		log.Warningf("%d edges go to stacks whose programs hold no StackReference to their upstream, so they read "+
+			"nothing of it: %s%s; each will still be redeployed after each update of its upstream", len(lines),
+			strings.Join(shown, ", "), more)
 	}
 }
 

@@ -68,9 +68,13 @@ func validatePayloadURL(format WebhookFormat, payloadURL string) error {
 	}
 	u, err := url.Parse(payloadURL)
 	// url.Parse lowercases the scheme; the payload URL is sent as written, so "HTTPS://…" is
-	// refused rather than passed to a service that may not take it.
-	lowercaseScheme := err == nil && strings.HasPrefix(payloadURL, u.Scheme+":")
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || !lowercaseScheme || u.Host == "" {
+	// refused rather than passed to a service that may not take it, and the message says so.
+	web := err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+	if web && !strings.HasPrefix(payloadURL, u.Scheme+":") {
+		return fmt.Errorf("payloadUrl %q has its scheme in capitals: write it in lower case, %q, as Pulumi Cloud "+
+			"sends the URL as written", truncate(payloadURL), u.Scheme+payloadURL[len(u.Scheme):])
+	}
+	if !web {
 		return fmt.Errorf("payloadUrl %q is not an http(s) URL: a %s webhook posts to an absolute URL "+
 			"such as \"https://hooks.example.com/pulumi\" (use format pulumi_deployments with "+
 			"\"project/stack\" to deploy a stack)", truncate(payloadURL), format)

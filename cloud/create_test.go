@@ -1,0 +1,34 @@
+package cloud
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestCreateOnceKeepsTheConflict: a 409 whose webhook cannot be read back is reported as
+// the 409 it is, with the read's failure beside it, not as the read's 404.
+func TestCreateOnceKeepsTheConflict(t *testing.T) {
+	t.Parallel()
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.Method == http.MethodPost {
+			w.WriteHeader(http.StatusConflict)
+			_, _ = w.Write([]byte(`{"code":409,"message":"Webhook with name hook already exists"}`))
+			return
+		}
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"code":404,"message":"Webhook not found"}`))
+	})
+	c, _ := newTestClient(t, h, RetryPolicy{})
+	_, _, err := c.CreateWebhookOnce(t.Context(), WebhookScope{Organization: "o", Project: "p", Stack: "s"},
+		Webhook{Name: "hook", DisplayName: "d", PayloadURL: "p/t", Active: true})
+	require.Error(t, err)
+	assert.ErrorIs(t, err, ErrConflict)
+	assert.NotErrorIs(t, err, ErrNotFound)
+	assert.Equal(t, "POST /api/stacks/o/p/s/hooks: 409 Conflict: Webhook with name hook already exists (reading "+
+		"back the webhook that holds the name failed: GET /api/stacks/o/p/s/hooks/hook: 404 Not Found: Webhook not "+
+		"found)", err.Error())
+}
