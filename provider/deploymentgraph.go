@@ -50,7 +50,7 @@ type DeploymentGraphArgs struct {
 // what discovery read.
 type DeploymentGraphState struct {
 	DeploymentGraphArgs
-	EffectiveEdges  map[string][]string        `pulumi:"effectiveEdges"`
+	EffectiveEdges  map[string][]string        `pulumi:"effectiveEdges,optional"`
 	EdgeCount       int                        `pulumi:"edgeCount"`
 	Owner           string                     `pulumi:"owner"`
 	Mermaid         string                     `pulumi:"mermaid"`
@@ -202,7 +202,7 @@ func (g *DeploymentGraph) Diff(
 	}
 	// State written before effectiveEdges held the edges in place in edges, and not the
 	// edges as written: only the edges in place can be compared then.
-	if olds.EffectiveEdges != nil {
+	if !olds.isOldShape() {
 		maps.Copy(diff, graphDiff("edges", olds.Edges, news.Edges))
 	}
 	if !reflect.DeepEqual(olds.FromStackReferences, news.FromStackReferences) {
@@ -221,7 +221,7 @@ func (g *DeploymentGraph) Diff(
 		}
 		g.edges.plans.put(planKey(olds.owner(ctx), news, olds.StackReferences), plan)
 		declared := olds.Edges
-		if olds.EffectiveEdges == nil {
+		if olds.isOldShape() {
 			declared = nil
 		}
 		maps.Copy(diff, effectiveDiff(olds.effective(), plan.edges, declared, news.Edges))
@@ -434,13 +434,20 @@ func newDeploymentGraphState(
 		Owner: owner, Mermaid: mermaidOf(effective), StackReferences: known}
 }
 
-// effective is the graph in place. State written before effectiveEdges kept it in edges.
+// effective is the graph in place. State written before effectiveEdges kept it in edges;
+// an empty effectiveEdges is not stored at all, but then no edge is in place either.
 func (s DeploymentGraphState) effective() map[string][]string {
-	if s.EffectiveEdges == nil {
+	if s.isOldShape() {
 		return withoutEmptyLists(s.Edges)
+	}
+	if s.EffectiveEdges == nil {
+		return map[string][]string{}
 	}
 	return s.EffectiveEdges
 }
+
+// isOldShape reports state written before effectiveEdges, whose edges were those in place.
+func (s DeploymentGraphState) isOldShape() bool { return s.EffectiveEdges == nil && s.EdgeCount > 0 }
 
 func (s DeploymentGraphState) owner(ctx context.Context) string {
 	return cmp.Or(s.Owner, resourceURN(ctx))
