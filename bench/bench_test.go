@@ -176,6 +176,13 @@ func benchMergeRuns(runs []benchResult) benchResult {
 		m.Walls = walls
 		m.Wall, m.CLICPU, m.PluginCPU = benchMedian(walls), benchMedian(cpus), benchMedian(pluginCPUs)
 		m.MinWall, m.MaxWall = slices.Min(walls), slices.Max(walls)
+		nearest := 0 // the run whose wall time is nearest the median
+		for k, r := range runs {
+			if i < len(r.Phases) && (r.Phases[i].Wall-m.Wall).Abs() < (runs[nearest].Phases[i].Wall-m.Wall).Abs() {
+				nearest = k
+			}
+		}
+		m.Times = runs[nearest].Phases[i].Times
 	}
 	return out
 }

@@ -94,6 +94,45 @@ func benchRouteSection(pr func(string, ...any), results []benchResult) {
 	}
 }
 
+// benchTimeSection prints, for each phase of the large scenarios that sent requests, when
+// they ran: how long the CLI took to send the first, how long the reads before the first
+// write took, how long the writes took and at what rate, how long the CLI took after the
+// last, and the most requests in flight at once.
+func benchTimeSection(pr func(string, ...any), results []benchResult) {
+	var large []benchResult
+	for _, r := range results {
+		if r.Scenario.Stacks >= benchRouteMinStacks {
+			large = append(large, r)
+		}
+	}
+	if len(large) == 0 {
+		return
+	}
+	pr("\n### Where the time goes\n\nSeconds from the command's start, as the emulator saw the requests (of the round " +
+		"nearest the median): the first request, the first write, the end of the last write and of the last request. " +
+		"Writes/s is the writes over the time from the first write to the end of the last.\n\n")
+	pr("| Scenario | Phase | Wall (s) | First request | First write | Last write ends | Last request ends | " +
+		"Writes/s | Most in flight: reads / writes |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range large {
+		for _, p := range r.Phases {
+			if p.Requests == 0 {
+				continue
+			}
+			t := p.Times
+			rate, firstWrite, lastWrite := "", "", ""
+			if p.Writes > 0 {
+				firstWrite, lastWrite = fmt.Sprintf("%.1f", t.FirstWrite.Seconds()), fmt.Sprintf("%.1f", t.LastWrite.Seconds())
+				if span := t.LastWrite - t.FirstWrite; span > 0 {
+					rate = fmt.Sprintf("%.0f", float64(p.Writes)/span.Seconds())
+				}
+			}
+			pr("| %s | %s | %.1f | %.1f | %s | %s | %.1f | %s | %d / %d |\n", r.Scenario.Name(), p.Name,
+				p.Wall.Seconds(), t.FirstRequest.Seconds(), firstWrite, lastWrite, t.LastRequest.Seconds(), rate,
+				t.PeakReads, t.PeakWrites)
+		}
+	}
+}
+
 // benchRoutes renders request counts by route, most first, routes shortened.
 func benchRoutes(byRoute map[string]int) string {
 	routes := slices.SortedFunc(maps.Keys(byRoute), func(a, b string) int {

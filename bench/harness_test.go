@@ -152,6 +152,8 @@ type benchPhase struct {
 	// (engine, language host, plugins); PluginCPU the plugins' share, as last sampled.
 	CLICPU    time.Duration
 	PluginCPU time.Duration
+	// Times says when the requests ran; of the round whose wall time is the median.
+	Times benchTimes
 }
 
 // benchResult is one scenario's phases plus the facts the targets are checked against.
@@ -215,20 +217,23 @@ func benchReferencesProgram(project string) string {
 }
 
 // startBenchCloud is e2e.StartCloud whose server also counts the TCP connections it
-// accepts, which shows whether the plugin keeps its connections alive, and whose clock
-// the returned benchClock can shift.
-func startBenchCloud(t *testing.T) (*e2e.Cloud, *atomic.Int64, *benchClock) {
+// accepts, which shows whether the plugin keeps its connections alive, records when each
+// request ran, and has a clock the returned benchClock can shift.
+func startBenchCloud(t *testing.T) (*e2e.Cloud, *atomic.Int64, *benchClock, *benchTimeline) {
 	t.Helper()
 	conns := &atomic.Int64{}
 	clock := &benchClock{}
-	c := e2e.StartCloud(t, emulatortest.WithNow(clock.now), emulatortest.WithHTTPServer(func(hs *http.Server) {
+	timeline := &benchTimeline{}
+	c := e2e.StartCloud(t, emulatortest.WithNow(clock.now), emulatortest.WithOptions(func(o *emulator.Options) {
+		o.OnRequest = timeline.record
+	}), emulatortest.WithHTTPServer(func(hs *http.Server) {
 		hs.ConnState = func(_ net.Conn, state http.ConnState) {
 			if state == http.StateNew {
 				conns.Add(1)
 			}
 		}
 	}))
-	return c, conns, clock
+	return c, conns, clock, timeline
 }
 
 // benchClock is the emulator's clock: the time now, shifted. It dates what the emulator
@@ -253,8 +258,10 @@ type benchRunner struct {
 	edges  [][2]int // the tree's
 	blocks []string // the Webhook-per-edge program, one resource per block
 	dag    *benchDAG
-	res    benchResult
-	phases []string
+	// timeline records the requests of the phase running.
+	timeline *benchTimeline
+	res      benchResult
+	phases   []string
 	// nextStep indexes phases: the phase runPhase runs next.
 	nextStep int
 }
@@ -292,7 +299,7 @@ func newBenchRunner(t *testing.T, sc benchScenario, progress func(string)) *benc
 		}
 	}
 	var clock *benchClock
-	r.c, r.conns, clock = startBenchCloud(t)
+	r.c, r.conns, clock, r.timeline = startBenchCloud(t)
 	// The references are written as the stacks' own updates wrote them, well before the
 	// graph is created: an hour ago on the emulator's clock. Otherwise a run that follows
 	// within the second of the seeding reads them all again (as it should: an update may
@@ -342,6 +349,7 @@ func (r *benchRunner) command(name string, wantWrites int, args ...string) {
 	before := r.conns.Load()
 	procs := startBenchProcSampler(r.plugin)
 	started := time.Now()
+	r.timeline.reset(started)
 	stopHeartbeat := benchHeartbeat(func() {
 		s := c.Stats()
 		r.say("%-15s %8.0fs  still running: requests=%d writes=%d webhooks=%d", name, time.Since(started).Seconds(),
@@ -359,7 +367,7 @@ func (r *benchRunner) command(name string, wantWrites int, args ...string) {
 	p := benchPhase{Name: name, Wall: wall, Walls: []time.Duration{wall}, MinWall: wall, MaxWall: wall,
 		Requests: s.Total, Writes: s.Writes, WantWrites: wantWrites, HookLists: s.ByRoute["GET "+benchHooksRoute],
 		ByRoute: s.ByRoute, PeakRSSKiB: peak, Plugins: plugins, NewConns: int(r.conns.Load() - before),
-		CLICPU: cliCPU, PluginCPU: pluginCPU}
+		CLICPU: cliCPU, PluginCPU: pluginCPU, Times: r.timeline.times()}
 	r.res.Phases = append(r.res.Phases, p)
 	r.say("%-15s %8.1fs  requests=%-5d writes=%-5d (want %d) hook-lists=%-4d conns=%-4d cpu=%.1fs plugin-cpu=%.2fs "+
 		"plugin-rss=%.1fMB (%d procs)", name, wall.Seconds(), p.Requests, p.Writes, wantWrites, p.HookLists,

@@ -156,6 +156,7 @@ func benchReport(results []benchResult, total time.Duration, loadBefore, loadAft
 
 	benchDAGSections(pr, results)
 	benchRouteSection(pr, results)
+	benchTimeSection(pr, results)
 
 	pr("\n### Targets\n\n| Target | Result |\n|---|---|\n")
 	for _, line := range benchTargetLines(results, pairs, graphPairs, latencyPairs) {
