@@ -27,9 +27,7 @@ var (
 var autoDeployerDescription string
 
 // AutoDeployer keeps one deployment webhook per downstream stack on its stack.
-type AutoDeployer struct {
-	edges *edgeEngine
-}
+type AutoDeployer struct{}
 
 // AutoDeployerArgs are the inputs; names match Pulumi's auto-deploy package.
 type AutoDeployerArgs struct {
@@ -99,7 +97,7 @@ func (d *AutoDeployer) Check(
 		failures = append(failures, p.CheckFailure{Property: property, Reason: err.Error()})
 	}
 	if !unknown["organization"] {
-		org, err := d.edges.resolveOrganization(ctx, args.Organization, req.OldInputs.Get("organization"))
+		org, err := engineFor(ctx).resolveOrganization(ctx, args.Organization, req.OldInputs.Get("organization"))
 		if err != nil {
 			fail("organization", err)
 		}
@@ -137,6 +135,9 @@ func (d *AutoDeployer) Check(
 		}
 		seen[ref] = i
 	}
+	if err := engineFor(ctx).declare(resourceURN(ctx)); err != nil {
+		fail("downstreamRefs", err)
+	}
 	// Order does not matter, so the checked inputs hold the refs sorted: a reordered list
 	// then gives the engine the very inputs it has, and it skips rewriting its state.
 	// Unknown or secret elements are tracked by position, so such a list keeps its order.
@@ -153,7 +154,7 @@ func (d *AutoDeployer) Create(
 ) (infer.CreateResponse[AutoDeployerState], error) {
 	args := req.Inputs
 	owner := resourceURN(ctx)
-	now, err := d.edges.apply(ctx, edgeChange{owner: owner, want: edgesFrom(args.source(), args.DownstreamRefs),
+	now, err := engineFor(ctx).apply(ctx, edgeChange{owner: owner, want: edgesFrom(args.source(), args.DownstreamRefs),
 		paused: args.Paused, field: downstreamRefsField}, req.DryRun)
 	refs := targetsOf(now)
 	if err != nil && !errors.As(err, &infer.ResourceInitFailedError{}) {
@@ -167,8 +168,11 @@ func (d *AutoDeployer) Create(
 // Diff compares the refs as a set and names each ref added or removed, not positions in
 // a list. A replacement deletes first: old and new would own webhooks of the same names.
 func (d *AutoDeployer) Diff(
-	_ context.Context, req infer.DiffRequest[AutoDeployerArgs, AutoDeployerState],
+	ctx context.Context, req infer.DiffRequest[AutoDeployerArgs, AutoDeployerState],
 ) (infer.DiffResponse, error) {
+	if err := engineFor(ctx).declare(req.State.owner(ctx)); err != nil {
+		return infer.DiffResponse{}, err
+	}
 	olds, news := req.State.AutoDeployerArgs, req.Inputs
 	diff := map[string]p.PropertyDiff{}
 	for _, f := range []struct {
@@ -193,7 +197,7 @@ func (d *AutoDeployer) Update(
 	ctx context.Context, req infer.UpdateRequest[AutoDeployerArgs, AutoDeployerState],
 ) (infer.UpdateResponse[AutoDeployerState], error) {
 	owner := req.State.owner(ctx)
-	now, err := d.edges.apply(ctx, edgeChange{owner: owner,
+	now, err := engineFor(ctx).apply(ctx, edgeChange{owner: owner,
 		want:   edgesFrom(req.Inputs.source(), req.Inputs.DownstreamRefs),
 		have:   edgesFrom(req.State.source(), req.State.DownstreamRefs),
 		paused: req.Inputs.Paused, wasPaused: req.State.Paused, field: downstreamRefsField}, req.DryRun)
@@ -223,12 +227,12 @@ func (d *AutoDeployer) Read(
 			ID: req.ID, Inputs: req.State.AutoDeployerArgs, State: req.State,
 		}, nil
 	}
-	client, err := d.edges.clients.get(ctx)
+	client, err := engineFor(ctx).client(ctx)
 	if err != nil {
 		return infer.ReadResponse[AutoDeployerArgs, AutoDeployerState]{}, err
 	}
 	owner := req.State.owner(ctx)
-	refs, exists, err := d.edges.ownedEdges(ctx, client, owner, source, req.State.DownstreamRefs, !req.State.Paused)
+	refs, exists, err := engineFor(ctx).ownedEdges(ctx, client, owner, source, req.State.DownstreamRefs, !req.State.Paused)
 	switch {
 	case err != nil:
 		return infer.ReadResponse[AutoDeployerArgs, AutoDeployerState]{}, err
@@ -249,7 +253,7 @@ func (d *AutoDeployer) Read(
 func (d *AutoDeployer) Delete(
 	ctx context.Context, req infer.DeleteRequest[AutoDeployerState],
 ) (infer.DeleteResponse, error) {
-	return infer.DeleteResponse{}, d.edges.deleteAll(ctx, req.ID, req.State.owner(ctx),
+	return infer.DeleteResponse{}, engineFor(ctx).deleteAll(ctx, req.ID, req.State.owner(ctx),
 		edgesFrom(req.State.source(), req.State.DownstreamRefs), req.State.Paused, downstreamRefsField)
 }
 

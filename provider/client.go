@@ -71,8 +71,8 @@ func throttleMessage(t cloud.Throttle) string {
 		t.Kind, wait)
 }
 
-// clientSource builds the client once per provider process, on first use, from the
-// provider's configuration.
+// clientSource builds the configuration's client once, on first use, from the provider's
+// configuration; a failure is not kept, so the next use tries again.
 type clientSource struct {
 	newClient ClientFactory
 

@@ -28,9 +28,9 @@ func (k stackKey) at(ref string) stackKey {
 	return stackKey{k.org, project, stack}
 }
 
-// deployGraph is the per-process cache of what the provider has read about stacks, and of
-// the edges the resources of this `pulumi preview` or `pulumi up` plan to write. Every
-// resource in one run shares it, so each stack is read at most once, and a loop or a
+// deployGraph is one provider configuration's cache of what it has read about stacks,
+// and of the edges the resources of this `pulumi preview` or `pulumi up` plan to write.
+// Every resource in one run shares it, so each stack is read at most once, and a loop or a
 // duplicate made of two resources' edges is seen before either writes.
 type deployGraph struct {
 	// planning serializes duplicate and cycle checks, so two resources cannot each add one
@@ -46,7 +46,16 @@ type deployGraph struct {
 	removed    map[stackKey]map[string]bool      // source → webhook names deleted in this run
 	adopted    map[stackKey]map[string]string    // source → target → owner whose create found it in place
 	warned     map[string]bool                   // warnings already given in this run
+	// handedOver is source → target → the hand-over of its edge in this run, from an owner
+	// no longer in the program to a resource of the same stack that declares it now.
+	handedOver map[stackKey]map[string]handOver
+	// declared holds the owners (URNs) whose Check or Diff ran in this run: resources still
+	// in the program, whose edges are not handed over.
+	declared map[string]bool
 }
+
+// handOver is one edge passing between two resources of one stack in one update.
+type handOver struct{ from, to string }
 
 // stackHooks is one stack's webhooks as read from Pulumi Cloud.
 type stackHooks struct {
@@ -54,26 +63,35 @@ type stackHooks struct {
 	hooks  []cloud.Webhook
 }
 
-// lazy is a value loaded once, by whoever asks first; the others wait for it.
+// lazy is a value loaded once, by whoever asks first; the others wait for it. A failed
+// load is not kept: the next caller tries again, so one cancelled request or one
+// passing error does not answer for the rest of the run.
 type lazy[T any] struct {
-	once   sync.Once
+	mu     sync.Mutex
 	value  T
-	err    error
 	loaded atomic.Bool
 }
 
 func (l *lazy[T]) get(load func() (T, error)) (T, error) {
-	l.once.Do(func() {
-		l.value, l.err = load()
-		l.loaded.Store(true)
-	})
-	return l.value, l.err
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.loaded.Load() {
+		return l.value, nil
+	}
+	value, err := load()
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	l.value = value
+	l.loaded.Store(true)
+	return value, nil
 }
 
-// peek returns the value if it has been loaded without error, without loading it.
+// peek returns the value if it has been loaded, without loading it.
 func (l *lazy[T]) peek() (T, bool) {
-	var zero T
-	if !l.loaded.Load() || l.err != nil {
+	if !l.loaded.Load() {
+		var zero T
 		return zero, false
 	}
 	return l.value, true
@@ -89,6 +107,8 @@ func newDeployGraph() *deployGraph {
 		removed:    map[stackKey]map[string]bool{},
 		adopted:    map[stackKey]map[string]string{},
 		warned:     map[string]bool{},
+		handedOver: map[stackKey]map[string]handOver{},
+		declared:   map[string]bool{},
 	}
 }
 
@@ -352,6 +372,55 @@ func (g *deployGraph) isRemoved(source stackKey, name string) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.removed[source][name]
+}
+
+// declare records that the resource whose edges are recorded as owned by urn is in the
+// program of this run, and returns the edges handed over from it in this run already:
+// it cannot still declare them.
+func (g *deployGraph) declare(urn string) []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.declared[urn] = true
+	var taken []string
+	for source, byRef := range g.handedOver {
+		for ref, h := range byRef {
+			if h.from == urn {
+				taken = append(taken, fmt.Sprintf("%s → %s (now declared by %s)", source.ref(), ref, h.to))
+			}
+		}
+	}
+	slices.Sort(taken)
+	return taken
+}
+
+// handOverFrom records that to takes source → ref over from from, unless from is still
+// in the program (declared in this run); it reports whether it did.
+func (g *deployGraph) handOverFrom(source stackKey, ref, from, to string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.declared[from] {
+		return false
+	}
+	if g.handedOver[source] == nil {
+		g.handedOver[source] = map[string]handOver{}
+	}
+	g.handedOver[source][ref] = handOver{from, to}
+	return true
+}
+
+// handedTo reports whether this run hands source → ref over to to, from whoever.
+func (g *deployGraph) handedTo(source stackKey, ref, to string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	h, ok := g.handedOver[source][ref]
+	return ok && h.to == to
+}
+
+// handsOver reports whether this run hands source → ref over from from to to.
+func (g *deployGraph) handsOver(source stackKey, ref, from, to string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.handedOver[source][ref] == handOver{from, to}
 }
 
 // firstTime reports whether the warning key is new in this run: a preview and an up each

@@ -32,9 +32,7 @@ var deploymentGraphDescription string
 
 // DeploymentGraph owns every deployment edge of a graph of stacks in one resource: one
 // engine step for the whole graph instead of one per stack.
-type DeploymentGraph struct {
-	edges *edgeEngine
-}
+type DeploymentGraph struct{}
 
 // DeploymentGraphArgs are the inputs.
 type DeploymentGraphArgs struct {
@@ -118,7 +116,7 @@ func (g *DeploymentGraph) Check(
 		failures = append(failures, p.CheckFailure{Property: "edges", Reason: err.Error()})
 	}
 	if !req.NewInputs.Get("organization").HasComputed() {
-		org, err := g.edges.resolveOrganization(ctx, args.Organization, req.OldInputs.Get("organization"))
+		org, err := engineFor(ctx).resolveOrganization(ctx, args.Organization, req.OldInputs.Get("organization"))
 		if err != nil {
 			failures = append(failures, p.CheckFailure{Property: "organization", Reason: err.Error()})
 		} else if err := validateCloudName("organization", org); err != nil {
@@ -161,6 +159,9 @@ func (g *DeploymentGraph) Check(
 	if args.FromStackReferences != nil {
 		failures = append(failures, args.FromStackReferences.validate()...)
 	}
+	if err := engineFor(ctx).declare(resourceURN(ctx)); err != nil {
+		fail(err)
+	}
 	return infer.CheckResponse[DeploymentGraphArgs]{Inputs: args, Failures: failures}, nil
 }
 
@@ -175,8 +176,8 @@ func (g *DeploymentGraph) Create(
 	if err != nil {
 		return infer.CreateResponse[DeploymentGraphState]{}, err
 	}
-	g.edges.report(ctx, args.Organization, plan)
-	now, err := g.edges.apply(ctx, edgeChange{owner: owner, want: edgeList(args.Organization, plan.edges),
+	engineFor(ctx).report(ctx, args.Organization, plan)
+	now, err := engineFor(ctx).apply(ctx, edgeChange{owner: owner, want: edgeList(args.Organization, plan.edges),
 		paused: args.Paused, field: edgesField, knownReads: plan.reads()}, req.DryRun)
 	if err != nil && !errors.As(err, &infer.ResourceInitFailedError{}) {
 		return infer.CreateResponse[DeploymentGraphState]{}, err
@@ -195,6 +196,9 @@ func (g *DeploymentGraph) Create(
 func (g *DeploymentGraph) Diff(
 	ctx context.Context, req infer.DiffRequest[DeploymentGraphArgs, DeploymentGraphState],
 ) (infer.DiffResponse, error) {
+	if err := engineFor(ctx).declare(req.State.owner(ctx)); err != nil {
+		return infer.DiffResponse{}, err
+	}
 	olds, news := req.State, req.Inputs
 	diff := map[string]p.PropertyDiff{}
 	if olds.Organization != news.Organization {
@@ -215,11 +219,11 @@ func (g *DeploymentGraph) Diff(
 		diff["paused"] = p.PropertyDiff{Kind: p.Update, InputDiff: true}
 	}
 	if _, replace := diff["organization"]; !replace {
-		plan, err := g.edges.planGraph(ctx, news, olds.StackReferences)
+		plan, err := engineFor(ctx).planGraph(ctx, news, olds.StackReferences)
 		if err != nil {
 			return infer.DiffResponse{}, err
 		}
-		g.edges.plans.put(planKey(olds.owner(ctx), news, olds.StackReferences), plan)
+		engineFor(ctx).rememberPlan(planKey(olds.owner(ctx), news, olds.StackReferences), plan)
 		declared := olds.Edges
 		if olds.isOldShape() {
 			declared = nil
@@ -289,9 +293,9 @@ func (g *DeploymentGraph) Update(
 	}
 	org := req.Inputs.Organization
 	if !sameGraph(plan.edges, req.State.effective()) {
-		g.edges.report(ctx, org, plan)
+		engineFor(ctx).report(ctx, org, plan)
 	}
-	now, err := g.edges.apply(ctx, edgeChange{owner: owner, want: edgeList(org, plan.edges),
+	now, err := engineFor(ctx).apply(ctx, edgeChange{owner: owner, want: edgeList(org, plan.edges),
 		have: edgeList(req.State.Organization, req.State.effective()), paused: req.Inputs.Paused,
 		wasPaused: req.State.Paused, field: edgesField, knownReads: plan.reads()}, req.DryRun)
 	if err != nil && !errors.As(err, &infer.ResourceInitFailedError{}) {
@@ -306,10 +310,10 @@ func (g *DeploymentGraph) Update(
 func (g *DeploymentGraph) plan(
 	ctx context.Context, owner string, args DeploymentGraphArgs, known map[string]DiscoveredStack,
 ) (graphPlan, error) {
-	if plan, ok := g.edges.plans.take(planKey(owner, args, known)); ok {
+	if plan, ok := engineFor(ctx).takePlan(planKey(owner, args, known)); ok {
 		return plan, nil
 	}
-	return g.edges.planGraph(ctx, args, known)
+	return engineFor(ctx).planGraph(ctx, args, known)
 }
 
 // Read lists each upstream stack's webhooks once, with the reads bounded in parallel, and
@@ -324,7 +328,7 @@ func (g *DeploymentGraph) Read(
 	if err := validateCloudName("DeploymentGraph ID (the organization)", org); err != nil {
 		return infer.ReadResponse[DeploymentGraphArgs, DeploymentGraphState]{}, err
 	}
-	client, err := g.edges.clients.get(ctx)
+	client, err := engineFor(ctx).client(ctx)
 	if err != nil {
 		return infer.ReadResponse[DeploymentGraphArgs, DeploymentGraphState]{}, err
 	}
@@ -347,13 +351,13 @@ func (g *DeploymentGraph) Read(
 	// The organization's stack list, which the dangling-edge warnings need, is read while the
 	// webhooks are: a refresh then waits for one batch of round trips, not two in a row.
 	var listed sync.WaitGroup
-	listed.Go(func() { _, _ = g.edges.graph.stackExists(ctx, client, stackKey{org: org}) })
+	listed.Go(func() { _, _ = engineFor(ctx).stackExists(ctx, client, stackKey{org: org}) })
 	defer listed.Wait()
 	found := make([][]string, len(sources))
 	errs := make([]error, len(sources))
 	forEachRead(len(sources), func(i int) {
 		source := stackKey{org: org}.at(sources[i])
-		found[i], _, errs[i] = g.edges.ownedEdges(ctx, client, owner, source, effective[sources[i]],
+		found[i], _, errs[i] = engineFor(ctx).ownedEdges(ctx, client, owner, source, effective[sources[i]],
 			!req.State.Paused)
 	})
 	if err := errors.Join(errs...); err != nil {
@@ -375,7 +379,7 @@ func (g *DeploymentGraph) Read(
 	}
 	known := req.State.StackReferences
 	if args.FromStackReferences != nil {
-		if read, err := g.edges.readReferences(ctx, client, org, *args.FromStackReferences, known); err == nil {
+		if read, err := engineFor(ctx).readReferences(ctx, client, org, *args.FromStackReferences, known); err == nil {
 			known = read.known
 		}
 	}
@@ -388,7 +392,7 @@ func (g *DeploymentGraph) Read(
 func (g *DeploymentGraph) Delete(
 	ctx context.Context, req infer.DeleteRequest[DeploymentGraphState],
 ) (infer.DeleteResponse, error) {
-	return infer.DeleteResponse{}, g.edges.deleteAll(ctx, req.ID, req.State.owner(ctx),
+	return infer.DeleteResponse{}, engineFor(ctx).deleteAll(ctx, req.ID, req.State.owner(ctx),
 		edgeList(req.State.Organization, req.State.effective()), req.State.Paused, edgesField)
 }
 

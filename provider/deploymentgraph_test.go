@@ -152,21 +152,86 @@ func TestDeploymentGraphRefusesLoopsAndOthersEdges(t *testing.T) {
 		`graph/a → graph/b → graph/c → graph/a`)
 	assert.Empty(t, tc.cloud.Webhooks())
 
-	// An AutoDeployer's edge is refused to a graph, naming the owner, and the other way round.
+	// An AutoDeployer's edge is refused to a graph of the same program while the
+	// AutoDeployer is still in it (its Check ran in this run), naming the owner, and the
+	// other way round.
 	_, err = engineCreate(newServer(t, tc.cloud.URL, testToken), deployerURN("a"), deployerInputs("a", "graph/b"))
 	require.NoError(t, err)
-	_, err = engineCreate(newServer(t, tc.cloud.URL, testToken), graphURN("g"), graphInputs(map[string][]string{
-		"graph/a": {"graph/b"},
-	}))
+	same := newServer(t, tc.cloud.URL, testToken)
+	_, err = same.Check(p.CheckRequest{Urn: deployerURN("a"), Inputs: deployerInputs("a", "graph/b")})
+	require.NoError(t, err)
+	_, err = engineCreate(same, graphURN("g"), graphInputs(map[string][]string{"graph/a": {"graph/b"}}))
 	require.ErrorContains(t, err, `edges["graph/a"]: the edge graph/a → graph/b already exists in Pulumi Cloud `+
 		`and is owned by `+string(deployerURN("a")))
+	require.ErrorContains(t, err, "Both resources are in this program: declare the edge in one of them only")
 	_, err = engineCreate(newServer(t, tc.cloud.URL, testToken), graphURN("g"), graphInputs(map[string][]string{
 		"graph/b": {"graph/c"},
 	}))
 	require.NoError(t, err)
-	_, err = engineCreate(newServer(t, tc.cloud.URL, testToken), deployerURN("b"), deployerInputs("b", "graph/c"))
+	same = newServer(t, tc.cloud.URL, testToken)
+	_, err = same.Check(p.CheckRequest{Urn: graphURN("g"), Inputs: graphInputs(map[string][]string{
+		"graph/b": {"graph/c"},
+	})})
+	require.NoError(t, err)
+	_, err = engineCreate(same, deployerURN("b"), deployerInputs("b", "graph/c"))
 	require.ErrorContains(t, err, "is owned by "+string(graphURN("g")))
 	assert.ElementsMatch(t, []string{"a → graph/b", "b → graph/c"}, hookEdges(tc))
+
+	// Another program's edge: aliases cannot help, the advice says so.
+	other := resource.NewURN("prod", "elsewhere", "", deploymentGraphToken, "g")
+	_, err = engineCreate(newServer(t, tc.cloud.URL, testToken), other, graphInputs(map[string][]string{
+		"graph/b": {"graph/c"},
+	}))
+	require.ErrorContains(t, err, "That resource is in another program (stack provider/test): declare each edge "+
+		"in one program only, and remove it there first")
+	require.NotContains(t, err.Error(), "aliases")
+}
+
+// TestEdgesMoveBetweenResourcesInOneUpdate: AutoDeployers replaced by one DeploymentGraph
+// with the same edges in one update, and back. The new owner takes each edge over (one
+// PATCH of its display name) when the old owner is not in the program, and the old
+// owner's delete at the end of the update leaves it: no webhook is deleted or created.
+func TestEdgesMoveBetweenResourcesInOneUpdate(t *testing.T) {
+	t.Parallel()
+	tc := graphCloud(t, "a", "b", "c")
+	deployer, err := engineCreate(newServer(t, tc.cloud.URL, testToken), deployerURN("a"),
+		deployerInputs("a", "graph/b", "graph/c"))
+	require.NoError(t, err)
+	first := tc.cloud.Webhooks()
+
+	run := newServer(t, tc.cloud.URL, testToken) // one `pulumi up`: the AutoDeployer is not in the program
+	tc.cloud.ResetStats()
+	created, err := engineCreate(run, graphURN("g"), graphInputs(map[string][]string{
+		"graph/a": {"graph/b", "graph/c"},
+	}))
+	require.NoError(t, err)
+	require.NoError(t, run.Delete(p.DeleteRequest{ID: "org/graph/a", Urn: deployerURN("a"),
+		Properties: deployer.Properties}))
+	stats := tc.cloud.Stats()
+	assert.Zero(t, stats.ByMethod[http.MethodPost], "%v", stats.ByRoute)
+	assert.Zero(t, stats.ByMethod[http.MethodDelete], "%v", stats.ByRoute)
+	assert.Equal(t, 2, stats.ByMethod[http.MethodPatch], "one display name per edge")
+	moved := tc.cloud.Webhooks()
+	require.Len(t, moved, 2)
+	for i, h := range moved {
+		assert.Equal(t, first[i].Name, h.Name, "the same webhook")
+		assert.Equal(t, edgeDisplayName(h.PayloadURL, string(graphURN("g"))), h.DisplayName)
+	}
+
+	// And back: the graph leaves the program, an AutoDeployer declares the edges again.
+	back := newServer(t, tc.cloud.URL, testToken)
+	tc.cloud.ResetStats()
+	_, err = engineCreate(back, deployerURN("a"), deployerInputs("a", "graph/b", "graph/c"))
+	require.NoError(t, err)
+	require.NoError(t, back.Delete(p.DeleteRequest{ID: "org", Urn: graphURN("g"), Properties: created.Properties}))
+	stats = tc.cloud.Stats()
+	assert.Zero(t, stats.ByMethod[http.MethodPost]+stats.ByMethod[http.MethodDelete], "%v", stats.ByRoute)
+	for _, h := range tc.cloud.Webhooks() {
+		assert.Equal(t, edgeDisplayName(h.PayloadURL, string(deployerURN("a"))), h.DisplayName)
+	}
+	result, err := tc.cloud.FireUpdate("org", "graph", "a")
+	require.NoError(t, err)
+	assert.Len(t, result.Deployments, 2, "b and c once each")
 }
 
 func TestDeploymentGraphReadAndImport(t *testing.T) {

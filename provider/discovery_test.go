@@ -82,9 +82,9 @@ func TestIncrementalDiscovery(t *testing.T) {
 	state, diff = graphStep(t, f, state, refGraphInputs("ref"))
 	assert.Equal(t, map[string]p.PropertyDiff{`["effectiveEdges: ref/s010 → ref/s249"]`: {Kind: p.Add}},
 		diff.DetailedDiff)
-	assert.Equal(t, map[string]int{"ListStacks": 3, "ReadUpstreamReferences": 1, "ListWebhooks": 2,
-		"GetDeploymentSettings": 1, "CreateWebhookOnce": 1}, f.took(),
-		"the list, the one stack updated; then the edge's checks and its POST, with no second discovery")
+	assert.Equal(t, map[string]int{"ListStacks": 3, "ReadUpstreamReferences": 1, "ListWebhooks": 2 + 2,
+		"GetDeploymentSettings": 1, "CreateWebhookOnce": 1}, f.took(), "the list, the one stack updated; then "+
+		"the edge's checks, its POST and the read back of its two stacks, with no second discovery")
 	assert.Contains(t, f.edges(), "ref/s010 → ref/s249")
 
 	// A removed reference: one DELETE.

@@ -213,6 +213,49 @@ func (e *edgeEngine) warnRedundant(ctx context.Context, graph map[string][]strin
 	}
 }
 
+// ownershipAdvice says what to do about an edge owned by other, for a resource urn that
+// declares it too: aliases only where they can help (a rename of the same type in the
+// same stack), otherwise one declaration in one program.
+func ownershipAdvice(other, urn string) string {
+	switch {
+	case sameStack(other, urn) && urnType(other) == urnType(urn):
+		return fmt.Sprintf("If this resource was renamed from that one, add it to this resource's aliases "+
+			"(aliases: [%q]) so the edge is kept; if both resources declare the edge, remove it from one of them",
+			other)
+	case sameStack(other, urn):
+		return "Both resources are in this program: declare the edge in one of them only (to move edges from " +
+			"one to the other, remove them from the first in the same update)"
+	default:
+		return "That resource is in another program (stack " + urnStack(other) + "): declare each edge in one " +
+			"program only, and remove it there first"
+	}
+}
+
+// URNs read urn:pulumi:<stack>::<project>::<type>::<name>.
+func urnParts(urn string) []string {
+	return strings.SplitN(strings.TrimPrefix(urn, "urn:pulumi:"), "::", 4)
+}
+
+func urnStack(urn string) string {
+	if parts := urnParts(urn); len(parts) == 4 {
+		return parts[1] + "/" + parts[0]
+	}
+	return urn
+}
+
+func urnType(urn string) string {
+	if parts := urnParts(urn); len(parts) == 4 {
+		return parts[2]
+	}
+	return ""
+}
+
+// sameStack reports whether two URNs are resources of one stack of one project: one program.
+func sameStack(a, b string) bool {
+	pa, pb := urnParts(a), urnParts(b)
+	return len(pa) == 4 && len(pb) == 4 && pa[0] == pb[0] && pa[1] == pb[1]
+}
+
 // checkDuplicate refuses an edge that another auto-deploy resource declares or owns, and
 // warns about a webhook made another way that already deploys the target on update.
 func (e *edgeEngine) checkDuplicate(
@@ -230,13 +273,22 @@ func (e *edgeEngine) checkDuplicate(
 		}
 		switch {
 		case isEdgeWebhook(h):
-			// Whoever owns it, active or not: a second owner would take it over.
-			if other := ownerOf(h); other != "" && other != owner.urn {
-				return fmt.Errorf("%s: the edge %s already exists in Pulumi Cloud and is owned by %s (webhook %q "+
-					"on %s). If this resource was renamed from that one, add it to this resource's aliases "+
-					"(aliases: [%q]) so the edge is kept; if both resources declare the edge, remove it from one "+
-					"of them", field, edge, other, h.Name, source, other)
+			// Whoever owns it, active or not: a second owner would take it over, unless the
+			// owner is of this stack and leaves the program in this update (a move between
+			// AutoDeployers and a DeploymentGraph in one edit).
+			other := ownerOf(h)
+			if other == "" || other == owner.urn || e.graph.handsOver(source, ref, other, owner.urn) {
+				continue
 			}
+			if owner.webhook == "" && sameStack(other, owner.urn) && e.graph.handOverFrom(source, ref, other,
+				owner.urn) {
+				p.GetLogger(ctx).Infof("the edge %s passes from %s to this resource: %s is no longer in the "+
+					"program, and its delete at the end of this update leaves the webhook to this one (no webhook "+
+					"is deleted or created)", edge, other, other)
+				continue
+			}
+			return fmt.Errorf("%s: the edge %s already exists in Pulumi Cloud and is owned by %s (webhook %q "+
+				"on %s). %s", field, edge, other, h.Name, source, ownershipAdvice(other, owner.urn))
 		case !firesOnUpdate(h):
 		case isWebhookResourceName(h.Name):
 			return fmt.Errorf("%s: the edge %s is already made by an auto-deploy Webhook resource (webhook %q, "+

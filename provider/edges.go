@@ -27,13 +27,21 @@ const (
 
 // edgeEngine plans and writes deployment edges for every resource that owns them: it
 // checks new edges before the first write (in preview too), writes only what changed,
-// and deletes only webhooks its resource owns. One is built per provider and shared, so
-// that all resources of a run see each other's planned edges.
+// and deletes only webhooks its resource owns. One is built per provider configuration
+// (Config.Configure) and shared, so that all resources of a run see each other's planned
+// edges and read each stack once.
 type edgeEngine struct {
 	clients *clientSource
 	graph   *deployGraph
 	plans   *planMemo
 }
+
+func newEdgeEngine(newClient ClientFactory) *edgeEngine {
+	return &edgeEngine{clients: &clientSource{newClient: newClient}, graph: newDeployGraph(), plans: newPlanMemo()}
+}
+
+// client is the configuration's Pulumi Cloud client.
+func (e *edgeEngine) client(ctx context.Context) (Client, error) { return e.clients.get(ctx) }
 
 // edgeOwner is the resource that declares an edge. Its URN is recorded in the display
 // name of every webhook an AutoDeployer creates, so ownership lives in Pulumi Cloud and
@@ -110,88 +118,129 @@ type edgeChange struct {
 	knownReads map[string][]string
 }
 
-// apply moves owner's edges from have to want and returns the edges now in place. New
-// edges are checked first (also in preview, where nothing is written). Requests run at
-// most maxParallelRequests at once across all of the change. Failed edges leave the rest
-// in place and come back as infer.ResourceInitFailedError, so the engine keeps the
-// partial state.
-func (e *edgeEngine) apply(ctx context.Context, c edgeChange, dryRun bool) ([]edge, error) {
+// edgeOps is a change split into what it writes: edges to create, edges kept whose
+// active flag flips (pause or resume), edges to delete.
+type edgeOps struct {
+	add, toggle, remove []edge
+}
+
+func (o edgeOps) empty() bool { return len(o.add)+len(o.toggle)+len(o.remove) == 0 }
+
+// all is every write in the order write runs them; a result's index says which it was.
+func (o edgeOps) all() []edge { return slices.Concat(o.add, o.toggle, o.remove) }
+
+func (o edgeOps) isAdd(i int) bool    { return i < len(o.add) }
+func (o edgeOps) isRemove(i int) bool { return i >= len(o.add)+len(o.toggle) }
+
+func opsOf(c edgeChange) edgeOps {
+	var o edgeOps
 	// In preview a ref still unknown decodes as ""; it is checked once it is known.
-	add := slices.DeleteFunc(withoutEdges(c.want, c.have), func(x edge) bool { return x.ref == "" })
-	remove := withoutEdges(c.have, c.want)
-	var toggle []edge
+	o.add = slices.DeleteFunc(withoutEdges(c.want, c.have), func(x edge) bool { return x.ref == "" })
+	o.remove = withoutEdges(c.have, c.want)
 	if c.paused != c.wasPaused {
-		toggle = withoutEdges(c.have, remove)
+		o.toggle = withoutEdges(c.have, o.remove)
 	}
-	if len(add) == 0 && len(remove) == 0 && len(toggle) == 0 {
+	return o
+}
+
+// apply moves owner's edges from have to want and returns the edges now in place, in
+// phases: check the new edges (in preview too, where nothing is written), read what the
+// removals need, write, read back what the checks read (another program may have written
+// in between) and undo what now loops or doubles, and settle what is in place. Failed
+// edges leave the rest in place and come back as infer.ResourceInitFailedError, so the
+// engine keeps the partial state.
+func (e *edgeEngine) apply(ctx context.Context, c edgeChange, dryRun bool) ([]edge, error) {
+	ops := opsOf(c)
+	if ops.empty() {
 		return c.want, nil
 	}
-	client, err := e.clients.get(ctx)
+	client, err := e.client(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if len(add) > 0 {
-		if err := e.checkAdds(ctx, client, edgeOwner{urn: c.owner}, add, c.field, true); err != nil {
+	owner := edgeOwner{urn: c.owner}
+	if len(ops.add) > 0 {
+		if err := e.checkAdds(ctx, client, owner, ops.add, c.field, true); err != nil {
 			return nil, err
 		}
 		if dryRun {
 			// At preview only: the warning is for the user deciding, and costs a read per target.
-			e.warnUnreferenced(ctx, client, add, c.knownReads)
+			e.warnUnreferenced(ctx, client, ops.add, c.knownReads)
 		}
 	}
 	if dryRun {
 		return c.want, nil
 	}
+	e.readRemovalListings(ctx, client, ops.remove)
+	failures := e.write(ctx, client, c, ops)
+	e.verifyAdds(ctx, client, owner, ops, failures, c.field)
+	return e.settle(c, ops, failures)
+}
 
-	// A removal first checks who owns the webhook, in its source's listing: read those
-	// listings up front, as many at a time as reads may run, not one per write slot.
-	var sources []stackKey
-	seen := map[stackKey]bool{}
-	for _, x := range remove {
-		if !seen[x.source] {
-			seen[x.source] = true
-			sources = append(sources, x.source)
-		}
-	}
+// readRemovalListings reads the listings of the sources of removed edges up front, as
+// many at a time as reads may run: a removal checks who owns the webhook there first.
+func (e *edgeEngine) readRemovalListings(ctx context.Context, client Client, remove []edge) {
+	sources := sourcesOf(remove)
 	forEachRead(len(sources), func(i int) { _, _ = e.graph.webhooksOf(ctx, client, sources[i]) })
+}
 
-	ops := slices.Concat(add, toggle, remove)
-	failures := make([]error, len(ops))
-	forEach(len(ops), func(i int) {
+// write runs every write of ops, at most maxParallelRequests at once across the change,
+// and returns each one's failure (nil for success) at its index in ops.all().
+func (e *edgeEngine) write(ctx context.Context, client Client, c edgeChange, ops edgeOps) []error {
+	all := ops.all()
+	failures := make([]error, len(all))
+	forEach(len(all), func(i int) {
 		switch {
-		case i < len(add):
-			failures[i] = e.ensureEdge(ctx, client, c.owner, ops[i], !c.paused)
-		case i < len(add)+len(toggle):
-			failures[i] = e.setActive(ctx, client, c.owner, ops[i], !c.paused)
+		case ops.isAdd(i):
+			failures[i] = e.ensureEdge(ctx, client, c.owner, all[i], !c.paused)
+		case ops.isRemove(i):
+			failures[i] = e.removeEdge(ctx, client, c.owner, all[i])
 		default:
-			failures[i] = e.removeEdge(ctx, client, c.owner, ops[i])
+			failures[i] = e.setActive(ctx, client, c.owner, all[i], !c.paused)
 		}
 	})
+	return failures
+}
 
-	var reasons []string
-	var failedAdds, removed []edge
+// settle works out the edges in place after the writes: have, plus the adds that landed,
+// minus the removals that did, in want's order. Failed adds are no longer planned, and
+// the failures are reported once per kind of failure, with a count.
+func (e *edgeEngine) settle(c edgeChange, ops edgeOps, failures []error) ([]edge, error) {
+	all := ops.all()
+	var failed []error
+	var removed []edge
 	now := slices.Clone(c.have)
 	for i, err := range failures {
 		switch {
 		case err != nil:
-			reasons = append(reasons, err.Error())
-			if i < len(add) {
-				failedAdds = append(failedAdds, ops[i])
+			failed = append(failed, err)
+			if ops.isAdd(i) {
+				e.graph.unplan(all[i].source, c.owner, []string{all[i].ref})
 			}
-		case i < len(add):
-			now = append(now, ops[i])
-		case i >= len(add)+len(toggle):
-			removed = append(removed, ops[i])
+		case ops.isAdd(i):
+			now = append(now, all[i])
+		case ops.isRemove(i):
+			removed = append(removed, all[i])
 		}
 	}
-	for _, x := range failedAdds {
-		e.graph.unplan(x.source, c.owner, []string{x.ref})
-	}
 	now = orderedEdges(withoutEdges(now, removed), c.want)
-	if len(reasons) > 0 {
-		return now, infer.ResourceInitFailedError{Reasons: reasons}
+	if len(failed) > 0 {
+		return now, infer.ResourceInitFailedError{Reasons: summarizeFailures(failed)}
 	}
 	return now, nil
+}
+
+// sourcesOf returns the distinct sources of edges, in order.
+func sourcesOf(edges []edge) []stackKey {
+	var out []stackKey
+	seen := map[stackKey]bool{}
+	for _, x := range edges {
+		if !seen[x.source] {
+			seen[x.source] = true
+			out = append(out, x.source)
+		}
+	}
+	return out
 }
 
 // deleteAll removes owner's edges have, those already gone counting as removed, for a
@@ -206,99 +255,6 @@ func (e *edgeEngine) deleteAll(
 		return fmt.Errorf("deleting %s: %s", id, strings.Join(failed.Reasons, "; "))
 	}
 	return err
-}
-
-// ensureEdge creates the edge's webhook under its deterministic name. Finding one there
-// already means an earlier attempt of this owner landed (its answer lost, or the provider
-// stopped): it is adopted, and repaired if it was changed since. One owned by another
-// resource is never taken over.
-func (e *edgeEngine) ensureEdge(ctx context.Context, client Client, owner string, x edge, active bool) error {
-	source, ref := x.source, x.ref
-	want := desiredEdgeWebhook(ref, owner, active)
-	outcome, live, err := client.CreateWebhookOnce(ctx, source.scope(), want)
-	if err != nil {
-		return describeCloudError(fmt.Sprintf("creating the deployment webhook %s → %s", source, ref), err)
-	}
-	switch other := ownerOf(live); {
-	case other != "" && other != owner:
-		return fmt.Errorf("creating the deployment webhook %s → %s: it was created meanwhile by %s, which owns "+
-			"it now; declare the edge in one resource only", source, ref, other)
-	case outcome == cloud.Occupied && other == owner:
-		e.graph.markAdopted(source, ref, owner)
-	}
-	if isDesiredEdge(live, ref, owner, active) {
-		return nil
-	}
-	if _, err := client.UpdateWebhook(ctx, source.scope(), want.Name, want); err != nil {
-		return describeCloudError(fmt.Sprintf("repairing the deployment webhook %s → %s", source, ref), err)
-	}
-	return nil
-}
-
-// setActive pauses or resumes one of owner's edges with a single PATCH; one deleted
-// behind Pulumi's back is created again.
-func (e *edgeEngine) setActive(ctx context.Context, client Client, owner string, x edge, active bool) error {
-	want := desiredEdgeWebhook(x.ref, owner, active)
-	_, err := client.UpdateWebhook(ctx, x.source.scope(), want.Name, want)
-	if errors.Is(err, cloud.ErrNotFound) {
-		return e.ensureEdge(ctx, client, owner, x, active)
-	}
-	if err != nil {
-		verb := "pausing"
-		if active {
-			verb = "resuming"
-		}
-		return describeCloudError(fmt.Sprintf("%s the deployment webhook %s → %s", verb, x.source, x.ref), err)
-	}
-	return nil
-}
-
-// removeEdge deletes the edge's webhook if owner owns it; one already gone counts as
-// removed, and one another resource owns now is left alone, with a warning.
-func (e *edgeEngine) removeEdge(ctx context.Context, client Client, owner string, x edge) error {
-	source, ref := x.source, x.ref
-	name := edgeWebhookName(ref)
-	planner, planned := e.graph.plannedBy(source, ref)
-	switch {
-	case planned && planner != owner:
-		return nil // another resource of this run holds the edge now
-	case !planned:
-		listed, err := e.graph.webhooksOf(ctx, client, source)
-		if err != nil {
-			return err
-		}
-		i := slices.IndexFunc(listed.hooks, func(h cloud.Webhook) bool { return h.Name == name })
-		if i < 0 {
-			return nil // already gone
-		}
-		if other := ownerOf(listed.hooks[i]); other != "" && other != owner {
-			p.GetLogger(ctx).Warningf("left the deployment webhook %s → %s in place: it is owned by %s now, "+
-				"not by this resource", source, ref, other)
-			return nil
-		}
-	}
-	err := client.DeleteWebhook(ctx, source.scope(), name)
-	if err != nil && !errors.Is(err, cloud.ErrNotFound) {
-		return describeCloudError(fmt.Sprintf("deleting the deployment webhook %s → %s", source, ref), err)
-	}
-	e.graph.markRemoved(source, name)
-	e.graph.unplan(source, owner, []string{ref})
-	return nil
-}
-
-// heldBySuccessor returns the refs of have whose webhooks a create of the same owner
-// adopted in this run. Only a replacement forced with `pulumi up --replace` does that:
-// it creates the new resource (the same URN, and so the same owner) before it deletes
-// the old one, so the new one finds the old one's webhooks under its own names. They are
-// the new resource's now, and the old one's delete must leave them.
-func (e *edgeEngine) heldBySuccessor(owner string, have []edge) []edge {
-	var held []edge
-	for _, x := range have {
-		if e.graph.adoptedBy(x.source, x.ref) == owner {
-			held = append(held, x)
-		}
-	}
-	return held
 }
 
 // withoutEdges returns the edges of a not in b, in a's order. A graph may hold thousands
@@ -398,4 +354,47 @@ func setDiff(key string, olds, news []string) map[string]p.PropertyDiff {
 		diff[path] = p.PropertyDiff{Kind: kind, InputDiff: true}
 	}
 	return diff
+}
+
+// stackExists reports whether the stack exists, from one listing of its organization's
+// stacks per run.
+func (e *edgeEngine) stackExists(ctx context.Context, client Client, k stackKey) (bool, error) {
+	return e.graph.stackExists(ctx, client, k)
+}
+
+// checkTarget fails unless the stack exists and has deployment settings.
+func (e *edgeEngine) checkTarget(ctx context.Context, client Client, k stackKey) error {
+	return e.graph.checkTarget(ctx, client, k)
+}
+
+// markRemoved records that this run deleted a webhook of source, for the checks that follow.
+func (e *edgeEngine) markRemoved(source stackKey, name string) { e.graph.markRemoved(source, name) }
+
+// rememberPlan keeps a plan a Diff worked out for the Update that follows it.
+func (e *edgeEngine) rememberPlan(key string, plan graphPlan) { e.plans.put(key, plan) }
+
+// takePlan returns the plan a Diff kept under key, once.
+func (e *edgeEngine) takePlan(key string) (graphPlan, bool) { return e.plans.take(key) }
+
+// declare records that the resource recorded as owner urn is in this run's program. An
+// edge this run already handed over from it to another resource of the program is then
+// declared twice, which is refused.
+func (e *edgeEngine) declare(urn string) error {
+	if urn == "" {
+		return nil
+	}
+	taken := e.graph.declare(urn)
+	if len(taken) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s declares edges that another resource of this program declares too: %s; declare each "+
+		"edge in one resource only (to move edges between resources, remove them from the first in the same "+
+		"update)", urn, strings.Join(taken, ", "))
+}
+
+// unplan forgets that owner plans source → ref, after a write that did not land.
+func (e *edgeEngine) unplan(source stackKey, owner, ref string) {
+	if ref != "" {
+		e.graph.unplan(source, owner, []string{ref})
+	}
 }

@@ -29,6 +29,9 @@ type fakeClient struct {
 	calls  map[string]int        // method → calls
 	// pageSize splits ListStacks into pages, each counted as a call.
 	pageSize int
+	// afterCreate, when set, runs after each webhook create lands, with the lock held: a
+	// test's stand-in for another program writing between this one's checks and its read back.
+	afterCreate func(f *fakeClient)
 }
 
 type fakeStack struct {
@@ -117,7 +120,18 @@ func (f *fakeClient) CreateWebhookOnce(_ context.Context, scope cloud.WebhookSco
 		}
 	}
 	st.hooks = append(st.hooks, w)
+	if f.afterCreate != nil {
+		then := f.afterCreate
+		f.afterCreate = nil
+		then(f)
+	}
 	return cloud.Created, w, nil
+}
+
+// addHookLocked puts a webhook on org/project/stack, as another program would.
+func (f *fakeClient) addHookLocked(stack string, w cloud.Webhook) {
+	st := f.stacks[stack]
+	st.hooks = append(st.hooks, w)
 }
 
 func (f *fakeClient) ListWebhooks(_ context.Context, scope cloud.WebhookScope) ([]cloud.Webhook, error) {

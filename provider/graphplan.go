@@ -57,7 +57,7 @@ func (e *edgeEngine) planGraph(
 	var plan graphPlan
 	var refs *referenceGraph
 	if args.FromStackReferences != nil {
-		client, err := e.clients.get(ctx)
+		client, err := e.client(ctx)
 		if err != nil {
 			return graphPlan{}, err
 		}
@@ -100,7 +100,7 @@ func (e *edgeEngine) planGraph(
 func (e *edgeEngine) report(ctx context.Context, org string, plan graphPlan) {
 	shown := plan.joins[:min(maxShapeLines, len(plan.joins))]
 	skips := make([]bool, len(shown))
-	if client, err := e.clients.get(ctx); err == nil && len(shown) > 0 {
+	if client, err := e.client(ctx); err == nil && len(shown) > 0 {
 		forEachRead(len(shown), func(i int) {
 			settings, err := e.graph.deploymentSettings(ctx, client, stackKey{org: org}.at(shown[i].stack))
 			skips[i] = err == nil && skipsIntermediateDeployments(settings)

@@ -30,11 +30,9 @@ var (
 //go:embed webhook.md
 var webhookDescription string
 
-// Webhook manages one Pulumi Cloud webhook of any scope and format.
-type Webhook struct {
-	clients *clientSource
-	edges   *edgeEngine
-}
+// Webhook manages one Pulumi Cloud webhook of any scope and format. It reaches Pulumi
+// Cloud through the engine of its provider configuration (engineFor).
+type Webhook struct{}
 
 // WebhookArgs are the inputs of a Webhook; names match pulumiservice's Webhook.
 type WebhookArgs struct {
@@ -236,27 +234,50 @@ func (w *Webhook) Create(
 	if req.DryRun {
 		return infer.CreateResponse[WebhookState]{Output: state}, nil
 	}
-	client, err := w.clients.get(ctx)
+	name, err := w.create(ctx, req.Inputs)
 	if err != nil {
 		return infer.CreateResponse[WebhookState]{}, err
 	}
-	scope := req.Inputs.scope()
+	state.Name = name
+	return infer.CreateResponse[WebhookState]{ID: formatWebhookID(req.Inputs.scope(), name), Output: state}, nil
+}
+
+// create writes the webhook under a name of its own and, for a deployment edge, reads
+// back what its checks read: another program may have made the same edge, or the other
+// half of a loop, in between; the webhook is then deleted again and the create fails. A
+// create that does not land is no longer planned.
+func (w *Webhook) create(ctx context.Context, args WebhookArgs) (string, error) {
+	e := engineFor(ctx)
+	source, ref, isEdge := args.edge()
+	owner := edgeOwner{urn: resourceURN(ctx)}
+	client, err := e.client(ctx)
+	if err != nil {
+		e.unplan(source, owner.urn, ref)
+		return "", err
+	}
+	scope := args.scope()
 	// The name is chosen here rather than by the service so that a create whose answer is
 	// lost can be checked for by name instead of sent twice; its prefix tells the edges of
 	// Webhook resources from hand-made ones.
 	for {
-		name := webhookResourceNamePrefix + randomWebhookName()
-		outcome, _, err := client.CreateWebhookOnce(ctx, scope, req.Inputs.toCloud(name))
+		owner.webhook = webhookResourceNamePrefix + randomWebhookName()
+		outcome, _, err := client.CreateWebhookOnce(ctx, scope, args.toCloud(owner.webhook))
 		if err != nil {
-			return infer.CreateResponse[WebhookState]{}, describeCloudError(
-				fmt.Sprintf("creating webhook %q on %s", req.Inputs.DisplayName, scope), err)
+			e.unplan(source, owner.urn, ref)
+			return "", describeCloudError(fmt.Sprintf("creating webhook %q on %s", args.DisplayName, scope), err)
 		}
 		if outcome == cloud.Created {
-			state.Name = name
-			return infer.CreateResponse[WebhookState]{ID: formatWebhookID(scope, name), Output: state}, nil
+			break
 		}
 		// Another webhook already has this random name: draw another.
 	}
+	if isEdge {
+		field := func(stackKey) string { return "payloadUrl" }
+		if err := e.readBack(ctx, client, owner, []edge{{source, ref}}, field)[0]; err != nil {
+			return "", err
+		}
+	}
+	return owner.webhook, nil
 }
 
 // randomWebhookName makes a name like the ones the service generates (8 hex characters).
@@ -281,11 +302,11 @@ func (w *Webhook) checkEdge(ctx context.Context, args WebhookArgs, owner edgeOwn
 	if !ok {
 		return nil
 	}
-	client, err := w.clients.get(ctx)
+	client, err := engineFor(ctx).client(ctx)
 	if err != nil {
 		return err
 	}
-	return w.edges.checkAdds(ctx, client, owner, []edge{{source, ref}}, func(stackKey) string { return "payloadUrl" },
+	return engineFor(ctx).checkAdds(ctx, client, owner, []edge{{source, ref}}, func(stackKey) string { return "payloadUrl" },
 		false)
 }
 
@@ -342,7 +363,7 @@ func (w *Webhook) Read(
 	if err != nil {
 		return infer.ReadResponse[WebhookArgs, WebhookState]{}, err
 	}
-	client, err := w.clients.get(ctx)
+	client, err := engineFor(ctx).client(ctx)
 	if err != nil {
 		return infer.ReadResponse[WebhookArgs, WebhookState]{}, err
 	}
@@ -382,7 +403,7 @@ func (w *Webhook) Update(
 	if req.DryRun {
 		return infer.UpdateResponse[WebhookState]{Output: state}, nil
 	}
-	client, err := w.clients.get(ctx)
+	client, err := engineFor(ctx).client(ctx)
 	if err != nil {
 		return infer.UpdateResponse[WebhookState]{}, err
 	}
@@ -399,7 +420,7 @@ func (w *Webhook) Update(
 
 // Delete removes the webhook; one already gone counts as deleted so destroy can finish.
 func (w *Webhook) Delete(ctx context.Context, req infer.DeleteRequest[WebhookState]) (infer.DeleteResponse, error) {
-	client, err := w.clients.get(ctx)
+	client, err := engineFor(ctx).client(ctx)
 	if err != nil {
 		return infer.DeleteResponse{}, err
 	}
@@ -409,7 +430,7 @@ func (w *Webhook) Delete(ctx context.Context, req infer.DeleteRequest[WebhookSta
 		return infer.DeleteResponse{}, describeCloudError(fmt.Sprintf("deleting webhook %s", req.ID), err)
 	}
 	if source, _, ok := req.State.edge(); ok {
-		w.edges.graph.markRemoved(source, req.State.Name)
+		engineFor(ctx).markRemoved(source, req.State.Name)
 	}
 	return infer.DeleteResponse{}, nil
 }

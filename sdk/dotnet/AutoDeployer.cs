@@ -77,7 +77,7 @@ namespace AutoDeployDev.AutoDeploy
         /// The owner recorded in the display name of each of these webhooks: this resource's URN when it was created (kept across a rename with `aliases`). Only webhooks recorded as owned by it are read, changed or deleted by this resource.
         /// </summary>
         [Output("owner")]
-        public Output<string> Owner { get; private set; } = null!;
+        public Output<string?> Owner { get; private set; } = null!;
 
         /// <summary>
         /// Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.

@@ -26,6 +26,12 @@ namespace AutoDeployDev.AutoDeploy
     /// removed under its upstream key, for example `~ edges: { ~ net/prod: [ - [1]: "db/prod" ] }`, never positions
     /// shifting in a list.
     /// 
+    /// `edges` stays as you wrote it. The edges in place are the output `effectiveEdges`: the declared ones plus those
+    /// derived from StackReferences (`fromStackReferences`), without the edges a longer path implies (unless
+    /// `keepRedundantEdges`). An edge in place that your `edges` do not explain shows in the diff by name, as
+    /// `+ effectiveEdges: app/prod → web/prod`. When the graph changes, preview also says which edges were left out and
+    /// how many times one update deploys each stack where paths meet.
+    /// 
     /// Each webhook records its owner (this resource's URN) in its display name, so a DeploymentGraph never takes over,
     /// changes or deletes an edge another resource owns: an edge that an `AutoDeployer`, an auto-deploy `Webhook` or another
     /// `DeploymentGraph` already owns or declares is refused in preview, and the other way round. Set `paused` to make every
@@ -58,7 +64,13 @@ namespace AutoDeployDev.AutoDeploy
         public Output<ImmutableDictionary<string, ImmutableArray<string>>?> Edges { get; private set; } = null!;
 
         /// <summary>
-        /// Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Read at every preview and update: one list of stacks per project and tag, and one request per selected stack. A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
+        /// The edges in place in Pulumi Cloud, one deployment webhook each, in the shape of `edges`: the declared edges and those derived from StackReferences, without the edges a longer path implies (unless `keepRedundantEdges`).
+        /// </summary>
+        [Output("effectiveEdges")]
+        public Output<ImmutableDictionary<string, ImmutableArray<string>>?> EffectiveEdges { get; private set; } = null!;
+
+        /// <summary>
+        /// Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Each preview and update lists the selected stacks (one list per project and tag) and reads the references of only the stacks updated since they were last read (`stackReferences`). A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
         /// </summary>
         [Output("fromStackReferences")]
         public Output<Outputs.StackSelection?> FromStackReferences { get; private set; } = null!;
@@ -92,6 +104,12 @@ namespace AutoDeployDev.AutoDeploy
         /// </summary>
         [Output("paused")]
         public Output<bool?> Paused { get; private set; } = null!;
+
+        /// <summary>
+        /// What `fromStackReferences` last read: per selected stack (`project/stack`), the stacks its program reads and the stack's lastUpdate at that time. The next preview or update reads again only the stacks updated since; `pulumi refresh` brings it up to date.
+        /// </summary>
+        [Output("stackReferences")]
+        public Output<ImmutableDictionary<string, Outputs.DiscoveredStack>?> StackReferences { get; private set; } = null!;
 
 
         /// <summary>
@@ -156,7 +174,7 @@ namespace AutoDeployDev.AutoDeploy
         }
 
         /// <summary>
-        /// Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Read at every preview and update: one list of stacks per project and tag, and one request per selected stack. A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
+        /// Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Each preview and update lists the selected stacks (one list per project and tag) and reads the references of only the stacks updated since they were last read (`stackReferences`). A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
         /// </summary>
         [Input("fromStackReferences")]
         public Input<Inputs.StackSelectionArgs>? FromStackReferences { get; set; }

@@ -88,7 +88,7 @@ export class AutoDeployer extends pulumi.CustomResource {
     /**
      * The owner recorded in the display name of each of these webhooks: this resource's URN when it was created (kept across a rename with `aliases`). Only webhooks recorded as owned by it are read, changed or deleted by this resource.
      */
-    declare public /*out*/ readonly owner: pulumi.Output<string>;
+    declare public /*out*/ readonly owner: pulumi.Output<string | undefined>;
     /**
      * Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
      */

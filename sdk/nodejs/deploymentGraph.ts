@@ -23,6 +23,12 @@ import * as utilities from "./utilities";
  * removed under its upstream key, for example `~ edges: { ~ net/prod: [ - [1]: "db/prod" ] }`, never positions
  * shifting in a list.
  *
+ * `edges` stays as you wrote it. The edges in place are the output `effectiveEdges`: the declared ones plus those
+ * derived from StackReferences (`fromStackReferences`), without the edges a longer path implies (unless
+ * `keepRedundantEdges`). An edge in place that your `edges` do not explain shows in the diff by name, as
+ * `+ effectiveEdges: app/prod → web/prod`. When the graph changes, preview also says which edges were left out and
+ * how many times one update deploys each stack where paths meet.
+ *
  * Each webhook records its owner (this resource's URN) in its display name, so a DeploymentGraph never takes over,
  * changes or deletes an edge another resource owns: an edge that an `AutoDeployer`, an auto-deploy `Webhook` or another
  * `DeploymentGraph` already owns or declares is refused in preview, and the other way round. Set `paused` to make every
@@ -75,7 +81,11 @@ export class DeploymentGraph extends pulumi.CustomResource {
      */
     declare public readonly edges: pulumi.Output<{[key: string]: string[]} | undefined>;
     /**
-     * Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Read at every preview and update: one list of stacks per project and tag, and one request per selected stack. A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
+     * The edges in place in Pulumi Cloud, one deployment webhook each, in the shape of `edges`: the declared edges and those derived from StackReferences, without the edges a longer path implies (unless `keepRedundantEdges`).
+     */
+    declare public /*out*/ readonly effectiveEdges: pulumi.Output<{[key: string]: string[]} | undefined>;
+    /**
+     * Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Each preview and update lists the selected stacks (one list per project and tag) and reads the references of only the stacks updated since they were last read (`stackReferences`). A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
      */
     declare public readonly fromStackReferences: pulumi.Output<outputs.StackSelection | undefined>;
     /**
@@ -98,6 +108,10 @@ export class DeploymentGraph extends pulumi.CustomResource {
      * Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
      */
     declare public readonly paused: pulumi.Output<boolean | undefined>;
+    /**
+     * What `fromStackReferences` last read: per selected stack (`project/stack`), the stacks its program reads and the stack's lastUpdate at that time. The next preview or update reads again only the stacks updated since; `pulumi refresh` brings it up to date.
+     */
+    declare public /*out*/ readonly stackReferences: pulumi.Output<{[key: string]: outputs.DiscoveredStack} | undefined>;
 
     /**
      * Create a DeploymentGraph resource with the given unique name, arguments, and options.
@@ -116,17 +130,21 @@ export class DeploymentGraph extends pulumi.CustomResource {
             resourceInputs["organization"] = args?.organization;
             resourceInputs["paused"] = args?.paused;
             resourceInputs["edgeCount"] = undefined /*out*/;
+            resourceInputs["effectiveEdges"] = undefined /*out*/;
             resourceInputs["mermaid"] = undefined /*out*/;
             resourceInputs["owner"] = undefined /*out*/;
+            resourceInputs["stackReferences"] = undefined /*out*/;
         } else {
             resourceInputs["edgeCount"] = undefined /*out*/;
             resourceInputs["edges"] = undefined /*out*/;
+            resourceInputs["effectiveEdges"] = undefined /*out*/;
             resourceInputs["fromStackReferences"] = undefined /*out*/;
             resourceInputs["keepRedundantEdges"] = undefined /*out*/;
             resourceInputs["mermaid"] = undefined /*out*/;
             resourceInputs["organization"] = undefined /*out*/;
             resourceInputs["owner"] = undefined /*out*/;
             resourceInputs["paused"] = undefined /*out*/;
+            resourceInputs["stackReferences"] = undefined /*out*/;
         }
         opts = pulumi.mergeOptions(utilities.resourceOptsDefaults(), opts);
         const replaceOnChanges = { replaceOnChanges: ["organization"] };
@@ -144,7 +162,7 @@ export interface DeploymentGraphArgs {
      */
     edges?: pulumi.Input<{[key: string]: pulumi.Input<pulumi.Input<string>[]>} | undefined>;
     /**
-     * Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Read at every preview and update: one list of stacks per project and tag, and one request per selected stack. A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
+     * Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Each preview and update lists the selected stacks (one list per project and tag) and reads the references of only the stacks updated since they were last read (`stackReferences`). A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
      */
     fromStackReferences?: pulumi.Input<inputs.StackSelectionArgs | undefined>;
     /**

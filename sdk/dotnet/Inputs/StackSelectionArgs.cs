@@ -17,7 +17,7 @@ namespace AutoDeployDev.AutoDeploy.Inputs
         private InputList<string>? _projects;
 
         /// <summary>
-        /// Select the stacks of these projects; all projects when unset.
+        /// Select the stacks of these projects; all projects when unset. A project named twice is selected once.
         /// </summary>
         public InputList<string> Projects
         {
@@ -29,7 +29,7 @@ namespace AutoDeployDev.AutoDeploy.Inputs
         private InputMap<string>? _tags;
 
         /// <summary>
-        /// Select only stacks that have every one of these tags (name → value).
+        /// Select only stacks that have every one of these tags (name → value); an empty value selects every stack that has the tag, whatever its value.
         /// </summary>
         public InputMap<string> Tags
         {

@@ -15,11 +15,11 @@ namespace AutoDeployDev.AutoDeploy.Outputs
     public sealed class StackSelection
     {
         /// <summary>
-        /// Select the stacks of these projects; all projects when unset.
+        /// Select the stacks of these projects; all projects when unset. A project named twice is selected once.
         /// </summary>
         public readonly ImmutableArray<string> Projects;
         /// <summary>
-        /// Select only stacks that have every one of these tags (name → value).
+        /// Select only stacks that have every one of these tags (name → value); an empty value selects every stack that has the tag, whatever its value.
         /// </summary>
         public readonly ImmutableDictionary<string, string>? Tags;
 

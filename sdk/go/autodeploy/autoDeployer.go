@@ -62,7 +62,7 @@ type AutoDeployer struct {
 	// The Pulumi Cloud organization of the stack and of every downstream stack. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. The placeholder `organization` that `pulumi.getOrganization()` returns on a backend without Pulumi Cloud is replaced by `auto-deploy:organization`, and refused when that is unset. Changing it replaces the resource.
 	Organization pulumi.StringPtrOutput `pulumi:"organization"`
 	// The owner recorded in the display name of each of these webhooks: this resource's URN when it was created (kept across a rename with `aliases`). Only webhooks recorded as owned by it are read, changed or deleted by this resource.
-	Owner pulumi.StringOutput `pulumi:"owner"`
+	Owner pulumi.StringPtrOutput `pulumi:"owner"`
 	// Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
 	Paused pulumi.BoolPtrOutput `pulumi:"paused"`
 	// The project of the stack whose updates trigger the downstream deployments.
@@ -254,8 +254,8 @@ func (o AutoDeployerOutput) Organization() pulumi.StringPtrOutput {
 }
 
 // The owner recorded in the display name of each of these webhooks: this resource's URN when it was created (kept across a rename with `aliases`). Only webhooks recorded as owned by it are read, changed or deleted by this resource.
-func (o AutoDeployerOutput) Owner() pulumi.StringOutput {
-	return o.ApplyT(func(v *AutoDeployer) pulumi.StringOutput { return v.Owner }).(pulumi.StringOutput)
+func (o AutoDeployerOutput) Owner() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *AutoDeployer) pulumi.StringPtrOutput { return v.Owner }).(pulumi.StringPtrOutput)
 }
 
 // Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.

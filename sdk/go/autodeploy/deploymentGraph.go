@@ -26,6 +26,12 @@ import (
 // removed under its upstream key, for example `~ edges: { ~ net/prod: [ - [1]: "db/prod" ] }`, never positions
 // shifting in a list.
 //
+// `edges` stays as you wrote it. The edges in place are the output `effectiveEdges`: the declared ones plus those
+// derived from StackReferences (`fromStackReferences`), without the edges a longer path implies (unless
+// `keepRedundantEdges`). An edge in place that your `edges` do not explain shows in the diff by name, as
+// `+ effectiveEdges: app/prod → web/prod`. When the graph changes, preview also says which edges were left out and
+// how many times one update deploys each stack where paths meet.
+//
 // Each webhook records its owner (this resource's URN) in its display name, so a DeploymentGraph never takes over,
 // changes or deletes an edge another resource owns: an edge that an `AutoDeployer`, an auto-deploy `Webhook` or another
 // `DeploymentGraph` already owns or declares is refused in preview, and the other way round. Set `paused` to make every
@@ -48,7 +54,9 @@ type DeploymentGraph struct {
 	EdgeCount pulumi.IntOutput `pulumi:"edgeCount"`
 	// The graph: each key is an upstream stack as `project/stack`, and its list the stacks (`project/stack`) to redeploy after each successful update of it. Order does not matter; each downstream stack may appear once per key and never as its own downstream.
 	Edges pulumi.StringArrayMapOutput `pulumi:"edges"`
-	// Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Read at every preview and update: one list of stacks per project and tag, and one request per selected stack. A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
+	// The edges in place in Pulumi Cloud, one deployment webhook each, in the shape of `edges`: the declared edges and those derived from StackReferences, without the edges a longer path implies (unless `keepRedundantEdges`).
+	EffectiveEdges pulumi.StringArrayMapOutput `pulumi:"effectiveEdges"`
+	// Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Each preview and update lists the selected stacks (one list per project and tag) and reads the references of only the stacks updated since they were last read (`stackReferences`). A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
 	FromStackReferences StackSelectionPtrOutput `pulumi:"fromStackReferences"`
 	// Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream.
 	KeepRedundantEdges pulumi.BoolPtrOutput `pulumi:"keepRedundantEdges"`
@@ -60,6 +68,8 @@ type DeploymentGraph struct {
 	Owner pulumi.StringOutput `pulumi:"owner"`
 	// Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
 	Paused pulumi.BoolPtrOutput `pulumi:"paused"`
+	// What `fromStackReferences` last read: per selected stack (`project/stack`), the stacks its program reads and the stack's lastUpdate at that time. The next preview or update reads again only the stacks updated since; `pulumi refresh` brings it up to date.
+	StackReferences DiscoveredStackMapOutput `pulumi:"stackReferences"`
 }
 
 // NewDeploymentGraph registers a new resource with the given unique name, arguments, and options.
@@ -108,7 +118,7 @@ func (DeploymentGraphState) ElementType() reflect.Type {
 type deploymentGraphArgs struct {
 	// The graph: each key is an upstream stack as `project/stack`, and its list the stacks (`project/stack`) to redeploy after each successful update of it. Order does not matter; each downstream stack may appear once per key and never as its own downstream.
 	Edges map[string][]string `pulumi:"edges"`
-	// Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Read at every preview and update: one list of stacks per project and tag, and one request per selected stack. A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
+	// Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Each preview and update lists the selected stacks (one list per project and tag) and reads the references of only the stacks updated since they were last read (`stackReferences`). A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
 	FromStackReferences *StackSelection `pulumi:"fromStackReferences"`
 	// Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream.
 	KeepRedundantEdges *bool `pulumi:"keepRedundantEdges"`
@@ -122,7 +132,7 @@ type deploymentGraphArgs struct {
 type DeploymentGraphArgs struct {
 	// The graph: each key is an upstream stack as `project/stack`, and its list the stacks (`project/stack`) to redeploy after each successful update of it. Order does not matter; each downstream stack may appear once per key and never as its own downstream.
 	Edges pulumi.StringArrayMapInput
-	// Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Read at every preview and update: one list of stacks per project and tag, and one request per selected stack. A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
+	// Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Each preview and update lists the selected stacks (one list per project and tag) and reads the references of only the stacks updated since they were last read (`stackReferences`). A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
 	FromStackReferences StackSelectionPtrInput
 	// Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream.
 	KeepRedundantEdges pulumi.BoolPtrInput
@@ -229,7 +239,12 @@ func (o DeploymentGraphOutput) Edges() pulumi.StringArrayMapOutput {
 	return o.ApplyT(func(v *DeploymentGraph) pulumi.StringArrayMapOutput { return v.Edges }).(pulumi.StringArrayMapOutput)
 }
 
-// Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Read at every preview and update: one list of stacks per project and tag, and one request per selected stack. A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
+// The edges in place in Pulumi Cloud, one deployment webhook each, in the shape of `edges`: the declared edges and those derived from StackReferences, without the edges a longer path implies (unless `keepRedundantEdges`).
+func (o DeploymentGraphOutput) EffectiveEdges() pulumi.StringArrayMapOutput {
+	return o.ApplyT(func(v *DeploymentGraph) pulumi.StringArrayMapOutput { return v.EffectiveEdges }).(pulumi.StringArrayMapOutput)
+}
+
+// Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Each preview and update lists the selected stacks (one list per project and tag) and reads the references of only the stacks updated since they were last read (`stackReferences`). A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
 func (o DeploymentGraphOutput) FromStackReferences() StackSelectionPtrOutput {
 	return o.ApplyT(func(v *DeploymentGraph) StackSelectionPtrOutput { return v.FromStackReferences }).(StackSelectionPtrOutput)
 }
@@ -257,6 +272,11 @@ func (o DeploymentGraphOutput) Owner() pulumi.StringOutput {
 // Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
 func (o DeploymentGraphOutput) Paused() pulumi.BoolPtrOutput {
 	return o.ApplyT(func(v *DeploymentGraph) pulumi.BoolPtrOutput { return v.Paused }).(pulumi.BoolPtrOutput)
+}
+
+// What `fromStackReferences` last read: per selected stack (`project/stack`), the stacks its program reads and the stack's lastUpdate at that time. The next preview or update reads again only the stacks updated since; `pulumi refresh` brings it up to date.
+func (o DeploymentGraphOutput) StackReferences() DiscoveredStackMapOutput {
+	return o.ApplyT(func(v *DeploymentGraph) DiscoveredStackMapOutput { return v.StackReferences }).(DiscoveredStackMapOutput)
 }
 
 type DeploymentGraphArrayOutput struct{ *pulumi.OutputState }

@@ -13,6 +13,64 @@ import (
 
 var _ = internal.GetEnvOrDefault
 
+type DiscoveredStack struct {
+	// The stack's lastUpdate (Unix seconds) in the stack list when its references were read.
+	LastUpdate int `pulumi:"lastUpdate"`
+	// When Pulumi Cloud answered the read of its references (Unix seconds, the answer's Date).
+	ReadAt int `pulumi:"readAt"`
+	// The stacks of the same organization its program reads through a StackReference, as `project/stack`.
+	Reads []string `pulumi:"reads"`
+}
+
+type DiscoveredStackOutput struct{ *pulumi.OutputState }
+
+func (DiscoveredStackOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*DiscoveredStack)(nil)).Elem()
+}
+
+func (o DiscoveredStackOutput) ToDiscoveredStackOutput() DiscoveredStackOutput {
+	return o
+}
+
+func (o DiscoveredStackOutput) ToDiscoveredStackOutputWithContext(ctx context.Context) DiscoveredStackOutput {
+	return o
+}
+
+// The stack's lastUpdate (Unix seconds) in the stack list when its references were read.
+func (o DiscoveredStackOutput) LastUpdate() pulumi.IntOutput {
+	return o.ApplyT(func(v DiscoveredStack) int { return v.LastUpdate }).(pulumi.IntOutput)
+}
+
+// When Pulumi Cloud answered the read of its references (Unix seconds, the answer's Date).
+func (o DiscoveredStackOutput) ReadAt() pulumi.IntOutput {
+	return o.ApplyT(func(v DiscoveredStack) int { return v.ReadAt }).(pulumi.IntOutput)
+}
+
+// The stacks of the same organization its program reads through a StackReference, as `project/stack`.
+func (o DiscoveredStackOutput) Reads() pulumi.StringArrayOutput {
+	return o.ApplyT(func(v DiscoveredStack) []string { return v.Reads }).(pulumi.StringArrayOutput)
+}
+
+type DiscoveredStackMapOutput struct{ *pulumi.OutputState }
+
+func (DiscoveredStackMapOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*map[string]DiscoveredStack)(nil)).Elem()
+}
+
+func (o DiscoveredStackMapOutput) ToDiscoveredStackMapOutput() DiscoveredStackMapOutput {
+	return o
+}
+
+func (o DiscoveredStackMapOutput) ToDiscoveredStackMapOutputWithContext(ctx context.Context) DiscoveredStackMapOutput {
+	return o
+}
+
+func (o DiscoveredStackMapOutput) MapIndex(k pulumi.StringInput) DiscoveredStackOutput {
+	return pulumi.All(o, k).ApplyT(func(vs []interface{}) DiscoveredStack {
+		return vs[0].(map[string]DiscoveredStack)[vs[1].(string)]
+	}).(DiscoveredStackOutput)
+}
+
 type GraphDelivery struct {
 	// Whether the delivery failed (no answer, or a status of 400 or more).
 	Failed bool `pulumi:"failed"`
@@ -200,9 +258,9 @@ func (o GraphWebhookArrayOutput) Index(i pulumi.IntInput) GraphWebhookOutput {
 }
 
 type StackSelection struct {
-	// Select the stacks of these projects; all projects when unset.
+	// Select the stacks of these projects; all projects when unset. A project named twice is selected once.
 	Projects []string `pulumi:"projects"`
-	// Select only stacks that have every one of these tags (name → value).
+	// Select only stacks that have every one of these tags (name → value); an empty value selects every stack that has the tag, whatever its value.
 	Tags map[string]string `pulumi:"tags"`
 }
 
@@ -218,9 +276,9 @@ type StackSelectionInput interface {
 }
 
 type StackSelectionArgs struct {
-	// Select the stacks of these projects; all projects when unset.
+	// Select the stacks of these projects; all projects when unset. A project named twice is selected once.
 	Projects pulumi.StringArrayInput `pulumi:"projects"`
-	// Select only stacks that have every one of these tags (name → value).
+	// Select only stacks that have every one of these tags (name → value); an empty value selects every stack that has the tag, whatever its value.
 	Tags pulumi.StringMapInput `pulumi:"tags"`
 }
 
@@ -301,12 +359,12 @@ func (o StackSelectionOutput) ToStackSelectionPtrOutputWithContext(ctx context.C
 	}).(StackSelectionPtrOutput)
 }
 
-// Select the stacks of these projects; all projects when unset.
+// Select the stacks of these projects; all projects when unset. A project named twice is selected once.
 func (o StackSelectionOutput) Projects() pulumi.StringArrayOutput {
 	return o.ApplyT(func(v StackSelection) []string { return v.Projects }).(pulumi.StringArrayOutput)
 }
 
-// Select only stacks that have every one of these tags (name → value).
+// Select only stacks that have every one of these tags (name → value); an empty value selects every stack that has the tag, whatever its value.
 func (o StackSelectionOutput) Tags() pulumi.StringMapOutput {
 	return o.ApplyT(func(v StackSelection) map[string]string { return v.Tags }).(pulumi.StringMapOutput)
 }
@@ -335,7 +393,7 @@ func (o StackSelectionPtrOutput) Elem() StackSelectionOutput {
 	}).(StackSelectionOutput)
 }
 
-// Select the stacks of these projects; all projects when unset.
+// Select the stacks of these projects; all projects when unset. A project named twice is selected once.
 func (o StackSelectionPtrOutput) Projects() pulumi.StringArrayOutput {
 	return o.ApplyT(func(v *StackSelection) []string {
 		if v == nil {
@@ -345,7 +403,7 @@ func (o StackSelectionPtrOutput) Projects() pulumi.StringArrayOutput {
 	}).(pulumi.StringArrayOutput)
 }
 
-// Select only stacks that have every one of these tags (name → value).
+// Select only stacks that have every one of these tags (name → value); an empty value selects every stack that has the tag, whatever its value.
 func (o StackSelectionPtrOutput) Tags() pulumi.StringMapOutput {
 	return o.ApplyT(func(v *StackSelection) map[string]string {
 		if v == nil {
@@ -358,6 +416,8 @@ func (o StackSelectionPtrOutput) Tags() pulumi.StringMapOutput {
 func init() {
 	pulumi.RegisterInputType(reflect.TypeOf((*StackSelectionInput)(nil)).Elem(), StackSelectionArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*StackSelectionPtrInput)(nil)).Elem(), StackSelectionArgs{})
+	pulumi.RegisterOutputType(DiscoveredStackOutput{})
+	pulumi.RegisterOutputType(DiscoveredStackMapOutput{})
 	pulumi.RegisterOutputType(GraphDeliveryOutput{})
 	pulumi.RegisterOutputType(GraphDeliveryArrayOutput{})
 	pulumi.RegisterOutputType(GraphWebhookOutput{})

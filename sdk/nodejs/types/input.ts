@@ -8,11 +8,11 @@ import * as enums from "../types/enums";
 
 export interface StackSelectionArgs {
     /**
-     * Select the stacks of these projects; all projects when unset.
+     * Select the stacks of these projects; all projects when unset. A project named twice is selected once.
      */
     projects?: pulumi.Input<pulumi.Input<string>[] | undefined>;
     /**
-     * Select only stacks that have every one of these tags (name → value).
+     * Select only stacks that have every one of these tags (name → value); an empty value selects every stack that has the tag, whatever its value.
      */
     tags?: pulumi.Input<{[key: string]: pulumi.Input<string>} | undefined>;
 }

@@ -6,6 +6,21 @@ import * as inputs from "../types/input";
 import * as outputs from "../types/output";
 import * as enums from "../types/enums";
 
+export interface DiscoveredStack {
+    /**
+     * The stack's lastUpdate (Unix seconds) in the stack list when its references were read.
+     */
+    lastUpdate: number;
+    /**
+     * When Pulumi Cloud answered the read of its references (Unix seconds, the answer's Date).
+     */
+    readAt: number;
+    /**
+     * The stacks of the same organization its program reads through a StackReference, as `project/stack`.
+     */
+    reads?: string[];
+}
+
 export interface GraphDelivery {
     /**
      * Whether the delivery failed (no answer, or a status of 400 or more).
@@ -78,11 +93,11 @@ export interface GraphWebhook {
 
 export interface StackSelection {
     /**
-     * Select the stacks of these projects; all projects when unset.
+     * Select the stacks of these projects; all projects when unset. A project named twice is selected once.
      */
     projects?: string[];
     /**
-     * Select only stacks that have every one of these tags (name → value).
+     * Select only stacks that have every one of these tags (name → value); an empty value selects every stack that has the tag, whatever its value.
      */
     tags?: {[key: string]: string};
 }

@@ -23,11 +23,11 @@ __all__ = [
 class StackSelectionArgsDict(TypedDict):
     projects: NotRequired[pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]]
     """
-    Select the stacks of these projects; all projects when unset.
+    Select the stacks of these projects; all projects when unset. A project named twice is selected once.
     """
     tags: NotRequired[pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]]]
     """
-    Select only stacks that have every one of these tags (name → value).
+    Select only stacks that have every one of these tags (name → value); an empty value selects every stack that has the tag, whatever its value.
     """
 
 @pulumi.input_type
@@ -36,8 +36,8 @@ class StackSelectionArgs:
                  projects: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  tags: pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]] = None):
         """
-        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] projects: Select the stacks of these projects; all projects when unset.
-        :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] tags: Select only stacks that have every one of these tags (name → value).
+        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] projects: Select the stacks of these projects; all projects when unset. A project named twice is selected once.
+        :param pulumi.Input[Mapping[str, pulumi.Input[_builtins.str]]] tags: Select only stacks that have every one of these tags (name → value); an empty value selects every stack that has the tag, whatever its value.
         """
         if projects is not None:
             pulumi.set(__self__, "projects", projects)
@@ -48,7 +48,7 @@ class StackSelectionArgs:
     @pulumi.getter
     def projects(self) -> pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]:
         """
-        Select the stacks of these projects; all projects when unset.
+        Select the stacks of these projects; all projects when unset. A project named twice is selected once.
         """
         return pulumi.get(self, "projects")
 
@@ -60,7 +60,7 @@ class StackSelectionArgs:
     @pulumi.getter
     def tags(self) -> pulumi.Input[Optional[Mapping[str, pulumi.Input[_builtins.str]]]]:
         """
-        Select only stacks that have every one of these tags (name → value).
+        Select only stacks that have every one of these tags (name → value); an empty value selects every stack that has the tag, whatever its value.
         """
         return pulumi.get(self, "tags")
 

@@ -316,7 +316,7 @@ class AutoDeployer(pulumi.CustomResource):
 
     @_builtins.property
     @pulumi.getter
-    def owner(self) -> pulumi.Output[_builtins.str]:
+    def owner(self) -> pulumi.Output[Optional[_builtins.str]]:
         """
         The owner recorded in the display name of each of these webhooks: this resource's URN when it was created (kept across a rename with `aliases`). Only webhooks recorded as owned by it are read, changed or deleted by this resource.
         """

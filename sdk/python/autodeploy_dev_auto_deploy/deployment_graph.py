@@ -30,7 +30,7 @@ class DeploymentGraphArgs:
         The set of arguments for constructing a DeploymentGraph resource.
 
         :param pulumi.Input[Mapping[str, pulumi.Input[Sequence[pulumi.Input[_builtins.str]]]]] edges: The graph: each key is an upstream stack as `project/stack`, and its list the stacks (`project/stack`) to redeploy after each successful update of it. Order does not matter; each downstream stack may appear once per key and never as its own downstream.
-        :param pulumi.Input['StackSelectionArgs'] from_stack_references: Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Read at every preview and update: one list of stacks per project and tag, and one request per selected stack. A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
+        :param pulumi.Input['StackSelectionArgs'] from_stack_references: Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Each preview and update lists the selected stacks (one list per project and tag) and reads the references of only the stacks updated since they were last read (`stackReferences`). A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
         :param pulumi.Input[_builtins.bool] keep_redundant_edges: Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream.
         :param pulumi.Input[_builtins.str] organization: The Pulumi Cloud organization of every stack in the graph. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. The placeholder `organization` that `pulumi.getOrganization()` returns on a backend without Pulumi Cloud is replaced by `auto-deploy:organization`, and refused when that is unset. Changing it replaces the resource.
         :param pulumi.Input[_builtins.bool] paused: Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
@@ -62,7 +62,7 @@ class DeploymentGraphArgs:
     @pulumi.getter(name="fromStackReferences")
     def from_stack_references(self) -> pulumi.Input[Optional['StackSelectionArgs']]:
         """
-        Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Read at every preview and update: one list of stacks per project and tag, and one request per selected stack. A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
+        Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Each preview and update lists the selected stacks (one list per project and tag) and reads the references of only the stacks updated since they were last read (`stackReferences`). A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
         """
         return pulumi.get(self, "from_stack_references")
 
@@ -135,6 +135,12 @@ class DeploymentGraph(pulumi.CustomResource):
         removed under its upstream key, for example `~ edges: { ~ net/prod: [ - [1]: "db/prod" ] }`, never positions
         shifting in a list.
 
+        `edges` stays as you wrote it. The edges in place are the output `effectiveEdges`: the declared ones plus those
+        derived from StackReferences (`fromStackReferences`), without the edges a longer path implies (unless
+        `keepRedundantEdges`). An edge in place that your `edges` do not explain shows in the diff by name, as
+        `+ effectiveEdges: app/prod → web/prod`. When the graph changes, preview also says which edges were left out and
+        how many times one update deploys each stack where paths meet.
+
         Each webhook records its owner (this resource's URN) in its display name, so a DeploymentGraph never takes over,
         changes or deletes an edge another resource owns: an edge that an `AutoDeployer`, an auto-deploy `Webhook` or another
         `DeploymentGraph` already owns or declares is refused in preview, and the other way round. Set `paused` to make every
@@ -155,7 +161,7 @@ class DeploymentGraph(pulumi.CustomResource):
         :param str resource_name: The name of the resource.
         :param pulumi.ResourceOptions opts: Options for the resource.
         :param pulumi.Input[Mapping[str, pulumi.Input[Sequence[pulumi.Input[_builtins.str]]]]] edges: The graph: each key is an upstream stack as `project/stack`, and its list the stacks (`project/stack`) to redeploy after each successful update of it. Order does not matter; each downstream stack may appear once per key and never as its own downstream.
-        :param pulumi.Input[Union['StackSelectionArgs', 'StackSelectionArgsDict']] from_stack_references: Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Read at every preview and update: one list of stacks per project and tag, and one request per selected stack. A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
+        :param pulumi.Input[Union['StackSelectionArgs', 'StackSelectionArgsDict']] from_stack_references: Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Each preview and update lists the selected stacks (one list per project and tag) and reads the references of only the stacks updated since they were last read (`stackReferences`). A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
         :param pulumi.Input[_builtins.bool] keep_redundant_edges: Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream.
         :param pulumi.Input[_builtins.str] organization: The Pulumi Cloud organization of every stack in the graph. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. The placeholder `organization` that `pulumi.getOrganization()` returns on a backend without Pulumi Cloud is replaced by `auto-deploy:organization`, and refused when that is unset. Changing it replaces the resource.
         :param pulumi.Input[_builtins.bool] paused: Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
@@ -181,6 +187,12 @@ class DeploymentGraph(pulumi.CustomResource):
         and element is validated in preview, naming the offending key. `pulumi preview --diff` names each edge added or
         removed under its upstream key, for example `~ edges: { ~ net/prod: [ - [1]: "db/prod" ] }`, never positions
         shifting in a list.
+
+        `edges` stays as you wrote it. The edges in place are the output `effectiveEdges`: the declared ones plus those
+        derived from StackReferences (`fromStackReferences`), without the edges a longer path implies (unless
+        `keepRedundantEdges`). An edge in place that your `edges` do not explain shows in the diff by name, as
+        `+ effectiveEdges: app/prod → web/prod`. When the graph changes, preview also says which edges were left out and
+        how many times one update deploys each stack where paths meet.
 
         Each webhook records its owner (this resource's URN) in its display name, so a DeploymentGraph never takes over,
         changes or deletes an edge another resource owns: an edge that an `AutoDeployer`, an auto-deploy `Webhook` or another
@@ -234,8 +246,10 @@ class DeploymentGraph(pulumi.CustomResource):
             __props__.__dict__["organization"] = organization
             __props__.__dict__["paused"] = paused
             __props__.__dict__["edge_count"] = None
+            __props__.__dict__["effective_edges"] = None
             __props__.__dict__["mermaid"] = None
             __props__.__dict__["owner"] = None
+            __props__.__dict__["stack_references"] = None
         replace_on_changes = pulumi.ResourceOptions(replace_on_changes=["organization"])
         opts = pulumi.ResourceOptions.merge(opts, replace_on_changes)
         super(DeploymentGraph, __self__).__init__(
@@ -262,12 +276,14 @@ class DeploymentGraph(pulumi.CustomResource):
 
         __props__.__dict__["edge_count"] = None
         __props__.__dict__["edges"] = None
+        __props__.__dict__["effective_edges"] = None
         __props__.__dict__["from_stack_references"] = None
         __props__.__dict__["keep_redundant_edges"] = None
         __props__.__dict__["mermaid"] = None
         __props__.__dict__["organization"] = None
         __props__.__dict__["owner"] = None
         __props__.__dict__["paused"] = None
+        __props__.__dict__["stack_references"] = None
         return DeploymentGraph(resource_name, opts=opts, __props__=__props__)
 
     @_builtins.property
@@ -287,10 +303,18 @@ class DeploymentGraph(pulumi.CustomResource):
         return pulumi.get(self, "edges")
 
     @_builtins.property
+    @pulumi.getter(name="effectiveEdges")
+    def effective_edges(self) -> pulumi.Output[Optional[Mapping[str, Sequence[_builtins.str]]]]:
+        """
+        The edges in place in Pulumi Cloud, one deployment webhook each, in the shape of `edges`: the declared edges and those derived from StackReferences, without the edges a longer path implies (unless `keepRedundantEdges`).
+        """
+        return pulumi.get(self, "effective_edges")
+
+    @_builtins.property
     @pulumi.getter(name="fromStackReferences")
     def from_stack_references(self) -> pulumi.Output[Optional['outputs.StackSelection']]:
         """
-        Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Read at every preview and update: one list of stacks per project and tag, and one request per selected stack. A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
+        Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Each preview and update lists the selected stacks (one list per project and tag) and reads the references of only the stacks updated since they were last read (`stackReferences`). A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
         """
         return pulumi.get(self, "from_stack_references")
 
@@ -333,4 +357,12 @@ class DeploymentGraph(pulumi.CustomResource):
         Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
         """
         return pulumi.get(self, "paused")
+
+    @_builtins.property
+    @pulumi.getter(name="stackReferences")
+    def stack_references(self) -> pulumi.Output[Optional[Mapping[str, 'outputs.DiscoveredStack']]]:
+        """
+        What `fromStackReferences` last read: per selected stack (`project/stack`), the stacks its program reads and the stack's lastUpdate at that time. The next preview or update reads again only the stacks updated since; `pulumi refresh` brings it up to date.
+        """
+        return pulumi.get(self, "stack_references")
 

@@ -17,10 +17,71 @@ from . import outputs
 from ._enums import *
 
 __all__ = [
+    'DiscoveredStack',
     'GraphDelivery',
     'GraphWebhook',
     'StackSelection',
 ]
+
+@pulumi.output_type
+class DiscoveredStack(dict):
+    @staticmethod
+    def __key_warning(key: str):
+        suggest = None
+        if key == "lastUpdate":
+            suggest = "last_update"
+        elif key == "readAt":
+            suggest = "read_at"
+
+        if suggest:
+            pulumi.log.warn(f"Key '{key}' not found in DiscoveredStack. Access the value via the '{suggest}' property getter instead.")
+
+    def __getitem__(self, key: str) -> Any:
+        DiscoveredStack.__key_warning(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default = None) -> Any:
+        DiscoveredStack.__key_warning(key)
+        return super().get(key, default)
+
+    def __init__(__self__, *,
+                 last_update: _builtins.int,
+                 read_at: _builtins.int,
+                 reads: Optional[Sequence[_builtins.str]] = None):
+        """
+        :param _builtins.int last_update: The stack's lastUpdate (Unix seconds) in the stack list when its references were read.
+        :param _builtins.int read_at: When Pulumi Cloud answered the read of its references (Unix seconds, the answer's Date).
+        :param Sequence[_builtins.str] reads: The stacks of the same organization its program reads through a StackReference, as `project/stack`.
+        """
+        pulumi.set(__self__, "last_update", last_update)
+        pulumi.set(__self__, "read_at", read_at)
+        if reads is not None:
+            pulumi.set(__self__, "reads", reads)
+
+    @_builtins.property
+    @pulumi.getter(name="lastUpdate")
+    def last_update(self) -> _builtins.int:
+        """
+        The stack's lastUpdate (Unix seconds) in the stack list when its references were read.
+        """
+        return pulumi.get(self, "last_update")
+
+    @_builtins.property
+    @pulumi.getter(name="readAt")
+    def read_at(self) -> _builtins.int:
+        """
+        When Pulumi Cloud answered the read of its references (Unix seconds, the answer's Date).
+        """
+        return pulumi.get(self, "read_at")
+
+    @_builtins.property
+    @pulumi.getter
+    def reads(self) -> Optional[Sequence[_builtins.str]]:
+        """
+        The stacks of the same organization its program reads through a StackReference, as `project/stack`.
+        """
+        return pulumi.get(self, "reads")
+
 
 @pulumi.output_type
 class GraphDelivery(dict):
@@ -218,8 +279,8 @@ class StackSelection(dict):
                  projects: Optional[Sequence[_builtins.str]] = None,
                  tags: Optional[Mapping[str, _builtins.str]] = None):
         """
-        :param Sequence[_builtins.str] projects: Select the stacks of these projects; all projects when unset.
-        :param Mapping[str, _builtins.str] tags: Select only stacks that have every one of these tags (name → value).
+        :param Sequence[_builtins.str] projects: Select the stacks of these projects; all projects when unset. A project named twice is selected once.
+        :param Mapping[str, _builtins.str] tags: Select only stacks that have every one of these tags (name → value); an empty value selects every stack that has the tag, whatever its value.
         """
         if projects is not None:
             pulumi.set(__self__, "projects", projects)
@@ -230,7 +291,7 @@ class StackSelection(dict):
     @pulumi.getter
     def projects(self) -> Optional[Sequence[_builtins.str]]:
         """
-        Select the stacks of these projects; all projects when unset.
+        Select the stacks of these projects; all projects when unset. A project named twice is selected once.
         """
         return pulumi.get(self, "projects")
 
@@ -238,7 +299,7 @@ class StackSelection(dict):
     @pulumi.getter
     def tags(self) -> Optional[Mapping[str, _builtins.str]]:
         """
-        Select only stacks that have every one of these tags (name → value).
+        Select only stacks that have every one of these tags (name → value); an empty value selects every stack that has the tag, whatever its value.
         """
         return pulumi.get(self, "tags")
 

@@ -1,0 +1,189 @@
+package provider
+
+// The writes of the edge engine: one webhook created, paused or resumed, or deleted, and
+// how their failures are reported.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	p "github.com/pulumi/pulumi-go-provider"
+
+	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
+)
+
+// edgeError is why one edge could not be written: verb says what was being done to it.
+type edgeError struct {
+	verb string
+	x    edge
+	err  error
+}
+
+func (f *edgeError) Error() string {
+	return describeCloudError(fmt.Sprintf("%s the deployment webhook %s → %s", f.verb, f.x.source, f.x.ref),
+		f.err).Error()
+}
+
+func (f *edgeError) Unwrap() error { return f.err }
+
+// kind is what makes two failures the same failure, whatever their edges: the verb and
+// the service's answer (status and message, not the path); an error of another kind is
+// its own.
+func (f *edgeError) kind() string {
+	var api *cloud.APIError
+	if errors.As(f.err, &api) {
+		return fmt.Sprintf("%s\x00%d\x00%s", f.verb, api.StatusCode, api.Message)
+	}
+	return f.Error()
+}
+
+// maxFailureExamples is how many more edges a summarized failure names.
+const maxFailureExamples = 3
+
+// summarizeFailures reports failures once per kind: the first in full, then how many more
+// edges failed the same way and a few of them. A revoked token at 10,000 edges is one
+// line, not 10,000.
+func summarizeFailures(failures []error) []string {
+	var order []string
+	groups := map[string][]error{}
+	for _, err := range failures {
+		key := err.Error()
+		var ee *edgeError
+		if errors.As(err, &ee) {
+			key = ee.kind()
+		}
+		if _, ok := groups[key]; !ok {
+			order = append(order, key)
+		}
+		groups[key] = append(groups[key], err)
+	}
+	out := make([]string, 0, len(order))
+	for _, key := range order {
+		group := groups[key]
+		line := group[0].Error()
+		if more := group[1:]; len(more) > 0 {
+			var names []string
+			for _, err := range more[:min(maxFailureExamples, len(more))] {
+				var ee *edgeError
+				if errors.As(err, &ee) {
+					names = append(names, fmt.Sprintf("%s → %s", ee.x.source, ee.x.ref))
+				}
+			}
+			rest := ""
+			if len(more) > len(names) {
+				rest = fmt.Sprintf(" and %d more", len(more)-len(names))
+			}
+			line += fmt.Sprintf(" (the same for %d more edges: %s%s)", len(more), strings.Join(names, ", "), rest)
+		}
+		out = append(out, line)
+	}
+	return out
+}
+
+// ensureEdge creates the edge's webhook under its deterministic name. Finding one there
+// already means an earlier attempt of this owner landed (its answer lost, or the provider
+// stopped): it is adopted, and repaired if it was changed since. One owned by another
+// resource is only taken over when that resource hands it over in this run (see
+// handOver); otherwise it is never touched.
+func (e *edgeEngine) ensureEdge(ctx context.Context, client Client, owner string, x edge, active bool) error {
+	source, ref := x.source, x.ref
+	want := desiredEdgeWebhook(ref, owner, active)
+	if e.graph.handedTo(source, ref, owner) {
+		// The webhook is in place under its old owner: taking it over is one PATCH.
+		_, err := client.UpdateWebhook(ctx, source.scope(), want.Name, want)
+		if !errors.Is(err, cloud.ErrNotFound) {
+			if err != nil {
+				return &edgeError{"taking over", x, err}
+			}
+			return nil
+		}
+	}
+	outcome, live, err := client.CreateWebhookOnce(ctx, source.scope(), want)
+	if err != nil {
+		return &edgeError{"creating", x, err}
+	}
+	switch other := ownerOf(live); {
+	case other != "" && other != owner && !e.graph.handsOver(source, ref, other, owner):
+		return &edgeError{"creating", x, fmt.Errorf("it was created meanwhile by %s, which owns it now; declare "+
+			"the edge in one resource only", other)}
+	case outcome == cloud.Occupied && other == owner:
+		e.graph.markAdopted(source, ref, owner)
+	}
+	if isDesiredEdge(live, ref, owner, active) {
+		return nil
+	}
+	if _, err := client.UpdateWebhook(ctx, source.scope(), want.Name, want); err != nil {
+		return &edgeError{"repairing", x, err}
+	}
+	return nil
+}
+
+// setActive pauses or resumes one of owner's edges with a single PATCH; one deleted
+// behind Pulumi's back is created again.
+func (e *edgeEngine) setActive(ctx context.Context, client Client, owner string, x edge, active bool) error {
+	want := desiredEdgeWebhook(x.ref, owner, active)
+	_, err := client.UpdateWebhook(ctx, x.source.scope(), want.Name, want)
+	if errors.Is(err, cloud.ErrNotFound) {
+		return e.ensureEdge(ctx, client, owner, x, active)
+	}
+	if err != nil {
+		verb := "pausing"
+		if active {
+			verb = "resuming"
+		}
+		return &edgeError{verb, x, err}
+	}
+	return nil
+}
+
+// removeEdge deletes the edge's webhook if owner owns it; one already gone counts as
+// removed, and one another resource owns now is left alone (with a warning, unless this
+// run handed it over).
+func (e *edgeEngine) removeEdge(ctx context.Context, client Client, owner string, x edge) error {
+	source, ref := x.source, x.ref
+	name := edgeWebhookName(ref)
+	planner, planned := e.graph.plannedBy(source, ref)
+	switch {
+	case planned && planner != owner:
+		return nil // another resource of this run holds the edge now
+	case !planned:
+		listed, err := e.graph.webhooksOf(ctx, client, source)
+		if err != nil {
+			return &edgeError{"deleting", x, err}
+		}
+		i := slices.IndexFunc(listed.hooks, func(h cloud.Webhook) bool { return h.Name == name })
+		if i < 0 {
+			return nil // already gone
+		}
+		if other := ownerOf(listed.hooks[i]); other != "" && other != owner {
+			p.GetLogger(ctx).Warningf("left the deployment webhook %s → %s in place: it is owned by %s now, "+
+				"not by this resource", source, ref, other)
+			return nil
+		}
+	}
+	err := client.DeleteWebhook(ctx, source.scope(), name)
+	if err != nil && !errors.Is(err, cloud.ErrNotFound) {
+		return &edgeError{"deleting", x, err}
+	}
+	e.graph.markRemoved(source, name)
+	e.graph.unplan(source, owner, []string{ref})
+	return nil
+}
+
+// heldBySuccessor returns the refs of have whose webhooks a create of the same owner
+// adopted in this run. Only a replacement forced with `pulumi up --replace` does that:
+// it creates the new resource (the same URN, and so the same owner) before it deletes
+// the old one, so the new one finds the old one's webhooks under its own names. They are
+// the new resource's now, and the old one's delete must leave them.
+func (e *edgeEngine) heldBySuccessor(owner string, have []edge) []edge {
+	var held []edge
+	for _, x := range have {
+		if e.graph.adoptedBy(x.source, x.ref) == owner {
+			held = append(held, x)
+		}
+	}
+	return held
+}
