@@ -135,7 +135,7 @@ test-e2e: tools build dist-host
 # bench (trees of 6 and 301 stacks, every way, 20 ms and 0 ms of added API latency) takes
 # about 5 minutes on 2 cores. bench-scale (the 2,000-stack tree and the 2,000-stack layered
 # DAG as DeploymentGraphs, the tree as AutoDeployers, 10,000 edges) is not part of CI; its
-# four 2,000-stack DeploymentGraphs alone take about 4 minutes, and BENCH_ONLY selects.
+# four 2,000-stack DeploymentGraphs alone take 4 to 5 minutes, and BENCH_ONLY selects.
 # Both print progress per phase and a markdown report, also written to bin/.
 # TestBenchSmoke runs the same harness in test-e2e.
 BENCH_TEST := $(GO) test -tags "e2e bench" -count=1 -run '^TestBench$$' -v
