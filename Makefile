@@ -131,11 +131,13 @@ fuzz:
 test-e2e: tools build dist-host
 	AUTO_DEPLOY_BIN=$(BIN) AUTO_DEPLOY_DIST=$(DIST_HOST) $(GO) test -tags e2e -count=1 -timeout 30m ./examples/... ./bench/...
 
-# Benchmarks (BENCHMARKS.md): trees of stacks through the real CLI against the emulator,
-# AutoDeployer against one Webhook per edge, with 20 ms and 0 ms of added API latency.
-# bench takes about 5 minutes on 2 cores, bench-scale (the 2,000-stack tree, AutoDeployer
-# only) about 8 and is not part of CI. Both print progress per phase and a markdown
-# report, also written to bin/. TestBenchSmoke runs the same harness in test-e2e.
+# Benchmarks (BENCHMARKS.md): graphs of stacks through the real CLI against the emulator.
+# bench (trees of 6 and 301 stacks, every way, 20 ms and 0 ms of added API latency) takes
+# about 5 minutes on 2 cores. bench-scale (the 2,000-stack tree and the 2,000-stack layered
+# DAG as DeploymentGraphs, the tree as AutoDeployers, 10,000 edges) is not part of CI; its
+# four 2,000-stack DeploymentGraphs alone take 4 to 5 minutes, and BENCH_ONLY selects.
+# Both print progress per phase and a markdown report, also written to bin/.
+# TestBenchSmoke runs the same harness in test-e2e.
 BENCH_TEST := $(GO) test -tags "e2e bench" -count=1 -run '^TestBench$$' -v
 
 bench: tools build
