@@ -47,16 +47,16 @@ func TestMigrationInOneEdit(t *testing.T) {
 	before := c.Webhooks()
 	require.Len(t, before, 3)
 
-	move := func(program, newOwner string) {
+	move := func(program string, newOwner func(stack string) string) {
 		t.Helper()
-		w.WriteProgram(program)
+		w.shared().WriteProgram(program)
 		out := w.pulumi("preview")
 		assert.Contains(t, out, "the edge own/a → own/b passes from urn:pulumi:test::migrate::")
 		assert.Contains(t, out, "no webhook is deleted or created")
 		c.ResetStats()
 		out = w.pulumi("up", "--yes", "--skip-preview")
 		stats := c.Stats()
-		t.Logf("move to %s: requests=%d %v", newOwner, stats.Total, stats.ByRoute)
+		t.Logf("move: requests=%d %v", stats.Total, stats.ByRoute)
 		assert.Zero(t, stats.ByMethod[http.MethodPost], "no webhook created: %v", stats.ByRoute)
 		assert.Zero(t, stats.ByMethod[http.MethodDelete], "no webhook deleted: %v", stats.ByRoute)
 		assert.Equal(t, 3, stats.ByMethod[http.MethodPatch], "one new owner per edge")
@@ -65,18 +65,14 @@ func TestMigrationInOneEdit(t *testing.T) {
 		require.Len(t, after, 3)
 		for i := range after {
 			assert.Equal(t, before[i].Name, after[i].Name, "the same webhook")
-			assert.True(t, strings.HasSuffix(after[i].DisplayName, "::"+newOwner+")"), after[i].DisplayName)
+			assert.True(t, strings.HasSuffix(after[i].DisplayName, "::"+newOwner(after[i].Stack)+")"),
+				after[i].DisplayName)
 		}
 		assertDeploysOnce(t, c, "a", "b", "c", "d")
 		w.pulumi("up", "--yes", "--expect-no-changes")
 	}
-	move(migrationGraph, "graph")
-	move(migrationDeployers, "a")
-	for _, h := range c.Webhooks() {
-		if h.Stack == "b" {
-			assert.True(t, strings.HasSuffix(h.DisplayName, "::b)"), "b's edge is b's again: %s", h.DisplayName)
-		}
-	}
+	move(migrationGraph, func(string) string { return "graph" })
+	move(migrationDeployers, func(stack string) string { return stack }) // each AutoDeployer is named after its stack
 	w.pulumi("destroy", "--yes")
 	assert.Empty(t, c.Webhooks())
 }
@@ -88,7 +84,7 @@ func TestBothDeclaredIsRefused(t *testing.T) {
 	c := ownCloud(t, "a", "b", "c", "d")
 	w := newProgramWorkspace(t, migrationDeployers, c)
 	w.pulumi("up", "--yes")
-	w.WriteProgram(migrationDeployers + strings.Join(slices.Collect(func(yield func(string) bool) {
+	w.shared().WriteProgram(migrationDeployers + strings.Join(slices.Collect(func(yield func(string) bool) {
 		for line := range strings.SplitSeq(migrationGraph, "\n") {
 			if !strings.HasPrefix(line, "name:") && !strings.HasPrefix(line, "runtime:") &&
 				!strings.HasPrefix(line, "resources:") && !yield(line) {

@@ -3,6 +3,7 @@
 package examples
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -54,7 +55,7 @@ func refused(o raceOutcome, reasons ...string) bool {
 func TestRaceForALoop(t *testing.T) {
 	t.Parallel()
 	for round := range raceRounds {
-		t.Run("round", func(t *testing.T) {
+		t.Run(fmt.Sprintf("round-%d", round), func(t *testing.T) {
 			t.Parallel()
 			c := refCloud(t, "race", "m", "n")
 			graph := newProgramWorkspace(t, "name: one\nruntime: yaml\nresources:\n  graph:\n    type: "+
@@ -101,7 +102,7 @@ func TestRaceForALoop(t *testing.T) {
 func TestRaceForOneEdge(t *testing.T) {
 	t.Parallel()
 	for round := range raceRounds {
-		t.Run("round", func(t *testing.T) {
+		t.Run(fmt.Sprintf("round-%d", round), func(t *testing.T) {
 			t.Parallel()
 			c := refCloud(t, "race", "a", "b")
 			webhook := newProgramWorkspace(t, `name: one
