@@ -17,7 +17,7 @@ import (
 // Default bounds on requests in flight, for WithConcurrency's zero values.
 const (
 	DefaultMaxReads  = 32
-	DefaultMaxWrites = 8
+	DefaultMaxWrites = 16
 )
 
 // WithConcurrency bounds the requests this client has in flight at once: reads (GET, and

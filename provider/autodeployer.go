@@ -232,7 +232,8 @@ func (d *AutoDeployer) Read(
 		return infer.ReadResponse[AutoDeployerArgs, AutoDeployerState]{}, err
 	}
 	owner := req.State.owner(ctx)
-	refs, exists, err := engineFor(ctx).ownedEdges(ctx, client, owner, source, req.State.DownstreamRefs, !req.State.Paused)
+	refs, exists, err := engineFor(ctx).ownedEdges(ctx, client, owner, source, req.State.DownstreamRefs,
+		edgeForm{active: !req.State.Paused})
 	switch {
 	case err != nil:
 		return infer.ReadResponse[AutoDeployerArgs, AutoDeployerState]{}, err

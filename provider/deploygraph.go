@@ -246,8 +246,8 @@ func (g *deployGraph) outgoing(ctx context.Context, client Client, k stackKey) (
 	defer g.mu.Unlock()
 	var refs []string
 	for _, h := range listed.hooks {
-		if firesDeployment(h) && !g.removed[k][h.Name] && !slices.Contains(refs, h.PayloadURL) {
-			refs = append(refs, h.PayloadURL)
+		if to := targetOf(h); firesDeployment(h) && !g.removed[k][h.Name] && !slices.Contains(refs, to) {
+			refs = append(refs, to)
 		}
 	}
 	for ref := range g.planned[k] {
@@ -270,8 +270,8 @@ func (g *deployGraph) visible(org string) map[string][]string {
 			continue
 		}
 		for _, h := range listed.hooks {
-			if firesDeployment(h) && !g.removed[k][h.Name] && !slices.Contains(out[k.ref()], h.PayloadURL) {
-				out[k.ref()] = append(out[k.ref()], h.PayloadURL)
+			if to := targetOf(h); firesDeployment(h) && !g.removed[k][h.Name] && !slices.Contains(out[k.ref()], to) {
+				out[k.ref()] = append(out[k.ref()], to)
 			}
 		}
 	}
@@ -288,10 +288,10 @@ func (g *deployGraph) visible(org string) map[string][]string {
 	return out
 }
 
-// firesDeployment reports whether a webhook redeploys its target when its stack is
-// updated or deployed, which is what continues a cascade.
+// firesDeployment reports whether a webhook redeploys its target (targetOf: straight, or
+// through a relay) when its stack is updated or deployed, which is what continues a cascade.
 func firesDeployment(h cloud.Webhook) bool {
-	if !h.Active || h.Format != string(WebhookFormatPulumiDeployments) {
+	if !h.Active || targetOf(h) == "" {
 		return false
 	}
 	if len(h.Filters) == 0 && len(h.Groups) == 0 {
@@ -304,7 +304,7 @@ func firesDeployment(h cloud.Webhook) bool {
 // firesOnUpdate reports whether a webhook deploys its target after a successful update of
 // its stack: two such webhooks to one target deploy it twice.
 func firesOnUpdate(h cloud.Webhook) bool {
-	if !h.Active || h.Format != string(WebhookFormatPulumiDeployments) {
+	if !h.Active || targetOf(h) == "" {
 		return false
 	}
 	return (len(h.Filters) == 0 && len(h.Groups) == 0) || slices.Contains(h.Filters, "update_succeeded") ||

@@ -42,6 +42,7 @@ type DeploymentGraphArgs struct {
 	FromStackReferences *StackSelection     `pulumi:"fromStackReferences,optional"`
 	KeepRedundantEdges  bool                `pulumi:"keepRedundantEdges,optional"`
 	Paused              bool                `pulumi:"paused,optional"`
+	Relay               *RelaySpec          `pulumi:"relay,optional"`
 }
 
 // DeploymentGraphState keeps the inputs as written and records, apart from them, the edges
@@ -75,6 +76,11 @@ func (a *DeploymentGraphArgs) Annotate(an infer.Annotator) {
 	an.Describe(&a.KeepRedundantEdges, "Keep edges that a longer path implies. By default an edge u → d is left "+
 		"out when u → … → d exists, so d deploys once per change of u, after its last upstream.")
 	an.Describe(&a.Paused, pausedDoc)
+	an.Describe(&a.Relay, "Send the graph's deployments through a cascade relay (`pulumi-auto-deploy-relay`) "+
+		"instead of straight to Pulumi Deployments: each stack then deploys at most once per change of its "+
+		"upstreams, after all of them, and only when an output it reads changed. Each edge is then a signed "+
+		"`raw` webhook to the relay instead of a `pulumi_deployments` one, under the same name: setting or "+
+		"removing it rewrites each webhook in place, one update per edge. See docs/relay.md.")
 }
 
 // Annotate describes the outputs.
@@ -160,6 +166,13 @@ func (g *DeploymentGraph) Check(
 	if args.FromStackReferences != nil {
 		failures = append(failures, args.FromStackReferences.validate()...)
 	}
+	if args.Relay != nil {
+		relay := req.NewInputs.Get("relay")
+		unknown := func(key string) bool { return relay.IsMap() && relay.AsMap().Get(key).HasComputed() }
+		for _, err := range validateRelay(*args.Relay, unknown("url"), unknown("secret")) {
+			failures = append(failures, p.CheckFailure{Property: "relay", Reason: err.Error()})
+		}
+	}
 	if err := engineFor(ctx).declare(resourceURN(ctx)); err != nil {
 		fail(err)
 	}
@@ -179,7 +192,7 @@ func (g *DeploymentGraph) Create(
 	}
 	engineFor(ctx).report(ctx, args.Organization, plan)
 	now, err := engineFor(ctx).apply(ctx, edgeChange{owner: owner, want: edgeList(args.Organization, plan.edges),
-		paused: args.Paused, field: edgesField, knownReads: plan.reads()}, req.DryRun)
+		paused: args.Paused, relay: args.Relay, field: edgesField, knownReads: plan.reads()}, req.DryRun)
 	if err != nil && !errors.As(err, &infer.ResourceInitFailedError{}) {
 		return infer.CreateResponse[DeploymentGraphState]{}, err
 	}
@@ -218,6 +231,9 @@ func (g *DeploymentGraph) Diff(
 	}
 	if olds.Paused != news.Paused {
 		diff["paused"] = p.PropertyDiff{Kind: p.Update, InputDiff: true}
+	}
+	if !sameRelay(olds.Relay, news.Relay) {
+		diff["relay"] = p.PropertyDiff{Kind: p.Update, InputDiff: true}
 	}
 	if _, replace := diff["organization"]; !replace {
 		plan, err := engineFor(ctx).planGraph(ctx, news, olds.StackReferences)
@@ -298,7 +314,8 @@ func (g *DeploymentGraph) Update(
 	}
 	now, err := engineFor(ctx).apply(ctx, edgeChange{owner: owner, want: edgeList(org, plan.edges),
 		have: edgeList(req.State.Organization, req.State.effective()), paused: req.Inputs.Paused,
-		wasPaused: req.State.Paused, field: edgesField, knownReads: plan.reads()}, req.DryRun)
+		wasPaused: req.State.Paused, relay: req.Inputs.Relay, wasRelay: req.State.Relay, field: edgesField,
+		knownReads: plan.reads()}, req.DryRun)
 	if err != nil && !errors.As(err, &infer.ResourceInitFailedError{}) {
 		return infer.UpdateResponse[DeploymentGraphState]{}, err
 	}
@@ -360,7 +377,7 @@ func (g *DeploymentGraph) Read(
 	forEachRead(len(sources), func(i int) {
 		source := stackKey{org: org}.at(sources[i])
 		found[i], exists[i], errs[i] = engineFor(ctx).ownedEdges(ctx, client, owner, source, effective[sources[i]],
-			!req.State.Paused)
+			edgeForm{active: !req.State.Paused, relay: req.State.Relay})
 	})
 	if err := errors.Join(errs...); err != nil {
 		return infer.ReadResponse[DeploymentGraphArgs, DeploymentGraphState]{}, err

@@ -321,7 +321,7 @@ func (e *edgeEngine) checkDuplicate(
 			field, edge, other, ref, source.ref())
 	}
 	for _, h := range hooks {
-		if h.PayloadURL != ref || h.Name == owner.webhook || e.graph.isRemoved(source, h.Name) {
+		if targetOf(h) != ref || h.Name == owner.webhook || e.graph.isRemoved(source, h.Name) {
 			continue
 		}
 		switch {

@@ -17,7 +17,7 @@ import (
 // why each edge in state that is no longer in place dropped out. Edges in place whose
 // target stack has been deleted are kept, with a warning: they can only fail.
 func (e *edgeEngine) ownedEdges(
-	ctx context.Context, client Client, owner string, source stackKey, inState []string, active bool,
+	ctx context.Context, client Client, owner string, source stackKey, inState []string, form edgeForm,
 ) (refs []string, exists bool, err error) {
 	// Read afresh, and kept in the run's cache for the loop walk below and other
 	// resources': a refresh reads each stack once.
@@ -31,9 +31,9 @@ func (e *edgeEngine) ownedEdges(
 	var live []string
 	for _, h := range hooks {
 		byName[h.Name] = h
-		ref := h.PayloadURL
-		if isEdgeWebhook(h) && (isDesiredEdge(h, ref, owner, active) ||
-			slices.Contains(inState, ref) && isLegacyEdge(h, ref, active)) {
+		ref := targetOf(h)
+		if isEdgeWebhook(h) && (isDesiredEdge(h, ref, owner, form) ||
+			slices.Contains(inState, ref) && isLegacyEdge(h, ref, form)) {
 			live = append(live, ref)
 		}
 	}
@@ -41,7 +41,7 @@ func (e *edgeEngine) ownedEdges(
 	for _, ref := range inState {
 		if !slices.Contains(live, ref) {
 			log.Warningf("the deployment webhook %s → %s is no longer in place: %s; the next `pulumi up` "+
-				"creates it again", source, ref, whyNotInPlace(byName, ref, owner, active))
+				"creates it again", source, ref, whyNotInPlace(byName, ref, owner, form))
 		}
 	}
 	// Keep the prior order for refs still there, then any owned webhook state did not know
@@ -79,7 +79,7 @@ func (e *edgeEngine) warnDoubled(ctx context.Context, source stackKey, hooks []c
 	for _, ref := range refs {
 		var makers []string
 		for _, h := range hooks {
-			if h.PayloadURL == ref && firesOnUpdate(h) {
+			if targetOf(h) == ref && firesOnUpdate(h) {
 				makers = append(makers, fmt.Sprintf("%s (%s)", h.Name, madeBy(h)))
 			}
 		}
@@ -139,18 +139,19 @@ func madeBy(h cloud.Webhook) string {
 // recorded: the display name "auto-deploy: <ref>" without the owner, all else as now. A
 // resource whose state holds the edge keeps it on refresh; it records no owner until the
 // edge is next written.
-func isLegacyEdge(h cloud.Webhook, ref string, active bool) bool {
+func isLegacyEdge(h cloud.Webhook, ref string, form edgeForm) bool {
 	legacy := h
-	legacy.DisplayName = desiredEdgeWebhook(ref, "", active).DisplayName
-	return h.DisplayName == legacyEdgeDisplayName(ref) && isDesiredEdge(legacy, ref, "", active)
+	legacy.DisplayName = desiredEdgeWebhook(ref, "", form).DisplayName
+	return h.DisplayName == legacyEdgeDisplayName(ref) && isDesiredEdge(legacy, ref, "", form)
 }
 
 func legacyEdgeDisplayName(ref string) string { return "auto-deploy: " + ref }
 
 // whyNotInPlace says what became of an edge's webhook, for refresh's drift warning.
-func whyNotInPlace(byName map[string]cloud.Webhook, ref, owner string, active bool) string {
+func whyNotInPlace(byName map[string]cloud.Webhook, ref, owner string, form edgeForm) string {
+	active := form.active
 	h, ok := byName[edgeWebhookName(ref)]
-	want := desiredEdgeWebhook(ref, owner, active)
+	want := desiredEdgeWebhook(ref, owner, form)
 	switch {
 	case !ok:
 		return "it was deleted"
@@ -163,11 +164,14 @@ func whyNotInPlace(byName map[string]cloud.Webhook, ref, owner string, active bo
 		return "it was deactivated"
 	case h.Active != active:
 		return "it was activated while this resource is paused"
-	case h.PayloadURL != ref || h.Format != want.Format:
-		return fmt.Sprintf("it was changed to deploy %q with format %q", h.PayloadURL, h.Format)
+	case h.PayloadURL != want.PayloadURL || h.Format != want.Format:
+		return fmt.Sprintf("it was changed to deliver to %q with format %q, where this resource writes %q with "+
+			"format %q", h.PayloadURL, h.Format, want.PayloadURL, want.Format)
 	case !sameSet(h.Filters, want.Filters) || len(h.Groups) > 0:
 		return fmt.Sprintf("its filters were changed to %v and groups to %v, where it fires on update_succeeded "+
 			"only", h.Filters, h.Groups)
+	case h.HasSecret != (form.relay != nil):
+		return "its secret was removed, so the relay refuses its deliveries"
 	default:
 		return "it was changed"
 	}

@@ -60,7 +60,12 @@ func edgeWebhookName(ref string) string {
 	return "autodeploy-" + hex.EncodeToString(sum[:8])
 }
 
-func isEdgeWebhook(h cloud.Webhook) bool { return h.Name == edgeWebhookName(h.PayloadURL) }
+// isEdgeWebhook reports whether h is an auto-deploy edge: named after the stack it
+// redeploys, straight through Pulumi Deployments or through a relay.
+func isEdgeWebhook(h cloud.Webhook) bool {
+	target := targetOf(h)
+	return target != "" && h.Name == edgeWebhookName(target)
+}
 
 // ownerMarker separates the readable part of an edge webhook's display name from its owner.
 const ownerMarker = " (owner: "
@@ -79,21 +84,38 @@ func ownerOf(h cloud.Webhook) string {
 	return h.DisplayName[i+len(ownerMarker) : len(h.DisplayName)-1]
 }
 
-func desiredEdgeWebhook(ref, owner string, active bool) cloud.Webhook {
-	return cloud.Webhook{
+// edgeForm is how an edge's webhook is written: active or paused, and straight to
+// Pulumi Deployments or, with relay set, through a cascade relay.
+type edgeForm struct {
+	active bool
+	relay  *RelaySpec
+}
+
+// direct is the form of an active edge that deploys its target itself.
+var direct = edgeForm{active: true}
+
+func desiredEdgeWebhook(ref, owner string, form edgeForm) cloud.Webhook {
+	w := cloud.Webhook{
 		Name:        edgeWebhookName(ref),
 		DisplayName: edgeDisplayName(ref, owner),
 		PayloadURL:  ref,
-		Active:      active,
+		Active:      form.active,
 		Format:      string(WebhookFormatPulumiDeployments),
 		Filters:     []string{"update_succeeded"},
 	}
+	if form.relay != nil {
+		w.Format, w.PayloadURL, w.Secret = string(WebhookFormatRaw), relayHookURL(form.relay.URL, ref), form.relay.Secret
+	}
+	return w
 }
 
-func isDesiredEdge(h cloud.Webhook, ref, owner string, active bool) bool {
-	want := desiredEdgeWebhook(ref, owner, active)
-	return h.Name == want.Name && h.PayloadURL == ref && h.Active == active && h.Format == want.Format &&
-		h.DisplayName == want.DisplayName && sameSet(h.Filters, want.Filters) && len(h.Groups) == 0
+// isDesiredEdge reports whether h is the webhook owner keeps for ref in form. A relay
+// edge's secret cannot be read back: that one is set is all that can be checked.
+func isDesiredEdge(h cloud.Webhook, ref, owner string, form edgeForm) bool {
+	want := desiredEdgeWebhook(ref, owner, form)
+	return h.Name == want.Name && h.PayloadURL == want.PayloadURL && h.Active == form.active &&
+		h.Format == want.Format && h.DisplayName == want.DisplayName && sameSet(h.Filters, want.Filters) &&
+		len(h.Groups) == 0 && h.HasSecret == (form.relay != nil)
 }
 
 // edge is one deployment edge: source redeploys ref after each successful update.
@@ -107,9 +129,11 @@ type edge struct {
 type edgeChange struct {
 	owner      string
 	want, have []edge
-	// paused and wasPaused switch the webhooks between active and inactive: a change of
-	// one costs a PATCH per kept edge, never a delete or create.
+	// paused and wasPaused switch the webhooks between active and inactive, relay and
+	// wasRelay between direct and relayed edges: a change of either costs a PATCH per kept
+	// edge, never a delete or create.
 	paused, wasPaused bool
+	relay, wasRelay   *RelaySpec
 	// field names an edge's source in messages: "downstreamRefs", or edges["p/s"].
 	field func(source stackKey) string
 	// knownReads is what the resource already read of the stacks' references (project/stack
@@ -118,8 +142,19 @@ type edgeChange struct {
 	knownReads map[string][]string
 }
 
-// edgeOps is a change split into what it writes: edges to create, edges kept whose
-// active flag flips (pause or resume), edges to delete.
+// form is how the change's edges are to be written.
+func (c edgeChange) form() edgeForm { return edgeForm{active: !c.paused, relay: c.relay} }
+
+// sameRelay reports whether two relay settings write the same webhooks.
+func sameRelay(a, b *RelaySpec) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+// edgeOps is a change split into what it writes: edges to create, edges kept whose form
+// changes (pause or resume, into or out of relay mode), edges to delete.
 type edgeOps struct {
 	add, toggle, remove []edge
 }
@@ -137,7 +172,7 @@ func opsOf(c edgeChange) edgeOps {
 	// In preview a ref still unknown decodes as ""; it is checked once it is known.
 	o.add = slices.DeleteFunc(withoutEdges(c.want, c.have), func(x edge) bool { return x.ref == "" })
 	o.remove = withoutEdges(c.have, c.want)
-	if c.paused != c.wasPaused {
+	if c.paused != c.wasPaused || !sameRelay(c.relay, c.wasRelay) {
 		o.toggle = withoutEdges(c.have, o.remove)
 	}
 	return o
@@ -192,11 +227,11 @@ func (e *edgeEngine) write(ctx context.Context, client Client, c edgeChange, ops
 	forEach(len(all), func(i int) {
 		switch {
 		case ops.isAdd(i):
-			failures[i] = e.ensureEdge(ctx, client, c.owner, all[i], !c.paused)
+			failures[i] = e.ensureEdge(ctx, client, c.owner, all[i], c.form())
 		case ops.isRemove(i):
 			failures[i] = e.removeEdge(ctx, client, c.owner, all[i])
 		default:
-			failures[i] = e.setActive(ctx, client, c.owner, all[i], !c.paused)
+			failures[i] = e.reform(ctx, client, c.owner, all[i], c.form())
 		}
 	})
 	return failures

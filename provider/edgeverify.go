@@ -49,7 +49,7 @@ func readFresh(ctx context.Context, client Client, org string, sources, targets 
 		for _, ref := range level {
 			for _, h := range g.hooks[ref] {
 				// A webhook made by hand may point anywhere: only project/stack refs are stacks.
-				to := h.PayloadURL
+				to := targetOf(h)
 				if firesDeployment(h) && strings.Contains(to, "/") && !expanded[to] && !queued[to] {
 					queued[to] = true
 					next = append(next, to)
@@ -88,8 +88,8 @@ func (g *freshGraph) edges() map[string][]string {
 	out := map[string][]string{}
 	for ref, hooks := range g.hooks {
 		for _, h := range hooks {
-			if firesDeployment(h) && !slices.Contains(out[ref], h.PayloadURL) {
-				out[ref] = append(out[ref], h.PayloadURL)
+			if to := targetOf(h); firesDeployment(h) && !slices.Contains(out[ref], to) {
+				out[ref] = append(out[ref], to)
 			}
 		}
 	}
@@ -101,7 +101,7 @@ func (g *freshGraph) edges() map[string][]string {
 func (g *freshGraph) describeEdge(source, ref string) string {
 	var parts []string
 	for _, h := range g.hooks[source] {
-		if h.PayloadURL != ref || !firesDeployment(h) {
+		if targetOf(h) != ref || !firesDeployment(h) {
 			continue
 		}
 		who := ownerOf(h)
@@ -186,7 +186,7 @@ func (e *edgeEngine) readBack(
 // hand were warned about before the write and are left to the user.
 func doubling(hooks []cloud.Webhook, owner edgeOwner, ref string) string {
 	for _, h := range hooks {
-		if h.PayloadURL != ref || !firesOnUpdate(h) || h.Name == owner.webhook {
+		if targetOf(h) != ref || !firesOnUpdate(h) || h.Name == owner.webhook {
 			continue
 		}
 		switch {

@@ -88,9 +88,9 @@ func summarizeFailures(failures []error) []string {
 // stopped): it is adopted, and repaired if it was changed since. One owned by another
 // resource is only taken over when that resource hands it over in this run (see
 // handOver); otherwise it is never touched.
-func (e *edgeEngine) ensureEdge(ctx context.Context, client Client, owner string, x edge, active bool) error {
+func (e *edgeEngine) ensureEdge(ctx context.Context, client Client, owner string, x edge, form edgeForm) error {
 	source, ref := x.source, x.ref
-	want := desiredEdgeWebhook(ref, owner, active)
+	want := desiredEdgeWebhook(ref, owner, form)
 	if e.graph.handedTo(source, ref, owner) {
 		// The webhook is in place under its old owner: taking it over is one PATCH.
 		_, err := client.UpdateWebhook(ctx, source.scope(), want.Name, want)
@@ -112,7 +112,7 @@ func (e *edgeEngine) ensureEdge(ctx context.Context, client Client, owner string
 	case outcome == cloud.Occupied && other == owner:
 		e.graph.markAdopted(source, ref, owner)
 	}
-	if isDesiredEdge(live, ref, owner, active) {
+	if isDesiredEdge(live, ref, owner, form) {
 		return nil
 	}
 	if _, err := client.UpdateWebhook(ctx, source.scope(), want.Name, want); err != nil {
@@ -121,20 +121,17 @@ func (e *edgeEngine) ensureEdge(ctx context.Context, client Client, owner string
 	return nil
 }
 
-// setActive pauses or resumes one of owner's edges with a single PATCH; one deleted
-// behind Pulumi's back is created again.
-func (e *edgeEngine) setActive(ctx context.Context, client Client, owner string, x edge, active bool) error {
-	want := desiredEdgeWebhook(x.ref, owner, active)
+// reform rewrites one of owner's edges in form (paused or resumed, into or out of relay
+// mode) with a single PATCH, under the same name: the edge is never missing or doubled.
+// One deleted behind Pulumi's back is created again.
+func (e *edgeEngine) reform(ctx context.Context, client Client, owner string, x edge, form edgeForm) error {
+	want := desiredEdgeWebhook(x.ref, owner, form)
 	_, err := client.UpdateWebhook(ctx, x.source.scope(), want.Name, want)
 	if errors.Is(err, cloud.ErrNotFound) {
-		return e.ensureEdge(ctx, client, owner, x, active)
+		return e.ensureEdge(ctx, client, owner, x, form)
 	}
 	if err != nil {
-		verb := "pausing"
-		if active {
-			verb = "resuming"
-		}
-		return &edgeError{verb, x, err}
+		return &edgeError{"rewriting", x, err}
 	}
 	return nil
 }

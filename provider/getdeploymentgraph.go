@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"errors"
@@ -64,6 +65,7 @@ type GraphWebhook struct {
 	Format      string `pulumi:"format"`
 	Active      bool   `pulumi:"active"`
 	ManagedBy   string `pulumi:"managedBy"`
+	Relay       string `pulumi:"relay"`
 	Owner       string `pulumi:"owner"`
 	Fires       bool   `pulumi:"fires"`
 	Reason      string `pulumi:"reason"`
@@ -120,6 +122,8 @@ func (w *GraphWebhook) Annotate(a infer.Annotator) {
 	a.Describe(&w.DisplayName, "The webhook's display name.")
 	a.Describe(&w.Format, "The webhook's format.")
 	a.Describe(&w.Active, "Whether the webhook is active.")
+	a.Describe(&w.Relay, "For an edge through a cascade relay, the URL it delivers to (the relay then deploys "+
+		"`target`); empty for an edge straight to Pulumi Deployments.")
 	a.Describe(&w.ManagedBy, "`AutoDeployer or DeploymentGraph`, `Webhook` (an auto-deploy Webhook resource), "+
 		"or `other` (made by hand or by another tool).")
 	a.Describe(&w.Owner, "For an edge of an AutoDeployer or DeploymentGraph, the URN recorded as its owner.")
@@ -288,8 +292,14 @@ func loopsAndDuplicates(edges map[string][]string, hooks []GraphWebhook) ([][]st
 
 // describeWebhook says what a stack webhook is to the graph.
 func describeWebhook(source stackKey, h cloud.Webhook) GraphWebhook {
-	w := GraphWebhook{Source: source.ref(), Target: h.PayloadURL, Name: h.Name, DisplayName: h.DisplayName,
-		Format: h.Format, Active: h.Active, ManagedBy: "other", Deliveries: []GraphDelivery{}}
+	target, relay := targetOf(h), ""
+	if target == "" {
+		target = h.PayloadURL
+	} else if h.Format != string(WebhookFormatPulumiDeployments) {
+		relay = h.PayloadURL
+	}
+	w := GraphWebhook{Source: source.ref(), Target: target, Name: h.Name, DisplayName: h.DisplayName,
+		Format: h.Format, Active: h.Active, ManagedBy: "other", Relay: relay, Deliveries: []GraphDelivery{}}
 	switch {
 	case isEdgeWebhook(h):
 		w.ManagedBy, w.Owner = "AutoDeployer or DeploymentGraph", ownerOf(h)
@@ -299,8 +309,8 @@ func describeWebhook(source stackKey, h cloud.Webhook) GraphWebhook {
 	w.Fires = firesOnUpdate(h)
 	switch {
 	case w.Fires:
-	case h.Format != string(WebhookFormatPulumiDeployments):
-		w.Reason = fmt.Sprintf("format %s does not deploy a stack", h.Format)
+	case targetOf(h) == "":
+		w.Reason = fmt.Sprintf("format %s does not deploy a stack", cmp.Or(h.Format, "raw"))
 	case !h.Active:
 		w.Reason = "inactive"
 	default:
@@ -315,7 +325,7 @@ func (f *GetDeploymentGraph) readDeliveries(ctx context.Context, client Client, 
 	errs := make([]error, len(hooks))
 	forEachRead(len(hooks), func(i int) {
 		w := &hooks[i]
-		if w.Format != string(WebhookFormatPulumiDeployments) {
+		if w.Format != string(WebhookFormatPulumiDeployments) && w.Relay == "" {
 			return
 		}
 		source := stackKey{org: org}.at(w.Source)

@@ -27,7 +27,7 @@ func TestRaceThatClosesALoopIsUndone(t *testing.T) {
 	f := newFakeClient()
 	f.addStacks("org", "p", "m", "n")
 	f.afterCreate = func(f *fakeClient) {
-		f.addHookLocked("org/p/n", desiredEdgeWebhook("p/m", otherProgram, true))
+		f.addHookLocked("org/p/n", desiredEdgeWebhook("p/m", otherProgram, direct))
 	}
 	resp, err := engineCreate(fakeServer(t, f), graphURN("g"), property.NewMap(map[string]property.Value{
 		"organization": property.New("org"),
@@ -70,7 +70,7 @@ func TestRaceThatDoublesAnEdgeIsUndone(t *testing.T) {
 		f := newFakeClient()
 		f.addStacks("org", "p", "a", "b")
 		f.afterCreate = func(f *fakeClient) {
-			f.addHookLocked("org/p/a", desiredEdgeWebhook("p/b", otherProgram, true))
+			f.addHookLocked("org/p/a", desiredEdgeWebhook("p/b", otherProgram, direct))
 		}
 		server := fakeServer(t, f)
 		urn := resource.NewURN("test", "provider", "", "auto-deploy:index:Webhook", "w")

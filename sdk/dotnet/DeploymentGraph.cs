@@ -106,6 +106,12 @@ namespace AutoDeployDev.AutoDeploy
         public Output<bool?> Paused { get; private set; } = null!;
 
         /// <summary>
+        /// Send the graph's deployments through a cascade relay (`pulumi-auto-deploy-relay`) instead of straight to Pulumi Deployments: each stack then deploys at most once per change of its upstreams, after all of them, and only when an output it reads changed. Each edge is then a signed `raw` webhook to the relay instead of a `pulumi_deployments` one, under the same name: setting or removing it rewrites each webhook in place, one update per edge. See docs/relay.md.
+        /// </summary>
+        [Output("relay")]
+        public Output<Outputs.RelaySpec?> Relay { get; private set; } = null!;
+
+        /// <summary>
         /// What `fromStackReferences` last read: per selected stack (`project/stack`), the stacks its program reads and the stack's lastUpdate at that time. The next preview or update reads again only the stacks updated since; `pulumi refresh` brings it up to date.
         /// </summary>
         [Output("stackReferences")]
@@ -196,6 +202,12 @@ namespace AutoDeployDev.AutoDeploy
         /// </summary>
         [Input("paused")]
         public Input<bool>? Paused { get; set; }
+
+        /// <summary>
+        /// Send the graph's deployments through a cascade relay (`pulumi-auto-deploy-relay`) instead of straight to Pulumi Deployments: each stack then deploys at most once per change of its upstreams, after all of them, and only when an output it reads changed. Each edge is then a signed `raw` webhook to the relay instead of a `pulumi_deployments` one, under the same name: setting or removing it rewrites each webhook in place, one update per edge. See docs/relay.md.
+        /// </summary>
+        [Input("relay")]
+        public Input<Inputs.RelaySpecArgs>? Relay { get; set; }
 
         public DeploymentGraphArgs()
         {

@@ -122,6 +122,14 @@ namespace AutoDeployDev.AutoDeploy
     public sealed class GetDeploymentGraphResult
     {
         /// <summary>
+        /// Each deployment loop among the edges, whoever made them, as a path from a stack back to itself: an update of any stack on it redeploys the stacks on it forever.
+        /// </summary>
+        public readonly ImmutableArray<ImmutableArray<string>> Cycles;
+        /// <summary>
+        /// Each edge made by more than one webhook, whoever made them: its target deploys once per webhook after each update.
+        /// </summary>
+        public readonly ImmutableArray<Outputs.GraphDuplicate> Duplicates;
+        /// <summary>
         /// Each upstream stack `project/stack` and the stacks an active `pulumi_deployments` webhook of it deploys after a successful update, whoever made the webhook (auto-deploy resources, the console, another tool). Edges to a missing stack or one without deployment settings are included: they fire, and fail (see `webhooks[].dangling`).
         /// </summary>
         public readonly ImmutableDictionary<string, ImmutableArray<string>> Edges;
@@ -140,6 +148,10 @@ namespace AutoDeployDev.AutoDeploy
 
         [OutputConstructor]
         private GetDeploymentGraphResult(
+            ImmutableArray<ImmutableArray<string>> cycles,
+
+            ImmutableArray<Outputs.GraphDuplicate> duplicates,
+
             ImmutableDictionary<string, ImmutableArray<string>> edges,
 
             string mermaid,
@@ -148,6 +160,8 @@ namespace AutoDeployDev.AutoDeploy
 
             ImmutableArray<Outputs.GraphWebhook> webhooks)
         {
+            Cycles = cycles;
+            Duplicates = duplicates;
             Edges = edges;
             Mermaid = mermaid;
             Organization = organization;

@@ -109,6 +109,10 @@ export class DeploymentGraph extends pulumi.CustomResource {
      */
     declare public readonly paused: pulumi.Output<boolean | undefined>;
     /**
+     * Send the graph's deployments through a cascade relay (`pulumi-auto-deploy-relay`) instead of straight to Pulumi Deployments: each stack then deploys at most once per change of its upstreams, after all of them, and only when an output it reads changed. Each edge is then a signed `raw` webhook to the relay instead of a `pulumi_deployments` one, under the same name: setting or removing it rewrites each webhook in place, one update per edge. See docs/relay.md.
+     */
+    declare public readonly relay: pulumi.Output<outputs.RelaySpec | undefined>;
+    /**
      * What `fromStackReferences` last read: per selected stack (`project/stack`), the stacks its program reads and the stack's lastUpdate at that time. The next preview or update reads again only the stacks updated since; `pulumi refresh` brings it up to date.
      */
     declare public /*out*/ readonly stackReferences: pulumi.Output<{[key: string]: outputs.DiscoveredStack} | undefined>;
@@ -129,6 +133,7 @@ export class DeploymentGraph extends pulumi.CustomResource {
             resourceInputs["keepRedundantEdges"] = args?.keepRedundantEdges;
             resourceInputs["organization"] = args?.organization;
             resourceInputs["paused"] = args?.paused;
+            resourceInputs["relay"] = args?.relay;
             resourceInputs["edgeCount"] = undefined /*out*/;
             resourceInputs["effectiveEdges"] = undefined /*out*/;
             resourceInputs["mermaid"] = undefined /*out*/;
@@ -144,6 +149,7 @@ export class DeploymentGraph extends pulumi.CustomResource {
             resourceInputs["organization"] = undefined /*out*/;
             resourceInputs["owner"] = undefined /*out*/;
             resourceInputs["paused"] = undefined /*out*/;
+            resourceInputs["relay"] = undefined /*out*/;
             resourceInputs["stackReferences"] = undefined /*out*/;
         }
         opts = pulumi.mergeOptions(utilities.resourceOptsDefaults(), opts);
@@ -177,4 +183,8 @@ export interface DeploymentGraphArgs {
      * Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
      */
     paused?: pulumi.Input<boolean | undefined>;
+    /**
+     * Send the graph's deployments through a cascade relay (`pulumi-auto-deploy-relay`) instead of straight to Pulumi Deployments: each stack then deploys at most once per change of its upstreams, after all of them, and only when an output it reads changed. Each edge is then a signed `raw` webhook to the relay instead of a `pulumi_deployments` one, under the same name: setting or removing it rewrites each webhook in place, one update per edge. See docs/relay.md.
+     */
+    relay?: pulumi.Input<inputs.RelaySpecArgs | undefined>;
 }

@@ -44,6 +44,14 @@ export interface GetDeploymentGraphArgs {
 
 export interface GetDeploymentGraphResult {
     /**
+     * Each deployment loop among the edges, whoever made them, as a path from a stack back to itself: an update of any stack on it redeploys the stacks on it forever.
+     */
+    readonly cycles: string[][];
+    /**
+     * Each edge made by more than one webhook, whoever made them: its target deploys once per webhook after each update.
+     */
+    readonly duplicates: outputs.GraphDuplicate[];
+    /**
      * Each upstream stack `project/stack` and the stacks an active `pulumi_deployments` webhook of it deploys after a successful update, whoever made the webhook (auto-deploy resources, the console, another tool). Edges to a missing stack or one without deployment settings are included: they fire, and fail (see `webhooks[].dangling`).
      */
     readonly edges: {[key: string]: string[]};

@@ -55,6 +55,10 @@ namespace AutoDeployDev.AutoDeploy.Outputs
         /// </summary>
         public readonly string Reason;
         /// <summary>
+        /// For an edge through a cascade relay, the URL it delivers to (the relay then deploys `target`); empty for an edge straight to Pulumi Deployments.
+        /// </summary>
+        public readonly string Relay;
+        /// <summary>
         /// The stack the webhook is on, `project/stack`.
         /// </summary>
         public readonly string Source;
@@ -85,6 +89,8 @@ namespace AutoDeployDev.AutoDeploy.Outputs
 
             string reason,
 
+            string relay,
+
             string source,
 
             string target)
@@ -99,6 +105,7 @@ namespace AutoDeployDev.AutoDeploy.Outputs
             Name = name;
             Owner = owner;
             Reason = reason;
+            Relay = relay;
             Source = source;
             Target = target;
         }

@@ -68,6 +68,8 @@ type DeploymentGraph struct {
 	Owner pulumi.StringOutput `pulumi:"owner"`
 	// Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
 	Paused pulumi.BoolPtrOutput `pulumi:"paused"`
+	// Send the graph's deployments through a cascade relay (`pulumi-auto-deploy-relay`) instead of straight to Pulumi Deployments: each stack then deploys at most once per change of its upstreams, after all of them, and only when an output it reads changed. Each edge is then a signed `raw` webhook to the relay instead of a `pulumi_deployments` one, under the same name: setting or removing it rewrites each webhook in place, one update per edge. See docs/relay.md.
+	Relay RelaySpecPtrOutput `pulumi:"relay"`
 	// What `fromStackReferences` last read: per selected stack (`project/stack`), the stacks its program reads and the stack's lastUpdate at that time. The next preview or update reads again only the stacks updated since; `pulumi refresh` brings it up to date.
 	StackReferences DiscoveredStackMapOutput `pulumi:"stackReferences"`
 }
@@ -126,6 +128,8 @@ type deploymentGraphArgs struct {
 	Organization *string `pulumi:"organization"`
 	// Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
 	Paused *bool `pulumi:"paused"`
+	// Send the graph's deployments through a cascade relay (`pulumi-auto-deploy-relay`) instead of straight to Pulumi Deployments: each stack then deploys at most once per change of its upstreams, after all of them, and only when an output it reads changed. Each edge is then a signed `raw` webhook to the relay instead of a `pulumi_deployments` one, under the same name: setting or removing it rewrites each webhook in place, one update per edge. See docs/relay.md.
+	Relay *RelaySpec `pulumi:"relay"`
 }
 
 // The set of arguments for constructing a DeploymentGraph resource.
@@ -140,6 +144,8 @@ type DeploymentGraphArgs struct {
 	Organization pulumi.StringPtrInput
 	// Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
 	Paused pulumi.BoolPtrInput
+	// Send the graph's deployments through a cascade relay (`pulumi-auto-deploy-relay`) instead of straight to Pulumi Deployments: each stack then deploys at most once per change of its upstreams, after all of them, and only when an output it reads changed. Each edge is then a signed `raw` webhook to the relay instead of a `pulumi_deployments` one, under the same name: setting or removing it rewrites each webhook in place, one update per edge. See docs/relay.md.
+	Relay RelaySpecPtrInput
 }
 
 func (DeploymentGraphArgs) ElementType() reflect.Type {
@@ -272,6 +278,11 @@ func (o DeploymentGraphOutput) Owner() pulumi.StringOutput {
 // Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
 func (o DeploymentGraphOutput) Paused() pulumi.BoolPtrOutput {
 	return o.ApplyT(func(v *DeploymentGraph) pulumi.BoolPtrOutput { return v.Paused }).(pulumi.BoolPtrOutput)
+}
+
+// Send the graph's deployments through a cascade relay (`pulumi-auto-deploy-relay`) instead of straight to Pulumi Deployments: each stack then deploys at most once per change of its upstreams, after all of them, and only when an output it reads changed. Each edge is then a signed `raw` webhook to the relay instead of a `pulumi_deployments` one, under the same name: setting or removing it rewrites each webhook in place, one update per edge. See docs/relay.md.
+func (o DeploymentGraphOutput) Relay() RelaySpecPtrOutput {
+	return o.ApplyT(func(v *DeploymentGraph) RelaySpecPtrOutput { return v.Relay }).(RelaySpecPtrOutput)
 }
 
 // What `fromStackReferences` last read: per selected stack (`project/stack`), the stacks its program reads and the stack's lastUpdate at that time. The next preview or update reads again only the stacks updated since; `pulumi refresh` brings it up to date.

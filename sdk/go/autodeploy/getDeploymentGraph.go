@@ -39,6 +39,10 @@ type LookupDeploymentGraphArgs struct {
 }
 
 type LookupDeploymentGraphResult struct {
+	// Each deployment loop among the edges, whoever made them, as a path from a stack back to itself: an update of any stack on it redeploys the stacks on it forever.
+	Cycles [][]string `pulumi:"cycles"`
+	// Each edge made by more than one webhook, whoever made them: its target deploys once per webhook after each update.
+	Duplicates []GraphDuplicate `pulumi:"duplicates"`
 	// Each upstream stack `project/stack` and the stacks an active `pulumi_deployments` webhook of it deploys after a successful update, whoever made the webhook (auto-deploy resources, the console, another tool). Edges to a missing stack or one without deployment settings are included: they fire, and fail (see `webhooks[].dangling`).
 	Edges map[string][]string `pulumi:"edges"`
 	// The same graph as a Mermaid `flowchart`: one arrow per edge, labelled `project/stack`; a dangling edge is a dotted arrow labelled with what is wrong. Paste it into a Markdown file.
@@ -79,6 +83,16 @@ func (o LookupDeploymentGraphResultOutput) ToLookupDeploymentGraphResultOutput()
 
 func (o LookupDeploymentGraphResultOutput) ToLookupDeploymentGraphResultOutputWithContext(ctx context.Context) LookupDeploymentGraphResultOutput {
 	return o
+}
+
+// Each deployment loop among the edges, whoever made them, as a path from a stack back to itself: an update of any stack on it redeploys the stacks on it forever.
+func (o LookupDeploymentGraphResultOutput) Cycles() pulumi.StringArrayArrayOutput {
+	return o.ApplyT(func(v LookupDeploymentGraphResult) [][]string { return v.Cycles }).(pulumi.StringArrayArrayOutput)
+}
+
+// Each edge made by more than one webhook, whoever made them: its target deploys once per webhook after each update.
+func (o LookupDeploymentGraphResultOutput) Duplicates() GraphDuplicateArrayOutput {
+	return o.ApplyT(func(v LookupDeploymentGraphResult) []GraphDuplicate { return v.Duplicates }).(GraphDuplicateArrayOutput)
 }
 
 // Each upstream stack `project/stack` and the stacks an active `pulumi_deployments` webhook of it deploys after a successful update, whoever made the webhook (auto-deploy resources, the console, another tool). Edges to a missing stack or one without deployment settings are included: they fire, and fail (see `webhooks[].dangling`).

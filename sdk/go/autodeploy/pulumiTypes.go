@@ -136,6 +136,64 @@ func (o GraphDeliveryArrayOutput) Index(i pulumi.IntInput) GraphDeliveryOutput {
 	}).(GraphDeliveryOutput)
 }
 
+type GraphDuplicate struct {
+	// The stack, `project/stack`, whose webhooks deploy the target twice or more.
+	Source string `pulumi:"source"`
+	// The stack deployed once per webhook after each update of the source.
+	Target string `pulumi:"target"`
+	// The webhooks, each as `name (who made it)`.
+	Webhooks []string `pulumi:"webhooks"`
+}
+
+type GraphDuplicateOutput struct{ *pulumi.OutputState }
+
+func (GraphDuplicateOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*GraphDuplicate)(nil)).Elem()
+}
+
+func (o GraphDuplicateOutput) ToGraphDuplicateOutput() GraphDuplicateOutput {
+	return o
+}
+
+func (o GraphDuplicateOutput) ToGraphDuplicateOutputWithContext(ctx context.Context) GraphDuplicateOutput {
+	return o
+}
+
+// The stack, `project/stack`, whose webhooks deploy the target twice or more.
+func (o GraphDuplicateOutput) Source() pulumi.StringOutput {
+	return o.ApplyT(func(v GraphDuplicate) string { return v.Source }).(pulumi.StringOutput)
+}
+
+// The stack deployed once per webhook after each update of the source.
+func (o GraphDuplicateOutput) Target() pulumi.StringOutput {
+	return o.ApplyT(func(v GraphDuplicate) string { return v.Target }).(pulumi.StringOutput)
+}
+
+// The webhooks, each as `name (who made it)`.
+func (o GraphDuplicateOutput) Webhooks() pulumi.StringArrayOutput {
+	return o.ApplyT(func(v GraphDuplicate) []string { return v.Webhooks }).(pulumi.StringArrayOutput)
+}
+
+type GraphDuplicateArrayOutput struct{ *pulumi.OutputState }
+
+func (GraphDuplicateArrayOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*[]GraphDuplicate)(nil)).Elem()
+}
+
+func (o GraphDuplicateArrayOutput) ToGraphDuplicateArrayOutput() GraphDuplicateArrayOutput {
+	return o
+}
+
+func (o GraphDuplicateArrayOutput) ToGraphDuplicateArrayOutputWithContext(ctx context.Context) GraphDuplicateArrayOutput {
+	return o
+}
+
+func (o GraphDuplicateArrayOutput) Index(i pulumi.IntInput) GraphDuplicateOutput {
+	return pulumi.All(o, i).ApplyT(func(vs []interface{}) GraphDuplicate {
+		return vs[0].([]GraphDuplicate)[vs[1].(int)]
+	}).(GraphDuplicateOutput)
+}
+
 type GraphWebhook struct {
 	// Whether the webhook is active.
 	Active bool `pulumi:"active"`
@@ -157,6 +215,8 @@ type GraphWebhook struct {
 	Owner string `pulumi:"owner"`
 	// Why it does not fire, when it does not.
 	Reason string `pulumi:"reason"`
+	// For an edge through a cascade relay, the URL it delivers to (the relay then deploys `target`); empty for an edge straight to Pulumi Deployments.
+	Relay string `pulumi:"relay"`
 	// The stack the webhook is on, `project/stack`.
 	Source string `pulumi:"source"`
 	// The stack it deploys, `project/stack`, for a `pulumi_deployments` webhook; its URL otherwise.
@@ -227,6 +287,11 @@ func (o GraphWebhookOutput) Reason() pulumi.StringOutput {
 	return o.ApplyT(func(v GraphWebhook) string { return v.Reason }).(pulumi.StringOutput)
 }
 
+// For an edge through a cascade relay, the URL it delivers to (the relay then deploys `target`); empty for an edge straight to Pulumi Deployments.
+func (o GraphWebhookOutput) Relay() pulumi.StringOutput {
+	return o.ApplyT(func(v GraphWebhook) string { return v.Relay }).(pulumi.StringOutput)
+}
+
 // The stack the webhook is on, `project/stack`.
 func (o GraphWebhookOutput) Source() pulumi.StringOutput {
 	return o.ApplyT(func(v GraphWebhook) string { return v.Source }).(pulumi.StringOutput)
@@ -255,6 +320,162 @@ func (o GraphWebhookArrayOutput) Index(i pulumi.IntInput) GraphWebhookOutput {
 	return pulumi.All(o, i).ApplyT(func(vs []interface{}) GraphWebhook {
 		return vs[0].([]GraphWebhook)[vs[1].(int)]
 	}).(GraphWebhookOutput)
+}
+
+type RelaySpec struct {
+	// The HMAC key the relay checks every delivery against (its `AUTO_DEPLOY_RELAY_SECRET`). Changing it updates every edge's webhook in place.
+	Secret string `pulumi:"secret"`
+	// The relay's base URL, as Pulumi Cloud reaches it: `https://relay.example.com` (a path prefix is kept). Each edge's webhook delivers to `<url>/v1/hooks?target=<project>/<stack>`. Plain `http://` only for a loopback address.
+	Url string `pulumi:"url"`
+}
+
+// RelaySpecInput is an input type that accepts RelaySpecArgs and RelaySpecOutput values.
+// You can construct a concrete instance of `RelaySpecInput` via:
+//
+//	RelaySpecArgs{...}
+type RelaySpecInput interface {
+	pulumi.Input
+
+	ToRelaySpecOutput() RelaySpecOutput
+	ToRelaySpecOutputWithContext(context.Context) RelaySpecOutput
+}
+
+type RelaySpecArgs struct {
+	// The HMAC key the relay checks every delivery against (its `AUTO_DEPLOY_RELAY_SECRET`). Changing it updates every edge's webhook in place.
+	Secret pulumi.StringInput `pulumi:"secret"`
+	// The relay's base URL, as Pulumi Cloud reaches it: `https://relay.example.com` (a path prefix is kept). Each edge's webhook delivers to `<url>/v1/hooks?target=<project>/<stack>`. Plain `http://` only for a loopback address.
+	Url pulumi.StringInput `pulumi:"url"`
+}
+
+func (RelaySpecArgs) ElementType() reflect.Type {
+	return reflect.TypeOf((*RelaySpec)(nil)).Elem()
+}
+
+func (i RelaySpecArgs) ToRelaySpecOutput() RelaySpecOutput {
+	return i.ToRelaySpecOutputWithContext(context.Background())
+}
+
+func (i RelaySpecArgs) ToRelaySpecOutputWithContext(ctx context.Context) RelaySpecOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(RelaySpecOutput)
+}
+
+func (i RelaySpecArgs) ToRelaySpecPtrOutput() RelaySpecPtrOutput {
+	return i.ToRelaySpecPtrOutputWithContext(context.Background())
+}
+
+func (i RelaySpecArgs) ToRelaySpecPtrOutputWithContext(ctx context.Context) RelaySpecPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(RelaySpecOutput).ToRelaySpecPtrOutputWithContext(ctx)
+}
+
+// RelaySpecPtrInput is an input type that accepts RelaySpecArgs, RelaySpecPtr and RelaySpecPtrOutput values.
+// You can construct a concrete instance of `RelaySpecPtrInput` via:
+//
+//	        RelaySpecArgs{...}
+//
+//	or:
+//
+//	        nil
+type RelaySpecPtrInput interface {
+	pulumi.Input
+
+	ToRelaySpecPtrOutput() RelaySpecPtrOutput
+	ToRelaySpecPtrOutputWithContext(context.Context) RelaySpecPtrOutput
+}
+
+type relaySpecPtrType RelaySpecArgs
+
+func RelaySpecPtr(v *RelaySpecArgs) RelaySpecPtrInput {
+	return (*relaySpecPtrType)(v)
+}
+
+func (*relaySpecPtrType) ElementType() reflect.Type {
+	return reflect.TypeOf((**RelaySpec)(nil)).Elem()
+}
+
+func (i *relaySpecPtrType) ToRelaySpecPtrOutput() RelaySpecPtrOutput {
+	return i.ToRelaySpecPtrOutputWithContext(context.Background())
+}
+
+func (i *relaySpecPtrType) ToRelaySpecPtrOutputWithContext(ctx context.Context) RelaySpecPtrOutput {
+	return pulumi.ToOutputWithContext(ctx, i).(RelaySpecPtrOutput)
+}
+
+type RelaySpecOutput struct{ *pulumi.OutputState }
+
+func (RelaySpecOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((*RelaySpec)(nil)).Elem()
+}
+
+func (o RelaySpecOutput) ToRelaySpecOutput() RelaySpecOutput {
+	return o
+}
+
+func (o RelaySpecOutput) ToRelaySpecOutputWithContext(ctx context.Context) RelaySpecOutput {
+	return o
+}
+
+func (o RelaySpecOutput) ToRelaySpecPtrOutput() RelaySpecPtrOutput {
+	return o.ToRelaySpecPtrOutputWithContext(context.Background())
+}
+
+func (o RelaySpecOutput) ToRelaySpecPtrOutputWithContext(ctx context.Context) RelaySpecPtrOutput {
+	return o.ApplyTWithContext(ctx, func(_ context.Context, v RelaySpec) *RelaySpec {
+		return &v
+	}).(RelaySpecPtrOutput)
+}
+
+// The HMAC key the relay checks every delivery against (its `AUTO_DEPLOY_RELAY_SECRET`). Changing it updates every edge's webhook in place.
+func (o RelaySpecOutput) Secret() pulumi.StringOutput {
+	return o.ApplyT(func(v RelaySpec) string { return v.Secret }).(pulumi.StringOutput)
+}
+
+// The relay's base URL, as Pulumi Cloud reaches it: `https://relay.example.com` (a path prefix is kept). Each edge's webhook delivers to `<url>/v1/hooks?target=<project>/<stack>`. Plain `http://` only for a loopback address.
+func (o RelaySpecOutput) Url() pulumi.StringOutput {
+	return o.ApplyT(func(v RelaySpec) string { return v.Url }).(pulumi.StringOutput)
+}
+
+type RelaySpecPtrOutput struct{ *pulumi.OutputState }
+
+func (RelaySpecPtrOutput) ElementType() reflect.Type {
+	return reflect.TypeOf((**RelaySpec)(nil)).Elem()
+}
+
+func (o RelaySpecPtrOutput) ToRelaySpecPtrOutput() RelaySpecPtrOutput {
+	return o
+}
+
+func (o RelaySpecPtrOutput) ToRelaySpecPtrOutputWithContext(ctx context.Context) RelaySpecPtrOutput {
+	return o
+}
+
+func (o RelaySpecPtrOutput) Elem() RelaySpecOutput {
+	return o.ApplyT(func(v *RelaySpec) RelaySpec {
+		if v != nil {
+			return *v
+		}
+		var ret RelaySpec
+		return ret
+	}).(RelaySpecOutput)
+}
+
+// The HMAC key the relay checks every delivery against (its `AUTO_DEPLOY_RELAY_SECRET`). Changing it updates every edge's webhook in place.
+func (o RelaySpecPtrOutput) Secret() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *RelaySpec) *string {
+		if v == nil {
+			return nil
+		}
+		return &v.Secret
+	}).(pulumi.StringPtrOutput)
+}
+
+// The relay's base URL, as Pulumi Cloud reaches it: `https://relay.example.com` (a path prefix is kept). Each edge's webhook delivers to `<url>/v1/hooks?target=<project>/<stack>`. Plain `http://` only for a loopback address.
+func (o RelaySpecPtrOutput) Url() pulumi.StringPtrOutput {
+	return o.ApplyT(func(v *RelaySpec) *string {
+		if v == nil {
+			return nil
+		}
+		return &v.Url
+	}).(pulumi.StringPtrOutput)
 }
 
 type StackSelection struct {
@@ -414,14 +635,20 @@ func (o StackSelectionPtrOutput) Tags() pulumi.StringMapOutput {
 }
 
 func init() {
+	pulumi.RegisterInputType(reflect.TypeOf((*RelaySpecInput)(nil)).Elem(), RelaySpecArgs{})
+	pulumi.RegisterInputType(reflect.TypeOf((*RelaySpecPtrInput)(nil)).Elem(), RelaySpecArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*StackSelectionInput)(nil)).Elem(), StackSelectionArgs{})
 	pulumi.RegisterInputType(reflect.TypeOf((*StackSelectionPtrInput)(nil)).Elem(), StackSelectionArgs{})
 	pulumi.RegisterOutputType(DiscoveredStackOutput{})
 	pulumi.RegisterOutputType(DiscoveredStackMapOutput{})
 	pulumi.RegisterOutputType(GraphDeliveryOutput{})
 	pulumi.RegisterOutputType(GraphDeliveryArrayOutput{})
+	pulumi.RegisterOutputType(GraphDuplicateOutput{})
+	pulumi.RegisterOutputType(GraphDuplicateArrayOutput{})
 	pulumi.RegisterOutputType(GraphWebhookOutput{})
 	pulumi.RegisterOutputType(GraphWebhookArrayOutput{})
+	pulumi.RegisterOutputType(RelaySpecOutput{})
+	pulumi.RegisterOutputType(RelaySpecPtrOutput{})
 	pulumi.RegisterOutputType(StackSelectionOutput{})
 	pulumi.RegisterOutputType(StackSelectionPtrOutput{})
 }

@@ -6,6 +6,17 @@ import * as inputs from "../types/input";
 import * as outputs from "../types/output";
 import * as enums from "../types/enums";
 
+export interface RelaySpecArgs {
+    /**
+     * The HMAC key the relay checks every delivery against (its `AUTO_DEPLOY_RELAY_SECRET`). Changing it updates every edge's webhook in place.
+     */
+    secret: pulumi.Input<string>;
+    /**
+     * The relay's base URL, as Pulumi Cloud reaches it: `https://relay.example.com` (a path prefix is kept). Each edge's webhook delivers to `<url>/v1/hooks?target=<project>/<stack>`. Plain `http://` only for a loopback address.
+     */
+    url: pulumi.Input<string>;
+}
+
 export interface StackSelectionArgs {
     /**
      * Select the stacks of these projects; all projects when unset. A project named twice is selected once.

@@ -40,6 +40,21 @@ export interface GraphDelivery {
     timestamp: number;
 }
 
+export interface GraphDuplicate {
+    /**
+     * The stack, `project/stack`, whose webhooks deploy the target twice or more.
+     */
+    source: string;
+    /**
+     * The stack deployed once per webhook after each update of the source.
+     */
+    target: string;
+    /**
+     * The webhooks, each as `name (who made it)`.
+     */
+    webhooks: string[];
+}
+
 export interface GraphWebhook {
     /**
      * Whether the webhook is active.
@@ -82,6 +97,10 @@ export interface GraphWebhook {
      */
     reason: string;
     /**
+     * For an edge through a cascade relay, the URL it delivers to (the relay then deploys `target`); empty for an edge straight to Pulumi Deployments.
+     */
+    relay: string;
+    /**
      * The stack the webhook is on, `project/stack`.
      */
     source: string;
@@ -89,6 +108,17 @@ export interface GraphWebhook {
      * The stack it deploys, `project/stack`, for a `pulumi_deployments` webhook; its URL otherwise.
      */
     target: string;
+}
+
+export interface RelaySpec {
+    /**
+     * The HMAC key the relay checks every delivery against (its `AUTO_DEPLOY_RELAY_SECRET`). Changing it updates every edge's webhook in place.
+     */
+    secret: string;
+    /**
+     * The relay's base URL, as Pulumi Cloud reaches it: `https://relay.example.com` (a path prefix is kept). Each edge's webhook delivers to `<url>/v1/hooks?target=<project>/<stack>`. Plain `http://` only for a loopback address.
+     */
+    url: string;
 }
 
 export interface StackSelection {

@@ -16,9 +16,58 @@ from . import _utilities
 from ._enums import *
 
 __all__ = [
+    'RelaySpecArgs',
+    'RelaySpecArgsDict',
     'StackSelectionArgs',
     'StackSelectionArgsDict',
 ]
+
+class RelaySpecArgsDict(TypedDict):
+    secret: pulumi.Input[_builtins.str]
+    """
+    The HMAC key the relay checks every delivery against (its `AUTO_DEPLOY_RELAY_SECRET`). Changing it updates every edge's webhook in place.
+    """
+    url: pulumi.Input[_builtins.str]
+    """
+    The relay's base URL, as Pulumi Cloud reaches it: `https://relay.example.com` (a path prefix is kept). Each edge's webhook delivers to `<url>/v1/hooks?target=<project>/<stack>`. Plain `http://` only for a loopback address.
+    """
+
+@pulumi.input_type
+class RelaySpecArgs:
+    def __init__(__self__, *,
+                 secret: pulumi.Input[_builtins.str],
+                 url: pulumi.Input[_builtins.str]):
+        """
+        :param pulumi.Input[_builtins.str] secret: The HMAC key the relay checks every delivery against (its `AUTO_DEPLOY_RELAY_SECRET`). Changing it updates every edge's webhook in place.
+        :param pulumi.Input[_builtins.str] url: The relay's base URL, as Pulumi Cloud reaches it: `https://relay.example.com` (a path prefix is kept). Each edge's webhook delivers to `<url>/v1/hooks?target=<project>/<stack>`. Plain `http://` only for a loopback address.
+        """
+        pulumi.set(__self__, "secret", secret)
+        pulumi.set(__self__, "url", url)
+
+    @_builtins.property
+    @pulumi.getter
+    def secret(self) -> pulumi.Input[_builtins.str]:
+        """
+        The HMAC key the relay checks every delivery against (its `AUTO_DEPLOY_RELAY_SECRET`). Changing it updates every edge's webhook in place.
+        """
+        return pulumi.get(self, "secret")
+
+    @secret.setter
+    def secret(self, value: pulumi.Input[_builtins.str]):
+        pulumi.set(self, "secret", value)
+
+    @_builtins.property
+    @pulumi.getter
+    def url(self) -> pulumi.Input[_builtins.str]:
+        """
+        The relay's base URL, as Pulumi Cloud reaches it: `https://relay.example.com` (a path prefix is kept). Each edge's webhook delivers to `<url>/v1/hooks?target=<project>/<stack>`. Plain `http://` only for a loopback address.
+        """
+        return pulumi.get(self, "url")
+
+    @url.setter
+    def url(self, value: pulumi.Input[_builtins.str]):
+        pulumi.set(self, "url", value)
+
 
 class StackSelectionArgsDict(TypedDict):
     projects: NotRequired[pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]]

@@ -25,7 +25,8 @@ class DeploymentGraphArgs:
                  from_stack_references: pulumi.Input[Optional['StackSelectionArgs']] = None,
                  keep_redundant_edges: pulumi.Input[Optional[_builtins.bool]] = None,
                  organization: pulumi.Input[Optional[_builtins.str]] = None,
-                 paused: pulumi.Input[Optional[_builtins.bool]] = None):
+                 paused: pulumi.Input[Optional[_builtins.bool]] = None,
+                 relay: pulumi.Input[Optional['RelaySpecArgs']] = None):
         """
         The set of arguments for constructing a DeploymentGraph resource.
 
@@ -34,6 +35,7 @@ class DeploymentGraphArgs:
         :param pulumi.Input[_builtins.bool] keep_redundant_edges: Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream.
         :param pulumi.Input[_builtins.str] organization: The Pulumi Cloud organization of every stack in the graph. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. The placeholder `organization` that `pulumi.getOrganization()` returns on a backend without Pulumi Cloud is replaced by `auto-deploy:organization`, and refused when that is unset. Changing it replaces the resource.
         :param pulumi.Input[_builtins.bool] paused: Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
+        :param pulumi.Input['RelaySpecArgs'] relay: Send the graph's deployments through a cascade relay (`pulumi-auto-deploy-relay`) instead of straight to Pulumi Deployments: each stack then deploys at most once per change of its upstreams, after all of them, and only when an output it reads changed. Each edge is then a signed `raw` webhook to the relay instead of a `pulumi_deployments` one, under the same name: setting or removing it rewrites each webhook in place, one update per edge. See docs/relay.md.
         """
         if edges is not None:
             pulumi.set(__self__, "edges", edges)
@@ -45,6 +47,8 @@ class DeploymentGraphArgs:
             pulumi.set(__self__, "organization", organization)
         if paused is not None:
             pulumi.set(__self__, "paused", paused)
+        if relay is not None:
+            pulumi.set(__self__, "relay", relay)
 
     @_builtins.property
     @pulumi.getter
@@ -106,6 +110,18 @@ class DeploymentGraphArgs:
     def paused(self, value: pulumi.Input[Optional[_builtins.bool]]):
         pulumi.set(self, "paused", value)
 
+    @_builtins.property
+    @pulumi.getter
+    def relay(self) -> pulumi.Input[Optional['RelaySpecArgs']]:
+        """
+        Send the graph's deployments through a cascade relay (`pulumi-auto-deploy-relay`) instead of straight to Pulumi Deployments: each stack then deploys at most once per change of its upstreams, after all of them, and only when an output it reads changed. Each edge is then a signed `raw` webhook to the relay instead of a `pulumi_deployments` one, under the same name: setting or removing it rewrites each webhook in place, one update per edge. See docs/relay.md.
+        """
+        return pulumi.get(self, "relay")
+
+    @relay.setter
+    def relay(self, value: pulumi.Input[Optional['RelaySpecArgs']]):
+        pulumi.set(self, "relay", value)
+
 
 @pulumi.type_token("auto-deploy:index:DeploymentGraph")
 class DeploymentGraph(pulumi.CustomResource):
@@ -118,6 +134,7 @@ class DeploymentGraph(pulumi.CustomResource):
                  keep_redundant_edges: pulumi.Input[Optional[_builtins.bool]] = None,
                  organization: pulumi.Input[Optional[_builtins.str]] = None,
                  paused: pulumi.Input[Optional[_builtins.bool]] = None,
+                 relay: pulumi.Input[Optional[Union['RelaySpecArgs', 'RelaySpecArgsDict']]] = None,
                  __props__=None):
         """
         The whole deployment graph of an organization's stacks in one resource.
@@ -165,6 +182,7 @@ class DeploymentGraph(pulumi.CustomResource):
         :param pulumi.Input[_builtins.bool] keep_redundant_edges: Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream.
         :param pulumi.Input[_builtins.str] organization: The Pulumi Cloud organization of every stack in the graph. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. The placeholder `organization` that `pulumi.getOrganization()` returns on a backend without Pulumi Cloud is replaced by `auto-deploy:organization`, and refused when that is unset. Changing it replaces the resource.
         :param pulumi.Input[_builtins.bool] paused: Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
+        :param pulumi.Input[Union['RelaySpecArgs', 'RelaySpecArgsDict']] relay: Send the graph's deployments through a cascade relay (`pulumi-auto-deploy-relay`) instead of straight to Pulumi Deployments: each stack then deploys at most once per change of its upstreams, after all of them, and only when an output it reads changed. Each edge is then a signed `raw` webhook to the relay instead of a `pulumi_deployments` one, under the same name: setting or removing it rewrites each webhook in place, one update per edge. See docs/relay.md.
         """
         ...
     @overload
@@ -231,6 +249,7 @@ class DeploymentGraph(pulumi.CustomResource):
                  keep_redundant_edges: pulumi.Input[Optional[_builtins.bool]] = None,
                  organization: pulumi.Input[Optional[_builtins.str]] = None,
                  paused: pulumi.Input[Optional[_builtins.bool]] = None,
+                 relay: pulumi.Input[Optional[Union['RelaySpecArgs', 'RelaySpecArgsDict']]] = None,
                  __props__=None):
         opts = pulumi.ResourceOptions.merge(_utilities.get_resource_opts_defaults(), opts)
         if not isinstance(opts, pulumi.ResourceOptions):
@@ -245,6 +264,7 @@ class DeploymentGraph(pulumi.CustomResource):
             __props__.__dict__["keep_redundant_edges"] = keep_redundant_edges
             __props__.__dict__["organization"] = organization
             __props__.__dict__["paused"] = paused
+            __props__.__dict__["relay"] = relay
             __props__.__dict__["edge_count"] = None
             __props__.__dict__["effective_edges"] = None
             __props__.__dict__["mermaid"] = None
@@ -283,6 +303,7 @@ class DeploymentGraph(pulumi.CustomResource):
         __props__.__dict__["organization"] = None
         __props__.__dict__["owner"] = None
         __props__.__dict__["paused"] = None
+        __props__.__dict__["relay"] = None
         __props__.__dict__["stack_references"] = None
         return DeploymentGraph(resource_name, opts=opts, __props__=__props__)
 
@@ -357,6 +378,14 @@ class DeploymentGraph(pulumi.CustomResource):
         Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
         """
         return pulumi.get(self, "paused")
+
+    @_builtins.property
+    @pulumi.getter
+    def relay(self) -> pulumi.Output[Optional['outputs.RelaySpec']]:
+        """
+        Send the graph's deployments through a cascade relay (`pulumi-auto-deploy-relay`) instead of straight to Pulumi Deployments: each stack then deploys at most once per change of its upstreams, after all of them, and only when an output it reads changed. Each edge is then a signed `raw` webhook to the relay instead of a `pulumi_deployments` one, under the same name: setting or removing it rewrites each webhook in place, one update per edge. See docs/relay.md.
+        """
+        return pulumi.get(self, "relay")
 
     @_builtins.property
     @pulumi.getter(name="stackReferences")

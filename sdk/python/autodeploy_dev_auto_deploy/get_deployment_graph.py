@@ -24,7 +24,13 @@ __all__ = [
 
 @pulumi.output_type
 class GetDeploymentGraphResult:
-    def __init__(__self__, edges=None, mermaid=None, organization=None, webhooks=None):
+    def __init__(__self__, cycles=None, duplicates=None, edges=None, mermaid=None, organization=None, webhooks=None):
+        if cycles and not isinstance(cycles, list):
+            raise TypeError("Expected argument 'cycles' to be a list")
+        pulumi.set(__self__, "cycles", cycles)
+        if duplicates and not isinstance(duplicates, list):
+            raise TypeError("Expected argument 'duplicates' to be a list")
+        pulumi.set(__self__, "duplicates", duplicates)
         if edges and not isinstance(edges, dict):
             raise TypeError("Expected argument 'edges' to be a dict")
         pulumi.set(__self__, "edges", edges)
@@ -37,6 +43,22 @@ class GetDeploymentGraphResult:
         if webhooks and not isinstance(webhooks, list):
             raise TypeError("Expected argument 'webhooks' to be a list")
         pulumi.set(__self__, "webhooks", webhooks)
+
+    @_builtins.property
+    @pulumi.getter
+    def cycles(self) -> Sequence[Sequence[_builtins.str]]:
+        """
+        Each deployment loop among the edges, whoever made them, as a path from a stack back to itself: an update of any stack on it redeploys the stacks on it forever.
+        """
+        return pulumi.get(self, "cycles")
+
+    @_builtins.property
+    @pulumi.getter
+    def duplicates(self) -> Sequence['outputs.GraphDuplicate']:
+        """
+        Each edge made by more than one webhook, whoever made them: its target deploys once per webhook after each update.
+        """
+        return pulumi.get(self, "duplicates")
 
     @_builtins.property
     @pulumi.getter
@@ -77,6 +99,8 @@ class AwaitableGetDeploymentGraphResult(GetDeploymentGraphResult):
         if False:
             yield self
         return GetDeploymentGraphResult(
+            cycles=self.cycles,
+            duplicates=self.duplicates,
             edges=self.edges,
             mermaid=self.mermaid,
             organization=self.organization,
@@ -110,6 +134,8 @@ def get_deployment_graph(include_deliveries: Optional[_builtins.bool] = None,
     __ret__ = pulumi.runtime.invoke('auto-deploy:index:getDeploymentGraph', __args__, opts=opts, typ=GetDeploymentGraphResult).value
 
     return AwaitableGetDeploymentGraphResult(
+        cycles=pulumi.get(__ret__, 'cycles'),
+        duplicates=pulumi.get(__ret__, 'duplicates'),
         edges=pulumi.get(__ret__, 'edges'),
         mermaid=pulumi.get(__ret__, 'mermaid'),
         organization=pulumi.get(__ret__, 'organization'),
@@ -140,6 +166,8 @@ def get_deployment_graph_output(include_deliveries: pulumi.Input[Optional[Option
     opts = pulumi.InvokeOutputOptions.merge(_utilities.get_invoke_opts_defaults(), opts)
     __ret__ = pulumi.runtime.invoke_output('auto-deploy:index:getDeploymentGraph', __args__, opts=opts, typ=GetDeploymentGraphResult)
     return __ret__.apply(lambda __response__: GetDeploymentGraphResult(
+        cycles=pulumi.get(__response__, 'cycles'),
+        duplicates=pulumi.get(__response__, 'duplicates'),
         edges=pulumi.get(__response__, 'edges'),
         mermaid=pulumi.get(__response__, 'mermaid'),
         organization=pulumi.get(__response__, 'organization'),

@@ -19,7 +19,9 @@ from ._enums import *
 __all__ = [
     'DiscoveredStack',
     'GraphDelivery',
+    'GraphDuplicate',
     'GraphWebhook',
+    'RelaySpec',
     'StackSelection',
 ]
 
@@ -135,6 +137,46 @@ class GraphDelivery(dict):
 
 
 @pulumi.output_type
+class GraphDuplicate(dict):
+    def __init__(__self__, *,
+                 source: _builtins.str,
+                 target: _builtins.str,
+                 webhooks: Sequence[_builtins.str]):
+        """
+        :param _builtins.str source: The stack, `project/stack`, whose webhooks deploy the target twice or more.
+        :param _builtins.str target: The stack deployed once per webhook after each update of the source.
+        :param Sequence[_builtins.str] webhooks: The webhooks, each as `name (who made it)`.
+        """
+        pulumi.set(__self__, "source", source)
+        pulumi.set(__self__, "target", target)
+        pulumi.set(__self__, "webhooks", webhooks)
+
+    @_builtins.property
+    @pulumi.getter
+    def source(self) -> _builtins.str:
+        """
+        The stack, `project/stack`, whose webhooks deploy the target twice or more.
+        """
+        return pulumi.get(self, "source")
+
+    @_builtins.property
+    @pulumi.getter
+    def target(self) -> _builtins.str:
+        """
+        The stack deployed once per webhook after each update of the source.
+        """
+        return pulumi.get(self, "target")
+
+    @_builtins.property
+    @pulumi.getter
+    def webhooks(self) -> Sequence[_builtins.str]:
+        """
+        The webhooks, each as `name (who made it)`.
+        """
+        return pulumi.get(self, "webhooks")
+
+
+@pulumi.output_type
 class GraphWebhook(dict):
     def __init__(__self__, *,
                  active: _builtins.bool,
@@ -147,6 +189,7 @@ class GraphWebhook(dict):
                  name: _builtins.str,
                  owner: _builtins.str,
                  reason: _builtins.str,
+                 relay: _builtins.str,
                  source: _builtins.str,
                  target: _builtins.str):
         """
@@ -160,6 +203,7 @@ class GraphWebhook(dict):
         :param _builtins.str name: The webhook's name in Pulumi Cloud.
         :param _builtins.str owner: For an edge of an AutoDeployer or DeploymentGraph, the URN recorded as its owner.
         :param _builtins.str reason: Why it does not fire, when it does not.
+        :param _builtins.str relay: For an edge through a cascade relay, the URL it delivers to (the relay then deploys `target`); empty for an edge straight to Pulumi Deployments.
         :param _builtins.str source: The stack the webhook is on, `project/stack`.
         :param _builtins.str target: The stack it deploys, `project/stack`, for a `pulumi_deployments` webhook; its URL otherwise.
         """
@@ -173,6 +217,7 @@ class GraphWebhook(dict):
         pulumi.set(__self__, "name", name)
         pulumi.set(__self__, "owner", owner)
         pulumi.set(__self__, "reason", reason)
+        pulumi.set(__self__, "relay", relay)
         pulumi.set(__self__, "source", source)
         pulumi.set(__self__, "target", target)
 
@@ -258,6 +303,14 @@ class GraphWebhook(dict):
 
     @_builtins.property
     @pulumi.getter
+    def relay(self) -> _builtins.str:
+        """
+        For an edge through a cascade relay, the URL it delivers to (the relay then deploys `target`); empty for an edge straight to Pulumi Deployments.
+        """
+        return pulumi.get(self, "relay")
+
+    @_builtins.property
+    @pulumi.getter
     def source(self) -> _builtins.str:
         """
         The stack the webhook is on, `project/stack`.
@@ -271,6 +324,35 @@ class GraphWebhook(dict):
         The stack it deploys, `project/stack`, for a `pulumi_deployments` webhook; its URL otherwise.
         """
         return pulumi.get(self, "target")
+
+
+@pulumi.output_type
+class RelaySpec(dict):
+    def __init__(__self__, *,
+                 secret: _builtins.str,
+                 url: _builtins.str):
+        """
+        :param _builtins.str secret: The HMAC key the relay checks every delivery against (its `AUTO_DEPLOY_RELAY_SECRET`). Changing it updates every edge's webhook in place.
+        :param _builtins.str url: The relay's base URL, as Pulumi Cloud reaches it: `https://relay.example.com` (a path prefix is kept). Each edge's webhook delivers to `<url>/v1/hooks?target=<project>/<stack>`. Plain `http://` only for a loopback address.
+        """
+        pulumi.set(__self__, "secret", secret)
+        pulumi.set(__self__, "url", url)
+
+    @_builtins.property
+    @pulumi.getter
+    def secret(self) -> _builtins.str:
+        """
+        The HMAC key the relay checks every delivery against (its `AUTO_DEPLOY_RELAY_SECRET`). Changing it updates every edge's webhook in place.
+        """
+        return pulumi.get(self, "secret")
+
+    @_builtins.property
+    @pulumi.getter
+    def url(self) -> _builtins.str:
+        """
+        The relay's base URL, as Pulumi Cloud reaches it: `https://relay.example.com` (a path prefix is kept). Each edge's webhook delivers to `<url>/v1/hooks?target=<project>/<stack>`. Plain `http://` only for a loopback address.
+        """
+        return pulumi.get(self, "url")
 
 
 @pulumi.output_type

@@ -1,0 +1,97 @@
+package provider
+
+// Relay mode: a DeploymentGraph whose edges go through the cascade relay. Each edge u → d
+// is then a signed raw webhook on u that tells the relay of u's successful updates, with d
+// named in the URL, under the very name a pulumi_deployments edge to d has: switching a
+// graph into or out of relay mode is one PATCH per edge, and no moment leaves an edge
+// missing or doubled. The relay reads the graph from these webhooks (see docs/relay.md),
+// so it needs no configuration per graph.
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/pulumi/pulumi-go-provider/infer"
+
+	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
+)
+
+// RelaySpec sends a graph's deployments through a cascade relay.
+type RelaySpec struct {
+	URL    string `pulumi:"url"`
+	Secret string `pulumi:"secret" provider:"secret"`
+}
+
+// Annotate describes the relay input.
+func (r *RelaySpec) Annotate(a infer.Annotator) {
+	a.Describe(&r.URL, "The relay's base URL, as Pulumi Cloud reaches it: `https://relay.example.com` (a path "+
+		"prefix is kept). Each edge's webhook delivers to `<url>/v1/hooks?target=<project>/<stack>`. Plain "+
+		"`http://` only for a loopback address.")
+	a.Describe(&r.Secret, "The HMAC key the relay checks every delivery against (its `AUTO_DEPLOY_RELAY_SECRET`). "+
+		"Changing it updates every edge's webhook in place.")
+}
+
+// relayHooksPath is the relay's delivery route.
+const relayHooksPath = "/v1/hooks"
+
+// relayHookURL is the payload URL of the relay webhook for an edge to target.
+func relayHookURL(base, target string) string {
+	return strings.TrimRight(base, "/") + relayHooksPath + "?target=" + url.QueryEscape(target)
+}
+
+// relayTarget returns the stack a raw webhook tells a relay to deploy, if it is a relay
+// edge's: a delivery to a relay's hooks route with a valid target, whatever the relay's
+// host (a relay may sit behind a proxy).
+func relayTarget(h cloud.Webhook) (string, bool) {
+	if h.Format != "" && h.Format != string(WebhookFormatRaw) {
+		return "", false
+	}
+	u, err := url.Parse(h.PayloadURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || !strings.HasSuffix(u.Path, relayHooksPath) {
+		return "", false
+	}
+	target := u.Query().Get("target")
+	if _, _, err := parseStackRef("target", target); err != nil {
+		return "", false
+	}
+	return target, true
+}
+
+// targetOf is the stack a webhook redeploys: a pulumi_deployments webhook's payload URL, a
+// relay edge's target; "" for any other webhook.
+func targetOf(h cloud.Webhook) string {
+	if h.Format == string(WebhookFormatPulumiDeployments) {
+		return h.PayloadURL
+	}
+	target, _ := relayTarget(h)
+	return target
+}
+
+// validateRelay checks the relay input at preview, naming the field.
+func validateRelay(r RelaySpec, unknownURL, unknownSecret bool) []error {
+	var errs []error
+	if !unknownURL {
+		u, err := url.Parse(r.URL)
+		switch {
+		case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+			errs = append(errs, fmt.Errorf("relay.url %q is not an http(s) URL: give the relay's base URL as Pulumi "+
+				"Cloud reaches it, such as \"https://relay.example.com\"", truncate(r.URL)))
+		case !strings.HasPrefix(r.URL, u.Scheme+":"):
+			errs = append(errs, fmt.Errorf("relay.url %q has its scheme in capitals: write it in lower case",
+				truncate(r.URL)))
+		case u.Scheme == "http" && !isLoopbackHost(u.Hostname()):
+			errs = append(errs, fmt.Errorf("relay.url %q uses plain http:// to a remote host, so every delivery "+
+				"would cross the network unencrypted: use https:// (http:// only for a relay on this machine)",
+				truncate(r.URL)))
+		case u.RawQuery != "" || u.Fragment != "":
+			errs = append(errs, fmt.Errorf("relay.url %q has a query or fragment: give the base URL only; the "+
+				"provider appends %s?target=… to it", truncate(r.URL), relayHooksPath))
+		}
+	}
+	if !unknownSecret && strings.TrimSpace(r.Secret) == "" {
+		errs = append(errs, fmt.Errorf("relay.secret must not be empty: it is the HMAC key the relay checks "+
+			"every delivery against (its AUTO_DEPLOY_RELAY_SECRET)"))
+	}
+	return errs
+}

@@ -1,0 +1,120 @@
+package provider
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	p "github.com/pulumi/pulumi-go-provider"
+	"github.com/pulumi/pulumi/sdk/v3/go/property"
+)
+
+func relayInputs(edges map[string][]string, url, secret string) property.Map {
+	inputs := graphInputs(edges)
+	if url == "" {
+		return inputs
+	}
+	return inputs.Set("relay", property.New(property.NewMap(map[string]property.Value{
+		"url": property.New(url), "secret": property.New(secret),
+	})))
+}
+
+// TestRelayModeWritesSignedRawWebhooks: with relay set, each edge is a raw webhook to the
+// relay's hooks route naming its target, signed with the secret, under the edge's name.
+func TestRelayModeWritesSignedRawWebhooks(t *testing.T) {
+	t.Parallel()
+	tc := graphCloud(t, "a", "b", "c")
+	_, err := engineCreate(tc.server, graphURN("g"), relayInputs(map[string][]string{"graph/a": {"graph/b", "graph/c"}},
+		"https://relay.example.com/prefix/", "s3cret"))
+	require.NoError(t, err)
+	hooks := tc.cloud.Webhooks()
+	require.Len(t, hooks, 2)
+	for _, h := range hooks {
+		target := map[string]string{edgeWebhookName("graph/b"): "graph/b", edgeWebhookName("graph/c"): "graph/c"}[h.Name]
+		require.NotEmpty(t, target, h.Name)
+		assert.Equal(t, "raw", h.Format)
+		assert.Equal(t, "https://relay.example.com/prefix/v1/hooks?target=graph%2F"+target[len("graph/"):], h.PayloadURL)
+		assert.True(t, h.HasSecret)
+		assert.Equal(t, []string{"update_succeeded"}, h.Filters)
+	}
+}
+
+// TestRelayModeSwitchIsOnePatchPerEdge: into relay mode and out of it, and a new secret,
+// each rewrite every edge in place: no webhook is created or deleted.
+func TestRelayModeSwitchIsOnePatchPerEdge(t *testing.T) {
+	t.Parallel()
+	tc := graphCloud(t, "a", "b", "c")
+	edges := map[string][]string{"graph/a": {"graph/b"}, "graph/b": {"graph/c"}}
+	created, err := engineCreate(tc.server, graphURN("g"), relayInputs(edges, "", ""))
+	require.NoError(t, err)
+	state := created.Properties
+	for _, step := range []struct{ url, secret, format string }{
+		{"https://relay.example.com", "one", "raw"},
+		{"https://relay.example.com", "two", "raw"},
+		{"", "", "pulumi_deployments"},
+	} {
+		server := newServer(t, tc.cloud.URL, testToken)
+		inputs := relayInputs(edges, step.url, step.secret)
+		check, err := server.Check(p.CheckRequest{Urn: graphURN("g"), State: state, Inputs: inputs})
+		require.NoError(t, err)
+		require.Empty(t, check.Failures)
+		diff, err := server.Diff(p.DiffRequest{ID: "org", Urn: graphURN("g"), State: state, Inputs: check.Inputs})
+		require.NoError(t, err)
+		assert.Equal(t, map[string]p.PropertyDiff{"relay": {Kind: p.Update, InputDiff: true}}, diff.DetailedDiff)
+		tc.cloud.ResetStats()
+		updated, err := server.Update(p.UpdateRequest{ID: "org", Urn: graphURN("g"), State: state,
+			Inputs: check.Inputs})
+		require.NoError(t, err)
+		stats := tc.cloud.Stats()
+		assert.Equal(t, 2, stats.ByMethod[http.MethodPatch], "%v", stats.ByRoute)
+		assert.Equal(t, 2, stats.Writes, "%v", stats.ByRoute)
+		for _, h := range tc.cloud.Webhooks() {
+			assert.Equal(t, step.format, h.Format)
+		}
+		state = updated.Properties
+	}
+}
+
+// TestRelayInputIsChecked: the relay's URL and secret are refused at preview, named.
+func TestRelayInputIsChecked(t *testing.T) {
+	t.Parallel()
+	server := newServer(t, "http://127.0.0.1:1", testToken)
+	for _, tc := range []struct{ url, secret, reason string }{
+		{"relay.example.com", "s", `relay.url "relay.example.com" is not an http(s) URL`},
+		{"http://relay.example.com", "s", `relay.url "http://relay.example.com" uses plain http:// to a remote host`},
+		{"HTTPS://relay.example.com", "s", `has its scheme in capitals`},
+		{"https://relay.example.com/?x=1", "s", `has a query or fragment`},
+		{"https://relay.example.com", " ", `relay.secret must not be empty`},
+	} {
+		resp, err := server.Check(p.CheckRequest{Urn: graphURN("g"),
+			Inputs: relayInputs(map[string][]string{"graph/a": {"graph/b"}}, tc.url, tc.secret)})
+		require.NoError(t, err)
+		require.Len(t, resp.Failures, 1, tc.url)
+		assert.Equal(t, "relay", resp.Failures[0].Property)
+		assert.Contains(t, resp.Failures[0].Reason, tc.reason)
+	}
+	resp, err := server.Check(p.CheckRequest{Urn: graphURN("g"),
+		Inputs: relayInputs(map[string][]string{"graph/a": {"graph/b"}}, "http://127.0.0.1:8080", "s")})
+	require.NoError(t, err)
+	assert.Empty(t, resp.Failures, "plain http to this machine is allowed")
+}
+
+// TestRelayEdgesCountInLoopsAndOwnership: a relay edge is an edge like any other to the
+// loop check and to another resource declaring it.
+func TestRelayEdgesCountInLoopsAndOwnership(t *testing.T) {
+	t.Parallel()
+	tc := graphCloud(t, "a", "b")
+	_, err := engineCreate(tc.server, graphURN("g"), relayInputs(map[string][]string{"graph/a": {"graph/b"}},
+		"https://relay.example.com", "s"))
+	require.NoError(t, err)
+	_, err = engineCreate(newServer(t, tc.cloud.URL, testToken), deployerURN("b"), deployerInputs("b", "graph/a"))
+	require.ErrorContains(t, err, "would create a deployment cycle graph/b → graph/a → graph/b")
+	same := newServer(t, tc.cloud.URL, testToken)
+	_, err = same.Check(p.CheckRequest{Urn: graphURN("g"), Inputs: graphInputs(map[string][]string{
+		"graph/a": {"graph/b"}})})
+	require.NoError(t, err)
+	_, err = engineCreate(same, deployerURN("a"), deployerInputs("a", "graph/b"))
+	require.ErrorContains(t, err, "is owned by "+string(graphURN("g")))
+}
