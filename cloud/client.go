@@ -239,6 +239,10 @@ type request struct {
 	body    any
 	out     any
 	secrets []string // values to scrub from error messages besides the token
+	// readOnly marks a POST that changes nothing on the server, such as batch-decrypt, whose route is
+	// a POST only because its arguments are too many for a URL. It is retried after an ambiguous failure
+	// as a GET would be.
+	readOnly bool
 }
 
 func (r *request) path() (string, error) {
@@ -286,9 +290,9 @@ func (c *Client) do(ctx context.Context, r request) error {
 	}
 	r.secrets = append(r.secrets, c.token)
 
-	// Every POST this client sends creates something or triggers a delivery;
-	// repeating one that may have landed is the caller's call, not ours.
-	idempotent := r.method != http.MethodPost
+	// Every other POST this client sends creates something or triggers a
+	// delivery; repeating one that may have landed is the caller's call, not ours.
+	idempotent := r.method != http.MethodPost || r.readOnly
 	p := c.retry
 	start := time.Now()
 	var waited time.Duration
