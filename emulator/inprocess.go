@@ -40,10 +40,23 @@ func (s *Server) CreateEnvironment(org, project, name string) error {
 // created before it.
 func (s *Server) Seed(data SeedData) error { return s.store.Seed(data) }
 
-// FireUpdate records a successful update of the stack, as `pulumi up` would, and runs the cascade of
-// deployments its update_succeeded event sets off before returning.
+// FireUpdate records a successful update of the stack, as `pulumi up` would, that leaves its outputs as
+// they were, and runs the cascade of deployments its update_succeeded event sets off before returning
+// (with timed deployments, the cascade goes on afterwards).
 func (s *Server) FireUpdate(org, project, name string) (CascadeResult, error) {
-	return s.store.FireUpdate(org, project, name)
+	return s.store.FireUpdate(org, project, name, nil)
+}
+
+// FireUpdateWithOutputs is FireUpdate for an update that leaves these outputs on the stack (nil: the
+// previous version's). A name in both Plain and Secret, or a value JSON cannot encode, is a 400 *Error.
+func (s *Server) FireUpdateWithOutputs(org, project, name string, outputs *StackOutputs) (CascadeResult, error) {
+	return s.store.FireUpdate(org, project, name, outputs)
+}
+
+// StackOutputs returns a stack's outputs at a version, or at its latest for version 0, with secrets
+// decrypted: for tests that check what an update left. The HTTP API answers secrets encrypted only.
+func (s *Server) StackOutputs(org, project, name string, version int) (StackOutputs, error) {
+	return s.store.StackOutputsAt(org, project, name, version)
 }
 
 // FireEnvironmentRevision records a new revision of the environment and runs the cascade its
