@@ -109,9 +109,9 @@ type stackCheckpoint struct {
 }
 
 // The signature a checkpoint's property values use to mark a secret (sdk/go/common/resource in
-// pulumi/pulumi): a map whose secretSigKey entry is secretSig, with the value's ciphertext beside it.
+// pulumi/pulumi): a map whose signatureKey entry is secretSig, with the value's ciphertext beside it.
 const (
-	secretSigKey = "4dabf18193072939515e22adb298388d"
+	signatureKey = "4dabf18193072939515e22adb298388d"
 	secretSig    = "1b47061264138c4ac30d75fd1eb44270"
 )
 
@@ -141,7 +141,7 @@ func (s *store) StackCheckpoint(org, project, name string, version int) (stackCh
 	cp.version, cp.time = snap.version, snap.time
 	for outName, o := range snap.outputs {
 		if o.ciphertext != "" {
-			cp.outputs[outName] = map[string]any{secretSigKey: secretSig, "ciphertext": o.ciphertext}
+			cp.outputs[outName] = map[string]any{signatureKey: secretSig, "ciphertext": o.ciphertext}
 		} else {
 			cp.outputs[outName] = copyJSONValue(o.value)
 		}
