@@ -163,27 +163,3 @@ func (s *Server) registerTimedDeploymentRoutes() {
 		return http.StatusOK, nonNil(ds), err
 	})
 }
-
-// SetDeploymentMode switches how deployments run: DeploymentsSynchronous (the default), DeploymentsManual
-// or DeploymentsTimed with m.Duration as the default duration. Leaving manual or timed for synchronous
-// first runs what runs or waits, and returns that run. An unknown mode or a duration outside 0 to 1h is
-// a 400 *Error.
-func (s *Server) SetDeploymentMode(m DeploymentMode) (CascadeResult, error) {
-	return s.store.SetDeploymentMode(m)
-}
-
-// DeploymentMode returns how deployments run.
-func (s *Server) DeploymentMode() DeploymentMode { return s.store.Mode() }
-
-// SetDeploymentBehaviour sets how a stack's deployments run and end: their duration when timed, their
-// outcome, failures to come, and the outputs a successful update leaves. It applies to deployments that
-// end from now on. A missing stack is a 404 *Error, an invalid behaviour a 400 one.
-func (s *Server) SetDeploymentBehaviour(org, project, stack string, b DeploymentBehaviour) error {
-	return s.store.SetDeploymentBehaviour(org, project, stack, b)
-}
-
-// StackDeployments returns one stack's deployments, oldest first, with when each was created, started
-// and ended (and the StartOrder and EndOrder that order those moments exactly).
-func (s *Server) StackDeployments(org, project, stack string) ([]Deployment, error) {
-	return s.store.StackDeployments(org, project, stack)
-}

@@ -328,6 +328,8 @@ func TestFailedSendsAreRecorded(t *testing.T) {
 	require.NoError(t, err)
 	waitIdle(t, h.srv)
 
+	require.Len(t, deliveriesOf(h.srv, "broken"), 1)
+	assert.Len(t, broken.requests(), 1, "a failed delivery is not retried")
 	d := deliveriesOf(h.srv, "broken")[0]
 	assert.True(t, d.Failed())
 	assert.Equal(t, http.StatusInternalServerError, d.ResponseCode)
