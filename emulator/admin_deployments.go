@@ -83,13 +83,24 @@ type behaviourWire struct {
 	SecretOutputs map[string]any `json:"secretOutputs,omitempty"`
 }
 
-func (b behaviourWire) behaviour() DeploymentBehaviour {
-	out := DeploymentBehaviour{Duration: time.Duration(b.DurationMs) * time.Millisecond, Outcome: b.Outcome,
-		FailTimes: b.FailTimes}
+func (b behaviourWire) behaviour() (DeploymentBehaviour, error) {
+	d, err := durationFromMs(b.DurationMs)
+	if err != nil {
+		return DeploymentBehaviour{}, err
+	}
+	out := DeploymentBehaviour{Duration: d, Outcome: b.Outcome, FailTimes: b.FailTimes}
 	if b.Outputs != nil || b.SecretOutputs != nil {
 		out.Outputs = &StackOutputs{Plain: b.Outputs, Secret: b.SecretOutputs}
 	}
-	return out
+	return out, nil
+}
+
+// durationFromMs reads a durationMs field, refusing what is out of range before it can overflow.
+func durationFromMs(ms int64) (time.Duration, error) {
+	if ms < 0 || ms > maxBehaviourDuration.Milliseconds() {
+		return 0, errorf(http.StatusBadRequest, "durationMs %d is invalid: use 0 to %d", ms, maxBehaviourDuration.Milliseconds())
+	}
+	return time.Duration(ms) * time.Millisecond, nil
 }
 
 // toBehaviourWire shows a behaviour; secret outputs are shown by name only, with "[secret]" for a value,
@@ -128,7 +139,11 @@ func (s *Server) registerTimedDeploymentRoutes() {
 		if err := decodeJSON(r, &req); err != nil {
 			return 0, nil, err
 		}
-		res, err := s.SetDeploymentMode(DeploymentMode{Mode: req.Mode, Duration: time.Duration(req.DurationMs) * time.Millisecond})
+		d, err := durationFromMs(req.DurationMs)
+		if err != nil {
+			return 0, nil, err
+		}
+		res, err := s.SetDeploymentMode(DeploymentMode{Mode: req.Mode, Duration: d})
 		if err != nil {
 			return 0, nil, err
 		}
@@ -144,11 +159,15 @@ func (s *Server) registerTimedDeploymentRoutes() {
 		if err := decodeJSON(r, &req); err != nil {
 			return 0, nil, err
 		}
-		org, project, name := stackPath(r)
-		if err := s.store.SetDeploymentBehaviour(org, project, name, req.behaviour()); err != nil {
+		b, err := req.behaviour()
+		if err != nil {
 			return 0, nil, err
 		}
-		b, err := s.store.DeploymentBehaviourOf(org, project, name)
+		org, project, name := stackPath(r)
+		if err := s.store.SetDeploymentBehaviour(org, project, name, b); err != nil {
+			return 0, nil, err
+		}
+		b, err = s.store.DeploymentBehaviourOf(org, project, name)
 		return http.StatusOK, toBehaviourWire(b), err
 	})
 	s.handle(s.admin, "DELETE "+stack+"/deployment-behaviour", func(r *http.Request) (int, any, error) {
