@@ -51,6 +51,9 @@ type Client struct {
 
 	requests atomic.Int64
 	retries  atomic.Int64
+
+	reads, writes *gate // requests in flight, see limits.go
+	onThrottle    func(ctx context.Context, t Throttle)
 }
 
 // Option configures a Client in New.
@@ -186,6 +189,8 @@ func New(httpClient *http.Client, baseURL, token string, opts ...Option) (*Clien
 		userAgent:      defaultUserAgent,
 		retry:          RetryPolicy{}.withDefaults(),
 		requestTimeout: defaultRequestTimeout,
+		reads:          newGate(DefaultMaxReads),
+		writes:         newGate(DefaultMaxWrites),
 	}
 	for _, opt := range opts {
 		opt(c)
@@ -239,8 +244,11 @@ type request struct {
 	body    any
 	out     any
 	secrets []string // values to scrub from error messages besides the token
+	// answeredAt, when set, receives the Date header of the successful answer.
+	answeredAt *time.Time
 	// read marks a POST that only reads, such as batch-decrypt (a POST because its arguments are too
-	// many for a URL): it is retried after an ambiguous failure as a GET is.
+	// many for a URL): it counts against the read bound, and it is retried after an ambiguous failure as
+	// a GET is.
 	read bool
 }
 
@@ -295,8 +303,20 @@ func (c *Client) do(ctx context.Context, r request) error {
 	p := c.retry
 	start := time.Now()
 	var waited time.Duration
+	slots, kind := c.gateFor(r.method, r.read)
 	for attempt := 1; ; attempt++ {
+		entered, gerr := slots.enter(ctx)
+		if gerr != nil {
+			return fmt.Errorf("%s %s: %w while waiting for a request slot", r.method, path, gerr)
+		}
 		out, err := c.attempt(ctx, &r, target, path, payload)
+		slots.leave()
+		var apiErr *APIError
+		if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusTooManyRequests {
+			if limit, changed := slots.halve(entered); changed && c.onThrottle != nil {
+				c.onThrottle(ctx, Throttle{Kind: kind, Limit: limit, RetryAfter: apiErr.RetryAfter})
+			}
+		}
 		switch {
 		case err == nil || out == final:
 			return err
@@ -306,8 +326,7 @@ func (c *Client) do(ctx context.Context, r request) error {
 			return fmt.Errorf("%w (gave up after %d attempts)", err, attempt)
 		}
 		wait := p.backoff(attempt)
-		var apiErr *APIError
-		if errors.As(err, &apiErr) && apiErr.RetryAfter > 0 {
+		if apiErr != nil && apiErr.RetryAfter > 0 {
 			wait = min(apiErr.RetryAfter, maxRetryAfter)
 		}
 		// waited stands in for the clock when Sleep is a test hook that
@@ -372,6 +391,11 @@ func (c *Client) attempt(ctx context.Context, r *request, target, path string, p
 			return retryIfIdempotent, apiErr
 		}
 		return final, apiErr
+	}
+	if r.answeredAt != nil {
+		if at, err := http.ParseTime(resp.Header.Get("Date")); err == nil {
+			*r.answeredAt = at
+		}
 	}
 	if r.out != nil && len(bytes.TrimSpace(data)) > 0 {
 		if err := json.Unmarshal(data, r.out); err != nil {

@@ -3,6 +3,7 @@ package cloud
 import (
 	"context"
 	"net/http"
+	"time"
 )
 
 // StackReference is one stack in a stack's references: a stack whose outputs it reads (upstream) or one
@@ -39,14 +40,39 @@ func (c *Client) ListUpstreamReferences(ctx context.Context, org, project, stack
 	return c.listReferences(ctx, org, project, stack, "upstreamreferences")
 }
 
+// UpstreamReferences is one answer of the upstream references route, with the time the service
+// answered (its Date header, to the second; zero when it sent none). A stack's references only
+// change when it updates, so a reader that knows the stack's lastUpdate can tell whether an
+// update may have landed after this answer: only when lastUpdate is not before AnsweredAt.
+type UpstreamReferences struct {
+	Stacks     []StackReference
+	AnsweredAt time.Time
+}
+
+// ReadUpstreamReferences is ListUpstreamReferences with the time of the answer.
+//
+// Calls GET /api/stacks/{org}/{project}/{stack}/upstreamreferences.
+func (c *Client) ReadUpstreamReferences(ctx context.Context, org, project, stack string) (UpstreamReferences, error) {
+	var answered time.Time
+	refs, err := c.readReferences(ctx, org, project, stack, "upstreamreferences", &answered)
+	return UpstreamReferences{Stacks: refs, AnsweredAt: answered}, err
+}
+
 func (c *Client) listReferences(ctx context.Context, org, project, stack, which string) ([]StackReference, error) {
+	return c.readReferences(ctx, org, project, stack, which, nil)
+}
+
+func (c *Client) readReferences(
+	ctx context.Context, org, project, stack, which string, answered *time.Time,
+) ([]StackReference, error) {
 	var out struct {
 		ReferencedStacks []referenceWire `json:"referencedStacks"`
 	}
 	if err := c.do(ctx, request{
-		method: http.MethodGet,
-		segs:   []string{"stacks", org, project, stack, which},
-		out:    &out,
+		method:     http.MethodGet,
+		segs:       []string{"stacks", org, project, stack, which},
+		out:        &out,
+		answeredAt: answered,
 	}); err != nil {
 		return nil, err
 	}

@@ -56,7 +56,7 @@ func (s *Server) addReferenceAdmin(r *http.Request) (int, any, error) {
 // upstreamProject/upstreamStack in the same organization, as a StackReference would, so that the
 // upstream's downstreamreferences and the reader's upstreamreferences list each other. Both stacks must
 // exist. The versions listed are those the two stacks have now; recording the reference again
-// refreshes them.
+// refreshes them. It stands for an update of the reader's program: its lastUpdate becomes now.
 func (s *Server) AddStackReference(org, project, stack, upstreamProject, upstreamStack string) error {
 	return s.store.AddStackReference(org, project, stack, upstreamProject, upstreamStack)
 }

@@ -49,6 +49,8 @@ func (s *store) AddStackReference(org, project, name, upstreamProject, upstreamS
 	} else {
 		reader.reads = append(reader.reads, read)
 	}
+	// A program's references change only when it is updated: the stack list shows that.
+	reader.lastUpdate = s.now()
 	return nil
 }
 
@@ -67,6 +69,7 @@ func (s *store) RemoveStackReference(org, project, name, upstreamProject, upstre
 			org, project, name, org, upstreamProject, upstreamStack)
 	}
 	reader.reads = slices.Delete(reader.reads, i, i+1)
+	reader.lastUpdate = s.now()
 	return nil
 }
 

@@ -63,7 +63,7 @@ func TestYAMLDeploymentGraph(t *testing.T) {
 	// One edge removed: the diff names it, one DELETE.
 	w.edit("          - own/c\n          - own/b\n", "          - own/b\n")
 	out, _, _, _ = phase("preview-remove", "preview", "--diff")
-	assert.Contains(t, out, `- [1]: "own/c"`)
+	assert.Contains(t, out, `- [0]: "own/c"`, "at its place in the list as written")
 	assert.NotContains(t, out, `"own/b" =>`)
 	_, _, writes, routes = phase("remove-one-edge", "up", "--yes", "--skip-preview")
 	assert.Equal(t, 1, writes)
@@ -188,8 +188,10 @@ func TestYAMLDeploymentGraphExample(t *testing.T) {
 	out := w.pulumi("up", "--yes")
 	assert.Contains(t, out, "edgeCount: 4")
 	assertGraphExample(t, c, "acme")
-	// A no-op writes nothing. fromStackReferences reads at every run, preview and update
-	// alike: one stack list per selected project, one references read per selected stack.
+	// A no-op writes nothing. fromStackReferences lists the selected stacks at every run,
+	// preview and update alike (one list per selected project), and reads the references of
+	// the stacks updated since it last read them: all five, which the update of network just
+	// above deployed. A no-op does not write the state, so both the preview and the update do.
 	c.ResetStats()
 	w.pulumi("up", "--yes", "--expect-no-changes")
 	stats := c.Stats()

@@ -171,3 +171,27 @@ func killProcess(t *testing.T, path string) bool {
 	}
 	return killed
 }
+
+// TestRateLimitHalvesAndSaysSoOnce: a Pulumi Cloud that answers 429 to every third read.
+// The up succeeds with every edge once; the provider waits as each 429 asks, halves its
+// bound on requests in flight, and says so in one line, not one per request.
+func TestRateLimitHalvesAndSaysSoOnce(t *testing.T) {
+	t.Parallel()
+	const stacks, fanout = 40, 3
+	c := startCloud(t)
+	w := newProgramWorkspace(t, e2e.TreeProgram(t, c.Cloud, stacks, fanout), c)
+	c.SetFaults(emulator.Faults{Rules: []emulator.FaultRule{
+		{Status: http.StatusTooManyRequests, Every: 3, Method: http.MethodGet, RetryAfter: "1", Limit: 30},
+	}})
+	c.ResetStats()
+	out := w.pulumi("up", "--yes", "--skip-preview")
+	s := c.Stats()
+	t.Logf("up under 429s: requests=%d faults=%d writes=%d", s.Total, s.Faults, s.Writes)
+	assert.Positive(t, s.Faults)
+	// The CLI prints a diagnostic beside its resource as it goes, and once more in its summary.
+	summary := out[strings.Index(out, "Diagnostics:"):]
+	assert.Equal(t, 1, strings.Count(summary, "Pulumi Cloud is rate limiting this provider (429 Too Many "+
+		"Requests)"), "one diagnostic in the whole run:\n%s", summary)
+	assert.Contains(t, out, "waiting 1s before retrying, as it asked (Retry-After)")
+	e2e.AssertTree(t, c.Cloud, stacks, fanout)
+}

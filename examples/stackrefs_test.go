@@ -91,7 +91,7 @@ func TestReferenceDerivedGraph(t *testing.T) {
 	// A new reference shows in the next preview and is wired by the next up: one POST.
 	reads(t, c, "ref/web", "ref/app")
 	out = w.pulumi("preview", "--diff")
-	assert.Contains(t, out, `+ ref/app:`)
+	assert.Contains(t, out, `+ effectiveEdges: ref/app → ref/web`)
 	c.ResetStats()
 	w.pulumi("up", "--yes", "--skip-preview")
 	assert.Equal(t, 1, c.Stats().Writes)

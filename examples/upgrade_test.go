@@ -207,7 +207,19 @@ func upgradeStateEdges(t *testing.T, w *workspace) map[string]any {
 			slices.Sort(refs)
 			edges[name] = refs
 		case "auto-deploy:index:DeploymentGraph":
-			edges[name] = r.Outputs["edges"]
+			// The edges in place: in edges before effectiveEdges existed, in effectiveEdges after.
+			inPlace, ok := r.Outputs["effectiveEdges"].(map[string]any)
+			if !ok {
+				inPlace, _ = r.Outputs["edges"].(map[string]any)
+			}
+			graph := map[string][]string{}
+			for upstream, refs := range inPlace {
+				for _, ref := range refs.([]any) {
+					graph[upstream] = append(graph[upstream], ref.(string))
+				}
+				slices.Sort(graph[upstream])
+			}
+			edges[name] = graph
 		case "auto-deploy:index:Webhook":
 			edges[name] = r.Outputs["name"]
 		}

@@ -27,9 +27,7 @@ var (
 var autoDeployerDescription string
 
 // AutoDeployer keeps one deployment webhook per downstream stack on its stack.
-type AutoDeployer struct {
-	edges *edgeEngine
-}
+type AutoDeployer struct{}
 
 // AutoDeployerArgs are the inputs; names match Pulumi's auto-deploy package.
 type AutoDeployerArgs struct {
@@ -46,7 +44,7 @@ type AutoDeployerState struct {
 	AutoDeployerArgs
 	Ref                string   `pulumi:"ref"`
 	DownstreamWebhooks []string `pulumi:"downstreamWebhooks"`
-	Owner              string   `pulumi:"owner"`
+	Owner              string   `pulumi:"owner,optional"`
 }
 
 // Annotate describes the resource.
@@ -99,7 +97,7 @@ func (d *AutoDeployer) Check(
 		failures = append(failures, p.CheckFailure{Property: property, Reason: err.Error()})
 	}
 	if !unknown["organization"] {
-		org, err := d.edges.resolveOrganization(ctx, args.Organization, req.OldInputs.Get("organization"))
+		org, err := engineFor(ctx).resolveOrganization(ctx, args.Organization, req.OldInputs.Get("organization"))
 		if err != nil {
 			fail("organization", err)
 		}
@@ -153,7 +151,7 @@ func (d *AutoDeployer) Create(
 ) (infer.CreateResponse[AutoDeployerState], error) {
 	args := req.Inputs
 	owner := resourceURN(ctx)
-	now, err := d.edges.apply(ctx, edgeChange{owner: owner, want: edgesFrom(args.source(), args.DownstreamRefs),
+	now, err := engineFor(ctx).apply(ctx, edgeChange{owner: owner, want: edgesFrom(args.source(), args.DownstreamRefs),
 		paused: args.Paused, field: downstreamRefsField}, req.DryRun)
 	refs := targetsOf(now)
 	if err != nil && !errors.As(err, &infer.ResourceInitFailedError{}) {
@@ -193,7 +191,7 @@ func (d *AutoDeployer) Update(
 	ctx context.Context, req infer.UpdateRequest[AutoDeployerArgs, AutoDeployerState],
 ) (infer.UpdateResponse[AutoDeployerState], error) {
 	owner := req.State.owner(ctx)
-	now, err := d.edges.apply(ctx, edgeChange{owner: owner,
+	now, err := engineFor(ctx).apply(ctx, edgeChange{owner: owner,
 		want:   edgesFrom(req.Inputs.source(), req.Inputs.DownstreamRefs),
 		have:   edgesFrom(req.State.source(), req.State.DownstreamRefs),
 		paused: req.Inputs.Paused, wasPaused: req.State.Paused, field: downstreamRefsField}, req.DryRun)
@@ -223,12 +221,12 @@ func (d *AutoDeployer) Read(
 			ID: req.ID, Inputs: req.State.AutoDeployerArgs, State: req.State,
 		}, nil
 	}
-	client, err := d.edges.clients.get(ctx)
+	client, err := engineFor(ctx).client(ctx)
 	if err != nil {
 		return infer.ReadResponse[AutoDeployerArgs, AutoDeployerState]{}, err
 	}
 	owner := req.State.owner(ctx)
-	refs, exists, err := d.edges.ownedEdges(ctx, client, owner, source, req.State.DownstreamRefs, !req.State.Paused)
+	refs, exists, err := engineFor(ctx).ownedEdges(ctx, client, owner, source, req.State.DownstreamRefs, !req.State.Paused)
 	switch {
 	case err != nil:
 		return infer.ReadResponse[AutoDeployerArgs, AutoDeployerState]{}, err
@@ -249,7 +247,7 @@ func (d *AutoDeployer) Read(
 func (d *AutoDeployer) Delete(
 	ctx context.Context, req infer.DeleteRequest[AutoDeployerState],
 ) (infer.DeleteResponse, error) {
-	return infer.DeleteResponse{}, d.edges.deleteAll(ctx, req.ID, req.State.owner(ctx),
+	return infer.DeleteResponse{}, engineFor(ctx).deleteAll(ctx, req.ID, req.State.owner(ctx),
 		edgesFrom(req.State.source(), req.State.DownstreamRefs), req.State.Paused, downstreamRefsField)
 }
 

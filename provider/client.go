@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sync"
 
+	p "github.com/pulumi/pulumi-go-provider"
 	"github.com/pulumi/pulumi-go-provider/infer"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
@@ -26,7 +27,7 @@ type Client interface {
 	ListStacks(ctx context.Context, filter cloud.StackFilter) ([]cloud.StackSummary, error)
 	GetDefaultOrganization(ctx context.Context) (string, error)
 	ListWebhookDeliveries(ctx context.Context, scope cloud.WebhookScope, name string) ([]cloud.WebhookDelivery, error)
-	ListUpstreamReferences(ctx context.Context, org, project, stack string) ([]cloud.StackReference, error)
+	ReadUpstreamReferences(ctx context.Context, org, project, stack string) (cloud.UpstreamReferences, error)
 }
 
 // ClientFactory builds the Client for a resolved API URL and token.
@@ -49,13 +50,29 @@ func newSharedTransport() *http.Transport {
 	return t
 }
 
-// NewCloudClient is the production ClientFactory.
+// NewCloudClient is the production ClientFactory. Its client bounds the requests in
+// flight for the whole provider process (cloud.DefaultMaxReads reads, DefaultMaxWrites
+// writes), and says once when Pulumi Cloud's rate limit made it halve them.
 func NewCloudClient(apiURL, token string) (Client, error) {
-	return cloud.New(sharedTransport, apiURL, token, cloud.WithUserAgent("pulumi-resource-auto-deploy/"+Version))
+	var told sync.Once
+	return cloud.New(sharedTransport, apiURL, token, cloud.WithUserAgent("pulumi-resource-auto-deploy/"+Version),
+		cloud.WithThrottleNotice(func(ctx context.Context, t cloud.Throttle) {
+			told.Do(func() { p.GetLogger(ctx).Warning(throttleMessage(t)) })
+		}))
 }
 
-// clientSource builds the client once per provider process, on first use, from the
-// provider's configuration.
+func throttleMessage(t cloud.Throttle) string {
+	wait := "backing off before each retry"
+	if t.RetryAfter > 0 {
+		wait = fmt.Sprintf("waiting %s before retrying, as it asked (Retry-After)", t.RetryAfter)
+	}
+	return fmt.Sprintf("Pulumi Cloud is rate limiting this provider (429 Too Many Requests): it now sends at most "+
+		"%d %s at a time for the rest of this run, %s; nothing was lost, the run just takes longer", t.Limit,
+		t.Kind, wait)
+}
+
+// clientSource builds the configuration's client once, on first use, from the provider's
+// configuration; a failure is not kept, so the next use tries again.
 type clientSource struct {
 	newClient ClientFactory
 

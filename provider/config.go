@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/pulumi/pulumi-go-provider/infer"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
@@ -21,6 +22,12 @@ type Config struct {
 	// Organization is where resources whose organization is unset live; not identity of the
 	// provider either: a resource keeps the organization it has.
 	Organization *string `pulumi:"organization,optional"`
+
+	// newClient is set by New on the value infer configures; engine is built from it by
+	// Configure, so each provider configuration has its own client, graph cache and plans.
+	newClient ClientFactory
+	mu        sync.Mutex
+	engine    *edgeEngine
 }
 
 var (
@@ -43,10 +50,28 @@ func (c *Config) Annotate(a infer.Annotator) {
 }
 
 // Configure resolves the connection once, so a missing token or a bad URL fails the
-// first operation with one clear message instead of one per resource.
-func (c *Config) Configure(context.Context) error {
-	_, err := c.connection()
+// first operation with one clear message instead of one per resource, and builds the
+// edge engine every resource of this configuration shares.
+func (c *Config) Configure(ctx context.Context) error {
+	_, err := c.edgeEngine().clients.get(ctx)
 	return err
+}
+
+// edgeEngine is the configuration's engine. The engine may ask a resource's Check before
+// the provider is configured (a preview with unknown configuration): it is then built on
+// first use, from what the configuration holds by then.
+func (c *Config) edgeEngine() *edgeEngine {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.engine == nil {
+		c.engine = newEdgeEngine(c.newClient)
+	}
+	return c.engine
+}
+
+// engineFor is the engine of the provider configuration serving ctx.
+func engineFor(ctx context.Context) *edgeEngine {
+	return infer.GetConfig[*Config](ctx).edgeEngine()
 }
 
 // connection is what the client needs, resolved from config, environment and stored

@@ -28,9 +28,9 @@ func (k stackKey) at(ref string) stackKey {
 	return stackKey{k.org, project, stack}
 }
 
-// deployGraph is the per-process cache of what the provider has read about stacks, and of
-// the edges the resources of this `pulumi preview` or `pulumi up` plan to write. Every
-// resource in one run shares it, so each stack is read at most once, and a loop or a
+// deployGraph is one provider configuration's cache of what it has read about stacks,
+// and of the edges the resources of this `pulumi preview` or `pulumi up` plan to write.
+// Every resource in one run shares it, so each stack is read at most once, and a loop or a
 // duplicate made of two resources' edges is seen before either writes.
 type deployGraph struct {
 	// planning serializes duplicate and cycle checks, so two resources cannot each add one
@@ -54,26 +54,35 @@ type stackHooks struct {
 	hooks  []cloud.Webhook
 }
 
-// lazy is a value loaded once, by whoever asks first; the others wait for it.
+// lazy is a value loaded once, by whoever asks first; the others wait for it. A failed
+// load is not kept: the next caller tries again, so one cancelled request or one
+// passing error does not answer for the rest of the run.
 type lazy[T any] struct {
-	once   sync.Once
+	mu     sync.Mutex
 	value  T
-	err    error
 	loaded atomic.Bool
 }
 
 func (l *lazy[T]) get(load func() (T, error)) (T, error) {
-	l.once.Do(func() {
-		l.value, l.err = load()
-		l.loaded.Store(true)
-	})
-	return l.value, l.err
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.loaded.Load() {
+		return l.value, nil
+	}
+	value, err := load()
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	l.value = value
+	l.loaded.Store(true)
+	return value, nil
 }
 
-// peek returns the value if it has been loaded without error, without loading it.
+// peek returns the value if it has been loaded, without loading it.
 func (l *lazy[T]) peek() (T, bool) {
-	var zero T
-	if !l.loaded.Load() || l.err != nil {
+	if !l.loaded.Load() {
+		var zero T
 		return zero, false
 	}
 	return l.value, true
@@ -280,7 +289,8 @@ func (g *deployGraph) warm(ctx context.Context, client Client, source stackKey, 
 		var frontier []string
 		for _, refs := range next {
 			for _, ref := range refs {
-				if !seen[ref] && !slices.Contains(frontier, ref) {
+				if !seen[ref] {
+					seen[ref] = true
 					frontier = append(frontier, ref)
 				}
 			}
@@ -363,19 +373,4 @@ func (g *deployGraph) firstTime(key string) bool {
 	}
 	g.warned[key] = true
 	return true
-}
-
-// pathTo searches breadth-first from target along deployment edges for source. It returns
-// the cycle as a list of stack refs starting and ending at source, or nil.
-func (g *deployGraph) pathTo(ctx context.Context, client Client, source stackKey, target string) ([]string, error) {
-	path, err := shortestPath([]string{target}, source.ref(), func(ref string) ([]string, error) {
-		if !strings.Contains(ref, "/") {
-			return nil, nil // a hand-made webhook may point anywhere
-		}
-		return g.outgoing(ctx, client, source.at(ref))
-	})
-	if path == nil || err != nil {
-		return nil, err
-	}
-	return append([]string{source.ref()}, path...), nil
 }

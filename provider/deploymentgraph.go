@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"sync"
 
@@ -18,11 +19,12 @@ import (
 )
 
 var (
-	_ infer.CustomCheck[DeploymentGraphArgs]                        = (*DeploymentGraph)(nil)
-	_ infer.CustomDiff[DeploymentGraphArgs, DeploymentGraphState]   = (*DeploymentGraph)(nil)
-	_ infer.CustomRead[DeploymentGraphArgs, DeploymentGraphState]   = (*DeploymentGraph)(nil)
-	_ infer.CustomUpdate[DeploymentGraphArgs, DeploymentGraphState] = (*DeploymentGraph)(nil)
-	_ infer.CustomDelete[DeploymentGraphState]                      = (*DeploymentGraph)(nil)
+	_ infer.CustomCheck[DeploymentGraphArgs]                                = (*DeploymentGraph)(nil)
+	_ infer.CustomDiff[DeploymentGraphArgs, DeploymentGraphState]           = (*DeploymentGraph)(nil)
+	_ infer.CustomRead[DeploymentGraphArgs, DeploymentGraphState]           = (*DeploymentGraph)(nil)
+	_ infer.CustomUpdate[DeploymentGraphArgs, DeploymentGraphState]         = (*DeploymentGraph)(nil)
+	_ infer.CustomDelete[DeploymentGraphState]                              = (*DeploymentGraph)(nil)
+	_ infer.ExplicitDependencies[DeploymentGraphArgs, DeploymentGraphState] = (*DeploymentGraph)(nil)
 )
 
 //go:embed deploymentgraph.md
@@ -30,9 +32,7 @@ var deploymentGraphDescription string
 
 // DeploymentGraph owns every deployment edge of a graph of stacks in one resource: one
 // engine step for the whole graph instead of one per stack.
-type DeploymentGraph struct {
-	edges *edgeEngine
-}
+type DeploymentGraph struct{}
 
 // DeploymentGraphArgs are the inputs.
 type DeploymentGraphArgs struct {
@@ -43,13 +43,16 @@ type DeploymentGraphArgs struct {
 	Paused              bool                `pulumi:"paused,optional"`
 }
 
-// DeploymentGraphState records the edges in place in Pulumi Cloud; after a partial
-// failure it holds only those that were written.
+// DeploymentGraphState keeps the inputs as written and records, apart from them, the edges
+// in place in Pulumi Cloud (after a partial failure, only those that were written) and
+// what discovery read.
 type DeploymentGraphState struct {
 	DeploymentGraphArgs
-	EdgeCount int    `pulumi:"edgeCount"`
-	Owner     string `pulumi:"owner"`
-	Mermaid   string `pulumi:"mermaid"`
+	EffectiveEdges  map[string][]string        `pulumi:"effectiveEdges,optional"`
+	EdgeCount       int                        `pulumi:"edgeCount"`
+	Owner           string                     `pulumi:"owner"`
+	Mermaid         string                     `pulumi:"mermaid"`
+	StackReferences map[string]DiscoveredStack `pulumi:"stackReferences,optional"`
 }
 
 // Annotate describes the resource.
@@ -65,9 +68,9 @@ func (a *DeploymentGraphArgs) Annotate(an infer.Annotator) {
 		"stack may appear once per key and never as its own downstream.")
 	an.Describe(&a.FromStackReferences, "Also derive edges from the StackReferences Pulumi Cloud knows: every "+
 		"selected stack whose program reads another selected stack's outputs is redeployed after each update of "+
-		"it. Read at every preview and update: one list of stacks per project and tag, and one request per "+
-		"selected stack. A new StackReference shows in the next preview and is wired by the next update; a "+
-		"removed one is unwired.")
+		"it. Each preview and update lists the selected stacks (one list per project and tag) and reads the "+
+		"references of only the stacks updated since they were last read (`stackReferences`). A new "+
+		"StackReference shows in the next preview and is wired by the next update; a removed one is unwired.")
 	an.Describe(&a.KeepRedundantEdges, "Keep edges that a longer path implies. By default an edge u → d is left "+
 		"out when u → … → d exists, so d deploys once per change of u, after its last upstream.")
 	an.Describe(&a.Paused, pausedDoc)
@@ -75,11 +78,28 @@ func (a *DeploymentGraphArgs) Annotate(an infer.Annotator) {
 
 // Annotate describes the outputs.
 func (s *DeploymentGraphState) Annotate(a infer.Annotator) {
+	a.Describe(&s.EffectiveEdges, "The edges in place in Pulumi Cloud, one deployment webhook each, in the shape "+
+		"of `edges`: the declared edges and those derived from StackReferences, without the edges a longer path "+
+		"implies (unless `keepRedundantEdges`).")
 	a.Describe(&s.EdgeCount, "The number of deployment webhooks in place, one per edge.")
+	a.Describe(&s.StackReferences, "What `fromStackReferences` last read: per selected stack (`project/stack`), "+
+		"the stacks its program reads and the stack's lastUpdate at that time. The next preview or update reads "+
+		"again only the stacks updated since; `pulumi refresh` brings it up to date.")
 	a.Describe(&s.Mermaid, "The edges in place as a Mermaid `flowchart`, one arrow per edge, to export and paste "+
 		"into a stack README or a pull request.")
 	a.Describe(&s.Owner, "The owner recorded in the display name of each of these webhooks: this resource's URN "+
 		"when it was created (kept across a rename with `aliases`).")
+}
+
+// WireDependencies makes the graph's outputs known in preview: Diff and a preview Update
+// work out the graph to keep, so the preview shows each edge that will be added or removed.
+func (g *DeploymentGraph) WireDependencies(
+	f infer.FieldSelector, args *DeploymentGraphArgs, state *DeploymentGraphState,
+) {
+	for _, out := range []any{&state.EffectiveEdges, &state.EdgeCount, &state.Mermaid, &state.Owner,
+		&state.StackReferences} {
+		f.OutputField(out).AlwaysKnown()
+	}
 }
 
 // Check validates every key and element at preview, naming the offending one; elements
@@ -96,7 +116,7 @@ func (g *DeploymentGraph) Check(
 		failures = append(failures, p.CheckFailure{Property: "edges", Reason: err.Error()})
 	}
 	if !req.NewInputs.Get("organization").HasComputed() {
-		org, err := g.edges.resolveOrganization(ctx, args.Organization, req.OldInputs.Get("organization"))
+		org, err := engineFor(ctx).resolveOrganization(ctx, args.Organization, req.OldInputs.Get("organization"))
 		if err != nil {
 			failures = append(failures, p.CheckFailure{Property: "organization", Reason: err.Error()})
 		} else if err := validateCloudName("organization", org); err != nil {
@@ -135,53 +155,11 @@ func (g *DeploymentGraph) Check(
 			}
 			seen[ref] = i
 		}
-		// Order does not matter: sorted, a reordered list gives the engine the very inputs
-		// it has. Unknown or secret elements are tracked by position, so such a list keeps
-		// its order.
-		if !list.HasComputed() && !list.HasSecrets() {
-			slices.Sort(args.Edges[upstream])
-		}
-	}
-	if len(failures) == 0 && len(unknownKeys(req.NewInputs)) == 0 {
-		edges, err := g.effectiveEdges(ctx, args)
-		if err != nil {
-			return infer.CheckResponse[DeploymentGraphArgs]{}, err
-		}
-		args.Edges = edges
-	}
-	return infer.CheckResponse[DeploymentGraphArgs]{Inputs: args, Failures: failures}, nil
-}
-
-// effectiveEdges is the graph to keep: the explicit edges and those StackReferences imply,
-// without the edges longer paths imply unless keepRedundantEdges. A graph with neither
-// references nor anything to reduce reads nothing.
-func (g *DeploymentGraph) effectiveEdges(ctx context.Context, args DeploymentGraphArgs) (map[string][]string, error) {
-	if args.Edges == nil {
-		args.Edges = map[string][]string{}
-	}
-	var refs *referenceGraph
-	var client Client
-	if args.FromStackReferences != nil || len(diamonds(args.Edges)) > 0 {
-		var err error
-		if client, err = g.edges.clients.get(ctx); err != nil {
-			return nil, err
-		}
 	}
 	if args.FromStackReferences != nil {
-		read, err := g.edges.readReferences(ctx, client, args.Organization, *args.FromStackReferences)
-		if err != nil {
-			return nil, err
-		}
-		refs = &read
+		failures = append(failures, args.FromStackReferences.validate()...)
 	}
-	edges, err := g.edges.shapeGraph(ctx, client, args.Organization, args.Edges, refs, args.KeepRedundantEdges)
-	if err != nil {
-		return nil, err
-	}
-	for u := range edges {
-		slices.Sort(edges[u])
-	}
-	return edges, nil
+	return infer.CheckResponse[DeploymentGraphArgs]{Inputs: args, Failures: failures}, nil
 }
 
 // Create writes one webhook per edge, recording this resource as their owner. In preview
@@ -191,31 +169,71 @@ func (g *DeploymentGraph) Create(
 ) (infer.CreateResponse[DeploymentGraphState], error) {
 	args := req.Inputs
 	owner := resourceURN(ctx)
-	now, err := g.edges.apply(ctx, edgeChange{owner: owner, want: args.edgeList(), paused: args.Paused,
-		field: edgesField}, req.DryRun)
+	plan, err := g.plan(ctx, owner, args, nil)
+	if err != nil {
+		return infer.CreateResponse[DeploymentGraphState]{}, err
+	}
+	engineFor(ctx).report(ctx, args.Organization, plan)
+	now, err := engineFor(ctx).apply(ctx, edgeChange{owner: owner, want: edgeList(args.Organization, plan.edges),
+		paused: args.Paused, field: edgesField, knownReads: plan.reads()}, req.DryRun)
 	if err != nil && !errors.As(err, &infer.ResourceInitFailedError{}) {
 		return infer.CreateResponse[DeploymentGraphState]{}, err
 	}
 	return infer.CreateResponse[DeploymentGraphState]{
-		ID: args.Organization, Output: newDeploymentGraphState(args, now, owner),
+		ID: args.Organization, Output: newDeploymentGraphState(args, now, owner, plan.references),
 	}, err
 }
 
-// Diff names each edge added or removed, as edges["net/prod"]: + "db/prod", never
-// positions shifting in a list. A replacement deletes first: old and new would own
-// webhooks of the same names.
+// Diff names each edge added or removed, never positions shifting in a list: as
+// edges["net/prod"]: + "db/prod" for the edges as written, and as "effectiveEdges: net/prod
+// → db/prod" for an edge in place that the edges as written do not explain (one derived
+// from a StackReference, or left out as implied). It works out the graph to keep (reading
+// the references of stacks updated since the last read), which the Update that follows
+// takes over. A replacement deletes first: old and new would own webhooks of the same names.
 func (g *DeploymentGraph) Diff(
-	_ context.Context, req infer.DiffRequest[DeploymentGraphArgs, DeploymentGraphState],
+	ctx context.Context, req infer.DiffRequest[DeploymentGraphArgs, DeploymentGraphState],
 ) (infer.DiffResponse, error) {
-	olds, news := req.State.DeploymentGraphArgs, req.Inputs
+	olds, news := req.State, req.Inputs
 	diff := map[string]p.PropertyDiff{}
 	if olds.Organization != news.Organization {
 		diff["organization"] = p.PropertyDiff{Kind: p.UpdateReplace, InputDiff: true}
 	}
-	for upstream := range unionKeys(olds.Edges, news.Edges) {
-		path := fmt.Sprintf("edges[%q]", upstream)
-		before, had := olds.Edges[upstream]
-		after, has := news.Edges[upstream]
+	// State written before effectiveEdges held the edges in place in edges, and not the
+	// edges as written: only the edges in place can be compared then.
+	if !olds.isOldShape() {
+		maps.Copy(diff, graphDiff("edges", olds.Edges, news.Edges))
+	}
+	if !reflect.DeepEqual(olds.FromStackReferences, news.FromStackReferences) {
+		diff["fromStackReferences"] = p.PropertyDiff{Kind: p.Update, InputDiff: true}
+	}
+	if olds.KeepRedundantEdges != news.KeepRedundantEdges {
+		diff["keepRedundantEdges"] = p.PropertyDiff{Kind: p.Update, InputDiff: true}
+	}
+	if olds.Paused != news.Paused {
+		diff["paused"] = p.PropertyDiff{Kind: p.Update, InputDiff: true}
+	}
+	if _, replace := diff["organization"]; !replace {
+		plan, err := engineFor(ctx).planGraph(ctx, news, olds.StackReferences)
+		if err != nil {
+			return infer.DiffResponse{}, err
+		}
+		engineFor(ctx).rememberPlan(planKey(olds.owner(ctx), news, olds.StackReferences), plan)
+		declared := olds.Edges
+		if olds.isOldShape() {
+			declared = nil
+		}
+		maps.Copy(diff, effectiveDiff(olds.effective(), plan.edges, declared, news.Edges))
+	}
+	return infer.DiffResponse{HasChanges: len(diff) > 0, DetailedDiff: diff, DeleteBeforeReplace: true}, nil
+}
+
+// graphDiff names each edge added to or removed from a graph under its upstream key.
+func graphDiff(field string, olds, news map[string][]string) map[string]p.PropertyDiff {
+	diff := map[string]p.PropertyDiff{}
+	for upstream := range unionKeys(olds, news) {
+		path := fmt.Sprintf("%s[%q]", field, upstream)
+		before, had := olds[upstream]
+		after, has := news[upstream]
 		switch {
 		case !had:
 			diff[path] = p.PropertyDiff{Kind: p.Add, InputDiff: true}
@@ -225,10 +243,36 @@ func (g *DeploymentGraph) Diff(
 			maps.Copy(diff, setDiff(path, before, after))
 		}
 	}
-	if olds.Paused != news.Paused {
-		diff["paused"] = p.PropertyDiff{Kind: p.Update, InputDiff: true}
+	return diff
+}
+
+// effectiveDiff names each edge put in place or taken out, unless the same change of the
+// edges as written already names it. The Pulumi CLI shows the new value of a changed
+// property from the new inputs, where the edges in place are not: so the edge is named in
+// the key itself, one key per edge, which the CLI prints as it is.
+func effectiveDiff(olds, news, declaredOld, declaredNew map[string][]string) map[string]p.PropertyDiff {
+	diff := map[string]p.PropertyDiff{}
+	has := func(g map[string][]string, u, d string) bool { return slices.Contains(g[u], d) }
+	for u, ds := range news {
+		for _, d := range ds {
+			if !has(olds, u, d) && (has(declaredOld, u, d) || !has(declaredNew, u, d)) {
+				diff[effectiveKey(u, d)] = p.PropertyDiff{Kind: p.Add}
+			}
+		}
 	}
-	return infer.DiffResponse{HasChanges: len(diff) > 0, DetailedDiff: diff, DeleteBeforeReplace: true}, nil
+	for u, ds := range olds {
+		for _, d := range ds {
+			if !has(news, u, d) && (has(declaredNew, u, d) || !has(declaredOld, u, d)) {
+				diff[effectiveKey(u, d)] = p.PropertyDiff{Kind: p.Delete}
+			}
+		}
+	}
+	return diff
+}
+
+// effectiveKey is a property path of one quoted element, so a '.' in a stack name does not split it.
+func effectiveKey(upstream, downstream string) string {
+	return fmt.Sprintf("[%q]", "effectiveEdges: "+upstream+" → "+downstream)
 }
 
 // Update adds the webhooks of new edges and deletes those of removed edges; edges present
@@ -237,19 +281,40 @@ func (g *DeploymentGraph) Update(
 	ctx context.Context, req infer.UpdateRequest[DeploymentGraphArgs, DeploymentGraphState],
 ) (infer.UpdateResponse[DeploymentGraphState], error) {
 	owner := req.State.owner(ctx)
-	now, err := g.edges.apply(ctx, edgeChange{owner: owner, want: req.Inputs.edgeList(),
-		have: req.State.edgeList(), paused: req.Inputs.Paused, wasPaused: req.State.Paused, field: edgesField},
-		req.DryRun)
+	plan, err := g.plan(ctx, owner, req.Inputs, req.State.StackReferences)
+	if err != nil {
+		return infer.UpdateResponse[DeploymentGraphState]{}, err
+	}
+	org := req.Inputs.Organization
+	if !sameGraph(plan.edges, req.State.effective()) {
+		engineFor(ctx).report(ctx, org, plan)
+	}
+	now, err := engineFor(ctx).apply(ctx, edgeChange{owner: owner, want: edgeList(org, plan.edges),
+		have: edgeList(req.State.Organization, req.State.effective()), paused: req.Inputs.Paused,
+		wasPaused: req.State.Paused, field: edgesField, knownReads: plan.reads()}, req.DryRun)
 	if err != nil && !errors.As(err, &infer.ResourceInitFailedError{}) {
 		return infer.UpdateResponse[DeploymentGraphState]{}, err
 	}
-	return infer.UpdateResponse[DeploymentGraphState]{Output: newDeploymentGraphState(req.Inputs, now, owner)}, err
+	return infer.UpdateResponse[DeploymentGraphState]{
+		Output: newDeploymentGraphState(req.Inputs, now, owner, plan.references),
+	}, err
+}
+
+// plan is the graph the Diff just before worked out for these inputs, or worked out now.
+func (g *DeploymentGraph) plan(
+	ctx context.Context, owner string, args DeploymentGraphArgs, known map[string]DiscoveredStack,
+) (graphPlan, error) {
+	if plan, ok := engineFor(ctx).takePlan(planKey(owner, args, known)); ok {
+		return plan, nil
+	}
+	return engineFor(ctx).planGraph(ctx, args, known)
 }
 
 // Read lists each upstream stack's webhooks once, with the reads bounded in parallel, and
-// keeps the edges this resource owns in the shape it writes them. An import (ID: the
-// organization) lists the organization's stacks and adopts the edges recorded as owned
-// by the importing resource.
+// keeps the edges this resource owns in the shape it writes them; the inputs stay as they
+// were written. An import (ID: the organization) lists the organization's stacks and
+// adopts the edges recorded as owned by the importing resource. A graph derived from
+// StackReferences also brings what it knows of them up to date.
 func (g *DeploymentGraph) Read(
 	ctx context.Context, req infer.ReadRequest[DeploymentGraphArgs, DeploymentGraphState],
 ) (infer.ReadResponse[DeploymentGraphArgs, DeploymentGraphState], error) {
@@ -257,11 +322,12 @@ func (g *DeploymentGraph) Read(
 	if err := validateCloudName("DeploymentGraph ID (the organization)", org); err != nil {
 		return infer.ReadResponse[DeploymentGraphArgs, DeploymentGraphState]{}, err
 	}
-	client, err := g.edges.clients.get(ctx)
+	client, err := engineFor(ctx).client(ctx)
 	if err != nil {
 		return infer.ReadResponse[DeploymentGraphArgs, DeploymentGraphState]{}, err
 	}
-	importing := req.State.Owner == "" && len(req.State.Edges) == 0
+	effective := req.State.effective()
+	importing := req.State.Owner == "" && len(effective) == 0
 	owner := req.State.owner(ctx)
 	var sources []string
 	if importing {
@@ -274,39 +340,45 @@ func (g *DeploymentGraph) Read(
 			sources = append(sources, s.ProjectName+"/"+s.StackName)
 		}
 	} else {
-		sources = slices.Sorted(maps.Keys(unionKeys(req.State.Edges, req.Inputs.Edges)))
+		sources = slices.Sorted(maps.Keys(unionKeys(effective, req.Inputs.Edges)))
 	}
 	// The organization's stack list, which the dangling-edge warnings need, is read while the
 	// webhooks are: a refresh then waits for one batch of round trips, not two in a row.
 	var listed sync.WaitGroup
-	listed.Go(func() { _, _ = g.edges.graph.stackExists(ctx, client, stackKey{org: org}) })
+	listed.Go(func() { _, _ = engineFor(ctx).stackExists(ctx, client, stackKey{org: org}) })
 	defer listed.Wait()
 	found := make([][]string, len(sources))
 	errs := make([]error, len(sources))
 	forEachRead(len(sources), func(i int) {
 		source := stackKey{org: org}.at(sources[i])
-		found[i], _, errs[i] = g.edges.ownedEdges(ctx, client, owner, source, req.State.Edges[sources[i]],
+		found[i], _, errs[i] = engineFor(ctx).ownedEdges(ctx, client, owner, source, effective[sources[i]],
 			!req.State.Paused)
 	})
 	if err := errors.Join(errs...); err != nil {
 		return infer.ReadResponse[DeploymentGraphArgs, DeploymentGraphState]{}, err
 	}
-	args := DeploymentGraphArgs{Organization: org, Edges: map[string][]string{}, Paused: req.State.Paused}
 	var now []edge
 	for i, source := range sources {
-		if _, declared := req.State.Edges[source]; declared || len(found[i]) > 0 {
-			args.Edges[source] = found[i]
-		}
 		now = append(now, edgesFrom(stackKey{org: org}.at(source), found[i])...)
 	}
-	if importing && len(now) == 0 {
-		return infer.ReadResponse[DeploymentGraphArgs, DeploymentGraphState]{}, fmt.Errorf("importing "+
-			"DeploymentGraph %s: no deployment webhook in organization %s is owned by %s: nothing found to import "+
-			"(check the organization and the resource name, which must be the one that created the edges)",
-			req.ID, org, owner)
+	args := req.Inputs
+	if importing {
+		if len(now) == 0 {
+			return infer.ReadResponse[DeploymentGraphArgs, DeploymentGraphState]{}, fmt.Errorf("importing "+
+				"DeploymentGraph %s: no deployment webhook in organization %s is owned by %s: nothing found to "+
+				"import (check the organization and the resource name, which must be the one that created the "+
+				"edges)", req.ID, org, owner)
+		}
+		args = DeploymentGraphArgs{Organization: org, Edges: graphOf(now), Paused: req.State.Paused}
+	}
+	known := req.State.StackReferences
+	if args.FromStackReferences != nil {
+		if read, err := engineFor(ctx).readReferences(ctx, client, org, *args.FromStackReferences, known); err == nil {
+			known = read.known
+		}
 	}
 	return infer.ReadResponse[DeploymentGraphArgs, DeploymentGraphState]{
-		ID: req.ID, Inputs: args, State: newDeploymentGraphState(args, now, owner),
+		ID: req.ID, Inputs: args, State: newDeploymentGraphState(args, now, owner, known),
 	}, nil
 }
 
@@ -314,31 +386,66 @@ func (g *DeploymentGraph) Read(
 func (g *DeploymentGraph) Delete(
 	ctx context.Context, req infer.DeleteRequest[DeploymentGraphState],
 ) (infer.DeleteResponse, error) {
-	return infer.DeleteResponse{}, g.edges.deleteAll(ctx, req.ID, req.State.owner(ctx), req.State.edgeList(),
-		req.State.Paused, edgesField)
+	return infer.DeleteResponse{}, engineFor(ctx).deleteAll(ctx, req.ID, req.State.owner(ctx),
+		edgeList(req.State.Organization, req.State.effective()), req.State.Paused, edgesField)
 }
 
-// edgeList flattens the graph into edges, upstream stacks in sorted order.
-func (a DeploymentGraphArgs) edgeList() []edge {
+// edgeList flattens a graph into edges, upstream stacks in sorted order.
+func edgeList(org string, graph map[string][]string) []edge {
 	var out []edge
-	for _, upstream := range slices.Sorted(maps.Keys(a.Edges)) {
-		source := stackKey{org: a.Organization}.at(upstream)
-		out = append(out, edgesFrom(source, a.Edges[upstream])...)
+	for _, upstream := range slices.Sorted(maps.Keys(graph)) {
+		if upstream == "" {
+			continue
+		}
+		source := stackKey{org: org}.at(upstream)
+		out = append(out, edgesFrom(source, graph[upstream])...)
 	}
 	return out
 }
 
-func newDeploymentGraphState(args DeploymentGraphArgs, now []edge, owner string) DeploymentGraphState {
-	edges := map[string][]string{}
-	for upstream := range args.Edges {
-		edges[upstream] = []string{}
+// graphOf is the graph of edges, upstream → downstreams in the order given.
+func graphOf(edges []edge) map[string][]string {
+	graph := map[string][]string{}
+	for _, x := range edges {
+		graph[x.source.ref()] = append(graph[x.source.ref()], x.ref)
 	}
-	for _, x := range now {
-		edges[x.source.ref()] = append(edges[x.source.ref()], x.ref)
-	}
-	args.Edges = edges
-	return DeploymentGraphState{DeploymentGraphArgs: args, EdgeCount: len(now), Owner: owner, Mermaid: mermaidOf(edges)}
+	return graph
 }
+
+func sameGraph(a, b map[string][]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for u, ds := range a {
+		if !sameSet(ds, b[u]) {
+			return false
+		}
+	}
+	return true
+}
+
+func newDeploymentGraphState(
+	args DeploymentGraphArgs, now []edge, owner string, known map[string]DiscoveredStack,
+) DeploymentGraphState {
+	effective := graphOf(now)
+	return DeploymentGraphState{DeploymentGraphArgs: args, EffectiveEdges: effective, EdgeCount: len(now),
+		Owner: owner, Mermaid: mermaidOf(effective), StackReferences: known}
+}
+
+// effective is the graph in place. State written before effectiveEdges kept it in edges;
+// an empty effectiveEdges is not stored at all, but then no edge is in place either.
+func (s DeploymentGraphState) effective() map[string][]string {
+	if s.isOldShape() {
+		return withoutEmptyLists(s.Edges)
+	}
+	if s.EffectiveEdges == nil {
+		return map[string][]string{}
+	}
+	return s.EffectiveEdges
+}
+
+// isOldShape reports state written before effectiveEdges, whose edges were those in place.
+func (s DeploymentGraphState) isOldShape() bool { return s.EffectiveEdges == nil && s.EdgeCount > 0 }
 
 func (s DeploymentGraphState) owner(ctx context.Context) string {
 	return cmp.Or(s.Owner, resourceURN(ctx))

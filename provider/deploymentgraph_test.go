@@ -12,9 +12,9 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/property"
 
+	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator/emulatortest"
-	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
 )
 
 const deploymentGraphToken = "auto-deploy:index:DeploymentGraph"
@@ -101,9 +101,9 @@ func TestDeploymentGraphLifecycle(t *testing.T) {
 		Inputs: check.Inputs})
 	require.NoError(t, err)
 	assert.Equal(t, map[string]p.PropertyDiff{
-		`edges["graph/a"][1]`: {Kind: p.Delete, InputDiff: true},
+		`edges["graph/a"][0]`: {Kind: p.Delete, InputDiff: true},
 		`edges["graph/c"]`:    {Kind: p.Add, InputDiff: true},
-	}, diff.DetailedDiff)
+	}, diff.DetailedDiff, "the edges as written explain every edge put in place or taken out")
 	tc.cloud.ResetStats()
 	updated, err := tc.server.Update(p.UpdateRequest{ID: "org", Urn: graphURN("g"), State: created.Properties,
 		Inputs: check.Inputs})
@@ -148,7 +148,8 @@ func TestDeploymentGraphRefusesLoopsAndOthersEdges(t *testing.T) {
 	_, err := engineCreate(tc.server, graphURN("loop"), graphInputs(map[string][]string{
 		"graph/a": {"graph/b"}, "graph/b": {"graph/c"}, "graph/c": {"graph/a"},
 	}))
-	require.ErrorContains(t, err, `would create a deployment cycle graph/c → graph/a → graph/b → graph/c`)
+	require.ErrorContains(t, err, `edges["graph/a"]: adding "graph/b" would create a deployment cycle `+
+		`graph/a → graph/b → graph/c → graph/a`)
 	assert.Empty(t, tc.cloud.Webhooks())
 
 	// An AutoDeployer's edge is refused to a graph, naming the owner, and the other way round.
@@ -198,7 +199,9 @@ func TestDeploymentGraphReadAndImport(t *testing.T) {
 	refreshed, err := newServer(t, tc.cloud.URL, testToken).Read(p.ReadRequest{ID: "org", Urn: graphURN("g"),
 		Properties: created.Properties, Inputs: graphInputs(map[string][]string{"graph/a": {"graph/b", "graph/c"}})})
 	require.NoError(t, err)
-	assert.Equal(t, []string{"graph/b"}, refsOf(refreshed.Properties.Get("edges").AsMap(), "graph/a"))
+	assert.Equal(t, []string{"graph/b"}, refsOf(refreshed.Properties.Get("effectiveEdges").AsMap(), "graph/a"))
+	assert.Equal(t, []string{"graph/b", "graph/c"}, refsOf(refreshed.Properties.Get("edges").AsMap(), "graph/a"),
+		"the edges as written stay as written")
 	assert.Equal(t, 1, tc.cloud.Stats().ByRoute["GET /api/stacks/{org}/{project}/{stack}/hooks"])
 }
 

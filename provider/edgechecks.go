@@ -75,6 +75,7 @@ func (e *edgeEngine) checkAdds(
 
 	e.graph.planning.Lock()
 	defer e.graph.planning.Unlock()
+	org := order[0].org
 	for j, source := range order {
 		if !known(source) {
 			continue // a preview with the stack still unknown: checked once it is known
@@ -83,58 +84,132 @@ func (e *edgeEngine) checkAdds(
 			if err := e.checkDuplicate(ctx, owner, source, listed[j].hooks, ref, field(source)); err != nil {
 				return err
 			}
-			if path, err := e.graph.pathTo(ctx, client, source, ref); err != nil {
-				return err
-			} else if path != nil {
-				return fmt.Errorf("%s: adding %q would create a deployment cycle %s: every update would "+
-					"redeploy the stacks in it forever; remove one of these edges", field(source), ref,
-					strings.Join(path, " → "))
-			}
 		}
-		e.graph.plan(source, owner.urn, sources[source])
 	}
-	visible := e.graph.visible(order[0].org)
+	// One look at the whole graph, as this run has read it, with every new edge in it: a
+	// new edge closes a loop when its two stacks end up in one strongly connected part.
+	graph := e.graph.visible(org)
+	var added []edge
 	for _, source := range order {
-		e.warnRedundant(ctx, visible, source, sources[source])
+		if !known(source) {
+			continue
+		}
+		for _, ref := range sources[source] {
+			if !slices.Contains(graph[source.ref()], ref) {
+				graph[source.ref()] = append(graph[source.ref()], ref)
+			}
+			added = append(added, edge{source, ref})
+		}
 	}
+	if x, path := firstLoop(graph, added); path != nil {
+		return fmt.Errorf("%s: adding %q would create a deployment cycle %s: every update would redeploy the "+
+			"stacks in it forever; remove one of these edges", field(x.source), x.ref, strings.Join(path, " → "))
+	}
+	for _, source := range order {
+		if known(source) {
+			e.graph.plan(source, owner.urn, sources[source])
+		}
+	}
+	e.warnRedundant(ctx, graph, added)
 	return nil
 }
 
-// warnRedundant warns when a new edge source → ref and another edge of source both lead
-// to the same stack, as far as this run has read the graph: that stack then deploys twice
-// after each update of source, the first time before its other upstreams are done.
-func (e *edgeEngine) warnRedundant(ctx context.Context, visible map[string][]string, source stackKey, added []string) {
-	targets := visible[source.ref()]
-	warn := func(direct, via []string, what string) {
-		if e.graph.firstTime("redundant\x00" + arrowPath(via)) {
-			p.GetLogger(ctx).Warningf("%s → %s is implied by the longer path %s: %s deploys twice after each "+
-				"update of %s, the first time before its other upstreams are done; %s", direct[0], direct[1],
-				arrowPath(via), direct[1], direct[0], what)
+// firstLoop returns the first of added that closes a loop in graph (which holds it), with
+// the loop from its source back to it, or a nil path.
+func firstLoop(graph map[string][]string, added []edge) (edge, []string) {
+	component := stronglyConnected(graph)
+	for _, x := range added {
+		from, to := x.source.ref(), x.ref
+		if c, ok := component[from]; ok && c == component[to] {
+			back := pathBetween(graph, []string{to}, from)
+			return x, append([]string{from}, back...)
 		}
 	}
-	for _, ref := range added {
-		others := slices.DeleteFunc(slices.Clone(targets), func(t string) bool { return t == ref })
-		if path := pathBetween(visible, others, ref); path != nil {
-			warn([]string{source.ref(), ref}, append([]string{source.ref()}, path...),
-				"leave "+ref+" out of this edge list")
-		}
-		for _, other := range others {
-			if path := pathBetween(visible, []string{ref}, other); path != nil {
-				warn([]string{source.ref(), other}, append([]string{source.ref()}, path...),
-					"remove the edge to "+other)
+	return edge{}, nil
+}
+
+// stronglyConnected numbers the strongly connected parts of graph (Tarjan's algorithm):
+// two stacks share a number when each reaches the other.
+func stronglyConnected(graph map[string][]string) map[string]int {
+	index, low := map[string]int{}, map[string]int{}
+	onStack := map[string]bool{}
+	var stack []string
+	component := map[string]int{}
+	next, parts := 0, 0
+	var visit func(v string)
+	visit = func(v string) {
+		index[v], low[v] = next, next
+		next++
+		stack = append(stack, v)
+		onStack[v] = true
+		for _, w := range graph[v] {
+			if _, seen := index[w]; !seen {
+				visit(w)
+				low[v] = min(low[v], low[w])
+			} else if onStack[w] {
+				low[v] = min(low[v], index[w])
 			}
 		}
-		// Another stack that deploys ref directly, and source through a longer path.
-		for _, upstream := range slices.Sorted(maps.Keys(visible)) {
-			if upstream == source.ref() || !slices.Contains(visible[upstream], ref) {
-				continue
+		if low[v] == index[v] {
+			for {
+				w := stack[len(stack)-1]
+				stack = stack[:len(stack)-1]
+				onStack[w] = false
+				component[w] = parts
+				if w == v {
+					break
+				}
 			}
-			siblings := slices.DeleteFunc(slices.Clone(visible[upstream]), func(t string) bool { return t == ref })
-			if path := pathBetween(visible, siblings, source.ref()); path != nil {
-				warn([]string{upstream, ref}, slices.Concat([]string{upstream}, path, []string{ref}),
-					"remove the edge "+upstream+" → "+ref)
-			}
+			parts++
 		}
+	}
+	for _, v := range slices.Sorted(maps.Keys(graph)) {
+		if _, seen := index[v]; !seen {
+			visit(v)
+		}
+	}
+	return component
+}
+
+// warnRedundant warns about the edges of graph that a longer path implies, where a new
+// edge is the implied one or makes another edge implied: the stack at its end then
+// deploys twice after each update of its upstream, the first time before its other
+// upstreams are done. A few lines, then a count.
+func (e *edgeEngine) warnRedundant(ctx context.Context, graph map[string][]string, added []edge) {
+	isNew := map[[2]string]bool{}
+	sources, targets := map[string]bool{}, map[string]bool{}
+	for _, x := range added {
+		isNew[[2]string{x.source.ref(), x.ref}] = true
+		sources[x.source.ref()], targets[x.ref] = true, true
+	}
+	_, redundant := transitiveReduction(graph)
+	var lines []string
+	for _, r := range redundant {
+		var fix string
+		switch {
+		case isNew[[2]string{r.upstream, r.downstream}]:
+			fix = "leave " + r.downstream + " out of this edge list"
+		case sources[r.upstream]:
+			fix = "remove the edge to " + r.downstream
+		case targets[r.downstream]:
+			fix = "remove the edge " + r.upstream + " → " + r.downstream
+		default:
+			continue // neither made nor changed by this resource
+		}
+		if e.graph.firstTime("redundant\x00" + arrowPath(r.path)) {
+			lines = append(lines, fmt.Sprintf("%s → %s is implied by the longer path %s: %s deploys twice after "+
+				"each update of %s, the first time before its other upstreams are done; %s", r.upstream,
+				r.downstream, arrowPath(r.path), r.downstream, r.upstream, fix))
+		}
+	}
+	log := p.GetLogger(ctx)
+	for i, line := range lines {
+		if i == maxShapeLines {
+			log.Warningf("%d more edges are implied by longer paths (%d in all): each deploys its stack twice "+
+				"after an update; remove them", len(lines)-i, len(lines))
+			break
+		}
+		log.Warning(line)
 	}
 }
 

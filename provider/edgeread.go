@@ -27,8 +27,10 @@ func (e *edgeEngine) ownedEdges(
 	var live []string
 	for _, h := range hooks {
 		byName[h.Name] = h
-		if isEdgeWebhook(h) && isDesiredEdge(h, h.PayloadURL, owner, active) {
-			live = append(live, h.PayloadURL)
+		ref := h.PayloadURL
+		if isEdgeWebhook(h) && (isDesiredEdge(h, ref, owner, active) ||
+			slices.Contains(inState, ref) && isLegacyEdge(h, ref, active)) {
+			live = append(live, ref)
 		}
 	}
 	log := p.GetLogger(ctx)
@@ -62,6 +64,18 @@ func (e *edgeEngine) ownedEdges(
 	}
 	return refs, true, nil
 }
+
+// isLegacyEdge reports whether h is the edge to ref as written before owners were
+// recorded: the display name "auto-deploy: <ref>" without the owner, all else as now. A
+// resource whose state holds the edge keeps it on refresh; it records no owner until the
+// edge is next written.
+func isLegacyEdge(h cloud.Webhook, ref string, active bool) bool {
+	legacy := h
+	legacy.DisplayName = desiredEdgeWebhook(ref, "", active).DisplayName
+	return h.DisplayName == legacyEdgeDisplayName(ref) && isDesiredEdge(legacy, ref, "", active)
+}
+
+func legacyEdgeDisplayName(ref string) string { return "auto-deploy: " + ref }
 
 // whyNotInPlace says what became of an edge's webhook, for refresh's drift warning.
 func whyNotInPlace(byName map[string]cloud.Webhook, ref, owner string, active bool) string {

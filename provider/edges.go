@@ -16,23 +16,32 @@ import (
 	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
 )
 
-// maxParallelRequests bounds the writes one resource has in flight, and maxParallelReads
-// its reads, so a graph of many edges is fast without tripping Pulumi Cloud's rate limits.
-// Reads are cheap for the service and a refresh or a preview of a whole graph is nothing
-// but reads, waited for one round trip per batch.
+// maxParallelRequests and maxParallelReads bound the goroutines one fan-out of writes or
+// of reads starts. What is in flight is bounded by the client, for the whole process
+// (cloud.WithConcurrency): fan-outs nested in fan-outs (a graph walked level by level, each
+// level in parallel) then wait for the same slots instead of multiplying them.
 const (
-	maxParallelRequests = 8
-	maxParallelReads    = 32
+	maxParallelRequests = cloud.DefaultMaxWrites
+	maxParallelReads    = cloud.DefaultMaxReads
 )
 
 // edgeEngine plans and writes deployment edges for every resource that owns them: it
 // checks new edges before the first write (in preview too), writes only what changed,
-// and deletes only webhooks its resource owns. One is built per provider and shared, so
-// that all resources of a run see each other's planned edges.
+// and deletes only webhooks its resource owns. One is built per provider configuration
+// (Config.Configure) and shared, so that all resources of a run see each other's planned
+// edges and read each stack once.
 type edgeEngine struct {
 	clients *clientSource
 	graph   *deployGraph
+	plans   *planMemo
 }
+
+func newEdgeEngine(newClient ClientFactory) *edgeEngine {
+	return &edgeEngine{clients: &clientSource{newClient: newClient}, graph: newDeployGraph(), plans: newPlanMemo()}
+}
+
+// client is the configuration's Pulumi Cloud client.
+func (e *edgeEngine) client(ctx context.Context) (Client, error) { return e.clients.get(ctx) }
 
 // edgeOwner is the resource that declares an edge. Its URN is recorded in the display
 // name of every webhook an AutoDeployer creates, so ownership lives in Pulumi Cloud and
@@ -103,6 +112,10 @@ type edgeChange struct {
 	paused, wasPaused bool
 	// field names an edge's source in messages: "downstreamRefs", or edges["p/s"].
 	field func(source stackKey) string
+	// knownReads is what the resource already read of the stacks' references (project/stack
+	// → the stacks it reads), so the preview's warning about an edge to a stack that reads
+	// nothing of its upstream asks no more of them.
+	knownReads map[string][]string
 }
 
 // apply moves owner's edges from have to want and returns the edges now in place. New
@@ -121,7 +134,7 @@ func (e *edgeEngine) apply(ctx context.Context, c edgeChange, dryRun bool) ([]ed
 	if len(add) == 0 && len(remove) == 0 && len(toggle) == 0 {
 		return c.want, nil
 	}
-	client, err := e.clients.get(ctx)
+	client, err := e.client(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +144,7 @@ func (e *edgeEngine) apply(ctx context.Context, c edgeChange, dryRun bool) ([]ed
 		}
 		if dryRun {
 			// At preview only: the warning is for the user deciding, and costs a read per target.
-			e.warnUnreferenced(ctx, client, add)
+			e.warnUnreferenced(ctx, client, add, c.knownReads)
 		}
 	}
 	if dryRun {
@@ -394,3 +407,23 @@ func setDiff(key string, olds, news []string) map[string]p.PropertyDiff {
 	}
 	return diff
 }
+
+// stackExists reports whether the stack exists, from one listing of its organization's
+// stacks per run.
+func (e *edgeEngine) stackExists(ctx context.Context, client Client, k stackKey) (bool, error) {
+	return e.graph.stackExists(ctx, client, k)
+}
+
+// checkTarget fails unless the stack exists and has deployment settings.
+func (e *edgeEngine) checkTarget(ctx context.Context, client Client, k stackKey) error {
+	return e.graph.checkTarget(ctx, client, k)
+}
+
+// markRemoved records that this run deleted a webhook of source, for the checks that follow.
+func (e *edgeEngine) markRemoved(source stackKey, name string) { e.graph.markRemoved(source, name) }
+
+// rememberPlan keeps a plan a Diff worked out for the Update that follows it.
+func (e *edgeEngine) rememberPlan(key string, plan graphPlan) { e.plans.put(key, plan) }
+
+// takePlan returns the plan a Diff kept under key, once.
+func (e *edgeEngine) takePlan(key string) (graphPlan, bool) { return e.plans.take(key) }

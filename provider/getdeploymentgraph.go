@@ -21,9 +21,7 @@ var getDeploymentGraphDescription string
 
 // GetDeploymentGraph reads an organization's live deployment graph from Pulumi Cloud:
 // every stack's webhooks, whoever made them.
-type GetDeploymentGraph struct {
-	edges *edgeEngine
-}
+type GetDeploymentGraph struct{}
 
 // GetDeploymentGraphArgs selects what to read.
 type GetDeploymentGraphArgs struct {
@@ -129,11 +127,11 @@ func (f *GetDeploymentGraph) Invoke(
 	ctx context.Context, req infer.FunctionRequest[GetDeploymentGraphArgs],
 ) (infer.FunctionResponse[GetDeploymentGraphResult], error) {
 	args := req.Input
-	org, err := f.edges.resolveOrganization(ctx, args.Organization, property.Value{})
+	org, err := engineFor(ctx).resolveOrganization(ctx, args.Organization, property.Value{})
 	if err != nil {
 		return infer.FunctionResponse[GetDeploymentGraphResult]{}, err
 	}
-	client, err := f.edges.clients.get(ctx)
+	client, err := engineFor(ctx).client(ctx)
 	if err != nil {
 		return infer.FunctionResponse[GetDeploymentGraphResult]{}, err
 	}
@@ -179,7 +177,7 @@ func (f *GetDeploymentGraph) Invoke(
 	}
 	settled := make([]error, len(targets))
 	forEachRead(len(targets), func(i int) {
-		settled[i] = f.edges.graph.checkTarget(ctx, client, stackKey{org: org}.at(targets[i]))
+		settled[i] = engineFor(ctx).checkTarget(ctx, client, stackKey{org: org}.at(targets[i]))
 	})
 	noSettings := map[string]bool{}
 	for i, err := range settled {

@@ -53,7 +53,7 @@ func (e *edgeEngine) resolveOrganization(ctx context.Context, input string, old 
 	if old.IsString() && old.AsString() != "" {
 		return old.AsString(), nil
 	}
-	client, err := e.clients.get(ctx)
+	client, err := e.client(ctx)
 	if err != nil {
 		return "", err
 	}

@@ -19,8 +19,6 @@ var Version = "0.0.1-dev"
 // New builds the provider; newClient decides how it reaches Pulumi Cloud (NewCloudClient
 // in production, anything else in tests).
 func New(newClient ClientFactory) (p.Provider, error) {
-	clients := &clientSource{newClient: newClient}
-	edges := &edgeEngine{clients: clients, graph: newDeployGraph()}
 	prov, err := infer.NewProviderBuilder().
 		WithDisplayName("Auto Deploy").
 		WithDescription("Keep dependent Pulumi stacks up to date: declare which stacks redeploy which, and the "+
@@ -34,13 +32,13 @@ func New(newClient ClientFactory) (p.Provider, error) {
 		WithPluginDownloadURL("github://api.github.com/autodeploy-dev/pulumi-auto-deploy").
 		WithGoImportPath("github.com/autodeploy-dev/pulumi-auto-deploy/sdk/go/autodeploy").
 		WithLanguageMap(languageMap()).
-		WithConfig(infer.Config(&Config{})).
+		WithConfig(infer.Config(&Config{newClient: newClient})).
 		WithResources(
-			infer.Resource(&Webhook{clients: clients, edges: edges}),
-			infer.Resource(&AutoDeployer{edges: edges}),
-			infer.Resource(&DeploymentGraph{edges: edges}),
+			infer.Resource(&Webhook{}),
+			infer.Resource(&AutoDeployer{}),
+			infer.Resource(&DeploymentGraph{}),
 		).
-		WithFunctions(infer.Function(&GetDeploymentGraph{edges: edges})).
+		WithFunctions(infer.Function(&GetDeploymentGraph{})).
 		WithModuleMap(map[tokens.ModuleName]tokens.ModuleName{"provider": "index"}).
 		Build()
 	if err != nil {

@@ -21,8 +21,51 @@ type StackSelection struct {
 
 // Annotate describes the selection.
 func (s *StackSelection) Annotate(a infer.Annotator) {
-	a.Describe(&s.Projects, "Select the stacks of these projects; all projects when unset.")
-	a.Describe(&s.Tags, "Select only stacks that have every one of these tags (name → value).")
+	a.Describe(&s.Projects, "Select the stacks of these projects; all projects when unset. A project named "+
+		"twice is selected once.")
+	a.Describe(&s.Tags, "Select only stacks that have every one of these tags (name → value); an empty value "+
+		"selects every stack that has the tag, whatever its value.")
+}
+
+// validate refuses a selection that cannot mean what it says, naming the element.
+func (s StackSelection) validate() []p.CheckFailure {
+	var failures []p.CheckFailure
+	for i, project := range s.Projects {
+		if err := validateCloudName(fmt.Sprintf("fromStackReferences.projects[%d]", i), project); err != nil {
+			failures = append(failures, p.CheckFailure{Property: "fromStackReferences", Reason: err.Error()})
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(s.Tags)) {
+		if name == "" {
+			failures = append(failures, p.CheckFailure{Property: "fromStackReferences", Reason: "fromStackReferences." +
+				"tags has an empty tag name: name the tag a stack must have, e.g. {environment: production}"})
+		}
+	}
+	return failures
+}
+
+// DiscoveredStack is what discovery last read of one selected stack: the stacks its
+// program reads, and when. A stack's references only change when it updates, so the next
+// discovery reads them again only if the stack's lastUpdate moved, or if an update may
+// have landed in the very second they were read.
+type DiscoveredStack struct {
+	LastUpdate int      `pulumi:"lastUpdate"`
+	ReadAt     int      `pulumi:"readAt"`
+	Reads      []string `pulumi:"reads,optional"`
+}
+
+// Annotate describes one discovered stack.
+func (d *DiscoveredStack) Annotate(a infer.Annotator) {
+	a.Describe(&d.LastUpdate, "The stack's lastUpdate (Unix seconds) in the stack list when its references were read.")
+	a.Describe(&d.ReadAt, "When Pulumi Cloud answered the read of its references (Unix seconds, the answer's Date).")
+	a.Describe(&d.Reads, "The stacks of the same organization its program reads through a StackReference, as "+
+		"`project/stack`.")
+}
+
+// fresh reports whether the entry still describes a stack whose lastUpdate is now: an
+// update in the second of the read could have landed after it, unseen.
+func (d DiscoveredStack) fresh(lastUpdate int) bool {
+	return d.LastUpdate == lastUpdate && d.ReadAt > d.LastUpdate
 }
 
 // referenceGraph is what Pulumi Cloud knows of who reads whom among selected stacks.
@@ -30,72 +73,109 @@ type referenceGraph struct {
 	selected []string            // project/stack, sorted
 	edges    map[string][]string // upstream → selected stacks that read it, both selected
 	outside  map[string][]string // selected stack → the stacks outside the selection it reads
+	// known is what was read, for the next discovery; reread counts the stacks read now.
+	known  map[string]DiscoveredStack
+	reread int
 }
 
 // readReferences lists the selected stacks (one list per project and tag, following
-// continuation tokens) and, for each, the stacks its program reads through a
-// StackReference (one request per selected stack, bounded in parallel). A reference
-// between two selected stacks is an edge from the one read to the reader.
-func (e *edgeEngine) readReferences(ctx context.Context, client Client, org string, sel StackSelection) (
-	referenceGraph, error,
-) {
-	projects := sel.Projects
+// continuation tokens) and reads the references of those updated since known was read
+// (one request per such stack, bounded in parallel). A reference between two selected
+// stacks is an edge from the one read to the reader.
+func (e *edgeEngine) readReferences(
+	ctx context.Context, client Client, org string, sel StackSelection, known map[string]DiscoveredStack,
+) (referenceGraph, error) {
+	projects := slices.Compact(slices.Sorted(slices.Values(sel.Projects)))
 	if len(projects) == 0 {
 		projects = []string{""}
 	}
 	tags := slices.Sorted(maps.Keys(sel.Tags))
-	var filters []cloud.StackFilter
+	type list struct {
+		filter cloud.StackFilter
+		stacks []cloud.StackSummary
+		err    error
+	}
+	var lists []*list
 	for _, project := range projects {
 		if len(tags) == 0 {
-			filters = append(filters, cloud.StackFilter{Organization: org, Project: project})
+			lists = append(lists, &list{filter: cloud.StackFilter{Organization: org, Project: project}})
 		}
 		for _, tag := range tags {
-			filters = append(filters, cloud.StackFilter{Organization: org, Project: project, TagName: tag,
-				TagValue: sel.Tags[tag]})
+			lists = append(lists, &list{filter: cloud.StackFilter{Organization: org, Project: project, TagName: tag,
+				TagValue: sel.Tags[tag]}})
 		}
 	}
-	lists := make([][]cloud.StackSummary, len(filters))
-	errs := make([]error, len(filters))
-	forEachRead(len(filters), func(i int) { lists[i], errs[i] = client.ListStacks(ctx, filters[i]) })
+	forEachRead(len(lists), func(i int) { lists[i].stacks, lists[i].err = client.ListStacks(ctx, lists[i].filter) })
+	var errs []error
+	for _, l := range lists {
+		errs = append(errs, l.err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return referenceGraph{}, describeCloudError("listing the stacks fromStackReferences selects", err)
 	}
-	// A stack is selected when every tag's list of its project has it.
-	count := map[string]int{}
-	for _, list := range lists {
-		for _, s := range list {
-			count[s.ProjectName+"/"+s.StackName]++
+	// Per project, a stack is selected when every tag's list has it; the projects' stacks
+	// are then one set, however often a project is named.
+	lastUpdate := map[string]int{}
+	selectedSet := map[string]bool{}
+	for _, project := range projects {
+		var inAll map[string]bool
+		for _, l := range lists {
+			if l.filter.Project != project {
+				continue
+			}
+			here := map[string]bool{}
+			for _, s := range l.stacks {
+				ref := s.ProjectName + "/" + s.StackName
+				here[ref] = true
+				lastUpdate[ref] = int(s.LastUpdate)
+			}
+			if inAll == nil {
+				inAll = here
+			} else {
+				maps.DeleteFunc(inAll, func(ref string, _ bool) bool { return !here[ref] })
+			}
+		}
+		for ref := range inAll {
+			selectedSet[ref] = true
 		}
 	}
-	var selected []string
-	for ref, n := range count {
-		if n == max(len(tags), 1) {
-			selected = append(selected, ref)
-		}
-	}
-	slices.Sort(selected)
+	selected := slices.Sorted(maps.Keys(selectedSet))
 
-	reads := make([][]cloud.StackReference, len(selected))
-	errs = make([]error, len(selected))
-	forEachRead(len(selected), func(i int) {
-		k := stackKey{org: org}.at(selected[i])
-		reads[i], errs[i] = client.ListUpstreamReferences(ctx, k.org, k.project, k.stack)
-		if errs[i] != nil {
-			errs[i] = describeCloudError(fmt.Sprintf("reading the stacks %s reads", k), errs[i])
+	g := referenceGraph{selected: selected, edges: map[string][]string{}, outside: map[string][]string{},
+		known: make(map[string]DiscoveredStack, len(selected))}
+	var stale []string
+	for _, ref := range selected {
+		if entry, ok := known[ref]; ok && entry.fresh(lastUpdate[ref]) {
+			g.known[ref] = entry
+		} else {
+			stale = append(stale, ref)
 		}
+	}
+	read := make([]DiscoveredStack, len(stale))
+	errs = make([]error, len(stale))
+	forEachRead(len(stale), func(i int) {
+		k := stackKey{org: org}.at(stale[i])
+		answer, err := client.ReadUpstreamReferences(ctx, k.org, k.project, k.stack)
+		if err != nil {
+			errs[i] = describeCloudError(fmt.Sprintf("reading the stacks %s reads", k), err)
+			return
+		}
+		read[i] = DiscoveredStack{LastUpdate: lastUpdate[stale[i]], ReadAt: int(answer.AnsweredAt.Unix()),
+			Reads: sameOrganizationRefs(org, stale[i], answer.Stacks)}
 	})
 	if err := errors.Join(errs...); err != nil {
 		return referenceGraph{}, err
 	}
-	g := referenceGraph{selected: selected, edges: map[string][]string{}, outside: map[string][]string{}}
-	for i, reader := range selected {
-		for _, r := range reads[i] {
-			upstream := r.Project + "/" + r.Stack
-			switch {
-			case r.Organization != org || upstream == reader:
-			case slices.Contains(selected, upstream):
+	for i, ref := range stale {
+		g.known[ref] = read[i]
+	}
+	g.reread = len(stale)
+	isSelected := func(ref string) bool { _, ok := slices.BinarySearch(selected, ref); return ok }
+	for _, reader := range selected {
+		for _, upstream := range g.known[reader].Reads {
+			if isSelected(upstream) {
 				g.edges[upstream] = append(g.edges[upstream], reader)
-			default:
+			} else {
 				g.outside[reader] = append(g.outside[reader], upstream)
 			}
 		}
@@ -103,78 +183,38 @@ func (e *edgeEngine) readReferences(ctx context.Context, client Client, org stri
 	return g, nil
 }
 
-// shapeGraph merges the explicit edges with those derived from StackReferences, drops the
-// edges longer paths imply (unless keepRedundant), and says at preview what a user should
-// know: redundant edges dropped, diamonds that still deploy a stack twice (and whether its
-// settings collapse the queue), and references no edge covers.
-func (e *edgeEngine) shapeGraph(
-	ctx context.Context, client Client, org string, explicit map[string][]string, refs *referenceGraph,
-	keepRedundant bool,
-) (map[string][]string, error) {
-	log := p.GetLogger(ctx)
-	union := map[string][]string{}
-	for u, ds := range explicit {
-		union[u] = slices.Clone(ds)
-	}
-	if refs != nil {
-		for u, ds := range refs.edges {
-			for _, d := range ds {
-				if !slices.Contains(union[u], d) {
-					union[u] = append(union[u], d)
-				}
-			}
+// sameOrganizationRefs turns a stack's references into sorted project/stack refs of its
+// own organization, itself left out.
+func sameOrganizationRefs(org, self string, refs []cloud.StackReference) []string {
+	out := []string{}
+	for _, r := range refs {
+		ref := r.Project + "/" + r.Stack
+		if r.Organization == org && ref != self && !slices.Contains(out, ref) {
+			out = append(out, ref)
 		}
 	}
-	final := union
-	if !keepRedundant {
-		reduced, dropped := transitiveReduction(union)
-		for _, r := range dropped {
-			log.Infof("edge %s → %s left out: %s already deploys %s, after its last upstream; set "+
-				"keepRedundantEdges to keep it", r.upstream, r.downstream, arrowPath(r.path), r.downstream)
-		}
-		final = reduced
-	}
-	for u := range final {
-		if _, declared := explicit[u]; !declared && len(final[u]) == 0 {
-			delete(final, u) // an upstream only the references named, with nothing left below it
-		}
-	}
-	for _, d := range diamonds(final) {
-		skip := "do not skip intermediate deployments, so it deploys once per path"
-		settings, err := e.graph.deploymentSettings(ctx, client, stackKey{org: org}.at(d.downstream))
-		if err == nil && skipsIntermediateDeployments(settings) {
-			skip = "skip intermediate deployments (operationContext.options.skipIntermediateDeployments), so " +
-				"a deployment still queued when the next arrives is skipped and the newest runs"
-		}
-		log.Warningf("%s is deployed twice after each update of %s, once per path: %s and %s; its deployment "+
-			"settings %s", d.downstream, d.upstream, arrowPath(d.paths[0]), arrowPath(d.paths[1]), skip)
-	}
-	if refs != nil {
-		for _, reader := range slices.Sorted(maps.Keys(refs.outside)) {
-			for _, upstream := range refs.outside[reader] {
-				if !reachable(final, []string{upstream})[reader] {
-					log.Warningf("%s reads %s through a StackReference, but no edge redeploys %s when %s "+
-						"changes: %s is outside fromStackReferences; select it, or add the edge to edges",
-						reader, upstream, reader, upstream, upstream)
-				}
-			}
-		}
-	}
-	return final, nil
+	slices.Sort(out)
+	return out
 }
 
 // warnUnreferenced warns, for each new edge source → ref, when ref's program does not read
-// source through a StackReference: it will be redeployed anyway, maybe needlessly. A
-// failure to read the references is not the edge's problem and is not reported.
-func (e *edgeEngine) warnUnreferenced(ctx context.Context, client Client, adds []edge) {
+// source through a StackReference: it will be redeployed anyway, maybe needlessly. The
+// references of stacks in known are not read again. A failure to read the references is
+// not the edge's problem and is not reported.
+func (e *edgeEngine) warnUnreferenced(ctx context.Context, client Client, adds []edge, known map[string][]string) {
 	readers := map[stackKey][]string{}
 	var targets []stackKey
 	for _, x := range adds {
 		t := x.source.at(x.ref)
-		if _, ok := readers[t]; !ok {
-			readers[t] = nil
-			targets = append(targets, t)
+		if _, ok := readers[t]; ok {
+			continue
 		}
+		if reads, ok := known[x.ref]; ok {
+			readers[t] = append([]string{}, reads...)
+			continue
+		}
+		readers[t] = nil
+		targets = append(targets, t)
 	}
 	reads := make([][]string, len(targets))
 	ok := make([]bool, len(targets))
@@ -202,16 +242,10 @@ func (e *edgeEngine) warnUnreferenced(ctx context.Context, client Client, adds [
 // upstreamReferences returns the refs of the stacks k's program reads, once per run.
 func (g *deployGraph) upstreamReferences(ctx context.Context, client Client, k stackKey) ([]string, error) {
 	return entry(g, g.references, k).get(func() ([]string, error) {
-		refs, err := client.ListUpstreamReferences(ctx, k.org, k.project, k.stack)
+		answer, err := client.ReadUpstreamReferences(ctx, k.org, k.project, k.stack)
 		if err != nil {
 			return nil, err
 		}
-		out := []string{}
-		for _, r := range refs {
-			if r.Organization == k.org {
-				out = append(out, r.Project+"/"+r.Stack)
-			}
-		}
-		return out, nil
+		return sameOrganizationRefs(k.org, k.ref(), answer.Stacks), nil
 	})
 }

@@ -30,11 +30,9 @@ var (
 //go:embed webhook.md
 var webhookDescription string
 
-// Webhook manages one Pulumi Cloud webhook of any scope and format.
-type Webhook struct {
-	clients *clientSource
-	edges   *edgeEngine
-}
+// Webhook manages one Pulumi Cloud webhook of any scope and format. It reaches Pulumi
+// Cloud through the engine of its provider configuration (engineFor).
+type Webhook struct{}
 
 // WebhookArgs are the inputs of a Webhook; names match pulumiservice's Webhook.
 type WebhookArgs struct {
@@ -236,7 +234,7 @@ func (w *Webhook) Create(
 	if req.DryRun {
 		return infer.CreateResponse[WebhookState]{Output: state}, nil
 	}
-	client, err := w.clients.get(ctx)
+	client, err := engineFor(ctx).client(ctx)
 	if err != nil {
 		return infer.CreateResponse[WebhookState]{}, err
 	}
@@ -281,11 +279,11 @@ func (w *Webhook) checkEdge(ctx context.Context, args WebhookArgs, owner edgeOwn
 	if !ok {
 		return nil
 	}
-	client, err := w.clients.get(ctx)
+	client, err := engineFor(ctx).client(ctx)
 	if err != nil {
 		return err
 	}
-	return w.edges.checkAdds(ctx, client, owner, []edge{{source, ref}}, func(stackKey) string { return "payloadUrl" },
+	return engineFor(ctx).checkAdds(ctx, client, owner, []edge{{source, ref}}, func(stackKey) string { return "payloadUrl" },
 		false)
 }
 
@@ -342,7 +340,7 @@ func (w *Webhook) Read(
 	if err != nil {
 		return infer.ReadResponse[WebhookArgs, WebhookState]{}, err
 	}
-	client, err := w.clients.get(ctx)
+	client, err := engineFor(ctx).client(ctx)
 	if err != nil {
 		return infer.ReadResponse[WebhookArgs, WebhookState]{}, err
 	}
@@ -382,7 +380,7 @@ func (w *Webhook) Update(
 	if req.DryRun {
 		return infer.UpdateResponse[WebhookState]{Output: state}, nil
 	}
-	client, err := w.clients.get(ctx)
+	client, err := engineFor(ctx).client(ctx)
 	if err != nil {
 		return infer.UpdateResponse[WebhookState]{}, err
 	}
@@ -399,7 +397,7 @@ func (w *Webhook) Update(
 
 // Delete removes the webhook; one already gone counts as deleted so destroy can finish.
 func (w *Webhook) Delete(ctx context.Context, req infer.DeleteRequest[WebhookState]) (infer.DeleteResponse, error) {
-	client, err := w.clients.get(ctx)
+	client, err := engineFor(ctx).client(ctx)
 	if err != nil {
 		return infer.DeleteResponse{}, err
 	}
@@ -409,7 +407,7 @@ func (w *Webhook) Delete(ctx context.Context, req infer.DeleteRequest[WebhookSta
 		return infer.DeleteResponse{}, describeCloudError(fmt.Sprintf("deleting webhook %s", req.ID), err)
 	}
 	if source, _, ok := req.State.edge(); ok {
-		w.edges.graph.markRemoved(source, req.State.Name)
+		engineFor(ctx).markRemoved(source, req.State.Name)
 	}
 	return infer.DeleteResponse{}, nil
 }
