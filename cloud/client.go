@@ -246,7 +246,9 @@ type request struct {
 	secrets []string // values to scrub from error messages besides the token
 	// answeredAt, when set, receives the Date header of the successful answer.
 	answeredAt *time.Time
-	// read marks a POST that only reads: it counts against the read bound.
+	// read marks a POST that only reads, such as batch-decrypt (a POST because its arguments are too
+	// many for a URL): it counts against the read bound, and it is retried after an ambiguous failure as
+	// a GET is.
 	read bool
 }
 
@@ -295,9 +297,9 @@ func (c *Client) do(ctx context.Context, r request) error {
 	}
 	r.secrets = append(r.secrets, c.token)
 
-	// Every POST this client sends creates something or triggers a delivery;
-	// repeating one that may have landed is the caller's call, not ours.
-	idempotent := r.method != http.MethodPost
+	// Every other POST this client sends creates something or triggers a
+	// delivery; repeating one that may have landed is the caller's call, not ours.
+	idempotent := r.method != http.MethodPost || r.read
 	p := c.retry
 	start := time.Now()
 	var waited time.Duration
