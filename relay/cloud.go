@@ -2,7 +2,7 @@ package relay
 
 import (
 	"context"
-		"fmt"
+	"fmt"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
 )
@@ -67,4 +67,3 @@ func markSecrets(v any) any {
 	}
 	return v
 }
-

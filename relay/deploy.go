@@ -35,25 +35,25 @@ func (r *Relay) startDeployment(ctx context.Context, log *slog.Logger, c cascade
 	}
 	n.State, n.DeploymentID, n.PriorVersion, n.Against = StateDeploying, "", prior, against
 	n.Deployments++
-	n.Reason = "deploying: " + why
+	n.Cause, n.Reason = why, "asking for a deployment: "+why
 	if err := r.store.saveNode(ctx, r.db, c.ID, *n); err != nil {
 		return err
 	}
-	return r.postDeployment(ctx, log, c, n, why)
+	return r.postDeployment(ctx, log, c, n)
 }
 
 // postDeployment asks for the deployment an intent records, once.
-func (r *Relay) postDeployment(ctx context.Context, log *slog.Logger, c cascadeRow, n *nodeRow, why string) error {
+func (r *Relay) postDeployment(ctx context.Context, log *slog.Logger, c cascadeRow, n *nodeRow) error {
 	project, stack := splitRef(n.Stack)
 	ref, err := r.cloud.CreateDeployment(ctx, c.Organization, project, stack, "update")
 	switch {
 	case err == nil:
 		n.DeploymentID = ref.ID
-		n.Reason = fmt.Sprintf("deployment %s running: %s", ref.ID, why)
+		n.Reason = fmt.Sprintf("deployment %s running: %s", ref.ID, n.Cause)
 		if err := r.store.saveNode(ctx, r.db, c.ID, *n); err != nil {
 			return err
 		}
-		log.Info("deployment started", "stack", n.Stack, "deployment", ref.ID, "reason", why)
+		log.Info("deployment started", "stack", n.Stack, "deployment", ref.ID, "reason", n.Cause)
 		return nil
 	case ctx.Err() != nil:
 		return ctx.Err()
@@ -75,12 +75,12 @@ func (r *Relay) followDeployment(ctx context.Context, log *slog.Logger, c cascad
 		switch {
 		case errors.Is(err, errNotStarted):
 			log.Info("no deployment was started for the recorded intent; asking for it now", "stack", n.Stack)
-			return r.postDeployment(ctx, log, c, n, n.Reason)
+			return r.postDeployment(ctx, log, c, n)
 		case err != nil:
 			return err
 		}
 		n.DeploymentID = d.ID
-		n.Reason = fmt.Sprintf("deployment %s running (found after an interrupted start)", d.ID)
+		n.Reason = fmt.Sprintf("deployment %s running (found after an interrupted start): %s", d.ID, n.Cause)
 		if err := r.store.saveNode(ctx, r.db, c.ID, *n); err != nil {
 			return err
 		}
@@ -138,7 +138,7 @@ func (r *Relay) endDeployment(ctx context.Context, log *slog.Logger, c cascadeRo
 	}
 	n.State = AfterDeployment(n.Generation, c.Generation, ok)
 	n.Version = st.Version
-	n.Reason = fmt.Sprintf("%s (stack version %d)", what, st.Version)
+	n.Reason = fmt.Sprintf("%s (stack version %d): %s", what, st.Version, n.Cause)
 	if n.State == StateWaiting {
 		n.Generation = c.Generation
 		n.Reason += fmt.Sprintf("; deploys again after the root's update to version %d", c.RootVersion)

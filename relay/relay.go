@@ -42,6 +42,9 @@ type Config struct {
 	// PollInterval is how often a cascade looks at its deployments in flight and a held event is
 	// tried again; 5s by default.
 	PollInterval time.Duration
+	// ShutdownGrace is how long a stop waits for the steps in progress before interrupting
+	// them; 10s by default.
+	ShutdownGrace time.Duration
 }
 
 // Relay receives update events, and runs the cascades they start.
@@ -73,6 +76,9 @@ func New(cfg Config) (*Relay, error) {
 	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 5 * time.Second
+	}
+	if cfg.ShutdownGrace <= 0 {
+		cfg.ShutdownGrace = 10 * time.Second
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
@@ -125,7 +131,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	case serveErr = <-served:
 	}
 	r.log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ShutdownGrace)
 	defer cancel()
 	_ = srv.Shutdown(shutdownCtx)
 	r.stopJobs()
@@ -147,7 +153,8 @@ func (r *Relay) open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	quiet := r.log.With("component", "river")
+	// River's informational lines would drown the relay's own.
+	quiet := slog.New(&levelFloor{Handler: r.log.Handler(), floor: slog.LevelWarn}).With("component", "river")
 	if err := migrate(ctx, db, sqliteDialect, quiet); err != nil {
 		_ = db.Close()
 		return err
@@ -163,9 +170,9 @@ func (r *Relay) open(ctx context.Context) error {
 	river.AddWorker(workers, &cascadeWorker{r: r})
 	fetch := min(r.cfg.PollInterval, time.Second)
 	jobs, err := river.NewClient(riversqlite.New(db), &river.Config{
-		Logger:            slog.New(&levelFloor{Handler: r.log.Handler(), floor: slog.LevelWarn}).With("component", "river"),
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 8}},
-		Workers:           workers,
+		Logger:  quiet,
+		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 8}},
+		Workers: workers,
 		// SQLite has no notifications: the queue looks for due jobs this often. Snoozes up to
 		// River's scheduler interval (5s, the default PollInterval) are due without it.
 		FetchPollInterval: fetch,
@@ -183,7 +190,7 @@ func (r *Relay) open(ctx context.Context) error {
 // stopJobs lets the running steps finish, then interrupts what is left; an interrupted step
 // runs again at the next start.
 func (r *Relay) stopJobs() {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.ShutdownGrace)
 	defer cancel()
 	if err := r.jobs.Stop(ctx); err != nil {
 		hard, cancelHard := context.WithTimeout(context.Background(), 5*time.Second)
@@ -200,8 +207,7 @@ func (r *Relay) close() {
 	})
 }
 
-// levelFloor passes on only records at or above floor: River's informational lines would
-// drown the relay's own.
+// levelFloor passes on only records at or above floor.
 type levelFloor struct {
 	slog.Handler
 	floor slog.Level

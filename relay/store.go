@@ -60,6 +60,7 @@ CREATE TABLE relay_cascade_stack (
 	state         TEXT    NOT NULL,
 	generation    INTEGER NOT NULL,
 	reason        TEXT    NOT NULL DEFAULT '',
+	cause         TEXT    NOT NULL DEFAULT '',
 	deployment_id TEXT    NOT NULL DEFAULT '',
 	deployments   INTEGER NOT NULL DEFAULT 0,
 	prior_version INTEGER NOT NULL DEFAULT 0,

@@ -37,7 +37,9 @@ type cascadeRow struct {
 // nodeRow is one stack below a cascade's root as stored.
 type nodeRow struct {
 	Node
-	Reason       string
+	Reason string
+	// Cause is why the stack deploys, kept for the reason shown once the deployment ended.
+	Cause        string
 	DeploymentID string
 	Deployments  int // deployments the relay started for it in this cascade
 	// PriorVersion is the stack's newest deployment version before the relay asked for one, so
@@ -136,7 +138,7 @@ FROM relay_cascade `+where, args...)
 // nodes reads a cascade's stacks in the order the graph was walked.
 func (s *store) nodes(ctx context.Context, q querier, id int64) ([]nodeRow, error) {
 	rows, err := q.QueryContext(ctx, `
-SELECT project, stack, parents, state, generation, reason, deployment_id, deployments, prior_version,
+SELECT project, stack, parents, state, generation, reason, cause, deployment_id, deployments, prior_version,
 	against, version
 FROM relay_cascade_stack WHERE cascade_id = $1 ORDER BY position`, id)
 	if err != nil {
@@ -147,7 +149,7 @@ FROM relay_cascade_stack WHERE cascade_id = $1 ORDER BY position`, id)
 	for rows.Next() {
 		var n nodeRow
 		var project, stack, parents, against, state string
-		if err := rows.Scan(&project, &stack, &parents, &state, &n.Generation, &n.Reason, &n.DeploymentID,
+		if err := rows.Scan(&project, &stack, &parents, &state, &n.Generation, &n.Reason, &n.Cause, &n.DeploymentID,
 			&n.Deployments, &n.PriorVersion, &against, &n.Version); err != nil {
 			return nil, err
 		}
@@ -195,10 +197,10 @@ func (s *store) saveNode(ctx context.Context, q querier, id int64, n nodeRow) er
 	}
 	_, err = q.ExecContext(ctx, `
 UPDATE relay_cascade_stack SET state = $4, generation = $5, reason = $6, deployment_id = $7, deployments = $8,
-	prior_version = $9, against = $10, version = $11
+	prior_version = $9, against = $10, version = $11, cause = $12
 WHERE cascade_id = $1 AND project = $2 AND stack = $3`,
 		id, project, stack, string(n.State), n.Generation, n.Reason, n.DeploymentID, n.Deployments,
-		n.PriorVersion, string(against), n.Version)
+		n.PriorVersion, string(against), n.Version, n.Cause)
 	if err != nil {
 		return err
 	}
