@@ -239,10 +239,9 @@ type request struct {
 	body    any
 	out     any
 	secrets []string // values to scrub from error messages besides the token
-	// readOnly marks a POST that changes nothing on the server, such as batch-decrypt, whose route is
-	// a POST only because its arguments are too many for a URL. It is retried after an ambiguous failure
-	// as a GET would be.
-	readOnly bool
+	// read marks a POST that only reads, such as batch-decrypt (a POST because its arguments are too
+	// many for a URL): it is retried after an ambiguous failure as a GET is.
+	read bool
 }
 
 func (r *request) path() (string, error) {
@@ -292,7 +291,7 @@ func (c *Client) do(ctx context.Context, r request) error {
 
 	// Every other POST this client sends creates something or triggers a
 	// delivery; repeating one that may have landed is the caller's call, not ours.
-	idempotent := r.method != http.MethodPost || r.readOnly
+	idempotent := r.method != http.MethodPost || r.read
 	p := c.retry
 	start := time.Now()
 	var waited time.Duration

@@ -11,9 +11,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator/emulatortest"
-	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
 )
 
 func stackKeys(ss []cloud.StackSummary) []string {

@@ -1,6 +1,8 @@
 // Package cloud is a small client for the parts of the Pulumi Cloud REST API
-// that the auto-deploy provider needs: webhooks (organization, stack and
-// environment scope), stacks, deployment settings and deployments.
+// that the auto-deploy provider and its cascade relay need: webhooks
+// (organization, stack and environment scope), stacks, deployment settings and
+// deployments, and a stack's outputs at a version (ExportStack, with its
+// secrets read through BatchDecrypt).
 //
 // The package knows nothing of Pulumi's SDKs or of the provider built on it, so
 // it can be tested against plain httptest handlers and against the emulator,
@@ -28,7 +30,8 @@
 // gives up as soon as the caller's context ends.
 //
 // Only requests that are safe to repeat are retried after an ambiguous
-// failure. GET, PUT, PATCH and DELETE are idempotent. A POST that creates
+// failure. GET, PUT, PATCH and DELETE are idempotent, and so is batch-decrypt,
+// a POST that only reads (each request says whether it is one). A POST that creates
 // something (a webhook, a stack, a deployment) is not: after a 502/503/504 or
 // a connection lost mid-request the write may have landed, and sending it
 // again could create a duplicate webhook or start a second deployment. Such a

@@ -15,7 +15,7 @@ import (
 // base64 of what the stack's secrets provider (for the service, the service itself) encrypted.
 // Source: sdk/go/common/resource/properties.go and apitype.SecretV1 in pulumi/pulumi.
 const (
-	secretSigKey = "4dabf18193072939515e22adb298388d"
+	signatureKey = "4dabf18193072939515e22adb298388d"
 	secretSig    = "1b47061264138c4ac30d75fd1eb44270"
 
 	// stackResourceType is the type of the root resource every stack has; a program's stack outputs are
@@ -99,7 +99,7 @@ func (e StackExport) Outputs() (map[string]any, error) {
 // non-empty string. It returns that ciphertext, which BatchDecrypt turns into the plaintext.
 func IsSecret(v any) (ciphertext string, ok bool) {
 	m, isMap := v.(map[string]any)
-	if !isMap || m[secretSigKey] != secretSig {
+	if !isMap || m[signatureKey] != secretSig {
 		return "", false
 	}
 	ciphertext, _ = m["ciphertext"].(string)

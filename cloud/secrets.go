@@ -39,11 +39,11 @@ func (c *Client) BatchDecrypt(
 		Plaintexts map[string][]byte `json:"plaintexts"`
 	}
 	err := c.do(ctx, request{
-		method:   http.MethodPost,
-		segs:     []string{"stacks", org, project, stack, "batch-decrypt"},
-		body:     map[string][][]byte{"ciphertexts": raw},
-		out:      &resp,
-		readOnly: true,
+		method: http.MethodPost,
+		segs:   []string{"stacks", org, project, stack, "batch-decrypt"},
+		body:   map[string][][]byte{"ciphertexts": raw},
+		out:    &resp,
+		read:   true,
 	})
 	if err != nil {
 		return nil, err

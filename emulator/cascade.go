@@ -4,18 +4,15 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
-	"fmt"
 	"net/http"
 	"slices"
-	"sort"
 	"strings"
-	"time"
 )
 
-// notSentBody is the recorded answer of deliveries to URLs: the emulator never calls out, so tests stay
-// hermetic and a stray payloadUrl cannot reach a real service.
-const notSentBody = "emulator: not sent; the emulator makes no network calls"
+// notSentBody is the recorded answer of deliveries the emulator does not send: every URL but an http
+// one on this machine (delivery_http.go), so tests stay hermetic and a stray payloadUrl cannot reach a
+// real service.
+const notSentBody = "emulator: not sent; the emulator only sends raw webhooks to http URLs on this machine"
 
 // delivery is a Delivery tied to the hook that made it.
 type delivery struct {
@@ -24,89 +21,45 @@ type delivery struct {
 }
 
 // event is something that happened to a stack or an environment, with the payload webhooks receive.
+// name is the event as filters name it (update_succeeded); its kind follows from it (webhookKind).
 type event struct {
-	kind    string
+	name    string
 	subject Scope
 	payload []byte
 }
 
-type eventPayload struct {
-	Event        string             `json:"event"`
-	Organization string             `json:"organization"`
-	ProjectName  string             `json:"projectName,omitempty"`
-	StackName    string             `json:"stackName,omitempty"`
-	EnvName      string             `json:"envName,omitempty"`
-	Version      int                `json:"version,omitempty"`
-	Deployment   *deploymentPayload `json:"deployment,omitempty"`
-	Timestamp    int64              `json:"timestamp"`
-}
-
-type deploymentPayload struct {
-	ID        string `json:"id"`
-	Version   int    `json:"version"`
-	Operation string `json:"operation"`
-	Status    string `json:"status"`
-}
-
-func mustJSON(v any) []byte {
-	data, err := json.Marshal(v)
-	if err != nil {
-		panic(fmt.Sprintf("emulator: encoding payload: %v", err))
-	}
-	return data
-}
-
-func (s *store) stackEvent(kind string, st *stack) event {
-	return s.stackEventWith(kind, st, nil)
-}
-
-func (s *store) stackEventWith(kind string, st *stack, dep *deploymentPayload) event {
-	p := eventPayload{Event: kind, Organization: st.org, ProjectName: st.project, StackName: st.name,
-		Version: st.version, Deployment: dep, Timestamp: s.now().Unix()}
-	return event{kind: kind, subject: st.subject(), payload: mustJSON(p)}
-}
-
-func (s *store) envEvent(kind string, env *environment) event {
-	p := eventPayload{Event: kind, Organization: env.org, ProjectName: env.project, EnvName: env.name,
-		Timestamp: s.now().Unix()}
-	return event{kind: kind, subject: env.subject(), payload: mustJSON(p)}
-}
-
-func (s *store) deploymentEvent(kind string, st *stack, d Deployment) event {
-	return s.stackEventWith(kind, st, &deploymentPayload{ID: d.ID, Version: d.Version, Operation: d.Operation, Status: d.Status})
-}
-
-func pingPayload(h *hook, now time.Time) []byte {
-	return mustJSON(map[string]any{
-		"event": "ping", "organization": h.scope.Org, "webhook": h.name,
-		"message": "Just testing: the webhook is reachable.", "timestamp": now.Unix(),
-	})
-}
-
 // cascade delivers events breadth first: every webhook of one event before the events of the deployments
 // it started, so the order of deployments is the order of the dependency tree's levels. It runs under
-// the store's lock, which makes a whole cascade atomic to every other request.
+// the store's lock, which makes a whole cascade atomic to every other request; the HTTP deliveries it
+// records are only sent once it is over, outside the lock (sends, delivery_http.go).
 type cascade struct {
 	s     *store
 	queue []event
 	res   CascadeResult
+	sends []sendJob
 }
 
 func (s *store) newCascade() *cascade {
 	return &cascade{s: s, res: CascadeResult{Deployments: []Deployment{}, FailedDeliveries: []Delivery{}}}
 }
 
+// run delivers the queued events and what they set off, then hands the HTTP deliveries to the outbox
+// and, with timed deployments, starts the deployments that can start. Callers hold s.mu.
 func (c *cascade) run() CascadeResult {
 	for len(c.queue) > 0 && !c.res.Truncated {
 		ev := c.queue[0]
 		c.queue = c.queue[1:]
 		for _, h := range c.s.subscribersLocked(ev) {
-			c.deliver(h, ev.kind, ev.payload, "")
+			c.deliver(h, ev, "")
 			if c.res.Truncated {
 				break
 			}
 		}
 	}
+	c.s.outbox.enqueue(c.sends...)
+	c.sends = nil
+	c.s.scheduleTimedLocked()
+	c.s.changes.broadcast()
 	return c.res
 }
 
@@ -121,7 +74,7 @@ func (s *store) subscribersLocked(ev event) []*hook {
 			continue
 		}
 		for _, h := range hs.list {
-			if h.active && h.wants(ev.kind) {
+			if h.active && h.wants(ev.name) {
 				out = append(out, h)
 			}
 		}
@@ -130,22 +83,24 @@ func (s *store) subscribersLocked(ev event) []*hook {
 }
 
 // wants reports whether the hook's filters or groups select the event; with neither, every event does.
-func (h *hook) wants(kind string) bool {
+func (h *hook) wants(name string) bool {
 	if len(h.filters) == 0 && len(h.groups) == 0 {
 		return true
 	}
-	return slices.Contains(h.filters, kind) || slices.Contains(h.groups, eventGroups[kind])
+	return slices.Contains(h.filters, name) || slices.Contains(h.groups, eventGroups[name])
 }
 
-// deliver records one delivery of a payload to h. A pulumi_deployments hook starts a deployment of its
-// target, whose own events join the queue; other formats only record what would have been sent.
-func (c *cascade) deliver(h *hook, kind string, payload []byte, redeliveryOf string) Delivery {
+// deliver records one delivery of an event to h. A pulumi_deployments hook starts a deployment of its
+// target, whose own events join the queue; a raw hook on this machine is sent once the cascade is over;
+// other deliveries only record what would have been sent.
+func (c *cascade) deliver(h *hook, ev event, redeliveryOf string) Delivery {
 	s := c.s
 	if h.format != FormatPulumiDeployments {
-		return s.recordDelivery(h, kind, payload, redeliveryOf, func(d *Delivery) {
-			d.ResponseCode = http.StatusOK
-			d.ResponseBody = notSentBody
-		})
+		d, job := s.recordOutgoingLocked(h, ev, redeliveryOf)
+		if job != nil {
+			c.sends = append(c.sends, *job)
+		}
+		return d
 	}
 	project, name, _ := strings.Cut(h.payloadURL, "/")
 	st := s.stacks[resourceKey(h.scope.Org, project, name)]
@@ -153,7 +108,7 @@ func (c *cascade) deliver(h *hook, kind string, payload []byte, redeliveryOf str
 		c.res.Truncated = true
 		return Delivery{}
 	}
-	d := s.recordDelivery(h, kind, payload, redeliveryOf, func(d *Delivery) {
+	d := s.recordDelivery(h, ev, redeliveryOf, func(d *Delivery) {
 		d.ResponseHeaders = "Content-Type: application/json"
 		switch {
 		case st == nil:
@@ -165,7 +120,7 @@ func (c *cascade) deliver(h *hook, kind string, payload []byte, redeliveryOf str
 			d.ResponseBody = string(mustJSON(errorf(http.StatusBadRequest,
 				"Stack '%s/%s/%s' has no deployment settings", st.org, st.project, st.name)))
 		default:
-			dep := c.startDeployment(st, "update", Cause{Kind: CauseWebhook, Webhook: h.ref(), Event: kind, DeliveryID: d.ID},
+			dep := c.startDeployment(st, "update", Cause{Kind: CauseWebhook, Webhook: h.ref(), Event: ev.name, DeliveryID: d.ID},
 				copyJSON(st.settings))
 			d.DeploymentID = dep.ID
 			d.ResponseCode = http.StatusAccepted
@@ -180,31 +135,37 @@ func (c *cascade) deliver(h *hook, kind string, payload []byte, redeliveryOf str
 
 // recordDelivery stores a delivery whose response fill sets. The delivery has its id before fill runs, so
 // a deployment it starts can name it as the cause. Callers hold s.mu.
-func (s *store) recordDelivery(h *hook, kind string, payload []byte, redeliveryOf string, fill func(*Delivery)) Delivery {
+func (s *store) recordDelivery(h *hook, ev event, redeliveryOf string, fill func(*Delivery)) Delivery {
 	d := Delivery{
 		DeliveryRecord: DeliveryRecord{
 			ID:         s.newID(),
-			Kind:       kind,
-			Payload:    string(payload),
+			Kind:       webhookKind(ev.name),
+			Payload:    string(ev.payload),
 			Timestamp:  s.now().Unix(),
 			RequestURL: h.payloadURL,
 		},
+		Event:        ev.name,
 		Webhook:      h.ref(),
 		RedeliveryOf: redeliveryOf,
 	}
-	headers := map[string]string{
-		"Content-Type":        "application/json",
-		"User-Agent":          "pulumi-cloud-emulator",
-		"Pulumi-Webhook-Id":   d.ID,
-		"Pulumi-Webhook-Kind": kind,
-	}
-	if h.secret != "" {
-		headers["Pulumi-Webhook-Signature"] = Sign(h.secret, payload)
-	}
-	d.RequestHeaders = formatHeaders(headers)
+	d.RequestHeaders = formatHeaders(deliveryHeaders(h.secret, d.ID, d.Kind, ev.payload))
 	fill(&d)
 	s.deliveries = append(s.deliveries, delivery{Delivery: d, hookID: h.id})
 	return d
+}
+
+// deliveryHeaders are the headers of a delivery, as Pulumi's webhook documentation lists them: the
+// delivery's id, the event kind and, for a webhook with a secret, the signature of the exact body.
+func deliveryHeaders(secret, id, kind string, payload []byte) http.Header {
+	h := http.Header{}
+	h.Set("Content-Type", "application/json")
+	h.Set("User-Agent", deliveryUserAgent)
+	h.Set("Pulumi-Webhook-ID", id)
+	h.Set("Pulumi-Webhook-Kind", kind)
+	if secret != "" {
+		h.Set("Pulumi-Webhook-Signature", Sign(secret, payload))
+	}
+	return h
 }
 
 // Sign returns the Pulumi-Webhook-Signature of a payload: the hex HMAC-SHA256 keyed with the secret.
@@ -214,84 +175,39 @@ func Sign(secret string, payload []byte) string {
 	return hex.EncodeToString(mac.Sum(nil))
 }
 
-func formatHeaders(h map[string]string) string {
-	keys := make([]string, 0, len(h))
-	for k := range h {
-		keys = append(keys, k)
+// formatHeaders writes headers as a delivery records them: one "Name: value" line each, sorted, every
+// line ended by CRLF, as in the documentation's example of a delivery.
+func formatHeaders(h http.Header) string {
+	var b strings.Builder
+	for _, k := range slices.Sorted(func(yield func(string) bool) {
+		for k := range h {
+			if !yield(k) {
+				return
+			}
+		}
+	}) {
+		b.WriteString(k + ": " + strings.Join(h[k], ", ") + "\r\n")
 	}
-	sort.Strings(keys)
-	lines := make([]string, len(keys))
-	for i, k := range keys {
-		lines[i] = k + ": " + h[k]
-	}
-	return strings.Join(lines, "\n")
+	return b.String()
 }
 
-// startDeployment creates a deployment of st with the given configuration. By default it runs to
-// success on the spot and queues the events it raises. With manual deployments it waits, not-started,
-// at the end of the stack's queue, for a step to start it (store_deployments.go). Callers hold s.mu.
-func (c *cascade) startDeployment(st *stack, op string, cause Cause, config map[string]any) Deployment {
-	s := c.s
-	st.deployments++
-	now := s.now()
-	i := len(s.deployments)
-	s.deployments = append(s.deployments, Deployment{
-		ID: s.newID(), Org: st.org, Project: st.project, Stack: st.name, Operation: op,
-		Status: StatusNotStarted, Version: st.deployments, Created: now, Modified: now, Cause: cause,
-		configuration: config,
-	})
-	if s.manualDeployments {
-		st.waiting = append(st.waiting, i)
-	} else {
-		s.beginDeploymentLocked(st, i, now)
-		c.finishDeployment(st, i)
+// FireUpdate records a successful update of the stack, as `pulumi up` would, with the outputs it leaves
+// (nil: the previous version's), and runs the cascade of deployments its update_succeeded event sets
+// off before returning.
+func (s *store) FireUpdate(org, project, name string, outputs *StackOutputs) (CascadeResult, error) {
+	outputs, err := normalizeOutputs(outputs)
+	if err != nil {
+		return CascadeResult{}, err
 	}
-	d := s.deployments[i]
-	if cause.Kind == CauseWebhook {
-		c.res.Deployments = append(c.res.Deployments, d)
-	}
-	return d
-}
-
-// finishDeployment ends st's running deployment, the one at index i, with success: an operation that
-// changes the stack writes a new stack version, and the deployment's events join the queue.
-func (c *cascade) finishDeployment(st *stack, i int) {
-	s := c.s
-	now := s.now()
-	op := s.deployments[i].Operation
-	if operationChangesStack[op] {
-		st.version++
-		st.lastUpdate = now
-	}
-	d := &s.deployments[i]
-	d.Status = StatusSucceeded
-	d.Modified, d.Finished = now, now
-	d.StackVersion = st.version
-	st.running = -1
-	c.queue = append(c.queue, s.deploymentEvent("deployment_succeeded", st, *d), s.deploymentEvent(operationEvents[op], st, *d))
-}
-
-// beginDeploymentLocked makes the deployment at index i st's running one. Callers hold s.mu.
-func (s *store) beginDeploymentLocked(st *stack, i int, now time.Time) {
-	d := &s.deployments[i]
-	d.Status = StatusRunning
-	d.Started, d.Modified = now, now
-	st.running = i
-}
-
-// FireUpdate records a successful update of the stack, as `pulumi up` would, and runs the cascade of
-// deployments its update_succeeded event sets off before returning.
-func (s *store) FireUpdate(org, project, name string) (CascadeResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st, err := s.stackLocked(org, project, name)
 	if err != nil {
 		return CascadeResult{}, err
 	}
-	st.version++
-	st.lastUpdate = s.now()
+	s.writeVersionLocked(st, s.now(), outputs)
 	c := s.newCascade()
-	c.queue = append(c.queue, s.stackEvent("update_succeeded", st))
+	c.queue = append(c.queue, updateEvent(st, st.version))
 	return c.run(), nil
 }
 
@@ -304,7 +220,8 @@ func (s *store) FireEnvironmentRevision(org, project, name string) (CascadeResul
 	if err != nil {
 		return CascadeResult{}, err
 	}
+	env.revision++
 	c := s.newCascade()
-	c.queue = append(c.queue, s.envEvent("environment_revision_created", env))
+	c.queue = append(c.queue, environmentEvent("environment_revision_created", "created", env, env.revision))
 	return c.run(), nil
 }

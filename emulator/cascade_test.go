@@ -57,7 +57,8 @@ func TestCascadeDeploysTheTreeOnceInBreadthFirstOrder(t *testing.T) {
 		if d.DeploymentID != "" {
 			started = append(started, d.DeploymentID)
 			assert.Equal(t, http.StatusAccepted, d.ResponseCode)
-			assert.Equal(t, "update_succeeded", d.Kind)
+			assert.Equal(t, "update_succeeded", d.Event)
+			assert.Equal(t, "stack_update", d.Kind, "the service's event kind, as Pulumi-Webhook-Kind carries it")
 		}
 	}
 	assert.Len(t, started, 5)
@@ -155,11 +156,11 @@ func TestWebhookWithoutFiltersGetsEveryEvent(t *testing.T) {
 	var kinds []string
 	for _, d := range h.srv.Deliveries() {
 		if d.Webhook.Name == "all" {
-			kinds = append(kinds, d.Kind)
+			kinds = append(kinds, d.Event+" "+d.Kind)
 			assert.Equal(t, notSentBody, d.ResponseBody, "no network calls")
 		}
 	}
-	assert.Equal(t, []string{"deployment_succeeded", "update_succeeded"}, kinds)
+	assert.Equal(t, []string{"deployment_succeeded deployment", "update_succeeded stack_update"}, kinds)
 }
 
 func TestCascadeStopsAtTheCapOnACycle(t *testing.T) {
@@ -205,10 +206,15 @@ func TestDeliverySignature(t *testing.T) {
 	assert.NotContains(t, ds[1].RequestHeaders, "Pulumi-Webhook-Signature", "no secret, no signature")
 	assert.Equal(t, int64(1700000000), ds[0].Timestamp)
 
+	assert.Contains(t, ds[0].RequestHeaders, "Pulumi-Webhook-Kind: stack_update\r\n")
+	assert.Contains(t, ds[0].RequestHeaders, "Pulumi-Webhook-Id: "+ds[0].ID+"\r\n")
 	var payload map[string]any
 	require.NoError(t, json.Unmarshal([]byte(ds[0].Payload), &payload))
-	assert.Equal(t, "update_succeeded", payload["event"])
+	assert.Equal(t, "update", payload["kind"])
+	assert.Equal(t, "succeeded", payload["result"])
 	assert.Equal(t, "a", payload["stackName"])
+	assert.Equal(t, "app", payload["projectName"])
+	assert.Equal(t, "https://app.pulumi.com/acme/app/a/updates/1", payload["updateUrl"])
 }
 
 func TestOrganizationWebhooksSeeTheirStacksEvents(t *testing.T) {
@@ -226,9 +232,9 @@ func TestOrganizationWebhooksSeeTheirStacksEvents(t *testing.T) {
 
 	var kinds []string
 	for _, d := range h.srv.Deliveries() {
-		kinds = append(kinds, d.Kind)
+		kinds = append(kinds, d.Event+" "+d.Kind)
 	}
-	assert.Equal(t, []string{"stack_created", "update_succeeded", "stack_deleted"}, kinds)
+	assert.Equal(t, []string{"stack_created stack", "update_succeeded stack_update", "stack_deleted stack"}, kinds)
 }
 
 func TestEnvironmentWebhookRedeploysAStack(t *testing.T) {

@@ -33,6 +33,7 @@ func (s *Server) registerConsoleRoutes() {
 		panic("emulator: console assets: " + err.Error())
 	}
 	files := http.StripPrefix(consolePrefix, http.FileServerFS(assets))
+	s.adminPatterns = append(s.adminPatterns, "GET "+consolePrefix+"data", "GET "+consolePrefix+"{file}")
 	s.admin.Handle("GET "+consolePrefix+"data", loopbackOnly(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		writeJSON(w, http.StatusOK, s.store.ConsoleView())

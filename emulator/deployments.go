@@ -98,6 +98,7 @@ func (s *Server) registerDeploymentRoutes() {
 	s.handle(s.api, "GET "+base+"/{id}", s.getDeployment)
 	s.handle(s.api, "GET "+base+"/version/{version}", s.getDeploymentByVersion)
 	s.registerManualDeploymentRoutes()
+	s.registerTimedDeploymentRoutes()
 }
 
 // createDeployment takes operation and inheritSettings, and any deployment settings the request brings
@@ -205,65 +206,3 @@ func intParam(v, name string, def, lo, hi int) (int, error) {
 	}
 	return n, nil
 }
-
-// registerManualDeploymentRoutes serves the admin routes that hold deployments and run them step by step
-// (see "Manual deployments" in store_deployments.go).
-func (s *Server) registerManualDeploymentRoutes() {
-	const p = "/_emulator/deployments"
-	s.handle(s.admin, "GET "+p+"/manual", func(*http.Request) (int, any, error) {
-		return http.StatusOK, map[string]bool{"manual": s.store.ManualDeployments()}, nil
-	})
-	s.handle(s.admin, "PUT "+p+"/manual", func(r *http.Request) (int, any, error) {
-		var req struct {
-			Manual *bool `json:"manual"`
-		}
-		if err := decodeJSON(r, &req); err != nil {
-			return 0, nil, err
-		}
-		if req.Manual == nil {
-			return 0, nil, errorf(http.StatusBadRequest, `the body must be {"manual": true} or {"manual": false}`)
-		}
-		res := s.store.SetManualDeployments(*req.Manual)
-		return http.StatusOK, map[string]any{"manual": *req.Manual, "ran": res}, nil
-	})
-	s.handle(s.admin, "POST "+p+"/start", func(*http.Request) (int, any, error) {
-		started, skipped := s.store.StartDeployments()
-		return http.StatusOK, map[string]any{"started": started, "skipped": skipped}, nil
-	})
-	s.handle(s.admin, "POST "+p+"/step", func(*http.Request) (int, any, error) {
-		return http.StatusOK, s.store.StepDeployments(), nil
-	})
-	s.handle(s.admin, "POST "+p+"/run", func(*http.Request) (int, any, error) {
-		return http.StatusOK, s.store.RunDeployments(), nil
-	})
-	s.handle(s.admin, "POST "+p+"/{id}/finish", func(r *http.Request) (int, any, error) {
-		res, err := s.store.FinishDeployment(r.PathValue("id"))
-		return http.StatusOK, res, err
-	})
-}
-
-// SetManualDeployments turns manual deployments on or off. Off (the default), a deployment succeeds the
-// moment it is created, inside the cascade that created it. On, it waits not-started in its stack's
-// queue until StartDeployments or StepDeployments starts it, and runs until FinishDeployment or
-// StepDeployments ends it, so a test can watch a stack's deployments queue and collapse. Turning it off
-// runs whatever waits first, and returns that run.
-func (s *Server) SetManualDeployments(on bool) CascadeResult { return s.store.SetManualDeployments(on) }
-
-// StartDeployments starts the oldest waiting deployment of every stack with nothing running, after
-// collapsing the queues of stacks that skip intermediate deployments. It returns what it started and
-// what it skipped.
-func (s *Server) StartDeployments() (started, skipped []Deployment) {
-	return s.store.StartDeployments()
-}
-
-// FinishDeployment ends a running deployment with success and runs the cascade of its events; the
-// deployments that cascade starts wait. An unknown deployment is a 404 *Error, one not running a 409.
-func (s *Server) FinishDeployment(id string) (CascadeResult, error) {
-	return s.store.FinishDeployment(id)
-}
-
-// StepDeployments finishes every running deployment, then starts the waiting ones StartDeployments would.
-func (s *Server) StepDeployments() DeploymentStep { return s.store.StepDeployments() }
-
-// RunDeployments steps until nothing runs or waits, and returns the deployments that finished, in order.
-func (s *Server) RunDeployments() CascadeResult { return s.store.RunDeployments() }

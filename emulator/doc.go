@@ -1,5 +1,6 @@
 // Package emulator is an in-memory stand-in for the part of the Pulumi Cloud REST API that auto-deploy
-// needs: webhooks in their three scopes, stacks, ESC environments, deployment settings and deployments.
+// needs: webhooks in their three scopes, stacks with their versions and outputs, ESC environments,
+// deployment settings and deployments.
 //
 // It is written from the API facts in docs/cloud-api.md alone and shares no Go types with the provider's
 // client, on purpose: if both sides were built from one set of structs, a misreading of the wire format
@@ -16,32 +17,44 @@
 // behind a second lock, so that waiting out injected latency never holds up the store.
 //
 // Everything else is a client of those two. The API handlers (stacks.go, environments.go,
-// deploymentsettings.go, deployments.go, userstacks.go, webhooks.go) and the admin handlers (admin.go)
-// only decode a request, call the store and encode its answer in the API's shape, with the helpers of
-// httpjson.go; the request body is read before the store is called, so a slow client never holds the
-// lock. Server's exported methods (inprocess.go) wrap the same accessors for Go tests. A new view of the
-// state, such as an HTML console page, belongs beside admin.go and reads through the store the same way.
-// server.go ties it together: routing, the token check, counting and faults.
+// deploymentsettings.go, deployments.go, export.go, userstacks.go, webhooks.go) and the admin handlers
+// (admin.go, admin_deployments.go) only decode a request, call the store and encode its answer in the
+// API's shape, with the helpers of httpjson.go; the request body is read before the store is called,
+// so a slow client never holds the lock. Server's exported methods (inprocess.go, wait.go) wrap the same
+// accessors for Go tests. The console page (console.go, console/) reads through the store the same
+// way. server.go ties it together: routing, the token check, counting and faults.
 //
 // Requests under /api/ pass, in order: counting (Stats, before anything can refuse them), injected
 // latency, fault rules, the token check, then the route. Requests under /_emulator/ are the admin API:
 // no token, no counting, no faults. It exists to drive and inspect the emulator from tests, demos and
-// shell scripts on the local machine.
+// shell scripts on the local machine, and it refuses to change state for a request addressed to another
+// host or sent from another site's page (guard.go), the two ways a browser can reach it from outside.
 //
 // # Cascades
 //
 // The point of auto-deploy is that an update of one stack redeploys the stacks downstream of it, through
 // webhooks of the pulumi_deployments format. FireUpdate (and the admin route of the same purpose) records
-// an update and raises update_succeeded on the stack; every active webhook that wants the event gets a
-// delivery. A pulumi_deployments delivery starts a deployment of its target stack, which succeeds at once
-// and raises deployment_succeeded and update_succeeded there, and so on down the tree. (With manual
-// deployments, store_deployments.go, it waits in its stack's queue until a test runs it instead.) Events are handled
-// breadth first from a queue, so for a tree the deployments come level by level, in webhook creation order
-// within a level. The whole cascade runs under the store lock, so a client never sees half of one.
+// an update, a new stack version with its outputs (store_outputs.go), and raises update_succeeded on the
+// stack; every active webhook that wants the event gets a delivery. A pulumi_deployments delivery starts
+// a deployment of its target stack, which ends, as its stack's DeploymentBehaviour says, with
+// deployment_succeeded and update_succeeded there (or the _failed pair), and so on down the tree.
+// Events are handled breadth first from a queue, so for a tree the deployments come level by level, in
+// webhook creation order within a level. The whole cascade runs under the store lock, so a client never
+// sees half of one. A webhook cycle would make the real service deploy forever; the emulator stops
+// after Options.MaxCascadeDeployments deployments and reports the cascade as truncated.
 //
-// A webhook cycle would make the real service deploy forever; the emulator stops after
-// Options.MaxCascadeDeployments deployments and reports the cascade as truncated. Deliveries to raw,
-// slack and ms_teams webhooks are recorded but never sent: the emulator makes no network calls.
+// When a deployment runs depends on the mode (store_lifecycle.go, store_timed.go): at once inside the
+// cascade (synchronous, the default), when a test steps it (manual, store_deployments.go), or on its own
+// after a duration, one at a time per stack (timed), where a timer ends it and its cascade runs then.
+//
+// # Deliveries that leave the process
+//
+// A raw webhook whose payloadUrl is an http URL on this machine is really sent, signed as Pulumi signs
+// (delivery_http.go); every other delivery is only recorded. A cascade records the delivery as pending
+// under the lock and hands it to an outbox that sends it afterwards, outside the lock, on a few
+// goroutines, so that a receiver may call the emulator back while it handles the delivery. Server.Close
+// stops the outbox and the timers; WaitIdle and WaitFor (wait.go) let tests wait for both without
+// sleeping.
 //
 // # Faults
 //

@@ -30,6 +30,7 @@ func newHarness(t *testing.T, opts ...func(*Options)) *harness {
 	srv := New(o)
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
+	t.Cleanup(srv.Close)
 	return &harness{t: t, srv: srv, url: ts.URL}
 }
 

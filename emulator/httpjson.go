@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"io"
@@ -16,6 +17,9 @@ const maxBodyBytes = 1 << 20
 type handlerFunc func(r *http.Request) (int, any, error)
 
 func (s *Server) handle(mux *http.ServeMux, pattern string, h handlerFunc) {
+	if mux == s.admin {
+		s.adminPatterns = append(s.adminPatterns, pattern)
+	}
 	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		status, body, err := h(r)
 		if err != nil {
@@ -54,7 +58,17 @@ func writeError(w http.ResponseWriter, err error) {
 // decoder, say what is missing. The body is read in full before any store call, so that a slow client
 // never holds the store's lock.
 func decodeJSON(r *http.Request, v any) error {
-	data, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+	body := io.Reader(r.Body)
+	// The Pulumi CLI gzips some request bodies (batch-decrypt among them).
+	if strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") {
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			return errorf(http.StatusBadRequest, "reading the gzip request body: %v", err)
+		}
+		defer func() { _ = zr.Close() }()
+		body = zr
+	}
+	data, err := io.ReadAll(io.LimitReader(body, maxBodyBytes+1))
 	if err != nil {
 		return errorf(http.StatusBadRequest, "reading request body: %v", err)
 	}

@@ -40,10 +40,23 @@ func (s *Server) CreateEnvironment(org, project, name string) error {
 // created before it.
 func (s *Server) Seed(data SeedData) error { return s.store.Seed(data) }
 
-// FireUpdate records a successful update of the stack, as `pulumi up` would, and runs the cascade of
-// deployments its update_succeeded event sets off before returning.
+// FireUpdate records a successful update of the stack, as `pulumi up` would, that leaves its outputs as
+// they were, and runs the cascade of deployments its update_succeeded event sets off before returning
+// (with timed deployments, the cascade goes on afterwards).
 func (s *Server) FireUpdate(org, project, name string) (CascadeResult, error) {
-	return s.store.FireUpdate(org, project, name)
+	return s.store.FireUpdate(org, project, name, nil)
+}
+
+// FireUpdateWithOutputs is FireUpdate for an update that leaves these outputs on the stack (nil: the
+// previous version's). A name in both Plain and Secret, or a value JSON cannot encode, is a 400 *Error.
+func (s *Server) FireUpdateWithOutputs(org, project, name string, outputs *StackOutputs) (CascadeResult, error) {
+	return s.store.FireUpdate(org, project, name, outputs)
+}
+
+// StackOutputs returns a stack's outputs at a version, or at its latest for version 0, with secrets
+// decrypted: for tests that check what an update left. The HTTP API answers secrets encrypted only.
+func (s *Server) StackOutputs(org, project, name string, version int) (StackOutputs, error) {
+	return s.store.StackOutputsAt(org, project, name, version)
 }
 
 // FireEnvironmentRevision records a new revision of the environment and runs the cascade its
@@ -75,3 +88,32 @@ func (s *Server) SetFaults(f Faults) { s.traffic.SetFaults(f) }
 
 // CurrentFaults returns the fault configuration in force.
 func (s *Server) CurrentFaults() Faults { return s.traffic.Faults() }
+
+// SetDeploymentMode switches how deployments run: DeploymentsSynchronous (the default), DeploymentsManual
+// or DeploymentsTimed with m.Duration as the default duration. Leaving manual or timed for synchronous
+// first runs what runs or waits, and returns that run. An unknown mode or a duration outside 0 to 1h is
+// a 400 *Error.
+func (s *Server) SetDeploymentMode(m DeploymentMode) (CascadeResult, error) {
+	return s.store.SetDeploymentMode(m)
+}
+
+// DeploymentMode returns how deployments run.
+func (s *Server) DeploymentMode() DeploymentMode { return s.store.Mode() }
+
+// SetDeploymentBehaviour sets how a stack's deployments run and end: their duration when timed, their
+// outcome, failures to come, and the outputs a successful update leaves. It applies to deployments that
+// end from now on. A missing stack is a 404 *Error, an invalid behaviour a 400 one.
+func (s *Server) SetDeploymentBehaviour(org, project, stack string, b DeploymentBehaviour) error {
+	return s.store.SetDeploymentBehaviour(org, project, stack, b)
+}
+
+// DeploymentBehaviour returns how a stack's deployments run and end.
+func (s *Server) DeploymentBehaviour(org, project, stack string) (DeploymentBehaviour, error) {
+	return s.store.DeploymentBehaviourOf(org, project, stack)
+}
+
+// StackDeployments returns one stack's deployments, oldest first, with when each was created, started
+// and ended (and the StartOrder and EndOrder that order those moments exactly).
+func (s *Server) StackDeployments(org, project, stack string) ([]Deployment, error) {
+	return s.store.StackDeployments(org, project, stack)
+}

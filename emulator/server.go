@@ -36,6 +36,12 @@ type Options struct {
 	MaxCascadeDeployments int
 	// OnRequest, when set, is called after each /api request has been answered.
 	OnRequest func(RequestRecord)
+	// DeploymentDuration, when positive, makes deployments timed: they run on their own, one at a time
+	// per stack, for this long each unless their stack's DeploymentBehaviour says otherwise
+	// (store_timed.go). Zero keeps the default, synchronous deployments.
+	DeploymentDuration time.Duration
+	// DeliveryTimeout bounds each delivery sent over HTTP (delivery_http.go). Defaults to 10s.
+	DeliveryTimeout time.Duration
 }
 
 // Server is an in-memory Pulumi Cloud: an http.Handler serving the REST API under /api/ and a local admin
@@ -48,6 +54,8 @@ type Server struct {
 	onRequest  func(RequestRecord)
 	api        *http.ServeMux
 	admin      *http.ServeMux
+	// adminPatterns are the admin API's routes, for the test that checks every one is guarded.
+	adminPatterns []string
 	// cipherKey turns secrets into a stable secretCiphertext without ever echoing the secret.
 	cipherKey []byte
 	reqSeq    atomic.Int64
@@ -84,7 +92,11 @@ func New(opts Options) *Server {
 	if maxCascade <= 0 {
 		maxCascade = defaultMaxCascade
 	}
-	s.store = newStore(s.now, maxCascade)
+	mode := DeploymentMode{Mode: DeploymentsSynchronous}
+	if opts.DeploymentDuration > 0 {
+		mode = DeploymentMode{Mode: DeploymentsTimed, Duration: opts.DeploymentDuration}
+	}
+	s.store = newStore(s.now, maxCascade, opts.DeliveryTimeout, mode)
 	if _, err := rand.Read(s.cipherKey); err != nil {
 		panic(fmt.Sprintf("emulator: reading random key: %v", err))
 	}
@@ -95,25 +107,35 @@ func New(opts Options) *Server {
 	s.registerUserStackRoutes()
 	s.registerUserRoutes()
 	s.registerDeploymentRoutes()
+	s.registerExportRoutes()
 	s.registerAdminRoutes()
 	s.registerConsoleRoutes()
 	return s
 }
 
 // ServeHTTP routes /api/ requests through stats, faults and auth, /_emulator/ to the admin API, and / to
-// the console page (console.go).
+// the console page (console.go). The admin API and the console refuse to change state for a request
+// from another site or addressed to another host (guard.go).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set(requestIDHeader, fmt.Sprintf("emu-%08d", s.reqSeq.Add(1)))
 	switch p := r.URL.Path; {
 	case p == "/api" || strings.HasPrefix(p, "/api/"):
 		s.serveAPI(w, r)
 	case strings.HasPrefix(p, "/_emulator/"):
-		s.admin.ServeHTTP(w, r)
+		localOnly(s.admin).ServeHTTP(w, r)
 	case p == "/":
-		s.serveConsole(w, r)
+		localOnly(http.HandlerFunc(s.serveConsole)).ServeHTTP(w, r)
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// Close stops what runs on its own: the clocks of timed deployments (running ones stay running) and the
+// deliveries on their way over HTTP (they are cancelled and recorded as failed). It returns once no
+// goroutine of the emulator's is left. The emulator still answers requests afterwards.
+func (s *Server) Close() {
+	s.store.close()
+	s.store.outbox.close()
 }
 
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {

@@ -22,6 +22,12 @@ type store struct {
 	now func() time.Time
 	// maxCascade caps the deployments one event may start.
 	maxCascade int
+	// sealer encrypts secret outputs; outbox sends deliveries over HTTP (delivery_http.go) and has a lock
+	// of its own, which may be taken under mu but never the other way round; changes wakes those who
+	// wait for the store to change (wait.go).
+	sealer  *sealer
+	outbox  *outbox
+	changes *signal
 
 	mu          sync.Mutex
 	stacks      map[string]*stack       // by resourceKey
@@ -29,20 +35,35 @@ type store struct {
 	hooks       map[string]*hookSet     // by Scope.Path()
 	deployments []Deployment
 	deliveries  []delivery
-	// manualDeployments holds deployments as not-started until a step runs them (store_deployments.go).
-	manualDeployments bool
+	// mode is how deployments run, defaultDuration how long a timed one takes unless its stack says
+	// otherwise, and timers end the timed ones that run, by index in deployments (store_timed.go).
+	mode            string
+	defaultDuration time.Duration
+	timers          map[int]timerEntry
+	timerGen        uint64
+	// closed is set by Server.Close: no timer is armed after it.
+	closed bool
 	// seq numbers stacks, webhooks, deliveries and deployments alike, so runs are reproducible.
 	seq int64
+	// order numbers the starts and ends of deployments (Deployment.StartOrder, EndOrder).
+	order int64
 }
 
-func newStore(now func() time.Time, maxCascade int) *store {
-	return &store{
-		now:        now,
-		maxCascade: maxCascade,
-		stacks:     map[string]*stack{},
-		envs:       map[string]*environment{},
-		hooks:      map[string]*hookSet{},
+func newStore(now func() time.Time, maxCascade int, deliveryTimeout time.Duration, mode DeploymentMode) *store {
+	s := &store{
+		now:             now,
+		maxCascade:      maxCascade,
+		sealer:          newSealer(),
+		changes:         &signal{},
+		stacks:          map[string]*stack{},
+		envs:            map[string]*environment{},
+		hooks:           map[string]*hookSet{},
+		mode:            mode.Mode,
+		defaultDuration: mode.Duration,
+		timers:          map[int]timerEntry{},
 	}
+	s.outbox = newOutbox(deliveryTimeout, func(job sendJob, res sendResult) { s.completeDelivery(job, res) })
+	return s
 }
 
 // resourceKey keys stacks and environments, which are both named org/project/name.

@@ -28,6 +28,7 @@ const (
 // consoleView is everything the console page shows. The store builds it under one lock, so a cascade
 // is either wholly in it or not at all.
 type consoleView struct {
+	Mode                  modeWire          `json:"mode"`
 	Stacks                []consoleStack    `json:"stacks"`
 	Graph                 consoleGraph      `json:"graph"`
 	Deployments           []Deployment      `json:"deployments"`
@@ -80,14 +81,15 @@ type graphEdge struct {
 
 // consoleDelivery is the part of a failed delivery the console shows.
 type consoleDelivery struct {
-	ID           string     `json:"id"`
-	Time         time.Time  `json:"time"`
-	Webhook      WebhookRef `json:"webhook"`
-	Kind         string     `json:"kind"`
-	RequestURL   string     `json:"requestUrl"`
-	ResponseCode int        `json:"responseCode"`
-	ResponseBody string     `json:"responseBody"`
-	RedeliveryOf string     `json:"redeliveryOf,omitempty"`
+	ID      string     `json:"id"`
+	Time    time.Time  `json:"time"`
+	Webhook WebhookRef `json:"webhook"`
+	// Kind is the event as filters name it (Delivery.Event), which says more than the service's kind.
+	Kind         string `json:"kind"`
+	RequestURL   string `json:"requestUrl"`
+	ResponseCode int    `json:"responseCode"`
+	ResponseBody string `json:"responseBody"`
+	RedeliveryOf string `json:"redeliveryOf,omitempty"`
 }
 
 func environmentNodeID(org, project, name string) string {
@@ -99,7 +101,8 @@ func environmentNodeID(org, project, name string) string {
 func (s *store) ConsoleView() consoleView {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	v := consoleView{Stacks: []consoleStack{}, Graph: consoleGraph{Nodes: []graphNode{}, Edges: []graphEdge{}}}
+	v := consoleView{Stacks: []consoleStack{}, Graph: consoleGraph{Nodes: []graphNode{}, Edges: []graphEdge{}},
+		Mode: modeWire{Mode: s.mode, DurationMs: s.defaultDuration.Milliseconds()}}
 
 	stacks := make([]*stack, 0, len(s.stacks))
 	for _, st := range s.stacks {
@@ -161,7 +164,7 @@ func (s *store) ConsoleView() consoleView {
 	for _, d := range s.deliveries {
 		if d.Failed() {
 			failed = append(failed, consoleDelivery{ID: d.ID, Time: time.Unix(d.Timestamp, 0).UTC(), Webhook: d.Webhook,
-				Kind: d.Kind, RequestURL: d.RequestURL, ResponseCode: d.ResponseCode, ResponseBody: d.ResponseBody,
+				Kind: d.Event, RequestURL: d.RequestURL, ResponseCode: d.ResponseCode, ResponseBody: d.ResponseBody,
 				RedeliveryOf: d.RedeliveryOf})
 		}
 	}

@@ -13,15 +13,6 @@ func consoleURL(d Deployment) string {
 	return fmt.Sprintf("%s/%s/%s/%s/deployments/%d", consoleBase, d.Org, d.Project, d.Stack, d.Version)
 }
 
-var operationEvents = map[string]string{
-	"update":          "update_succeeded",
-	"preview":         "preview_succeeded",
-	"refresh":         "refresh_succeeded",
-	"destroy":         "destroy_succeeded",
-	"detect-drift":    "drift_detection_succeeded",
-	"remediate-drift": "drift_remediation_succeeded",
-}
-
 // operationChangesStack marks the operations that write a new checkpoint, and so bump the stack version.
 var operationChangesStack = map[string]bool{
 	"update": true, "refresh": true, "destroy": true, "remediate-drift": true,
@@ -40,7 +31,7 @@ func (s *store) StartDeployment(org, project, name, operation string, inheritSet
 	if operation == "" {
 		return Deployment{}, errorf(http.StatusBadRequest, "operation is required")
 	}
-	if _, ok := operationEvents[operation]; !ok {
+	if _, ok := operationEventPrefix[operation]; !ok {
 		return Deployment{}, errorf(http.StatusBadRequest,
 			"operation %q is invalid: use update, preview, refresh, destroy, detect-drift or remediate-drift", operation)
 	}
@@ -107,7 +98,7 @@ func (s *store) AllDeployments() []Deployment {
 
 // Manual deployments.
 //
-// By default a deployment runs to success the moment it is created, inside the cascade that created it,
+// By default a deployment runs to its end the moment it is created, inside the cascade that created it,
 // so a stack never has one running while another arrives, and its queue never holds anything. That keeps
 // FireUpdate's answer a complete account of a cascade, which most tests want.
 //
@@ -117,8 +108,8 @@ func (s *store) AllDeployments() []Deployment {
 //   - StartDeployments starts, on every stack with nothing running, the oldest waiting deployment. When
 //     the stack's settings have operationContext.options.skipIntermediateDeployments true, the queue
 //     first collapses to its newest deployment and the others become skipped (they raise no events).
-//   - FinishDeployment ends one running deployment with success, which raises its events and runs their
-//     cascade; the deployments that starts wait in their stacks' queues.
+//   - FinishDeployment ends one running deployment as its stack's DeploymentBehaviour says (with
+//     success by default), which raises its events and runs their cascade; the deployments that starts wait in their stacks' queues.
 //   - StepDeployments finishes every running deployment (in creation order) and then starts waiting
 //     ones: one tick of a clock on which every running deployment takes the same time. Deployments
 //     queued by the same tick are waiting together when the tick starts the next ones, which is when a
@@ -128,40 +119,32 @@ func (s *store) AllDeployments() []Deployment {
 // Deleting a stack fails its running and waiting deployments. Turning manual deployments off runs
 // whatever waits first.
 
-// SetManualDeployments turns manual deployments on or off. Turning them off first runs everything that
-// is running or waiting, and returns that run; should it be truncated (a webhook cycle), what is left
-// is skipped.
+// SetManualDeployments turns manual deployments on or off. Turning them off (to synchronous
+// deployments, whatever the mode was) first runs everything that is running or waiting, and returns that
+// run; should it be truncated (a webhook cycle), what is left is skipped.
 func (s *store) SetManualDeployments(on bool) CascadeResult {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	res := CascadeResult{Deployments: []Deployment{}, FailedDeliveries: []Delivery{}}
-	if !on && s.manualDeployments {
-		res = s.runDeploymentsLocked()
-		now := s.now()
-		for _, st := range s.stacks {
-			for _, i := range st.waiting {
-				s.endLocked(i, StatusSkipped, now)
-			}
-			if st.running >= 0 {
-				s.endLocked(st.running, StatusSkipped, now)
-			}
-			st.waiting, st.running = nil, -1
-		}
+	switch {
+	case on:
+		return s.setModeLocked(DeploymentMode{Mode: DeploymentsManual, Duration: s.defaultDuration})
+	case s.mode != DeploymentsSynchronous:
+		return s.setModeLocked(DeploymentMode{Mode: DeploymentsSynchronous, Duration: s.defaultDuration})
 	}
-	s.manualDeployments = on
-	return res
+	return CascadeResult{Deployments: []Deployment{}, FailedDeliveries: []Delivery{}}
 }
 
 // ManualDeployments reports whether manual deployments are on.
 func (s *store) ManualDeployments() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.manualDeployments
+	return s.mode == DeploymentsManual
 }
 
 // DeploymentStep is what one StepDeployments did, and whether the emulator is idle after it.
 type DeploymentStep struct {
-	// Finished are the deployments that ended with success, in creation order.
+	// Finished are the deployments that ended (as their behaviour says: with success by default), in
+	// creation order.
 	Finished []Deployment `json:"finished"`
 	// Queued are the deployments the finished ones' events started through webhooks, and
 	// FailedDeliveries the deliveries of those events that failed; Truncated is set when those
@@ -185,8 +168,8 @@ func (s *store) StartDeployments() (started, skipped []Deployment) {
 	return s.startWaitingLocked()
 }
 
-// FinishDeployment ends a running deployment with success and runs the cascade its events set off. A
-// deployment that is not running is a 409, an unknown one a 404.
+// FinishDeployment ends a running deployment as its stack's behaviour says (with success by default) and
+// runs the cascade its events set off. A deployment that is not running is a 409, an unknown one a 404.
 func (s *store) FinishDeployment(id string) (CascadeResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -198,7 +181,7 @@ func (s *store) FinishDeployment(id string) (CascadeResult, error) {
 		return CascadeResult{}, errorf(http.StatusConflict, "Deployment %s is %s, not running", id, d.Status)
 	}
 	c := s.newCascade()
-	c.finishDeployment(s.deploymentStackLocked(i), i)
+	c.endDeployment(s.deploymentStackLocked(i), i)
 	return c.run(), nil
 }
 
@@ -243,7 +226,7 @@ func (s *store) stepLocked() DeploymentStep {
 		}
 	}
 	for _, i := range running {
-		c.finishDeployment(s.deploymentStackLocked(i), i)
+		c.endDeployment(s.deploymentStackLocked(i), i)
 	}
 	res := c.run()
 	step := DeploymentStep{
@@ -286,6 +269,9 @@ func (s *store) startWaitingLocked() (started, skipped []Deployment) {
 		i := st.waiting[0]
 		st.waiting = slices.Delete(st.waiting, 0, 1)
 		s.beginDeploymentLocked(st, i, now)
+		if s.mode == DeploymentsTimed {
+			s.armTimerLocked(st, i)
+		}
 		started = append(started, s.deployments[i])
 	}
 	return started, skipped
@@ -293,6 +279,7 @@ func (s *store) startWaitingLocked() (started, skipped []Deployment) {
 
 // endLocked ends a deployment without running it to success. Callers hold s.mu.
 func (s *store) endLocked(i int, status string, now time.Time) {
+	s.stopTimerLocked(i)
 	d := &s.deployments[i]
 	d.Status = status
 	d.Modified, d.Finished = now, now

@@ -10,6 +10,8 @@ import (
 type environment struct {
 	org, project, name string
 	created            time.Time
+	// revision counts the environment's revisions; creating it writes the first.
+	revision int
 }
 
 func (env *environment) subject() Scope {
@@ -49,10 +51,10 @@ func (s *store) addEnvironment(org, project, name string) (*environment, error) 
 	if s.envs[key] != nil {
 		return nil, errorf(http.StatusConflict, "Environment '%s' already exists", key)
 	}
-	env := &environment{org: org, project: project, name: name, created: s.now()}
+	env := &environment{org: org, project: project, name: name, created: s.now(), revision: 1}
 	s.envs[key] = env
 	c := s.newCascade()
-	c.queue = append(c.queue, s.envEvent("environment_created", env))
+	c.queue = append(c.queue, environmentEvent("environment_created", "created", env, 0))
 	c.run()
 	return env, nil
 }

@@ -25,10 +25,14 @@ type stack struct {
 	// Zero until then.
 	lastUpdate time.Time
 	// running is the index in store.deployments of the deployment running now, -1 for none; waiting
-	// holds the indexes of its not-started deployments, oldest first. Only manual deployments ever
-	// leave either set between two store calls.
+	// holds the indexes of its not-started deployments, oldest first. Only manual and timed deployments
+	// ever leave either set between two store calls.
 	running int
 	waiting []int
+	// snapshots are the stack's outputs at each version, version 1 first (store_outputs.go).
+	snapshots []snapshot
+	// behaviour is how its deployments run and end (store_lifecycle.go).
+	behaviour DeploymentBehaviour
 	// reads are the stacks of the same organization whose outputs this stack's program reads through a
 	// StackReference (its upstream references), in the order they were recorded.
 	reads []stackRead
@@ -41,6 +45,9 @@ func (st *stack) clone() stack {
 	out.settings = copyJSON(st.settings)
 	out.waiting = slices.Clone(st.waiting)
 	out.reads = slices.Clone(st.reads)
+	// Snapshots are never changed once written, so a copy may share them.
+	out.snapshots = slices.Clone(st.snapshots)
+	out.behaviour = st.behaviour.clone()
 	return out
 }
 
@@ -123,7 +130,7 @@ func (s *store) addStack(org, project, name string, tags map[string]string) (*st
 	st := &stack{id: s.newID(), org: org, project: project, name: name, tags: maps.Clone(tags), created: s.now(), running: -1}
 	s.stacks[key] = st
 	c := s.newCascade()
-	c.queue = append(c.queue, s.stackEvent("stack_created", st))
+	c.queue = append(c.queue, stackLifecycleEvent("stack_created", "created", st))
 	c.run()
 	return st, nil
 }
@@ -153,7 +160,7 @@ func (s *store) DeleteStack(org, project, name string) error {
 	s.abandonDeploymentsLocked(st)
 	s.forgetReferencesLocked(st)
 	c := s.newCascade()
-	c.queue = append(c.queue, s.stackEvent("stack_deleted", st))
+	c.queue = append(c.queue, stackLifecycleEvent("stack_deleted", "deleted", st))
 	c.run()
 	return nil
 }

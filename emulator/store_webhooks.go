@@ -251,18 +251,17 @@ func (s *store) AllWebhooks() []Webhook {
 	return out
 }
 
-// PingWebhook records a ping delivery to one webhook, active or not. It starts nothing.
-func (s *store) PingWebhook(sc Scope, name string) (Delivery, error) {
+// PingWebhook records a ping delivery to one webhook, active or not. It starts nothing. The job, when
+// not nil, is the request the caller must send (outside the lock) to complete the delivery.
+func (s *store) PingWebhook(sc Scope, name string) (Delivery, *sendJob, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	_, h, err := s.hookLocked(sc, name)
 	if err != nil {
-		return Delivery{}, err
+		return Delivery{}, nil, err
 	}
-	return s.recordDelivery(h, "ping", pingPayload(h, s.now()), "", func(d *Delivery) {
-		d.ResponseCode = http.StatusOK
-		d.ResponseBody = notSentBody
-	}), nil
+	d, job := s.recordOutgoingLocked(h, event{name: eventPing, subject: h.scope, payload: pingPayload(s.now())}, "")
+	return d, job, nil
 }
 
 // WebhookDeliveries returns one webhook's deliveries, oldest first.
@@ -282,23 +281,30 @@ func (s *store) WebhookDeliveries(sc Scope, name string) ([]Delivery, error) {
 	return out, nil
 }
 
-// Redeliver replays a recorded delivery of a webhook as a new delivery, and runs the cascade it starts.
-func (s *store) Redeliver(sc Scope, name, deliveryID string) (Delivery, error) {
+// Redeliver replays a recorded delivery of a webhook as a new delivery: for a pulumi_deployments
+// webhook it runs the cascade the delivery starts; for a raw webhook on this machine it returns the job
+// the caller must send (outside the lock) to complete the delivery.
+func (s *store) Redeliver(sc Scope, name, deliveryID string) (Delivery, *sendJob, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	_, h, err := s.hookLocked(sc, name)
 	if err != nil {
-		return Delivery{}, err
+		return Delivery{}, nil, err
 	}
 	i := slices.IndexFunc(s.deliveries, func(d delivery) bool { return d.hookID == h.id && d.ID == deliveryID })
 	if i < 0 {
-		return Delivery{}, errorf(http.StatusNotFound, "Delivery %s of webhook %s not found", deliveryID, h.name)
+		return Delivery{}, nil, errorf(http.StatusNotFound, "Delivery %s of webhook %s not found", deliveryID, h.name)
 	}
 	orig := s.deliveries[i].Delivery
+	ev := event{name: orig.Event, subject: h.scope, payload: []byte(orig.Payload)}
+	if h.format != FormatPulumiDeployments {
+		d, job := s.recordOutgoingLocked(h, ev, orig.ID)
+		return d, job, nil
+	}
 	c := s.newCascade()
-	d := c.deliver(h, orig.Kind, []byte(orig.Payload), orig.ID)
+	d := c.deliver(h, ev, orig.ID)
 	c.run()
-	return d, nil
+	return d, nil, nil
 }
 
 // AllDeliveries returns every delivery in the order they were made.

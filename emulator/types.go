@@ -81,13 +81,19 @@ type DeliveryRecord struct {
 // and what it caused.
 type Delivery struct {
 	DeliveryRecord
+	// Event is the event as filters name it, e.g. update_succeeded; Kind is the service's coarser event
+	// kind the Pulumi-Webhook-Kind header carries, e.g. stack_update (see payloads.go).
+	Event        string     `json:"event"`
 	Webhook      WebhookRef `json:"webhook"`
 	DeploymentID string     `json:"deploymentId,omitempty"`
 	RedeliveryOf string     `json:"redeliveryOf,omitempty"`
+	// Pending is set while a delivery sent over HTTP waits for its answer; the response fields are
+	// empty until then (delivery_http.go).
+	Pending bool `json:"pending,omitempty"`
 }
 
-// Failed reports whether the delivery got a non-2xx answer.
-func (d Delivery) Failed() bool { return d.ResponseCode < 200 || d.ResponseCode > 299 }
+// Failed reports whether the delivery got an answer that is not 2xx, or none at all.
+func (d Delivery) Failed() bool { return !d.Pending && (d.ResponseCode < 200 || d.ResponseCode > 299) }
 
 // Deployment statuses, as the API spells them. The emulator never uses accepted: a deployment goes from
 // not-started straight to running.
@@ -100,9 +106,11 @@ const (
 	StatusSkipped    = "skipped"
 )
 
-// Deployment is a Pulumi Deployment the emulator ran or holds. By default every deployment succeeds the
+// Deployment is a Pulumi Deployment the emulator ran or holds. By default every deployment ends the
 // moment it is started; with manual deployments (Server.SetManualDeployments) it waits as not-started
-// until a step starts it, and stays running until a step finishes it (see store_deployments.go).
+// until a step starts it, and stays running until a step finishes it (see store_deployments.go); with
+// timed deployments it runs for a while on its own (store_timed.go). How it ends, and the outputs it
+// leaves, is its stack's DeploymentBehaviour.
 type Deployment struct {
 	ID        string `json:"id"`
 	Org       string `json:"orgName"`
@@ -121,6 +129,11 @@ type Deployment struct {
 	// StackVersion is the stack's version when the deployment succeeded: the version its update wrote,
 	// for an operation that changes the stack. Zero until then.
 	StackVersion int `json:"stackVersion,omitempty"`
+	// StartOrder and EndOrder number the moments deployments start and end, across the whole emulator,
+	// from 1: a test can order two deployments by them when the clock is fixed or too coarse to.
+	// Zero until the deployment starts or ends.
+	StartOrder int64 `json:"startOrder,omitempty"`
+	EndOrder   int64 `json:"endOrder,omitempty"`
 
 	// configuration is the deployment's settings: the stack's at creation (inheritSettings) merged with
 	// the request's own. It is never changed after creation, so copies may share it.

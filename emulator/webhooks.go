@@ -131,11 +131,24 @@ func (s *Server) deleteWebhook(r *http.Request, sc Scope) (int, any, error) {
 }
 
 func (s *Server) pingWebhook(r *http.Request, sc Scope) (int, any, error) {
-	d, err := s.store.PingWebhook(sc, r.PathValue("name"))
+	d, job, err := s.store.PingWebhook(sc, r.PathValue("name"))
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, d.DeliveryRecord, nil
+	return http.StatusOK, s.sendNow(r, d, job).DeliveryRecord, nil
+}
+
+// sendNow sends a delivery the store recorded as pending, while the request waits, so that the answer
+// shows what the receiver said. It holds no lock while sending.
+func (s *Server) sendNow(r *http.Request, d Delivery, job *sendJob) Delivery {
+	if job == nil {
+		return d
+	}
+	s.store.outbox.sendNow(r.Context(), *job)
+	if sent, ok := s.store.Delivery(d.ID); ok {
+		return sent
+	}
+	return d
 }
 
 func (s *Server) listDeliveries(r *http.Request, sc Scope) (int, any, error) {
@@ -151,9 +164,9 @@ func (s *Server) listDeliveries(r *http.Request, sc Scope) (int, any, error) {
 }
 
 func (s *Server) redeliver(r *http.Request, sc Scope) (int, any, error) {
-	d, err := s.store.Redeliver(sc, r.PathValue("name"), r.PathValue("event"))
+	d, job, err := s.store.Redeliver(sc, r.PathValue("name"), r.PathValue("event"))
 	if err != nil {
 		return 0, nil, err
 	}
-	return http.StatusOK, d.DeliveryRecord, nil
+	return http.StatusOK, s.sendNow(r, d, job).DeliveryRecord, nil
 }

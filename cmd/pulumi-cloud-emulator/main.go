@@ -41,6 +41,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	token := fs.String("token", "", "access token clients must send (default $EMULATOR_TOKEN)")
 	stacks := fs.String("stacks", "", "comma-separated org/project/stack list to create, with deployment settings")
 	latency := fs.Duration("latency", 0, "latency to add to every /api request, e.g. 20ms")
+	deploymentDuration := fs.Duration("deployment-duration", 0,
+		"run deployments on their own, one at a time per stack, each taking this long, e.g. 2s (default: at once)")
 	defaultOrg := fs.String("default-org", "", "the token's default organization (default: the first --stacks entry's)")
 	quiet := fs.Bool("quiet", false, "do not log requests to stderr")
 	showVersion := fs.Bool("version", false, "print the version and exit")
@@ -64,17 +66,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	if err != nil {
 		return err
 	}
+	if *deploymentDuration < 0 {
+		return fmt.Errorf("--deployment-duration %s is negative: give a duration such as 2s, or 0 for deployments "+
+			"that end at once", *deploymentDuration)
+	}
 
 	if *defaultOrg == "" && len(seed.Stacks) > 0 {
 		*defaultOrg = seed.Stacks[0].Org
 	}
-	opts := emulator.Options{Token: *token, DefaultOrganization: *defaultOrg}
+	opts := emulator.Options{Token: *token, DefaultOrganization: *defaultOrg, DeploymentDuration: *deploymentDuration}
 	if !*quiet {
 		opts.OnRequest = func(rec emulator.RequestRecord) {
 			_, _ = fmt.Fprintf(stderr, "%s %s %d %s\n", rec.Method, rec.Path, rec.Status, rec.Duration.Round(time.Microsecond))
 		}
 	}
 	srv := emulator.New(opts)
+	defer srv.Close()
 	srv.SetFaults(emulator.Faults{Latency: *latency})
 	if err := srv.Seed(seed); err != nil {
 		return fmt.Errorf("creating stacks: %w", err)

@@ -76,6 +76,8 @@ func TestRunRefusals(t *testing.T) {
 		{"bad stacks", []string{"--token", "t", "--stacks", "acme/app"}, "org/project/stack"},
 		{"bad stack name", []string{"--token", "t", "--addr", "127.0.0.1:0", "--stacks", "acme/app/a b"}, "stack name"},
 		{"unknown flag", []string{"--nope"}, "nope"},
+		{"negative duration", []string{"--token", "t", "--deployment-duration", "-1s"}, "--deployment-duration -1s is negative"},
+		{"bad duration", []string{"--token", "t", "--deployment-duration", "soon"}, "deployment-duration"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -87,6 +89,35 @@ func TestRunRefusals(t *testing.T) {
 			assert.Empty(t, stdout.String(), "nothing on stdout unless serving")
 		})
 	}
+}
+
+// --deployment-duration makes deployments timed: one created through the API is answered not-started
+// and then runs on its own.
+func TestRunDeploymentDuration(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	outR, outW := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--token", "t", "--quiet", "--stacks", "acme/app/a",
+			"--deployment-duration", "1h"}, outW, io.Discard, noEnv)
+		_ = outW.Close()
+	}()
+	line, err := bufio.NewReader(outR).ReadString('\n')
+	require.NoError(t, err)
+	base := strings.TrimSpace(line)
+
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, base+"/_emulator/deployments/mode", nil)
+	require.NoError(t, err)
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	body, _ := io.ReadAll(res.Body)
+	_ = res.Body.Close()
+	assert.JSONEq(t, `{"mode":"timed","durationMs":3600000}`, string(body))
+
+	cancel()
+	require.NoError(t, <-done)
 }
 
 func TestRunVersion(t *testing.T) {

@@ -83,6 +83,7 @@
     renderStacks(data.stacks);
     renderWebhooks(data.graph);
     renderDeployments(data.deployments, data.deploymentsTotal);
+    renderMode(data.mode);
     renderFailed(data.failedDeliveries, data.failedDeliveriesTotal);
     if (focused) {
       const b = document.querySelector(`button[data-fire="${CSS.escape(focused)}"]`);
@@ -147,10 +148,21 @@
         el("td", {}, el("span", { class: `pill ${statusClass(d.status)}`, text: `${d.operation} ${d.status}` })),
         el("td", { text: cause(d) }),
         el("td", { text: time(d.created) }),
+        el("td", { text: time(d.started) }),
+        el("td", { text: time(d.finished) }),
       ));
     }
     replaceRows("deployments", rows, "deployments-empty");
     $("deployments-count").textContent = total ? `(${total}, newest first${total > rows.length ? `, latest ${rows.length} shown` : ""})` : "";
+  }
+
+  function renderMode(mode) {
+    const text = {
+      synchronous: "Deployments end the moment they are created.",
+      manual: "Manual deployments: they wait until a test steps them.",
+      timed: `Timed deployments: each runs on its own for ${mode && mode.durationMs} ms unless its stack says otherwise, one at a time per stack.`,
+    }[mode && mode.mode];
+    $("deployments-mode").textContent = text || "";
   }
 
   function renderFailed(list, total) {
@@ -316,7 +328,9 @@
         ids: new Set(deps.map((d) => d.id)),
       };
       const failed = (body.failedDeliveries || []).length;
-      setStatus(`Updated ${id}: the cascade ran ${plural(deps.length, "deployment", "deployments")}` +
+      // Timed and manual deployments are only queued by the time the answer comes.
+      const verb = deps.some((d) => d.status === "not-started") ? "queued" : "ran";
+      setStatus(`Updated ${id}: the cascade ${verb} ${plural(deps.length, "deployment", "deployments")}` +
         `${names.length ? ` (${names.join(", ")})` : ""}, ${plural(failed, "failed delivery", "failed deliveries")}` +
         `${body.truncated ? "; it was cut short at the cap, which means a webhook cycle" : ""}.`, body.truncated);
     } catch (err) {

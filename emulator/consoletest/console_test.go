@@ -113,6 +113,19 @@ func TestConsoleInBrowser(t *testing.T) {
 	if want := []string{id("a"), id("b"), id("c")}; !slices.Equal(order, want) {
 		t.Errorf("deployments, oldest first = %v, want %v (breadth first, no deployment of the inactive edge's d)", order, want)
 	}
+	// Each row says when its deployment was queued, started and ended.
+	var times [][]string
+	b.mustEval(`[...document.querySelectorAll("#deployments tbody tr")].map(r => [...r.cells].slice(5).map(c => c.textContent))`, &times)
+	for i, row := range times {
+		if len(row) != 3 || slices.Contains(row, "") {
+			t.Errorf("deployment row %d shows queued, started, ended = %q, want three times", i, row)
+		}
+	}
+	var mode string
+	b.mustEval(`document.querySelector("#deployments-mode").textContent`, &mode)
+	if !strings.Contains(mode, "end the moment they are created") {
+		t.Errorf("the deployment mode reads %q", mode)
+	}
 	var failedText string
 	b.mustEval(`document.querySelector("#failed tbody").innerText`, &failedText)
 	for _, s := range []string{"400", "no deployment settings", "404", "not found", "p/ghost", "p/nosettings"} {

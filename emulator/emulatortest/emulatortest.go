@@ -9,6 +9,7 @@
 package emulatortest
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -58,6 +59,12 @@ func WithMaxCascadeDeployments(n int) Option {
 	return func(c *config) { c.opts.MaxCascadeDeployments = n }
 }
 
+// WithDeploymentDuration makes deployments timed, each running d unless its stack's behaviour says
+// otherwise (emulator.Options.DeploymentDuration).
+func WithDeploymentDuration(d time.Duration) Option {
+	return func(c *config) { c.opts.DeploymentDuration = d }
+}
+
 // WithOptions lets a test set any other emulator.Options field, such as Sleep or OnRequest.
 func WithOptions(edit func(*emulator.Options)) Option { return func(c *config) { edit(&c.opts) } }
 
@@ -72,7 +79,8 @@ func WithHandler(wrap func(http.Handler) http.Handler) Option {
 // WithHTTPServer edits the http.Server before it starts, for example to set ConnState.
 func WithHTTPServer(edit func(*http.Server)) Option { return func(c *config) { c.server = edit } }
 
-// Start runs an empty emulator behind an httptest server, closed when the test ends.
+// Start runs an empty emulator behind an httptest server. When the test ends the emulator is closed
+// (its timers stopped, its deliveries cancelled) and then the server.
 func Start(t testing.TB, opts ...Option) *Cloud {
 	t.Helper()
 	cfg := config{opts: emulator.Options{Token: DefaultToken}}
@@ -94,7 +102,34 @@ func Start(t testing.TB, opts ...Option) *Cloud {
 		hs.Start()
 	}
 	t.Cleanup(hs.Close)
+	t.Cleanup(srv.Close)
 	return &Cloud{Server: srv, URL: hs.URL, Token: cfg.opts.Token, HTTP: hs}
+}
+
+// waitTimeout bounds WaitIdle: far longer than any test's deployments should take, short enough that a
+// test stuck on a webhook cycle or a manual deployment fails with a message instead of a timeout panic.
+const waitTimeout = 30 * time.Second
+
+// WaitIdle waits until no deployment runs or waits and no delivery is on its way (emulator.WaitIdle),
+// and fails the test if that takes longer than 30 seconds.
+func (c *Cloud) WaitIdle(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
+	defer cancel()
+	if err := c.Server.WaitIdle(ctx); err != nil {
+		t.Fatalf("emulatortest: %v", err)
+	}
+}
+
+// WaitFor waits until cond holds (emulator.WaitFor), and fails the test with what if that takes longer
+// than 30 seconds.
+func (c *Cloud) WaitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
+	defer cancel()
+	if err := c.Server.WaitFor(ctx, cond); err != nil {
+		t.Fatalf("emulatortest: waiting for %s: %v", what, err)
+	}
 }
 
 // SeedDeployable creates each stack of org/project with the emulator's default deployment settings, so

@@ -1,0 +1,168 @@
+package emulator
+
+import (
+	"net/http"
+	"time"
+)
+
+// A deployment's life: created not-started (startDeployment), running (beginDeploymentLocked), and
+// ended (endDeployment) with the outcome its stack's DeploymentBehaviour gives. When that happens depends
+// on the deployment mode: at once inside the cascade that created it (synchronous, the default), when a
+// test steps it (manual, store_deployments.go), or after a while of its own (timed, store_timed.go).
+
+// Deployment outcomes a DeploymentBehaviour can ask for.
+const (
+	OutcomeSucceeded = StatusSucceeded
+	OutcomeFailed    = StatusFailed
+)
+
+// DeploymentBehaviour is how a stack's deployments run and end. The zero value is the default: they
+// succeed, take the mode's default duration, and leave the stack's outputs as they were.
+type DeploymentBehaviour struct {
+	// Duration is how long a deployment runs with timed deployments; 0 takes the mode's default. The
+	// other modes ignore it.
+	Duration time.Duration
+	// Outcome is succeeded (also when empty) or failed.
+	Outcome string
+	// FailTimes makes the stack's next FailTimes deployments fail whatever Outcome says; each failure
+	// counts one down, so a test can have a deployment fail and its retry succeed.
+	FailTimes int
+	// Outputs are what an update deployment that succeeds leaves as the stack's outputs; nil leaves
+	// them as they were, which is how a test makes an update that changes no output. A refresh or a
+	// drift remediation keeps the outputs, and a destroy leaves none.
+	Outputs *StackOutputs
+}
+
+func (b DeploymentBehaviour) clone() DeploymentBehaviour {
+	if b.Outputs != nil {
+		o := StackOutputs{Plain: copyJSON(b.Outputs.Plain), Secret: copyJSON(b.Outputs.Secret)}
+		b.Outputs = &o
+	}
+	return b
+}
+
+// maxBehaviourDuration bounds a deployment's duration: longer would be a typo, not a test.
+const maxBehaviourDuration = time.Hour
+
+func validateBehaviour(b DeploymentBehaviour) (DeploymentBehaviour, error) {
+	switch b.Outcome {
+	case "", OutcomeSucceeded, OutcomeFailed:
+	default:
+		return b, errorf(http.StatusBadRequest, "outcome %q is invalid: use %q or %q", b.Outcome, OutcomeSucceeded,
+			OutcomeFailed)
+	}
+	if b.Duration < 0 || b.Duration > maxBehaviourDuration {
+		return b, errorf(http.StatusBadRequest, "durationMs %d is invalid: use 0 (the mode's default) to %d",
+			b.Duration.Milliseconds(), maxBehaviourDuration.Milliseconds())
+	}
+	if b.FailTimes < 0 {
+		return b, errorf(http.StatusBadRequest, "failTimes %d is invalid: use 0 or more", b.FailTimes)
+	}
+	outputs, err := normalizeOutputs(b.Outputs)
+	if err != nil {
+		return b, err
+	}
+	b.Outputs = outputs
+	return b, nil
+}
+
+// SetDeploymentBehaviour replaces how a stack's deployments run and end. It applies to deployments
+// that end from now on, including one running now.
+func (s *store) SetDeploymentBehaviour(org, project, name string, b DeploymentBehaviour) error {
+	b, err := validateBehaviour(b)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, err := s.stackLocked(org, project, name)
+	if err != nil {
+		return err
+	}
+	st.behaviour = b
+	return nil
+}
+
+// DeploymentBehaviourOf returns a stack's deployment behaviour.
+func (s *store) DeploymentBehaviourOf(org, project, name string) (DeploymentBehaviour, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, err := s.stackLocked(org, project, name)
+	if err != nil {
+		return DeploymentBehaviour{}, err
+	}
+	return st.behaviour.clone(), nil
+}
+
+// startDeployment creates a deployment of st with the given configuration. Synchronously (the default)
+// it runs to its end on the spot and queues the events it raises. Otherwise it waits, not-started, at
+// the end of the stack's queue, for a step (manual) or the scheduler (timed) to start it. Callers hold
+// s.mu.
+func (c *cascade) startDeployment(st *stack, op string, cause Cause, config map[string]any) Deployment {
+	s := c.s
+	st.deployments++
+	now := s.now()
+	i := len(s.deployments)
+	s.deployments = append(s.deployments, Deployment{
+		ID: s.newID(), Org: st.org, Project: st.project, Stack: st.name, Operation: op,
+		Status: StatusNotStarted, Version: st.deployments, Created: now, Modified: now, Cause: cause,
+		configuration: config,
+	})
+	if s.mode == DeploymentsSynchronous {
+		s.beginDeploymentLocked(st, i, now)
+		c.endDeployment(st, i)
+	} else {
+		st.waiting = append(st.waiting, i)
+	}
+	d := s.deployments[i]
+	if cause.Kind == CauseWebhook {
+		c.res.Deployments = append(c.res.Deployments, d)
+	}
+	return d
+}
+
+// beginDeploymentLocked makes the deployment at index i st's running one. Callers hold s.mu.
+func (s *store) beginDeploymentLocked(st *stack, i int, now time.Time) {
+	s.order++
+	d := &s.deployments[i]
+	d.Status = StatusRunning
+	d.Started, d.Modified = now, now
+	d.StartOrder = s.order
+	st.running = i
+}
+
+// endDeployment ends st's running deployment, the one at index i, as the stack's behaviour says. A
+// success of an operation that changes the stack writes a new stack version with the outputs the
+// behaviour gives; either way the deployment's two events join the queue. Callers hold s.mu.
+func (c *cascade) endDeployment(st *stack, i int) {
+	s := c.s
+	now := s.now()
+	failed := st.behaviour.Outcome == OutcomeFailed
+	if st.behaviour.FailTimes > 0 {
+		st.behaviour.FailTimes--
+		failed = true
+	}
+	d := &s.deployments[i]
+	if failed {
+		d.Status = StatusFailed
+	} else {
+		d.Status = StatusSucceeded
+		if operationChangesStack[d.Operation] {
+			var outputs *StackOutputs
+			switch d.Operation {
+			case "update":
+				outputs = st.behaviour.Outputs
+			case "destroy":
+				outputs = &StackOutputs{}
+			}
+			s.writeVersionLocked(st, now, outputs)
+		}
+		d.StackVersion = st.version
+	}
+	s.order++
+	d.Modified, d.Finished = now, now
+	d.EndOrder = s.order
+	st.running = -1
+	s.stopTimerLocked(i)
+	c.queue = append(c.queue, deploymentEvents(st, *d)...)
+}
