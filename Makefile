@@ -135,6 +135,7 @@ fuzz:
 
 test-e2e: tools build dist-host
 	AUTO_DEPLOY_BIN=$(BIN) AUTO_DEPLOY_DIST=$(DIST_HOST) $(GO) test -tags e2e -count=1 -timeout 30m ./examples/... ./bench/...
+	AUTO_DEPLOY_BIN=$(BIN) $(GO) test -tags e2e -count=1 -timeout 10m -run '^TestRelay' ./relay/
 
 # Benchmarks (BENCHMARKS.md): trees of stacks through the real CLI against the emulator,
 # AutoDeployer against one Webhook per edge, with 20 ms and 0 ms of added API latency.
