@@ -233,9 +233,20 @@ func TestRelayDiamondDeploysTheJoinOnceAndUnchangedUpdatesNothing(t *testing.T) 
 		e.edge(edge[0], edge[1], e2eSecret)
 	}
 	e.behave("a", emulator.DeploymentBehaviour{Outputs: &emulator.StackOutputs{Plain: map[string]any{"a": 1}}})
+	e.emu.ResetStats()
 	e.fire("root", map[string]any{"url": "v1"}, nil)
 	c := e.waitDone(1)
 	assert.Equal(t, "acme/p/root", c.Root)
+	// Each deployed stack costs a listing of its deployments, the POST, the polls of the
+	// deployment (as many as its run takes) and a read of its version.
+	routes := e.emu.Stats().ByRoute
+	const stackRoute = "/api/stacks/{org}/{project}/{stack}"
+	assert.Equal(t, 4, routes["GET "+stackRoute+"/hooks"])
+	assert.Equal(t, 3, routes["GET "+stackRoute+"/deployments"])
+	assert.Equal(t, 3, routes["POST "+stackRoute+"/deployments"])
+	assert.Equal(t, 3, routes["GET "+stackRoute])
+	assert.GreaterOrEqual(t, routes["GET "+stackRoute+"/deployments/{id}"], 3)
+	assert.Zero(t, routes["GET "+stackRoute+"/export/{version}"], "new edges deploy without comparing")
 	assert.Equal(t, map[string]relay.State{"a": "succeeded", "b": "succeeded", "join": "succeeded"}, states(c))
 	a, b, join := e.deployments("a"), e.deployments("b"), e.deployments("join")
 	require.Len(t, a, 1)
@@ -244,9 +255,17 @@ func TestRelayDiamondDeploysTheJoinOnceAndUnchangedUpdatesNothing(t *testing.T) 
 	assert.Greater(t, join[0].StartOrder, a[0].EndOrder, "the join starts after a ended")
 	assert.Greater(t, join[0].StartOrder, b[0].EndOrder, "the join starts after b ended")
 
-	// The same outputs again: nothing below the root deploys.
+	// The same outputs again: nothing below the root deploys. What that costs in requests
+	// (docs/relay.md): one webhook listing per stack, the root's two versions exported once
+	// for both its children, and each skipped stack's version read.
+	e.emu.ResetStats()
 	e.fire("root", map[string]any{"url": "v1"}, nil)
 	c = e.waitDone(2)
+	assert.Equal(t, map[string]int{
+		"GET /api/stacks/{org}/{project}/{stack}/hooks":            4,
+		"GET /api/stacks/{org}/{project}/{stack}/export/{version}": 2,
+		"GET /api/stacks/{org}/{project}/{stack}":                  3,
+	}, e.emu.Stats().ByRoute)
 	assert.Equal(t, map[string]relay.State{
 		"a": "skipped-unchanged", "b": "skipped-unchanged", "join": "skipped-unchanged",
 	}, states(c))

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -120,6 +121,18 @@ func TestHealthz(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.JSONEq(t, `{"status":"ok"}`, string(data))
+}
+
+func TestHealthzSaysWhenTheDatabaseIsGone(t *testing.T) {
+	t.Parallel()
+	r, err := New(Config{DB: testDB(t), Secret: testSecret, Cloud: chain()})
+	require.NoError(t, err)
+	require.NoError(t, r.open(t.Context()))
+	r.close()
+	rec := httptest.NewRecorder()
+	r.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+	assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	assert.JSONEq(t, `{"status":"database unavailable: sql: database is closed"}`, rec.Body.String())
 }
 
 func TestCascadesListing(t *testing.T) {
