@@ -144,8 +144,15 @@ func (r *Relay) judge(ctx context.Context, log *slog.Logger, c cascadeRow, nodes
 	compare *outputsComparer,
 ) (bool, error) {
 	busy, err := r.store.deployingElsewhere(ctx, r.db, c.Organization, n.Stack, c.ID)
-	if err != nil || busy {
+	if err != nil {
 		return false, err
+	}
+	if busy {
+		if n.Reason != reasonBusyElsewhere {
+			n.Reason = reasonBusyElsewhere
+			return false, r.store.saveNode(ctx, r.db, c.ID, *n)
+		}
+		return false, nil
 	}
 	records, err := r.store.edgeVersions(ctx, r.db, c.Organization, n.Stack)
 	if err != nil {
@@ -186,6 +193,8 @@ func (r *Relay) judge(ctx context.Context, log *slog.Logger, c cascadeRow, nodes
 	log.Info("stack skipped", "stack", n.Stack, "state", n.State, "reason", n.Reason)
 	return true, nil
 }
+
+const reasonBusyElsewhere = "waits: the relay is deploying it in another cascade"
 
 func nodeStates(nodes []nodeRow) []Node {
 	out := make([]Node, len(nodes))

@@ -239,3 +239,29 @@ func TestDuplicateDeliveriesStartOneCascade(t *testing.T) {
 	assert.Len(t, h.cascades(), 1)
 	assert.Len(t, fc.deploymentsOf("p/join"), 1)
 }
+
+func TestTwoCascadesNeverDeployOneStackAtOnce(t *testing.T) {
+	t.Parallel()
+	// r1 → s and r2 → s: both roots update while s's first deployment runs.
+	fc := newFakeCloud("acme", "p/r1", "p/r2", "p/s")
+	fc.edge("p/r1", "p/s")
+	fc.edge("p/r2", "p/s")
+	fc.setHold("p/s", true)
+	h := startRelay(t, fc, testDB(t))
+	h.deliver(fc.update("p/r1", map[string]any{"v": 1}))
+	h.waitFor("s deploying for r1", func(cs []CascadeView) bool {
+		return len(cs) == 1 && states(cs[0])["p/s"] == StateDeploying
+	})
+	h.deliver(fc.update("p/r2", map[string]any{"v": 1}))
+	// r2's cascade finds s ready but deploying for r1: it waits.
+	cs := h.waitFor("r2's cascade waiting for s", func(cs []CascadeView) bool {
+		return len(cs) == 2 && len(cs[0].Stacks) == 1 && cs[0].Stacks[0].Reason == reasonBusyElsewhere
+	})
+	assert.Equal(t, StateWaiting, states(cs[0])["p/s"])
+	assert.Equal(t, 1, fc.postsTo("p/s"))
+	fc.setHold("p/s", false)
+	h.waitDone(2)
+	ds := fc.deploymentsOf("p/s")
+	require.Len(t, ds, 2, "once per cascade")
+	assert.Greater(t, ds[1].startSeq, ds[0].endSeq, "the second starts after the first ended")
+}

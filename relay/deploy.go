@@ -33,12 +33,24 @@ func (r *Relay) startDeployment(ctx context.Context, log *slog.Logger, c cascade
 	for _, d := range latest {
 		prior = max(prior, d.Version)
 	}
-	n.State, n.DeploymentID, n.PriorVersion, n.Against = StateDeploying, "", prior, against
-	n.Deployments++
-	n.Cause, n.Reason = why, "asking for a deployment: "+why
-	if err := r.store.saveNode(ctx, r.db, c.ID, *n); err != nil {
+	intent := *n
+	intent.State, intent.DeploymentID, intent.PriorVersion, intent.Against = StateDeploying, "", prior, against
+	intent.Deployments++
+	intent.Cause, intent.Reason = why, "asking for a deployment: "+why
+	// Another cascade may have started this stack since it was judged: checking and recording
+	// in one transaction keeps two cascades from deploying one stack at once.
+	busy := false
+	err = inTx(ctx, r.db, func(tx *sql.Tx) error {
+		var err error
+		if busy, err = r.store.deployingElsewhere(ctx, tx, c.Organization, n.Stack, c.ID); err != nil || busy {
+			return err
+		}
+		return r.store.saveNode(ctx, tx, c.ID, intent)
+	})
+	if err != nil || busy {
 		return err
 	}
+	*n = intent
 	return r.postDeployment(ctx, log, c, n)
 }
 

@@ -391,3 +391,20 @@ func TestRelayRefusesAForgedDeliveryAndIgnoresARedelivery(t *testing.T) {
 	e.waitDone(1)
 	assert.Len(t, e.deployments("a"), 1)
 }
+
+func TestRelayRetriesReadsAndNeverRepeatsADeploymentStart(t *testing.T) {
+	e := newEnv(t, "root", "a")
+	e.edge("root", "a", e2eSecret)
+	// The first webhook listing fails with 503; the first deployment start lands, but its
+	// answer is lost (502 after the write).
+	e.emu.SetFaults(emulator.Faults{Rules: []emulator.FaultRule{
+		{Status: http.StatusServiceUnavailable, Method: "GET", PathContains: "/hooks", Limit: 1},
+		{Status: http.StatusBadGateway, Method: "POST", PathContains: "/deployments", AfterApply: true, Limit: 1},
+	}})
+	e.fire("root", map[string]any{"v": 1}, nil)
+	c := e.waitDone(1)
+	assert.Equal(t, relay.State("succeeded"), states(c)["a"])
+	assert.Equal(t, 2, e.emu.Stats().Faults, "both faults fired")
+	assert.Len(t, e.deployments("a"), 1, "the start whose answer was lost is found, not repeated")
+	assert.Contains(t, e.relay.logs.String(), "found the deployment started before an interruption; not starting another")
+}
