@@ -265,3 +265,17 @@ func TestTwoCascadesNeverDeployOneStackAtOnce(t *testing.T) {
 	require.Len(t, ds, 2, "once per cascade")
 	assert.Greater(t, ds[1].startSeq, ds[0].endSeq, "the second starts after the first ended")
 }
+
+func TestAnEdgeToADeletedStackFailsIt(t *testing.T) {
+	t.Parallel()
+	fc := newFakeCloud("acme", "p/root", "p/a")
+	fc.edge("p/root", "p/a")
+	fc.edge("p/root", "p/gone")
+	h := startRelay(t, fc, testDB(t))
+	h.deliver(fc.update("p/root", map[string]any{"v": 1}))
+	c := h.waitDone(1)
+	assert.Equal(t, map[string]State{"p/a": StateSucceeded, "p/gone": StateFailed}, states(c))
+	assert.Equal(t, "the stack does not exist: first deployment after the edge from p/root",
+		stackView(t, c, "p/gone").Reason)
+	assert.Zero(t, fc.postsTo("p/gone"))
+}

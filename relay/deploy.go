@@ -26,6 +26,11 @@ func (r *Relay) startDeployment(ctx context.Context, log *slog.Logger, c cascade
 ) error {
 	project, stack := splitRef(n.Stack)
 	latest, total, err := r.cloud.ListDeployments(ctx, c.Organization, project, stack, 1, 1)
+	if errors.Is(err, cloud.ErrNotFound) {
+		// An edge to a stack that was deleted: it fails, and what is below it is skipped.
+		n.Cause = why
+		return r.endDeployment(ctx, log, c, n, false, "the stack does not exist")
+	}
 	if err != nil {
 		return fmt.Errorf("listing the deployments of %s: %w", n.Stack, err)
 	}
@@ -150,7 +155,11 @@ func (r *Relay) endDeployment(ctx context.Context, log *slog.Logger, c cascadeRo
 	}
 	n.State = AfterDeployment(n.Generation, c.Generation, ok)
 	n.Version = st.Version
-	n.Reason = fmt.Sprintf("%s (stack version %d): %s", what, st.Version, n.Cause)
+	n.Reason = what
+	if st.Version > 0 {
+		n.Reason += fmt.Sprintf(" (stack version %d)", st.Version)
+	}
+	n.Reason += ": " + n.Cause
 	if n.State == StateWaiting {
 		n.Generation = c.Generation
 		n.Reason += fmt.Sprintf("; deploys again after the root's update to version %d", c.RootVersion)
