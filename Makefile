@@ -18,7 +18,8 @@ export GOFLAGS   := -mod=mod
 
 PROVIDER  := $(BIN)/pulumi-resource-auto-deploy
 EMULATOR  := $(BIN)/pulumi-cloud-emulator
-GO_SOURCES := $(shell find provider cloud cmd emulator -name '*.go' -o -name '*.md' 2>/dev/null) go.mod go.sum
+RELAY     := $(BIN)/pulumi-auto-deploy-relay
+GO_SOURCES := $(shell find provider cloud cmd emulator relay -name '*.go' -o -name '*.md' 2>/dev/null) go.mod go.sum
 
 .PHONY: all tools build schema check-schema sdks check-sdks test test-unit test-e2e fuzz lint demo clean bench bench-scale
 
@@ -34,13 +35,17 @@ $(BIN)/pulumi: tools/pulumi/go.mod tools/pulumi/go.sum
 $(BIN)/pulumi-language-yaml: tools/yaml/go.mod tools/yaml/go.sum
 	cd tools/yaml && $(GO) build -o $@ github.com/pulumi/pulumi-yaml/cmd/pulumi-language-yaml
 
-build: $(PROVIDER) $(EMULATOR)
+build: $(PROVIDER) $(EMULATOR) $(RELAY)
 
 $(PROVIDER): $(GO_SOURCES)
 	$(GO) build -ldflags "$(LDFLAGS)" -o $@ ./cmd/pulumi-resource-auto-deploy
 
 $(EMULATOR): $(GO_SOURCES)
 	$(GO) build -ldflags "$(LDFLAGS)" -o $@ ./cmd/pulumi-cloud-emulator
+
+# The cascade relay (docs/relay.md); pure Go (SQLite included), so CGO is off.
+$(RELAY): $(GO_SOURCES)
+	CGO_ENABLED=0 $(GO) build -o $@ ./cmd/pulumi-auto-deploy-relay
 
 # get-schema prints the built plugin's schema without its version, so schema.json only
 # changes when the provider does.
@@ -99,7 +104,7 @@ $(GOLANGCI_LINT): tools/lint/go.mod tools/lint/go.sum
 # .golangci.yml (tags e2e and bench) over this module. gofmt also checks what golangci-lint
 # does not load: the example programs and the tools, each a module of its own.
 lint: $(GOLANGCI_LINT)
-	@unformatted=$$(gofmt -l provider cmd emulator internal bench examples tools/sdkgen tools/yaml/dotnetgen tools/lint); \
+	@unformatted=$$(gofmt -l provider cmd emulator relay internal bench examples tools/sdkgen tools/yaml/dotnetgen tools/lint); \
 	if [ -n "$$unformatted" ]; then echo "not gofmt-formatted: $$unformatted" >&2; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./examples/... ./bench/... ./internal/...
@@ -130,6 +135,7 @@ fuzz:
 
 test-e2e: tools build dist-host
 	AUTO_DEPLOY_BIN=$(BIN) AUTO_DEPLOY_DIST=$(DIST_HOST) $(GO) test -tags e2e -count=1 -timeout 30m ./examples/... ./bench/...
+	AUTO_DEPLOY_BIN=$(BIN) $(GO) test -tags e2e -count=1 -timeout 10m -run '^TestRelay' ./relay/
 
 # Benchmarks (BENCHMARKS.md): graphs of stacks through the real CLI against the emulator.
 # bench (trees of 6 and 301 stacks, every way, 20 ms and 0 ms of added API latency) takes

@@ -1,0 +1,38 @@
+// Package relay is the cascade relay: a small service that receives Pulumi Cloud webhook
+// deliveries of successful stack updates and turns them into cascades in which every stack
+// below the updated one deploys at most once, only after all its parents finished, and only
+// when one of its parents' outputs changed. A pulumi_deployments webhook cannot do that: it
+// starts its target on every update of its source, so a diamond deploys its join once per path,
+// a join can start before its other parent finished, and every stack below a change redeploys
+// even when nothing it reads changed. The command is cmd/pulumi-auto-deploy-relay; docs/relay.md
+// tells how to run it.
+//
+// # Layers
+//
+// decide.go holds every decision as pure functions of the graph, the stacks' states, their
+// versions and an outputs comparison: PlanCascade (what is ready, what a failure blocks, whether
+// the cascade is done), Judge (deploy or skip a ready stack), Merge and AfterDeployment (a root
+// update arriving mid-cascade), FindCycle. They are tested without a database or HTTP.
+//
+// Around them: graph.go learns the graph from Cloud (a cascade rooted at r lists the webhooks of
+// every stack reachable from r, breadth first, and follows the relay edges, which the provider
+// makes under a fixed contract: EdgeName, EdgePayloadURL); outputs.go compares a parent's
+// outputs between two versions, secrets by their decrypted values; cascade.go and deploy.go run
+// one step of a cascade; http.go serves the routes; store*.go keep the state in SQL.
+//
+// # Durability
+//
+// State lives in one SQLite file (modernc.org/sqlite, no cgo) beside River's job tables, so a
+// cascade and its job are recorded in one transaction. Two job kinds carry the work (jobs.go):
+// one per delivered update, unique by stack and version, which makes the N deliveries of one
+// update (one per edge leaving the stack) and any redelivery a no-op; and one per cascade, which
+// runs a step and snoozes until the cascade is done. Every change is committed before the request
+// that depends on it. Starting a deployment is the one request that can be neither repeated nor
+// undone, so the relay records its intent, with the stack's newest deployment version, before it
+// asks; after a crash or an ambiguous answer it looks for the deployment numbered next before
+// asking again. A relay killed with SIGKILL and started on the same file finishes its cascades.
+//
+// The SQL runs on SQLite and PostgreSQL alike; only the schema and the recovery of jobs a killed
+// process left running (which only a database owned by one process can do at start) sit in the
+// dialect, so a PostgreSQL driver can be added beside it.
+package relay

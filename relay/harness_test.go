@@ -1,0 +1,209 @@
+package relay
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+const (
+	testSecret = "relay-test-secret"
+	// defaultWait bounds every wait for a condition; pollEvery is how often it is checked.
+	defaultWait = 20 * time.Second
+	pollEvery   = 10 * time.Millisecond
+)
+
+// harness runs a real relay (Run, HTTP, River on a SQLite file) against a fakeCloud.
+type harness struct {
+	t    *testing.T
+	fc   *fakeCloud
+	db   string
+	r    *Relay
+	base string
+	logs *syncBuffer
+	stop func() error
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func testDB(t *testing.T) string { return filepath.Join(t.TempDir(), "relay.db") }
+
+func startRelay(t *testing.T, fc *fakeCloud, db string, mods ...func(*Config)) *harness {
+	t.Helper()
+	logs := &syncBuffer{}
+	cfg := Config{
+		Addr: "127.0.0.1:0", DB: db, Secret: testSecret, Cloud: fc,
+		PollInterval: 50 * time.Millisecond, ShutdownGrace: 200 * time.Millisecond,
+		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	}
+	for _, mod := range mods {
+		mod(&cfg)
+	}
+	r, err := New(cfg)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	select {
+	case <-r.listening:
+	case err := <-done:
+		cancel()
+		t.Fatalf("the relay did not start: %v", err)
+	case <-time.After(20 * time.Second):
+		cancel()
+		t.Fatal("the relay did not start listening within 20s")
+	}
+	h := &harness{t: t, fc: fc, db: db, r: r, base: "http://" + r.Addr(), logs: logs}
+	h.stop = sync.OnceValue(func() error { cancel(); return <-done })
+	t.Cleanup(func() {
+		_ = h.stop()
+		if t.Failed() {
+			t.Logf("relay logs:\n%s", logs.String())
+		}
+	})
+	return h
+}
+
+// payload is a stack_update delivery body in the service's shape.
+func payload(ev Event) []byte {
+	body, err := json.Marshal(map[string]any{
+		"user":         map[string]string{"name": "Test", "githubLogin": "test"},
+		"organization": map[string]string{"name": ev.Organization, "githubLogin": ev.Organization},
+		"projectName":  ev.Project, "stackName": ev.Stack,
+		"updateUrl": fmt.Sprintf("https://app.pulumi.com/%s/%s/%s/updates/%d",
+			ev.Organization, ev.Project, ev.Stack, ev.Version),
+		"kind": "update", "result": "succeeded", "isPreview": false,
+		"resourceChanges": map[string]int{"update": 1},
+	})
+	if err != nil {
+		panic(err)
+	}
+	return body
+}
+
+func sign(body []byte, secret string) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// post sends a delivery with the given headers and returns the status and decoded body.
+func (h *harness) post(body []byte, header map[string]string) (int, map[string]any) {
+	h.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, h.base+"/v1/hooks?target=p%2Fchild", bytes.NewReader(body))
+	require.NoError(h.t, err)
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(h.t, err)
+	defer func() { _ = resp.Body.Close() }()
+	var out map[string]any
+	data, err := io.ReadAll(resp.Body)
+	require.NoError(h.t, err)
+	require.NoError(h.t, json.Unmarshal(data, &out), "body %s", data)
+	return resp.StatusCode, out
+}
+
+// deliver posts ev signed with the relay's secret, as a stack_update delivery.
+func (h *harness) deliver(ev Event) (int, map[string]any) {
+	h.t.Helper()
+	body := payload(ev)
+	return h.post(body, map[string]string{
+		headerSignature: sign(body, testSecret), headerKind: "stack_update", headerID: "delivery-1",
+	})
+}
+
+func (h *harness) cascades() []CascadeView {
+	h.t.Helper()
+	resp, err := http.Get(h.base + "/v1/cascades")
+	require.NoError(h.t, err)
+	defer func() { _ = resp.Body.Close() }()
+	require.Equal(h.t, http.StatusOK, resp.StatusCode)
+	var out struct {
+		Cascades []CascadeView `json:"cascades"`
+	}
+	require.NoError(h.t, json.NewDecoder(resp.Body).Decode(&out))
+	return out.Cascades
+}
+
+// waitFor polls the cascade listing until cond holds, failing after a deadline.
+func (h *harness) waitFor(what string, cond func([]CascadeView) bool) []CascadeView {
+	h.t.Helper()
+	deadline := time.Now().Add(defaultWait)
+	for {
+		cs := h.cascades()
+		if cond(cs) {
+			return cs
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("timed out waiting for %s; cascades: %+v", what, cs)
+		}
+		time.Sleep(pollEvery)
+	}
+}
+
+// waitDone waits until n cascades exist and none is running, and returns the newest.
+func (h *harness) waitDone(n int) CascadeView {
+	h.t.Helper()
+	cs := h.waitFor(fmt.Sprintf("%d finished cascades", n), func(cs []CascadeView) bool {
+		if len(cs) != n {
+			return false
+		}
+		for _, c := range cs {
+			if c.State == cascadeRunning {
+				return false
+			}
+		}
+		return true
+	})
+	return cs[0]
+}
+
+// states maps each stack below the root ("project/stack") to its state.
+func states(c CascadeView) map[string]State {
+	out := map[string]State{}
+	for _, s := range c.Stacks {
+		out[s.Stack[len(c.Organization)+1:]] = s.State
+	}
+	return out
+}
+
+func stackView(t *testing.T, c CascadeView, ref string) StackView {
+	t.Helper()
+	for _, s := range c.Stacks {
+		if s.Stack == c.Organization+"/"+ref {
+			return s
+		}
+	}
+	t.Fatalf("stack %s is not in cascade %d", ref, c.ID)
+	return StackView{}
+}

@@ -1,0 +1,211 @@
+package relay
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// jobCount counts the deliveries the relay has queued (one job each), ever.
+func (h *harness) jobCount() int {
+	h.t.Helper()
+	var n int
+	require.NoError(h.t, h.r.db.QueryRow(`SELECT COUNT(*) FROM river_job WHERE kind = 'relay_event'`).Scan(&n))
+	return n
+}
+
+func TestDeliveriesWithoutTheRightSignatureAreRefused(t *testing.T) {
+	t.Parallel()
+	fc := chain()
+	h := startRelay(t, fc, testDB(t), func(c *Config) { c.PreviousSecret = "old-secret" })
+	body := payload(fc.update("p/root", map[string]any{"v": 1}))
+	tests := []struct {
+		name      string
+		signature string
+		status    int
+		err       string
+	}{
+		{name: "missing", status: http.StatusUnauthorized,
+			err: "the delivery has no Pulumi-Webhook-Signature header: set the webhook's secret to the relay's"},
+		{name: "signed with another secret", signature: sign(body, "not-the-secret"), status: http.StatusUnauthorized,
+			err: "Pulumi-Webhook-Signature does not match the body: the webhook's secret is not the relay's"},
+		{name: "not hex", signature: "zz", status: http.StatusUnauthorized,
+			err: "Pulumi-Webhook-Signature does not match the body: the webhook's secret is not the relay's"},
+		{name: "of another body", signature: sign(append(bytes.Clone(body), ' '), testSecret),
+			status: http.StatusUnauthorized,
+			err:    "Pulumi-Webhook-Signature does not match the body: the webhook's secret is not the relay's"},
+	}
+	for _, tt := range tests {
+		status, out := h.post(body, map[string]string{headerSignature: tt.signature, headerKind: "stack_update"})
+		assert.Equal(t, tt.status, status, tt.name)
+		assert.Equal(t, tt.err, out["error"], tt.name)
+	}
+	assert.Zero(t, h.jobCount(), "a refused delivery queues nothing")
+	assert.Empty(t, h.cascades())
+
+	// While the secret rotates, the previous one is accepted too.
+	status, _ := h.post(body, map[string]string{headerSignature: sign(body, "old-secret"), headerKind: "stack_update"})
+	assert.Equal(t, http.StatusAccepted, status)
+	assert.Equal(t, 1, h.jobCount())
+}
+
+func TestVerifiedDeliveriesThatStartNothing(t *testing.T) {
+	t.Parallel()
+	h := startRelay(t, chain(), testDB(t))
+	ev := Event{Organization: "acme", Project: "p", Stack: "root", Version: 2}
+	preview := map[string]any{}
+	require.NoError(t, json.Unmarshal(payload(ev), &preview))
+	preview["isPreview"] = true
+	failed := map[string]any{}
+	require.NoError(t, json.Unmarshal(payload(ev), &failed))
+	failed["result"] = "failed"
+	tests := []struct {
+		name    string
+		kind    string
+		body    any
+		status  int
+		ignored string
+		err     string
+	}{
+		{name: "ping", kind: "ping", body: map[string]any{"message": "hello"}, status: http.StatusOK,
+			ignored: "a ping event starts nothing: only successful updates (stack_update) do"},
+		{name: "preview", kind: "stack_update", body: preview, status: http.StatusOK,
+			ignored: "a preview starts nothing: only successful updates do"},
+		{name: "failed update", kind: "stack_update", body: failed, status: http.StatusOK,
+			ignored: "an update that failed starts nothing: only successful updates do"},
+		{name: "no version", kind: "stack_update", status: http.StatusBadRequest,
+			body: map[string]any{"organization": map[string]string{"githubLogin": "acme"}, "projectName": "p",
+				"stackName": "root", "kind": "update", "result": "succeeded"},
+			err: `the payload carries no stack version: neither a positive version nor an updateUrl ending in ` +
+				`/updates/<version> (updateUrl is "")`},
+		{name: "not JSON", kind: "stack_update", body: "nope", status: http.StatusBadRequest,
+			err: "the body is not a JSON stack_update payload: json: cannot unmarshal string into Go value of type relay.updatePayload"},
+	}
+	for _, tt := range tests {
+		body, err := json.Marshal(tt.body)
+		require.NoError(t, err)
+		status, out := h.post(body, map[string]string{headerSignature: sign(body, testSecret), headerKind: tt.kind})
+		assert.Equal(t, tt.status, status, tt.name)
+		if tt.ignored != "" {
+			assert.Equal(t, tt.ignored, out["ignored"], tt.name)
+		} else {
+			assert.Equal(t, tt.err, out["error"], tt.name)
+		}
+	}
+	assert.Zero(t, h.jobCount())
+}
+
+func TestAnOversizedDeliveryIsRefused(t *testing.T) {
+	t.Parallel()
+	h := startRelay(t, chain(), testDB(t))
+	body := bytes.Repeat([]byte("x"), maxDeliveryBytes+1)
+	status, out := h.post(body, map[string]string{headerSignature: sign(body, testSecret)})
+	assert.Equal(t, http.StatusRequestEntityTooLarge, status)
+	assert.Equal(t, "the body is over 1048576 bytes", out["error"])
+	assert.Zero(t, h.jobCount())
+}
+
+func TestHealthz(t *testing.T) {
+	t.Parallel()
+	h := startRelay(t, chain(), testDB(t))
+	resp, err := http.Get(h.base + "/healthz")
+	require.NoError(t, err)
+	defer func() { _ = resp.Body.Close() }()
+	data, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.JSONEq(t, `{"status":"ok"}`, string(data))
+}
+
+func TestHealthzSaysWhenTheDatabaseIsGone(t *testing.T) {
+	t.Parallel()
+	r, err := New(Config{DB: testDB(t), Secret: testSecret, Cloud: chain()})
+	require.NoError(t, err)
+	require.NoError(t, r.open(t.Context()))
+	r.close()
+	rec := httptest.NewRecorder()
+	r.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+	assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	assert.JSONEq(t, `{"status":"database unavailable: sql: database is closed"}`, rec.Body.String())
+}
+
+func TestCascadesListing(t *testing.T) {
+	t.Parallel()
+	fc := chain()
+	h := startRelay(t, fc, testDB(t))
+	h.deliver(fc.update("p/root", map[string]any{"v": 1}))
+	h.waitDone(1)
+	h.deliver(fc.update("p/root", map[string]any{"v": 1}))
+	h.waitDone(2)
+
+	resp, err := http.Get(h.base + "/v1/cascades")
+	require.NoError(t, err)
+	defer func() { _ = resp.Body.Close() }()
+	assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+	var raw struct {
+		Cascades []map[string]any `json:"cascades"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&raw))
+	require.Len(t, raw.Cascades, 2)
+	newest := raw.Cascades[0]
+	assert.Equal(t, float64(2), newest["id"], "newest first")
+	assert.Equal(t, "acme/p/root", newest["root"])
+	assert.Equal(t, float64(3), newest["version"])
+	assert.Equal(t, "done", newest["state"])
+	for _, key := range []string{"organization", "generation", "created", "updated", "stacks"} {
+		assert.Contains(t, newest, key)
+	}
+	stacks := newest["stacks"].([]any)
+	require.Len(t, stacks, 2)
+	a := stacks[0].(map[string]any)
+	assert.Equal(t, "acme/p/a", a["stack"])
+	assert.Equal(t, []any{"acme/p/root"}, a["parents"])
+	assert.Equal(t, "skipped-unchanged", a["state"])
+	assert.Equal(t, "no parent's outputs changed: p/root version 2 to 3", a["reason"])
+	assert.Equal(t, "", a["deploymentId"])
+	first := raw.Cascades[1]["stacks"].([]any)[0].(map[string]any)
+	assert.Equal(t, "succeeded", first["state"])
+	assert.NotEmpty(t, first["deploymentId"])
+
+	for _, q := range []string{"?limit=0", "?limit=501", "?limit=x"} {
+		resp, err := http.Get(h.base + "/v1/cascades" + q)
+		require.NoError(t, err)
+		var out map[string]string
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+		_ = resp.Body.Close()
+		assert.Equal(t, http.StatusBadRequest, resp.StatusCode, q)
+		assert.Contains(t, out["error"], "must be a whole number from 1 to 500", q)
+	}
+	resp2, err := http.Get(h.base + "/v1/cascades?limit=1")
+	require.NoError(t, err)
+	defer func() { _ = resp2.Body.Close() }()
+	require.NoError(t, json.NewDecoder(resp2.Body).Decode(&raw))
+	assert.Len(t, raw.Cascades, 1)
+}
+
+func TestLogLinesAboutACascadeCarryItsID(t *testing.T) {
+	t.Parallel()
+	fc := chain()
+	h := startRelay(t, fc, testDB(t))
+	h.deliver(fc.update("p/root", map[string]any{"v": 1}))
+	h.waitDone(1)
+	var about int
+	for _, line := range bytes.Split([]byte(h.logs.String()), []byte("\n")) {
+		var rec map[string]any
+		if json.Unmarshal(line, &rec) != nil {
+			continue
+		}
+		switch rec["msg"] {
+		case "cascade started", "deployment started", "deployment ended", "cascade done", "update started a cascade":
+			about++
+			assert.Equal(t, float64(1), rec["cascade"], "%s", line)
+		}
+	}
+	assert.GreaterOrEqual(t, about, 6, "a cascade of two stacks logs at least six lines about itself")
+}

@@ -1,0 +1,226 @@
+package relay
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+
+	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
+)
+
+// Config is everything a relay needs; New checks it.
+type Config struct {
+	// Addr is the address to listen on, such as ":8080" or "127.0.0.1:0" (any free port: the
+	// "listening" log line and Addr tell which).
+	Addr string
+	// DB is the path of the SQLite file that holds the relay's state and its job queue; it is
+	// created if missing. One relay process owns it at a time.
+	DB string
+	// APIURL is the Pulumi Cloud API, https://api.pulumi.com by default.
+	APIURL string
+	// Token is the Pulumi Cloud access token the relay acts with.
+	Token string
+	// Secret is the HMAC key the relay's webhooks sign deliveries with. PreviousSecret, when
+	// set, is accepted too, while the webhooks move from it to Secret.
+	Secret         string
+	PreviousSecret string
+	// Logger receives the relay's structured logs; nil means JSON on stderr.
+	Logger *slog.Logger
+	// Cloud replaces the Cloud client built from APIURL and Token (tests).
+	Cloud Cloud
+	// PollInterval is how often a cascade looks at its deployments in flight and a held event is
+	// tried again; 5s by default.
+	PollInterval time.Duration
+	// ShutdownGrace is how long a stop waits for the steps in progress before interrupting
+	// them; 10s by default.
+	ShutdownGrace time.Duration
+}
+
+// Relay receives update events, and runs the cascades they start.
+type Relay struct {
+	cfg     Config
+	log     *slog.Logger
+	cloud   Cloud
+	secrets [][]byte
+
+	db    *sql.DB
+	store *store
+	jobs  *river.Client[*sql.Tx]
+
+	listening chan struct{}
+	addr      string
+	closeOnce sync.Once
+}
+
+// New checks cfg and returns a relay that Run starts.
+func New(cfg Config) (*Relay, error) {
+	if cfg.Addr == "" {
+		cfg.Addr = ":8080"
+	}
+	if cfg.DB == "" {
+		cfg.DB = "relay.db"
+	}
+	if strings.HasPrefix(cfg.DB, "postgres://") || strings.HasPrefix(cfg.DB, "postgresql://") {
+		return nil, ErrPostgresNotYet
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = 5 * time.Second
+	}
+	if cfg.ShutdownGrace <= 0 {
+		cfg.ShutdownGrace = 10 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	if strings.TrimSpace(cfg.Secret) == "" {
+		return nil, errors.New("the webhook secret is empty: every delivery would be refused")
+	}
+	r := &Relay{cfg: cfg, log: cfg.Logger, cloud: cfg.Cloud, listening: make(chan struct{})}
+	r.secrets = append(r.secrets, []byte(cfg.Secret))
+	if cfg.PreviousSecret != "" {
+		r.secrets = append(r.secrets, []byte(cfg.PreviousSecret))
+	}
+	if r.cloud == nil {
+		client, err := cloud.New(nil, cfg.APIURL, cfg.Token, cloud.WithUserAgent("pulumi-auto-deploy-relay"))
+		if err != nil {
+			return nil, err
+		}
+		r.cloud = NewCloud(client)
+	}
+	return r, nil
+}
+
+// Run opens the database, starts the job queue and serves HTTP until ctx ends, then shuts
+// down gracefully: no new deliveries, the steps in progress finish (or are interrupted after
+// a grace period and resume at the next start).
+func (r *Relay) Run(ctx context.Context) error {
+	if err := r.open(ctx); err != nil {
+		return err
+	}
+	defer r.close()
+	// The queue outlives ctx so that it can be stopped in order below.
+	if err := r.jobs.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("starting the job queue: %w", err)
+	}
+	ln, err := net.Listen("tcp", r.cfg.Addr)
+	if err != nil {
+		r.stopJobs()
+		return fmt.Errorf("--addr %s: %w", r.cfg.Addr, err)
+	}
+	r.addr = ln.Addr().String()
+	close(r.listening)
+	srv := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	r.log.Info("listening", "addr", r.addr, "db", r.cfg.DB)
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-served:
+	}
+	r.log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ShutdownGrace)
+	defer cancel()
+	_ = srv.Shutdown(shutdownCtx)
+	r.stopJobs()
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	return nil
+}
+
+// Addr is the address the relay listens on, once Run got that far.
+func (r *Relay) Addr() string {
+	<-r.listening
+	return r.addr
+}
+
+// open prepares the database and the job queue, without starting either.
+func (r *Relay) open(ctx context.Context) error {
+	db, err := openSQLite(ctx, r.cfg.DB)
+	if err != nil {
+		return err
+	}
+	// River's informational lines would drown the relay's own.
+	quiet := slog.New(&levelFloor{Handler: r.log.Handler(), floor: slog.LevelWarn}).With("component", "river")
+	if err := migrate(ctx, db, sqliteDialect, quiet); err != nil {
+		_ = db.Close()
+		return err
+	}
+	// A relay killed mid-step left its job running; this process owns the file, so nothing else
+	// is running it.
+	if _, err := db.ExecContext(ctx, sqliteDialect.recoverOrphans); err != nil {
+		_ = db.Close()
+		return fmt.Errorf("taking back the jobs of a relay that stopped: %w", err)
+	}
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &eventWorker{r: r})
+	river.AddWorker(workers, &cascadeWorker{r: r})
+	fetch := min(r.cfg.PollInterval, time.Second)
+	jobs, err := river.NewClient(riversqlite.New(db), &river.Config{
+		Logger:  quiet,
+		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 8}},
+		Workers: workers,
+		// SQLite has no notifications: the queue looks for due jobs this often. Snoozes up to
+		// River's scheduler interval (5s, the default PollInterval) are due without it.
+		FetchPollInterval: fetch,
+		FetchCooldown:     min(fetch, 100*time.Millisecond),
+		MaxAttempts:       10,
+	})
+	if err != nil {
+		_ = db.Close()
+		return fmt.Errorf("creating the job queue: %w", err)
+	}
+	r.db, r.store, r.jobs = db, &store{now: time.Now}, jobs
+	return nil
+}
+
+// stopJobs lets the running steps finish, then interrupts what is left; an interrupted step
+// runs again at the next start.
+func (r *Relay) stopJobs() {
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.ShutdownGrace)
+	defer cancel()
+	if err := r.jobs.Stop(ctx); err != nil {
+		hard, cancelHard := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancelHard()
+		_ = r.jobs.StopAndCancel(hard)
+	}
+}
+
+func (r *Relay) close() {
+	r.closeOnce.Do(func() {
+		if r.db != nil {
+			_ = r.db.Close()
+		}
+	})
+}
+
+// levelFloor passes on only records at or above floor.
+type levelFloor struct {
+	slog.Handler
+	floor slog.Level
+}
+
+func (h *levelFloor) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.floor && h.Handler.Enabled(ctx, l)
+}
+
+func (h *levelFloor) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &levelFloor{Handler: h.Handler.WithAttrs(attrs), floor: h.floor}
+}
+
+func (h *levelFloor) WithGroup(name string) slog.Handler {
+	return &levelFloor{Handler: h.Handler.WithGroup(name), floor: h.floor}
+}
