@@ -237,6 +237,9 @@ func (d *AutoDeployer) Read(
 			"again", source, strings.Join(req.State.DownstreamRefs, ", "))
 		return infer.ReadResponse[AutoDeployerArgs, AutoDeployerState]{}, nil
 	}
+	if err := engineFor(ctx).warnLoops(ctx, client, edgesFrom(source, refs)); err != nil {
+		return infer.ReadResponse[AutoDeployerArgs, AutoDeployerState]{}, err
+	}
 	args := AutoDeployerArgs{Organization: source.org, Project: source.project, Stack: source.stack,
 		DownstreamRefs: refs, Paused: req.State.Paused}
 	return infer.ReadResponse[AutoDeployerArgs, AutoDeployerState]{

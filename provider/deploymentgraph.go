@@ -385,6 +385,9 @@ func (g *DeploymentGraph) Read(
 	for i, source := range sources {
 		now = append(now, edgesFrom(stackKey{org: org}.at(source), found[i])...)
 	}
+	if err := engineFor(ctx).warnLoops(ctx, client, now); err != nil {
+		return infer.ReadResponse[DeploymentGraphArgs, DeploymentGraphState]{}, err
+	}
 	args := req.Inputs
 	if importing {
 		if len(now) == 0 {
