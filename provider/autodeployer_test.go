@@ -285,7 +285,9 @@ func TestAutoDeployerReadAndImport(t *testing.T) {
 		PayloadURL: "https://hooks.example.com/x"})
 	require.NoError(t, err)
 
-	read, err := tc.server.Read(p.ReadRequest{ID: "org/graph/a", Urn: deployerURN("a")})
+	// Each refresh is a command of its own, a provider process of its own.
+	refresh := func() integration.Server { return newServer(t, tc.cloud.URL, testToken) }
+	read, err := refresh().Read(p.ReadRequest{ID: "org/graph/a", Urn: deployerURN("a")})
 	require.NoError(t, err)
 	assert.Equal(t, "org/graph/a", read.ID)
 	assert.Equal(t, []string{"graph/b", "graph/c"}, refsOf(read.Inputs, "downstreamRefs"))
@@ -298,7 +300,7 @@ func TestAutoDeployerReadAndImport(t *testing.T) {
 		Active: false,
 	})
 	require.NoError(t, err)
-	read, err = tc.server.Read(p.ReadRequest{ID: "org/graph/a", Urn: deployerURN("a"), Properties: resp.Properties})
+	read, err = refresh().Read(p.ReadRequest{ID: "org/graph/a", Urn: deployerURN("a"), Properties: resp.Properties})
 	require.NoError(t, err)
 	assert.Equal(t, []string{"graph/b"}, refsOf(read.Properties, "downstreamRefs"))
 
@@ -315,7 +317,7 @@ func TestAutoDeployerReadAndImport(t *testing.T) {
 	}
 	assert.Len(t, tc.cloud.Webhooks(), 3)
 
-	_, err = tc.server.Read(p.ReadRequest{ID: "org/graph", Urn: deployerURN("a")})
+	_, err = refresh().Read(p.ReadRequest{ID: "org/graph", Urn: deployerURN("a")})
 	assert.ErrorContains(t, err, `AutoDeployer ID "org/graph" is not valid: use organization/project/stack`)
 
 	// Delete twice: webhooks already gone count as deleted.

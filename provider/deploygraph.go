@@ -86,9 +86,6 @@ func (l *lazy[T]) get(load func() (T, error)) (T, error) {
 	return value, nil
 }
 
-// set replaces the value with one read afresh.
-func (l *lazy[T]) set(value T) { l.value.Store(&value) }
-
 // peek returns the value if it has been loaded, without loading it or waiting for a load.
 func (l *lazy[T]) peek() (T, bool) {
 	if v := l.value.Load(); v != nil {
@@ -199,9 +196,6 @@ func skipsIntermediateDeployments(settings map[string]any) bool {
 func (g *deployGraph) webhooksOf(ctx context.Context, client Client, k stackKey) (stackHooks, error) {
 	return entry(g, g.hooks, k).get(func() (stackHooks, error) { return listWebhooks(ctx, client, k) })
 }
-
-// remember keeps a listing read afresh as the run's view of the stack's webhooks.
-func (g *deployGraph) remember(k stackKey, listed stackHooks) { entry(g, g.hooks, k).set(listed) }
 
 // listWebhooks reads the stack's webhooks from Pulumi Cloud, uncached: refresh, import and
 // getDeploymentGraph must see what is there now. A stack that does not exist has none.

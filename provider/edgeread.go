@@ -20,13 +20,13 @@ import (
 func (e *edgeEngine) ownedEdges(
 	ctx context.Context, client Client, owner string, source stackKey, inState []string, form edgeForm,
 ) (refs []string, exists bool, err error) {
-	// Read afresh, and kept in the run's cache for the loop walk below and other
-	// resources': a refresh reads each stack once.
-	listed, err := listWebhooks(ctx, client, source)
+	// Through the run's cache, which a refresh fills as it goes: each stack is read once,
+	// here or by the loop walk of another resource, whichever comes first, and a provider
+	// process serves one command, so what it read is as fresh as the refresh.
+	listed, err := e.graph.webhooksOf(ctx, client, source)
 	if err != nil || !listed.exists {
 		return nil, false, err
 	}
-	e.graph.remember(source, listed)
 	hooks := listed.hooks
 	byName := map[string]cloud.Webhook{}
 	var live []string
