@@ -5,6 +5,7 @@ package examples
 import (
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -77,10 +78,12 @@ func TestYAMLDeploymentGraph(t *testing.T) {
 			c.api(t, http.MethodDelete, "/api/stacks/org/own/b/hooks/"+h.Name, nil, http.StatusNoContent)
 		}
 	}
+	refreshed := time.Now()
 	out, _, writes, routes = phase("refresh", "refresh", "--yes", "--skip-preview")
 	assert.Zero(t, writes)
-	assert.Equal(t, 4, routes["GET "+hooksRoute], "one list per stack of the graph (a, b, c, d), each once: the "+
-		"upstream stacks, and below them for the check for loops")
+	assertListedOnce(t, c, refreshed)
+	assert.Equal(t, 4, routes["GET "+hooksRoute], "one list per stack of the graph (a, b, c, d): the upstream "+
+		"stacks, and below them for the check for loops")
 	assert.Contains(t, out, "the deployment webhook org/own/b → own/d is no longer in place: it was deleted")
 	_, _, writes, routes = phase("restore", "up", "--yes", "--skip-preview")
 	assert.Equal(t, 1, writes)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -59,6 +60,20 @@ func edgeOwners(c *cloud) map[string][]string {
 		out[edge] = append(out[edge], h.DisplayName)
 	}
 	return out
+}
+
+// assertListedOnce checks that since a time no stack's webhooks were listed twice.
+func assertListedOnce(t *testing.T, c *cloud, since time.Time) {
+	t.Helper()
+	seen := map[string]int{}
+	for _, r := range c.Requests() {
+		if !r.Time.Before(since) && r.Method == http.MethodGet && strings.HasSuffix(r.Route, "/{stack}/hooks") {
+			seen[r.Path]++
+		}
+	}
+	for path, n := range seen {
+		assert.Equal(t, 1, n, "%s listed %d times", path, n)
+	}
 }
 
 // assertDeploysOnce fires an update of stack and checks that exactly want are deployed,
