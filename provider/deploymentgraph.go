@@ -74,13 +74,15 @@ func (a *DeploymentGraphArgs) Annotate(an infer.Annotator) {
 		"references of only the stacks updated since they were last read (`stackReferences`). A new "+
 		"StackReference shows in the next preview and is wired by the next update; a removed one is unwired.")
 	an.Describe(&a.KeepRedundantEdges, "Keep edges that a longer path implies. By default an edge u → d is left "+
-		"out when u → … → d exists, so d deploys once per change of u, after its last upstream.")
+		"out when u → … → d exists, so d deploys once per change of u, after its last upstream. Through a relay "+
+		"every edge is kept: the relay deploys each stack once anyway, and judges it on every stack it reads.")
 	an.Describe(&a.Paused, pausedDoc)
 	an.Describe(&a.Relay, "Send the graph's deployments through a cascade relay (`pulumi-auto-deploy-relay`) "+
 		"instead of straight to Pulumi Deployments: each stack then deploys at most once per change of its "+
 		"upstreams, after all of them, and only when an output it reads changed. Each edge is then a signed "+
 		"`raw` webhook to the relay instead of a `pulumi_deployments` one, under the same name: setting or "+
-		"removing it rewrites each webhook in place, one update per edge. See docs/relay.md.")
+		"removing it rewrites each webhook in place, one update per edge, and adds (or removes) the edges a "+
+		"longer path implies, which only the relay keeps. See docs/relay.md.")
 }
 
 // Annotate describes the outputs.

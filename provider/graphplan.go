@@ -75,13 +75,18 @@ func (e *edgeEngine) planGraph(
 			}
 		}
 	}
+	// Through a relay, every edge stays: the relay deploys a stack once whatever the paths,
+	// and it judges a stack on the outputs of every parent it has an edge from, so an edge
+	// a longer path implies is one it must see.
 	final := union
-	if !args.KeepRedundantEdges {
+	if !args.KeepRedundantEdges && args.Relay == nil {
 		final, plan.dropped = newShape(union).reduce(union)
 	}
 	plan.edges = withoutEmptyLists(final)
 	finalShape := newShape(final)
-	plan.joins = finalShape.joins(maxShapeLines)
+	if args.Relay == nil {
+		plan.joins = finalShape.joins(maxShapeLines) // each path is a deployment only without a relay
+	}
 	if refs != nil {
 		for _, reader := range slices.Sorted(maps.Keys(refs.outside)) {
 			for _, upstream := range refs.outside[reader] {

@@ -118,3 +118,37 @@ func TestRelayEdgesCountInLoopsAndOwnership(t *testing.T) {
 	_, err = engineCreate(same, deployerURN("a"), deployerInputs("a", "graph/b"))
 	require.ErrorContains(t, err, "is owned by "+string(graphURN("g")))
 }
+
+// TestRelayModeKeepsImpliedEdges: root → p → j and root → j. Without a relay root → j is
+// left out (j would deploy twice); through a relay it is kept, since the relay deploys j
+// once anyway and must know that j reads root, not only p. Switching adds it.
+func TestRelayModeKeepsImpliedEdges(t *testing.T) {
+	t.Parallel()
+	tc := graphCloud(t, "root", "p", "j")
+	edges := map[string][]string{"graph/root": {"graph/p", "graph/j"}, "graph/p": {"graph/j"}}
+	created, err := engineCreate(tc.server, graphURN("g"), relayInputs(edges, "", ""))
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"root → graph/p", "p → graph/j"}, hookEdges(tc))
+
+	server := newServer(t, tc.cloud.URL, testToken)
+	inputs := relayInputs(edges, "https://relay.example.com", "s")
+	check, err := server.Check(p.CheckRequest{Urn: graphURN("g"), State: created.Properties, Inputs: inputs})
+	require.NoError(t, err)
+	diff, err := server.Diff(p.DiffRequest{ID: "org", Urn: graphURN("g"), State: created.Properties,
+		Inputs: check.Inputs})
+	require.NoError(t, err)
+	assert.Contains(t, diff.DetailedDiff, `["effectiveEdges: graph/root → graph/j"]`)
+	tc.cloud.ResetStats()
+	_, err = server.Update(p.UpdateRequest{ID: "org", Urn: graphURN("g"), State: created.Properties,
+		Inputs: check.Inputs})
+	require.NoError(t, err)
+	stats := tc.cloud.Stats()
+	assert.Equal(t, 2, stats.ByMethod[http.MethodPatch], "the two edges in place, rewritten: %v", stats.ByRoute)
+	assert.Equal(t, 1, stats.ByMethod[http.MethodPost], "the implied edge, added")
+	var names []string
+	for _, h := range tc.cloud.Webhooks() {
+		names = append(names, h.Stack+" "+h.Name)
+	}
+	assert.ElementsMatch(t, []string{"root " + edgeWebhookName("graph/p"), "p " + edgeWebhookName("graph/j"),
+		"root " + edgeWebhookName("graph/j")}, names)
+}
