@@ -30,6 +30,10 @@ const (
 	// accepts the +8 the public docs show.
 	acceptHeader = "application/vnd.pulumi+9"
 
+	// retryAfterJitter: a server-requested wait is stretched by up to 1/retryAfterJitter,
+	// within maxRetryAfter.
+	retryAfterJitter = 5
+
 	// maxRetryAfter caps a server-requested wait, as the Pulumi CLI does, so
 	// a misconfigured edge cannot park a deployment for an hour.
 	maxRetryAfter = 30 * time.Second
@@ -327,7 +331,11 @@ func (c *Client) do(ctx context.Context, r request) error {
 		}
 		wait := p.backoff(attempt)
 		if apiErr != nil && apiErr.RetryAfter > 0 {
-			wait = min(apiErr.RetryAfter, maxRetryAfter)
+			// A little more than asked, at random: many requests told the same wait would
+			// otherwise come back together, and with few slots in flight, in the same order,
+			// so that one of them could meet the next refusal every time.
+			asked := min(apiErr.RetryAfter, maxRetryAfter)
+			wait = min(asked+rand.N(asked/retryAfterJitter+1), maxRetryAfter)
 		}
 		// waited stands in for the clock when Sleep is a test hook that
 		// returns at once; in production the clock is always ahead of it.

@@ -259,7 +259,9 @@ func TestRateLimitedPostRetried(t *testing.T) {
 	w, err := c.CreateWebhook(t.Context(), orgScope, Webhook{DisplayName: "d", PayloadURL: "https://x"})
 	require.NoError(t, err)
 	assert.Equal(t, "h1", w.Name)
-	assert.Equal(t, []time.Duration{2 * time.Second}, rec.Waits())
+	require.Len(t, rec.Waits(), 1)
+	assert.InDelta(t, 2.2*float64(time.Second), float64(rec.Waits()[0]), 0.2*float64(time.Second),
+		"Retry-After 2, stretched by at most a fifth")
 	assert.Equal(t, ClientStats{Requests: 2, Retries: 1}, c.Stats())
 	assert.Equal(t, f.bodies[0], f.bodies[1])
 }
@@ -272,12 +274,13 @@ func TestRetryAfter(t *testing.T) {
 		header   string
 		min, max time.Duration
 	}{
-		{"seconds", 429, "3", 3 * time.Second, 3 * time.Second},
+		// The wait asked for, stretched by up to a fifth at random so refused clients spread out.
+		{"seconds", 429, "3", 3 * time.Second, 3 * time.Second * 6 / 5},
 		{"seconds capped", 429, "120", 30 * time.Second, 30 * time.Second},
-		{"http date", 429, time.Now().Add(10 * time.Second).UTC().Format(http.TimeFormat), 1, 10 * time.Second},
+		{"http date", 429, time.Now().Add(10 * time.Second).UTC().Format(http.TimeFormat), 1, 12 * time.Second},
 		{"http date capped", 429, time.Now().Add(time.Hour).UTC().Format(http.TimeFormat),
 			30 * time.Second, 30 * time.Second},
-		{"on 503", 503, "4", 4 * time.Second, 4 * time.Second},
+		{"on 503", 503, "4", 4 * time.Second, 4 * time.Second * 6 / 5},
 		{"unparsable falls back to backoff", 429, "later", 0, 250 * time.Millisecond},
 	}
 	for _, tt := range tests {

@@ -79,7 +79,8 @@ func TestYAMLDeploymentGraph(t *testing.T) {
 	}
 	out, _, writes, routes = phase("refresh", "refresh", "--yes", "--skip-preview")
 	assert.Zero(t, writes)
-	assert.Equal(t, 3, routes["GET "+hooksRoute], "one list per upstream stack (a, b, c)")
+	assert.Equal(t, 4, routes["GET "+hooksRoute], "one list per stack of the graph (a, b, c, d), each once: the "+
+		"upstream stacks, and below them for the check for loops")
 	assert.Contains(t, out, "the deployment webhook org/own/b → own/d is no longer in place: it was deleted")
 	_, _, writes, routes = phase("restore", "up", "--yes", "--skip-preview")
 	assert.Equal(t, 1, writes)

@@ -82,36 +82,41 @@ func ownerURN(project, name string) string {
 	return "urn:pulumi:test::" + project + "::auto-deploy:index:AutoDeployer::" + name
 }
 
-func TestRenameWithoutAliasIsRefused(t *testing.T) {
+// TestRenameHandsTheEdgesOver: an AutoDeployer renamed without aliases is a new resource
+// and a deleted one in the same update; the new one takes each edge over (one PATCH of
+// its recorded owner) and the old one's delete leaves it: no edge is missing or doubled.
+// With aliases the engine carries the state over: not one request.
+func TestRenameHandsTheEdgesOver(t *testing.T) {
 	t.Parallel()
 	c := ownCloud(t, "a", "b", "c")
 	w := newProgramWorkspace(t, deployersProgram("rename", deployer{name: "a", stack: "a",
 		refs: []string{"own/b", "own/c"}}), c)
 	w.pulumi("up", "--yes")
-	before := edgeOwners(c)
+	before := c.Webhooks()
 	require.Len(t, before, 2)
 
-	// Renamed without an alias: the new name would adopt the edges and the delete of the
-	// old one remove them. Preview refuses, naming the owner and the fix.
 	w.edit("  a:\n", "  a2:\n")
+	out := w.pulumi("preview")
+	assert.Contains(t, out, "the edge own/a → own/b passes from "+ownerURN("rename", "a")+" to this resource")
 	c.ResetStats()
-	out, err := w.run("preview")
-	require.Error(t, err)
-	assert.Contains(t, out, "is owned by "+ownerURN("rename", "a"))
-	assert.Contains(t, out, "add it to this resource's aliases")
-	out, err = w.run("up", "--yes")
-	require.Error(t, err, out)
-	assert.Zero(t, c.Stats().Writes, "a refused rename writes nothing")
-	assert.Equal(t, before, edgeOwners(c))
+	w.pulumi("up", "--yes", "--skip-preview")
+	stats := c.Stats()
+	assert.Zero(t, stats.ByMethod[http.MethodPost]+stats.ByMethod[http.MethodDelete], "%v", stats.ByRoute)
+	assert.Equal(t, 2, stats.ByMethod[http.MethodPatch], "one new owner per edge")
+	after := c.Webhooks()
+	require.Len(t, after, 2)
+	for i := range after {
+		assert.Equal(t, before[i].Name, after[i].Name)
+		assert.True(t, strings.HasSuffix(after[i].DisplayName, "(owner: "+ownerURN("rename", "a2")+")"))
+	}
 	assertDeploysOnce(t, c, "a", "b", "c")
 
 	// With the alias the engine carries the state over: not one request.
 	w.edit("  a2:\n    type: auto-deploy:AutoDeployer\n",
-		"  a2:\n    type: auto-deploy:AutoDeployer\n    options:\n      aliases:\n        - "+ownerURN("rename", "a")+"\n")
+		"  a3:\n    type: auto-deploy:AutoDeployer\n    options:\n      aliases:\n        - "+ownerURN("rename", "a2")+"\n")
 	c.ResetStats()
 	w.pulumi("up", "--yes")
 	assert.Zero(t, c.Stats().Total, "a rename with aliases costs no request")
-	assert.Equal(t, before, edgeOwners(c))
 	assertDeploysOnce(t, c, "a", "b", "c")
 
 	// The renamed resource still owns its edges: removing one deletes it, destroy the rest.

@@ -53,16 +53,18 @@ func TestYAMLAutoDeployerGraph(t *testing.T) {
 	_, writes, _ = phase("reorder-refs", "up", "--yes", "--expect-no-changes")
 	assert.Zero(t, writes)
 
-	// Deleted behind Pulumi's back: refresh notices with one list per stack (and one list of
-	// the organization's stacks, to warn about edges to deleted stacks); up restores it.
+	// Deleted behind Pulumi's back: refresh notices with one list per stack of the graph (the
+	// AutoDeployers' stacks, and those below them, which the check for loops in Pulumi Cloud
+	// walks) and one list of the organization's stacks, to warn about edges to deleted stacks;
+	// up restores it.
 	hookOnA := c.Webhooks()[0]
 	require.Equal(t, "a", hookOnA.Stack)
 	c.api(t, http.MethodDelete, hookOnA.Scope.Path()+"/"+hookOnA.Name, nil, http.StatusNoContent)
 	total, writes, routes = phase("refresh", "refresh", "--yes", "--skip-preview")
 	assert.Zero(t, writes)
-	assert.Equal(t, 2, routes["GET "+hooksRoute], "one list request per AutoDeployer with refs (a and b)")
+	assert.Equal(t, 4, routes["GET "+hooksRoute], "one list per stack of the graph (a, b, c, d), each once")
 	assert.Equal(t, 1, routes["GET /api/user/stacks"], "one list of the organization's stacks")
-	assert.Equal(t, 3, total)
+	assert.Equal(t, 5, total)
 	_, writes, routes = phase("restore", "up", "--yes", "--skip-preview")
 	assert.Equal(t, 1, writes)
 	assert.Equal(t, 1, routes["POST "+hooksRoute])

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	_ "embed"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -154,15 +153,9 @@ func (d *AutoDeployer) Create(
 ) (infer.CreateResponse[AutoDeployerState], error) {
 	args := req.Inputs
 	owner := resourceURN(ctx)
-	now, err := engineFor(ctx).apply(ctx, edgeChange{owner: owner, want: edgesFrom(args.source(), args.DownstreamRefs),
-		paused: args.Paused, field: downstreamRefsField}, req.DryRun)
-	refs := targetsOf(now)
-	if err != nil && !errors.As(err, &infer.ResourceInitFailedError{}) {
-		return infer.CreateResponse[AutoDeployerState]{}, err
-	}
-	return infer.CreateResponse[AutoDeployerState]{
-		ID: args.source().String(), Output: newAutoDeployerState(args, refs, owner),
-	}, err
+	out, err := writeEdges(ctx, edgeChange{owner: owner, want: edgesFrom(args.source(), args.DownstreamRefs),
+		paused: args.Paused, field: downstreamRefsField}, req.DryRun, args.stateOf(owner))
+	return infer.CreateResponse[AutoDeployerState]{ID: args.source().String(), Output: out}, err
 }
 
 // Diff compares the refs as a set and names each ref added or removed, not positions in
@@ -197,15 +190,12 @@ func (d *AutoDeployer) Update(
 	ctx context.Context, req infer.UpdateRequest[AutoDeployerArgs, AutoDeployerState],
 ) (infer.UpdateResponse[AutoDeployerState], error) {
 	owner := req.State.owner(ctx)
-	now, err := engineFor(ctx).apply(ctx, edgeChange{owner: owner,
+	out, err := writeEdges(ctx, edgeChange{owner: owner,
 		want:   edgesFrom(req.Inputs.source(), req.Inputs.DownstreamRefs),
 		have:   edgesFrom(req.State.source(), req.State.DownstreamRefs),
-		paused: req.Inputs.Paused, wasPaused: req.State.Paused, field: downstreamRefsField}, req.DryRun)
-	refs := targetsOf(now)
-	if err != nil && !errors.As(err, &infer.ResourceInitFailedError{}) {
-		return infer.UpdateResponse[AutoDeployerState]{}, err
-	}
-	return infer.UpdateResponse[AutoDeployerState]{Output: newAutoDeployerState(req.Inputs, refs, owner)}, err
+		paused: req.Inputs.Paused, wasPaused: req.State.Paused, field: downstreamRefsField}, req.DryRun,
+		req.Inputs.stateOf(owner))
+	return infer.UpdateResponse[AutoDeployerState]{Output: out}, err
 }
 
 // Read lists the stack's webhooks in one request and keeps those this resource owns in
@@ -247,6 +237,9 @@ func (d *AutoDeployer) Read(
 			"again", source, strings.Join(req.State.DownstreamRefs, ", "))
 		return infer.ReadResponse[AutoDeployerArgs, AutoDeployerState]{}, nil
 	}
+	if err := engineFor(ctx).warnLoops(ctx, client, edgesFrom(source, refs)); err != nil {
+		return infer.ReadResponse[AutoDeployerArgs, AutoDeployerState]{}, err
+	}
 	args := AutoDeployerArgs{Organization: source.org, Project: source.project, Stack: source.stack,
 		DownstreamRefs: refs, Paused: req.State.Paused}
 	return infer.ReadResponse[AutoDeployerArgs, AutoDeployerState]{
@@ -260,6 +253,11 @@ func (d *AutoDeployer) Delete(
 ) (infer.DeleteResponse, error) {
 	return infer.DeleteResponse{}, engineFor(ctx).deleteAll(ctx, req.ID, req.State.owner(ctx),
 		edgesFrom(req.State.source(), req.State.DownstreamRefs), req.State.Paused, downstreamRefsField)
+}
+
+// stateOf builds the state from the edges in place, for writeEdges.
+func (a AutoDeployerArgs) stateOf(owner string) func([]edge) AutoDeployerState {
+	return func(now []edge) AutoDeployerState { return newAutoDeployerState(a, targetsOf(now), owner) }
 }
 
 func newAutoDeployerState(args AutoDeployerArgs, refs []string, owner string) AutoDeployerState {

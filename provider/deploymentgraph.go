@@ -191,14 +191,10 @@ func (g *DeploymentGraph) Create(
 		return infer.CreateResponse[DeploymentGraphState]{}, err
 	}
 	engineFor(ctx).report(ctx, args.Organization, plan)
-	now, err := engineFor(ctx).apply(ctx, edgeChange{owner: owner, want: edgeList(args.Organization, plan.edges),
-		paused: args.Paused, relay: args.Relay, field: edgesField, knownReads: plan.reads()}, req.DryRun)
-	if err != nil && !errors.As(err, &infer.ResourceInitFailedError{}) {
-		return infer.CreateResponse[DeploymentGraphState]{}, err
-	}
-	return infer.CreateResponse[DeploymentGraphState]{
-		ID: args.Organization, Output: newDeploymentGraphState(args, now, owner, plan.references),
-	}, err
+	out, err := writeEdges(ctx, edgeChange{owner: owner, want: edgeList(args.Organization, plan.edges),
+		paused: args.Paused, relay: args.Relay, field: edgesField, knownReads: plan.reads()}, req.DryRun,
+		args.stateOf(owner, plan))
+	return infer.CreateResponse[DeploymentGraphState]{ID: args.Organization, Output: out}, err
 }
 
 // Diff names each edge added or removed, never positions shifting in a list: as
@@ -312,16 +308,11 @@ func (g *DeploymentGraph) Update(
 	if !sameGraph(plan.edges, req.State.effective()) {
 		engineFor(ctx).report(ctx, org, plan)
 	}
-	now, err := engineFor(ctx).apply(ctx, edgeChange{owner: owner, want: edgeList(org, plan.edges),
+	out, err := writeEdges(ctx, edgeChange{owner: owner, want: edgeList(org, plan.edges),
 		have: edgeList(req.State.Organization, req.State.effective()), paused: req.Inputs.Paused,
 		wasPaused: req.State.Paused, relay: req.Inputs.Relay, wasRelay: req.State.Relay, field: edgesField,
-		knownReads: plan.reads()}, req.DryRun)
-	if err != nil && !errors.As(err, &infer.ResourceInitFailedError{}) {
-		return infer.UpdateResponse[DeploymentGraphState]{}, err
-	}
-	return infer.UpdateResponse[DeploymentGraphState]{
-		Output: newDeploymentGraphState(req.Inputs, now, owner, plan.references),
-	}, err
+		knownReads: plan.reads()}, req.DryRun, req.Inputs.stateOf(owner, plan))
+	return infer.UpdateResponse[DeploymentGraphState]{Output: out}, err
 }
 
 // plan is the graph the Diff just before worked out for these inputs, or worked out now.
@@ -394,6 +385,9 @@ func (g *DeploymentGraph) Read(
 	for i, source := range sources {
 		now = append(now, edgesFrom(stackKey{org: org}.at(source), found[i])...)
 	}
+	if err := engineFor(ctx).warnLoops(ctx, client, now); err != nil {
+		return infer.ReadResponse[DeploymentGraphArgs, DeploymentGraphState]{}, err
+	}
 	args := req.Inputs
 	if importing {
 		if len(now) == 0 {
@@ -455,6 +449,11 @@ func sameGraph(a, b map[string][]string) bool {
 		}
 	}
 	return true
+}
+
+// stateOf builds the state from the edges in place, for writeEdges.
+func (a DeploymentGraphArgs) stateOf(owner string, plan graphPlan) func([]edge) DeploymentGraphState {
+	return func(now []edge) DeploymentGraphState { return newDeploymentGraphState(a, now, owner, plan.references) }
 }
 
 func newDeploymentGraphState(

@@ -4,6 +4,7 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -67,9 +68,6 @@ func (e *edgeEngine) ownedEdges(
 		}
 	}
 	e.warnDoubled(ctx, source, hooks, refs)
-	if err := e.warnLoops(ctx, client, source, refs); err != nil {
-		return nil, false, err
-	}
 	return refs, true, nil
 }
 
@@ -90,23 +88,30 @@ func (e *edgeEngine) warnDoubled(ctx context.Context, source stackKey, hooks []c
 	}
 }
 
-// warnLoops warns about each edge source → ref that is part of a deployment loop in
-// Pulumi Cloud, whoever made the rest of it, with the loop's path: an update of any stack
-// on it would redeploy the stacks on it forever.
-func (e *edgeEngine) warnLoops(ctx context.Context, client Client, source stackKey, refs []string) error {
-	if len(refs) == 0 {
+// warnLoops warns about each of edges that is part of a deployment loop in Pulumi Cloud,
+// whoever made the rest of it, with the loop's path: an update of any stack on it would
+// redeploy the stacks on it forever. It reads what is below the edges' targets that the
+// run has not read yet (a refresh runs it after reading the edges' sources).
+func (e *edgeEngine) warnLoops(ctx context.Context, client Client, edges []edge) error {
+	if len(edges) == 0 {
 		return nil
 	}
-	if err := e.graph.warm(ctx, client, source, refs); err != nil {
+	bySource := groupBySource(edges)
+	errs := make([]error, len(bySource))
+	forEachRead(len(bySource), func(i int) {
+		errs[i] = e.graph.warm(ctx, client, bySource[i].source, bySource[i].refs)
+	})
+	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	graph := e.graph.visible(source.org)
+	graph := e.graph.visible(edges[0].source.org)
 	component := stronglyConnected(graph)
-	for _, ref := range refs {
-		if c, ok := component[source.ref()]; !ok || c != component[ref] {
+	for _, x := range edges {
+		from := x.source.ref()
+		if c, ok := component[from]; !ok || c != component[x.ref] {
 			continue
 		}
-		loop := append([]string{source.ref()}, pathBetween(graph, []string{ref}, source.ref())...)
+		loop := append([]string{from}, pathBetween(graph, []string{x.ref}, from)...)
 		if e.graph.firstTime("loop\x00" + loopKey(loop)) {
 			p.GetLogger(ctx).Warningf("deployment cycle in Pulumi Cloud: %s: every update of a stack on it "+
 				"redeploys the stacks on it forever; remove one of its edges", arrowPath(loop))

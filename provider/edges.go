@@ -433,3 +433,16 @@ func (e *edgeEngine) unplan(source stackKey, owner, ref string) {
 		e.graph.unplan(source, owner, []string{ref})
 	}
 }
+
+// writeEdges is the shell every edge-owning resource's Create and Update share: it runs
+// the change through the configuration's engine and builds the resource's state from the
+// edges then in place. A partial failure comes back with that state and
+// infer.ResourceInitFailedError, which keeps it; any other failure with no state.
+func writeEdges[S any](ctx context.Context, c edgeChange, dryRun bool, state func(now []edge) S) (S, error) {
+	now, err := engineFor(ctx).apply(ctx, c, dryRun)
+	if err != nil && !errors.As(err, &infer.ResourceInitFailedError{}) {
+		var none S
+		return none, err
+	}
+	return state(now), err
+}

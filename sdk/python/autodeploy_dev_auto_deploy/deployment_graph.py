@@ -163,6 +163,13 @@ class DeploymentGraph(pulumi.CustomResource):
         `DeploymentGraph` already owns or declares is refused in preview, and the other way round. Set `paused` to make every
         webhook inactive without deleting anything.
 
+        With `relay: {url, secret}`, the graph's deployments go through the cascade relay (`pulumi-auto-deploy-relay`,
+        see the relay's documentation): each stack then deploys at most once per change of its upstreams, after all of
+        them, and only when an output it reads changed. Each edge is then a signed `raw` webhook to
+        `<url>/v1/hooks?target=<project>/<stack>` instead of a `pulumi_deployments` one, under the same name, so setting or
+        removing `relay`, or a new `secret`, rewrites each webhook in place (one update per edge, never a delete or create).
+        The relay learns the graph from these webhooks and needs no configuration per graph.
+
         ## Example Usage
 
         ## Import
@@ -216,6 +223,13 @@ class DeploymentGraph(pulumi.CustomResource):
         changes or deletes an edge another resource owns: an edge that an `AutoDeployer`, an auto-deploy `Webhook` or another
         `DeploymentGraph` already owns or declares is refused in preview, and the other way round. Set `paused` to make every
         webhook inactive without deleting anything.
+
+        With `relay: {url, secret}`, the graph's deployments go through the cascade relay (`pulumi-auto-deploy-relay`,
+        see the relay's documentation): each stack then deploys at most once per change of its upstreams, after all of
+        them, and only when an output it reads changed. Each edge is then a signed `raw` webhook to
+        `<url>/v1/hooks?target=<project>/<stack>` instead of a `pulumi_deployments` one, under the same name, so setting or
+        removing `relay`, or a new `secret`, rewrites each webhook in place (one update per edge, never a delete or create).
+        The relay learns the graph from these webhooks and needs no configuration per graph.
 
         ## Example Usage
 
