@@ -2,7 +2,8 @@
 # The demo behind `make demo`: start the Pulumi Cloud emulator, `pulumi up` the seed's
 # a–f AutoDeployer graph against it, fire an update on stack a, and show the cascade; then
 # the same graph as one DeploymentGraph, then derived from the stacks' StackReferences, and
-# the live graph read back as a Mermaid picture.
+# the live graph read back as a Mermaid picture; last, a diamond with direct webhooks and then
+# through the cascade relay (bin/pulumi-auto-deploy-relay), switched in one `pulumi up`.
 # Everything runs from bin/ (built by make) in a throwaway Pulumi home and file backend, into
 # which the plugin is installed from this machine's release tarball, as a user would install it.
 #
@@ -22,7 +23,9 @@ project=dependency-example
 org=pulumi
 
 emulator_pid=""
+relay_pid=""
 cleanup() {
+  [ -n "$relay_pid" ] && kill "$relay_pid" 2>/dev/null && wait "$relay_pid" 2>/dev/null
   [ -n "$emulator_pid" ] && kill "$emulator_pid" 2>/dev/null && wait "$emulator_pid" 2>/dev/null
   rm -rf "$work"
 }
@@ -155,12 +158,87 @@ init_stack
 pulumi up --yes --non-interactive --skip-preview >/dev/null
 pulumi stack output mermaid
 
+step "pulumi destroy: the graph's webhooks are removed"
+cd "$work/graph"
+pulumi destroy --yes --non-interactive --skip-preview 2>&1 | grep -A1 "^Resources:" || true
+curl -fsS "$api/_emulator/webhooks" | python3 "$root/scripts/show.py" webhooks
+
+# The cascade relay. Deployments now run on timers (300 ms each), so the order in which
+# stacks deploy shows; the relay checks its deployments in flight every 100 ms (default 5 s).
+relay="" relay_secret="demo-relay-secret-$RANDOM$RANDOM"
+curl -fsS -X PUT "$api/_emulator/deployments/mode" -d '{"mode":"timed","durationMs":300}' >/dev/null
+deployment_count() { curl -fsS "$api/_emulator/deployments" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
+# wait_idle waits until no deployment runs or waits and, once the relay runs, it lists $1 cascades, none running.
+wait_idle() {
+  for _ in $(seq 300); do
+    curl -fsS "$api/_emulator/deployments" |
+      python3 -c 'import json,sys; sys.exit(any(d["status"] in ("not-started","running") for d in json.load(sys.stdin)))' &&
+      { [ -z "$relay" ] || curl -fsS "$relay/v1/cascades" | python3 -c 'import json,sys; cs=json.load(sys.stdin)["cascades"]
+sys.exit(len(cs) != int(sys.argv[1]) or any(c["state"] == "running" for c in cs))' "$1"; } && return 0
+    sleep 0.1
+  done
+  echo "the cascade did not end within 30 s" >&2 && exit 1
+}
+# fire_a records an update of a that leaves its outputs as they were, waits for what it sets
+# off, and shows the deployments it made.
+fire_a() {
+  local mark
+  mark=$(deployment_count)
+  curl -fsS -X POST "$api/_emulator/stacks/$org/$project/a/update" >/dev/null
+  wait_idle "${1:-}"
+  curl -fsS "$api/_emulator/deployments" | python3 "$root/scripts/show.py" deployments "$mark"
+}
+# diamond_program writes the diamond's DeploymentGraph, with the relay block $1 if given.
+diamond_program() {
+  printf '%s\n' "name: demo-relay" "runtime: yaml" "config:" "  relaySecret: {type: string, secret: true}" \
+    "resources:" "  diamond:" "    type: auto-deploy:DeploymentGraph" "    properties:" "      organization: $org" \
+    ${1:+"$1"} "      edges:" "        $project/a: [$project/b, $project/c]" "        $project/b: [$project/d]" \
+    "        $project/c: [$project/d]" "        $project/d: [$project/e, $project/f]" >Pulumi.yaml
+}
+
+step "A diamond as one DeploymentGraph: a → b, a → c, b → d, c → d, d → e, d → f"
+mkdir -p "$work/relay" && cd "$work/relay"
+diamond_program
+init_stack
+pulumi config set --secret relaySecret "$relay_secret"
+pulumi up --yes --non-interactive --skip-preview 2>&1 | grep -A1 "^Resources:" || true
+
+step "An update of a with direct pulumi_deployments webhooks: d deploys once per path, and so do e and f"
+fire_a
+
+step "Starting the cascade relay: bin/pulumi-auto-deploy-relay --addr 127.0.0.1:0 --db $work/relay.db"
+PULUMI_ACCESS_TOKEN="$token" AUTO_DEPLOY_RELAY_SECRET="$relay_secret" "$bin/pulumi-auto-deploy-relay" \
+  --addr 127.0.0.1:0 --db "$work/relay.db" --api-url "$api" --poll 100ms 2>"$work/relay.log" &
+relay_pid=$!
+for _ in $(seq 100); do
+  addr=$(grep -m1 '"msg":"listening"' "$work/relay.log" | python3 -c 'import json,sys; print(json.load(sys.stdin)["addr"])' 2>/dev/null) && break
+  kill -0 "$relay_pid" 2>/dev/null || { cat "$work/relay.log" >&2; exit 1; }
+  sleep 0.1
+done
+relay="http://$addr"
+echo "relay listening on $relay; its secret is the stack's config relaySecret (pulumi config set --secret)"
+
+step "pulumi up: the same graph with relay: {url: $relay, secret: \${relaySecret}}, each webhook changed in place"
+diamond_program "      relay: {url: \"$relay\", secret: \"\${relaySecret}\"}"
+curl -fsS -X POST "$api/_emulator/stats/reset" >/dev/null
+pulumi up --yes --non-interactive --skip-preview 2>&1 | grep -A1 "^Resources:" || true
+curl -fsS "$api/_emulator/stats" | python3 "$root/scripts/show.py" writes
+curl -fsS "$api/_emulator/webhooks" | python3 "$root/scripts/show.py" webhooks
+
+step "An update of a through the relay: every stack below it deploys once, d after both b and c"
+fire_a 1
+curl -fsS "$relay/v1/cascades" | python3 "$root/scripts/show.py" relay-cascade
+
+step "An update of a that changes none of its outputs: nothing deploys (GET $relay/v1/cascades)"
+fire_a 2
+curl -fsS "$relay/v1/cascades" | python3 "$root/scripts/show.py" relay-cascade
+
 if [ -t 0 ] && [ -z "${CI:-}" ]; then
-  step "The console is at $api/ : press Enter to destroy the graph and stop the emulator"
+  step "The console is at $api/ : press Enter to destroy the graph and stop the relay and the emulator"
   read -r
 fi
 
-step "pulumi destroy: the graph's webhooks are removed"
-cd "$work/graph"
+step "pulumi destroy: the diamond's webhooks are removed"
+cd "$work/relay"
 pulumi destroy --yes --non-interactive --skip-preview 2>&1 | grep -A1 "^Resources:" || true
 curl -fsS "$api/_emulator/webhooks" | python3 "$root/scripts/show.py" webhooks
