@@ -73,15 +73,22 @@ func benchDAGSections(pr func(string, ...any), results []benchResult) {
 	}
 }
 
-// benchRouteSection prints the requests of each phase of the large scenarios by route,
-// most first: where a phase's round trips go.
-func benchRouteSection(pr func(string, ...any), results []benchResult) {
+// benchLarge is the results of scenarios of at least benchRouteMinStacks stacks, which the report
+// looks into more closely.
+func benchLarge(results []benchResult) []benchResult {
 	var large []benchResult
 	for _, r := range results {
 		if r.Scenario.Stacks >= benchRouteMinStacks {
 			large = append(large, r)
 		}
 	}
+	return large
+}
+
+// benchRouteSection prints the requests of each phase of the large scenarios by route,
+// most first: where a phase's round trips go.
+func benchRouteSection(pr func(string, ...any), results []benchResult) {
+	large := benchLarge(results)
 	if len(large) == 0 {
 		return
 	}
@@ -99,12 +106,7 @@ func benchRouteSection(pr func(string, ...any), results []benchResult) {
 // write took, how long the writes took and at what rate, how long the CLI took after the
 // last, and the most requests in flight at once.
 func benchTimeSection(pr func(string, ...any), results []benchResult) {
-	var large []benchResult
-	for _, r := range results {
-		if r.Scenario.Stacks >= benchRouteMinStacks {
-			large = append(large, r)
-		}
-	}
+	large := benchLarge(results)
 	if len(large) == 0 {
 		return
 	}

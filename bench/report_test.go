@@ -62,14 +62,7 @@ func benchReport(results []benchResult, total time.Duration, loadBefore, loadAft
 	}
 
 	// AutoDeployer against Webhook-per-edge, same tree and latency.
-	var pairs [][2]benchResult
-	for _, a := range results {
-		for _, w := range results {
-			if a.Scenario.Mode == benchAutoDeployer && w.Scenario.Mode == benchWebhookPerEdge && benchSameSetup(a, w) {
-				pairs = append(pairs, benchPair(a, w))
-			}
-		}
-	}
+	pairs := benchModePairs(results, benchAutoDeployer, benchWebhookPerEdge)
 	if len(pairs) > 0 {
 		pr("\n### AutoDeployer vs one Webhook per edge\n\n")
 		pr("Time ratio = Webhook-per-edge wall time / AutoDeployer wall time, the median of the per-round ratios " +
@@ -92,14 +85,7 @@ func benchReport(results []benchResult, total time.Duration, loadBefore, loadAft
 	}
 
 	// DeploymentGraph against AutoDeployer (and Webhook-per-edge), same tree and latency.
-	var graphPairs [][2]benchResult
-	for _, g := range results {
-		for _, a := range results {
-			if g.Scenario.Mode == benchDeploymentGraph && a.Scenario.Mode == benchAutoDeployer && benchSameSetup(g, a) {
-				graphPairs = append(graphPairs, benchPair(g, a))
-			}
-		}
-	}
+	graphPairs := benchModePairs(results, benchDeploymentGraph, benchAutoDeployer)
 	if len(graphPairs) > 0 {
 		pr("\n### DeploymentGraph vs one AutoDeployer per stack\n\n")
 		pr("Time ratio = DeploymentGraph wall time / AutoDeployer wall time, the median of the per-round ratios " +
@@ -163,6 +149,20 @@ func benchReport(results []benchResult, total time.Duration, loadBefore, loadAft
 		pr("| %s | %s |\n", line[0], line[1])
 	}
 	return b.String()
+}
+
+// benchModePairs pairs each result of mode first with each result of mode second that ran the same setup,
+// as benchPair does.
+func benchModePairs(results []benchResult, first, second string) [][2]benchResult {
+	var pairs [][2]benchResult
+	for _, a := range results {
+		for _, b := range results {
+			if a.Scenario.Mode == first && b.Scenario.Mode == second && benchSameSetup(a, b) {
+				pairs = append(pairs, benchPair(a, b))
+			}
+		}
+	}
+	return pairs
 }
 
 func benchSameSetup(a, b benchResult) bool {
