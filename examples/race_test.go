@@ -42,6 +42,12 @@ type raceOutcome struct {
 	err  error
 }
 
+// raceProgram is the program of a race called name, in a workspace of its own on c.
+func raceProgram(t *testing.T, c *cloud, name, program string) *raceOutcome {
+	t.Helper()
+	return &raceOutcome{name: name, w: newProgramWorkspace(t, program, c)}
+}
+
 // up runs `pulumi up` in the program's workspace and keeps what it did.
 func (o *raceOutcome) up() {
 	o.out, o.err = o.w.run("up", "--yes", "--skip-preview")
@@ -89,12 +95,12 @@ func settleRace(t *testing.T, a, b *raceOutcome, reasons ...string) {
 func TestRaceForALoop(t *testing.T) {
 	t.Parallel()
 	inRaceRounds(t, []string{"m", "n"}, func(t *testing.T, round int, c *cloud) {
-		graph := &raceOutcome{name: "graph", w: newProgramWorkspace(t, "name: one\nruntime: yaml\nresources:\n"+
-			"  graph:\n    type: auto-deploy:DeploymentGraph\n    properties:\n      organization: org\n"+
-			"      edges:\n        race/m: [race/n]\n", c)}
-		deployer := &raceOutcome{name: "deployer", w: newProgramWorkspace(t, "name: two\nruntime: yaml\n"+
-			"resources:\n  n:\n    type: auto-deploy:AutoDeployer\n    properties: {organization: org, "+
-			"project: race, stack: n, downstreamRefs: [race/m]}\n", c)}
+		graph := raceProgram(t, c, "graph", "name: one\nruntime: yaml\nresources:\n  graph:\n    type: "+
+			"auto-deploy:DeploymentGraph\n    properties:\n      organization: org\n      edges:\n        "+
+			"race/m: [race/n]\n")
+		deployer := raceProgram(t, c, "deployer", "name: two\nruntime: yaml\nresources:\n  n:\n    type: "+
+			"auto-deploy:AutoDeployer\n    properties: {organization: org, project: race, stack: n, "+
+			"downstreamRefs: [race/m]}\n")
 		upTogether(c, graph, deployer)
 		hooks := edgeOwners(c)
 		t.Logf("round %d: graph err=%v, deployer err=%v, edges after the race: %v", round, graph.err,
@@ -117,7 +123,7 @@ func TestRaceForALoop(t *testing.T) {
 func TestRaceForOneEdge(t *testing.T) {
 	t.Parallel()
 	inRaceRounds(t, []string{"a", "b"}, func(t *testing.T, round int, c *cloud) {
-		webhook := &raceOutcome{name: "webhook", w: newProgramWorkspace(t, `name: one
+		webhook := raceProgram(t, c, "webhook", `name: one
 runtime: yaml
 resources:
   deployB:
@@ -131,10 +137,10 @@ resources:
       active: true
       displayName: deploy b
       filters: [update_succeeded]
-`, c)}
-		graph := &raceOutcome{name: "graph", w: newProgramWorkspace(t, "name: two\nruntime: yaml\nresources:\n"+
-			"  graph:\n    type: auto-deploy:DeploymentGraph\n    properties:\n      organization: org\n"+
-			"      edges:\n        race/a: [race/b]\n", c)}
+`)
+		graph := raceProgram(t, c, "graph", "name: two\nruntime: yaml\nresources:\n  graph:\n    type: "+
+			"auto-deploy:DeploymentGraph\n    properties:\n      organization: org\n      edges:\n        "+
+			"race/a: [race/b]\n")
 		upTogether(c, webhook, graph)
 		hooks := edgeOwners(c)
 		t.Logf("round %d: webhook err=%v, graph err=%v, webhooks a → b after the race: %d", round, webhook.err,
