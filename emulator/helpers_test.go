@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -50,7 +52,14 @@ func (h *harness) call(method, path string, body any) response {
 	})
 }
 
+// send sends a request with exactly the given headers: a string body as it is, any other as JSON.
 func (h *harness) send(method, path string, body any, headers map[string]string) response {
+	h.t.Helper()
+	return h.sendTo(method, path, "", body, headers)
+}
+
+// sendTo is send with the Host header set to host (when not empty) whatever the URL connects to.
+func (h *harness) sendTo(method, path, host string, body any, headers map[string]string) response {
 	h.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -64,6 +73,9 @@ func (h *harness) send(method, path string, body any, headers map[string]string)
 	}
 	req, err := http.NewRequestWithContext(h.t.Context(), method, h.url+path, rd)
 	require.NoError(h.t, err)
+	if host != "" {
+		req.Host = host
+	}
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
@@ -139,6 +151,28 @@ func seedStacks(t *testing.T, s *Server, org, project string, names ...string) {
 		data.Stacks = append(data.Stacks, SeedStack{Org: org, Project: project, Stack: n, DeploymentSettings: true})
 	}
 	require.NoError(t, s.Seed(data))
+}
+
+// requestRecorder keeps every record the emulator hands to Options.OnRequest.
+type requestRecorder struct {
+	mu      sync.Mutex
+	records []RequestRecord
+}
+
+// option makes the recorder the emulator's OnRequest, as an option of newHarness.
+func (r *requestRecorder) option(o *Options) {
+	o.OnRequest = func(rec RequestRecord) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.records = append(r.records, rec)
+	}
+}
+
+// all returns a copy of the records so far.
+func (r *requestRecorder) all() []RequestRecord {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.records)
 }
 
 func stackNames(ds []Deployment) []string {
