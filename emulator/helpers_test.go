@@ -3,6 +3,7 @@ package emulator
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -181,4 +182,12 @@ func stackNames(ds []Deployment) []string {
 		out[i] = d.Stack
 	}
 	return out
+}
+
+// createStackHook creates the stack webhook body describes through the API, on the stack its
+// organizationName, projectName and stackName name, and fails the test unless the answer is 201.
+func (h *harness) createStackHook(t *testing.T, body map[string]any) webhookWire {
+	t.Helper()
+	path := fmt.Sprintf("/api/stacks/%s/%s/%s/hooks", body["organizationName"], body["projectName"], body["stackName"])
+	return must[webhookWire](t, h.call(http.MethodPost, path, body), http.StatusCreated)
 }

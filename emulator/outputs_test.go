@@ -238,8 +238,7 @@ func TestSecretsNeverInPlainText(t *testing.T) {
 	logged := &requestRecorder{}
 	h := newHarness(t, logged.option)
 	seedStacks(t, h.srv, "acme", "app", "net", "app")
-	must[map[string]any](t, h.call(http.MethodPost, "/api/stacks/acme/app/net/hooks", deployHook("acme", "app", "net", "app")),
-		http.StatusCreated)
+	h.createStackHook(t, deployHook("acme", "app", "net", "app"))
 	must[map[string]any](t, h.send(http.MethodPut, "/_emulator/stacks/acme/app/app/deployment-behaviour", map[string]any{
 		"secretOutputs": map[string]any{"token": secretValue},
 	}, nil), http.StatusOK)
