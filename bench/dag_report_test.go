@@ -60,17 +60,13 @@ func benchDAGSections(pr func(string, ...any), results []benchResult) {
 	pr("| Way, stacks, latency | Phase | DAG (s) | Tree (s) | Time ratio | Requests DAG / tree | Writes DAG / tree | " +
 		"Plugin CPU DAG / tree (s) |\n")
 	pr("|---|---|---:|---:|---:|---:|---:|---:|\n")
-	for _, pair := range pairs {
-		d, tree := pair[0], pair[1]
-		label := fmt.Sprintf("%s, %d, %d ms", d.Scenario.Mode, d.Scenario.Stacks, d.Scenario.Latency.Milliseconds())
-		for _, name := range benchCommonPhases(d, tree) {
-			pd, _ := d.phase(name)
-			pt, _ := tree.phase(name)
-			pr("| %s | %s | %.1f | %.1f | %.2f | %d / %d | %d / %d | %.2f / %.2f |\n", label, name, pd.Wall.Seconds(),
-				pt.Wall.Seconds(), benchPairedRatio(pd, pt), pd.Requests, pt.Requests, pd.Writes, pt.Writes,
-				pd.PluginCPU.Seconds(), pt.PluginCPU.Seconds())
-		}
-	}
+	benchPairRows(pr, pairs, func(d benchResult) string {
+		return fmt.Sprintf("%s, %d, %d ms", d.Scenario.Mode, d.Scenario.Stacks, d.Scenario.Latency.Milliseconds())
+	}, func(pd, pt benchPhase) string {
+		return fmt.Sprintf("%.1f | %.1f | %.2f | %d / %d | %d / %d | %.2f / %.2f", pd.Wall.Seconds(), pt.Wall.Seconds(),
+			benchPairedRatio(pd, pt), pd.Requests, pt.Requests, pd.Writes, pt.Writes, pd.PluginCPU.Seconds(),
+			pt.PluginCPU.Seconds())
+	}, nil)
 }
 
 // benchLarge is the results of scenarios of at least benchRouteMinStacks stacks, which the report
