@@ -75,17 +75,10 @@ func (r *benchRunner) runDAGPhase(name string) {
 	t.Helper()
 	up := []string{"up", "--yes", "--skip-preview"}
 	switch name {
-	case benchPhasePreview:
-		r.command(name, 0, "preview")
-		require.Empty(t, c.Webhooks(), "preview wrote webhooks")
 	case benchPhaseCreate:
 		r.command(name, len(d.reduced), up...)
 		e2e.AssertWebhookEdges(t, c, d.reduced)
-		state, _, err := r.w.RunTimed(r.sc.Timeout, "stack", "export")
-		require.NoError(t, err, state)
-		r.res.StateBytes = len(state)
-	case benchPhaseNoop:
-		r.command(name, 0, append(up, "--expect-no-changes")...)
+		r.recordStateSize()
 	case benchPhaseRefresh:
 		r.command(name, 0, "refresh", "--yes", "--skip-preview")
 		e2e.AssertWebhookEdges(t, c, d.reduced)
@@ -99,8 +92,7 @@ func (r *benchRunner) runDAGPhase(name string) {
 		r.command(name, 1, up...)
 		e2e.AssertWebhookEdges(t, c, append(d.reduced[:len(d.reduced):len(d.reduced)], d.newEdge))
 	case benchPhaseDestroy:
-		r.command(name, len(d.reduced)+1, "destroy", "--yes", "--skip-preview")
-		require.Empty(t, c.Webhooks())
+		r.destroy(len(d.reduced) + 1)
 	default:
 		t.Fatalf("%s: a DAG has no phase %q", r.sc.Name(), name)
 	}

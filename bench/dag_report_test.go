@@ -60,28 +60,31 @@ func benchDAGSections(pr func(string, ...any), results []benchResult) {
 	pr("| Way, stacks, latency | Phase | DAG (s) | Tree (s) | Time ratio | Requests DAG / tree | Writes DAG / tree | " +
 		"Plugin CPU DAG / tree (s) |\n")
 	pr("|---|---|---:|---:|---:|---:|---:|---:|\n")
-	for _, pair := range pairs {
-		d, tree := pair[0], pair[1]
-		label := fmt.Sprintf("%s, %d, %d ms", d.Scenario.Mode, d.Scenario.Stacks, d.Scenario.Latency.Milliseconds())
-		for _, name := range benchCommonPhases(d, tree) {
-			pd, _ := d.phase(name)
-			pt, _ := tree.phase(name)
-			pr("| %s | %s | %.1f | %.1f | %.2f | %d / %d | %d / %d | %.2f / %.2f |\n", label, name, pd.Wall.Seconds(),
-				pt.Wall.Seconds(), benchPairedRatio(pd, pt), pd.Requests, pt.Requests, pd.Writes, pt.Writes,
-				pd.PluginCPU.Seconds(), pt.PluginCPU.Seconds())
-		}
-	}
+	benchPairRows(pr, pairs, func(d benchResult) string {
+		return fmt.Sprintf("%s, %d, %d ms", d.Scenario.Mode, d.Scenario.Stacks, d.Scenario.Latency.Milliseconds())
+	}, func(pd, pt benchPhase) string {
+		return fmt.Sprintf("%.1f | %.1f | %.2f | %d / %d | %d / %d | %.2f / %.2f", pd.Wall.Seconds(), pt.Wall.Seconds(),
+			benchPairedRatio(pd, pt), pd.Requests, pt.Requests, pd.Writes, pt.Writes, pd.PluginCPU.Seconds(),
+			pt.PluginCPU.Seconds())
+	}, nil)
 }
 
-// benchRouteSection prints the requests of each phase of the large scenarios by route,
-// most first: where a phase's round trips go.
-func benchRouteSection(pr func(string, ...any), results []benchResult) {
+// benchLarge is the results of scenarios of at least benchRouteMinStacks stacks, which the report
+// looks into more closely.
+func benchLarge(results []benchResult) []benchResult {
 	var large []benchResult
 	for _, r := range results {
 		if r.Scenario.Stacks >= benchRouteMinStacks {
 			large = append(large, r)
 		}
 	}
+	return large
+}
+
+// benchRouteSection prints the requests of each phase of the large scenarios by route,
+// most first: where a phase's round trips go.
+func benchRouteSection(pr func(string, ...any), results []benchResult) {
+	large := benchLarge(results)
 	if len(large) == 0 {
 		return
 	}
@@ -99,12 +102,7 @@ func benchRouteSection(pr func(string, ...any), results []benchResult) {
 // write took, how long the writes took and at what rate, how long the CLI took after the
 // last, and the most requests in flight at once.
 func benchTimeSection(pr func(string, ...any), results []benchResult) {
-	var large []benchResult
-	for _, r := range results {
-		if r.Scenario.Stacks >= benchRouteMinStacks {
-			large = append(large, r)
-		}
-	}
+	large := benchLarge(results)
 	if len(large) == 0 {
 		return
 	}

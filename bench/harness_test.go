@@ -326,16 +326,38 @@ func newBenchRunner(t *testing.T, sc benchScenario, progress func(string)) *benc
 }
 
 // runPhase edits the program for the next phase, runs it and checks the cloud after it.
+// Preview and the no-op up are the same for every shape; the other phases are the shape's own.
 func (r *benchRunner) runPhase() {
 	r.t.Helper()
 	name := r.next()
 	require.NotEmpty(r.t, name, "%s: every phase has run", r.sc.Name())
 	r.nextStep++
-	if r.dag != nil {
+	switch {
+	case name == benchPhasePreview:
+		r.command(name, 0, "preview")
+		require.Empty(r.t, r.c.Webhooks(), "preview wrote webhooks")
+	case name == benchPhaseNoop:
+		r.command(name, 0, "up", "--yes", "--skip-preview", "--expect-no-changes")
+	case r.dag != nil:
 		r.runDAGPhase(name)
-		return
+	default:
+		r.runTreePhase(name)
 	}
-	r.runTreePhase(name)
+}
+
+// recordStateSize keeps the size of the stack's exported state, as it is after create.
+func (r *benchRunner) recordStateSize() {
+	r.t.Helper()
+	state, _, err := r.w.RunTimed(r.sc.Timeout, "stack", "export")
+	require.NoError(r.t, err, state)
+	r.res.StateBytes = len(state)
+}
+
+// destroy runs the destroy phase, which deletes the given number of webhooks, and checks that none is left.
+func (r *benchRunner) destroy(webhooks int) {
+	r.t.Helper()
+	r.command(benchPhaseDestroy, webhooks, "destroy", "--yes", "--skip-preview")
+	require.Empty(r.t, r.c.Webhooks())
 }
 
 // command runs one CLI command as a phase and records what it cost.

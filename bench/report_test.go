@@ -56,50 +56,29 @@ func benchReport(results []benchResult, total time.Duration, loadBefore, loadAft
 			cpu, pluginCPU = cpu+p.CLICPU, pluginCPU+p.PluginCPU
 		}
 		pr("| %s | **total** | **%.1f** | | %.1f | %.2f | %d | %d | | | %.1f |\n", r.Scenario.Name(),
-			benchSumWall(r).Seconds(), cpu.Seconds(), pluginCPU.Seconds(),
-			benchSum(r, func(p benchPhase) int { return p.Requests }),
-			benchSum(r, func(p benchPhase) int { return p.Writes }), float64(benchPeakRSS(r))/1024)
+			benchSumWall(r).Seconds(), cpu.Seconds(), pluginCPU.Seconds(), benchSum(r, benchRequests),
+			benchSum(r, benchWrites), float64(benchPeakRSS(r))/1024)
 	}
 
 	// AutoDeployer against Webhook-per-edge, same tree and latency.
-	var pairs [][2]benchResult
-	for _, a := range results {
-		for _, w := range results {
-			if a.Scenario.Mode == benchAutoDeployer && w.Scenario.Mode == benchWebhookPerEdge && benchSameSetup(a, w) {
-				pairs = append(pairs, benchPair(a, w))
-			}
-		}
-	}
+	pairs := benchModePairs(results, benchAutoDeployer, benchWebhookPerEdge)
 	if len(pairs) > 0 {
 		pr("\n### AutoDeployer vs one Webhook per edge\n\n")
 		pr("Time ratio = Webhook-per-edge wall time / AutoDeployer wall time, the median of the per-round ratios " +
 			"(above 1: AutoDeployer faster).\n\n")
 		pr("| Tree, latency | Phase | AutoDeployer (s) | Webhook-per-edge (s) | Time ratio | Requests AD / WH |\n")
 		pr("|---|---|---:|---:|---:|---:|\n")
-		for _, pair := range pairs {
-			a, w := pair[0], pair[1]
-			label := fmt.Sprintf("tree-%d, %d ms", a.Scenario.Stacks, a.Scenario.Latency.Milliseconds())
-			for _, name := range benchCommonPhases(a, w) {
-				pa, _ := a.phase(name)
-				pw, _ := w.phase(name)
-				pr("| %s | %s | %.1f | %.1f | %.2f | %d / %d |\n", label, name, pa.Wall.Seconds(), pw.Wall.Seconds(),
-					benchPairedRatio(pw, pa), pa.Requests, pw.Requests)
-			}
-			pr("| %s | **total** | %.1f | %.1f | %.2f | %d / %d |\n", label, benchSumWall(a).Seconds(),
-				benchSumWall(w).Seconds(), benchTotalRatio(w, a), benchSum(a, func(p benchPhase) int { return p.Requests }),
-				benchSum(w, func(p benchPhase) int { return p.Requests }))
-		}
+		benchPairRows(pr, pairs, benchTreeLabel, func(pa, pw benchPhase) string {
+			return fmt.Sprintf("%.1f | %.1f | %.2f | %d / %d", pa.Wall.Seconds(), pw.Wall.Seconds(),
+				benchPairedRatio(pw, pa), pa.Requests, pw.Requests)
+		}, func(a, w benchResult) string {
+			return fmt.Sprintf("%.1f | %.1f | %.2f | %d / %d", benchSumWall(a).Seconds(), benchSumWall(w).Seconds(),
+				benchTotalRatio(w, a), benchSum(a, benchRequests), benchSum(w, benchRequests))
+		})
 	}
 
 	// DeploymentGraph against AutoDeployer (and Webhook-per-edge), same tree and latency.
-	var graphPairs [][2]benchResult
-	for _, g := range results {
-		for _, a := range results {
-			if g.Scenario.Mode == benchDeploymentGraph && a.Scenario.Mode == benchAutoDeployer && benchSameSetup(g, a) {
-				graphPairs = append(graphPairs, benchPair(g, a))
-			}
-		}
-	}
+	graphPairs := benchModePairs(results, benchDeploymentGraph, benchAutoDeployer)
 	if len(graphPairs) > 0 {
 		pr("\n### DeploymentGraph vs one AutoDeployer per stack\n\n")
 		pr("Time ratio = DeploymentGraph wall time / AutoDeployer wall time, the median of the per-round ratios " +
@@ -107,20 +86,14 @@ func benchReport(results []benchResult, total time.Duration, loadBefore, loadAft
 		pr("| Tree, latency | Phase | DeploymentGraph (s) | AutoDeployer (s) | Time ratio | Requests DG / AD | " +
 			"Writes DG / AD |\n")
 		pr("|---|---|---:|---:|---:|---:|---:|\n")
-		for _, pair := range graphPairs {
-			g, a := pair[0], pair[1]
-			label := fmt.Sprintf("tree-%d, %d ms", g.Scenario.Stacks, g.Scenario.Latency.Milliseconds())
-			for _, name := range benchCommonPhases(g, a) {
-				pg, _ := g.phase(name)
-				pa, _ := a.phase(name)
-				pr("| %s | %s | %.1f | %.1f | %.2f | %d / %d | %d / %d |\n", label, name, pg.Wall.Seconds(),
-					pa.Wall.Seconds(), benchPairedRatio(pg, pa), pg.Requests, pa.Requests, pg.Writes, pa.Writes)
-			}
-			pr("| %s | **total** | %.1f | %.1f | %.2f | %d / %d | %d / %d |\n", label, benchSumWall(g).Seconds(),
-				benchSumWall(a).Seconds(), benchTotalRatio(g, a), benchSum(g, func(p benchPhase) int { return p.Requests }),
-				benchSum(a, func(p benchPhase) int { return p.Requests }),
-				benchSum(g, func(p benchPhase) int { return p.Writes }), benchSum(a, func(p benchPhase) int { return p.Writes }))
-		}
+		benchPairRows(pr, graphPairs, benchTreeLabel, func(pg, pa benchPhase) string {
+			return fmt.Sprintf("%.1f | %.1f | %.2f | %d / %d | %d / %d", pg.Wall.Seconds(), pa.Wall.Seconds(),
+				benchPairedRatio(pg, pa), pg.Requests, pa.Requests, pg.Writes, pa.Writes)
+		}, func(g, a benchResult) string {
+			return fmt.Sprintf("%.1f | %.1f | %.2f | %d / %d | %d / %d", benchSumWall(g).Seconds(),
+				benchSumWall(a).Seconds(), benchTotalRatio(g, a), benchSum(g, benchRequests), benchSum(a, benchRequests),
+				benchSum(g, benchWrites), benchSum(a, benchWrites))
+		})
 	}
 
 	// Added latency against none, same tree and way.
@@ -140,18 +113,14 @@ func benchReport(results []benchResult, total time.Duration, loadBefore, loadAft
 		pr("\n### Added latency against none (the engine floor)\n\n")
 		pr("Overhead = the median of the per-round ratios of the two wall times, minus one.\n\n")
 		pr("| Way, tree | Phase | 0 ms (s) | 20 ms (s) | Overhead |\n|---|---|---:|---:|---:|\n")
-		for _, pair := range latencyPairs {
-			slow, fast := pair[0], pair[1]
-			label := fmt.Sprintf("%s, tree-%d", slow.Scenario.Mode, slow.Scenario.Stacks)
-			for _, name := range benchCommonPhases(slow, fast) {
-				ps, _ := slow.phase(name)
-				pf, _ := fast.phase(name)
-				pr("| %s | %s | %.1f | %.1f | %+.0f%% |\n", label, name, pf.Wall.Seconds(), ps.Wall.Seconds(),
-					100*(benchPairedRatio(ps, pf)-1))
-			}
-			pr("| %s | **total** | %.1f | %.1f | %+.0f%% |\n", label, benchSumWall(fast).Seconds(), benchSumWall(slow).Seconds(),
+		benchPairRows(pr, latencyPairs, func(slow benchResult) string {
+			return fmt.Sprintf("%s, tree-%d", slow.Scenario.Mode, slow.Scenario.Stacks)
+		}, func(ps, pf benchPhase) string {
+			return fmt.Sprintf("%.1f | %.1f | %+.0f%%", pf.Wall.Seconds(), ps.Wall.Seconds(), 100*(benchPairedRatio(ps, pf)-1))
+		}, func(slow, fast benchResult) string {
+			return fmt.Sprintf("%.1f | %.1f | %+.0f%%", benchSumWall(fast).Seconds(), benchSumWall(slow).Seconds(),
 				100*(benchTotalRatio(slow, fast)-1))
-		}
+		})
 	}
 
 	benchDAGSections(pr, results)
@@ -164,6 +133,49 @@ func benchReport(results []benchResult, total time.Duration, loadBefore, loadAft
 	}
 	return b.String()
 }
+
+// benchModePairs pairs each result of mode first with each result of mode second that ran the same setup,
+// as benchPair does.
+func benchModePairs(results []benchResult, first, second string) [][2]benchResult {
+	var pairs [][2]benchResult
+	for _, a := range results {
+		for _, b := range results {
+			if a.Scenario.Mode == first && b.Scenario.Mode == second && benchSameSetup(a, b) {
+				pairs = append(pairs, benchPair(a, b))
+			}
+		}
+	}
+	return pairs
+}
+
+// benchPairRows prints a comparison table's rows: for each pair, one row per phase both ran and then,
+// unless total is nil, one for their totals. Each row starts with label(the pair's first) and the
+// phase's name, or **total**; row and total render the cells after those from the two sides.
+func benchPairRows(pr func(string, ...any), pairs [][2]benchResult, label func(benchResult) string,
+	row func(a, b benchPhase) string, total func(a, b benchResult) string,
+) {
+	for _, pair := range pairs {
+		a, b := pair[0], pair[1]
+		name := label(a)
+		for _, phase := range benchCommonPhases(a, b) {
+			pa, _ := a.phase(phase)
+			pb, _ := b.phase(phase)
+			pr("| %s | %s | %s |\n", name, phase, row(pa, pb))
+		}
+		if total != nil {
+			pr("| %s | **total** | %s |\n", name, total(a, b))
+		}
+	}
+}
+
+// benchTreeLabel labels a row of a comparison of two ways on the same tree: its size and latency.
+func benchTreeLabel(r benchResult) string {
+	return fmt.Sprintf("tree-%d, %d ms", r.Scenario.Stacks, r.Scenario.Latency.Milliseconds())
+}
+
+func benchRequests(p benchPhase) int { return p.Requests }
+
+func benchWrites(p benchPhase) int { return p.Writes }
 
 func benchSameSetup(a, b benchResult) bool {
 	return a.Scenario.shape() == b.Scenario.shape() && a.Scenario.Layers == b.Scenario.Layers &&

@@ -58,17 +58,10 @@ func (r *benchRunner) runTreePhase(name string) {
 	t.Helper()
 	up := []string{"up", "--yes", "--skip-preview"}
 	switch name {
-	case benchPhasePreview:
-		r.command(name, 0, "preview")
-		require.Empty(t, c.Webhooks(), "preview wrote webhooks")
 	case benchPhaseCreate:
 		r.command(name, len(r.edges), up...)
 		e2e.AssertTree(t, c, r.sc.Stacks, r.sc.Fanout)
-		state, _, err := w.RunTimed(r.sc.Timeout, "stack", "export")
-		require.NoError(t, err, state)
-		r.res.StateBytes = len(state)
-	case benchPhaseNoop:
-		r.command(name, 0, append(up, "--expect-no-changes")...)
+		r.recordStateSize()
 	case benchPhaseRefresh:
 		r.command(name, 0, "refresh", "--yes", "--skip-preview")
 	case benchPhaseRemove:
@@ -102,8 +95,7 @@ func (r *benchRunner) runTreePhase(name string) {
 		}
 		r.command(name, 0, append(up, "--expect-no-changes")...)
 	case benchPhaseDestroy:
-		r.command(name, len(r.edges)-1, "destroy", "--yes", "--skip-preview")
-		require.Empty(t, c.Webhooks())
+		r.destroy(len(r.edges) - 1)
 	default:
 		t.Fatalf("%s: a tree has no phase %q", r.sc.Name(), name)
 	}

@@ -613,6 +613,37 @@ func noRetry(t *testing.T) Option {
 	}})
 }
 
+// getStackFails makes one GetStack call through c and returns its error, which must not be nil.
+func getStackFails(t *testing.T, c *Client) error {
+	t.Helper()
+	_, err := c.GetStack(t.Context(), "o", "p", "s")
+	require.Error(t, err)
+	return err
+}
+
+// wrongSchemeClient starts a server, over TLS when serverTLS, whose handler only counts the requests
+// that reach it, and returns a client without retries pointed at it with the other scheme, the server's
+// host:port and the count.
+func wrongSchemeClient(t *testing.T, serverTLS bool) (c *Client, host string, hits *atomic.Int64) {
+	t.Helper()
+	hits = &atomic.Int64{}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		hits.Add(1)
+	}))
+	serverScheme, clientScheme := "http://", "https://"
+	if serverTLS {
+		srv.StartTLS()
+		serverScheme, clientScheme = clientScheme, serverScheme
+	} else {
+		srv.Start()
+	}
+	t.Cleanup(srv.Close)
+	host = strings.TrimPrefix(srv.URL, serverScheme)
+	c, err := New(nil, clientScheme+host, "tok", noRetry(t))
+	require.NoError(t, err)
+	return c, host, hits
+}
+
 func TestUntrustedCertificateIsNotRetried(t *testing.T) {
 	t.Parallel()
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -621,8 +652,7 @@ func TestUntrustedCertificateIsNotRetried(t *testing.T) {
 	t.Cleanup(srv.Close)
 	c, err := New(nil, srv.URL, "tok", noRetry(t))
 	require.NoError(t, err)
-	_, err = c.GetStack(t.Context(), "o", "p", "s")
-	require.Error(t, err)
+	err = getStackFails(t, c)
 	host := strings.TrimPrefix(srv.URL, "https://")
 	assert.Contains(t, err.Error(), "GET /api/stacks/o/p/s: the TLS certificate of "+host+" is not trusted: "+
 		"it is signed by an authority this machine does not know; add that CA to the system trust store")
@@ -645,8 +675,7 @@ func TestCertificateForAnotherHostIsNotRetried(t *testing.T) {
 	}
 	c, err := New(hc, "https://wrong.invalid:"+port, "tok", noRetry(t))
 	require.NoError(t, err)
-	_, err = c.GetStack(t.Context(), "o", "p", "s")
-	require.Error(t, err)
+	err = getStackFails(t, c)
 	assert.Contains(t, err.Error(), "GET /api/stacks/o/p/s: the TLS certificate of wrong.invalid:"+port+
 		" is not valid for that host name: use a host name the certificate names")
 	assert.Equal(t, ClientStats{Requests: 1, Retries: 0}, c.Stats())
@@ -657,17 +686,9 @@ func TestCertificateForAnotherHostIsNotRetried(t *testing.T) {
 // and what to do. A create is not ErrAmbiguous either: nothing was sent.
 func TestHTTPSToPlainHTTPServerIsNotRetried(t *testing.T) {
 	t.Parallel()
-	var hits atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		hits.Add(1)
-	}))
-	t.Cleanup(srv.Close)
-	host := strings.TrimPrefix(srv.URL, "http://")
-	c, err := New(nil, "https://"+host, "tok", noRetry(t))
-	require.NoError(t, err)
+	c, host, hits := wrongSchemeClient(t, false)
 
-	_, err = c.GetStack(t.Context(), "o", "p", "s")
-	require.Error(t, err)
+	err := getStackFails(t, c)
 	assert.Equal(t, "GET /api/stacks/o/p/s: "+host+" answered in plain HTTP, not HTTPS: use http://"+host+
 		" if it is a local Pulumi Cloud emulator, or check the port: http: server gave HTTP response to HTTPS client",
 		err.Error())
@@ -715,8 +736,7 @@ func TestHTTPSToNonTLSServiceIsNotRetried(t *testing.T) {
 	host := ln.Addr().String()
 	c, err := New(nil, "https://"+host, "tok", noRetry(t))
 	require.NoError(t, err)
-	_, err = c.GetStack(t.Context(), "o", "p", "s")
-	require.Error(t, err)
+	err = getStackFails(t, c)
 	assert.Equal(t, "GET /api/stacks/o/p/s: "+host+" does not speak TLS (its first answer is not a TLS "+
 		"handshake): check the host and port, or use http:// if it is a local Pulumi Cloud emulator: "+
 		"tls: first record does not look like a TLS handshake", err.Error())
@@ -727,16 +747,8 @@ func TestHTTPSToNonTLSServiceIsNotRetried(t *testing.T) {
 // sent an HTTP request to an HTTPS server." without routing it.
 func TestPlainHTTPToTLSServerIsNotRetried(t *testing.T) {
 	t.Parallel()
-	var hits atomic.Int64
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		hits.Add(1)
-	}))
-	t.Cleanup(srv.Close)
-	host := strings.TrimPrefix(srv.URL, "https://")
-	c, err := New(nil, "http://"+host, "tok", noRetry(t))
-	require.NoError(t, err)
-	_, err = c.GetStack(t.Context(), "o", "p", "s")
-	require.Error(t, err)
+	c, host, hits := wrongSchemeClient(t, true)
+	err := getStackFails(t, c)
 	assert.Equal(t, "GET /api/stacks/o/p/s: 400 Bad Request: "+host+" speaks HTTPS, not plain HTTP: use https://"+
 		host+` (the server said "Client sent an HTTP request to an HTTPS server.")`, err.Error())
 	var apiErr *APIError

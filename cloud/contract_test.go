@@ -63,6 +63,20 @@ var scopeCases = []scopeCase{
 	{"environment", envScope, emulator.ScopeEnvironment, "/api/esc/environments/{org}/{project}/{env}/hooks"},
 }
 
+// inEveryScope runs test once per webhook scope, as parallel subtests named after the scope, each with a
+// fresh emulator in which the scope's stack or environment exists.
+func inEveryScope(t *testing.T, test func(t *testing.T, k *contract, sc scopeCase)) {
+	t.Helper()
+	for _, sc := range scopeCases {
+		t.Run(sc.name, func(t *testing.T) {
+			t.Parallel()
+			k := newContract(t)
+			k.ensureScope(t, sc.scope)
+			test(t, k, sc)
+		})
+	}
+}
+
 func noSleep(context.Context, time.Duration) error { return nil }
 
 // contract is one emulator behind a real listener and a client pointed at it.

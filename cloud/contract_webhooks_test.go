@@ -158,21 +158,16 @@ func TestContractListWebhooks(t *testing.T) {
 // TestContractGetWebhook reads a webhook back in every scope: it equals what create answered.
 func TestContractGetWebhook(t *testing.T) {
 	t.Parallel()
-	for _, sc := range scopeCases {
-		t.Run(sc.name, func(t *testing.T) {
-			t.Parallel()
-			k := newContract(t)
-			k.ensureScope(t, sc.scope)
-			in := sampleWebhook(sc.scope)
-			in.Secret = "get-secret"
-			created := k.createHook(t, sc.scope, in)
+	inEveryScope(t, func(t *testing.T, k *contract, sc scopeCase) {
+		in := sampleWebhook(sc.scope)
+		in.Secret = "get-secret"
+		created := k.createHook(t, sc.scope, in)
 
-			got, err := k.client.GetWebhook(t.Context(), sc.scope, created.Name)
-			require.NoError(t, err)
-			assert.Equal(t, created, got)
-			assert.Equal(t, 1, k.srv.Stats().ByRoute["GET "+sc.route+"/{name}"])
-		})
-	}
+		got, err := k.client.GetWebhook(t.Context(), sc.scope, created.Name)
+		require.NoError(t, err)
+		assert.Equal(t, created, got)
+		assert.Equal(t, 1, k.srv.Stats().ByRoute["GET "+sc.route+"/{name}"])
+	})
 }
 
 // TestContractUpdateWebhook updates a webhook in every scope: every field lands, filters and groups come
@@ -180,94 +175,89 @@ func TestContractGetWebhook(t *testing.T) {
 // a format the client leaves out is kept.
 func TestContractUpdateWebhook(t *testing.T) {
 	t.Parallel()
-	for _, sc := range scopeCases {
-		t.Run(sc.name, func(t *testing.T) {
-			t.Parallel()
-			k := newContract(t)
-			ctx := t.Context()
-			k.ensureScope(t, sc.scope)
-			in := sampleWebhook(sc.scope)
-			in.Format = "slack"
-			in.Secret = "secret-one"
-			created := k.createHook(t, sc.scope, in)
-			before := k.storedHook(t, sc.scope, created.Name)
+	inEveryScope(t, func(t *testing.T, k *contract, sc scopeCase) {
+		ctx := t.Context()
+		in := sampleWebhook(sc.scope)
+		in.Format = "slack"
+		in.Secret = "secret-one"
+		created := k.createHook(t, sc.scope, in)
+		before := k.storedHook(t, sc.scope, created.Name)
 
-			// 1. A change lands.
-			change := cloud.Webhook{
-				DisplayName: "Renamed",
-				PayloadURL:  "https://hooks.example.com/v2",
-				Active:      false,
-				Format:      "ms_teams",
-				Filters:     []string{"update_failed", "preview_failed", "update_failed"},
-				Groups:      []string{"policies"},
-				Secret:      "secret-two",
-			}
-			if sc.scope.Kind() == "environment" {
-				change.Filters = []string{"environment_rotation_failed", "environment_tag_deleted"}
-				change.Groups = []string{"environments"}
-			}
-			got, err := k.client.UpdateWebhook(ctx, sc.scope, created.Name, change)
-			require.NoError(t, err)
-			assert.Equal(t, created.Name, got.Name)
-			assert.Equal(t, sc.scope.Organization, got.OrganizationName)
-			assert.Equal(t, sc.scope.Stack, got.StackName)
-			assert.Equal(t, sc.scope.Environment, got.EnvName)
-			assert.Equal(t, "Renamed", got.DisplayName)
-			assert.Equal(t, "https://hooks.example.com/v2", got.PayloadURL)
-			assert.False(t, got.Active)
-			assert.Equal(t, "ms_teams", got.Format)
-			assert.ElementsMatch(t, uniq(change.Filters), got.Filters, "filters are a set")
-			assert.ElementsMatch(t, change.Groups, got.Groups)
-			assert.True(t, got.HasSecret)
-			assert.Empty(t, got.Secret)
+		// 1. A change lands.
+		change := cloud.Webhook{
+			DisplayName: "Renamed",
+			PayloadURL:  "https://hooks.example.com/v2",
+			Active:      false,
+			Format:      "ms_teams",
+			Filters:     []string{"update_failed", "preview_failed", "update_failed"},
+			Groups:      []string{"policies"},
+			Secret:      "secret-two",
+		}
+		if sc.scope.Kind() == "environment" {
+			change.Filters = []string{"environment_rotation_failed", "environment_tag_deleted"}
+			change.Groups = []string{"environments"}
+		}
+		got, err := k.client.UpdateWebhook(ctx, sc.scope, created.Name, change)
+		require.NoError(t, err)
+		assert.Equal(t, created.Name, got.Name)
+		assert.Equal(t, sc.scope.Organization, got.OrganizationName)
+		assert.Equal(t, sc.scope.Stack, got.StackName)
+		assert.Equal(t, sc.scope.Environment, got.EnvName)
+		assert.Equal(t, "Renamed", got.DisplayName)
+		assert.Equal(t, "https://hooks.example.com/v2", got.PayloadURL)
+		assert.False(t, got.Active)
+		assert.Equal(t, "ms_teams", got.Format)
+		assert.ElementsMatch(t, uniq(change.Filters), got.Filters, "filters are a set")
+		assert.ElementsMatch(t, change.Groups, got.Groups)
+		assert.True(t, got.HasSecret)
+		assert.Empty(t, got.Secret)
 
-			stored := k.storedHook(t, sc.scope, created.Name)
-			assert.Equal(t, "Renamed", stored.DisplayName)
-			assert.Equal(t, "https://hooks.example.com/v2", stored.PayloadURL)
-			assert.False(t, stored.Active)
-			assert.Equal(t, "ms_teams", stored.Format)
-			assert.ElementsMatch(t, uniq(change.Filters), stored.Filters)
-			assert.ElementsMatch(t, change.Groups, stored.Groups)
-			assert.Equal(t, "secret-two", stored.Secret)
-			assert.Equal(t, before.Created, stored.Created, "an update is not a re-create")
+		stored := k.storedHook(t, sc.scope, created.Name)
+		assert.Equal(t, "Renamed", stored.DisplayName)
+		assert.Equal(t, "https://hooks.example.com/v2", stored.PayloadURL)
+		assert.False(t, stored.Active)
+		assert.Equal(t, "ms_teams", stored.Format)
+		assert.ElementsMatch(t, uniq(change.Filters), stored.Filters)
+		assert.ElementsMatch(t, change.Groups, stored.Groups)
+		assert.Equal(t, "secret-two", stored.Secret)
+		assert.Equal(t, before.Created, stored.Created, "an update is not a re-create")
 
-			read, err := k.client.GetWebhook(ctx, sc.scope, created.Name)
-			require.NoError(t, err)
-			assert.Equal(t, got, read)
+		read, err := k.client.GetWebhook(ctx, sc.scope, created.Name)
+		require.NoError(t, err)
+		assert.Equal(t, got, read)
 
-			// 2. An empty filter list, no groups and an empty secret clear them.
-			cleared, err := k.client.UpdateWebhook(ctx, sc.scope, created.Name, cloud.Webhook{
-				DisplayName: "Renamed", PayloadURL: "https://hooks.example.com/v2", Active: true,
-				Format: "ms_teams", Filters: []string{}, Groups: nil, Secret: "",
-			})
-			require.NoError(t, err)
-			assert.Empty(t, cleared.Filters)
-			assert.Empty(t, cleared.Groups)
-			assert.False(t, cleared.HasSecret)
-			assert.Empty(t, cleared.SecretCiphertext)
-			assert.True(t, cleared.Active)
-
-			stored = k.storedHook(t, sc.scope, created.Name)
-			assert.Empty(t, stored.Filters, "filters: [] must clear the stored filters")
-			assert.Empty(t, stored.Groups, "groups: [] must clear the stored groups")
-			assert.Empty(t, stored.Secret, `secret: "" must remove the stored secret`)
-			assert.False(t, stored.HasSecret)
-			assert.True(t, stored.Active)
-
-			// 3. An empty Format is left out of the PATCH body, and the emulator keeps the stored value
-			// for an absent key (the reading the facts call safe).
-			kept, err := k.client.UpdateWebhook(ctx, sc.scope, created.Name, cloud.Webhook{
-				DisplayName: "Renamed again", PayloadURL: "https://hooks.example.com/v2", Active: true,
-			})
-			require.NoError(t, err)
-			assert.Equal(t, "ms_teams", kept.Format)
-			assert.Equal(t, "Renamed again", kept.DisplayName)
-			assert.Equal(t, "ms_teams", k.storedHook(t, sc.scope, created.Name).Format)
-
-			assert.Len(t, k.hooksIn(sc.scope), 1, "updates never create webhooks")
-			assert.Equal(t, 3, k.srv.Stats().ByRoute["PATCH "+sc.route+"/{name}"])
+		// 2. An empty filter list, no groups and an empty secret clear them.
+		cleared, err := k.client.UpdateWebhook(ctx, sc.scope, created.Name, cloud.Webhook{
+			DisplayName: "Renamed", PayloadURL: "https://hooks.example.com/v2", Active: true,
+			Format: "ms_teams", Filters: []string{}, Groups: nil, Secret: "",
 		})
-	}
+		require.NoError(t, err)
+		assert.Empty(t, cleared.Filters)
+		assert.Empty(t, cleared.Groups)
+		assert.False(t, cleared.HasSecret)
+		assert.Empty(t, cleared.SecretCiphertext)
+		assert.True(t, cleared.Active)
+
+		stored = k.storedHook(t, sc.scope, created.Name)
+		assert.Empty(t, stored.Filters, "filters: [] must clear the stored filters")
+		assert.Empty(t, stored.Groups, "groups: [] must clear the stored groups")
+		assert.Empty(t, stored.Secret, `secret: "" must remove the stored secret`)
+		assert.False(t, stored.HasSecret)
+		assert.True(t, stored.Active)
+
+		// 3. An empty Format is left out of the PATCH body, and the emulator keeps the stored value
+		// for an absent key (the reading the facts call safe).
+		kept, err := k.client.UpdateWebhook(ctx, sc.scope, created.Name, cloud.Webhook{
+			DisplayName: "Renamed again", PayloadURL: "https://hooks.example.com/v2", Active: true,
+		})
+		require.NoError(t, err)
+		assert.Equal(t, "ms_teams", kept.Format)
+		assert.Equal(t, "Renamed again", kept.DisplayName)
+		assert.Equal(t, "ms_teams", k.storedHook(t, sc.scope, created.Name).Format)
+
+		assert.Len(t, k.hooksIn(sc.scope), 1, "updates never create webhooks")
+		assert.Equal(t, 3, k.srv.Stats().ByRoute["PATCH "+sc.route+"/{name}"])
+	})
 }
 
 // TestContractUpdateWebhookRefusedChangesNothing checks that a PATCH the emulator refuses (400) surfaces
@@ -294,32 +284,27 @@ func TestContractUpdateWebhookRefusedChangesNothing(t *testing.T) {
 // TestContractDeleteWebhook deletes a webhook in every scope; the second delete is ErrNotFound.
 func TestContractDeleteWebhook(t *testing.T) {
 	t.Parallel()
-	for _, sc := range scopeCases {
-		t.Run(sc.name, func(t *testing.T) {
-			t.Parallel()
-			k := newContract(t)
-			ctx := t.Context()
-			k.ensureScope(t, sc.scope)
-			keep := k.createHook(t, sc.scope, sampleWebhook(sc.scope))
-			gone := k.createHook(t, sc.scope, sampleWebhook(sc.scope))
+	inEveryScope(t, func(t *testing.T, k *contract, sc scopeCase) {
+		ctx := t.Context()
+		keep := k.createHook(t, sc.scope, sampleWebhook(sc.scope))
+		gone := k.createHook(t, sc.scope, sampleWebhook(sc.scope))
 
-			require.NoError(t, k.client.DeleteWebhook(ctx, sc.scope, gone.Name))
-			remaining := k.hooksIn(sc.scope)
-			require.Len(t, remaining, 1)
-			assert.Equal(t, keep.Name, remaining[0].Name, "only the named webhook is deleted")
+		require.NoError(t, k.client.DeleteWebhook(ctx, sc.scope, gone.Name))
+		remaining := k.hooksIn(sc.scope)
+		require.Len(t, remaining, 1)
+		assert.Equal(t, keep.Name, remaining[0].Name, "only the named webhook is deleted")
 
-			_, err := k.client.GetWebhook(ctx, sc.scope, gone.Name)
-			requireAPIError(t, err, http.StatusNotFound)
-			assertOnlySentinels(t, err, cloud.ErrNotFound)
+		_, err := k.client.GetWebhook(ctx, sc.scope, gone.Name)
+		requireAPIError(t, err, http.StatusNotFound)
+		assertOnlySentinels(t, err, cloud.ErrNotFound)
 
-			err = k.client.DeleteWebhook(ctx, sc.scope, gone.Name)
-			apiErr := requireAPIError(t, err, http.StatusNotFound)
-			assertOnlySentinels(t, err, cloud.ErrNotFound)
-			assert.Equal(t, http.MethodDelete, apiErr.Method)
-			assert.Contains(t, apiErr.Path, gone.Name)
-			assert.Equal(t, 2, k.srv.Stats().ByRoute["DELETE "+sc.route+"/{name}"])
-		})
-	}
+		err = k.client.DeleteWebhook(ctx, sc.scope, gone.Name)
+		apiErr := requireAPIError(t, err, http.StatusNotFound)
+		assertOnlySentinels(t, err, cloud.ErrNotFound)
+		assert.Equal(t, http.MethodDelete, apiErr.Method)
+		assert.Contains(t, apiErr.Path, gone.Name)
+		assert.Equal(t, 2, k.srv.Stats().ByRoute["DELETE "+sc.route+"/{name}"])
+	})
 }
 
 // TestContractPingAndDeliveries pings a webhook in every scope and reads its delivery log: the delivery
@@ -327,43 +312,38 @@ func TestContractDeleteWebhook(t *testing.T) {
 // payload the client received byte for byte.
 func TestContractPingAndDeliveries(t *testing.T) {
 	t.Parallel()
-	for _, sc := range scopeCases {
-		t.Run(sc.name, func(t *testing.T) {
-			t.Parallel()
-			k := newContract(t)
-			ctx := t.Context()
-			k.ensureScope(t, sc.scope)
-			in := sampleWebhook(sc.scope)
-			in.Secret = "ping-secret"
-			hook := k.createHook(t, sc.scope, in)
+	inEveryScope(t, func(t *testing.T, k *contract, sc scopeCase) {
+		ctx := t.Context()
+		in := sampleWebhook(sc.scope)
+		in.Secret = "ping-secret"
+		hook := k.createHook(t, sc.scope, in)
 
-			none, err := k.client.ListWebhookDeliveries(ctx, sc.scope, hook.Name)
-			require.NoError(t, err)
-			assert.Empty(t, none)
+		none, err := k.client.ListWebhookDeliveries(ctx, sc.scope, hook.Name)
+		require.NoError(t, err)
+		assert.Empty(t, none)
 
-			d, err := k.client.PingWebhook(ctx, sc.scope, hook.Name)
-			require.NoError(t, err)
-			assert.NotEmpty(t, d.ID)
-			assert.Equal(t, "ping", d.Kind)
-			assert.Equal(t, contractNow.Unix(), d.Timestamp, "timestamp is Unix seconds")
-			assert.Equal(t, in.PayloadURL, d.RequestURL)
-			assert.Equal(t, http.StatusOK, d.ResponseCode)
-			assert.NotEmpty(t, d.ResponseBody)
-			assert.True(t, json.Valid([]byte(d.Payload)), "payload %q should be JSON", d.Payload)
-			assert.Contains(t, d.RequestHeaders, "Pulumi-Webhook-Signature: "+emulator.Sign(in.Secret, []byte(d.Payload)))
-			assert.NotContains(t, d.RequestHeaders, in.Secret)
+		d, err := k.client.PingWebhook(ctx, sc.scope, hook.Name)
+		require.NoError(t, err)
+		assert.NotEmpty(t, d.ID)
+		assert.Equal(t, "ping", d.Kind)
+		assert.Equal(t, contractNow.Unix(), d.Timestamp, "timestamp is Unix seconds")
+		assert.Equal(t, in.PayloadURL, d.RequestURL)
+		assert.Equal(t, http.StatusOK, d.ResponseCode)
+		assert.NotEmpty(t, d.ResponseBody)
+		assert.True(t, json.Valid([]byte(d.Payload)), "payload %q should be JSON", d.Payload)
+		assert.Contains(t, d.RequestHeaders, "Pulumi-Webhook-Signature: "+emulator.Sign(in.Secret, []byte(d.Payload)))
+		assert.NotContains(t, d.RequestHeaders, in.Secret)
 
-			d2, err := k.client.PingWebhook(ctx, sc.scope, hook.Name)
-			require.NoError(t, err)
-			assert.NotEqual(t, d.ID, d2.ID)
+		d2, err := k.client.PingWebhook(ctx, sc.scope, hook.Name)
+		require.NoError(t, err)
+		assert.NotEqual(t, d.ID, d2.ID)
 
-			all, err := k.client.ListWebhookDeliveries(ctx, sc.scope, hook.Name)
-			require.NoError(t, err)
-			assert.ElementsMatch(t, []cloud.WebhookDelivery{d, d2}, all, "the log holds exactly the two pings")
-			assert.Equal(t, 2, k.srv.Stats().ByRoute["POST "+sc.route+"/{name}/ping"])
-			assert.Equal(t, 2, k.srv.Stats().ByRoute["GET "+sc.route+"/{name}/deliveries"])
-		})
-	}
+		all, err := k.client.ListWebhookDeliveries(ctx, sc.scope, hook.Name)
+		require.NoError(t, err)
+		assert.ElementsMatch(t, []cloud.WebhookDelivery{d, d2}, all, "the log holds exactly the two pings")
+		assert.Equal(t, 2, k.srv.Stats().ByRoute["POST "+sc.route+"/{name}/ping"])
+		assert.Equal(t, 2, k.srv.Stats().ByRoute["GET "+sc.route+"/{name}/deliveries"])
+	})
 }
 
 // TestContractDotSegmentNames guards a bug this suite found: "." and ".." pass the facts' character

@@ -21,10 +21,7 @@ func TestGetDeploymentSettings(t *testing.T) {
 		"operationContext": map[string]any{},
 		"version":          float64(3),
 	}, got)
-	req := srv.only(t)
-	assert.Equal(t, http.MethodGet, req.Method)
-	assert.Equal(t, "/api/stacks/acme/web/prod/deployments/settings", req.RequestURI)
-	assertStandardHeaders(t, req.Header)
+	srv.assertOnly(t, http.MethodGet, "/api/stacks/acme/web/prod/deployments/settings", "")
 }
 
 func TestGetDeploymentSettingsNone(t *testing.T) {
@@ -45,11 +42,8 @@ func TestPutDeploymentSettings(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, float64(4), got["version"])
 
-	req := srv.only(t)
-	assert.Equal(t, http.MethodPut, req.Method)
-	assert.Equal(t, "/api/stacks/acme/web/prod/deployments/settings", req.RequestURI)
-	assertStandardHeaders(t, req.Header)
-	assert.JSONEq(t, `{"sourceContext":{"git":{"branch":"main"}}}`, req.Body)
+	srv.assertOnly(t, http.MethodPut, "/api/stacks/acme/web/prod/deployments/settings",
+		`{"sourceContext":{"git":{"branch":"main"}}}`)
 }
 
 func TestCreateDeployment(t *testing.T) {
@@ -63,11 +57,8 @@ func TestCreateDeployment(t *testing.T) {
 	assert.Equal(t, DeploymentRef{ID: "dep-1", ConsoleURL: "https://app.pulumi.com/acme/web/prod/deployments/5",
 		Version: 5}, got)
 
-	req := srv.only(t)
-	assert.Equal(t, http.MethodPost, req.Method)
-	assert.Equal(t, "/api/stacks/acme/web/prod/deployments", req.RequestURI)
-	assertStandardHeaders(t, req.Header)
-	assert.JSONEq(t, `{"operation":"update","inheritSettings":true}`, req.Body)
+	srv.assertOnly(t, http.MethodPost, "/api/stacks/acme/web/prod/deployments",
+		`{"operation":"update","inheritSettings":true}`)
 }
 
 func TestListDeployments(t *testing.T) {
@@ -94,10 +85,7 @@ func TestListDeployments(t *testing.T) {
 	assert.Equal(t, "1767225600", got[1].Created)
 	assert.Equal(t, "preview", got[1].Operation)
 
-	req := srv.only(t)
-	assert.Equal(t, http.MethodGet, req.Method)
-	assert.Equal(t, "/api/stacks/acme/web/prod/deployments?page=2&pageSize=50", req.RequestURI)
-	assertStandardHeaders(t, req.Header)
+	srv.assertOnly(t, http.MethodGet, "/api/stacks/acme/web/prod/deployments?page=2&pageSize=50", "")
 }
 
 func TestListDeploymentsDefaults(t *testing.T) {

@@ -85,6 +85,17 @@ func (s *recordingServer) only(t *testing.T) captured {
 	return s.requests[0]
 }
 
+// assertOnly checks that the server was sent exactly one request, with the method, the request URI,
+// the JSON body (none when body is "") and the headers every request carries.
+func (s *recordingServer) assertOnly(t *testing.T, method, uri, body string) {
+	t.Helper()
+	req := s.only(t)
+	assert.Equal(t, method, req.Method)
+	assert.Equal(t, uri, req.RequestURI)
+	assertStandardHeaders(t, req.Header)
+	assertBody(t, body, req.Body)
+}
+
 // assertStandardHeaders checks what every request must carry.
 func assertStandardHeaders(t *testing.T, h http.Header) {
 	t.Helper()

@@ -18,11 +18,7 @@ func TestBatchDecryptWireShape(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, map[string]string{"AAEC": `"a"`, "AwQF": "1"}, got)
 
-	req := srv.only(t)
-	assert.Equal(t, http.MethodPost, req.Method)
-	assert.Equal(t, "/api/stacks/o/p/s/batch-decrypt", req.RequestURI)
-	assertStandardHeaders(t, req.Header)
-	assertBody(t, `{"ciphertexts":["AAEC","AwQF"]}`, req.Body)
+	srv.assertOnly(t, http.MethodPost, "/api/stacks/o/p/s/batch-decrypt", `{"ciphertexts":["AAEC","AwQF"]}`)
 }
 
 func TestBatchDecryptRefusesWhatItCannotSend(t *testing.T) {

@@ -22,11 +22,7 @@ func TestGetStack(t *testing.T) {
 	assert.Equal(t, Stack{ID: "s-1", OrgName: "acme", ProjectName: "web", StackName: "prod", Version: 7,
 		ActiveUpdate: "u-9", Tags: map[string]string{"pulumi:project": "web"}}, got)
 
-	req := srv.only(t)
-	assert.Equal(t, http.MethodGet, req.Method)
-	assert.Equal(t, "/api/stacks/acme/web/prod", req.RequestURI)
-	assertStandardHeaders(t, req.Header)
-	assert.Empty(t, req.Body)
+	srv.assertOnly(t, http.MethodGet, "/api/stacks/acme/web/prod", "")
 }
 
 func TestGetStackNotFound(t *testing.T) {
@@ -47,11 +43,7 @@ func TestCreateStack(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, Stack{OrgName: "acme", ProjectName: "web", StackName: "dev"}, got)
 
-	req := srv.only(t)
-	assert.Equal(t, http.MethodPost, req.Method)
-	assert.Equal(t, "/api/stacks/acme/web", req.RequestURI)
-	assertStandardHeaders(t, req.Header)
-	assert.JSONEq(t, `{"stackName":"dev"}`, req.Body)
+	srv.assertOnly(t, http.MethodPost, "/api/stacks/acme/web", `{"stackName":"dev"}`)
 }
 
 func TestCreateStackConflict(t *testing.T) {
@@ -78,10 +70,7 @@ func TestDeleteStack(t *testing.T) {
 			srv := &recordingServer{status: http.StatusNoContent}
 			c, _ := newTestClient(t, srv, RetryPolicy{})
 			require.NoError(t, c.DeleteStack(t.Context(), "acme", "web", "prod", tt.force))
-			req := srv.only(t)
-			assert.Equal(t, http.MethodDelete, req.Method)
-			assert.Equal(t, tt.uri, req.RequestURI)
-			assertStandardHeaders(t, req.Header)
+			srv.assertOnly(t, http.MethodDelete, tt.uri, "")
 		})
 	}
 }

@@ -217,11 +217,7 @@ func TestWebhookRequests(t *testing.T) {
 			c, _ := newTestClient(t, srv, RetryPolicy{})
 			got, err := tt.call(t.Context(), c)
 			require.NoError(t, err)
-			req := srv.only(t)
-			assert.Equal(t, tt.method, req.Method)
-			assert.Equal(t, tt.uri, req.RequestURI)
-			assertStandardHeaders(t, req.Header)
-			assertBody(t, tt.body, req.Body)
+			srv.assertOnly(t, tt.method, tt.uri, tt.body)
 			if tt.want != nil {
 				assert.Equal(t, tt.want, got)
 			}

@@ -33,8 +33,7 @@ func TestAdminSeedAndInspect(t *testing.T) {
 	bad := map[string]any{"stacks": []map[string]any{{"org": "acme", "project": "app", "stack": "no way"}}}
 	mustError(t, h.send(http.MethodPost, "/_emulator/seed", bad, nil), http.StatusBadRequest)
 
-	must[map[string]any](t, h.call(http.MethodPost, "/api/stacks/acme/app/a/hooks",
-		override(deployHook("acme", "app", "a", "b"), map[string]any{"secret": "k", "name": "to-b"})), http.StatusCreated)
+	h.createStackHook(t, override(deployHook("acme", "app", "a", "b"), map[string]any{"secret": "k", "name": "to-b"}))
 	must[CascadeResult](t, h.send(http.MethodPost, "/_emulator/stacks/acme/app/a/update", nil, nil), http.StatusOK)
 
 	hooks := must[[]map[string]any](t, h.send(http.MethodGet, "/_emulator/webhooks", nil, nil), http.StatusOK)

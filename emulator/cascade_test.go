@@ -93,8 +93,7 @@ func TestCascadeRecordsFailedDeliveries(t *testing.T) {
 	seedStacks(t, h.srv, "acme", "app", "a")
 	require.NoError(t, h.srv.CreateStack("acme", "app", "bare"))
 	for _, to := range []string{"missing", "bare"} {
-		must[map[string]any](t, h.call(http.MethodPost, "/api/stacks/acme/app/a/hooks", deployHook("acme", "app", "a", to)),
-			http.StatusCreated)
+		h.createStackHook(t, deployHook("acme", "app", "a", to))
 	}
 
 	res, err := h.srv.FireUpdate("acme", "app", "a")
@@ -132,7 +131,7 @@ func TestCascadeSkipsInactiveAndUninterestedWebhooks(t *testing.T) {
 		override(deployHook("acme", "app", "a", "e"), map[string]any{"filters": nil, "groups": []string{"stacks"}}),
 	}
 	for _, body := range hooks {
-		must[map[string]any](t, h.call(http.MethodPost, "/api/stacks/acme/app/a/hooks", body), http.StatusCreated)
+		h.createStackHook(t, body)
 	}
 	res, err := h.srv.FireUpdate("acme", "app", "a")
 	require.NoError(t, err)
@@ -146,10 +145,8 @@ func TestWebhookWithoutFiltersGetsEveryEvent(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	seedStacks(t, h.srv, "acme", "app", "a", "b")
-	must[map[string]any](t, h.call(http.MethodPost, "/api/stacks/acme/app/a/hooks", deployHook("acme", "app", "a", "b")),
-		http.StatusCreated)
-	must[map[string]any](t, h.call(http.MethodPost, "/api/stacks/acme/app/b/hooks",
-		stackHook("acme", "app", "b", map[string]any{"name": "all"})), http.StatusCreated)
+	h.createStackHook(t, deployHook("acme", "app", "a", "b"))
+	h.createStackHook(t, stackHook("acme", "app", "b", map[string]any{"name": "all"}))
 
 	_, err := h.srv.FireUpdate("acme", "app", "a")
 	require.NoError(t, err)
@@ -189,10 +186,8 @@ func TestDeliverySignature(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, func(o *Options) { o.Now = func() time.Time { return time.Unix(1700000000, 0) } })
 	require.NoError(t, h.srv.CreateStack("acme", "app", "a"))
-	must[map[string]any](t, h.call(http.MethodPost, "/api/stacks/acme/app/a/hooks",
-		stackHook("acme", "app", "a", map[string]any{"secret": "k3y"})), http.StatusCreated)
-	must[map[string]any](t, h.call(http.MethodPost, "/api/stacks/acme/app/a/hooks",
-		stackHook("acme", "app", "a", nil)), http.StatusCreated)
+	h.createStackHook(t, stackHook("acme", "app", "a", map[string]any{"secret": "k3y"}))
+	h.createStackHook(t, stackHook("acme", "app", "a", nil))
 
 	_, err := h.srv.FireUpdate("acme", "app", "a")
 	require.NoError(t, err)

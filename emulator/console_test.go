@@ -103,15 +103,13 @@ func TestConsoleDataReturnsTheGraph(t *testing.T) {
 		must[map[string]any](t, h.call(http.MethodPost, "/api/stacks/acme/p/"+e[0]+"/hooks",
 			override(deployHook("acme", "p", e[0], e[1]), map[string]any{"name": "to-" + e[1]})), http.StatusCreated)
 	}
-	must[map[string]any](t, h.call(http.MethodPost, "/api/stacks/acme/p/b/hooks",
-		override(deployHook("acme", "p", "b", "d"), map[string]any{"name": "to-d", "active": false})), http.StatusCreated)
+	h.createStackHook(t, override(deployHook("acme", "p", "b", "d"), map[string]any{"name": "to-d", "active": false}))
 	must[map[string]any](t, h.call(http.MethodPost, "/api/esc/environments/acme/p/shared/hooks", map[string]any{
 		"organizationName": "acme", "projectName": "p", "envName": "shared", "name": "to-root",
 		"displayName": "deploy root", "payloadUrl": "p/root", "format": "pulumi_deployments", "active": true,
 	}), http.StatusCreated)
 	// A raw webhook deploys nothing, so it is no edge.
-	must[map[string]any](t, h.call(http.MethodPost, "/api/stacks/acme/p/root/hooks",
-		stackHook("acme", "p", "root", map[string]any{"name": "notify"})), http.StatusCreated)
+	h.createStackHook(t, stackHook("acme", "p", "root", map[string]any{"name": "notify"}))
 
 	res := h.send(http.MethodGet, "/_emulator/console/data", nil, nil)
 	assert.Equal(t, "no-store", res.header.Get("Cache-Control"))
@@ -177,8 +175,8 @@ func TestConsoleDataCapsItsLists(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.MaxCascadeDeployments = consoleMaxRows + 50 })
 	seedStacks(t, h.srv, "acme", "p", "x", "y")
 	// x ⇄ y: a cycle, which the cap stops.
-	must[map[string]any](t, h.call(http.MethodPost, "/api/stacks/acme/p/x/hooks", deployHook("acme", "p", "x", "y")), http.StatusCreated)
-	must[map[string]any](t, h.call(http.MethodPost, "/api/stacks/acme/p/y/hooks", deployHook("acme", "p", "y", "x")), http.StatusCreated)
+	h.createStackHook(t, deployHook("acme", "p", "x", "y"))
+	h.createStackHook(t, deployHook("acme", "p", "y", "x"))
 	res, err := h.srv.FireUpdate("acme", "p", "x")
 	require.NoError(t, err)
 	require.True(t, res.Truncated)

@@ -104,8 +104,7 @@ func TestRawWebhookIsSentWithPulumisHeadersAndPayload(t *testing.T) {
 	})
 	h := newHarness(t)
 	seedStacks(t, h.srv, "acme", "app", "net")
-	must[map[string]any](t, h.call(http.MethodPost, "/api/stacks/acme/app/net/hooks",
-		rawHook("net", "relay", rc.url, rc.secret, "update_succeeded")), http.StatusCreated)
+	h.createStackHook(t, rawHook("net", "relay", rc.url, rc.secret, "update_succeeded"))
 
 	_, err := h.srv.FireUpdateWithOutputs("acme", "app", "net", &StackOutputs{Plain: map[string]any{"vpcId": "vpc-1"}})
 	require.NoError(t, err)
@@ -156,8 +155,7 @@ func TestDeliveryWithoutSecretIsNotSigned(t *testing.T) {
 	rc := newReceiver(t, "", nil)
 	h := newHarness(t)
 	seedStacks(t, h.srv, "acme", "app", "net")
-	must[map[string]any](t, h.call(http.MethodPost, "/api/stacks/acme/app/net/hooks",
-		rawHook("net", "plain", rc.url, "", "update_succeeded")), http.StatusCreated)
+	h.createStackHook(t, rawHook("net", "plain", rc.url, "", "update_succeeded"))
 	_, err := h.srv.FireUpdate("acme", "app", "net")
 	require.NoError(t, err)
 	waitIdle(t, h.srv)
@@ -189,11 +187,10 @@ func TestOnlyRawWebhooksOnThisMachineAreSent(t *testing.T) {
 	rc := newReceiver(t, "", nil)
 	h := newHarness(t)
 	seedStacks(t, h.srv, "acme", "app", "net")
-	must[map[string]any](t, h.call(http.MethodPost, "/api/stacks/acme/app/net/hooks",
-		rawHook("net", "remote", "http://example.com/hook", "", "update_succeeded")), http.StatusCreated)
+	h.createStackHook(t, rawHook("net", "remote", "http://example.com/hook", "", "update_succeeded"))
 	slack := rawHook("net", "slack", rc.url, "", "update_succeeded")
 	slack["format"] = "slack"
-	must[map[string]any](t, h.call(http.MethodPost, "/api/stacks/acme/app/net/hooks", slack), http.StatusCreated)
+	h.createStackHook(t, slack)
 	_, err := h.srv.FireUpdate("acme", "app", "net")
 	require.NoError(t, err)
 	waitIdle(t, h.srv)
@@ -220,8 +217,7 @@ func TestRedeliverAndPingSendAgain(t *testing.T) {
 	})
 	h := newHarness(t)
 	seedStacks(t, h.srv, "acme", "app", "net")
-	must[map[string]any](t, h.call(http.MethodPost, "/api/stacks/acme/app/net/hooks",
-		rawHook("net", "relay", rc.url, rc.secret, "update_succeeded")), http.StatusCreated)
+	h.createStackHook(t, rawHook("net", "relay", rc.url, rc.secret, "update_succeeded"))
 	_, err := h.srv.FireUpdate("acme", "app", "net")
 	require.NoError(t, err)
 	waitIdle(t, h.srv)
@@ -277,8 +273,7 @@ func TestReceiverMayCallBackDuringItsDelivery(t *testing.T) {
 	})
 	h = newHarness(t)
 	seedStacks(t, h.srv, "acme", "app", "net", "web")
-	must[map[string]any](t, h.call(http.MethodPost, "/api/stacks/acme/app/net/hooks",
-		rawHook("net", "relay", rc.url, "", "update_succeeded")), http.StatusCreated)
+	h.createStackHook(t, rawHook("net", "relay", rc.url, "", "update_succeeded"))
 
 	done := make(chan error, 1)
 	go func() {
@@ -321,8 +316,7 @@ func TestFailedSendsAreRecorded(t *testing.T) {
 	h := newHarness(t, func(o *Options) { o.DeliveryTimeout = 200 * time.Millisecond })
 	seedStacks(t, h.srv, "acme", "app", "net")
 	for name, url := range map[string]string{"broken": broken.url, "slow": slow.url, "closed": closedURL} {
-		must[map[string]any](t, h.call(http.MethodPost, "/api/stacks/acme/app/net/hooks",
-			rawHook("net", name, url, "", "update_succeeded")), http.StatusCreated)
+		h.createStackHook(t, rawHook("net", name, url, "", "update_succeeded"))
 	}
 	_, err = h.srv.FireUpdate("acme", "app", "net")
 	require.NoError(t, err)
@@ -360,8 +354,7 @@ func TestDeliveriesRunAtMostFourAtATime(t *testing.T) {
 	h := newHarness(t)
 	seedStacks(t, h.srv, "acme", "app", "net")
 	for i := range 10 {
-		must[map[string]any](t, h.call(http.MethodPost, "/api/stacks/acme/app/net/hooks",
-			rawHook("net", fmt.Sprintf("h%d", i), rc.url, "", "update_succeeded")), http.StatusCreated)
+		h.createStackHook(t, rawHook("net", fmt.Sprintf("h%d", i), rc.url, "", "update_succeeded"))
 	}
 	_, err := h.srv.FireUpdate("acme", "app", "net")
 	require.NoError(t, err)
@@ -407,8 +400,7 @@ func TestCloseCancelsDeliveries(t *testing.T) {
 	t.Cleanup(ts.Close)
 	h := &harness{t: t, srv: srv, url: ts.URL}
 	seedStacks(t, srv, "acme", "app", "net")
-	must[map[string]any](t, h.call(http.MethodPost, "/api/stacks/acme/app/net/hooks",
-		rawHook("net", "relay", rc.url, "", "update_succeeded")), http.StatusCreated)
+	h.createStackHook(t, rawHook("net", "relay", rc.url, "", "update_succeeded"))
 	_, err := srv.FireUpdate("acme", "app", "net")
 	require.NoError(t, err)
 	<-arrived

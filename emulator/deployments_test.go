@@ -123,8 +123,7 @@ func TestAPIDeploymentCascades(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	seedStacks(t, h.srv, "acme", "app", "a", "b")
-	must[map[string]any](t, h.call(http.MethodPost, "/api/stacks/acme/app/a/hooks", deployHook("acme", "app", "a", "b")),
-		http.StatusCreated)
+	h.createStackHook(t, deployHook("acme", "app", "a", "b"))
 
 	require.Equal(t, http.StatusAccepted,
 		h.call(http.MethodPost, "/api/stacks/acme/app/a/deployments", map[string]any{"operation": "preview"}).status)

@@ -2,7 +2,6 @@ package emulator
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -151,29 +150,4 @@ func TestAdminGetsChangeNothing(t *testing.T) {
 	}
 	assert.Greater(t, n, 10)
 	assert.Equal(t, before, fingerprint(t, h.srv))
-}
-
-// sendTo is send with the Host header set to host (when not empty) whatever the URL connects to.
-func (h *harness) sendTo(method, path, host string, body any, headers map[string]string) response {
-	h.t.Helper()
-	var data []byte
-	if body != nil {
-		var err error
-		data, err = json.Marshal(body)
-		require.NoError(h.t, err)
-	}
-	req, err := http.NewRequestWithContext(h.t.Context(), method, h.url+path, strings.NewReader(string(data)))
-	require.NoError(h.t, err)
-	if host != "" {
-		req.Host = host
-	}
-	for k, v := range headers {
-		req.Header.Set(k, v)
-	}
-	res, err := http.DefaultClient.Do(req)
-	require.NoError(h.t, err)
-	defer func() { _ = res.Body.Close() }()
-	out, err := io.ReadAll(res.Body)
-	require.NoError(h.t, err)
-	return response{status: res.StatusCode, header: res.Header, body: out}
 }

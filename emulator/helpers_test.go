@@ -3,9 +3,12 @@ package emulator
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -50,7 +53,14 @@ func (h *harness) call(method, path string, body any) response {
 	})
 }
 
+// send sends a request with exactly the given headers: a string body as it is, any other as JSON.
 func (h *harness) send(method, path string, body any, headers map[string]string) response {
+	h.t.Helper()
+	return h.sendTo(method, path, "", body, headers)
+}
+
+// sendTo is send with the Host header set to host (when not empty) whatever the URL connects to.
+func (h *harness) sendTo(method, path, host string, body any, headers map[string]string) response {
 	h.t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -64,6 +74,9 @@ func (h *harness) send(method, path string, body any, headers map[string]string)
 	}
 	req, err := http.NewRequestWithContext(h.t.Context(), method, h.url+path, rd)
 	require.NoError(h.t, err)
+	if host != "" {
+		req.Host = host
+	}
 	for k, v := range headers {
 		req.Header.Set(k, v)
 	}
@@ -141,10 +154,40 @@ func seedStacks(t *testing.T, s *Server, org, project string, names ...string) {
 	require.NoError(t, s.Seed(data))
 }
 
+// requestRecorder keeps every record the emulator hands to Options.OnRequest.
+type requestRecorder struct {
+	mu      sync.Mutex
+	records []RequestRecord
+}
+
+// option makes the recorder the emulator's OnRequest, as an option of newHarness.
+func (r *requestRecorder) option(o *Options) {
+	o.OnRequest = func(rec RequestRecord) {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		r.records = append(r.records, rec)
+	}
+}
+
+// all returns a copy of the records so far.
+func (r *requestRecorder) all() []RequestRecord {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.records)
+}
+
 func stackNames(ds []Deployment) []string {
 	out := make([]string, len(ds))
 	for i, d := range ds {
 		out[i] = d.Stack
 	}
 	return out
+}
+
+// createStackHook creates the stack webhook body describes through the API, on the stack its
+// organizationName, projectName and stackName name, and fails the test unless the answer is 201.
+func (h *harness) createStackHook(t *testing.T, body map[string]any) webhookWire {
+	t.Helper()
+	path := fmt.Sprintf("/api/stacks/%s/%s/%s/hooks", body["organizationName"], body["projectName"], body["stackName"])
+	return must[webhookWire](t, h.call(http.MethodPost, path, body), http.StatusCreated)
 }

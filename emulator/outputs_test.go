@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -236,20 +235,10 @@ func TestUpdateOutputsRefusals(t *testing.T) {
 // API, the console's data, deliveries or the request log.
 func TestSecretsNeverInPlainText(t *testing.T) {
 	t.Parallel()
-	var (
-		mu     sync.Mutex
-		logged []RequestRecord
-	)
-	h := newHarness(t, func(o *Options) {
-		o.OnRequest = func(r RequestRecord) {
-			mu.Lock()
-			defer mu.Unlock()
-			logged = append(logged, r)
-		}
-	})
+	logged := &requestRecorder{}
+	h := newHarness(t, logged.option)
 	seedStacks(t, h.srv, "acme", "app", "net", "app")
-	must[map[string]any](t, h.call(http.MethodPost, "/api/stacks/acme/app/net/hooks", deployHook("acme", "app", "net", "app")),
-		http.StatusCreated)
+	h.createStackHook(t, deployHook("acme", "app", "net", "app"))
 	must[map[string]any](t, h.send(http.MethodPut, "/_emulator/stacks/acme/app/app/deployment-behaviour", map[string]any{
 		"secretOutputs": map[string]any{"token": secretValue},
 	}, nil), http.StatusOK)
@@ -269,9 +258,7 @@ func TestSecretsNeverInPlainText(t *testing.T) {
 		require.Equal(t, http.StatusOK, r.status, path)
 		seen.Write(r.body)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	data, err := json.Marshal(map[string]any{"log": logged, "requests": h.srv.Requests(), "deliveries": h.srv.Deliveries(),
+	data, err := json.Marshal(map[string]any{"log": logged.all(), "requests": h.srv.Requests(), "deliveries": h.srv.Deliveries(),
 		"deployments": h.srv.Deployments()})
 	require.NoError(t, err)
 	seen.Write(data)

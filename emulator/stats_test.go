@@ -2,7 +2,6 @@ package emulator
 
 import (
 	"net/http"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -11,17 +10,8 @@ import (
 
 func TestStatsCountEveryAPIRequest(t *testing.T) {
 	t.Parallel()
-	var (
-		mu       sync.Mutex
-		observed []RequestRecord
-	)
-	h := newHarness(t, func(o *Options) {
-		o.OnRequest = func(r RequestRecord) {
-			mu.Lock()
-			defer mu.Unlock()
-			observed = append(observed, r)
-		}
-	})
+	observed := &requestRecorder{}
+	h := newHarness(t, observed.option)
 	const hooks = "/api/stacks/acme/app/dev/hooks"
 	h.call(http.MethodPost, "/api/stacks/acme/app", map[string]any{"stackName": "dev"})
 	h.call(http.MethodPost, hooks, stackHook("acme", "app", "dev", map[string]any{"name": "w"}))
@@ -62,9 +52,7 @@ func TestStatsCountEveryAPIRequest(t *testing.T) {
 	assert.Equal(t, []int{200, 201, 200, 200, 200, 204, 401, 404, 503}, statuses)
 	assert.Equal(t, "/api/stacks/acme/app/dev/hooks/w", reqs[2].Path)
 	assert.True(t, reqs[8].Fault)
-	mu.Lock()
-	assert.Equal(t, reqs, observed)
-	mu.Unlock()
+	assert.Equal(t, reqs, observed.all())
 
 	// Copies: changing the result does not change the counters.
 	st.ByMethod["GET"] = 100

@@ -79,39 +79,45 @@ func (st *stack) readIndex(project, name string) int {
 
 // UpstreamReferences lists the stacks whose outputs a stack reads, ordered by project and stack.
 func (s *store) UpstreamReferences(org, project, name string) ([]StackReference, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, err := s.stackLocked(org, project, name)
-	if err != nil {
-		return nil, err
-	}
-	out := []StackReference{}
-	for _, r := range st.reads {
-		out = append(out, StackReference{Org: st.org, Project: r.project, Stack: r.name, Version: r.version})
-	}
-	sortReferences(out)
-	return out, nil
+	return s.references(org, project, name, func(st *stack) []StackReference {
+		out := []StackReference{}
+		for _, r := range st.reads {
+			out = append(out, StackReference{Org: st.org, Project: r.project, Stack: r.name, Version: r.version})
+		}
+		return out
+	})
 }
 
 // DownstreamReferences lists the stacks that read a stack's outputs, ordered by project and stack.
 func (s *store) DownstreamReferences(org, project, name string) ([]StackReference, error) {
+	return s.references(org, project, name, func(st *stack) []StackReference {
+		out := []StackReference{}
+		for _, reader := range s.stacks {
+			if reader.org != st.org {
+				continue
+			}
+			if i := reader.readIndex(st.project, st.name); i >= 0 {
+				out = append(out, StackReference{
+					Org: reader.org, Project: reader.project, Stack: reader.name, Version: reader.reads[i].readerVersion,
+				})
+			}
+		}
+		return out
+	})
+}
+
+// references finds a stack and lists, ordered by project and stack, the references collect gathers for
+// it under the lock: the two directions of the references query differ only in collect.
+func (s *store) references(org, project, name string, collect func(st *stack) []StackReference) (
+	[]StackReference, error,
+) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st, err := s.stackLocked(org, project, name)
 	if err != nil {
 		return nil, err
 	}
-	out := []StackReference{}
-	for _, reader := range s.stacks {
-		if reader.org != st.org {
-			continue
-		}
-		if i := reader.readIndex(st.project, st.name); i >= 0 {
-			out = append(out, StackReference{
-				Org: reader.org, Project: reader.project, Stack: reader.name, Version: reader.reads[i].readerVersion,
-			})
-		}
-	}
+	out := collect(st)
 	sortReferences(out)
 	return out, nil
 }

@@ -185,7 +185,7 @@ func TestWebhookDuplicateName(t *testing.T) {
 	h := newHarness(t)
 	require.NoError(t, h.srv.CreateStack("acme", "app", "dev"))
 	body := stackHook("acme", "app", "dev", map[string]any{"name": "same"})
-	must[map[string]any](t, h.call(http.MethodPost, "/api/stacks/acme/app/dev/hooks", body), http.StatusCreated)
+	h.createStackHook(t, body)
 	msg := mustError(t, h.call(http.MethodPost, "/api/stacks/acme/app/dev/hooks", body), http.StatusConflict)
 	assert.Equal(t, "Webhook with name same already exists", msg)
 
@@ -203,7 +203,7 @@ func TestWebhookGeneratedNames(t *testing.T) {
 	seen := map[string]bool{}
 	for _, name := range []any{nil, ""} {
 		body := stackHook("acme", "app", "dev", map[string]any{"name": name})
-		created := must[webhookWire](t, h.call(http.MethodPost, "/api/stacks/acme/app/dev/hooks", body), http.StatusCreated)
+		created := h.createStackHook(t, body)
 		assert.Regexp(t, hex8, created.Name)
 		assert.False(t, seen[created.Name])
 		seen[created.Name] = true
@@ -219,7 +219,7 @@ func TestWebhookPatchAbsentKeysKeepStoredValues(t *testing.T) {
 		"name": "keep", "format": "slack", "filters": []string{"update_failed"},
 		"groups": []string{"deployments"}, "secret": "k",
 	})
-	must[map[string]any](t, h.call(http.MethodPost, "/api/stacks/acme/app/dev/hooks", full), http.StatusCreated)
+	h.createStackHook(t, full)
 
 	// What the official provider sends when format, filters, groups and secret are empty.
 	sparse := stackHook("acme", "app", "dev", map[string]any{"name": "keep", "displayName": "changed"})
@@ -245,7 +245,7 @@ func TestWebhookRefusedPatchChangesNothing(t *testing.T) {
 	h := newHarness(t)
 	require.NoError(t, h.srv.CreateStack("acme", "app", "dev"))
 	body := stackHook("acme", "app", "dev", map[string]any{"name": "w"})
-	must[map[string]any](t, h.call(http.MethodPost, "/api/stacks/acme/app/dev/hooks", body), http.StatusCreated)
+	h.createStackHook(t, body)
 	before := h.srv.Webhooks()
 
 	cases := map[string]map[string]any{
@@ -270,7 +270,7 @@ func TestWebhookGroupsAndFiltersComeBackAsSortedSets(t *testing.T) {
 		"groups":  []string{"stacks", "deployments", "stacks"},
 		"filters": []string{"update_succeeded", "deployment_failed"},
 	})
-	got := must[webhookWire](t, h.call(http.MethodPost, "/api/stacks/acme/app/dev/hooks", body), http.StatusCreated)
+	got := h.createStackHook(t, body)
 	assert.Equal(t, []string{"deployments", "stacks"}, got.Groups)
 	assert.Equal(t, []string{"deployment_failed", "update_succeeded"}, got.Filters)
 }
@@ -290,8 +290,7 @@ func TestDeletingAStackDeletesItsWebhooks(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	require.NoError(t, h.srv.CreateStack("acme", "app", "dev"))
-	must[map[string]any](t, h.call(http.MethodPost, "/api/stacks/acme/app/dev/hooks",
-		stackHook("acme", "app", "dev", map[string]any{"name": "w"})), http.StatusCreated)
+	h.createStackHook(t, stackHook("acme", "app", "dev", map[string]any{"name": "w"}))
 	require.Equal(t, http.StatusNoContent, h.call(http.MethodDelete, "/api/stacks/acme/app/dev?force=true", nil).status)
 	require.NoError(t, h.srv.CreateStack("acme", "app", "dev"))
 	list := must[[]webhookWire](t, h.call(http.MethodGet, "/api/stacks/acme/app/dev/hooks", nil), http.StatusOK)
@@ -303,8 +302,7 @@ func TestPingDeliveriesAndRedeliver(t *testing.T) {
 	h := newHarness(t)
 	require.NoError(t, h.srv.CreateStack("acme", "app", "dev"))
 	const base = "/api/stacks/acme/app/dev/hooks/w"
-	must[map[string]any](t, h.call(http.MethodPost, "/api/stacks/acme/app/dev/hooks",
-		stackHook("acme", "app", "dev", map[string]any{"name": "w"})), http.StatusCreated)
+	h.createStackHook(t, stackHook("acme", "app", "dev", map[string]any{"name": "w"}))
 
 	ping := must[map[string]any](t, h.call(http.MethodPost, base+"/ping", nil), http.StatusOK)
 	for _, key := range []string{"id", "kind", "payload", "timestamp", "duration", "requestUrl", "requestHeaders",
@@ -335,8 +333,7 @@ func TestAccessorsReturnCopies(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	require.NoError(t, h.srv.CreateStack("acme", "app", "dev"))
-	must[map[string]any](t, h.call(http.MethodPost, "/api/stacks/acme/app/dev/hooks",
-		stackHook("acme", "app", "dev", map[string]any{"filters": []string{"update_succeeded"}})), http.StatusCreated)
+	h.createStackHook(t, stackHook("acme", "app", "dev", map[string]any{"filters": []string{"update_succeeded"}}))
 	hooks := h.srv.Webhooks()
 	hooks[0].Filters[0] = "mutated"
 	assert.Equal(t, []string{"update_succeeded"}, h.srv.Webhooks()[0].Filters)

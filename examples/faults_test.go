@@ -20,20 +20,28 @@ import (
 	"github.com/autodeploy-dev/pulumi-auto-deploy/internal/e2e"
 )
 
+// faultyTree starts a Pulumi Cloud holding a tree of stacks (fanout children each) and a
+// workspace whose program declares its edges, then makes the cloud follow the fault rules,
+// with its counters reset.
+func faultyTree(t *testing.T, stacks, fanout int, rules ...emulator.FaultRule) (*cloud, *workspace) {
+	t.Helper()
+	c := startCloud(t)
+	w := newProgramWorkspace(t, e2e.TreeProgram(t, c.Cloud, stacks, fanout), c)
+	c.SetFaults(emulator.Faults{Rules: rules})
+	c.ResetStats()
+	return c, w
+}
+
 // TestFaultyCloudLargeGraph: a 300-edge graph against a Pulumi Cloud that rate-limits
 // every 7th request and fails every 11th. Every phase succeeds and every edge exists
 // exactly once.
 func TestFaultyCloudLargeGraph(t *testing.T) {
 	t.Parallel()
 	const stacks, fanout = 301, 3
-	c := startCloud(t)
-	w := newProgramWorkspace(t, e2e.TreeProgram(t, c.Cloud, stacks, fanout), c)
-	c.SetFaults(emulator.Faults{Rules: []emulator.FaultRule{
-		{Status: http.StatusTooManyRequests, Every: 7, RetryAfter: "1"},
-		{Status: http.StatusServiceUnavailable, Every: 11},
-	}})
+	c, w := faultyTree(t, stacks, fanout,
+		emulator.FaultRule{Status: http.StatusTooManyRequests, Every: 7, RetryAfter: "1"},
+		emulator.FaultRule{Status: http.StatusServiceUnavailable, Every: 11})
 
-	c.ResetStats()
 	w.pulumi("up", "--yes", "--skip-preview", "--parallel", "32")
 	s := c.Stats()
 	t.Logf("create under faults: requests=%d faults=%d writes=%d webhooks=%d", s.Total, s.Faults, s.Writes,
@@ -178,12 +186,8 @@ func killProcess(t *testing.T, path string) bool {
 func TestRateLimitHalvesAndSaysSoOnce(t *testing.T) {
 	t.Parallel()
 	const stacks, fanout = 40, 3
-	c := startCloud(t)
-	w := newProgramWorkspace(t, e2e.TreeProgram(t, c.Cloud, stacks, fanout), c)
-	c.SetFaults(emulator.Faults{Rules: []emulator.FaultRule{
-		{Status: http.StatusTooManyRequests, Every: 3, Method: http.MethodGet, RetryAfter: "1", Limit: 30},
-	}})
-	c.ResetStats()
+	c, w := faultyTree(t, stacks, fanout,
+		emulator.FaultRule{Status: http.StatusTooManyRequests, Every: 3, Method: http.MethodGet, RetryAfter: "1", Limit: 30})
 	out := w.pulumi("up", "--yes", "--skip-preview")
 	s := c.Stats()
 	t.Logf("up under 429s: requests=%d faults=%d writes=%d", s.Total, s.Faults, s.Writes)

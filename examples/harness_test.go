@@ -129,6 +129,25 @@ func runTool(t *testing.T, timeout time.Duration, dir string, env []string, name
 	return stdout.String()
 }
 
+// buildIntoCache puts a build in place as final, a folder of the build cache. build runs in a
+// temporary folder beside final, tmp, given a copy of the named files of sdk (so building leaves
+// nothing in sdk), and returns the folder, inside tmp, that becomes final: renamed into place, so
+// concurrent test runs never see half a build. When another run put its build in place first, its
+// file ready must exist, and that build is kept.
+func buildIntoCache(t *testing.T, final, ready, sdk string, files []string, build func(tmp, sdkCopy string) string) {
+	t.Helper()
+	require.NoError(t, os.MkdirAll(filepath.Dir(final), 0o755))
+	tmp, err := os.MkdirTemp(filepath.Dir(final), "."+filepath.Base(final)+"-build-")
+	require.NoError(t, err)
+	defer func() { _ = os.RemoveAll(tmp) }()
+	sdkCopy := filepath.Join(tmp, "sdk")
+	copyFiles(t, sdk, sdkCopy, files)
+	if err := os.Rename(build(tmp, sdkCopy), final); err != nil {
+		_, statErr := os.Stat(ready)
+		require.NoError(t, statErr, "moving the build into %s: %v", final, err)
+	}
+}
+
 // hashFiles digests recipe and the named files of dir (names and contents) into a short
 // key for a build cache: any change to either builds anew.
 func hashFiles(t *testing.T, dir string, files []string, recipe string) string {

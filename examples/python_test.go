@@ -3,9 +3,7 @@
 package examples
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -101,26 +99,12 @@ type pyResult struct {
 // operation succeeded.
 func (p *pyProgram) run(action string, flags ...string) pyResult {
 	p.t.Helper()
-	ctx, cancel := context.WithTimeout(p.t.Context(), 5*time.Minute)
-	defer cancel()
-	args := append([]string{p.runner,
-		"--program", p.dir, "--project", p.project, "--stack", "test",
-		"--work-dir", p.workDir, "--api-url", p.url, "--organization", configuredOrg, "--action", action}, flags...)
-	cmd := exec.CommandContext(ctx, p.python, args...)
-	cmd.Env = p.env
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
-	err := cmd.Run()
-	require.NoError(p.t, err, "run_inline.py --action %s %s failed:\n%s\n%s",
-		action, strings.Join(flags, " "), stdout.String(), stderr.String())
-	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	var r pyResult
-	require.NoError(p.t, json.Unmarshal([]byte(lines[len(lines)-1]), &r),
-		"run_inline.py printed no result line:\n%s\n%s", stdout.String(), stderr.String())
-	require.Equal(p.t, "succeeded", r.Result, "%s:\n%s", action, stderr.String())
-	p.t.Logf("%s %s: %s %v in %s", p.project, action, r.Result, r.ResourceChanges,
-		time.Since(start).Round(time.Millisecond))
+	stderr, took := runInline(p.t, p.env, &r, p.python, append([]string{p.runner,
+		"--program", p.dir, "--project", p.project, "--stack", "test",
+		"--work-dir", p.workDir, "--api-url", p.url, "--organization", configuredOrg, "--action", action}, flags...)...)
+	require.Equal(p.t, "succeeded", r.Result, "%s:\n%s", action, stderr)
+	p.t.Logf("%s %s: %s %v in %s", p.project, action, r.Result, r.ResourceChanges, took.Round(time.Millisecond))
 	return r
 }
 
@@ -159,22 +143,14 @@ func pythonVenv(t *testing.T) string {
 		require.NoError(t, os.RemoveAll(venv))
 	}
 
-	require.NoError(t, os.MkdirAll(cache, 0o755))
-	tmp, err := os.MkdirTemp(cache, ".python-venv-build-")
-	require.NoError(t, err)
-	defer func() { _ = os.RemoveAll(tmp) }()
-	// Install from a copy so building the SDK leaves no build/ or *.egg-info in sdk/python.
-	sdkCopy := filepath.Join(tmp, "sdk")
-	copyFiles(t, sdk, sdkCopy, files)
-	build := filepath.Join(tmp, "venv")
-	runTool(t, 2*time.Minute, tmp, pyBaseEnv(), base, "-m", "venv", build)
-	runTool(t, 10*time.Minute, tmp, pyBaseEnv(), filepath.Join(build, "bin", "python"), "-m", "pip", "install",
-		"--disable-pip-version-check", "--no-input", "pulumi=="+pyPulumiVersion, sdkCopy)
-	if err := os.Rename(build, venv); err != nil {
-		// Another test run may have put the same virtualenv in place first; use theirs.
-		_, statErr := os.Stat(python)
-		require.NoError(t, statErr, "moving the virtualenv into %s: %v", venv, err)
-	}
+	// Installed from a copy, so building the SDK leaves no build/ or *.egg-info in sdk/python.
+	buildIntoCache(t, venv, python, sdk, files, func(tmp, sdkCopy string) string {
+		build := filepath.Join(tmp, "venv")
+		runTool(t, 2*time.Minute, tmp, pyBaseEnv(), base, "-m", "venv", build)
+		runTool(t, 10*time.Minute, tmp, pyBaseEnv(), filepath.Join(build, "bin", "python"), "-m", "pip", "install",
+			"--disable-pip-version-check", "--no-input", "pulumi=="+pyPulumiVersion, sdkCopy)
+		return build
+	})
 	msg, ok := pyCheckVenv(t, python)
 	require.True(t, ok, "the new virtualenv %s cannot import the SDK: %s", venv, msg)
 	t.Logf("python venv built in %s: %s: %s", time.Since(start).Round(time.Millisecond), venv, msg)

@@ -3,7 +3,14 @@
 package examples
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -42,6 +49,29 @@ type seedProgram interface {
 	// checkCreated checks what only this language's runner can tell after the first up,
 	// such as the stack's outputs.
 	checkCreated()
+}
+
+// runInline runs an example's Automation API runner (run_inline.py, run-inline.js) with env and
+// decodes the JSON line it prints last into result. It fails the test when the runner fails,
+// outlives five minutes or prints no such line, and returns the runner's stderr, for the caller's
+// checks of the result, and how long it ran.
+func runInline(t *testing.T, env []string, result any, name string, args ...string) (stderr string, took time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Env = env
+	var stdout, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &errOut
+	start := time.Now()
+	err := cmd.Run()
+	runner := filepath.Base(args[0])
+	require.NoError(t, err, "%s %s failed:\n%s\n%s", runner, strings.Join(args[1:], " "), stdout.String(),
+		errOut.String())
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), result),
+		"%s printed no result line:\n%s\n%s", runner, stdout.String(), errOut.String())
+	return errOut.String(), time.Since(start)
 }
 
 var seedLanguages = []seedLanguage{

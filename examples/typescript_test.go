@@ -3,7 +3,6 @@
 package examples
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io/fs"
@@ -197,25 +196,14 @@ type tsResult struct {
 // operation succeeded with bin/pulumi.
 func (p *tsProgram) run(action string) tsResult {
 	p.t.Helper()
-	ctx, cancel := context.WithTimeout(p.t.Context(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", p.runner, "--action", action, "--dir", p.dir,
+	var r tsResult
+	stderr, took := runInline(p.t, p.env, &r, "node", p.runner, "--action", action, "--dir", p.dir,
 		"--module", filepath.Join("bin", "index.js"), "--stack", "test", "--project", p.project,
 		"--api-url", p.url, "--organization", configuredOrg)
-	cmd.Env = p.env
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
-	err := cmd.Run()
-	require.NoError(p.t, err, "run-inline.js --action %s failed:\n%s\n%s", action, stdout.String(), stderr.String())
-	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-	var r tsResult
-	require.NoError(p.t, json.Unmarshal([]byte(lines[len(lines)-1]), &r),
-		"run-inline.js printed no result line:\n%s\n%s", stdout.String(), stderr.String())
-	require.Equal(p.t, "succeeded", r.Summary.Result, "%s:\n%s", action, stderr.String())
+	require.Equal(p.t, "succeeded", r.Summary.Result, "%s:\n%s", action, stderr)
 	require.Equal(p.t, tsPulumiVersion, r.PulumiVersion, "the Automation API must use bin/pulumi")
 	p.t.Logf("%s %s: %s %v in %s", p.project, action, r.Summary.Result, r.Summary.ResourceChanges,
-		time.Since(start).Round(time.Millisecond))
+		took.Round(time.Millisecond))
 	return r
 }
 
@@ -281,33 +269,25 @@ func tsNodeSDK(t *testing.T) string {
 	}
 
 	start := time.Now()
-	require.NoError(t, os.MkdirAll(cache, 0o755))
-	tmp, err := os.MkdirTemp(cache, ".nodejs-sdk-build-")
-	require.NoError(t, err)
-	defer func() { _ = os.RemoveAll(tmp) }()
-	src := filepath.Join(tmp, "src")
-	copyFiles(t, sdk, src, files)
-	tsExec(t, 10*time.Minute, src, "npm", "install", "--no-audit", "--no-fund", "--prefer-offline")
-	tsExec(t, 5*time.Minute, src, "node", filepath.Join("node_modules", "typescript", "bin", "tsc"))
-	for _, f := range []string{"package.json", "README.md"} {
-		if data, err := os.ReadFile(filepath.Join(src, f)); err == nil {
-			require.NoError(t, os.WriteFile(filepath.Join(src, "bin", f), data, 0o644))
+	buildIntoCache(t, final, tarball, sdk, files, func(tmp, src string) string {
+		tsExec(t, 10*time.Minute, src, "npm", "install", "--no-audit", "--no-fund", "--prefer-offline")
+		tsExec(t, 5*time.Minute, src, "node", filepath.Join("node_modules", "typescript", "bin", "tsc"))
+		for _, f := range []string{"package.json", "README.md"} {
+			if data, err := os.ReadFile(filepath.Join(src, f)); err == nil {
+				require.NoError(t, os.WriteFile(filepath.Join(src, "bin", f), data, 0o644))
+			}
 		}
-	}
-	out := tsExec(t, 2*time.Minute, filepath.Join(src, "bin"), "npm", "pack", "--json", "--pack-destination", tmp)
-	var packed []struct {
-		Filename string `json:"filename"`
-	}
-	require.NoError(t, json.Unmarshal([]byte(out), &packed), "npm pack --json printed:\n%s", out)
-	require.Len(t, packed, 1, "npm pack --json printed:\n%s", out)
-	build := filepath.Join(tmp, "out")
-	require.NoError(t, os.MkdirAll(build, 0o755))
-	require.NoError(t, os.Rename(filepath.Join(tmp, packed[0].Filename), filepath.Join(build, "auto-deploy.tgz")))
-	if err := os.Rename(build, final); err != nil {
-		// Another test run may have put the same build in place first; use theirs.
-		_, statErr := os.Stat(tarball)
-		require.NoError(t, statErr, "moving the SDK build into %s: %v", final, err)
-	}
+		out := tsExec(t, 2*time.Minute, filepath.Join(src, "bin"), "npm", "pack", "--json", "--pack-destination", tmp)
+		var packed []struct {
+			Filename string `json:"filename"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(out), &packed), "npm pack --json printed:\n%s", out)
+		require.Len(t, packed, 1, "npm pack --json printed:\n%s", out)
+		build := filepath.Join(tmp, "out")
+		require.NoError(t, os.MkdirAll(build, 0o755))
+		require.NoError(t, os.Rename(filepath.Join(tmp, packed[0].Filename), filepath.Join(build, "auto-deploy.tgz")))
+		return build
+	})
 	t.Logf("node SDK built in %s: %s", time.Since(start).Round(time.Millisecond), tarball)
 	return tarball
 }

@@ -1,12 +1,8 @@
 package main
 
 import (
-	"bufio"
-	"context"
-	"io"
 	"net"
 	"net/http"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -15,18 +11,7 @@ import (
 
 func TestRunSaysWhereTheConsoleIs(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	outR, outW := io.Pipe()
-	stderr := &syncBuffer{}
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--token", "t", "--quiet"}, outW, stderr, noEnv)
-		_ = outW.Close()
-	}()
-	line, err := bufio.NewReader(outR).ReadString('\n')
-	require.NoError(t, err)
-	base := strings.TrimSpace(line)
+	base, stderr, stop := startRun(t, []string{"--addr", "127.0.0.1:0", "--token", "t", "--quiet"}, noEnv)
 	assert.Contains(t, stderr.String(), "console: "+base+"/ ", "the console line follows the base URL, --quiet or not")
 
 	res, err := http.Get(base + "/")
@@ -35,8 +20,7 @@ func TestRunSaysWhereTheConsoleIs(t *testing.T) {
 	assert.Equal(t, http.StatusOK, res.StatusCode)
 	assert.Equal(t, "text/html; charset=utf-8", res.Header.Get("Content-Type"))
 
-	cancel()
-	require.NoError(t, <-done)
+	require.NoError(t, stop())
 }
 
 func TestConsoleLine(t *testing.T) {

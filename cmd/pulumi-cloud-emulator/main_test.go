@@ -34,22 +34,34 @@ func (b *syncBuffer) String() string {
 
 func noEnv(string) string { return "" }
 
-func TestRunServesAndPrintsTheBaseURLFirst(t *testing.T) {
-	t.Parallel()
+// startRun runs the command with args and env in the background and returns the base URL it prints
+// first, its stderr so far and after, and stop, which ends the run (as the test's end does) and
+// returns run's error.
+func startRun(t *testing.T, args []string, env func(string) string) (base string, stderr *syncBuffer,
+	stop func() error,
+) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
+	t.Cleanup(cancel)
 	outR, outW := io.Pipe()
-	stderr := &syncBuffer{}
+	stderr = &syncBuffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--stacks", "acme/app/a, acme/app/b"}, outW, stderr,
-			func(k string) string { return map[string]string{"EMULATOR_TOKEN": "env-token"}[k] })
+		done <- run(ctx, args, outW, stderr, env)
 		_ = outW.Close()
 	}()
-
 	line, err := bufio.NewReader(outR).ReadString('\n')
 	require.NoError(t, err)
-	base := strings.TrimSpace(line)
+	return strings.TrimSpace(line), stderr, func() error {
+		cancel()
+		return <-done
+	}
+}
+
+func TestRunServesAndPrintsTheBaseURLFirst(t *testing.T) {
+	t.Parallel()
+	base, stderr, stop := startRun(t, []string{"--addr", "127.0.0.1:0", "--stacks", "acme/app/a, acme/app/b"},
+		func(k string) string { return map[string]string{"EMULATOR_TOKEN": "env-token"}[k] })
 	require.True(t, strings.HasPrefix(base, "http://127.0.0.1:"), base)
 
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, base+"/api/stacks/acme/app/b/deployments/settings", nil)
@@ -60,8 +72,7 @@ func TestRunServesAndPrintsTheBaseURLFirst(t *testing.T) {
 	_ = res.Body.Close()
 	assert.Equal(t, http.StatusOK, res.StatusCode, "--stacks creates stacks with deployment settings")
 
-	cancel()
-	require.NoError(t, <-done)
+	require.NoError(t, stop())
 	assert.Contains(t, stderr.String(), "GET /api/stacks/acme/app/b/deployments/settings 200")
 }
 
@@ -95,18 +106,8 @@ func TestRunRefusals(t *testing.T) {
 // and then runs on its own.
 func TestRunDeploymentDuration(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	outR, outW := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--token", "t", "--quiet", "--stacks", "acme/app/a",
-			"--deployment-duration", "1h"}, outW, io.Discard, noEnv)
-		_ = outW.Close()
-	}()
-	line, err := bufio.NewReader(outR).ReadString('\n')
-	require.NoError(t, err)
-	base := strings.TrimSpace(line)
+	base, _, stop := startRun(t, []string{"--addr", "127.0.0.1:0", "--token", "t", "--quiet", "--stacks", "acme/app/a",
+		"--deployment-duration", "1h"}, noEnv)
 
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, base+"/_emulator/deployments/mode", nil)
 	require.NoError(t, err)
@@ -116,8 +117,7 @@ func TestRunDeploymentDuration(t *testing.T) {
 	_ = res.Body.Close()
 	assert.JSONEq(t, `{"mode":"timed","durationMs":3600000}`, string(body))
 
-	cancel()
-	require.NoError(t, <-done)
+	require.NoError(t, stop())
 }
 
 func TestRunVersion(t *testing.T) {
