@@ -83,7 +83,7 @@ namespace AutoDeployDev.AutoDeploy
         public Output<Outputs.StackSelection?> FromStackReferences { get; private set; } = null!;
 
         /// <summary>
-        /// Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream.
+        /// Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream. Through a relay every edge is kept: the relay deploys each stack once anyway, and judges it on every stack it reads.
         /// </summary>
         [Output("keepRedundantEdges")]
         public Output<bool?> KeepRedundantEdges { get; private set; } = null!;
@@ -113,7 +113,7 @@ namespace AutoDeployDev.AutoDeploy
         public Output<bool?> Paused { get; private set; } = null!;
 
         /// <summary>
-        /// Send the graph's deployments through a cascade relay (`pulumi-auto-deploy-relay`) instead of straight to Pulumi Deployments: each stack then deploys at most once per change of its upstreams, after all of them, and only when an output it reads changed. Each edge is then a signed `raw` webhook to the relay instead of a `pulumi_deployments` one, under the same name: setting or removing it rewrites each webhook in place, one update per edge. See docs/relay.md.
+        /// Send the graph's deployments through a cascade relay (`pulumi-auto-deploy-relay`) instead of straight to Pulumi Deployments: each stack then deploys at most once per change of its upstreams, after all of them, and only when an output it reads changed. Each edge is then a signed `raw` webhook to the relay instead of a `pulumi_deployments` one, under the same name: setting or removing it rewrites each webhook in place, one update per edge, and adds (or removes) the edges a longer path implies, which only the relay keeps. See docs/relay.md.
         /// </summary>
         [Output("relay")]
         public Output<Outputs.RelaySpec?> Relay { get; private set; } = null!;
@@ -193,7 +193,7 @@ namespace AutoDeployDev.AutoDeploy
         public Input<Inputs.StackSelectionArgs>? FromStackReferences { get; set; }
 
         /// <summary>
-        /// Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream.
+        /// Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream. Through a relay every edge is kept: the relay deploys each stack once anyway, and judges it on every stack it reads.
         /// </summary>
         [Input("keepRedundantEdges")]
         public Input<bool>? KeepRedundantEdges { get; set; }
@@ -211,7 +211,7 @@ namespace AutoDeployDev.AutoDeploy
         public Input<bool>? Paused { get; set; }
 
         /// <summary>
-        /// Send the graph's deployments through a cascade relay (`pulumi-auto-deploy-relay`) instead of straight to Pulumi Deployments: each stack then deploys at most once per change of its upstreams, after all of them, and only when an output it reads changed. Each edge is then a signed `raw` webhook to the relay instead of a `pulumi_deployments` one, under the same name: setting or removing it rewrites each webhook in place, one update per edge. See docs/relay.md.
+        /// Send the graph's deployments through a cascade relay (`pulumi-auto-deploy-relay`) instead of straight to Pulumi Deployments: each stack then deploys at most once per change of its upstreams, after all of them, and only when an output it reads changed. Each edge is then a signed `raw` webhook to the relay instead of a `pulumi_deployments` one, under the same name: setting or removing it rewrites each webhook in place, one update per edge, and adds (or removes) the edges a longer path implies, which only the relay keeps. See docs/relay.md.
         /// </summary>
         [Input("relay")]
         public Input<Inputs.RelaySpecArgs>? Relay { get; set; }

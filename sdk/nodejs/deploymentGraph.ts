@@ -96,7 +96,7 @@ export class DeploymentGraph extends pulumi.CustomResource {
      */
     declare public readonly fromStackReferences: pulumi.Output<outputs.StackSelection | undefined>;
     /**
-     * Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream.
+     * Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream. Through a relay every edge is kept: the relay deploys each stack once anyway, and judges it on every stack it reads.
      */
     declare public readonly keepRedundantEdges: pulumi.Output<boolean | undefined>;
     /**
@@ -116,7 +116,7 @@ export class DeploymentGraph extends pulumi.CustomResource {
      */
     declare public readonly paused: pulumi.Output<boolean | undefined>;
     /**
-     * Send the graph's deployments through a cascade relay (`pulumi-auto-deploy-relay`) instead of straight to Pulumi Deployments: each stack then deploys at most once per change of its upstreams, after all of them, and only when an output it reads changed. Each edge is then a signed `raw` webhook to the relay instead of a `pulumi_deployments` one, under the same name: setting or removing it rewrites each webhook in place, one update per edge. See docs/relay.md.
+     * Send the graph's deployments through a cascade relay (`pulumi-auto-deploy-relay`) instead of straight to Pulumi Deployments: each stack then deploys at most once per change of its upstreams, after all of them, and only when an output it reads changed. Each edge is then a signed `raw` webhook to the relay instead of a `pulumi_deployments` one, under the same name: setting or removing it rewrites each webhook in place, one update per edge, and adds (or removes) the edges a longer path implies, which only the relay keeps. See docs/relay.md.
      */
     declare public readonly relay: pulumi.Output<outputs.RelaySpec | undefined>;
     /**
@@ -179,7 +179,7 @@ export interface DeploymentGraphArgs {
      */
     fromStackReferences?: pulumi.Input<inputs.StackSelectionArgs | undefined>;
     /**
-     * Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream.
+     * Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream. Through a relay every edge is kept: the relay deploys each stack once anyway, and judges it on every stack it reads.
      */
     keepRedundantEdges?: pulumi.Input<boolean | undefined>;
     /**
@@ -191,7 +191,7 @@ export interface DeploymentGraphArgs {
      */
     paused?: pulumi.Input<boolean | undefined>;
     /**
-     * Send the graph's deployments through a cascade relay (`pulumi-auto-deploy-relay`) instead of straight to Pulumi Deployments: each stack then deploys at most once per change of its upstreams, after all of them, and only when an output it reads changed. Each edge is then a signed `raw` webhook to the relay instead of a `pulumi_deployments` one, under the same name: setting or removing it rewrites each webhook in place, one update per edge. See docs/relay.md.
+     * Send the graph's deployments through a cascade relay (`pulumi-auto-deploy-relay`) instead of straight to Pulumi Deployments: each stack then deploys at most once per change of its upstreams, after all of them, and only when an output it reads changed. Each edge is then a signed `raw` webhook to the relay instead of a `pulumi_deployments` one, under the same name: setting or removing it rewrites each webhook in place, one update per edge, and adds (or removes) the edges a longer path implies, which only the relay keeps. See docs/relay.md.
      */
     relay?: pulumi.Input<inputs.RelaySpecArgs | undefined>;
 }

@@ -65,7 +65,7 @@ type DeploymentGraph struct {
 	EffectiveEdges pulumi.StringArrayMapOutput `pulumi:"effectiveEdges"`
 	// Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Each preview and update lists the selected stacks (one list per project and tag) and reads the references of only the stacks updated since they were last read (`stackReferences`). A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
 	FromStackReferences StackSelectionPtrOutput `pulumi:"fromStackReferences"`
-	// Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream.
+	// Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream. Through a relay every edge is kept: the relay deploys each stack once anyway, and judges it on every stack it reads.
 	KeepRedundantEdges pulumi.BoolPtrOutput `pulumi:"keepRedundantEdges"`
 	// The edges in place as a Mermaid `flowchart`, one arrow per edge, to export and paste into a stack README or a pull request.
 	Mermaid pulumi.StringOutput `pulumi:"mermaid"`
@@ -75,7 +75,7 @@ type DeploymentGraph struct {
 	Owner pulumi.StringOutput `pulumi:"owner"`
 	// Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
 	Paused pulumi.BoolPtrOutput `pulumi:"paused"`
-	// Send the graph's deployments through a cascade relay (`pulumi-auto-deploy-relay`) instead of straight to Pulumi Deployments: each stack then deploys at most once per change of its upstreams, after all of them, and only when an output it reads changed. Each edge is then a signed `raw` webhook to the relay instead of a `pulumi_deployments` one, under the same name: setting or removing it rewrites each webhook in place, one update per edge. See docs/relay.md.
+	// Send the graph's deployments through a cascade relay (`pulumi-auto-deploy-relay`) instead of straight to Pulumi Deployments: each stack then deploys at most once per change of its upstreams, after all of them, and only when an output it reads changed. Each edge is then a signed `raw` webhook to the relay instead of a `pulumi_deployments` one, under the same name: setting or removing it rewrites each webhook in place, one update per edge, and adds (or removes) the edges a longer path implies, which only the relay keeps. See docs/relay.md.
 	Relay RelaySpecPtrOutput `pulumi:"relay"`
 	// What `fromStackReferences` last read: per selected stack (`project/stack`), the stacks its program reads and the stack's lastUpdate at that time. The next preview or update reads again only the stacks updated since; `pulumi refresh` brings it up to date.
 	StackReferences DiscoveredStackMapOutput `pulumi:"stackReferences"`
@@ -129,13 +129,13 @@ type deploymentGraphArgs struct {
 	Edges map[string][]string `pulumi:"edges"`
 	// Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Each preview and update lists the selected stacks (one list per project and tag) and reads the references of only the stacks updated since they were last read (`stackReferences`). A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
 	FromStackReferences *StackSelection `pulumi:"fromStackReferences"`
-	// Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream.
+	// Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream. Through a relay every edge is kept: the relay deploys each stack once anyway, and judges it on every stack it reads.
 	KeepRedundantEdges *bool `pulumi:"keepRedundantEdges"`
 	// The Pulumi Cloud organization of every stack in the graph. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. The placeholder `organization` that `pulumi.getOrganization()` returns on a backend without Pulumi Cloud is replaced by `auto-deploy:organization`, and refused when that is unset. Changing it replaces the resource.
 	Organization *string `pulumi:"organization"`
 	// Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
 	Paused *bool `pulumi:"paused"`
-	// Send the graph's deployments through a cascade relay (`pulumi-auto-deploy-relay`) instead of straight to Pulumi Deployments: each stack then deploys at most once per change of its upstreams, after all of them, and only when an output it reads changed. Each edge is then a signed `raw` webhook to the relay instead of a `pulumi_deployments` one, under the same name: setting or removing it rewrites each webhook in place, one update per edge. See docs/relay.md.
+	// Send the graph's deployments through a cascade relay (`pulumi-auto-deploy-relay`) instead of straight to Pulumi Deployments: each stack then deploys at most once per change of its upstreams, after all of them, and only when an output it reads changed. Each edge is then a signed `raw` webhook to the relay instead of a `pulumi_deployments` one, under the same name: setting or removing it rewrites each webhook in place, one update per edge, and adds (or removes) the edges a longer path implies, which only the relay keeps. See docs/relay.md.
 	Relay *RelaySpec `pulumi:"relay"`
 }
 
@@ -145,13 +145,13 @@ type DeploymentGraphArgs struct {
 	Edges pulumi.StringArrayMapInput
 	// Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Each preview and update lists the selected stacks (one list per project and tag) and reads the references of only the stacks updated since they were last read (`stackReferences`). A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
 	FromStackReferences StackSelectionPtrInput
-	// Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream.
+	// Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream. Through a relay every edge is kept: the relay deploys each stack once anyway, and judges it on every stack it reads.
 	KeepRedundantEdges pulumi.BoolPtrInput
 	// The Pulumi Cloud organization of every stack in the graph. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. The placeholder `organization` that `pulumi.getOrganization()` returns on a backend without Pulumi Cloud is replaced by `auto-deploy:organization`, and refused when that is unset. Changing it replaces the resource.
 	Organization pulumi.StringPtrInput
 	// Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
 	Paused pulumi.BoolPtrInput
-	// Send the graph's deployments through a cascade relay (`pulumi-auto-deploy-relay`) instead of straight to Pulumi Deployments: each stack then deploys at most once per change of its upstreams, after all of them, and only when an output it reads changed. Each edge is then a signed `raw` webhook to the relay instead of a `pulumi_deployments` one, under the same name: setting or removing it rewrites each webhook in place, one update per edge. See docs/relay.md.
+	// Send the graph's deployments through a cascade relay (`pulumi-auto-deploy-relay`) instead of straight to Pulumi Deployments: each stack then deploys at most once per change of its upstreams, after all of them, and only when an output it reads changed. Each edge is then a signed `raw` webhook to the relay instead of a `pulumi_deployments` one, under the same name: setting or removing it rewrites each webhook in place, one update per edge, and adds (or removes) the edges a longer path implies, which only the relay keeps. See docs/relay.md.
 	Relay RelaySpecPtrInput
 }
 
@@ -262,7 +262,7 @@ func (o DeploymentGraphOutput) FromStackReferences() StackSelectionPtrOutput {
 	return o.ApplyT(func(v *DeploymentGraph) StackSelectionPtrOutput { return v.FromStackReferences }).(StackSelectionPtrOutput)
 }
 
-// Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream.
+// Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream. Through a relay every edge is kept: the relay deploys each stack once anyway, and judges it on every stack it reads.
 func (o DeploymentGraphOutput) KeepRedundantEdges() pulumi.BoolPtrOutput {
 	return o.ApplyT(func(v *DeploymentGraph) pulumi.BoolPtrOutput { return v.KeepRedundantEdges }).(pulumi.BoolPtrOutput)
 }
@@ -287,7 +287,7 @@ func (o DeploymentGraphOutput) Paused() pulumi.BoolPtrOutput {
 	return o.ApplyT(func(v *DeploymentGraph) pulumi.BoolPtrOutput { return v.Paused }).(pulumi.BoolPtrOutput)
 }
 
-// Send the graph's deployments through a cascade relay (`pulumi-auto-deploy-relay`) instead of straight to Pulumi Deployments: each stack then deploys at most once per change of its upstreams, after all of them, and only when an output it reads changed. Each edge is then a signed `raw` webhook to the relay instead of a `pulumi_deployments` one, under the same name: setting or removing it rewrites each webhook in place, one update per edge. See docs/relay.md.
+// Send the graph's deployments through a cascade relay (`pulumi-auto-deploy-relay`) instead of straight to Pulumi Deployments: each stack then deploys at most once per change of its upstreams, after all of them, and only when an output it reads changed. Each edge is then a signed `raw` webhook to the relay instead of a `pulumi_deployments` one, under the same name: setting or removing it rewrites each webhook in place, one update per edge, and adds (or removes) the edges a longer path implies, which only the relay keeps. See docs/relay.md.
 func (o DeploymentGraphOutput) Relay() RelaySpecPtrOutput {
 	return o.ApplyT(func(v *DeploymentGraph) RelaySpecPtrOutput { return v.Relay }).(RelaySpecPtrOutput)
 }

@@ -32,10 +32,10 @@ class DeploymentGraphArgs:
 
         :param pulumi.Input[Mapping[str, pulumi.Input[Sequence[pulumi.Input[_builtins.str]]]]] edges: The graph: each key is an upstream stack as `project/stack`, and its list the stacks (`project/stack`) to redeploy after each successful update of it. Order does not matter; each downstream stack may appear once per key and never as its own downstream.
         :param pulumi.Input['StackSelectionArgs'] from_stack_references: Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Each preview and update lists the selected stacks (one list per project and tag) and reads the references of only the stacks updated since they were last read (`stackReferences`). A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
-        :param pulumi.Input[_builtins.bool] keep_redundant_edges: Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream.
+        :param pulumi.Input[_builtins.bool] keep_redundant_edges: Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream. Through a relay every edge is kept: the relay deploys each stack once anyway, and judges it on every stack it reads.
         :param pulumi.Input[_builtins.str] organization: The Pulumi Cloud organization of every stack in the graph. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. The placeholder `organization` that `pulumi.getOrganization()` returns on a backend without Pulumi Cloud is replaced by `auto-deploy:organization`, and refused when that is unset. Changing it replaces the resource.
         :param pulumi.Input[_builtins.bool] paused: Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
-        :param pulumi.Input['RelaySpecArgs'] relay: Send the graph's deployments through a cascade relay (`pulumi-auto-deploy-relay`) instead of straight to Pulumi Deployments: each stack then deploys at most once per change of its upstreams, after all of them, and only when an output it reads changed. Each edge is then a signed `raw` webhook to the relay instead of a `pulumi_deployments` one, under the same name: setting or removing it rewrites each webhook in place, one update per edge. See docs/relay.md.
+        :param pulumi.Input['RelaySpecArgs'] relay: Send the graph's deployments through a cascade relay (`pulumi-auto-deploy-relay`) instead of straight to Pulumi Deployments: each stack then deploys at most once per change of its upstreams, after all of them, and only when an output it reads changed. Each edge is then a signed `raw` webhook to the relay instead of a `pulumi_deployments` one, under the same name: setting or removing it rewrites each webhook in place, one update per edge, and adds (or removes) the edges a longer path implies, which only the relay keeps. See docs/relay.md.
         """
         if edges is not None:
             pulumi.set(__self__, "edges", edges)
@@ -78,7 +78,7 @@ class DeploymentGraphArgs:
     @pulumi.getter(name="keepRedundantEdges")
     def keep_redundant_edges(self) -> pulumi.Input[Optional[_builtins.bool]]:
         """
-        Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream.
+        Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream. Through a relay every edge is kept: the relay deploys each stack once anyway, and judges it on every stack it reads.
         """
         return pulumi.get(self, "keep_redundant_edges")
 
@@ -114,7 +114,7 @@ class DeploymentGraphArgs:
     @pulumi.getter
     def relay(self) -> pulumi.Input[Optional['RelaySpecArgs']]:
         """
-        Send the graph's deployments through a cascade relay (`pulumi-auto-deploy-relay`) instead of straight to Pulumi Deployments: each stack then deploys at most once per change of its upstreams, after all of them, and only when an output it reads changed. Each edge is then a signed `raw` webhook to the relay instead of a `pulumi_deployments` one, under the same name: setting or removing it rewrites each webhook in place, one update per edge. See docs/relay.md.
+        Send the graph's deployments through a cascade relay (`pulumi-auto-deploy-relay`) instead of straight to Pulumi Deployments: each stack then deploys at most once per change of its upstreams, after all of them, and only when an output it reads changed. Each edge is then a signed `raw` webhook to the relay instead of a `pulumi_deployments` one, under the same name: setting or removing it rewrites each webhook in place, one update per edge, and adds (or removes) the edges a longer path implies, which only the relay keeps. See docs/relay.md.
         """
         return pulumi.get(self, "relay")
 
@@ -186,10 +186,10 @@ class DeploymentGraph(pulumi.CustomResource):
         :param pulumi.ResourceOptions opts: Options for the resource.
         :param pulumi.Input[Mapping[str, pulumi.Input[Sequence[pulumi.Input[_builtins.str]]]]] edges: The graph: each key is an upstream stack as `project/stack`, and its list the stacks (`project/stack`) to redeploy after each successful update of it. Order does not matter; each downstream stack may appear once per key and never as its own downstream.
         :param pulumi.Input[Union['StackSelectionArgs', 'StackSelectionArgsDict']] from_stack_references: Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Each preview and update lists the selected stacks (one list per project and tag) and reads the references of only the stacks updated since they were last read (`stackReferences`). A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
-        :param pulumi.Input[_builtins.bool] keep_redundant_edges: Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream.
+        :param pulumi.Input[_builtins.bool] keep_redundant_edges: Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream. Through a relay every edge is kept: the relay deploys each stack once anyway, and judges it on every stack it reads.
         :param pulumi.Input[_builtins.str] organization: The Pulumi Cloud organization of every stack in the graph. When unset: the provider's `auto-deploy:organization`, else the organization this resource already has in state, else the access token's default organization in Pulumi Cloud. The placeholder `organization` that `pulumi.getOrganization()` returns on a backend without Pulumi Cloud is replaced by `auto-deploy:organization`, and refused when that is unset. Changing it replaces the resource.
         :param pulumi.Input[_builtins.bool] paused: Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
-        :param pulumi.Input[Union['RelaySpecArgs', 'RelaySpecArgsDict']] relay: Send the graph's deployments through a cascade relay (`pulumi-auto-deploy-relay`) instead of straight to Pulumi Deployments: each stack then deploys at most once per change of its upstreams, after all of them, and only when an output it reads changed. Each edge is then a signed `raw` webhook to the relay instead of a `pulumi_deployments` one, under the same name: setting or removing it rewrites each webhook in place, one update per edge. See docs/relay.md.
+        :param pulumi.Input[Union['RelaySpecArgs', 'RelaySpecArgsDict']] relay: Send the graph's deployments through a cascade relay (`pulumi-auto-deploy-relay`) instead of straight to Pulumi Deployments: each stack then deploys at most once per change of its upstreams, after all of them, and only when an output it reads changed. Each edge is then a signed `raw` webhook to the relay instead of a `pulumi_deployments` one, under the same name: setting or removing it rewrites each webhook in place, one update per edge, and adds (or removes) the edges a longer path implies, which only the relay keeps. See docs/relay.md.
         """
         ...
     @overload
@@ -357,7 +357,7 @@ class DeploymentGraph(pulumi.CustomResource):
     @pulumi.getter(name="keepRedundantEdges")
     def keep_redundant_edges(self) -> pulumi.Output[Optional[_builtins.bool]]:
         """
-        Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream.
+        Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream. Through a relay every edge is kept: the relay deploys each stack once anyway, and judges it on every stack it reads.
         """
         return pulumi.get(self, "keep_redundant_edges")
 
@@ -397,7 +397,7 @@ class DeploymentGraph(pulumi.CustomResource):
     @pulumi.getter
     def relay(self) -> pulumi.Output[Optional['outputs.RelaySpec']]:
         """
-        Send the graph's deployments through a cascade relay (`pulumi-auto-deploy-relay`) instead of straight to Pulumi Deployments: each stack then deploys at most once per change of its upstreams, after all of them, and only when an output it reads changed. Each edge is then a signed `raw` webhook to the relay instead of a `pulumi_deployments` one, under the same name: setting or removing it rewrites each webhook in place, one update per edge. See docs/relay.md.
+        Send the graph's deployments through a cascade relay (`pulumi-auto-deploy-relay`) instead of straight to Pulumi Deployments: each stack then deploys at most once per change of its upstreams, after all of them, and only when an output it reads changed. Each edge is then a signed `raw` webhook to the relay instead of a `pulumi_deployments` one, under the same name: setting or removing it rewrites each webhook in place, one update per edge, and adds (or removes) the edges a longer path implies, which only the relay keeps. See docs/relay.md.
         """
         return pulumi.get(self, "relay")
 
