@@ -86,7 +86,10 @@ func WithRequestTimeout(d time.Duration) Option {
 
 // RetryPolicy bounds how hard the client tries before returning an error.
 type RetryPolicy struct {
-	MaxAttempts int           // attempts in all, first included; default 6
+	// MaxAttempts bounds the attempts that failed other than by a 429, first included;
+	// default 6. A 429 is Pulumi Cloud asking to wait, not a failure of the request: those
+	// retries are bounded by MaxElapsed alone, so a busy run slows down instead of failing.
+	MaxAttempts int
 	BaseDelay   time.Duration // backoff before the second attempt, doubled each time; default 250ms
 	MaxDelay    time.Duration // cap on one backoff wait; default 10s (Retry-After is capped at 30s instead)
 	MaxElapsed  time.Duration // no retry is started that would end past this budget; default 2m
@@ -307,6 +310,7 @@ func (c *Client) do(ctx context.Context, r request) error {
 	p := c.retry
 	start := time.Now()
 	var waited time.Duration
+	throttled := 0 // attempts refused with 429, which MaxAttempts does not count
 	slots, kind := c.gateFor(r.method, r.read)
 	for attempt := 1; ; attempt++ {
 		entered, gerr := slots.enter(ctx)
@@ -317,6 +321,7 @@ func (c *Client) do(ctx context.Context, r request) error {
 		slots.leave()
 		var apiErr *APIError
 		if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusTooManyRequests {
+			throttled++
 			if limit, changed := slots.halve(entered); changed && c.onThrottle != nil {
 				c.onThrottle(ctx, Throttle{Kind: kind, Limit: limit, RetryAfter: apiErr.RetryAfter})
 			}
@@ -326,7 +331,7 @@ func (c *Client) do(ctx context.Context, r request) error {
 			return err
 		case out == retryIfIdempotent && !idempotent:
 			return fmt.Errorf("%w: %w", err, ErrAmbiguous)
-		case attempt >= p.MaxAttempts:
+		case attempt-throttled >= p.MaxAttempts:
 			return fmt.Errorf("%w (gave up after %d attempts)", err, attempt)
 		}
 		wait := p.backoff(attempt)

@@ -298,13 +298,39 @@ func TestRetryAfter(t *testing.T) {
 	}
 }
 
+// A 429 asks the client to wait: however many come in a row, the request is retried
+// within the time budget, not given up after MaxAttempts.
+func TestRateLimitedRetriedBeyondMaxAttempts(t *testing.T) {
+	t.Parallel()
+	f := &flaky{statuses: []int{429, 429, 429, 429, 429, 429, 429}, body: `[]`}
+	c, rec := newTestClient(t, f, RetryPolicy{MaxAttempts: 3})
+	_, err := c.ListWebhooks(t.Context(), orgScope)
+	require.NoError(t, err)
+	assert.Equal(t, ClientStats{Requests: 8, Retries: 7}, c.Stats())
+	assert.Len(t, rec.Waits(), 7)
+}
+
+// Failures other than 429 still count toward MaxAttempts when 429s come between them.
+func TestMaxAttemptsCountsOnlyFailures(t *testing.T) {
+	t.Parallel()
+	f := &flaky{statuses: []int{503, 429, 503, 429, 429, 503, 503}}
+	c, _ := newTestClient(t, f, RetryPolicy{MaxAttempts: 3})
+	_, err := c.GetStack(t.Context(), "o", "p", "s")
+	var apiErr *APIError
+	require.ErrorAs(t, err, &apiErr)
+	assert.Equal(t, 503, apiErr.StatusCode)
+	assert.ErrorContains(t, err, "(gave up after 6 attempts)")
+	assert.Equal(t, ClientStats{Requests: 6, Retries: 5}, c.Stats())
+}
+
 func TestRateLimitedExhausted(t *testing.T) {
 	t.Parallel()
-	f := &flaky{statuses: []int{429, 429, 429}}
-	c, _ := newTestClient(t, f, RetryPolicy{MaxAttempts: 3})
+	f := &flaky{statuses: []int{429, 429, 429, 429}, retryAfter: []string{"40", "40", "40", "40"}}
+	c, _ := newTestClient(t, f, RetryPolicy{MaxAttempts: 1, MaxElapsed: 80 * time.Second})
 	_, err := c.ListWebhooks(t.Context(), orgScope)
 	require.ErrorIs(t, err, ErrRateLimited)
-	assert.EqualError(t, err, "GET /api/orgs/acme/hooks: 429 Too Many Requests: try later (gave up after 3 attempts)")
+	assert.EqualError(t, err, "GET /api/orgs/acme/hooks: 429 Too Many Requests: try later "+
+		"(gave up after 3 attempts: another would exceed the 1m20s retry budget)")
 	assert.Equal(t, ClientStats{Requests: 3, Retries: 2}, c.Stats())
 }
 

@@ -472,23 +472,26 @@ func TestContractRetryAfterHonoured(t *testing.T) {
 	}
 }
 
-// TestContractRetriesExhausted makes every GET fail: after MaxAttempts the last answer is returned, with
-// its status and sentinel, and is not ErrAmbiguous (a GET changes nothing).
+// TestContractRetriesExhausted makes every GET fail: the last answer is returned, with its status
+// and sentinel, and is not ErrAmbiguous (a GET changes nothing). A 503 is given up after
+// MaxAttempts; a 429 (asked to wait 2s each time) only when another wait would pass the budget.
 func TestContractRetriesExhausted(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
-		status int
-		want   []error
+		status     int
+		retryAfter string
+		want       []error
 	}{
-		{http.StatusTooManyRequests, []error{cloud.ErrRateLimited}},
-		{http.StatusServiceUnavailable, nil},
+		{http.StatusTooManyRequests, "2", []error{cloud.ErrRateLimited}},
+		{http.StatusServiceUnavailable, "0", nil},
 	} {
 		t.Run(http.StatusText(tt.status), func(t *testing.T) {
 			t.Parallel()
-			k := newContract(t, cloud.WithRetry(cloud.RetryPolicy{MaxAttempts: 3, Sleep: noSleep}))
+			k := newContract(t, cloud.WithRetry(cloud.RetryPolicy{MaxAttempts: 3, MaxElapsed: 5 * time.Second,
+				Sleep: noSleep}))
 			require.NoError(t, k.srv.CreateStack(contractOrg, contractProj, "prod"))
 			k.srv.SetFaults(emulator.Faults{Rules: []emulator.FaultRule{
-				{Status: tt.status, Method: http.MethodGet, RetryAfter: "0"},
+				{Status: tt.status, Method: http.MethodGet, RetryAfter: tt.retryAfter},
 			}})
 			_, err := k.client.GetStack(t.Context(), contractOrg, contractProj, "prod")
 			requireAPIError(t, err, tt.status)

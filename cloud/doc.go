@@ -26,8 +26,10 @@
 // The public service answers 429 under load and, like any service, the odd
 // 502/503/504 or dropped connection. The client retries those with capped
 // exponential backoff and full jitter, honouring Retry-After (capped at 30s as
-// the Pulumi CLI does), within a bound on attempts and on total time, and
-// gives up as soon as the caller's context ends.
+// the Pulumi CLI does), within a bound on failed attempts and on total time,
+// and gives up as soon as the caller's context ends. A 429 is not a failed
+// attempt: the service asks to wait, and under a run's own load six refusals
+// in a row happen, so only the time budget bounds those retries.
 //
 // Only requests that are safe to repeat are retried after an ambiguous
 // failure. GET, PUT, PATCH and DELETE are idempotent, and so is batch-decrypt,
