@@ -14,12 +14,8 @@ import (
 // changes them and p's stay as they were, j must deploy. A DeploymentGraph leaves root → j
 // out by default, as implied by root → p → j: right for pulumi_deployments edges (j would
 // deploy twice), wrong through the relay, which deploys j once whatever the paths and
-// judges it only on the parents its edges name. Without the edge j is skipped as
-// unchanged.
-//
-// FAILS at the time of writing (provider/graphplan.go drops implied edges in relay mode
-// too; keepRedundantEdges: true is the workaround, which TestRelaySkipsWhatDidNotChange
-// uses).
+// judges it only on the parents its edges name. Without the edge j would be skipped as
+// unchanged, so in relay mode the provider keeps every declared edge.
 func TestRelayModeKeepsAnEdgeALongerPathImplies(t *testing.T) {
 	t.Parallel()
 	e := newRelayEnv(t, "root", "p", "j")
