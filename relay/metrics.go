@@ -95,7 +95,8 @@ func newMetrics(r *Relay) *metrics {
 	}
 	m.registry.MustRegister(m.deliveries, m.cascadesStarted, m.cascadesFinished, m.deploymentsStarted,
 		m.deploymentsEnded, m.stacksSkipped, m.decisionSeconds, &queueCollector{r: r},
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewBuildInfoCollector())
 	return m
 }
 
