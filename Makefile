@@ -104,7 +104,7 @@ $(GOLANGCI_LINT): tools/lint/go.mod tools/lint/go.sum
 # .golangci.yml (tags e2e and bench) over this module. gofmt also checks what golangci-lint
 # does not load: the example programs and the tools, each a module of its own.
 lint: $(GOLANGCI_LINT)
-	@unformatted=$$(gofmt -l provider cmd emulator relay internal bench examples tools/sdkgen tools/yaml/dotnetgen tools/lint); \
+	@unformatted=$$(gofmt -l provider cmd emulator relay deploy internal bench examples tools/sdkgen tools/yaml/dotnetgen tools/lint); \
 	if [ -n "$$unformatted" ]; then echo "not gofmt-formatted: $$unformatted" >&2; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./examples/... ./bench/... ./internal/...
