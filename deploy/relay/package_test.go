@@ -89,7 +89,7 @@ func TestReleaseTarballOfTheRelay(t *testing.T) {
 		if h.Name == binary {
 			f, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY, 0o755)
 			require.NoError(t, err)
-			_, err = io.Copy(f, tr)
+			_, err = io.CopyN(f, tr, h.Size)
 			require.NoError(t, err)
 			require.NoError(t, f.Close())
 		}
