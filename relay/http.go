@@ -43,6 +43,7 @@ func (r *Relay) healthz(w http.ResponseWriter, req *http.Request) {
 func (r *Relay) receive(w http.ResponseWriter, req *http.Request) {
 	body, err := readBody(w, req)
 	if err != nil {
+		r.metrics.deliveries.WithLabelValues("invalid").Inc()
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is over %d bytes", tooBig.Limit))

@@ -42,7 +42,7 @@ func newMetrics(r *Relay) *metrics {
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Name: "deliveries_total",
 			Help: "Webhook deliveries received, by result: accepted, duplicate (an update already queued), " +
-				"ignored (verified but starts nothing), refused (bad signature), invalid (unreadable).",
+				"ignored (verified but starts nothing), refused (bad signature), invalid (unreadable or too large).",
 		}, []string{"result"}),
 		cascadesStarted: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Name: "cascades_started_total",
@@ -69,7 +69,7 @@ func newMetrics(r *Relay) *metrics {
 		}, []string{"reason"}),
 		decisionSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: metricsNamespace, Name: "decision_seconds",
-			Help: "Time from a stack's last parent finishing (for the root, its update arriving) to the " +
+			Help: "Time from a stack's last parent finishing (for the root, the relay taking its update) to the " +
 				"relay's decision to deploy or skip it, by decision. Observed only when this process saw " +
 				"the parent finish.",
 			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120},
