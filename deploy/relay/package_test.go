@@ -45,7 +45,7 @@ func repoRoot(t *testing.T) string {
 // layout, SHA256SUMS and the binary in it: static, without cgo, and it runs.
 func TestReleaseTarballOfTheRelay(t *testing.T) {
 	t.Parallel()
-	for _, tool := range []string{"bash", "python3", "git"} {
+	for _, tool := range []string{"bash", "python3"} {
 		_, err := exec.LookPath(tool)
 		require.NoError(t, err, "scripts/dist.sh needs %s", tool)
 	}
