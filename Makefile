@@ -104,7 +104,7 @@ $(GOLANGCI_LINT): tools/lint/go.mod tools/lint/go.sum
 # .golangci.yml (tags e2e and bench) over this module. gofmt also checks what golangci-lint
 # does not load: the example programs and the tools, each a module of its own.
 lint: $(GOLANGCI_LINT)
-	@unformatted=$$(gofmt -l provider cmd emulator relay internal bench examples tools/sdkgen tools/yaml/dotnetgen tools/lint); \
+	@unformatted=$$(gofmt -l provider cmd emulator relay deploy internal bench examples tools/sdkgen tools/yaml/dotnetgen tools/lint); \
 	if [ -n "$$unformatted" ]; then echo "not gofmt-formatted: $$unformatted" >&2; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./examples/... ./bench/... ./internal/...
@@ -157,20 +157,20 @@ bench-scale: tools build
 	AUTO_DEPLOY_BIN=$(BIN) BENCH_SCALE=1 BENCH_OUT=$(BIN)/bench-scale-results.md $(BENCH_TEST) -timeout 240m ./bench/
 	@echo "report written to $(BIN)/bench-scale-results.md"
 
-# Release tarballs for `pulumi plugin install` (--server or --file), one per OS/arch, plus
-# dist/SHA256SUMS; see scripts/dist.sh for the layout.
+# Release tarballs for `pulumi plugin install` (--server or --file) and of the cascade relay,
+# one per OS/arch, plus dist/SHA256SUMS; see scripts/dist.sh for the layout.
 .PHONY: dist dist-host
 dist:
 	VERSION=$(VERSION) LDFLAGS='$(LDFLAGS)' GO=$(GO) DIST=$(CURDIR)/dist ./scripts/dist.sh
 
-# This machine's tarball alone, laid out as in dist/ with a SHA256SUMS of its own, which the
-# e2e tests and the demo install the plugin from. It lives in bin/ so that dist/ only ever
+# This machine's plugin tarball alone, laid out as in dist/ with a SHA256SUMS of its own, which
+# the e2e tests and the demo install the plugin from. It lives in bin/ so that dist/ only ever
 # holds a whole release, and is rebuilt only when what goes into it changes.
 DIST_HOST := $(BIN)/dist-host
 dist-host: $(DIST_HOST)/SHA256SUMS
 
 $(DIST_HOST)/SHA256SUMS: $(GO_SOURCES) README.md $(wildcard LICENSE) scripts/dist.sh Makefile
-	VERSION=$(VERSION) LDFLAGS='$(LDFLAGS)' GO=$(GO) DIST=$(DIST_HOST) PLATFORMS=host ./scripts/dist.sh
+	VERSION=$(VERSION) LDFLAGS='$(LDFLAGS)' GO=$(GO) DIST=$(DIST_HOST) PLATFORMS=host COMPONENTS=plugin ./scripts/dist.sh
 
 demo: tools build dist-host
 	VERSION=$(VERSION) GO=$(GO) DIST=$(DIST_HOST) ./scripts/demo.sh

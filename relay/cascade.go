@@ -54,6 +54,7 @@ func (r *Relay) advance(ctx context.Context, id int64) (bool, error) {
 			}
 			over, err := r.store.finishCascade(ctx, r.db, c.ID)
 			if over {
+				r.metrics.cascadeFinished(c.ID, cascadeDone)
 				log.Info("cascade done", "generation", c.Generation, "root_version", c.RootVersion)
 			}
 			return over, err
@@ -65,6 +66,7 @@ func (r *Relay) advance(ctx context.Context, id int64) (bool, error) {
 			if err := r.store.saveNode(ctx, r.db, c.ID, *n); err != nil {
 				return false, err
 			}
+			r.metrics.skipped(c.ID, n.Stack, "upstream_failed")
 			log.Info("stack skipped", "stack", n.Stack, "state", n.State, "reason", n.Reason)
 			settled = true
 		}
@@ -99,7 +101,11 @@ func (r *Relay) discoverCascade(ctx context.Context, log *slog.Logger, c cascade
 	if cycle := FindCycle(c.Root, g.children); cycle != nil {
 		msg := "the graph has a cycle, so nothing deploys: " + strings.Join(cycle, " → ")
 		log.Error("cascade failed", "error", msg)
-		return true, r.store.failCascade(ctx, r.db, c.ID, msg)
+		if err := r.store.failCascade(ctx, r.db, c.ID, msg); err != nil {
+			return false, err
+		}
+		r.metrics.cascadeFinished(c.ID, cascadeFailed)
+		return true, nil
 	}
 	var nodes []nodeRow
 	for _, ref := range g.order[1:] {
@@ -178,6 +184,7 @@ func (r *Relay) judge(ctx context.Context, log *slog.Logger, c cascadeRow, nodes
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
+	r.metrics.decided(c.ID, n.Parents, verdict.Deploy)
 	if verdict.Deploy {
 		return false, r.startDeployment(ctx, log, c, n, verdict.Reason, against)
 	}
@@ -190,6 +197,7 @@ func (r *Relay) judge(ctx context.Context, log *slog.Logger, c cascadeRow, nodes
 	if err := r.store.saveNode(ctx, r.db, c.ID, *n); err != nil {
 		return false, err
 	}
+	r.metrics.skipped(c.ID, n.Stack, "unchanged")
 	log.Info("stack skipped", "stack", n.Stack, "state", n.State, "reason", n.Reason)
 	return true, nil
 }

@@ -70,6 +70,7 @@ func (r *Relay) postDeployment(ctx context.Context, log *slog.Logger, c cascadeR
 		if err := r.store.saveNode(ctx, r.db, c.ID, *n); err != nil {
 			return err
 		}
+		r.metrics.deploymentsStarted.Inc()
 		log.Info("deployment started", "stack", n.Stack, "deployment", ref.ID, "reason", n.Cause)
 		return nil
 	case ctx.Err() != nil:
@@ -101,6 +102,7 @@ func (r *Relay) followDeployment(ctx context.Context, log *slog.Logger, c cascad
 		if err := r.store.saveNode(ctx, r.db, c.ID, *n); err != nil {
 			return err
 		}
+		r.metrics.deploymentsStarted.Inc()
 		log.Info("found the deployment started before an interruption; not starting another",
 			"stack", n.Stack, "deployment", d.ID)
 	}
@@ -181,6 +183,7 @@ func (r *Relay) endDeployment(ctx context.Context, log *slog.Logger, c cascadeRo
 	if err != nil {
 		return err
 	}
+	r.metrics.deploymentEnded(c.ID, n.Stack, ok, n.State)
 	level := slog.LevelInfo
 	if !ok {
 		level = slog.LevelError

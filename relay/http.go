@@ -18,11 +18,13 @@ const maxDeliveryBytes = 1 << 20
 //	GET  /healthz      200 {"status":"ok"} while the database answers, 503 otherwise
 //	GET  /v1/cascades  the cascades, newest first (?limit=, 50 by default, at most 500)
 //	POST /v1/hooks     a webhook delivery (?target= names the edge; the payload names the stack)
+//	GET  /metrics      Prometheus metrics (metrics.go)
 func (r *Relay) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", r.healthz)
 	mux.HandleFunc("GET /v1/cascades", r.listCascades)
 	mux.HandleFunc("POST "+HooksPath, r.receive)
+	mux.Handle("GET /metrics", r.metrics.handler(r.log))
 	return mux
 }
 
@@ -41,6 +43,7 @@ func (r *Relay) healthz(w http.ResponseWriter, req *http.Request) {
 func (r *Relay) receive(w http.ResponseWriter, req *http.Request) {
 	body, err := readBody(w, req)
 	if err != nil {
+		r.metrics.deliveries.WithLabelValues("invalid").Inc()
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is over %d bytes", tooBig.Limit))
@@ -51,17 +54,20 @@ func (r *Relay) receive(w http.ResponseWriter, req *http.Request) {
 	}
 	delivery := req.Header.Get(headerID)
 	if err := verifySignature(body, req.Header.Get(headerSignature), r.secrets); err != nil {
+		r.metrics.deliveries.WithLabelValues("refused").Inc()
 		r.log.Warn("delivery refused", "delivery", delivery, "error", err.Error(), "remote", req.RemoteAddr)
 		writeError(w, http.StatusUnauthorized, err.Error())
 		return
 	}
 	ev, ignored, err := parseDelivery(req.Header.Get(headerKind), body)
 	if err != nil {
+		r.metrics.deliveries.WithLabelValues("invalid").Inc()
 		r.log.Warn("delivery unreadable", "delivery", delivery, "error", err.Error())
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	if ignored != "" {
+		r.metrics.deliveries.WithLabelValues("ignored").Inc()
 		writeJSON(w, http.StatusOK, map[string]string{"ignored": ignored})
 		return
 	}
@@ -71,6 +77,11 @@ func (r *Relay) receive(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusInternalServerError, "queueing the update: "+err.Error())
 		return
 	}
+	result := "accepted"
+	if res.UniqueSkippedAsDuplicate {
+		result = "duplicate"
+	}
+	r.metrics.deliveries.WithLabelValues(result).Inc()
 	r.log.Info("delivery accepted", "delivery", delivery, "organization", ev.Organization, "stack", ev.Ref(),
 		"version", ev.Version, "target", req.URL.Query().Get("target"), "duplicate", res.UniqueSkippedAsDuplicate)
 	writeJSON(w, http.StatusAccepted, map[string]any{

@@ -188,24 +188,3 @@ func TestCascadesListing(t *testing.T) {
 	require.NoError(t, json.NewDecoder(resp2.Body).Decode(&raw))
 	assert.Len(t, raw.Cascades, 1)
 }
-
-func TestLogLinesAboutACascadeCarryItsID(t *testing.T) {
-	t.Parallel()
-	fc := chain()
-	h := startRelay(t, fc, testDB(t))
-	h.deliver(fc.update("p/root", map[string]any{"v": 1}))
-	h.waitDone(1)
-	var about int
-	for _, line := range bytes.Split([]byte(h.logs.String()), []byte("\n")) {
-		var rec map[string]any
-		if json.Unmarshal(line, &rec) != nil {
-			continue
-		}
-		switch rec["msg"] {
-		case "cascade started", "deployment started", "deployment ended", "cascade done", "update started a cascade":
-			about++
-			assert.Equal(t, float64(1), rec["cascade"], "%s", line)
-		}
-	}
-	assert.GreaterOrEqual(t, about, 6, "a cascade of two stacks logs at least six lines about itself")
-}

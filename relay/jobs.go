@@ -82,6 +82,7 @@ func (w *cascadeWorker) Work(ctx context.Context, job *river.Job[cascadeArgs]) e
 			if ferr := w.r.store.failCascade(ctx, w.r.db, id, msg); ferr != nil {
 				return errors.Join(err, ferr)
 			}
+			w.r.metrics.cascadeFinished(id, cascadeFailed)
 			return err
 		}
 		log.Warn("cascade step failed; River retries it", "error", err.Error(), "attempt", job.Attempt)
@@ -99,6 +100,7 @@ func (r *Relay) handleEvent(ctx context.Context, ev Event) (held bool, err error
 	log := r.log.With("organization", ev.Organization, "stack", ref, "version", ev.Version)
 	var cascadeID int64
 	var outcome string
+	started := false
 	err = inTx(ctx, r.db, func(tx *sql.Tx) error {
 		rec, err := r.store.stackRecord(ctx, tx, ev.Organization, ref)
 		if err != nil {
@@ -128,10 +130,13 @@ func (r *Relay) handleEvent(ctx context.Context, ev Event) (held bool, err error
 		if cascadeID, err = r.store.createCascade(ctx, tx, ev.Organization, ref, ev.Version); err != nil {
 			return err
 		}
-		outcome = "started a cascade"
+		outcome, started = "started a cascade", true
 		_, err = r.jobs.InsertTx(ctx, tx, cascadeArgs{CascadeID: cascadeID}, nil)
 		return err
 	})
+	if err == nil && cascadeID != 0 {
+		r.metrics.rootArrived(cascadeID, ref, started)
+	}
 	switch {
 	case err != nil:
 		return false, fmt.Errorf("recording the update of %s/%s to version %d: %w", ev.Organization, ref, ev.Version, err)

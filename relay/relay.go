@@ -58,6 +58,8 @@ type Relay struct {
 	store *store
 	jobs  *river.Client[*sql.Tx]
 
+	metrics *metrics
+
 	listening chan struct{}
 	addr      string
 	closeOnce sync.Once
@@ -87,6 +89,7 @@ func New(cfg Config) (*Relay, error) {
 		return nil, errors.New("the webhook secret is empty: every delivery would be refused")
 	}
 	r := &Relay{cfg: cfg, log: cfg.Logger, cloud: cfg.Cloud, listening: make(chan struct{})}
+	r.metrics = newMetrics(r)
 	r.secrets = append(r.secrets, []byte(cfg.Secret))
 	if cfg.PreviousSecret != "" {
 		r.secrets = append(r.secrets, []byte(cfg.PreviousSecret))

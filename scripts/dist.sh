@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Builds the release tarballs behind `make dist`, one per OS/architecture, named and laid out
-# the way `pulumi plugin install` wants them:
+# Builds the release tarballs behind `make dist`, one per OS/architecture and component, the
+# plugin's named and laid out the way `pulumi plugin install` wants them:
 #
 #   dist/pulumi-resource-auto-deploy-v<VERSION>-<os>-<arch>.tar.gz
 #     pulumi-resource-auto-deploy[.exe]   the plugin binary, at the root of the tarball
 #     README.md                           (and LICENSE, once the repository has one)
-#   dist/SHA256SUMS                       `sha256sum -c` format
+#   dist/pulumi-auto-deploy-relay-v<VERSION>-<os>-<arch>.tar.gz
+#     pulumi-auto-deploy-relay[.exe]      the cascade relay (docs/relay.md), at the root
+#     relay.md                            docs/relay.md (and LICENSE)
+#   dist/SHA256SUMS                       `sha256sum -c` format, every tarball of both
 #
 # `--server <url>` fetches <url>/<that file name>; a GitHub release tagged v<VERSION> with these
 # files as assets serves the schema's pluginDownloadURL (github://api.github.com/<org>/<repo>).
@@ -18,13 +21,15 @@
 #
 # Environment: VERSION (default 0.1.0), LDFLAGS (default: the version -X flag), GO, DIST
 # (default dist/), PLATFORMS (default all six; `host` is this machine's GOOS/GOARCH, which is what
-# `make dist-host` builds for the e2e tests and the demo), SOURCE_DATE_EPOCH. SHA256SUMS lists
-# exactly the tarballs built.
+# `make dist-host` builds for the e2e tests and the demo), COMPONENTS (default "plugin relay";
+# `make dist-host` builds the plugin alone, which is all the e2e tests install),
+# SOURCE_DATE_EPOCH. SHA256SUMS lists exactly the tarballs built, and DIST keeps no tarball of
+# an earlier run.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 module=github.com/autodeploy-dev/pulumi-auto-deploy
-name=pulumi-resource-auto-deploy
+components=${COMPONENTS:-plugin relay}
 version=${VERSION:-0.1.0}
 version=${version#v}
 ldflags=${LDFLAGS:-"-X $module/provider.Version=$version"}
@@ -41,29 +46,38 @@ mkdir -p "$dist"
 stage=$(mktemp -d "$dist/.stage.XXXXXX")
 trap 'rm -rf "$stage"' EXIT
 
-for platform in $platforms; do
-  os=${platform%/*} arch=${platform#*/}
-  exe=$name
-  [ "$os" = windows ] && exe=$name.exe
-  dir="$stage/$os-$arch"
-  mkdir -p "$dir"
-  echo "building $name v$version for $os/$arch"
-  (cd "$root" && CGO_ENABLED=0 GOOS=$os GOARCH=$arch "$go" build -trimpath \
-    -ldflags "$ldflags -s -w" -o "$dir/$exe" ./cmd/pulumi-resource-auto-deploy)
-  for doc in README.md LICENSE; do
-    [ -f "$root/$doc" ] && cp "$root/$doc" "$dir/$doc"
+for component in $components; do
+  case $component in
+    plugin) name=pulumi-resource-auto-deploy docs="README.md LICENSE" ;;
+    relay) name=pulumi-auto-deploy-relay docs="docs/relay.md LICENSE" ;;
+    *) echo "COMPONENTS: unknown component '$component'; give plugin, relay or both" >&2; exit 2 ;;
+  esac
+  for platform in $platforms; do
+    os=${platform%/*} arch=${platform#*/}
+    exe=$name
+    [ "$os" = windows ] && exe=$name.exe
+    dir="$stage/$name/$os-$arch"
+    mkdir -p "$dir"
+    echo "building $name v$version for $os/$arch"
+    (cd "$root" && CGO_ENABLED=0 GOOS=$os GOARCH=$arch "$go" build -trimpath \
+      -ldflags "$ldflags -s -w" -o "$dir/$exe" "./cmd/$name")
+    for doc in $docs; do
+      [ -f "$root/$doc" ] && cp "$root/$doc" "$dir/$(basename "$doc")"
+    done
   done
 done
 
 # Pack with Python (which the project needs anyway) rather than tar, whose flags for
 # reproducible archives differ between GNU tar and the BSD tar of macOS.
-python3 - "$stage" "$name" "$version" "$epoch" <<'EOF'
+python3 - "$stage" "$version" "$epoch" <<'EOF'
 import gzip, hashlib, io, os, sys, tarfile
 
-stage, name, version, epoch = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+stage, version, epoch = sys.argv[1], sys.argv[2], int(sys.argv[3])
+builds = sorted((name, platform) for name in os.listdir(stage) if os.path.isdir(os.path.join(stage, name))
+                for platform in os.listdir(os.path.join(stage, name)))
 sums = []
-for platform in sorted(d for d in os.listdir(stage) if os.path.isdir(os.path.join(stage, d))):
-    src = os.path.join(stage, platform)
+for name, platform in builds:
+    src = os.path.join(stage, name, platform)
     tarball = f"{name}-v{version}-{platform}.tar.gz"
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tf:
@@ -89,6 +103,6 @@ EOF
 
 # Replace the previous release files only now that every platform has built, so DIST never
 # holds a mix of old and new tarballs, or checksums that do not match them.
-rm -f "$dist/$name"-v*.tar.gz "$dist/SHA256SUMS"
+rm -f "$dist"/pulumi-resource-auto-deploy-v*.tar.gz "$dist"/pulumi-auto-deploy-relay-v*.tar.gz "$dist/SHA256SUMS"
 mv "$stage"/*.tar.gz "$stage/SHA256SUMS" "$dist/"
 cat "$dist/SHA256SUMS"
