@@ -225,6 +225,7 @@ func (b *relayScaleBench) cascade(round int) relayScaleRound {
 			emulator.DeploymentBehaviour{Outputs: outputs}))
 	}
 	mark := len(b.c.Deployments())
+	before, _ := b.newestCascade()
 	b.c.ResetStats()
 	event := time.Now()
 	_, err := b.c.FireUpdateWithOutputs(relayScaleOrg, relayScaleProject, relayScaleRoot, outputs)
@@ -232,7 +233,11 @@ func (b *relayScaleBench) cascade(round int) relayScaleRound {
 	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Minute)
 	defer cancel()
 	err = b.c.Server.WaitFor(ctx, func() bool {
-		return len(b.c.Deployments())-mark >= len(b.stacks) && b.c.Idle() && b.relayDone(round)
+		if len(b.c.Deployments())-mark < len(b.stacks) || !b.c.Idle() {
+			return false
+		}
+		id, state := b.newestCascade()
+		return id > before && state == "done"
 	})
 	require.NoError(t, err, "the cascade did not end; the relay's last lines:\n%s", b.relayLog)
 	stats := b.c.Stats()
@@ -269,11 +274,12 @@ func (b *relayScaleBench) cascade(round int) relayScaleRound {
 	return r
 }
 
-// relayDone reports whether the relay's newest cascade is the round-th and done.
-func (b *relayScaleBench) relayDone(round int) bool {
+// newestCascade returns the id and state of the relay's newest cascade (0 when there is none
+// or the relay did not answer).
+func (b *relayScaleBench) newestCascade() (int, string) {
 	resp, err := http.Get(b.relayURL + "/v1/cascades?limit=1")
 	if err != nil {
-		return false
+		return 0, ""
 	}
 	defer func() { _ = resp.Body.Close() }()
 	var out struct {
@@ -283,9 +289,9 @@ func (b *relayScaleBench) relayDone(round int) bool {
 		} `json:"cascades"`
 	}
 	if json.NewDecoder(resp.Body).Decode(&out) != nil || len(out.Cascades) == 0 {
-		return false
+		return 0, ""
 	}
-	return out.Cascades[0].ID == round && out.Cascades[0].State == "done"
+	return out.Cascades[0].ID, out.Cascades[0].State
 }
 
 func (b *relayScaleBench) api(method, path, body string) error {
@@ -335,17 +341,29 @@ func (b *relayScaleBench) startRelay() {
 	require.NoError(t, cmd.Start())
 	listening, ended := make(chan string, 1), make(chan struct{})
 	b.relayLog = &relayTail{}
+	// BENCH_RELAY_LOG keeps the relay's whole log, for finding where a cascade's time goes.
+	var keep *os.File
+	if path := os.Getenv("BENCH_RELAY_LOG"); path != "" {
+		keep, err = os.Create(path)
+		require.NoError(t, err, "BENCH_RELAY_LOG")
+	}
 	go func() {
 		scanner := bufio.NewScanner(stderr)
 		scanner.Buffer(make([]byte, 64<<10), 1<<20)
 		for scanner.Scan() {
 			b.relayLog.add(scanner.Text())
+			if keep != nil {
+				_, _ = fmt.Fprintln(keep, scanner.Text())
+			}
 			var rec struct{ Msg, Addr string }
 			if json.Unmarshal(scanner.Bytes(), &rec) == nil && rec.Msg == "listening" {
 				listening <- rec.Addr
 			}
 		}
 		_ = cmd.Wait()
+		if keep != nil {
+			_ = keep.Close()
+		}
 		close(ended)
 	}()
 	select {
