@@ -242,19 +242,6 @@ type ended struct {
 	ok bool
 }
 
-// endDeployment records how a stack's deployment ended, on its own.
-func (r *Relay) endDeployment(ctx context.Context, log *slog.Logger, c cascadeRow, n *nodeRow, ok bool, what string) error {
-	if err := r.prepareEnd(ctx, c, n, ok, what); err != nil {
-		return err
-	}
-	ends := []ended{{n, ok}}
-	if err := inTx(ctx, r.db, func(tx *sql.Tx) error { return r.recordEnds(ctx, tx, c, ends) }); err != nil {
-		return err
-	}
-	r.logEnds(ctx, log, ends)
-	return nil
-}
-
 // prepareEnd sets n to how its deployment ended: its state (or waiting again, when the cascade
 // moved to a newer generation meanwhile) and its stack version, read now, so that the update
 // event its deployment caused starts nothing. recordEnds writes it.
