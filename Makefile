@@ -155,7 +155,18 @@ bench: tools build
 
 bench-scale: tools build
 	AUTO_DEPLOY_BIN=$(BIN) BENCH_SCALE=1 BENCH_OUT=$(BIN)/bench-scale-results.md $(BENCH_TEST) -timeout 240m ./bench/
-	@echo "report written to $(BIN)/bench-scale-results.md"
+	$(bench-relay-scale)
+	@echo "reports written to $(BIN)/bench-scale-results.md and $(BIN)/bench-relay-scale-results.md"
+
+# The cascade relay over the 2,000-stack layered DAG (TestBenchRelayScale, 2 to 3 minutes per
+# database): SQLite, and PostgreSQL beside it when BENCH_RELAY_DB=postgres://… names an empty
+# database. bench-scale runs it last; bench-relay-scale runs it alone.
+.PHONY: bench-relay-scale
+bench-relay-scale = AUTO_DEPLOY_BIN=$(BIN) BENCH_RELAY_SCALE_OUT=$(BIN)/bench-relay-scale-results.md \
+	$(GO) test -tags "e2e bench" -count=1 -run '^TestBenchRelayScale$$' -v -timeout 60m ./bench/
+bench-relay-scale: build
+	$(bench-relay-scale)
+	@echo "report written to $(BIN)/bench-relay-scale-results.md"
 
 # Release tarballs for `pulumi plugin install` (--server or --file) and of the cascade relay,
 # one per OS/arch, plus dist/SHA256SUMS; see scripts/dist.sh for the layout.

@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -38,12 +39,8 @@ func (r *Relay) advance(ctx context.Context, id int64) (bool, error) {
 			return false, err
 		}
 	}
-	for i := range nodes {
-		if nodes[i].State == StateDeploying {
-			if err := r.followDeployment(ctx, log, c, &nodes[i]); err != nil {
-				return false, err
-			}
-		}
+	if err := r.followDeployments(ctx, log, c, nodes); err != nil {
+		return false, err
 	}
 	compare := newOutputsComparer(r.cloud, c.Organization)
 	for {
@@ -59,29 +56,76 @@ func (r *Relay) advance(ctx context.Context, id int64) (bool, error) {
 			}
 			return over, err
 		}
-		settled := false
+		var settled []*nodeRow
 		for _, b := range plan.UpstreamFailed {
 			n := findNode(nodes, b.Stack)
 			n.State, n.Reason = StateSkippedUpstreamFailed, "its parent "+b.Parent+" "+upstreamWord(findState(nodes, b.Parent))
-			if err := r.store.saveNode(ctx, r.db, c.ID, *n); err != nil {
-				return false, err
-			}
-			r.metrics.skipped(c.ID, n.Stack, "upstream_failed")
-			log.Info("stack skipped", "stack", n.Stack, "state", n.State, "reason", n.Reason)
-			settled = true
+			settled = append(settled, n)
 		}
-		for _, ref := range plan.Ready {
-			n := findNode(nodes, ref)
-			skipped, err := r.judge(ctx, log, c, nodes, n, compare)
-			if err != nil {
-				return false, err
-			}
-			settled = settled || skipped
+		skipped, err := r.judgeReady(ctx, log, c, nodes, plan.Ready, compare)
+		if err != nil {
+			return false, err
 		}
-		if !settled {
+		settled = append(settled, skipped...)
+		if len(settled) == 0 {
 			return false, nil
 		}
+		err = inTx(ctx, r.db, func(tx *sql.Tx) error {
+			for _, n := range settled {
+				if err := r.store.saveNode(ctx, tx, c.ID, *n); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return false, err
+		}
+		for _, n := range settled {
+			r.metrics.skipped(c.ID, n.Stack, skipReason(n.State))
+			log.Info("stack skipped", "stack", n.Stack, "state", n.State, "reason", n.Reason)
+		}
 	}
+}
+
+// followDeployments follows every deployment in flight concurrently, and records those that
+// ended in one transaction.
+func (r *Relay) followDeployments(ctx context.Context, log *slog.Logger, c cascadeRow, nodes []nodeRow) error {
+	var deploying []*nodeRow
+	for i := range nodes {
+		if nodes[i].State == StateDeploying {
+			deploying = append(deploying, &nodes[i])
+		}
+	}
+	outcomes := make([]*ended, len(deploying))
+	err := forEach(ctx, len(deploying), stepParallelism, func(i int) error {
+		var err error
+		outcomes[i], err = r.followDeployment(ctx, log, c, deploying[i])
+		return err
+	})
+	// What was learnt is recorded even when another stack could not be followed.
+	var ends []ended
+	for _, e := range outcomes {
+		if e != nil {
+			ends = append(ends, *e)
+		}
+	}
+	if len(ends) == 0 {
+		return err
+	}
+	if werr := inTx(ctx, r.db, func(tx *sql.Tx) error { return r.recordEnds(ctx, tx, c, ends) }); werr != nil {
+		return errors.Join(err, werr)
+	}
+	r.logEnds(ctx, log, c, ends)
+	return err
+}
+
+// skipReason is the metrics label of a skipped stack's state.
+func skipReason(s State) string {
+	if s == StateSkippedUpstreamFailed {
+		return "upstream_failed"
+	}
+	return "unchanged"
 }
 
 func upstreamWord(s State) string {
@@ -144,62 +188,120 @@ func (r *Relay) mergeGeneration(ctx context.Context, log *slog.Logger, c cascade
 	return c, nodes, nil
 }
 
-// judge settles a ready stack: a skip when none of its parents' outputs changed, otherwise a
-// deployment. It reports whether the stack finished (a skip lets its children be judged).
-func (r *Relay) judge(ctx context.Context, log *slog.Logger, c cascadeRow, nodes []nodeRow, n *nodeRow,
+// judgeReady settles the ready stacks, judged concurrently: a skip when none of a stack's
+// parents' outputs changed, otherwise a deployment, all of which are then started together. It
+// returns the stacks it skipped, for the caller to record (a skip lets their children be
+// judged), and records a stack that waits for another cascade's deployment of it.
+func (r *Relay) judgeReady(ctx context.Context, log *slog.Logger, c cascadeRow, nodes []nodeRow, ready []string,
 	compare *outputsComparer,
-) (bool, error) {
-	busy, err := r.store.deployingElsewhere(ctx, r.db, c.Organization, n.Stack, c.ID)
-	if err != nil {
-		return false, err
-	}
-	if busy {
-		if n.Reason != reasonBusyElsewhere {
-			n.Reason = reasonBusyElsewhere
-			return false, r.store.saveNode(ctx, r.db, c.ID, *n)
+) ([]*nodeRow, error) {
+	version := make(map[string]int, len(nodes)+1)
+	version[c.Root] = c.RootVersion
+	for _, n := range nodes {
+		if n.Stack != c.Root {
+			version[n.Stack] = n.Version
 		}
-		return false, nil
+	}
+	readyNodes := make([]*nodeRow, len(ready))
+	for i, ref := range ready {
+		readyNodes[i] = findNode(nodes, ref)
+	}
+	judgements := make([]judgement, len(ready))
+	err := forEach(ctx, len(ready), stepParallelism, func(i int) error {
+		var err error
+		judgements[i], err = r.judge(ctx, c, *readyNodes[i], version, compare)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var skipped, busy []*nodeRow
+	var starts []toStart
+	for i, j := range judgements {
+		n := readyNodes[i]
+		switch {
+		case j.busy:
+			if n.Reason != reasonBusyElsewhere {
+				n.Reason = reasonBusyElsewhere
+				busy = append(busy, n)
+			}
+		case j.verdict.Deploy:
+			starts = append(starts, toStart{n: n, why: j.verdict.Reason, against: j.against})
+		default:
+			n.State, n.Version, n.Reason = StateSkippedUnchanged, j.version, j.verdict.Reason
+			skipped = append(skipped, n)
+		}
+	}
+	if len(busy) > 0 {
+		err := inTx(ctx, r.db, func(tx *sql.Tx) error {
+			for _, n := range busy {
+				if err := r.store.saveNode(ctx, tx, c.ID, *n); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(starts) > 0 {
+		if err := r.startDeployments(ctx, log, c, starts); err != nil {
+			return nil, err
+		}
+	}
+	return skipped, nil
+}
+
+// judgement is what judging a ready stack found: it waits for another cascade's deployment of
+// it (busy), or the verdict, with the parents' versions it was reached against, and the
+// stack's version for a skip.
+type judgement struct {
+	busy    bool
+	verdict Verdict
+	against map[string]int
+	version int
+}
+
+// judge decides whether a ready stack deploys; it reads, and writes nothing. version holds
+// the version of every stack of the cascade, the root's being the cascade's.
+func (r *Relay) judge(ctx context.Context, c cascadeRow, n nodeRow, version map[string]int,
+	compare *outputsComparer,
+) (judgement, error) {
+	busy, err := r.store.deployingElsewhere(ctx, r.db, c.Organization, n.Stack, c.ID)
+	if err != nil || busy {
+		return judgement{busy: busy}, err
 	}
 	records, err := r.store.edgeVersions(ctx, r.db, c.Organization, n.Stack)
 	if err != nil {
-		return false, err
+		return judgement{}, err
 	}
 	rec, err := r.store.stackRecord(ctx, r.db, c.Organization, n.Stack)
 	if err != nil {
-		return false, err
+		return judgement{}, err
 	}
 	edges := make([]Edge, 0, len(n.Parents))
 	against := make(map[string]int, len(n.Parents))
 	for _, p := range n.Parents {
-		current := c.RootVersion
-		if p != c.Root {
-			current = findNode(nodes, p).Version
-		}
-		edges = append(edges, Edge{Parent: p, Recorded: records[p], Current: current})
-		against[p] = current
+		edges = append(edges, Edge{Parent: p, Recorded: records[p], Current: version[p]})
+		against[p] = version[p]
 	}
 	verdict := Judge(rec.LastFailed, edges, func(parent string, from, to int) (bool, error) {
 		return compare.changed(ctx, parent, from, to)
 	})
 	if err := ctx.Err(); err != nil {
-		return false, err
+		return judgement{}, err
 	}
 	r.metrics.decided(c.ID, n.Parents, verdict.Deploy)
 	if verdict.Deploy {
-		return false, r.startDeployment(ctx, log, c, n, verdict.Reason, against)
+		return judgement{verdict: verdict, against: against}, nil
 	}
 	project, stack := splitRef(n.Stack)
 	st, err := r.cloud.GetStack(ctx, c.Organization, project, stack)
 	if err != nil {
-		return false, fmt.Errorf("reading stack %s: %w", n.Stack, err)
+		return judgement{}, fmt.Errorf("reading stack %s: %w", n.Stack, err)
 	}
-	n.State, n.Version, n.Reason = StateSkippedUnchanged, st.Version, verdict.Reason
-	if err := r.store.saveNode(ctx, r.db, c.ID, *n); err != nil {
-		return false, err
-	}
-	r.metrics.skipped(c.ID, n.Stack, "unchanged")
-	log.Info("stack skipped", "stack", n.Stack, "state", n.State, "reason", n.Reason)
-	return true, nil
+	return judgement{verdict: verdict, version: st.Version}, nil
 }
 
 const reasonBusyElsewhere = "waits: the relay is deploying it in another cascade"

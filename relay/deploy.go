@@ -20,87 +20,175 @@ import (
 // (others may be queued on the stack meanwhile, by people or other tools).
 const maxLookahead = 20
 
-// startDeployment records the intent to deploy n, then asks for the deployment.
-func (r *Relay) startDeployment(ctx context.Context, log *slog.Logger, c cascadeRow, n *nodeRow, why string,
-	against map[string]int,
-) error {
-	project, stack := splitRef(n.Stack)
-	latest, total, err := r.cloud.ListDeployments(ctx, c.Organization, project, stack, 1, 1)
-	if errors.Is(err, cloud.ErrNotFound) {
-		// An edge to a stack that was deleted: it fails, and what is below it is skipped.
-		n.Cause = why
-		return r.endDeployment(ctx, log, c, n, false, "the stack does not exist")
-	}
-	if err != nil {
-		return fmt.Errorf("listing the deployments of %s: %w", n.Stack, err)
-	}
-	prior := total
-	for _, d := range latest {
-		prior = max(prior, d.Version)
-	}
-	intent := *n
-	intent.State, intent.DeploymentID, intent.PriorVersion, intent.Against = StateDeploying, "", prior, against
-	intent.Deployments++
-	intent.Cause, intent.Reason = why, "asking for a deployment: "+why
-	// Another cascade may have started this stack since it was judged: checking and recording
-	// in one transaction keeps two cascades from deploying one stack at once.
-	busy := false
-	err = inTx(ctx, r.db, func(tx *sql.Tx) error {
-		var err error
-		if busy, err = r.store.deployingElsewhere(ctx, tx, c.Organization, n.Stack, c.ID); err != nil || busy {
-			return err
-		}
-		return r.store.saveNode(ctx, tx, c.ID, intent)
-	})
-	if err != nil || busy {
-		return err
-	}
-	*n = intent
-	return r.postDeployment(ctx, log, c, n)
+// stepParallelism bounds the requests one step of a cascade has in flight at once: the ready
+// stacks of a large layer are judged and started, and the deployments in flight followed,
+// concurrently, while what they change is written in one transaction per phase.
+const stepParallelism = 16
+
+// toStart is a ready stack the relay decided to deploy, why, and against which parents'
+// versions.
+type toStart struct {
+	n       *nodeRow
+	why     string
+	against map[string]int
 }
 
-// postDeployment asks for the deployment an intent records, once.
-func (r *Relay) postDeployment(ctx context.Context, log *slog.Logger, c cascadeRow, n *nodeRow) error {
-	project, stack := splitRef(n.Stack)
-	ref, err := r.cloud.CreateDeployment(ctx, c.Organization, project, stack, "update")
-	switch {
-	case err == nil:
-		n.DeploymentID = ref.ID
-		n.Reason = fmt.Sprintf("deployment %s running: %s", ref.ID, n.Cause)
-		if err := r.store.saveNode(ctx, r.db, c.ID, *n); err != nil {
-			return err
+// startDeployments records the intent to deploy each stack, all in one transaction, then asks
+// for the deployments concurrently and records what came back in one more.
+func (r *Relay) startDeployments(ctx context.Context, log *slog.Logger, c cascadeRow, starts []toStart) error {
+	priors := make([]int, len(starts))
+	missing := make([]bool, len(starts))
+	err := forEach(ctx, len(starts), stepParallelism, func(i int) error {
+		project, stack := splitRef(starts[i].n.Stack)
+		latest, total, err := r.cloud.ListDeployments(ctx, c.Organization, project, stack, 1, 1)
+		if errors.Is(err, cloud.ErrNotFound) {
+			missing[i] = true
+			return nil
 		}
-		r.metrics.deploymentsStarted.Inc()
-		log.Info("deployment started", "stack", n.Stack, "deployment", ref.ID, "reason", n.Cause)
+		if err != nil {
+			return fmt.Errorf("listing the deployments of %s: %w", starts[i].n.Stack, err)
+		}
+		priors[i] = total
+		for _, d := range latest {
+			priors[i] = max(priors[i], d.Version)
+		}
 		return nil
-	case ctx.Err() != nil:
-		return ctx.Err()
-	case errors.Is(err, cloud.ErrAmbiguous):
-		log.Warn("the deployment request's outcome is unknown; the next step looks for it before asking again",
-			"stack", n.Stack, "error", err.Error())
-		return nil
+	})
+	if err != nil {
+		return err
 	}
-	log.Error("the deployment could not be started", "stack", n.Stack, "error", err.Error())
-	return r.endDeployment(ctx, log, c, n, false, fmt.Sprintf("the deployment could not be started: %v", err))
+	var ends []ended
+	var asking []*nodeRow
+	intents := make([]nodeRow, len(starts))
+	for i, s := range starts {
+		if missing[i] {
+			// An edge to a stack that was deleted: it fails, and what is below it is skipped.
+			s.n.Cause = s.why
+			if err := r.prepareEnd(ctx, c, s.n, false, "the stack does not exist"); err != nil {
+				return err
+			}
+			ends = append(ends, ended{s.n, false})
+			continue
+		}
+		intent := *s.n
+		intent.State, intent.DeploymentID, intent.PriorVersion, intent.Against = StateDeploying, "", priors[i], s.against
+		intent.Deployments++
+		intent.Cause, intent.Reason = s.why, "asking for a deployment: "+s.why
+		intents[i] = intent
+	}
+	// Another cascade may have started one of these stacks since it was judged: checking and
+	// recording in one transaction keeps two cascades from deploying one stack at once.
+	recorded := make([]bool, len(starts))
+	err = inTx(ctx, r.db, func(tx *sql.Tx) error {
+		for i := range starts {
+			if missing[i] {
+				continue
+			}
+			busy, err := r.store.deployingElsewhere(ctx, tx, c.Organization, starts[i].n.Stack, c.ID)
+			if err != nil {
+				return err
+			}
+			if busy {
+				continue
+			}
+			if err := r.store.saveNode(ctx, tx, c.ID, intents[i]); err != nil {
+				return err
+			}
+			recorded[i] = true
+		}
+		return r.recordEnds(ctx, tx, c, ends)
+	})
+	if err != nil {
+		return err
+	}
+	r.logEnds(ctx, log, c, ends)
+	for i, s := range starts {
+		if recorded[i] {
+			*s.n = intents[i]
+			asking = append(asking, s.n)
+		}
+	}
+	return r.postDeployments(ctx, log, c, asking)
+}
+
+// postDeployments asks for the deployments the intents of nodes record, once each, and records
+// the answers in one transaction.
+func (r *Relay) postDeployments(ctx context.Context, log *slog.Logger, c cascadeRow, nodes []*nodeRow) error {
+	posted := make([]error, len(nodes))
+	err := forEach(ctx, len(nodes), stepParallelism, func(i int) error {
+		n := nodes[i]
+		project, stack := splitRef(n.Stack)
+		ref, err := r.cloud.CreateDeployment(ctx, c.Organization, project, stack, "update")
+		switch {
+		case err == nil:
+			n.DeploymentID = ref.ID
+			n.Reason = fmt.Sprintf("deployment %s running: %s", ref.ID, n.Cause)
+			return nil
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(err, cloud.ErrAmbiguous):
+			posted[i] = err
+			return nil
+		}
+		posted[i] = err
+		return r.prepareEnd(ctx, c, n, false, fmt.Sprintf("the deployment could not be started: %v", err))
+	})
+	// What was started is recorded even when another request failed.
+	var saves []*nodeRow
+	var ends []ended
+	for i, n := range nodes {
+		switch {
+		case posted[i] == nil && n.DeploymentID != "":
+			saves = append(saves, n)
+		case posted[i] != nil && !errors.Is(posted[i], cloud.ErrAmbiguous) && n.State != StateDeploying:
+			ends = append(ends, ended{n, false})
+		}
+	}
+	werr := inTx(ctx, r.db, func(tx *sql.Tx) error {
+		for _, n := range saves {
+			if err := r.store.saveNode(ctx, tx, c.ID, *n); err != nil {
+				return err
+			}
+		}
+		return r.recordEnds(ctx, tx, c, ends)
+	})
+	if werr != nil {
+		return errors.Join(err, werr)
+	}
+	for i, n := range nodes {
+		switch {
+		case posted[i] == nil && n.DeploymentID != "":
+			r.metrics.deploymentsStarted.Inc()
+			log.Info("deployment started", "stack", n.Stack, "deployment", n.DeploymentID, "reason", n.Cause)
+		case errors.Is(posted[i], cloud.ErrAmbiguous):
+			log.Warn("the deployment request's outcome is unknown; the next step looks for it before asking again",
+				"stack", n.Stack, "error", posted[i].Error())
+		case posted[i] != nil:
+			log.Error("the deployment could not be started", "stack", n.Stack, "error", posted[i].Error())
+		}
+	}
+	r.logEnds(ctx, log, c, ends)
+	return err
 }
 
 // followDeployment moves a deploying stack on: it finds the deployment of an intent, or asks
-// for it when there is none, and ends the stack when its deployment ended.
-func (r *Relay) followDeployment(ctx context.Context, log *slog.Logger, c cascadeRow, n *nodeRow) error {
+// for it when there is none. When the stack's deployment ended, it prepares n for recordEnds
+// and reports the outcome.
+func (r *Relay) followDeployment(ctx context.Context, log *slog.Logger, c cascadeRow, n *nodeRow) (*ended, error) {
 	project, stack := splitRef(n.Stack)
 	if n.DeploymentID == "" {
 		d, err := r.findStarted(ctx, c.Organization, n)
 		switch {
 		case errors.Is(err, errNotStarted):
 			log.Info("no deployment was started for the recorded intent; asking for it now", "stack", n.Stack)
-			return r.postDeployment(ctx, log, c, n)
+			return nil, r.postDeployments(ctx, log, c, []*nodeRow{n})
 		case err != nil:
-			return err
+			return nil, err
 		}
 		n.DeploymentID = d.ID
 		n.Reason = fmt.Sprintf("deployment %s running (found after an interrupted start): %s", d.ID, n.Cause)
 		if err := r.store.saveNode(ctx, r.db, c.ID, *n); err != nil {
-			return err
+			return nil, err
 		}
 		r.metrics.deploymentsStarted.Inc()
 		log.Info("found the deployment started before an interruption; not starting another",
@@ -108,18 +196,24 @@ func (r *Relay) followDeployment(ctx context.Context, log *slog.Logger, c cascad
 	}
 	d, err := r.cloud.GetDeployment(ctx, c.Organization, project, stack, n.DeploymentID)
 	if err != nil {
-		return fmt.Errorf("reading deployment %s of %s: %w", n.DeploymentID, n.Stack, err)
+		return nil, fmt.Errorf("reading deployment %s of %s: %w", n.DeploymentID, n.Stack, err)
 	}
+	var ok bool
+	var what string
 	switch d.Status {
 	case "succeeded":
-		return r.endDeployment(ctx, log, c, n, true, fmt.Sprintf("deployment %s succeeded", d.ID))
+		ok, what = true, fmt.Sprintf("deployment %s succeeded", d.ID)
 	case "failed":
-		return r.endDeployment(ctx, log, c, n, false, fmt.Sprintf("deployment %s failed", d.ID))
+		what = fmt.Sprintf("deployment %s failed", d.ID)
 	case "skipped":
-		return r.endDeployment(ctx, log, c, n, false,
-			fmt.Sprintf("deployment %s was skipped by the service (a newer one replaced it in the stack's queue)", d.ID))
+		what = fmt.Sprintf("deployment %s was skipped by the service (a newer one replaced it in the stack's queue)", d.ID)
+	default:
+		return nil, nil
 	}
-	return nil
+	if err := r.prepareEnd(ctx, c, n, ok, what); err != nil {
+		return nil, err
+	}
+	return &ended{n, ok}, nil
 }
 
 var errNotStarted = errors.New("no deployment was started")
@@ -144,11 +238,16 @@ func (r *Relay) findStarted(ctx context.Context, org string, n *nodeRow) (cloud.
 	return cloud.Deployment{}, errNotStarted
 }
 
-// endDeployment records how a stack's deployment ended: its state (or waiting again, when the
-// cascade moved to a newer generation meanwhile), the versions it deployed against, whether
-// it failed, and its stack version, so that the update event its deployment caused starts
-// nothing.
-func (r *Relay) endDeployment(ctx context.Context, log *slog.Logger, c cascadeRow, n *nodeRow, ok bool, what string) error {
+// ended is a stack whose deployment ended, prepared by prepareEnd, and whether it succeeded.
+type ended struct {
+	n  *nodeRow
+	ok bool
+}
+
+// prepareEnd sets n to how its deployment ended: its state (or waiting again, when the cascade
+// moved to a newer generation meanwhile) and its stack version, read now, so that the update
+// event its deployment caused starts nothing. recordEnds writes it.
+func (r *Relay) prepareEnd(ctx context.Context, c cascadeRow, n *nodeRow, ok bool, what string) error {
 	project, stack := splitRef(n.Stack)
 	// A stack that does not exist (an edge to a deleted stack) fails to deploy and has no version.
 	st, err := r.cloud.GetStack(ctx, c.Organization, project, stack)
@@ -166,29 +265,39 @@ func (r *Relay) endDeployment(ctx context.Context, log *slog.Logger, c cascadeRo
 		n.Generation = c.Generation
 		n.Reason += fmt.Sprintf("; deploys again after the root's update to version %d", c.RootVersion)
 	}
-	err = inTx(ctx, r.db, func(tx *sql.Tx) error {
-		if ok {
-			if err := r.store.recordEdges(ctx, tx, c.Organization, n.Stack, n.Against); err != nil {
+	return nil
+}
+
+// recordEnds writes, in tx, how the deployments of ends ended: each stack's state, the
+// versions it deployed against when it succeeded, whether it failed, and its stack version.
+func (r *Relay) recordEnds(ctx context.Context, tx *sql.Tx, c cascadeRow, ends []ended) error {
+	for _, e := range ends {
+		if e.ok {
+			if err := r.store.recordEdges(ctx, tx, c.Organization, e.n.Stack, e.n.Against); err != nil {
 				return err
 			}
 		}
-		if err := r.store.setLastFailed(ctx, tx, c.Organization, n.Stack, !ok); err != nil {
+		if err := r.store.setLastFailed(ctx, tx, c.Organization, e.n.Stack, !e.ok); err != nil {
 			return err
 		}
-		if err := r.store.raiseSeen(ctx, tx, c.Organization, n.Stack, st.Version); err != nil {
+		if err := r.store.raiseSeen(ctx, tx, c.Organization, e.n.Stack, e.n.Version); err != nil {
 			return err
 		}
-		return r.store.saveNode(ctx, tx, c.ID, *n)
-	})
-	if err != nil {
-		return err
+		if err := r.store.saveNode(ctx, tx, c.ID, *e.n); err != nil {
+			return err
+		}
 	}
-	r.metrics.deploymentEnded(c.ID, n.Stack, ok, n.State)
-	level := slog.LevelInfo
-	if !ok {
-		level = slog.LevelError
-	}
-	log.Log(ctx, level, "deployment ended", "stack", n.Stack, "state", n.State, "deployment", n.DeploymentID,
-		"reason", n.Reason)
 	return nil
+}
+
+func (r *Relay) logEnds(ctx context.Context, log *slog.Logger, c cascadeRow, ends []ended) {
+	for _, e := range ends {
+		r.metrics.deploymentEnded(c.ID, e.n.Stack, e.ok, e.n.State)
+		level := slog.LevelInfo
+		if !e.ok {
+			level = slog.LevelError
+		}
+		log.Log(ctx, level, "deployment ended", "stack", e.n.Stack, "state", e.n.State, "deployment", e.n.DeploymentID,
+			"reason", e.n.Reason)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
 )
@@ -80,33 +81,76 @@ type graph struct {
 	parents  map[string][]string // the reverse, over reachable stacks only
 }
 
-// discover walks down from root breadth first, listing each stack's webhooks once. A stack
-// that does not exist (a dangling edge) has no edges; its deployment will fail and say so.
+// discoverParallelism bounds the webhook listings a walk has in flight at once.
+const discoverParallelism = 16
+
+// discover walks down from root breadth first, listing each stack's webhooks once; the stacks
+// of one depth are listed concurrently (at most discoverParallelism at a time) and their
+// answers taken in order, so the graph is the one a walk listing them one by one would find. A
+// stack that does not exist (a dangling edge) has no edges; its deployment will fail and say so.
 func discover(ctx context.Context, c Cloud, org, root string) (*graph, error) {
 	g := &graph{root: root, order: []string{root}, children: map[string][]string{}, parents: map[string][]string{}}
 	seen := map[string]bool{root: true}
-	for i := 0; i < len(g.order); i++ {
-		ref := g.order[i]
-		project, stack := splitRef(ref)
-		hooks, err := c.ListWebhooks(ctx, cloud.WebhookScope{Organization: org, Project: project, Stack: stack})
-		if errors.Is(err, cloud.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("listing the webhooks of %s/%s: %w", org, ref, err)
-		}
-		for _, h := range hooks {
-			target, ok := edgeTarget(h)
-			if !ok || slices.Contains(g.children[ref], target) {
-				continue
+	for start := 0; start < len(g.order); {
+		depth := g.order[start:]
+		start = len(g.order)
+		listed := make([][]cloud.Webhook, len(depth))
+		err := forEach(ctx, len(depth), discoverParallelism, func(i int) error {
+			project, stack := splitRef(depth[i])
+			hooks, err := c.ListWebhooks(ctx, cloud.WebhookScope{Organization: org, Project: project, Stack: stack})
+			if errors.Is(err, cloud.ErrNotFound) {
+				return nil
 			}
-			g.children[ref] = append(g.children[ref], target)
-			g.parents[target] = append(g.parents[target], ref)
-			if !seen[target] {
-				seen[target] = true
-				g.order = append(g.order, target)
+			if err != nil {
+				return fmt.Errorf("listing the webhooks of %s/%s: %w", org, depth[i], err)
+			}
+			listed[i] = hooks
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		for i, ref := range depth {
+			for _, h := range listed[i] {
+				target, ok := edgeTarget(h)
+				if !ok || slices.Contains(g.children[ref], target) {
+					continue
+				}
+				g.children[ref] = append(g.children[ref], target)
+				g.parents[target] = append(g.parents[target], ref)
+				if !seen[target] {
+					seen[target] = true
+					g.order = append(g.order, target)
+				}
 			}
 		}
 	}
 	return g, nil
+}
+
+// forEach calls fn for 0 ≤ i < n on at most limit goroutines at once and returns the error of
+// the lowest i that failed, after every call returned. Once ctx ends, calls not yet begun are
+// not made.
+func forEach(ctx context.Context, n, limit int, fn func(i int) error) error {
+	errs := make([]error, n)
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	for i := range n {
+		if err := ctx.Err(); err != nil {
+			errs[i] = err
+			break
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			errs[i] = fn(i)
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -71,22 +71,27 @@ func (r *Relay) receive(w http.ResponseWriter, req *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"ignored": ignored})
 		return
 	}
-	res, err := r.jobs.Insert(req.Context(), eventArgs(ev), nil)
-	if err != nil {
-		r.log.Error("queueing an update failed", "delivery", delivery, "error", err.Error())
-		writeError(w, http.StatusInternalServerError, "queueing the update: "+err.Error())
-		return
+	duplicate := r.recent.has(ev, time.Now())
+	if !duplicate {
+		res, err := r.jobs.Insert(req.Context(), eventArgs(ev), nil)
+		if err != nil {
+			r.log.Error("queueing an update failed", "delivery", delivery, "error", err.Error())
+			writeError(w, http.StatusInternalServerError, "queueing the update: "+err.Error())
+			return
+		}
+		r.recent.add(ev, time.Now())
+		duplicate = res.UniqueSkippedAsDuplicate
 	}
 	result := "accepted"
-	if res.UniqueSkippedAsDuplicate {
+	if duplicate {
 		result = "duplicate"
 	}
 	r.metrics.deliveries.WithLabelValues(result).Inc()
 	r.log.Info("delivery accepted", "delivery", delivery, "organization", ev.Organization, "stack", ev.Ref(),
-		"version", ev.Version, "target", req.URL.Query().Get("target"), "duplicate", res.UniqueSkippedAsDuplicate)
+		"version", ev.Version, "target", req.URL.Query().Get("target"), "duplicate", duplicate)
 	writeJSON(w, http.StatusAccepted, map[string]any{
 		"organization": ev.Organization, "stack": ev.Ref(), "version": ev.Version,
-		"duplicate": res.UniqueSkippedAsDuplicate,
+		"duplicate": duplicate,
 	})
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 )
 
 // ciphertexts lists the ciphertexts of the secrets inside v.
@@ -71,15 +72,26 @@ func revealSecrets(v any, plaintexts map[string]string) (any, error) {
 }
 
 // outputsComparer answers Judge's question, whether a parent's outputs changed between two
-// versions, reading each stack version's outputs (and decrypting its secrets) once.
+// versions, reading each stack version's outputs (and decrypting its secrets) once. The ready
+// stacks of a step are judged concurrently and often share parents, so it is safe for
+// concurrent use, and a version asked for while it loads waits for that load.
 type outputsComparer struct {
 	cloud Cloud
 	org   string
-	seen  map[string]map[string]any // "project/stack@version" → revealed outputs
+	mu    sync.Mutex
+	seen  map[string]*loadedOutputs // "project/stack@version"
+}
+
+// loadedOutputs is one version's revealed outputs, or why they could not be read, once done
+// is closed.
+type loadedOutputs struct {
+	done    chan struct{}
+	outputs map[string]any
+	err     error
 }
 
 func newOutputsComparer(c Cloud, org string) *outputsComparer {
-	return &outputsComparer{cloud: c, org: org, seen: map[string]map[string]any{}}
+	return &outputsComparer{cloud: c, org: org, seen: map[string]*loadedOutputs{}}
 }
 
 func (o *outputsComparer) changed(ctx context.Context, parent string, from, to int) (bool, error) {
@@ -96,9 +108,33 @@ func (o *outputsComparer) changed(ctx context.Context, parent string, from, to i
 
 func (o *outputsComparer) outputs(ctx context.Context, ref string, version int) (map[string]any, error) {
 	key := fmt.Sprintf("%s@%d", ref, version)
-	if out, ok := o.seen[key]; ok {
-		return out, nil
+	o.mu.Lock()
+	l, loading := o.seen[key]
+	if !loading {
+		l = &loadedOutputs{done: make(chan struct{})}
+		o.seen[key] = l
 	}
+	o.mu.Unlock()
+	if loading {
+		select {
+		case <-l.done:
+			return l.outputs, l.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	l.outputs, l.err = o.load(ctx, ref, version)
+	if l.err != nil {
+		// Only those already waiting share a failure; a later question asks again.
+		o.mu.Lock()
+		delete(o.seen, key)
+		o.mu.Unlock()
+	}
+	close(l.done)
+	return l.outputs, l.err
+}
+
+func (o *outputsComparer) load(ctx context.Context, ref string, version int) (map[string]any, error) {
 	project, stack := splitRef(ref)
 	raw, err := o.cloud.StackOutputs(ctx, o.org, project, stack, version)
 	if err != nil {
@@ -115,6 +151,5 @@ func (o *outputsComparer) outputs(ctx context.Context, ref string, version int) 
 	if err != nil {
 		return nil, fmt.Errorf("version %d: %w", version, err)
 	}
-	o.seen[key] = out.(map[string]any)
-	return o.seen[key], nil
+	return out.(map[string]any), nil
 }

@@ -57,6 +57,8 @@ type Relay struct {
 	db    *sql.DB
 	store *store
 	jobs  *river.Client[*sql.Tx]
+	// recent spares the repeated deliveries of one update a write each (recent.go).
+	recent recentEvents
 
 	metrics *metrics
 

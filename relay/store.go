@@ -83,7 +83,10 @@ CREATE TABLE relay_stack (
 	seen_version INTEGER NOT NULL DEFAULT 0,
 	last_failed  INTEGER NOT NULL DEFAULT 0,
 	PRIMARY KEY (organization, project, stack)
-);`},
+);`,
+		// Judging a stack reads its edges by child; without this every judgment scanned all edges
+		// (4,850 of them, for each of 2,000 stacks, in the 2,000-stack bench).
+		`CREATE INDEX relay_edge_child ON relay_edge (organization, child);`},
 	recoverOrphans: `UPDATE river_job SET state = 'available' WHERE state = 'running'`,
 }
 

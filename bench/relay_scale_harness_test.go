@@ -1,0 +1,446 @@
+//go:build e2e
+
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator/emulatortest"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/internal/e2e"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/relay"
+)
+
+// The cascade relay at scale: a layered DAG below one root stack, whose update starts a
+// cascade in which every stack changes its outputs, so the relay deploys every one of them.
+// The graph is made of relay webhooks created straight through the emulator's API under the
+// relay's edge contract (relay.EdgeName, relay.EdgePayloadURL), as the provider would make
+// them: the root has an edge to each stack of layer 0, and each stack of layer L ≥ 1 has 2 or
+// 3 parents in layer L-1. Every deployment takes the same fixed time in the emulator (timed
+// mode), and the root's update is recorded in-process with new outputs, which fires its
+// update event to the relay at a known moment.
+//
+// Each cascade is measured from the root's event to the end of the last deployment, against
+// the critical path: layers × deployment duration, the least time the deployments take when
+// each starts the moment its last parent ends. The harness checks that every stack deployed
+// exactly once per cascade and that each started after all its parents' deployments ended
+// (the emulator numbers starts and ends in one sequence), and records the relay's peak RSS
+// (VmHWM) and the requests it made to the emulator, by route.
+//
+// The first cascade deploys every stack over new edges without comparing outputs; the ones
+// after it compare each parent's outputs between versions, the relay's steady state.
+// TestBenchRelayScale (make bench-scale) runs 20 layers of 100; TestRelayScaleSmoke
+// (make test-e2e) runs a small DAG so the harness cannot rot.
+
+const (
+	relayScaleOrg     = "org"
+	relayScaleProject = "scale"
+	relayScaleRoot    = "root"
+	relayScaleSecret  = "bench-relay-scale-secret"
+)
+
+// relayScaleScenario is one DAG and how the relay runs over it.
+type relayScaleScenario struct {
+	Layers, Width int
+	Deployment    time.Duration // how long every deployment runs
+	Poll          time.Duration // the relay's --poll
+	Rounds        int           // cascades, the first over new edges
+	// DB is the relay's --db: "" for a SQLite file in a temporary directory, or a PostgreSQL
+	// URL (an empty database the relay owns for the run).
+	DB string
+}
+
+// relayScaleRound is what one cascade measured.
+type relayScaleRound struct {
+	Wall         time.Duration  // the root's event to the end of the last deployment
+	Deployments  int            // deployments the cascade made
+	MaxStartWait time.Duration  // the longest a stack waited after its last parent ended
+	Requests     int            // requests the relay made to the emulator during the cascade
+	ByRoute      map[string]int // those requests by route
+}
+
+// relayScaleResult is a scenario's cascades.
+type relayScaleResult struct {
+	Scenario     relayScaleScenario
+	Database     string // "SQLite" or "PostgreSQL"
+	Stacks       int    // below the root
+	Edges        int    // including the root's
+	SetupWall    time.Duration
+	Rounds       []relayScaleRound
+	PeakRSSKiB   int64
+	RelayCPU     time.Duration
+	CriticalPath time.Duration
+}
+
+// relayScaleStack names stack index of layer.
+func relayScaleStack(layer, index int) string { return fmt.Sprintf("l%02d-s%03d", layer, index) }
+
+// relayScaleEdges lists the DAG's edges parent → child as stack names: the root to every
+// stack of layer 0, and to each stack i of layer L ≥ 1 from stacks i, i+1 and, for every
+// other i, i+width/2 of layer L-1 (modulo width, distinct), so a stack has 2 or 3 parents and
+// the layers are woven together rather than split into columns.
+func relayScaleEdges(layers, width int) [][2]string {
+	var out [][2]string
+	for i := range width {
+		out = append(out, [2]string{relayScaleRoot, relayScaleStack(0, i)})
+	}
+	for layer := 1; layer < layers; layer++ {
+		for i := range width {
+			parents := []int{i, (i + 1) % width}
+			if i%2 == 0 {
+				parents = append(parents, (i+width/2)%width)
+			}
+			seen := map[int]bool{}
+			for _, p := range parents {
+				if seen[p] {
+					continue
+				}
+				seen[p] = true
+				out = append(out, [2]string{relayScaleStack(layer-1, p), relayScaleStack(layer, i)})
+			}
+		}
+	}
+	return out
+}
+
+type relayScaleBench struct {
+	t        *testing.T
+	sc       relayScaleScenario
+	say      func(format string, args ...any)
+	c        *e2e.Cloud
+	relayBin string
+	db       string
+	relay    *exec.Cmd
+	relayURL string
+	relayEnd chan struct{}
+	relayLog *relayTail
+	stacks   []string
+	parents  map[string][]string
+}
+
+func runRelayScale(t *testing.T, sc relayScaleScenario, progress func(string)) relayScaleResult {
+	t.Helper()
+	bin := os.Getenv("AUTO_DEPLOY_BIN")
+	require.NotEmpty(t, bin, "AUTO_DEPLOY_BIN is not set: run this with `make test` or `make bench-scale`, which build bin/")
+	b := &relayScaleBench{t: t, sc: sc, relayBin: filepath.Join(bin, "pulumi-auto-deploy-relay"), db: sc.DB,
+		parents: map[string][]string{}}
+	_, err := os.Stat(b.relayBin)
+	require.NoError(t, err, "missing the relay binary: run `make build`")
+	res := relayScaleResult{Scenario: sc, Database: "SQLite", CriticalPath: time.Duration(sc.Layers) * sc.Deployment}
+	if b.db == "" {
+		b.db = filepath.Join(t.TempDir(), "relay.db")
+	} else {
+		res.Database = "PostgreSQL"
+	}
+	b.say = func(format string, args ...any) { progress(fmt.Sprintf("[relay scale] "+format, args...)) }
+
+	edges := relayScaleEdges(sc.Layers, sc.Width)
+	for layer := range sc.Layers {
+		for i := range sc.Width {
+			b.stacks = append(b.stacks, relayScaleStack(layer, i))
+		}
+	}
+	for _, e := range edges {
+		b.parents[e[1]] = append(b.parents[e[1]], e[0])
+	}
+	res.Stacks, res.Edges = len(b.stacks), len(edges)
+
+	b.c = e2e.StartCloud(t, emulatortest.WithDeploymentDuration(sc.Deployment))
+	b.c.SeedDeployable(t, relayScaleOrg, relayScaleProject, append([]string{relayScaleRoot}, b.stacks...)...)
+	b.startRelay()
+	started := time.Now()
+	b.say("creating %d relay webhooks for %d stacks in %d layers of %d", len(edges), len(b.stacks), sc.Layers, sc.Width)
+	b.createEdges(edges)
+	res.SetupWall = time.Since(started)
+
+	for round := 1; round <= sc.Rounds; round++ {
+		r := b.cascade(round)
+		b.say("cascade %d: %d deployments, %s from the root's event to the last end (critical path %s), %d requests",
+			round, r.Deployments, r.Wall.Round(time.Millisecond), res.CriticalPath, r.Requests)
+		res.Rounds = append(res.Rounds, r)
+	}
+	res.PeakRSSKiB = benchReadPeakRSS(fmt.Sprintf("/proc/%d/status", b.relay.Process.Pid))
+	res.RelayCPU = benchReadCPUTime(fmt.Sprintf("/proc/%d/stat", b.relay.Process.Pid))
+	b.stopRelay()
+	return res
+}
+
+// createEdges creates the relay webhook of every edge through the emulator's API, several at
+// once.
+func (b *relayScaleBench) createEdges(edges [][2]string) {
+	t := b.t
+	work := make(chan [2]string)
+	errs := make(chan error, len(edges))
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for e := range work {
+				target := relayScaleProject + "/" + e[1]
+				body, _ := json.Marshal(map[string]any{
+					"organizationName": relayScaleOrg, "projectName": relayScaleProject, "stackName": e[0],
+					"name": relay.EdgeName(target), "displayName": "autodeploy → " + target,
+					"payloadUrl": relay.EdgePayloadURL(b.relayURL, target), "active": true, "format": "raw",
+					"secret": relayScaleSecret,
+				})
+				errs <- b.api(http.MethodPost, fmt.Sprintf("/api/stacks/%s/%s/%s/hooks", relayScaleOrg, relayScaleProject, e[0]),
+					string(body))
+			}
+		})
+	}
+	for _, e := range edges {
+		work <- e
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+}
+
+// cascade gives every stack new outputs for this round, records an update of the root that
+// changes its outputs, waits until every stack has deployed once more and the relay's
+// cascade is done, and checks the deployments.
+func (b *relayScaleBench) cascade(round int) relayScaleRound {
+	t := b.t
+	outputs := &emulator.StackOutputs{Plain: map[string]any{"round": round}}
+	for _, s := range b.stacks {
+		require.NoError(t, b.c.SetDeploymentBehaviour(relayScaleOrg, relayScaleProject, s,
+			emulator.DeploymentBehaviour{Outputs: outputs}))
+	}
+	mark := len(b.c.Deployments())
+	before, _ := b.newestCascade()
+	b.c.ResetStats()
+	event := time.Now()
+	_, err := b.c.FireUpdateWithOutputs(relayScaleOrg, relayScaleProject, relayScaleRoot, outputs)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Minute)
+	defer cancel()
+	err = b.c.Server.WaitFor(ctx, func() bool {
+		if len(b.c.Deployments())-mark < len(b.stacks) || !b.c.Idle() {
+			return false
+		}
+		id, state := b.newestCascade()
+		return id > before && state == "done"
+	})
+	require.NoError(t, err, "the cascade did not end; the relay's last lines:\n%s", b.relayLog)
+	stats := b.c.Stats()
+
+	byStack := map[string]emulator.Deployment{}
+	for _, d := range b.c.Deployments()[mark:] {
+		_, twice := byStack[d.Stack]
+		require.False(t, twice, "%s deployed twice in cascade %d", d.Stack, round)
+		require.Equal(t, emulator.StatusSucceeded, d.Status, "%s", d.Stack)
+		byStack[d.Stack] = d
+	}
+	require.Len(t, byStack, len(b.stacks), "every stack deploys exactly once")
+	r := relayScaleRound{Deployments: len(byStack), ByRoute: stats.ByRoute}
+	var lastEnd time.Time
+	for _, s := range b.stacks {
+		d := byStack[s]
+		lastEnd = later(lastEnd, d.Finished)
+		var lastParentEnd time.Time
+		for _, p := range b.parents[s] {
+			if p == relayScaleRoot {
+				lastParentEnd = later(lastParentEnd, event)
+				continue
+			}
+			pd := byStack[p]
+			require.Greater(t, d.StartOrder, pd.EndOrder, "%s started before its parent %s ended", s, p)
+			lastParentEnd = later(lastParentEnd, pd.Finished)
+		}
+		r.MaxStartWait = max(r.MaxStartWait, d.Started.Sub(lastParentEnd))
+	}
+	r.Wall = lastEnd.Sub(event)
+	for _, n := range stats.ByRoute {
+		r.Requests += n
+	}
+	return r
+}
+
+// newestCascade returns the id and state of the relay's newest cascade (0 when there is none
+// or the relay did not answer).
+func (b *relayScaleBench) newestCascade() (int, string) {
+	resp, err := http.Get(b.relayURL + "/v1/cascades?limit=1")
+	if err != nil {
+		return 0, ""
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var out struct {
+		Cascades []struct {
+			ID    int    `json:"id"`
+			State string `json:"state"`
+		} `json:"cascades"`
+	}
+	if json.NewDecoder(resp.Body).Decode(&out) != nil || len(out.Cascades) == 0 {
+		return 0, ""
+	}
+	return out.Cascades[0].ID, out.Cascades[0].State
+}
+
+func (b *relayScaleBench) api(method, path, body string) error {
+	req, err := http.NewRequestWithContext(b.t.Context(), method, b.c.URL+path, strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "token "+e2e.TestToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
+	}
+	return nil
+}
+
+// relayTail keeps the relay's last log lines for a failure message.
+type relayTail struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *relayTail) add(line string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines[max(0, len(l.lines)-30):], line)
+}
+
+func (l *relayTail) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "\n")
+}
+
+// startRelay runs the relay binary on a free port and waits for it to listen.
+func (b *relayScaleBench) startRelay() {
+	t := b.t
+	cmd := exec.Command(b.relayBin, "--addr", "127.0.0.1:0", "--db", b.db, "--api-url", b.c.URL,
+		"--poll", b.sc.Poll.String())
+	cmd.Env = append(os.Environ(), "PULUMI_ACCESS_TOKEN="+e2e.TestToken, "AUTO_DEPLOY_RELAY_SECRET="+relayScaleSecret)
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	listening, ended := make(chan string, 1), make(chan struct{})
+	b.relayLog = &relayTail{}
+	// BENCH_RELAY_LOG keeps the relay's whole log, for finding where a cascade's time goes.
+	var keep *os.File
+	if path := os.Getenv("BENCH_RELAY_LOG"); path != "" {
+		keep, err = os.Create(path)
+		require.NoError(t, err, "BENCH_RELAY_LOG")
+	}
+	go func() {
+		scanner := bufio.NewScanner(stderr)
+		scanner.Buffer(make([]byte, 64<<10), 1<<20)
+		for scanner.Scan() {
+			b.relayLog.add(scanner.Text())
+			if keep != nil {
+				_, _ = fmt.Fprintln(keep, scanner.Text())
+			}
+			var rec struct{ Msg, Addr string }
+			if json.Unmarshal(scanner.Bytes(), &rec) == nil && rec.Msg == "listening" {
+				listening <- rec.Addr
+			}
+		}
+		_ = cmd.Wait()
+		if keep != nil {
+			_ = keep.Close()
+		}
+		close(ended)
+	}()
+	select {
+	case a := <-listening:
+		b.relayURL = "http://" + a
+	case <-ended:
+		t.Fatalf("the relay exited before listening:\n%s", b.relayLog)
+	case <-time.After(time.Minute):
+		t.Fatal("the relay did not listen within a minute")
+	}
+	b.relay, b.relayEnd = cmd, ended
+	t.Cleanup(b.stopRelay)
+}
+
+// stopRelay stops the relay with SIGTERM, once.
+func (b *relayScaleBench) stopRelay() {
+	if b.relay == nil {
+		return
+	}
+	_ = b.relay.Process.Signal(syscall.SIGTERM)
+	<-b.relayEnd
+	b.relay = nil
+}
+
+// relayScaleReport is the markdown section of BENCHMARKS.md for one or more results (one per
+// database), side by side.
+func relayScaleReport(results []relayScaleResult, machine string) string {
+	var s strings.Builder
+	sc := results[0].Scenario
+	fmt.Fprintf(&s, "### Relay at scale: %d-stack cascade (%s)\n\n", results[0].Stacks, machine)
+	fmt.Fprintf(&s, "%d layers of %d below one root (the root has an edge to each stack of layer 0; every other stack "+
+		"has 2 or 3 parents in the layer above), %d edges, each a relay webhook created through the emulator's API. "+
+		"Every deployment takes %s; relay --poll %s. Critical path: %d layers × %s = %s.\n\n",
+		sc.Layers, sc.Width, results[0].Edges, sc.Deployment, sc.Poll, sc.Layers, sc.Deployment, results[0].CriticalPath)
+	header := "| | " + strings.Join(mapSlice(results, func(r relayScaleResult) string { return r.Database }), " | ") + " |\n"
+	s.WriteString(header)
+	s.WriteString("|---" + strings.Repeat("|---:", len(results)) + "|\n")
+	row := func(name string, cell func(relayScaleResult) string) {
+		fmt.Fprintf(&s, "| %s | %s |\n", name, strings.Join(mapSlice(results, cell), " | "))
+	}
+	target := 2*results[0].CriticalPath + 30*time.Second
+	for i := range sc.Rounds {
+		what := "outputs compared"
+		if i == 0 {
+			what = "new edges"
+		}
+		row(fmt.Sprintf("cascade %d (%s): root event → last deployment end (target ≤ %s)", i+1, what, target),
+			func(r relayScaleResult) string { return r.Rounds[i].Wall.Round(10 * time.Millisecond).String() })
+		row(fmt.Sprintf("cascade %d: longest wait of a stack after its last parent ended", i+1),
+			func(r relayScaleResult) string { return r.Rounds[i].MaxStartWait.Round(10 * time.Millisecond).String() })
+		row(fmt.Sprintf("cascade %d: requests to the emulator per stack", i+1), func(r relayScaleResult) string {
+			return fmt.Sprintf("%.1f", float64(r.Rounds[i].Requests)/float64(r.Stacks))
+		})
+	}
+	row("every stack deployed exactly once, after all its parents ended", func(relayScaleResult) string { return "yes" })
+	row("relay peak RSS (VmHWM; target < 300 MB)", func(r relayScaleResult) string {
+		return fmt.Sprintf("%.0f MB", float64(r.PeakRSSKiB)/1024)
+	})
+	row("relay CPU time over the run", func(r relayScaleResult) string { return r.RelayCPU.Round(time.Second / 10).String() })
+	row("creating the webhooks (setup)", func(r relayScaleResult) string { return r.SetupWall.Round(time.Second / 10).String() })
+	s.WriteString("\nRequests per stack by route, last cascade:\n\n")
+	for _, r := range results {
+		last := r.Rounds[len(r.Rounds)-1]
+		routes := slices.Sorted(maps.Keys(last.ByRoute))
+		fmt.Fprintf(&s, "- %s:", r.Database)
+		for _, route := range routes {
+			fmt.Fprintf(&s, " `%s` %.2f;", route, float64(last.ByRoute[route])/float64(r.Stacks))
+		}
+		s.WriteString("\n")
+	}
+	return s.String()
+}
+
+func mapSlice[T, U any](in []T, f func(T) U) []U {
+	out := make([]U, len(in))
+	for i, v := range in {
+		out[i] = f(v)
+	}
+	return out
+}
