@@ -28,7 +28,7 @@ func Start(tb testing.TB) string {
 	tb.Helper()
 	bin, err := binDir()
 	if err != nil {
-		if os.Getenv("CI") == "true" {
+		if ci, _ := strconv.ParseBool(os.Getenv("CI")); ci {
 			tb.Fatalf("pgtest: %v", err)
 		}
 		tb.Skipf("pgtest: %v", err)
