@@ -65,7 +65,7 @@ type cascadeWorker struct {
 }
 
 // Timeout bounds one step; walking a large graph is the longest.
-func (w *cascadeWorker) Timeout(*river.Job[cascadeArgs]) time.Duration { return 10 * time.Minute }
+func (w *cascadeWorker) Timeout(*river.Job[cascadeArgs]) time.Duration { return w.r.stepTimeout }
 
 func (w *cascadeWorker) Work(ctx context.Context, job *river.Job[cascadeArgs]) error {
 	id := job.Args.CascadeID
