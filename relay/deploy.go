@@ -42,12 +42,14 @@ func (r *Relay) startDeployment(ctx context.Context, log *slog.Logger, c cascade
 	intent.State, intent.DeploymentID, intent.PriorVersion, intent.Against = StateDeploying, "", prior, against
 	intent.Deployments++
 	intent.Cause, intent.Reason = why, "asking for a deployment: "+why
-	// Another cascade may have started this stack since it was judged: checking and recording
-	// in one transaction keeps two cascades from deploying one stack at once.
+	// Another cascade may have started this stack since it was judged, or another run of this
+	// cascade's step (a replica's step that River took for abandoned): checking and recording in
+	// one transaction keeps two of them from deploying one stack at once. The stack was waiting
+	// here when judged, so a deploying row even in this cascade is someone else's.
 	busy := false
 	err = inTx(ctx, r.db, func(tx *sql.Tx) error {
 		var err error
-		if busy, err = r.store.deployingElsewhere(ctx, tx, c.Organization, n.Stack, c.ID); err != nil || busy {
+		if busy, err = r.store.deployingElsewhere(ctx, tx, c.Organization, n.Stack, 0); err != nil || busy {
 			return err
 		}
 		return r.store.saveNode(ctx, tx, c.ID, intent)

@@ -44,8 +44,8 @@ type Config struct {
 	PollInterval time.Duration
 	// RescueAfter (PostgreSQL only) is how long a step's job can stay running before River
 	// takes it as abandoned by a replica that died and gives it to another; a step runs for at
-	// most three quarters of it. 20s by default, which hands a killed replica's cascades to
-	// another within a minute.
+	// most three quarters of it. 15s by default: River's rescuer looks every 30s and its
+	// scheduler every 5s, so a killed replica's cascades go to another within a minute.
 	RescueAfter time.Duration
 	// ShutdownGrace is how long a stop waits for the steps in progress before interrupting
 	// them; 10s by default.
@@ -82,7 +82,7 @@ func New(cfg Config) (*Relay, error) {
 		cfg.PollInterval = 5 * time.Second
 	}
 	if cfg.RescueAfter <= 0 {
-		cfg.RescueAfter = 20 * time.Second
+		cfg.RescueAfter = 15 * time.Second
 	}
 	if cfg.ShutdownGrace <= 0 {
 		cfg.ShutdownGrace = 10 * time.Second
@@ -130,7 +130,8 @@ func (r *Relay) Run(ctx context.Context) error {
 	srv := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	r.log.Info("listening", "addr", r.addr, "db", displayDB(r.cfg.DB))
+	// replica is River's name for this process, as river_job.attempted_by records it.
+	r.log.Info("listening", "addr", r.addr, "db", displayDB(r.cfg.DB), "replica", r.jobs.ID())
 
 	var serveErr error
 	select {

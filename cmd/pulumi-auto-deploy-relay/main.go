@@ -37,7 +37,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, getenv func(strin
 		"file (created if missing) for one relay process, or a postgres:// URL that several replicas share")
 	apiURL := fs.String("api-url", cloud.DefaultBaseURL, "Pulumi Cloud API URL")
 	poll := fs.Duration("poll", 5*time.Second, "how often a cascade checks its deployments in flight")
-	rescueAfter := fs.Duration("rescue-after", 20*time.Second, "PostgreSQL only: how long a step can run before "+
+	rescueAfter := fs.Duration("rescue-after", 15*time.Second, "PostgreSQL only: how long a step can run before "+
 		"another replica takes it over as abandoned by one that died; a step runs for at most 3/4 of it")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
