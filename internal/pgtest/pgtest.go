@@ -62,7 +62,8 @@ func Start(tb testing.TB) string {
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200")
 	var logs lockedBuffer
 	server.Stdout, server.Stderr = &logs, &logs
-	server.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true}
+	// Pdeathsig stops the server with the test binary, even when a timeout kills that outright.
+	server.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true, Pdeathsig: syscall.SIGQUIT}
 	if err := server.Start(); err != nil {
 		tb.Fatalf("pgtest: starting postgres: %v", err)
 	}
