@@ -100,6 +100,8 @@ func (r *Relay) handleEvent(ctx context.Context, ev Event) (held bool, err error
 	var cascadeID int64
 	var outcome string
 	err = inTx(ctx, r.db, func(tx *sql.Tx) error {
+		// inTx may run this again after a conflict: nothing from an aborted run counts.
+		held, cascadeID, outcome = false, 0, ""
 		rec, err := r.store.stackRecord(ctx, tx, ev.Organization, ref)
 		if err != nil {
 			return err
