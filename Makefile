@@ -111,8 +111,11 @@ lint: $(GOLANGCI_LINT)
 	$(GO) vet -tags "e2e bench" ./examples/... ./bench/... ./internal/...
 	$(GOLANGCI_LINT) run ./...
 
+# The relay's tests run a second time on PostgreSQL (a throwaway server per test), since its SQL
+# must hold on both.
 test-unit: postgres-deps
 	$(GO) test -race -count=1 -timeout 10m ./...
+	RELAY_TEST_DB=postgres $(GO) test -race -count=1 -timeout 10m ./relay/
 
 # The console's browser test drives Debian's Chromium (Playwright's and puppeteer's own browser downloads
 # fail on these machines). browser-deps installs it when it is missing, as root, without sudo.

@@ -23,6 +23,7 @@ func chain() *fakeCloud {
 
 func TestRestartFindsTheDeploymentStartedButNotRecorded(t *testing.T) {
 	t.Parallel()
+	sqliteOnly(t)
 	fc := chain()
 	db := testDB(t)
 	h1 := startRelay(t, fc, db)
@@ -69,6 +70,7 @@ func markJobsRunning(t *testing.T, path string) {
 
 func TestRestartMidCascadeFinishesIt(t *testing.T) {
 	t.Parallel()
+	sqliteOnly(t)
 	fc := chain()
 	fc.setHold("p/a", true)
 	db := testDB(t)
@@ -146,6 +148,7 @@ func TestAStartRefusedFailsTheStack(t *testing.T) {
 
 func TestASecondRelayOnTheSameFileRefusesToStart(t *testing.T) {
 	t.Parallel()
+	sqliteOnly(t)
 	db := testDB(t)
 	startRelay(t, newFakeCloud("acme"), db)
 	r, err := New(Config{Addr: "127.0.0.1:0", DB: db, Secret: testSecret, Cloud: newFakeCloud("acme")})

@@ -23,7 +23,7 @@ var backends = []struct {
 	name  string
 	empty func(t *testing.T) string
 }{
-	{"sqlite", testDB},
+	{"sqlite", func(t *testing.T) string { return filepath.Join(t.TempDir(), "relay.db") }},
 	{"postgres", func(t *testing.T) string { return pgtest.Start(t) }},
 }
 
