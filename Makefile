@@ -92,7 +92,7 @@ check-sdks: schema.json $(SDKGEN) $(DOTNETGEN)
 		exit 1; \
 	fi
 
-test: tools build browser-deps lint check-schema check-sdks test-unit fuzz test-browser test-e2e
+test: tools build browser-deps postgres-deps lint check-schema check-sdks test-unit fuzz test-browser test-e2e
 
 # golangci-lint, pinned in tools/lint like the other tools; takes a few minutes to build cold.
 GOLANGCI_LINT := $(BIN)/golangci-lint
@@ -111,8 +111,11 @@ lint: $(GOLANGCI_LINT)
 	$(GO) vet -tags "e2e bench" ./examples/... ./bench/... ./internal/...
 	$(GOLANGCI_LINT) run ./...
 
-test-unit:
+# The relay's tests run a second time on PostgreSQL (a throwaway server per test), since its SQL
+# must hold on both.
+test-unit: postgres-deps
 	$(GO) test -race -count=1 -timeout 10m ./...
+	RELAY_TEST_DB=postgres $(GO) test -race -count=1 -timeout 10m ./relay/
 
 # The console's browser test drives Debian's Chromium (Playwright's and puppeteer's own browser downloads
 # fail on these machines). browser-deps installs it when it is missing, as root, without sudo.
@@ -120,6 +123,14 @@ test-unit:
 CHROMIUM ?= /usr/bin/chromium
 browser-deps:
 	@if [ ! -x "$(CHROMIUM)" ]; then apt-get update && apt-get install -y chromium; fi
+
+# The relay's PostgreSQL tests (internal/pgtest) start throwaway clusters of Debian's server, as
+# the postgres user the package creates; postgres-deps installs it when it is missing. CI=true makes
+# a missing server fail those tests instead of skipping them.
+.PHONY: postgres-deps
+postgres-deps:
+	@if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then \
+		apt-get update && apt-get install -y postgresql; fi
 
 # The emulator console in headless Chromium; CI=true makes a missing browser fail the test instead of
 # skipping it. Leaves a screenshot of the page in bin/console.png.
@@ -133,7 +144,7 @@ fuzz:
 		$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) ./provider/ || exit 1; \
 	done
 
-test-e2e: tools build dist-host
+test-e2e: tools build dist-host postgres-deps
 	AUTO_DEPLOY_BIN=$(BIN) AUTO_DEPLOY_DIST=$(DIST_HOST) $(GO) test -tags e2e -count=1 -timeout 30m ./examples/... ./bench/...
 	AUTO_DEPLOY_BIN=$(BIN) $(GO) test -tags e2e -count=1 -timeout 10m -run '^TestRelay' ./relay/
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 )
 
@@ -167,12 +168,15 @@ func (r *Relay) discoverCascade(ctx context.Context, log *slog.Logger, c cascade
 func (r *Relay) mergeGeneration(ctx context.Context, log *slog.Logger, c cascadeRow, nodes []nodeRow) (cascadeRow, []nodeRow, error) {
 	gen := c.Generation + 1
 	merged := Merge(nodeStates(nodes), gen)
+	var updated []nodeRow
 	err := inTx(ctx, r.db, func(tx *sql.Tx) error {
-		for i := range nodes {
-			if nodes[i].Node.State != merged[i].State || nodes[i].Generation != merged[i].Generation {
-				nodes[i].Node = merged[i]
-				nodes[i].Reason = fmt.Sprintf("waits again: the root was updated to version %d", c.PendingVersion)
-				if err := r.store.saveNode(ctx, tx, c.ID, nodes[i]); err != nil {
+		// inTx runs this again after a conflict (PostgreSQL): each run starts from the nodes loaded.
+		updated = slices.Clone(nodes)
+		for i := range updated {
+			if updated[i].Node.State != merged[i].State || updated[i].Generation != merged[i].Generation {
+				updated[i].Node = merged[i]
+				updated[i].Reason = fmt.Sprintf("waits again: the root was updated to version %d", c.PendingVersion)
+				if err := r.store.saveNode(ctx, tx, c.ID, updated[i]); err != nil {
 					return err
 				}
 			}
@@ -185,7 +189,7 @@ func (r *Relay) mergeGeneration(ctx context.Context, log *slog.Logger, c cascade
 	log.Info("root updated again during the cascade: merged as a new generation",
 		"generation", gen, "root_version", c.PendingVersion)
 	c.Generation, c.RootVersion = gen, c.PendingVersion
-	return c, nodes, nil
+	return c, updated, nil
 }
 
 // judgeReady settles the ready stacks, judged concurrently: a skip when none of a stack's

@@ -76,15 +76,19 @@ func (r *Relay) startDeployments(ctx context.Context, log *slog.Logger, c cascad
 		intent.Cause, intent.Reason = s.why, "asking for a deployment: "+s.why
 		intents[i] = intent
 	}
-	// Another cascade may have started one of these stacks since it was judged: checking and
-	// recording in one transaction keeps two cascades from deploying one stack at once.
+	// Another cascade may have started one of these stacks since it was judged, or another run
+	// of this cascade's step (a replica's step that River took for abandoned): checking and
+	// recording in one transaction keeps two of them from deploying one stack at once. The
+	// stacks were waiting here when judged, so a deploying row even in this cascade is someone
+	// else's.
 	recorded := make([]bool, len(starts))
 	err = inTx(ctx, r.db, func(tx *sql.Tx) error {
+		clear(recorded) // inTx runs this again after a conflict (PostgreSQL): nothing from an aborted run counts
 		for i := range starts {
 			if missing[i] {
 				continue
 			}
-			busy, err := r.store.deployingElsewhere(ctx, tx, c.Organization, starts[i].n.Stack, c.ID)
+			busy, err := r.store.deployingElsewhere(ctx, tx, c.Organization, starts[i].n.Stack, 0)
 			if err != nil {
 				return err
 			}

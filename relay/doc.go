@@ -22,17 +22,29 @@
 //
 // # Durability
 //
-// State lives in one SQLite file (modernc.org/sqlite, no cgo) beside River's job tables, so a
-// cascade and its job are recorded in one transaction. Two job kinds carry the work (jobs.go):
-// one per delivered update, unique by stack and version, which makes the N deliveries of one
-// update (one per edge leaving the stack) and any redelivery a no-op; and one per cascade, which
-// runs a step and snoozes until the cascade is done. Every change is committed before the request
-// that depends on it. Starting a deployment is the one request that can be neither repeated nor
-// undone, so the relay records its intent, with the stack's newest deployment version, before it
-// asks; after a crash or an ambiguous answer it looks for the deployment numbered next before
-// asking again. A relay killed with SIGKILL and started on the same file finishes its cascades.
+// State lives in one database beside River's job tables, so a cascade and its job are recorded in
+// one transaction: a SQLite file (modernc.org/sqlite, no cgo) that one process owns, or a
+// PostgreSQL database (pgx, through River's database/sql driver so that the relay's SQL and
+// River's share a *sql.Tx) that any number of replicas share. Two job kinds carry the work
+// (jobs.go): one per delivered update, unique by stack and version, which makes the N deliveries
+// of one update (one per edge leaving the stack) and any redelivery a no-op; and one per cascade,
+// which runs a step and snoozes until the cascade is done. Every change is committed before the
+// request that depends on it. Starting a deployment is the one request that can be neither
+// repeated nor undone, so the relay records its intent, with the stack's newest deployment
+// version, before it asks; after a crash or an ambiguous answer it looks for the deployment
+// numbered next before asking again.
 //
-// The SQL runs on SQLite and PostgreSQL alike; only the schema and the recovery of jobs a killed
-// process left running (which only a database owned by one process can do at start) sit in the
-// dialect, so a PostgreSQL driver can be added beside it.
+// A relay killed with SIGKILL and started on the same SQLite file finishes its cascades: it owns
+// the file, so the jobs left running are its own, made available again at start. On PostgreSQL
+// nothing runs at start; River's locking gives each job to one replica at a time, and the elected
+// leader's rescuer hands the job of a replica that died to another once it has run RescueAfter.
+// Steps are bounded by three quarters of RescueAfter so that a live replica's step is not taken
+// for a dead one's; should one still overlap a rescued run, the intent check (no deployment of the
+// stack in flight in any cascade, this one included) keeps the second from asking again. What a
+// transaction checks before it writes must still hold when replicas commit concurrently, so on
+// PostgreSQL inTx runs SERIALIZABLE and retries the transactions PostgreSQL aborts.
+//
+// The SQL runs on SQLite and PostgreSQL alike; only the schema (numbered migrations recorded in
+// relay_migration; a database newer than the binary is refused), River's driver and the recovery
+// of jobs at start sit in the dialect (store.go).
 package relay

@@ -23,6 +23,7 @@ func chain() *fakeCloud {
 
 func TestRestartFindsTheDeploymentStartedButNotRecorded(t *testing.T) {
 	t.Parallel()
+	sqliteOnly(t)
 	fc := chain()
 	db := testDB(t)
 	h1 := startRelay(t, fc, db)
@@ -69,6 +70,7 @@ func markJobsRunning(t *testing.T, path string) {
 
 func TestRestartMidCascadeFinishesIt(t *testing.T) {
 	t.Parallel()
+	sqliteOnly(t)
 	fc := chain()
 	fc.setHold("p/a", true)
 	db := testDB(t)
@@ -146,6 +148,7 @@ func TestAStartRefusedFailsTheStack(t *testing.T) {
 
 func TestASecondRelayOnTheSameFileRefusesToStart(t *testing.T) {
 	t.Parallel()
+	sqliteOnly(t)
 	db := testDB(t)
 	startRelay(t, newFakeCloud("acme"), db)
 	r, err := New(Config{Addr: "127.0.0.1:0", DB: db, Secret: testSecret, Cloud: newFakeCloud("acme")})
@@ -155,9 +158,16 @@ func TestASecondRelayOnTheSameFileRefusesToStart(t *testing.T) {
 	assert.Contains(t, err.Error(), "is in use by another process (is another relay running on it?)")
 }
 
-func TestPostgresIsRefusedForNow(t *testing.T) {
+func TestAnUnreachablePostgresSaysWhatToCheck(t *testing.T) {
 	t.Parallel()
-	_, err := New(Config{DB: "postgres://relay@db/relay", Secret: testSecret, Cloud: newFakeCloud("acme")})
-	require.EqualError(t, err, "--db: PostgreSQL is not supported yet; give the path of a SQLite file "+
-		"(it is created if missing), such as relay.db")
+	// A socket directory that does not exist: the connection fails at once.
+	db := "postgres://relay:hunter2@/relay?host=" + t.TempDir() + "/none"
+	r, err := New(Config{Addr: "127.0.0.1:0", DB: db, Secret: testSecret, Cloud: newFakeCloud("acme")})
+	require.NoError(t, err)
+	err = r.Run(t.Context())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "connecting to PostgreSQL at postgres://relay:xxxxx@/relay?host=")
+	assert.Contains(t, err.Error(), "(is it running, and does the URL name an existing database and a user allowed to "+
+		"create tables in it?)")
+	assert.NotContains(t, err.Error(), "hunter2", "the password stays out of the error")
 }

@@ -50,8 +50,10 @@ type e2eEnv struct {
 type relayProcess struct {
 	cmd  *exec.Cmd
 	base string
-	logs *lockedBuffer
-	done chan struct{}
+	// replica is the process's River client ID, which river_job.attempted_by records.
+	replica string
+	logs    *lockedBuffer
+	done    chan struct{}
 }
 
 type lockedBuffer struct {
@@ -95,23 +97,30 @@ func newEnv(t *testing.T, stacks ...string) *e2eEnv {
 
 // startRelay runs the relay binary on addr and waits for its "listening" line.
 func (e *e2eEnv) startRelay(addr string) {
-	t := e.t
+	e.relay = runRelay(e.t, e.emu, addr, e.db)
+}
+
+// runRelay runs the relay binary against emu on addr and database db, with extra flags, and
+// waits for its "listening" line.
+func runRelay(t *testing.T, emu *emulatortest.Cloud, addr, db string, flags ...string) *relayProcess {
 	t.Helper()
-	cmd := exec.Command(relayBinary(t), "--addr", addr, "--db", e.db, "--api-url", e.emu.URL, "--poll", "50ms")
-	cmd.Env = append(os.Environ(), "PULUMI_ACCESS_TOKEN="+e.emu.Token, "AUTO_DEPLOY_RELAY_SECRET="+e2eSecret)
+	args := append([]string{"--addr", addr, "--db", db, "--api-url", emu.URL, "--poll", "50ms"}, flags...)
+	cmd := exec.Command(relayBinary(t), args...)
+	cmd.Env = append(os.Environ(), "PULUMI_ACCESS_TOKEN="+emu.Token, "AUTO_DEPLOY_RELAY_SECRET="+e2eSecret)
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
 	p := &relayProcess{cmd: cmd, logs: &lockedBuffer{}, done: make(chan struct{})}
-	listening := make(chan string, 1)
+	type started struct{ Addr, Replica string }
+	listening := make(chan started, 1)
 	go func() {
 		scanner := bufio.NewScanner(stderr)
 		for scanner.Scan() {
 			line := scanner.Text()
 			p.logs.write(line)
-			var rec struct{ Msg, Addr string }
+			var rec struct{ Msg, Addr, Replica string }
 			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening" {
-				listening <- rec.Addr
+				listening <- started{rec.Addr, rec.Replica}
 			}
 		}
 		_ = cmd.Wait()
@@ -121,18 +130,18 @@ func (e *e2eEnv) startRelay(addr string) {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		<-p.done
 		if t.Failed() {
-			t.Logf("relay logs:\n%s", p.logs.String())
+			t.Logf("relay logs (%s):\n%s", p.base, p.logs.String())
 		}
 	})
 	select {
-	case a := <-listening:
-		p.base = "http://" + a
+	case s := <-listening:
+		p.base, p.replica = "http://"+s.Addr, s.Replica
 	case <-p.done:
 		t.Fatalf("the relay exited before listening:\n%s", p.logs.String())
 	case <-time.After(e2eWait):
 		t.Fatalf("the relay did not listen within %s:\n%s", e2eWait, p.logs.String())
 	}
-	e.relay = p
+	return p
 }
 
 // kill ends the relay with SIGKILL, as a crash would.

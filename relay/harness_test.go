@@ -11,12 +11,15 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/autodeploy-dev/pulumi-auto-deploy/internal/pgtest"
 )
 
 const (
@@ -54,7 +57,25 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-func testDB(t *testing.T) string { return filepath.Join(t.TempDir(), "relay.db") }
+// testDB is an empty database for one test: a SQLite file, or with RELAY_TEST_DB=postgres a
+// PostgreSQL server of its own (internal/pgtest); `make test-unit` runs the package both ways.
+func testDB(t *testing.T) string {
+	if onPostgres() {
+		return pgtest.Start(t)
+	}
+	return filepath.Join(t.TempDir(), "relay.db")
+}
+
+func onPostgres() bool { return os.Getenv("RELAY_TEST_DB") == "postgres" }
+
+// sqliteOnly skips a test of what only a SQLite file does in the PostgreSQL run; the SQLite run
+// of the package runs it.
+func sqliteOnly(t *testing.T) {
+	t.Helper()
+	if onPostgres() {
+		t.Skip("SQLite only (the SQLite run of this package covers it)")
+	}
+}
 
 func startRelay(t *testing.T, fc *fakeCloud, db string, mods ...func(*Config)) *harness {
 	t.Helper()

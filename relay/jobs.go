@@ -65,7 +65,7 @@ type cascadeWorker struct {
 }
 
 // Timeout bounds one step; walking a large graph is the longest.
-func (w *cascadeWorker) Timeout(*river.Job[cascadeArgs]) time.Duration { return 10 * time.Minute }
+func (w *cascadeWorker) Timeout(*river.Job[cascadeArgs]) time.Duration { return w.r.stepTimeout }
 
 func (w *cascadeWorker) Work(ctx context.Context, job *river.Job[cascadeArgs]) error {
 	id := job.Args.CascadeID
@@ -102,6 +102,8 @@ func (r *Relay) handleEvent(ctx context.Context, ev Event) (held bool, err error
 	var outcome string
 	started := false
 	err = inTx(ctx, r.db, func(tx *sql.Tx) error {
+		// inTx may run this again after a conflict: nothing from an aborted run counts.
+		held, cascadeID, outcome = false, 0, ""
 		rec, err := r.store.stackRecord(ctx, tx, ev.Organization, ref)
 		if err != nil {
 			return err

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver/riversqlite"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
 )
@@ -24,8 +23,9 @@ type Config struct {
 	// Addr is the address to listen on, such as ":8080" or "127.0.0.1:0" (any free port: the
 	// "listening" log line and Addr tell which).
 	Addr string
-	// DB is the path of the SQLite file that holds the relay's state and its job queue; it is
-	// created if missing. One relay process owns it at a time.
+	// DB holds the relay's state and its job queue: the path of a SQLite file (created if
+	// missing), which one relay process owns at a time, or a postgres:// URL, which any number
+	// of relay replicas share. Either is migrated to the relay's current schema at start.
 	DB string
 	// APIURL is the Pulumi Cloud API, https://api.pulumi.com by default.
 	APIURL string
@@ -42,6 +42,11 @@ type Config struct {
 	// PollInterval is how often a cascade looks at its deployments in flight and a held event is
 	// tried again; 5s by default.
 	PollInterval time.Duration
+	// RescueAfter (PostgreSQL only) is how long a step's job can stay running before River
+	// takes it as abandoned by a replica that died and gives it to another; a step runs for at
+	// most three quarters of it. 15s by default: River's rescuer looks every 30s and its
+	// scheduler every 5s, so a killed replica's cascades go to another within a minute.
+	RescueAfter time.Duration
 	// ShutdownGrace is how long a stop waits for the steps in progress before interrupting
 	// them; 10s by default.
 	ShutdownGrace time.Duration
@@ -61,6 +66,8 @@ type Relay struct {
 	recent recentEvents
 
 	metrics *metrics
+	// stepTimeout bounds one step of a cascade.
+	stepTimeout time.Duration
 
 	listening chan struct{}
 	addr      string
@@ -75,11 +82,11 @@ func New(cfg Config) (*Relay, error) {
 	if cfg.DB == "" {
 		cfg.DB = "relay.db"
 	}
-	if strings.HasPrefix(cfg.DB, "postgres://") || strings.HasPrefix(cfg.DB, "postgresql://") {
-		return nil, ErrPostgresNotYet
-	}
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = 5 * time.Second
+	}
+	if cfg.RescueAfter <= 0 {
+		cfg.RescueAfter = 15 * time.Second
 	}
 	if cfg.ShutdownGrace <= 0 {
 		cfg.ShutdownGrace = 10 * time.Second
@@ -128,7 +135,8 @@ func (r *Relay) Run(ctx context.Context) error {
 	srv := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	r.log.Info("listening", "addr", r.addr, "db", r.cfg.DB)
+	// replica is River's name for this process, as river_job.attempted_by records it.
+	r.log.Info("listening", "addr", r.addr, "db", displayDB(r.cfg.DB), "replica", r.jobs.ID())
 
 	var serveErr error
 	select {
@@ -154,36 +162,46 @@ func (r *Relay) Addr() string {
 
 // open prepares the database and the job queue, without starting either.
 func (r *Relay) open(ctx context.Context) error {
-	db, err := openSQLite(ctx, r.cfg.DB)
+	db, d, err := openDB(ctx, r.cfg.DB)
 	if err != nil {
 		return err
 	}
 	// River's informational lines would drown the relay's own.
 	quiet := slog.New(&levelFloor{Handler: r.log.Handler(), floor: slog.LevelWarn}).With("component", "river")
-	if err := migrate(ctx, db, sqliteDialect, quiet); err != nil {
+	if err := migrate(ctx, db, d, quiet); err != nil {
 		_ = db.Close()
 		return err
-	}
-	// A relay killed mid-step left its job running; this process owns the file, so nothing else
-	// is running it.
-	if _, err := db.ExecContext(ctx, sqliteDialect.recoverOrphans); err != nil {
-		_ = db.Close()
-		return fmt.Errorf("taking back the jobs of a relay that stopped: %w", err)
 	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &eventWorker{r: r})
 	river.AddWorker(workers, &cascadeWorker{r: r})
 	fetch := min(r.cfg.PollInterval, time.Second)
-	jobs, err := river.NewClient(riversqlite.New(db), &river.Config{
+	cfg := &river.Config{
 		Logger:  quiet,
 		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 8}},
 		Workers: workers,
-		// SQLite has no notifications: the queue looks for due jobs this often. Snoozes up to
-		// River's scheduler interval (5s, the default PollInterval) are due without it.
+		// Neither SQLite nor River's database/sql driver has notifications: the queue looks for
+		// due jobs this often. Snoozes up to River's scheduler interval (5s, the default
+		// PollInterval) are due without it.
 		FetchPollInterval: fetch,
 		FetchCooldown:     min(fetch, 100*time.Millisecond),
 		MaxAttempts:       10,
-	})
+	}
+	// Walking a large graph is a cascade's longest step.
+	r.stepTimeout = 10 * time.Minute
+	if d.shared() {
+		// A replica that dies mid-step leaves its job running; the leader's rescuer (every 30s)
+		// hands it to another once it has run RescueAfter. A step must end before that, or a
+		// live replica's step would run twice at once.
+		r.stepTimeout = r.cfg.RescueAfter * 3 / 4
+		cfg.JobTimeout, cfg.RescueStuckJobsAfter = r.stepTimeout, r.cfg.RescueAfter
+	} else if _, err := db.ExecContext(ctx, d.recoverOrphans); err != nil {
+		// A relay killed mid-step left its job running; this process owns the file, so nothing
+		// else is running it.
+		_ = db.Close()
+		return fmt.Errorf("taking back the jobs of a relay that stopped: %w", err)
+	}
+	jobs, err := river.NewClient(d.river(db), cfg)
 	if err != nil {
 		_ = db.Close()
 		return fmt.Errorf("creating the job queue: %w", err)

@@ -33,9 +33,12 @@ func run(ctx context.Context, args []string, stderr io.Writer, getenv func(strin
 	fs := flag.NewFlagSet("pulumi-auto-deploy-relay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", ":8080", "address to listen on; port 0 picks a free one (the \"listening\" log line says which)")
-	db := fs.String("db", "relay.db", "SQLite file holding the relay's state and job queue (created if missing)")
+	db := fs.String("db", "relay.db", "where the relay keeps its state and job queue, migrated at start: a SQLite "+
+		"file (created if missing) for one relay process, or a postgres:// URL that several replicas share")
 	apiURL := fs.String("api-url", cloud.DefaultBaseURL, "Pulumi Cloud API URL")
 	poll := fs.Duration("poll", 5*time.Second, "how often a cascade checks its deployments in flight")
+	rescueAfter := fs.Duration("rescue-after", 15*time.Second, "PostgreSQL only: how long a step can run before "+
+		"another replica takes it over as abandoned by one that died; a step runs for at most 3/4 of it")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -60,6 +63,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, getenv func(strin
 		Secret: secret, PreviousSecret: getenv("AUTO_DEPLOY_RELAY_PREVIOUS_SECRET"),
 		Logger:       slog.New(slog.NewJSONHandler(stderr, nil)),
 		PollInterval: *poll,
+		RescueAfter:  *rescueAfter,
 	})
 	if err != nil {
 		return err

@@ -25,9 +25,6 @@ func TestRunRefusesWhatItCannotStartWith(t *testing.T) {
 		{name: "no secret", env: map[string]string{"PULUMI_ACCESS_TOKEN": "pul-x"},
 			err: "AUTO_DEPLOY_RELAY_SECRET is not set: the relay needs the HMAC secret its webhooks sign deliveries " +
 				"with (the DeploymentGraph's relay secret)"},
-		{name: "PostgreSQL", args: []string{"--db", "postgres://relay@db/relay"}, env: both,
-			err: "--db: PostgreSQL is not supported yet; give the path of a SQLite file (it is created if missing), " +
-				"such as relay.db"},
 		{name: "stray argument", args: []string{"serve"}, env: both,
 			err: `unexpected arguments ["serve"]: the relay takes flags only (see -h)`},
 		{name: "bad API URL", args: []string{"--api-url", "ftp://x"}, env: both,
