@@ -164,18 +164,19 @@ bench: tools build
 		$(GO) test -tags "e2e bench" -count=1 -run '^TestBenchRelayLatency$$' -v -timeout 30m ./bench/
 	@echo "reports written to $(BIN)/bench-results.md and $(BIN)/bench-relay-results.md"
 
-bench-scale: tools build
+bench-scale: tools build postgres-deps
 	AUTO_DEPLOY_BIN=$(BIN) BENCH_SCALE=1 BENCH_OUT=$(BIN)/bench-scale-results.md $(BENCH_TEST) -timeout 240m ./bench/
 	$(bench-relay-scale)
 	@echo "reports written to $(BIN)/bench-scale-results.md and $(BIN)/bench-relay-scale-results.md"
 
 # The cascade relay over the 2,000-stack layered DAG (TestBenchRelayScale, 2 to 3 minutes per
-# database): SQLite, and PostgreSQL beside it when BENCH_RELAY_DB=postgres://… names an empty
-# database. bench-scale runs it last; bench-relay-scale runs it alone.
+# database): SQLite, and PostgreSQL beside it (a throwaway server; BENCH_RELAY_DB=postgres://… names
+# an empty database instead, BENCH_RELAY_DB=sqlite skips it). bench-scale runs it last;
+# bench-relay-scale runs it alone.
 .PHONY: bench-relay-scale
 bench-relay-scale = AUTO_DEPLOY_BIN=$(BIN) BENCH_RELAY_SCALE_OUT=$(BIN)/bench-relay-scale-results.md \
 	$(GO) test -tags "e2e bench" -count=1 -run '^TestBenchRelayScale$$' -v -timeout 60m ./bench/
-bench-relay-scale: build
+bench-relay-scale: build postgres-deps
 	$(bench-relay-scale)
 	@echo "report written to $(BIN)/bench-relay-scale-results.md"
 

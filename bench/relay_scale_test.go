@@ -10,12 +10,15 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/autodeploy-dev/pulumi-auto-deploy/internal/pgtest"
 )
 
 // TestBenchRelayScale runs the cascade relay over the 2,000-stack layered DAG
 // (relay_scale_harness_test.go): 20 layers of 100 below one root, 50 ms deployments, two
-// cascades, with the relay's state in a SQLite file and, when BENCH_RELAY_DB names a
-// PostgreSQL database (postgres://…, empty, the relay's alone for the run), once more on it.
+// cascades, with the relay's state in a SQLite file and once more on PostgreSQL: a throwaway
+// server (internal/pgtest), or the database BENCH_RELAY_DB names (postgres://…, empty, the
+// relay's alone for the run); BENCH_RELAY_DB=sqlite runs SQLite alone.
 // `make bench-scale` and `make bench-relay-scale` run it; it prints the markdown section of
 // BENCHMARKS.md, both databases side by side, and writes it to BENCH_RELAY_SCALE_OUT if set.
 // BENCH_RELAY_POLL sets the relay's --poll (default 100ms). It asserts the issue's targets, so
@@ -27,8 +30,14 @@ func TestBenchRelayScale(t *testing.T) {
 		poll, err = time.ParseDuration(v)
 		require.NoError(t, err, "BENCH_RELAY_POLL is a duration such as 250ms")
 	}
+	// SQLite, then PostgreSQL: a throwaway server of the bench's own unless BENCH_RELAY_DB names
+	// one, or none when it says sqlite.
 	databases := []string{""}
-	if url := os.Getenv("BENCH_RELAY_DB"); url != "" {
+	switch url := os.Getenv("BENCH_RELAY_DB"); url {
+	case "sqlite":
+	case "":
+		databases = append(databases, pgtest.Start(t))
+	default:
 		databases = append(databases, url)
 	}
 	started := time.Now()
