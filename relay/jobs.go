@@ -101,24 +101,41 @@ func (r *Relay) handleEvent(ctx context.Context, ev Event) (held bool, err error
 	var cascadeID int64
 	var outcome string
 	started := false
-	// Most updates that reach a cascading relay are its own deployments' (held until the step
-	// records their end) or already accounted for. Both answers only ever become more true (the
-	// seen version only rises; holding is always safe), so a plain read gives them without the
-	// SERIALIZABLE transaction below, which on PostgreSQL would conflict with the step's writes
-	// and make PostgreSQL abort one of the two.
-	outcome, held, err = r.settledUpdate(ctx, r.db, ev)
-	if err == nil && outcome == "" && !held {
-		err = inTx(ctx, r.db, func(tx *sql.Tx) error {
-			// inTx may run this again after a conflict: nothing from an aborted run counts.
-			cascadeID, started = 0, false
-			var txErr error
-			if outcome, held, txErr = r.settledUpdate(ctx, tx, ev); txErr != nil || outcome != "" || held {
-				return txErr
-			}
-			cascadeID, outcome, started, txErr = r.recordUpdate(ctx, tx, ev)
-			return txErr
-		})
-	}
+	err = inTx(ctx, r.db, func(tx *sql.Tx) error {
+		// inTx may run this again after a conflict: nothing from an aborted run counts.
+		held, cascadeID, outcome = false, 0, ""
+		rec, err := r.store.stackRecord(ctx, tx, ev.Organization, ref)
+		if err != nil {
+			return err
+		}
+		if ev.Version <= rec.SeenVersion {
+			outcome = fmt.Sprintf("ignored: version %d is at or below %d, which the relay already accounted for "+
+				"(its own deployment, or an update already cascading)", ev.Version, rec.SeenVersion)
+			return nil
+		}
+		busy, err := r.store.deployingElsewhere(ctx, tx, ev.Organization, ref, 0)
+		if err != nil || busy {
+			held = busy
+			return err
+		}
+		if err := r.store.raiseSeen(ctx, tx, ev.Organization, ref, ev.Version); err != nil {
+			return err
+		}
+		id, active, err := r.store.activeCascade(ctx, tx, ev.Organization, ref)
+		if err != nil {
+			return err
+		}
+		if active {
+			cascadeID, outcome = id, "merged into the running cascade of this root as its next generation"
+			return r.store.raisePending(ctx, tx, id, ev.Version)
+		}
+		if cascadeID, err = r.store.createCascade(ctx, tx, ev.Organization, ref, ev.Version); err != nil {
+			return err
+		}
+		outcome, started = "started a cascade", true
+		_, err = r.jobs.InsertTx(ctx, tx, cascadeArgs{CascadeID: cascadeID}, nil)
+		return err
+	})
 	if err == nil && cascadeID != 0 {
 		r.metrics.rootArrived(cascadeID, ref, started)
 	}
@@ -133,44 +150,4 @@ func (r *Relay) handleEvent(ctx context.Context, ev Event) (held bool, err error
 		log.Info("update " + outcome)
 	}
 	return held, nil
-}
-
-// settledUpdate answers an update that needs no write: ignored (its version is accounted for)
-// or held (the relay's own deployment of the stack is in flight). Neither answer is empty
-// when it must be recorded.
-func (r *Relay) settledUpdate(ctx context.Context, q querier, ev Event) (ignored string, held bool, err error) {
-	rec, err := r.store.stackRecord(ctx, q, ev.Organization, ev.Ref())
-	if err != nil {
-		return "", false, err
-	}
-	if ev.Version <= rec.SeenVersion {
-		return fmt.Sprintf("ignored: version %d is at or below %d, which the relay already accounted for "+
-			"(its own deployment, or an update already cascading)", ev.Version, rec.SeenVersion), false, nil
-	}
-	held, err = r.store.deployingElsewhere(ctx, q, ev.Organization, ev.Ref(), 0)
-	return "", held, err
-}
-
-// recordUpdate records, in tx, an update that starts a cascade or merges into the running one of
-// its root.
-func (r *Relay) recordUpdate(ctx context.Context, tx *sql.Tx, ev Event) (cascadeID int64, outcome string,
-	started bool, err error,
-) {
-	ref := ev.Ref()
-	if err := r.store.raiseSeen(ctx, tx, ev.Organization, ref, ev.Version); err != nil {
-		return 0, "", false, err
-	}
-	id, active, err := r.store.activeCascade(ctx, tx, ev.Organization, ref)
-	if err != nil {
-		return 0, "", false, err
-	}
-	if active {
-		return id, "merged into the running cascade of this root as its next generation", false,
-			r.store.raisePending(ctx, tx, id, ev.Version)
-	}
-	if cascadeID, err = r.store.createCascade(ctx, tx, ev.Organization, ref, ev.Version); err != nil {
-		return 0, "", false, err
-	}
-	_, err = r.jobs.InsertTx(ctx, tx, cascadeArgs{CascadeID: cascadeID}, nil)
-	return cascadeID, "started a cascade", true, err
 }
