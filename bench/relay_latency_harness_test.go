@@ -3,17 +3,13 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -71,9 +67,8 @@ type relayLatencyBench struct {
 	c        *e2e.Cloud
 	w        *e2e.Workspace
 	db       string
-	relay    *exec.Cmd
+	relay    *relayProcess
 	relayURL string
-	relayEnd chan struct{}
 	edges    [][2]int
 	cascades int // the relay's cascades so far
 	round    int // tells each cascade's outputs apart
@@ -118,12 +113,12 @@ func runRelayLatency(t *testing.T, sc relayLatencyScenario, progress func(string
 	res.Runs = append(res.Runs, b.measure(fmt.Sprintf("relay --poll %s, first update", sc.Polls[0]), true, 1))
 	for i, poll := range sc.Polls {
 		if i > 0 {
-			b.stopRelay()
+			b.relay.stop()
 			b.startRelay(strings.TrimPrefix(b.relayURL, "http://"), poll)
 		}
 		res.Runs = append(res.Runs, b.measure("relay --poll "+poll.String(), true, sc.Rounds))
 	}
-	b.stopRelay()
+	b.relay.stop()
 	return res
 }
 
@@ -227,48 +222,9 @@ func (b *relayLatencyBench) api(method, path, body string) {
 
 // startRelay runs the relay binary on addr with --poll poll and waits for it to listen.
 func (b *relayLatencyBench) startRelay(addr string, poll time.Duration) {
-	t := b.t
-	bin := filepath.Join(e2e.BinDir(t), "pulumi-auto-deploy-relay")
-	cmd := exec.Command(bin, "--addr", addr, "--db", b.db, "--api-url", b.c.URL, "--poll", poll.String())
-	cmd.Env = append(os.Environ(), "PULUMI_ACCESS_TOKEN="+e2e.TestToken, "AUTO_DEPLOY_RELAY_SECRET="+relayLatencySecret)
-	stderr, err := cmd.StderrPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	listening, ended := make(chan string, 1), make(chan struct{})
-	var tail []string
-	go func() {
-		scanner := bufio.NewScanner(stderr)
-		scanner.Buffer(make([]byte, 64<<10), 1<<20)
-		for scanner.Scan() {
-			tail = append(tail[max(0, len(tail)-20):], scanner.Text())
-			var rec struct{ Msg, Addr string }
-			if json.Unmarshal(scanner.Bytes(), &rec) == nil && rec.Msg == "listening" {
-				listening <- rec.Addr
-			}
-		}
-		_ = cmd.Wait()
-		close(ended)
-	}()
-	select {
-	case a := <-listening:
-		b.relayURL = "http://" + a
-	case <-ended:
-		t.Fatalf("the relay exited before listening:\n%s", strings.Join(tail, "\n"))
-	case <-time.After(time.Minute):
-		t.Fatal("the relay did not listen within a minute")
-	}
-	b.relay, b.relayEnd = cmd, ended
-	t.Cleanup(b.stopRelay)
-}
-
-// stopRelay stops the relay with SIGTERM, once.
-func (b *relayLatencyBench) stopRelay() {
-	if b.relay == nil {
-		return
-	}
-	_ = b.relay.Process.Signal(syscall.SIGTERM)
-	<-b.relayEnd
-	b.relay = nil
+	b.relay = startRelayProcess(b.t, filepath.Join(e2e.BinDir(b.t), "pulumi-auto-deploy-relay"), relayLatencySecret,
+		nil, "--addr", addr, "--db", b.db, "--api-url", b.c.URL, "--poll", poll.String())
+	b.relayURL = b.relay.url
 }
 
 // treeDepth is stack i's depth in a tree of the given fan-out (e2e.TreeChildren).

@@ -3,19 +3,17 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -126,10 +124,8 @@ type relayScaleBench struct {
 	c        *e2e.Cloud
 	relayBin string
 	db       string
-	relay    *exec.Cmd
+	relay    *relayProcess
 	relayURL string
-	relayEnd chan struct{}
-	relayLog *relayTail
 	stacks   []string
 	parents  map[string][]string
 }
@@ -175,9 +171,9 @@ func runRelayScale(t *testing.T, sc relayScaleScenario, progress func(string)) r
 			round, r.Deployments, r.Wall.Round(time.Millisecond), res.CriticalPath, r.Requests)
 		res.Rounds = append(res.Rounds, r)
 	}
-	res.PeakRSSKiB = benchReadPeakRSS(fmt.Sprintf("/proc/%d/status", b.relay.Process.Pid))
-	res.RelayCPU = benchReadCPUTime(fmt.Sprintf("/proc/%d/stat", b.relay.Process.Pid))
-	b.stopRelay()
+	res.PeakRSSKiB = benchReadPeakRSS(fmt.Sprintf("/proc/%d/status", b.relay.cmd.Process.Pid))
+	res.RelayCPU = benchReadCPUTime(fmt.Sprintf("/proc/%d/stat", b.relay.cmd.Process.Pid))
+	b.relay.stop()
 	return res
 }
 
@@ -239,7 +235,7 @@ func (b *relayScaleBench) cascade(round int) relayScaleRound {
 		id, state := b.newestCascade()
 		return id > before && state == "done"
 	})
-	require.NoError(t, err, "the cascade did not end; the relay's last lines:\n%s", b.relayLog)
+	require.NoError(t, err, "the cascade did not end; the relay's last lines:\n%s", b.relay.log)
 	stats := b.c.Stats()
 
 	byStack := map[string]emulator.Deployment{}
@@ -312,80 +308,19 @@ func (b *relayScaleBench) api(method, path, body string) error {
 	return nil
 }
 
-// relayTail keeps the relay's last log lines for a failure message.
-type relayTail struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (l *relayTail) add(line string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.lines = append(l.lines[max(0, len(l.lines)-30):], line)
-}
-
-func (l *relayTail) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Join(l.lines, "\n")
-}
-
-// startRelay runs the relay binary on a free port and waits for it to listen.
+// startRelay runs the relay binary on a free port and waits for it to listen. BENCH_RELAY_LOG
+// keeps the relay's whole log, for finding where a cascade's time goes.
 func (b *relayScaleBench) startRelay() {
-	t := b.t
-	cmd := exec.Command(b.relayBin, "--addr", "127.0.0.1:0", "--db", b.db, "--api-url", b.c.URL,
-		"--poll", b.sc.Poll.String())
-	cmd.Env = append(os.Environ(), "PULUMI_ACCESS_TOKEN="+e2e.TestToken, "AUTO_DEPLOY_RELAY_SECRET="+relayScaleSecret)
-	stderr, err := cmd.StderrPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	listening, ended := make(chan string, 1), make(chan struct{})
-	b.relayLog = &relayTail{}
-	// BENCH_RELAY_LOG keeps the relay's whole log, for finding where a cascade's time goes.
-	var keep *os.File
+	var keep io.Writer
 	if path := os.Getenv("BENCH_RELAY_LOG"); path != "" {
-		keep, err = os.Create(path)
-		require.NoError(t, err, "BENCH_RELAY_LOG")
+		f, err := os.Create(path)
+		require.NoError(b.t, err, "BENCH_RELAY_LOG")
+		b.t.Cleanup(func() { _ = f.Close() }) // after the relay stopped: cleanups run last first
+		keep = f
 	}
-	go func() {
-		scanner := bufio.NewScanner(stderr)
-		scanner.Buffer(make([]byte, 64<<10), 1<<20)
-		for scanner.Scan() {
-			b.relayLog.add(scanner.Text())
-			if keep != nil {
-				_, _ = fmt.Fprintln(keep, scanner.Text())
-			}
-			var rec struct{ Msg, Addr string }
-			if json.Unmarshal(scanner.Bytes(), &rec) == nil && rec.Msg == "listening" {
-				listening <- rec.Addr
-			}
-		}
-		_ = cmd.Wait()
-		if keep != nil {
-			_ = keep.Close()
-		}
-		close(ended)
-	}()
-	select {
-	case a := <-listening:
-		b.relayURL = "http://" + a
-	case <-ended:
-		t.Fatalf("the relay exited before listening:\n%s", b.relayLog)
-	case <-time.After(time.Minute):
-		t.Fatal("the relay did not listen within a minute")
-	}
-	b.relay, b.relayEnd = cmd, ended
-	t.Cleanup(b.stopRelay)
-}
-
-// stopRelay stops the relay with SIGTERM, once.
-func (b *relayScaleBench) stopRelay() {
-	if b.relay == nil {
-		return
-	}
-	_ = b.relay.Process.Signal(syscall.SIGTERM)
-	<-b.relayEnd
-	b.relay = nil
+	b.relay = startRelayProcess(b.t, b.relayBin, relayScaleSecret, keep, "--addr", "127.0.0.1:0", "--db", b.db,
+		"--api-url", b.c.URL, "--poll", b.sc.Poll.String())
+	b.relayURL = b.relay.url
 }
 
 // relayScaleReport is the markdown section of BENCHMARKS.md for one or more results (one per
