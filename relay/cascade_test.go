@@ -105,14 +105,21 @@ func TestSecretOutputsAreComparedByValue(t *testing.T) {
 	assert.NotContains(t, h.logs.String(), "correct-horse", "a secret's value is never logged")
 }
 
-func TestFailureSkipsEverythingBelowAndSiblingsGoOn(t *testing.T) {
-	t.Parallel()
-	// root → a → a1 → join, root → b → join, root → s.
+// joinBelowAFailure is a cloud holding root → a → a1 → join, root → b → join and root → s: a
+// join with one parent below a and one beside it, and a sibling with nothing below.
+func joinBelowAFailure() *fakeCloud {
 	fc := newFakeCloud("acme", "p/root", "p/a", "p/a1", "p/b", "p/join", "p/s")
 	for _, e := range [][2]string{{"p/root", "p/a"}, {"p/a", "p/a1"}, {"p/a1", "p/join"}, {"p/root", "p/b"},
 		{"p/b", "p/join"}, {"p/root", "p/s"}} {
 		fc.edge(e[0], e[1])
 	}
+	return fc
+}
+
+func TestFailureSkipsEverythingBelowAndSiblingsGoOn(t *testing.T) {
+	t.Parallel()
+	// root → a → a1 → join, root → b → join, root → s.
+	fc := joinBelowAFailure()
 	fc.setFail("p/a", true)
 	h := startRelay(t, fc, testDB(t))
 	h.deliver(fc.update("p/root", map[string]any{"v": 1}))

@@ -62,11 +62,7 @@ series:
 func TestMetricsCountWhatTheCascadesDid(t *testing.T) {
 	t.Parallel()
 	// root → a → a1 → join, root → b → join, root → s; a fails in the first cascade.
-	fc := newFakeCloud("acme", "p/root", "p/a", "p/a1", "p/b", "p/join", "p/s")
-	for _, e := range [][2]string{{"p/root", "p/a"}, {"p/a", "p/a1"}, {"p/a1", "p/join"}, {"p/root", "p/b"},
-		{"p/b", "p/join"}, {"p/root", "p/s"}} {
-		fc.edge(e[0], e[1])
-	}
+	fc := joinBelowAFailure()
 	fc.setFail("p/a", true)
 	fc.setHold("p/s", true)
 	h := startRelay(t, fc, testDB(t))
