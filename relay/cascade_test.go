@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -207,8 +208,10 @@ func TestTheRelaysOwnDeploymentsStartNoCascade(t *testing.T) {
 	for _, c := range h.cascades() {
 		assert.Equal(t, "acme/p/root", c.Root)
 	}
-	assert.Contains(t, h.logs.String(), `"msg":"update ignored: version 2 is at or below 2, which the relay `+
-		`already accounted for (its own deployment, or an update already cascading)","organization":"acme","stack":"p/a"`)
+	// a's held update is dropped when its deployment's end is recorded, as the deployment's own.
+	assert.Regexp(t, `"msg":"update ignored: version 2 is at or below 2, which the relay already accounted for `+
+		`\(its own deployment, or an update already cascading\)","cascade":1,[^\n]*"stack":"p/a","version":2}`,
+		h.logs.String())
 }
 
 func TestACycleIsRefusedAndNothingDeploys(t *testing.T) {
@@ -285,4 +288,59 @@ func TestAnEdgeToADeletedStackFailsIt(t *testing.T) {
 	assert.Equal(t, "the stack does not exist: first deployment after the edge from p/root",
 		stackView(t, c, "p/gone").Reason)
 	assert.Zero(t, fc.postsTo("p/gone"))
+}
+
+func TestADeploymentsUpdateWakesItsCascade(t *testing.T) {
+	t.Parallel()
+	// root → a → b, with a poll interval no test waits for: the cascade moves on only because the
+	// update each of its deployments delivers wakes it.
+	fc := newFakeCloud("acme", "p/root", "p/a", "p/b")
+	fc.edge("p/root", "p/a")
+	fc.edge("p/a", "p/b")
+	fc.setHold("p/a", true)
+	h := startRelay(t, fc, testDB(t), func(c *Config) { c.PollInterval = time.Hour })
+	h.deliver(fc.update("p/root", map[string]any{"v": 1}))
+	h.waitFor("a deploying", func(cs []CascadeView) bool { return len(cs) == 1 && deploymentOf(cs[0], "p/a") != "" })
+	fc.setHold("p/a", false)
+	status, body := h.deliver(Event{Organization: "acme", Project: "p", Stack: "a", Version: 2})
+	require.Equal(t, http.StatusAccepted, status, "%v", body)
+	h.waitFor("b deploying", func(cs []CascadeView) bool { return deploymentOf(cs[0], "p/b") != "" })
+	h.deliver(Event{Organization: "acme", Project: "p", Stack: "b", Version: 2})
+	c := h.waitDone(1)
+	assert.Equal(t, map[string]State{"p/a": StateSucceeded, "p/b": StateSucceeded}, states(c))
+	assert.Len(t, h.cascades(), 1, "the relay's own deployments start no cascade")
+}
+
+func TestAnUpdateNewerThanTheRelaysDeploymentCascades(t *testing.T) {
+	t.Parallel()
+	// root → a → b. While the relay deploys a (to version 2), someone updates a to version 7: the
+	// update is held on a's row, and once a's deployment ended it is an update of its own, which
+	// starts a cascade from a.
+	fc := newFakeCloud("acme", "p/root", "p/a", "p/b")
+	fc.edge("p/root", "p/a")
+	fc.edge("p/a", "p/b")
+	fc.setHold("p/a", true)
+	h := startRelay(t, fc, testDB(t))
+	h.deliver(fc.update("p/root", map[string]any{"v": 1}))
+	h.waitFor("a deploying", func(cs []CascadeView) bool { return len(cs) == 1 && deploymentOf(cs[0], "p/a") != "" })
+	h.deliver(Event{Organization: "acme", Project: "p", Stack: "a", Version: 7})
+	require.Eventually(t, func() bool {
+		return strings.Contains(h.logs.String(), "update held: the relay's own deployment of this stack is in flight")
+	}, defaultWait, pollEvery)
+	fc.setHold("p/a", false)
+	second := h.waitDone(2)
+	assert.Equal(t, "acme/p/a", second.Root)
+	assert.Equal(t, 7, second.Version)
+	assert.Contains(t, h.logs.String(), "update held during the relay's deployment is newer than the deployment: "+
+		"queued as an update")
+}
+
+// deploymentOf is the deployment the relay started for ref in c, if any yet.
+func deploymentOf(c CascadeView, ref string) string {
+	for _, s := range c.Stacks {
+		if strings.HasSuffix(s.Stack, "/"+ref) {
+			return s.DeploymentID
+		}
+	}
+	return ""
 }

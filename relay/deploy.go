@@ -67,7 +67,7 @@ func (r *Relay) startDeployments(ctx context.Context, log *slog.Logger, c cascad
 			if err := r.prepareEnd(ctx, c, s.n, false, "the stack does not exist"); err != nil {
 				return err
 			}
-			ends = append(ends, ended{s.n, false})
+			ends = append(ends, ended{n: s.n})
 			continue
 		}
 		intent := *s.n
@@ -145,7 +145,7 @@ func (r *Relay) postDeployments(ctx context.Context, log *slog.Logger, c cascade
 		case posted[i] == nil && n.DeploymentID != "":
 			saves = append(saves, n)
 		case posted[i] != nil && !errors.Is(posted[i], cloud.ErrAmbiguous) && n.State != StateDeploying:
-			ends = append(ends, ended{n, false})
+			ends = append(ends, ended{n: n})
 		}
 	}
 	werr := inTx(ctx, r.db, func(tx *sql.Tx) error {
@@ -217,7 +217,7 @@ func (r *Relay) followDeployment(ctx context.Context, log *slog.Logger, c cascad
 	if err := r.prepareEnd(ctx, c, n, ok, what); err != nil {
 		return nil, err
 	}
-	return &ended{n, ok}, nil
+	return &ended{n: n, ok: ok}, nil
 }
 
 var errNotStarted = errors.New("no deployment was started")
@@ -243,9 +243,12 @@ func (r *Relay) findStarted(ctx context.Context, org string, n *nodeRow) (cloud.
 }
 
 // ended is a stack whose deployment ended, prepared by prepareEnd, and whether it succeeded.
+// recordEnds sets held to the newest update of the stack that arrived while it deployed (0 for
+// none).
 type ended struct {
-	n  *nodeRow
-	ok bool
+	n    *nodeRow
+	ok   bool
+	held int
 }
 
 // prepareEnd sets n to how its deployment ended: its state (or waiting again, when the cascade
@@ -274,8 +277,24 @@ func (r *Relay) prepareEnd(ctx context.Context, c cascadeRow, n *nodeRow, ok boo
 
 // recordEnds writes, in tx, how the deployments of ends ended: each stack's state, the
 // versions it deployed against when it succeeded, whether it failed, and its stack version.
+// An update held while the stack deployed (holdUpdate) is the deployment's own when its version
+// is at or below the stack's version read after the end, and is dropped; a newer one is someone
+// else's, and is queued as an event like any delivered update.
 func (r *Relay) recordEnds(ctx context.Context, tx *sql.Tx, c cascadeRow, ends []ended) error {
-	for _, e := range ends {
+	for i := range ends {
+		e := &ends[i]
+		held, err := r.store.takeHeld(ctx, tx, c.ID, e.n.Stack)
+		if err != nil {
+			return err
+		}
+		e.held = held
+		if held > e.n.Version {
+			project, stack := splitRef(e.n.Stack)
+			ev := eventArgs{Organization: c.Organization, Project: project, Stack: stack, Version: held}
+			if _, err := r.jobs.InsertTx(ctx, tx, ev, nil); err != nil {
+				return err
+			}
+		}
 		if e.ok {
 			if err := r.store.recordEdges(ctx, tx, c.Organization, e.n.Stack, e.n.Against); err != nil {
 				return err
@@ -303,5 +322,12 @@ func (r *Relay) logEnds(ctx context.Context, log *slog.Logger, c cascadeRow, end
 		}
 		log.Log(ctx, level, "deployment ended", "stack", e.n.Stack, "state", e.n.State, "deployment", e.n.DeploymentID,
 			"reason", e.n.Reason)
+		switch {
+		case e.held > e.n.Version:
+			log.Info("update held during the relay's deployment is newer than the deployment: queued as an update",
+				"stack", e.n.Stack, "version", e.held)
+		case e.held > 0:
+			log.Info("update "+ignoredOutcome(e.held, e.n.Version), "stack", e.n.Stack, "version", e.held)
+		}
 	}
 }

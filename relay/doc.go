@@ -28,7 +28,13 @@
 // River's share a *sql.Tx) that any number of replicas share. Two job kinds carry the work
 // (jobs.go): one per delivered update, unique by stack and version, which makes the N deliveries
 // of one update (one per edge leaving the stack) and any redelivery a no-op; and one per cascade,
-// which runs a step and snoozes until the cascade is done. Every change is committed before the
+// whose run looks at the cascade again each poll interval, or as soon as one of its deployments
+// ends, for up to a quarter of its timeout, then snoozes, until the cascade is done. The update a
+// relay's own deployment causes arrives as it ends, while the cascade still records it running:
+// it is not a job but a version held on the deploying stack's row and a wake for the cascade;
+// recording the deployment's end drops it when the stack's version after the end covers it, and
+// queues it as an update otherwise (someone else updated the stack meanwhile). Most deliveries
+// are of that kind, and this keeps them off the job queue. Every change is committed before the
 // request that depends on it. Starting a deployment is the one request that can be neither
 // repeated nor undone, so the relay records its intent, with the stack's newest deployment
 // version, before it asks; after a crash or an ambiguous answer it looks for the deployment

@@ -71,24 +71,30 @@ func (r *Relay) receive(w http.ResponseWriter, req *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"ignored": ignored})
 		return
 	}
+	log := r.log.With("organization", ev.Organization, "stack", ev.Ref(), "version", ev.Version)
 	duplicate := r.recent.has(ev, time.Now())
 	if !duplicate {
-		res, err := r.jobs.Insert(req.Context(), eventArgs(ev), nil)
+		q, err := r.queueUpdate(req.Context(), ev)
 		if err != nil {
 			r.log.Error("queueing an update failed", "delivery", delivery, "error", err.Error())
 			writeError(w, http.StatusInternalServerError, "queueing the update: "+err.Error())
 			return
 		}
 		r.recent.add(ev, time.Now())
-		duplicate = res.UniqueSkippedAsDuplicate
+		duplicate = q.what == queuedDuplicate
+		switch q.what {
+		case queuedHeld:
+			log.Info("update held: the relay's own deployment of this stack is in flight", "cascade", q.cascade)
+		case queuedIgnored:
+			log.Info("update " + ignoredOutcome(ev.Version, q.seen))
+		}
 	}
 	result := "accepted"
 	if duplicate {
 		result = "duplicate"
 	}
 	r.metrics.deliveries.WithLabelValues(result).Inc()
-	r.log.Info("delivery accepted", "delivery", delivery, "organization", ev.Organization, "stack", ev.Ref(),
-		"version", ev.Version, "target", req.URL.Query().Get("target"), "duplicate", duplicate)
+	log.Info("delivery accepted", "delivery", delivery, "target", req.URL.Query().Get("target"), "duplicate", duplicate)
 	writeJSON(w, http.StatusAccepted, map[string]any{
 		"organization": ev.Organization, "stack": ev.Ref(), "version": ev.Version,
 		"duplicate": duplicate,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -38,7 +39,7 @@ type cascadeArgs struct {
 func (cascadeArgs) Kind() string { return "relay_cascade" }
 
 func (cascadeArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{UniqueOpts: river.UniqueOpts{ByArgs: true}}
+	return river.InsertOpts{Queue: cascadeQueue, UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
 
 type eventWorker struct {
@@ -67,30 +68,75 @@ type cascadeWorker struct {
 // Timeout bounds one step; walking a large graph is the longest.
 func (w *cascadeWorker) Timeout(*river.Job[cascadeArgs]) time.Duration { return w.r.stepTimeout }
 
+// Work advances the cascade one look at a time (advance) until it is over or the job has run
+// for a quarter of its timeout, then snoozes. Between looks it waits for the poll interval, or
+// less when one of the cascade's deployments ends in the meantime (wakeups): keeping the job
+// between looks saves the queue a round of writes per look, and a cascade waits for no poll
+// after a deployment's end.
 func (w *cascadeWorker) Work(ctx context.Context, job *river.Job[cascadeArgs]) error {
 	id := job.Args.CascadeID
-	done, err := w.r.advance(ctx, id)
-	switch {
-	case ctx.Err() != nil:
-		// Shutting down: run the step again as soon as a relay starts on this database.
-		return river.JobSnooze(0)
-	case err != nil:
-		log := w.r.log.With("cascade", id)
-		if job.Attempt >= job.MaxAttempts {
-			msg := fmt.Sprintf("gave up after %d attempts: %v", job.Attempt, err)
-			log.Error("cascade failed", "error", msg)
-			if ferr := w.r.store.failCascade(ctx, w.r.db, id, msg); ferr != nil {
-				return errors.Join(err, ferr)
-			}
-			w.r.metrics.cascadeFinished(id, cascadeFailed)
-			return err
+	woken, forget := w.r.wakeups.register(id)
+	defer forget()
+	until := time.Now().Add(w.r.stepTimeout / 4)
+	for {
+		done, err := w.r.advance(ctx, id)
+		switch {
+		case ctx.Err() != nil:
+			// Shutting down: run the step again as soon as a relay starts on this database.
+			return river.JobSnooze(0)
+		case err != nil:
+			return w.failed(ctx, job, err)
+		case done:
+			return nil
+		case time.Now().After(until):
+			return river.JobSnooze(w.r.cfg.PollInterval)
 		}
+		select {
+		case <-ctx.Done():
+			return river.JobSnooze(0)
+		case <-woken:
+		case <-time.After(w.r.cfg.PollInterval):
+		}
+	}
+}
+
+// failed lets River retry a failed step, or after the last attempt fails the cascade and queues
+// the updates held on its deploying stacks as the events they are.
+func (w *cascadeWorker) failed(ctx context.Context, job *river.Job[cascadeArgs], err error) error {
+	id := job.Args.CascadeID
+	log := w.r.log.With("cascade", id)
+	if job.Attempt < job.MaxAttempts {
 		log.Warn("cascade step failed; River retries it", "error", err.Error(), "attempt", job.Attempt)
 		return err
-	case done:
-		return nil
 	}
-	return river.JobSnooze(w.r.cfg.PollInterval)
+	msg := fmt.Sprintf("gave up after %d attempts: %v", job.Attempt, err)
+	log.Error("cascade failed", "error", msg)
+	ferr := inTx(ctx, w.r.db, func(tx *sql.Tx) error {
+		c, _, err := w.r.store.loadCascade(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if err := w.r.store.failCascade(ctx, tx, id, msg); err != nil {
+			return err
+		}
+		held, err := w.r.store.heldUpdates(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		for ref, v := range held {
+			project, stack := splitRef(ref)
+			ev := eventArgs{Organization: c.Organization, Project: project, Stack: stack, Version: v}
+			if _, err := w.r.jobs.InsertTx(ctx, tx, ev, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if ferr != nil {
+		return errors.Join(err, ferr)
+	}
+	w.r.metrics.cascadeFinished(id, cascadeFailed)
+	return err
 }
 
 // handleEvent records what an update means; held says it must wait (the relay's own deployment
@@ -109,8 +155,7 @@ func (r *Relay) handleEvent(ctx context.Context, ev Event) (held bool, err error
 			return err
 		}
 		if ev.Version <= rec.SeenVersion {
-			outcome = fmt.Sprintf("ignored: version %d is at or below %d, which the relay already accounted for "+
-				"(its own deployment, or an update already cascading)", ev.Version, rec.SeenVersion)
+			outcome = ignoredOutcome(ev.Version, rec.SeenVersion)
 			return nil
 		}
 		busy, err := r.store.deployingElsewhere(ctx, tx, ev.Organization, ref, 0)
@@ -138,6 +183,7 @@ func (r *Relay) handleEvent(ctx context.Context, ev Event) (held bool, err error
 	})
 	if err == nil && cascadeID != 0 {
 		r.metrics.rootArrived(cascadeID, ref, started)
+		r.wakeups.wake(cascadeID)
 	}
 	switch {
 	case err != nil:
@@ -150,4 +196,109 @@ func (r *Relay) handleEvent(ctx context.Context, ev Event) (held bool, err error
 		log.Info("update " + outcome)
 	}
 	return held, nil
+}
+
+// ignoredOutcome says why an update of version v starts nothing when the relay accounted for
+// the stack's updates up to seen.
+func ignoredOutcome(v, seen int) string {
+	return fmt.Sprintf("ignored: version %d is at or below %d, which the relay already accounted for "+
+		"(its own deployment, or an update already cascading)", v, seen)
+}
+
+// queued is what receiving an update did with it (queueUpdate).
+type queued struct {
+	what    queuedAs
+	cascade int64 // the cascade that holds it
+	seen    int   // the version the relay accounted for, when ignored
+}
+
+type queuedAs int
+
+const (
+	queuedNew       queuedAs = iota // a relay_event job was queued for it
+	queuedDuplicate                 // a job for it was already queued
+	queuedHeld                      // held on the row of the relay's own deployment of the stack
+	queuedIgnored                   // at or below the version the relay accounted for
+)
+
+// queueUpdate records a delivered update. Most deliveries a relay receives announce the updates
+// of its own deployments, which arrive as each deployment ends, while the cascade still
+// records it as running: those are held on the deploying stack's row, whose end consumes them,
+// and wake the cascade's step, since a deployment of its just ended. An update already
+// accounted for is dropped. Only the rest, an update nobody expected, is a job, whose worker
+// (handleEvent) starts or merges a cascade; checking and queueing in one transaction keeps a
+// deployment's end from slipping between them.
+func (r *Relay) queueUpdate(ctx context.Context, ev Event) (queued, error) {
+	var q queued
+	err := inTx(ctx, r.db, func(tx *sql.Tx) error {
+		ref := ev.Ref()
+		id, held, err := r.store.holdUpdate(ctx, tx, ev.Organization, ref, ev.Version)
+		if err != nil || held {
+			q = queued{what: queuedHeld, cascade: id}
+			return err
+		}
+		rec, err := r.store.stackRecord(ctx, tx, ev.Organization, ref)
+		if err != nil {
+			return err
+		}
+		if ev.Version <= rec.SeenVersion {
+			q = queued{what: queuedIgnored, seen: rec.SeenVersion}
+			return nil
+		}
+		res, err := r.jobs.InsertTx(ctx, tx, eventArgs(ev), nil)
+		if err != nil {
+			return err
+		}
+		q = queued{what: queuedNew}
+		if res.UniqueSkippedAsDuplicate {
+			q.what = queuedDuplicate
+		}
+		return nil
+	})
+	if err == nil && q.what == queuedHeld {
+		r.wakeups.wake(q.cascade)
+	}
+	return q, err
+}
+
+// cascadeQueue is the River queue of the cascades' steps, apart from the updates' jobs: a step
+// keeps its worker while its deployments run (cascadeWorker.Work), and updates must not wait
+// for it.
+const cascadeQueue = "relay_cascade"
+
+// wakeups lets a cascade's step, waiting between two looks at its deployments, start the next
+// look at once when one of its deployments ended (queueUpdate). Only the process running the
+// step can wake it; on another replica the poll interval bounds the wait.
+type wakeups struct {
+	mu      sync.Mutex
+	waiting map[int64]chan struct{}
+}
+
+// register returns the channel that wakes cascade id's step, and the func that forgets it.
+func (w *wakeups) register(id int64) (<-chan struct{}, func()) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.waiting == nil {
+		w.waiting = map[int64]chan struct{}{}
+	}
+	ch := make(chan struct{}, 1)
+	w.waiting[id] = ch
+	return ch, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.waiting[id] == ch {
+			delete(w.waiting, id)
+		}
+	}
+}
+
+// wake wakes cascade id's step if it waits in this process; wakes while it runs collapse into
+// one look after it.
+func (w *wakeups) wake(id int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	select {
+	case w.waiting[id] <- struct{}{}:
+	default:
+	}
 }

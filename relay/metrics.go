@@ -93,8 +93,13 @@ func newMetrics(r *Relay) *metrics {
 	for _, decision := range []string{"deploy", "skip"} {
 		m.decisionSeconds.WithLabelValues(decision)
 	}
+	retries := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Namespace: metricsNamespace, Name: "transaction_retries_total",
+		Help: "Transactions PostgreSQL aborted as conflicting with a concurrent one (SERIALIZABLE), which the " +
+			"relay then ran again; counted for the whole process.",
+	}, func() float64 { return float64(conflictRetries.Load()) })
 	m.registry.MustRegister(m.deliveries, m.cascadesStarted, m.cascadesFinished, m.deploymentsStarted,
-		m.deploymentsEnded, m.stacksSkipped, m.decisionSeconds, &queueCollector{r: r},
+		m.deploymentsEnded, m.stacksSkipped, m.decisionSeconds, retries, &queueCollector{r: r},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector())
 	return m

@@ -71,6 +71,9 @@ func TestMetricsCountWhatTheCascadesDid(t *testing.T) {
 	for _, name := range []string{"cascades_started_total", "deployments_started_total"} {
 		assert.Zero(t, metricValue(t, m, "auto_deploy_relay_"+name), "%s before any delivery", name)
 	}
+	// Counted for the whole process, which other tests share: only its presence is checked here.
+	require.Contains(t, m, "auto_deploy_relay_transaction_retries_total")
+	assert.Equal(t, dto.MetricType_COUNTER, m["auto_deploy_relay_transaction_retries_total"].GetType())
 
 	first := fc.update("p/root", map[string]any{"v": 1})
 	h.deliver(first)

@@ -7,9 +7,10 @@ import (
 
 // An update is delivered once per edge leaving its stack, and River's unique insert of the
 // second and later deliveries is a write (an upsert that returns the job already queued), so on
-// SQLite every delivery costs a synced commit. recentEvents remembers the updates queued in the
-// last recentEventsFor, and a delivery of one of them is answered as the duplicate River would
-// call it, without a write: for that long the job queued for it is available, running,
+// SQLite every delivery costs a synced commit. recentEvents remembers the updates received in
+// the last recentEventsFor (queued, or held on the row of the relay's own deployment, or found
+// already accounted for: queueUpdate), and a delivery of one of them is answered as a duplicate,
+// without a write. A held or ignored update stays so, and a queued one's job is available, running,
 // scheduled, retryable or completed, the states in which River refuses a duplicate, because
 // the relay never cancels an event job and discarding one takes all its attempts, spread by
 // River's backoff over hours.

@@ -18,6 +18,10 @@ import (
 	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
 )
 
+// Version is the relay's release, stamped at build time with
+// -ldflags "-X github.com/autodeploy-dev/pulumi-auto-deploy/relay.Version=1.2.3" (make build, make dist).
+var Version = "0.0.1-dev"
+
 // Config is everything a relay needs; New checks it.
 type Config struct {
 	// Addr is the address to listen on, such as ":8080" or "127.0.0.1:0" (any free port: the
@@ -64,6 +68,8 @@ type Relay struct {
 	jobs  *river.Client[*sql.Tx]
 	// recent spares the repeated deliveries of one update a write each (recent.go).
 	recent recentEvents
+	// wakeups starts a cascade's next look when one of its deployments ended (jobs.go).
+	wakeups wakeups
 
 	metrics *metrics
 	// stepTimeout bounds one step of a cascade.
@@ -136,14 +142,14 @@ func (r *Relay) Run(ctx context.Context) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	// replica is River's name for this process, as river_job.attempted_by records it.
-	r.log.Info("listening", "addr", r.addr, "db", displayDB(r.cfg.DB), "replica", r.jobs.ID())
+	r.log.Info("listening", "addr", r.addr, "db", displayDB(r.cfg.DB), "replica", r.jobs.ID(), "version", Version)
 
 	var serveErr error
 	select {
 	case <-ctx.Done():
 	case serveErr = <-served:
 	}
-	r.log.Info("shutting down")
+	r.log.Info("shutting down", "transaction_retries", conflictRetries.Load())
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ShutdownGrace)
 	defer cancel()
 	_ = srv.Shutdown(shutdownCtx)
@@ -177,8 +183,11 @@ func (r *Relay) open(ctx context.Context) error {
 	river.AddWorker(workers, &cascadeWorker{r: r})
 	fetch := min(r.cfg.PollInterval, time.Second)
 	cfg := &river.Config{
-		Logger:  quiet,
-		Queues:  map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: 8}},
+		Logger: quiet,
+		Queues: map[string]river.QueueConfig{
+			river.QueueDefault: {MaxWorkers: 8},
+			cascadeQueue:       {MaxWorkers: 16},
+		},
 		Workers: workers,
 		// Neither SQLite nor River's database/sql driver has notifications: the queue looks for
 		// due jobs this often. Snoozes up to River's scheduler interval (5s, the default

@@ -246,3 +246,64 @@ WHERE s.organization = $1 AND s.project = $2 AND s.stack = $3 AND s.state = $4 A
 		org, project, stack, string(StateDeploying), cascadeRunning, except).Scan(&n)
 	return n > 0, err
 }
+
+// holdUpdate records an update of ref to version on ref's row in the running cascade that is
+// deploying it, if one is, and returns that cascade: the relay's own deployment of ref is in
+// flight, and its end decides whether the update was that deployment's (takeHeld).
+func (s *store) holdUpdate(ctx context.Context, q querier, org, ref string, version int) (int64, bool, error) {
+	project, stack := splitRef(ref)
+	rows, err := q.QueryContext(ctx, `
+UPDATE relay_cascade_stack SET held_version = CASE WHEN held_version < $4 THEN $4 ELSE held_version END
+WHERE organization = $1 AND project = $2 AND stack = $3 AND state = $5
+	AND cascade_id IN (SELECT id FROM relay_cascade WHERE state = $6)
+RETURNING cascade_id`, org, project, stack, version, string(StateDeploying), cascadeRunning)
+	if err != nil {
+		return 0, false, err
+	}
+	defer func() { _ = rows.Close() }()
+	var id int64
+	held := false
+	for rows.Next() {
+		if err := rows.Scan(&id); err != nil {
+			return 0, false, err
+		}
+		held = true
+	}
+	return id, held, rows.Err()
+}
+
+// takeHeld returns the newest update held on ref's row of cascade id (0 for none) and clears it.
+func (s *store) takeHeld(ctx context.Context, q querier, id int64, ref string) (int, error) {
+	project, stack := splitRef(ref)
+	var held int
+	err := q.QueryRowContext(ctx, `
+SELECT held_version FROM relay_cascade_stack WHERE cascade_id = $1 AND project = $2 AND stack = $3`,
+		id, project, stack).Scan(&held)
+	if err != nil || held == 0 {
+		return 0, err
+	}
+	_, err = q.ExecContext(ctx, `
+UPDATE relay_cascade_stack SET held_version = 0 WHERE cascade_id = $1 AND project = $2 AND stack = $3`,
+		id, project, stack)
+	return held, err
+}
+
+// heldUpdates returns the updates held on cascade id's rows, by stack.
+func (s *store) heldUpdates(ctx context.Context, q querier, id int64) (map[string]int, error) {
+	rows, err := q.QueryContext(ctx, `
+SELECT project, stack, held_version FROM relay_cascade_stack WHERE cascade_id = $1 AND held_version > 0`, id)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = rows.Close() }()
+	out := map[string]int{}
+	for rows.Next() {
+		var project, stack string
+		var v int
+		if err := rows.Scan(&project, &stack, &v); err != nil {
+			return nil, err
+		}
+		out[project+"/"+stack] = v
+	}
+	return out, rows.Err()
+}
