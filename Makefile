@@ -7,7 +7,7 @@ BIN           := $(CURDIR)/bin
 VERSION       := 0.1.0
 PULUMI_VERSION := v3.259.0
 MODULE        := github.com/autodeploy-dev/pulumi-auto-deploy
-LDFLAGS       := -X $(MODULE)/provider.Version=$(VERSION)
+LDFLAGS       := -X $(MODULE)/provider.Version=$(VERSION) -X $(MODULE)/relay.Version=$(VERSION)
 
 # This machine's Go proxy serves pulumi modules whose checksums the checksum database
 # reachable from here cannot confirm, so GONOSUMDB skips that lookup for them (the committed
@@ -45,7 +45,7 @@ $(EMULATOR): $(GO_SOURCES)
 
 # The cascade relay (docs/relay.md); pure Go (SQLite included), so CGO is off.
 $(RELAY): $(GO_SOURCES)
-	CGO_ENABLED=0 $(GO) build -o $@ ./cmd/pulumi-auto-deploy-relay
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $@ ./cmd/pulumi-auto-deploy-relay
 
 # get-schema prints the built plugin's schema without its version, so schema.json only
 # changes when the provider does.

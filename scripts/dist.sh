@@ -19,7 +19,7 @@
 # provider.Version. The tarballs are reproducible: sorted entries, fixed modes, owner 0:0,
 # mtime SOURCE_DATE_EPOCH (default: the last commit's time), gzip without name or time.
 #
-# Environment: VERSION (default 0.1.0), LDFLAGS (default: the version -X flag), GO, DIST
+# Environment: VERSION (default 0.1.0), LDFLAGS (default: the -X flags stamping the version into the plugin and the relay), GO, DIST
 # (default dist/), PLATFORMS (default all six; `host` is this machine's GOOS/GOARCH, which is what
 # `make dist-host` builds for the e2e tests and the demo), COMPONENTS (default "plugin relay";
 # `make dist-host` builds the plugin alone, which is all the e2e tests install),
@@ -32,7 +32,7 @@ module=github.com/autodeploy-dev/pulumi-auto-deploy
 components=${COMPONENTS:-plugin relay}
 version=${VERSION:-0.1.0}
 version=${version#v}
-ldflags=${LDFLAGS:-"-X $module/provider.Version=$version"}
+ldflags=${LDFLAGS:-"-X $module/provider.Version=$version -X $module/relay.Version=$version"}
 go=${GO:-go}
 dist=${DIST:-$root/dist}
 platforms=${PLATFORMS:-linux/amd64 linux/arm64 darwin/amd64 darwin/arm64 windows/amd64 windows/arm64}

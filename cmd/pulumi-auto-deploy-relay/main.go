@@ -22,27 +22,33 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stderr, os.Getenv); err != nil {
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv); err != nil {
 		fmt.Fprintln(os.Stderr, "pulumi-auto-deploy-relay:", err)
 		stop()
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, args []string, stderr io.Writer, getenv func(string) string) error {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("pulumi-auto-deploy-relay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", ":8080", "address to listen on; port 0 picks a free one (the \"listening\" log line says which)")
 	db := fs.String("db", "relay.db", "where the relay keeps its state and job queue, migrated at start: a SQLite "+
 		"file (created if missing) for one relay process, or a postgres:// URL that several replicas share")
 	apiURL := fs.String("api-url", cloud.DefaultBaseURL, "Pulumi Cloud API URL")
-	poll := fs.Duration("poll", 5*time.Second, "how often a cascade checks its deployments in flight")
+	poll := fs.Duration("poll", 5*time.Second, "how often a cascade checks its deployments in flight "+
+		"(it checks at once when the update of one of them arrives)")
 	rescueAfter := fs.Duration("rescue-after", 15*time.Second, "PostgreSQL only: how long a step can run before "+
 		"another replica takes it over as abandoned by one that died; a step runs for at most 3/4 of it")
+	version := fs.Bool("version", false, "print the relay's version and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
+		return err
+	}
+	if *version {
+		_, err := fmt.Fprintln(stdout, "pulumi-auto-deploy-relay", relay.Version)
 		return err
 	}
 	if fs.NArg() > 0 {

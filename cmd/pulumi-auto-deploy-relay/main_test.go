@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"io"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/autodeploy-dev/pulumi-auto-deploy/relay"
 )
 
 func TestRunRefusesWhatItCannotStartWith(t *testing.T) {
@@ -31,7 +34,16 @@ func TestRunRefusesWhatItCannotStartWith(t *testing.T) {
 			err: `cloud: base URL "ftp://x" must use http or https`},
 	}
 	for _, tt := range tests {
-		err := run(t.Context(), tt.args, io.Discard, env(tt.env))
+		err := run(t.Context(), tt.args, io.Discard, io.Discard, env(tt.env))
 		assert.EqualError(t, err, tt.err, tt.name)
 	}
+}
+
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	// No token or secret is needed to ask for the version.
+	err := run(t.Context(), []string{"--version"}, &out, io.Discard, func(string) string { return "" })
+	assert.NoError(t, err)
+	assert.Equal(t, "pulumi-auto-deploy-relay "+relay.Version+"\n", out.String())
 }

@@ -111,6 +111,9 @@ func TestReleaseTarballOfTheRelay(t *testing.T) {
 		help, err := exec.Command(bin, "-h").CombinedOutput()
 		require.NoError(t, err, "%s -h:\n%s", binary, help)
 		assert.Contains(t, string(help), "-db string")
+		stamped, err := exec.Command(bin, "--version").Output()
+		require.NoError(t, err, "%s --version", binary)
+		assert.Equal(t, binary+" "+version+"\n", string(stamped), "the release's version is stamped in the binary")
 	}
 }
 
@@ -203,6 +206,8 @@ func TestTheImageRunsTheStaticRelayAsANonRootUser(t *testing.T) {
 	require.NotEmpty(t, buildCmd, "the build stage builds the relay")
 	assert.Contains(t, buildCmd, "CGO_ENABLED=0", "a static binary, which distroless/static can run")
 	assert.Contains(t, buildCmd, "./cmd/"+binary)
+	assert.Contains(t, buildCmd, "-X github.com/autodeploy-dev/pulumi-auto-deploy/relay.Version=${VERSION}",
+		"the image's relay says its version")
 
 	assert.Regexp(t, `^(scratch|gcr\.io/distroless/static(-debian\d+)?(:\S+)?)$`, image.from,
 		"the image holds the static binary alone")
