@@ -43,18 +43,26 @@ func TestUpdatesHeldOnTheDeployingStack(t *testing.T) {
 	assert.False(t, held, "b waits: its update is not the relay's")
 	_, held = hold("p/x", 4)
 	assert.False(t, held, "a stack of no cascade")
-	heldByStack, err := s.heldUpdates(ctx, db, id)
-	require.NoError(t, err)
-	assert.Equal(t, map[string]int{"p/a": 5}, heldByStack, "the newest version is kept")
 
 	v, err := s.takeHeld(ctx, db, id, "p/a")
 	require.NoError(t, err)
-	assert.Equal(t, 5, v)
+	assert.Equal(t, 5, v, "the newest version is kept")
 	v, err = s.takeHeld(ctx, db, id, "p/a")
 	require.NoError(t, err)
 	assert.Zero(t, v, "taken once")
 
-	require.NoError(t, s.failCascade(ctx, db, id, "gave up"))
+	// A cascade that gives up hands back what is held on its deploying stacks, which stop
+	// deploying, so nothing more is held on them.
 	_, held = hold("p/a", 6)
-	assert.False(t, held, "a cascade that ended holds nothing")
+	require.True(t, held)
+	abandoned, err := s.abandonDeploying(ctx, db, id, "gave up")
+	require.NoError(t, err)
+	assert.Equal(t, map[string]int{"p/a": 6}, abandoned)
+	_, held = hold("p/a", 7)
+	assert.False(t, held, "a stack the relay no longer follows")
+
+	require.NoError(t, s.failCascade(ctx, db, id, "gave up"))
+	require.NoError(t, s.saveNode(ctx, db, id, nodes[0]))
+	_, held = hold("p/a", 8)
+	assert.False(t, held, "a cascade that ended holds nothing, even on a row left deploying")
 }

@@ -119,7 +119,8 @@ func (w *cascadeWorker) failed(ctx context.Context, job *river.Job[cascadeArgs],
 		if err := w.r.store.failCascade(ctx, tx, id, msg); err != nil {
 			return err
 		}
-		held, err := w.r.store.heldUpdates(ctx, tx, id)
+		held, err := w.r.store.abandonDeploying(ctx, tx, id, "the relay gave up on this cascade and no longer follows "+
+			"the deployment, which may still run: "+msg)
 		if err != nil {
 			return err
 		}
@@ -228,9 +229,17 @@ const (
 // accounted for is dropped. Only the rest, an update nobody expected, is a job, whose worker
 // (handleEvent) starts or merges a cascade; checking and queueing in one transaction keeps a
 // deployment's end from slipping between them.
+//
+// On PostgreSQL the transaction is READ COMMITTED, not SERIALIZABLE like the relay's others:
+// deliveries arrive by the hundred as a layer of deployments ends, and under SERIALIZABLE they
+// and the step recording those ends aborted each other by the thousand (the cascade row they
+// read is the one each step writes). What the relay relies on still holds through row locks:
+// the hold updates the stack's row only while it is deploying, re-checked after any concurrent
+// write to that row commits; a step that records the end (or a give-up, abandonDeploying) after
+// a hold committed conflicts on that row and runs again, so it sees the held version.
 func (r *Relay) queueUpdate(ctx context.Context, ev Event) (queued, error) {
 	var q queued
-	err := inTx(ctx, r.db, func(tx *sql.Tx) error {
+	err := inTxReadCommitted(ctx, r.db, func(tx *sql.Tx) error {
 		ref := ev.Ref()
 		id, held, err := r.store.holdUpdate(ctx, tx, ev.Organization, ref, ev.Version)
 		if err != nil || held {

@@ -295,6 +295,12 @@ func inTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
 	if _, pg := db.Driver().(*stdlib.Driver); pg {
 		opts = &sql.TxOptions{Isolation: sql.LevelSerializable}
 	}
+	return retryTx(ctx, db, opts, fn)
+}
+
+// retryTx runs fn in a transaction with opts, again after each conflict PostgreSQL aborts it
+// for, up to 20 times.
+func retryTx(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(tx *sql.Tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := runTx(ctx, db, opts, fn)
 		if err == nil || !retryable(err) || attempt == 20 {
@@ -307,6 +313,13 @@ func inTx(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
 		case <-time.After(time.Duration(attempt*(1+rand.IntN(10))) * time.Millisecond):
 		}
 	}
+}
+
+// inTxReadCommitted is inTx at PostgreSQL's default isolation, READ COMMITTED, for a transaction
+// whose guarantees come from row locks rather than from SERIALIZABLE (queueUpdate says why).
+// PostgreSQL may still abort it as a deadlock, and then it runs again.
+func inTxReadCommitted(ctx context.Context, db *sql.DB, fn func(tx *sql.Tx) error) error {
+	return retryTx(ctx, db, nil, fn)
 }
 
 func runTx(ctx context.Context, db *sql.DB, opts *sql.TxOptions, fn func(tx *sql.Tx) error) error {

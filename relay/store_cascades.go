@@ -288,10 +288,16 @@ UPDATE relay_cascade_stack SET held_version = 0 WHERE cascade_id = $1 AND projec
 	return held, err
 }
 
-// heldUpdates returns the updates held on cascade id's rows, by stack.
-func (s *store) heldUpdates(ctx context.Context, q querier, id int64) (map[string]int, error) {
+// abandonDeploying marks the stacks cascade id is deploying as failed, saying why (the relay no
+// longer follows their deployments: the cascade gave up), and returns the updates held on them
+// by stack. Changing their state is what keeps an update delivered meanwhile from being held on
+// a cascade that ended (holdUpdate matches deploying rows only); on PostgreSQL, a hold
+// committed after this transaction began makes it conflict and run again, so none is missed.
+func (s *store) abandonDeploying(ctx context.Context, q querier, id int64, why string) (map[string]int, error) {
 	rows, err := q.QueryContext(ctx, `
-SELECT project, stack, held_version FROM relay_cascade_stack WHERE cascade_id = $1 AND held_version > 0`, id)
+UPDATE relay_cascade_stack SET state = $2, reason = $3
+WHERE cascade_id = $1 AND state = $4
+RETURNING project, stack, held_version`, id, string(StateFailed), why, string(StateDeploying))
 	if err != nil {
 		return nil, err
 	}
@@ -303,7 +309,9 @@ SELECT project, stack, held_version FROM relay_cascade_stack WHERE cascade_id = 
 		if err := rows.Scan(&project, &stack, &v); err != nil {
 			return nil, err
 		}
-		out[project+"/"+stack] = v
+		if v > 0 {
+			out[project+"/"+stack] = v
+		}
 	}
 	return out, rows.Err()
 }
