@@ -344,3 +344,31 @@ func deploymentOf(c CascadeView, ref string) string {
 	}
 	return ""
 }
+
+func TestAStoppingRelayHandsItsCascadesBackAtOnce(t *testing.T) {
+	t.Parallel()
+	// root → a, a deploying: the cascade's job waits between two looks when the relay stops. It
+	// must not hold the stop for the grace period (an hour here), and the next relay on the
+	// database finishes the cascade.
+	fc := newFakeCloud("acme", "p/root", "p/a")
+	fc.edge("p/root", "p/a")
+	fc.setHold("p/a", true)
+	db := testDB(t)
+	h := startRelay(t, fc, db, func(c *Config) { c.PollInterval, c.ShutdownGrace = time.Hour, time.Hour })
+	h.deliver(fc.update("p/root", map[string]any{"v": 1}))
+	h.waitFor("a deploying", func(cs []CascadeView) bool { return len(cs) == 1 && deploymentOf(cs[0], "p/a") != "" })
+	stopped := make(chan error, 1)
+	go func() { stopped <- h.stop() }()
+	select {
+	case err := <-stopped:
+		require.NoError(t, err)
+	case <-time.After(defaultWait):
+		t.Fatal("the relay did not stop: a cascade waiting between two looks held it for the grace period")
+	}
+
+	fc.setHold("p/a", false)
+	next := startRelay(t, fc, db)
+	c := next.waitDone(1)
+	assert.Equal(t, StateSucceeded, states(c)["p/a"])
+	assert.Len(t, fc.deploymentsOf("p/a"), 1, "the next relay follows the deployment started, and starts no other")
+}

@@ -94,6 +94,9 @@ func (w *cascadeWorker) Work(ctx context.Context, job *river.Job[cascadeArgs]) e
 		select {
 		case <-ctx.Done():
 			return river.JobSnooze(0)
+		case <-w.r.stopping:
+			// The next look is the next relay's (or another replica's), at once.
+			return river.JobSnooze(0)
 		case <-woken:
 		case <-time.After(w.r.cfg.PollInterval):
 		}

@@ -70,6 +70,10 @@ type Relay struct {
 	recent recentEvents
 	// wakeups starts a cascade's next look when one of its deployments ended (jobs.go).
 	wakeups wakeups
+	// stopping is closed when the relay begins to stop: a cascade's job waiting between two looks
+	// hands the cascade back to the queue instead of waiting for the next look.
+	stopping     chan struct{}
+	stoppingOnce sync.Once
 
 	metrics *metrics
 	// stepTimeout bounds one step of a cascade.
@@ -103,7 +107,7 @@ func New(cfg Config) (*Relay, error) {
 	if strings.TrimSpace(cfg.Secret) == "" {
 		return nil, errors.New("the webhook secret is empty: every delivery would be refused")
 	}
-	r := &Relay{cfg: cfg, log: cfg.Logger, cloud: cfg.Cloud, listening: make(chan struct{})}
+	r := &Relay{cfg: cfg, log: cfg.Logger, cloud: cfg.Cloud, listening: make(chan struct{}), stopping: make(chan struct{})}
 	r.metrics = newMetrics(r)
 	r.secrets = append(r.secrets, []byte(cfg.Secret))
 	if cfg.PreviousSecret != "" {
@@ -222,6 +226,7 @@ func (r *Relay) open(ctx context.Context) error {
 // stopJobs lets the running steps finish, then interrupts what is left; an interrupted step
 // runs again at the next start.
 func (r *Relay) stopJobs() {
+	r.stoppingOnce.Do(func() { close(r.stopping) })
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.ShutdownGrace)
 	defer cancel()
 	if err := r.jobs.Stop(ctx); err != nil {
