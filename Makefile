@@ -155,7 +155,7 @@ test-e2e: tools build dist-host postgres-deps
 # four 2,000-stack DeploymentGraphs alone take 4 to 5 minutes, and BENCH_ONLY selects.
 # Both print progress per phase and a markdown report, also written to bin/.
 # TestBenchSmoke runs the same harness in test-e2e. bench then measures the cascade relay's
-# added latency per level of the 301-stack tree (TestBenchRelayLatency, about 4 more minutes).
+# added latency per level of the 301-stack tree (TestBenchRelayLatency, under a minute).
 BENCH_TEST := $(GO) test -tags "e2e bench" -count=1 -run '^TestBench$$' -v
 
 bench: tools build

@@ -166,7 +166,7 @@ func (b *relayLatencyBench) cascade(viaRelay bool) []emulator.Deployment {
 		require.NoError(t, b.c.SetDeploymentBehaviour("org", "tree", fmt.Sprintf("s%d", i), emulator.DeploymentBehaviour{
 			Outputs: &emulator.StackOutputs{Plain: map[string]any{"round": b.round}}}))
 	}
-	mark := len(b.c.Deployments())
+	mark := b.c.DeploymentCount()
 	b.c.SetFaults(emulator.Faults{Latency: b.sc.Latency})
 	defer b.c.SetFaults(emulator.Faults{})
 	b.api(http.MethodPost, "/api/stacks/org/tree/s0/deployments", `{"operation":"update","inheritSettings":true}`)
@@ -176,7 +176,7 @@ func (b *relayLatencyBench) cascade(viaRelay bool) []emulator.Deployment {
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
 	defer cancel()
 	err := b.c.Server.WaitFor(ctx, func() bool {
-		return len(b.c.Deployments())-mark >= b.sc.Stacks && b.c.Idle() && (!viaRelay || b.relayDone())
+		return b.c.DeploymentCount()-mark >= b.sc.Stacks && b.c.Idle() && (!viaRelay || b.relayDone())
 	})
 	require.NoError(t, err, "the cascade did not end")
 	byStack := make([]emulator.Deployment, b.sc.Stacks)

@@ -220,7 +220,7 @@ func (b *relayScaleBench) cascade(round int) relayScaleRound {
 		require.NoError(t, b.c.SetDeploymentBehaviour(relayScaleOrg, relayScaleProject, s,
 			emulator.DeploymentBehaviour{Outputs: outputs}))
 	}
-	mark := len(b.c.Deployments())
+	mark := b.c.DeploymentCount()
 	before, _ := b.newestCascade()
 	b.c.ResetStats()
 	event := time.Now()
@@ -228,8 +228,11 @@ func (b *relayScaleBench) cascade(round int) relayScaleRound {
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(t.Context(), 15*time.Minute)
 	defer cancel()
+	// The condition runs at every change in the emulator, thousands a second: it must not copy
+	// the deployments (as Deployments does) while the relay works, or the bench takes the CPU
+	// and the emulator's lock from what it measures.
 	err = b.c.Server.WaitFor(ctx, func() bool {
-		if len(b.c.Deployments())-mark < len(b.stacks) || !b.c.Idle() {
+		if b.c.DeploymentCount()-mark < len(b.stacks) || !b.c.Idle() {
 			return false
 		}
 		id, state := b.newestCascade()

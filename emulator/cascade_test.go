@@ -35,6 +35,7 @@ func TestCascadeDeploysTheTreeOnceInBreadthFirstOrder(t *testing.T) {
 	assert.Empty(t, res.FailedDeliveries)
 	assert.Equal(t, []string{"b", "c", "d", "e", "f"}, stackNames(res.Deployments))
 	assert.Equal(t, res.Deployments, h.srv.Deployments())
+	assert.Equal(t, len(res.Deployments), h.srv.DeploymentCount())
 
 	for _, d := range res.Deployments {
 		assert.Equal(t, "update", d.Operation)

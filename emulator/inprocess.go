@@ -71,6 +71,10 @@ func (s *Server) Webhooks() []Webhook { return s.store.AllWebhooks() }
 // Deployments returns every deployment in the order they were started.
 func (s *Server) Deployments() []Deployment { return s.store.AllDeployments() }
 
+// DeploymentCount is len(Deployments()) without the copy, for a WaitFor condition that runs at
+// every change of a busy emulator.
+func (s *Server) DeploymentCount() int { return s.store.DeploymentCount() }
+
 // Deliveries returns every delivery in the order they were made.
 func (s *Server) Deliveries() []Delivery { return s.store.AllDeliveries() }
 

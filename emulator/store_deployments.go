@@ -96,6 +96,12 @@ func (s *store) AllDeployments() []Deployment {
 	return slices.Clone(s.deployments)
 }
 
+func (s *store) DeploymentCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.deployments)
+}
+
 // Manual deployments.
 //
 // By default a deployment runs to its end the moment it is created, inside the cascade that created it,
