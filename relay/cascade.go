@@ -71,14 +71,7 @@ func (r *Relay) advance(ctx context.Context, id int64) (bool, error) {
 		if len(settled) == 0 {
 			return false, nil
 		}
-		err = inTx(ctx, r.db, func(tx *sql.Tx) error {
-			for _, n := range settled {
-				if err := r.store.saveNode(ctx, tx, c.ID, *n); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+		err = inTx(ctx, r.db, func(tx *sql.Tx) error { return r.store.saveNodes(ctx, tx, c.ID, values(settled)) })
 		if err != nil {
 			return false, err
 		}
@@ -237,14 +230,7 @@ func (r *Relay) judgeReady(ctx context.Context, log *slog.Logger, c cascadeRow, 
 		}
 	}
 	if len(busy) > 0 {
-		err := inTx(ctx, r.db, func(tx *sql.Tx) error {
-			for _, n := range busy {
-				if err := r.store.saveNode(ctx, tx, c.ID, *n); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+		err := inTx(ctx, r.db, func(tx *sql.Tx) error { return r.store.saveNodes(ctx, tx, c.ID, values(busy)) })
 		if err != nil {
 			return nil, err
 		}

@@ -95,10 +95,16 @@ func (r *Relay) startDeployments(ctx context.Context, log *slog.Logger, c cascad
 			if busy {
 				continue
 			}
-			if err := r.store.saveNode(ctx, tx, c.ID, intents[i]); err != nil {
-				return err
-			}
 			recorded[i] = true
+		}
+		var record []nodeRow
+		for i := range starts {
+			if recorded[i] {
+				record = append(record, intents[i])
+			}
+		}
+		if err := r.store.saveNodes(ctx, tx, c.ID, record); err != nil {
+			return err
 		}
 		return r.recordEnds(ctx, tx, c, ends)
 	})
@@ -149,10 +155,8 @@ func (r *Relay) postDeployments(ctx context.Context, log *slog.Logger, c cascade
 		}
 	}
 	werr := inTx(ctx, r.db, func(tx *sql.Tx) error {
-		for _, n := range saves {
-			if err := r.store.saveNode(ctx, tx, c.ID, *n); err != nil {
-				return err
-			}
+		if err := r.store.saveNodes(ctx, tx, c.ID, values(saves)); err != nil {
+			return err
 		}
 		return r.recordEnds(ctx, tx, c, ends)
 	})
@@ -281,16 +285,19 @@ func (r *Relay) prepareEnd(ctx context.Context, c cascadeRow, n *nodeRow, ok boo
 // is at or below the stack's version read after the end, and is dropped; a newer one is someone
 // else's, and is queued as an event like any delivered update.
 func (r *Relay) recordEnds(ctx context.Context, tx *sql.Tx, c cascadeRow, ends []ended) error {
+	// The rows first: takeHeld locks each (see there).
 	for i := range ends {
-		e := &ends[i]
-		held, err := r.store.takeHeld(ctx, tx, c.ID, e.n.Stack)
+		held, err := r.store.takeHeld(ctx, tx, c.ID, ends[i].n.Stack)
 		if err != nil {
 			return err
 		}
-		e.held = held
-		if held > e.n.Version {
+		ends[i].held = held
+	}
+	nodes := make([]nodeRow, len(ends))
+	for i, e := range ends {
+		if e.held > e.n.Version {
 			project, stack := splitRef(e.n.Stack)
-			ev := eventArgs{Organization: c.Organization, Project: project, Stack: stack, Version: held}
+			ev := eventArgs{Organization: c.Organization, Project: project, Stack: stack, Version: e.held}
 			if _, err := r.jobs.InsertTx(ctx, tx, ev, nil); err != nil {
 				return err
 			}
@@ -300,17 +307,12 @@ func (r *Relay) recordEnds(ctx context.Context, tx *sql.Tx, c cascadeRow, ends [
 				return err
 			}
 		}
-		if err := r.store.setLastFailed(ctx, tx, c.Organization, e.n.Stack, !e.ok); err != nil {
+		if err := r.store.recordDeploymentEnd(ctx, tx, c.Organization, e.n.Stack, e.n.Version, !e.ok); err != nil {
 			return err
 		}
-		if err := r.store.raiseSeen(ctx, tx, c.Organization, e.n.Stack, e.n.Version); err != nil {
-			return err
-		}
-		if err := r.store.saveNode(ctx, tx, c.ID, *e.n); err != nil {
-			return err
-		}
+		nodes[i] = *e.n
 	}
-	return nil
+	return r.store.saveNodes(ctx, tx, c.ID, nodes)
 }
 
 func (r *Relay) logEnds(ctx context.Context, log *slog.Logger, c cascadeRow, ends []ended) {

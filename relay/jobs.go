@@ -68,16 +68,16 @@ type cascadeWorker struct {
 // Timeout bounds one step; walking a large graph is the longest.
 func (w *cascadeWorker) Timeout(*river.Job[cascadeArgs]) time.Duration { return w.r.stepTimeout }
 
-// Work advances the cascade one look at a time (advance) until it is over or the job has run
-// for a quarter of its timeout, then snoozes. Between looks it waits for the poll interval, or
-// less when one of the cascade's deployments ends in the meantime (wakeups): keeping the job
-// between looks saves the queue a round of writes per look, and a cascade waits for no poll
-// after a deployment's end.
+// Work advances the cascade one look at a time (advance) until it is over, or until the job has
+// run for a quarter of its timeout or maxFollow, then snoozes. Between looks it waits for the
+// poll interval, or less when one of the cascade's deployments ends in the meantime (wakeups):
+// keeping the job between looks saves the queue a round of writes per look, and a cascade waits
+// for no poll after a deployment's end.
 func (w *cascadeWorker) Work(ctx context.Context, job *river.Job[cascadeArgs]) error {
 	id := job.Args.CascadeID
 	woken, forget := w.r.wakeups.register(id)
 	defer forget()
-	until := time.Now().Add(w.r.stepTimeout / 4)
+	until := time.Now().Add(min(w.r.stepTimeout/4, maxFollow))
 	for {
 		done, err := w.r.advance(ctx, id)
 		switch {
@@ -275,8 +275,14 @@ func (r *Relay) queueUpdate(ctx context.Context, ev Event) (queued, error) {
 
 // cascadeQueue is the River queue of the cascades' steps, apart from the updates' jobs: a step
 // keeps its worker while its deployments run (cascadeWorker.Work), and updates must not wait
-// for it.
-const cascadeQueue = "relay_cascade"
+// for it. cascadeWorkers bounds the cascades a relay process follows at once; a worker mostly
+// waits, and the Cloud client bounds the requests they make together. A job gives its cascade
+// back to the queue after maxFollow at most, so that more cascades than workers take turns.
+const (
+	cascadeQueue   = "relay_cascade"
+	cascadeWorkers = 100
+	maxFollow      = time.Minute
+)
 
 // wakeups lets a cascade's step, waiting between two looks at its deployments, start the next
 // look at once when one of its deployments ended (queueUpdate). Only the process running the

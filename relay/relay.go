@@ -190,7 +190,7 @@ func (r *Relay) open(ctx context.Context) error {
 		Logger: quiet,
 		Queues: map[string]river.QueueConfig{
 			river.QueueDefault: {MaxWorkers: 8},
-			cascadeQueue:       {MaxWorkers: 16},
+			cascadeQueue:       {MaxWorkers: cascadeWorkers},
 		},
 		Workers: workers,
 		// Neither SQLite nor River's database/sql driver has notifications: the queue looks for

@@ -187,25 +187,43 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 
 // saveNode records everything about a stack that changes as its cascade runs.
 func (s *store) saveNode(ctx context.Context, q querier, id int64, n nodeRow) error {
-	project, stack := splitRef(n.Stack)
-	against, err := json.Marshal(n.Against)
-	if err != nil {
-		return err
+	return s.saveNodes(ctx, q, id, []nodeRow{n})
+}
+
+// saveNodes records nodes of cascade id as saveNode does, and the cascade's last change once.
+func (s *store) saveNodes(ctx context.Context, q querier, id int64, nodes []nodeRow) error {
+	if len(nodes) == 0 {
+		return nil
 	}
-	if n.Against == nil {
-		against = []byte("{}")
-	}
-	_, err = q.ExecContext(ctx, `
+	for _, n := range nodes {
+		project, stack := splitRef(n.Stack)
+		against, err := json.Marshal(n.Against)
+		if err != nil {
+			return err
+		}
+		if n.Against == nil {
+			against = []byte("{}")
+		}
+		if _, err := q.ExecContext(ctx, `
 UPDATE relay_cascade_stack SET state = $4, generation = $5, reason = $6, deployment_id = $7, deployments = $8,
 	prior_version = $9, against = $10, version = $11, cause = $12
 WHERE cascade_id = $1 AND project = $2 AND stack = $3`,
-		id, project, stack, string(n.State), n.Generation, n.Reason, n.DeploymentID, n.Deployments,
-		n.PriorVersion, string(against), n.Version, n.Cause)
-	if err != nil {
-		return err
+			id, project, stack, string(n.State), n.Generation, n.Reason, n.DeploymentID, n.Deployments,
+			n.PriorVersion, string(against), n.Version, n.Cause); err != nil {
+			return err
+		}
 	}
-	_, err = q.ExecContext(ctx, `UPDATE relay_cascade SET updated_ms = $2 WHERE id = $1`, id, ms(s.now()))
+	_, err := q.ExecContext(ctx, `UPDATE relay_cascade SET updated_ms = $2 WHERE id = $1`, id, ms(s.now()))
 	return err
+}
+
+// values returns the nodes ptrs point to.
+func values(ptrs []*nodeRow) []nodeRow {
+	out := make([]nodeRow, len(ptrs))
+	for i, p := range ptrs {
+		out[i] = *p
+	}
+	return out
 }
 
 // startGeneration moves a cascade to generation gen at root version version.
@@ -272,20 +290,23 @@ RETURNING cascade_id`, org, project, stack, version, string(StateDeploying), cas
 	return id, held, rows.Err()
 }
 
-// takeHeld returns the newest update held on ref's row of cascade id (0 for none) and clears it.
+// takeHeld returns the newest update held on ref's row of cascade id (0 for none) and clears it,
+// in one statement that also locks the row: on PostgreSQL a step's transaction takes the rows it
+// records first, so that a delivery held on one of them meanwhile waits for the step (and then
+// finds the stack no longer deploying) rather than aborting it after all its writes. RETURNING
+// gives the row as updated, so a held version is cleared to its negation, which says what it was
+// and which holdUpdate and abandonDeploying read as nothing held; anything else becomes 0.
 func (s *store) takeHeld(ctx context.Context, q querier, id int64, ref string) (int, error) {
 	project, stack := splitRef(ref)
-	var held int
+	var cleared int
 	err := q.QueryRowContext(ctx, `
-SELECT held_version FROM relay_cascade_stack WHERE cascade_id = $1 AND project = $2 AND stack = $3`,
-		id, project, stack).Scan(&held)
-	if err != nil || held == 0 {
-		return 0, err
+UPDATE relay_cascade_stack SET held_version = CASE WHEN held_version > 0 THEN -held_version ELSE 0 END
+WHERE cascade_id = $1 AND project = $2 AND stack = $3
+RETURNING held_version`, id, project, stack).Scan(&cleared)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
 	}
-	_, err = q.ExecContext(ctx, `
-UPDATE relay_cascade_stack SET held_version = 0 WHERE cascade_id = $1 AND project = $2 AND stack = $3`,
-		id, project, stack)
-	return held, err
+	return -cleared, err
 }
 
 // abandonDeploying marks the stacks cascade id is deploying as failed, saying why (the relay no

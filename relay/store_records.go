@@ -41,15 +41,6 @@ ON CONFLICT (organization, project, stack) DO UPDATE SET seen_version =
 	return err
 }
 
-func (s *store) setLastFailed(ctx context.Context, q querier, org, ref string, failed bool) error {
-	project, stack := splitRef(ref)
-	_, err := q.ExecContext(ctx, `
-INSERT INTO relay_stack (organization, project, stack, last_failed) VALUES ($1, $2, $3, $4)
-ON CONFLICT (organization, project, stack) DO UPDATE SET last_failed = excluded.last_failed`,
-		org, project, stack, b2i(failed))
-	return err
-}
-
 // edgeVersions returns, for each parent of child that has a record, the parent's version the
 // child last deployed against.
 func (s *store) edgeVersions(ctx context.Context, q querier, org, child string) (map[string]int, error) {
@@ -82,4 +73,16 @@ ON CONFLICT (organization, parent, child) DO UPDATE SET parent_version = exclude
 		}
 	}
 	return nil
+}
+
+// recordDeploymentEnd records, once the relay's deployment of ref ended, that its updates up to
+// version are accounted for (as raiseSeen) and whether the deployment failed.
+func (s *store) recordDeploymentEnd(ctx context.Context, q querier, org, ref string, version int, failed bool) error {
+	project, stack := splitRef(ref)
+	_, err := q.ExecContext(ctx, `
+INSERT INTO relay_stack (organization, project, stack, seen_version, last_failed) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (organization, project, stack) DO UPDATE SET last_failed = excluded.last_failed, seen_version =
+	CASE WHEN relay_stack.seen_version < excluded.seen_version THEN excluded.seen_version ELSE relay_stack.seen_version END`,
+		org, project, stack, version, b2i(failed))
+	return err
 }
