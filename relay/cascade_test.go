@@ -181,22 +181,12 @@ func TestUpdateDuringCascadeCoalesces(t *testing.T) {
 
 func TestTheRelaysOwnDeploymentsStartNoCascade(t *testing.T) {
 	t.Parallel()
-	fc := newFakeCloud("acme", "p/root", "p/a", "p/b")
-	fc.edge("p/root", "p/a")
-	fc.edge("p/a", "p/b")
-	fc.setHold("p/a", true)
-	h := startRelay(t, fc, testDB(t))
-	h.deliver(fc.update("p/root", map[string]any{"v": 1}))
-	h.waitFor("a deploying", func(cs []CascadeView) bool {
-		return len(cs) == 1 && states(cs[0])["p/a"] == StateDeploying && cs[0].Stacks[0].DeploymentID != ""
-	})
+	fc, h := aDeployingInAChain(t)
 	// The event of a's deployment (version 2) can arrive before the relay sees the deployment
 	// end: it is held, then dropped.
 	status, body := h.deliver(Event{Organization: "acme", Project: "p", Stack: "a", Version: 2})
 	require.Equal(t, http.StatusAccepted, status, "%v", body)
-	require.Eventually(t, func() bool {
-		return strings.Contains(h.logs.String(), "update held: the relay's own deployment of this stack is in flight")
-	}, defaultWait, pollEvery)
+	h.waitForHeld()
 	fc.setHold("p/a", false)
 	h.waitDone(1)
 	// b's deployment's event arrives after it ended.
@@ -294,13 +284,7 @@ func TestADeploymentsUpdateWakesItsCascade(t *testing.T) {
 	t.Parallel()
 	// root → a → b, with a poll interval no test waits for: the cascade moves on only because the
 	// update each of its deployments delivers wakes it.
-	fc := newFakeCloud("acme", "p/root", "p/a", "p/b")
-	fc.edge("p/root", "p/a")
-	fc.edge("p/a", "p/b")
-	fc.setHold("p/a", true)
-	h := startRelay(t, fc, testDB(t), func(c *Config) { c.PollInterval = time.Hour })
-	h.deliver(fc.update("p/root", map[string]any{"v": 1}))
-	h.waitFor("a deploying", func(cs []CascadeView) bool { return len(cs) == 1 && deploymentOf(cs[0], "p/a") != "" })
+	fc, h := aDeployingInAChain(t, func(c *Config) { c.PollInterval = time.Hour })
 	fc.setHold("p/a", false)
 	status, body := h.deliver(Event{Organization: "acme", Project: "p", Stack: "a", Version: 2})
 	require.Equal(t, http.StatusAccepted, status, "%v", body)
@@ -316,17 +300,9 @@ func TestAnUpdateNewerThanTheRelaysDeploymentCascades(t *testing.T) {
 	// root → a → b. While the relay deploys a (to version 2), someone updates a to version 7: the
 	// update is held on a's row, and once a's deployment ended it is an update of its own, which
 	// starts a cascade from a.
-	fc := newFakeCloud("acme", "p/root", "p/a", "p/b")
-	fc.edge("p/root", "p/a")
-	fc.edge("p/a", "p/b")
-	fc.setHold("p/a", true)
-	h := startRelay(t, fc, testDB(t))
-	h.deliver(fc.update("p/root", map[string]any{"v": 1}))
-	h.waitFor("a deploying", func(cs []CascadeView) bool { return len(cs) == 1 && deploymentOf(cs[0], "p/a") != "" })
+	fc, h := aDeployingInAChain(t)
 	h.deliver(Event{Organization: "acme", Project: "p", Stack: "a", Version: 7})
-	require.Eventually(t, func() bool {
-		return strings.Contains(h.logs.String(), "update held: the relay's own deployment of this stack is in flight")
-	}, defaultWait, pollEvery)
+	h.waitForHeld()
 	fc.setHold("p/a", false)
 	second := h.waitDone(2)
 	assert.Equal(t, "acme/p/a", second.Root)
@@ -371,4 +347,26 @@ func TestAStoppingRelayHandsItsCascadesBackAtOnce(t *testing.T) {
 	c := next.waitDone(1)
 	assert.Equal(t, StateSucceeded, states(c)["p/a"])
 	assert.Len(t, fc.deploymentsOf("p/a"), 1, "the next relay follows the deployment started, and starts no other")
+}
+
+// aDeployingInAChain starts a relay on root → a → b and an update of the root, and returns once the
+// relay's deployment of a started, which runs until the test releases it (fc.setHold).
+func aDeployingInAChain(t *testing.T, mods ...func(*Config)) (*fakeCloud, *harness) {
+	t.Helper()
+	fc := newFakeCloud("acme", "p/root", "p/a", "p/b")
+	fc.edge("p/root", "p/a")
+	fc.edge("p/a", "p/b")
+	fc.setHold("p/a", true)
+	h := startRelay(t, fc, testDB(t), mods...)
+	h.deliver(fc.update("p/root", map[string]any{"v": 1}))
+	h.waitFor("a deploying", func(cs []CascadeView) bool { return len(cs) == 1 && deploymentOf(cs[0], "p/a") != "" })
+	return fc, h
+}
+
+// waitForHeld waits for the relay to say it held an update of a stack it is deploying.
+func (h *harness) waitForHeld() {
+	h.t.Helper()
+	require.Eventually(h.t, func() bool {
+		return strings.Contains(h.logs.String(), "update held: the relay's own deployment of this stack is in flight")
+	}, defaultWait, pollEvery)
 }
