@@ -14,15 +14,17 @@ import (
 
 // Two kinds of River job carry the relay's work:
 //
-//   - relay_event, one per delivered update (organization, project, stack, version), unique by
-//     those args: the N deliveries of one update (one per edge leaving the stack) and any
-//     redelivery insert nothing new. Its worker starts a cascade, merges the update into the
-//     running cascade of the same root, holds it while the relay itself deploys that stack, or
-//     drops it when the relay has already accounted for that version.
+//   - relay_event, one per delivered update (organization, project, stack, version) that is
+//     neither the update of a deployment the relay is running (held on that stack's row instead,
+//     queueUpdate) nor one already accounted for; unique by those args, so the N deliveries of
+//     one update (one per edge leaving the stack) and any redelivery insert nothing new. Its
+//     worker starts a cascade, merges the update into the running cascade of the same root,
+//     holds it while the relay itself deploys that stack, or drops it when the relay has
+//     already accounted for that version.
 //   - relay_cascade, one per cascade, unique by its id, inserted in the transaction that records
-//     the cascade. Each run is one step (walk the graph, follow deployments in flight, decide
-//     and start what is ready); while the cascade is not done the job snoozes for the poll
-//     interval, which River does not count as an attempt.
+//     the cascade, in a queue of its own. A run looks at the cascade (walk the graph, follow
+//     deployments in flight, decide and start what is ready) again and again, each poll interval
+//     or when woken, for up to a minute, then snoozes, which River does not count as an attempt.
 
 type eventArgs Event
 
