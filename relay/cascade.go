@@ -165,14 +165,16 @@ func (r *Relay) mergeGeneration(ctx context.Context, log *slog.Logger, c cascade
 	err := inTx(ctx, r.db, func(tx *sql.Tx) error {
 		// inTx runs this again after a conflict (PostgreSQL): each run starts from the nodes loaded.
 		updated = slices.Clone(nodes)
+		var changed []nodeRow
 		for i := range updated {
 			if updated[i].Node.State != merged[i].State || updated[i].Generation != merged[i].Generation {
 				updated[i].Node = merged[i]
 				updated[i].Reason = fmt.Sprintf("waits again: the root was updated to version %d", c.PendingVersion)
-				if err := r.store.saveNode(ctx, tx, c.ID, updated[i]); err != nil {
-					return err
-				}
+				changed = append(changed, updated[i])
 			}
+		}
+		if err := r.store.saveNodes(ctx, tx, c.ID, changed); err != nil {
+			return err
 		}
 		return r.store.startGeneration(ctx, tx, c.ID, gen, c.PendingVersion)
 	})

@@ -29,7 +29,8 @@
 // (jobs.go): one per delivered update, unique by stack and version, which makes the N deliveries
 // of one update (one per edge leaving the stack) and any redelivery a no-op; and one per cascade,
 // whose run looks at the cascade again each poll interval, or as soon as one of its deployments
-// ends, for up to a quarter of its timeout, then snoozes, until the cascade is done. The update a
+// ends, for up to a minute (a quarter of its timeout, when that is less), then snoozes, until the
+// cascade is done. The update a
 // relay's own deployment causes arrives as it ends, while the cascade still records it running:
 // it is not a job but a version held on the deploying stack's row and a wake for the cascade;
 // recording the deployment's end drops it when the stack's version after the end covers it, and

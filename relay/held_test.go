@@ -57,7 +57,7 @@ func TestUpdatesHeldOnTheDeployingStack(t *testing.T) {
 	require.True(t, held)
 	abandoned, err := s.abandonDeploying(ctx, db, id, "gave up")
 	require.NoError(t, err)
-	assert.Equal(t, map[string]int{"p/a": 6}, abandoned)
+	assert.Equal(t, []Event{{Organization: "acme", Project: "p", Stack: "a", Version: 6}}, abandoned)
 	_, held = hold("p/a", 7)
 	assert.False(t, held, "a stack the relay no longer follows")
 

@@ -117,10 +117,6 @@ func (w *cascadeWorker) failed(ctx context.Context, job *river.Job[cascadeArgs],
 	msg := fmt.Sprintf("gave up after %d attempts: %v", job.Attempt, err)
 	log.Error("cascade failed", "error", msg)
 	ferr := inTx(ctx, w.r.db, func(tx *sql.Tx) error {
-		c, _, err := w.r.store.loadCascade(ctx, tx, id)
-		if err != nil {
-			return err
-		}
 		if err := w.r.store.failCascade(ctx, tx, id, msg); err != nil {
 			return err
 		}
@@ -129,10 +125,8 @@ func (w *cascadeWorker) failed(ctx context.Context, job *river.Job[cascadeArgs],
 		if err != nil {
 			return err
 		}
-		for ref, v := range held {
-			project, stack := splitRef(ref)
-			ev := eventArgs{Organization: c.Organization, Project: project, Stack: stack, Version: v}
-			if _, err := w.r.jobs.InsertTx(ctx, tx, ev, nil); err != nil {
+		for _, ev := range held {
+			if _, err := w.r.jobs.InsertTx(ctx, tx, eventArgs(ev), nil); err != nil {
 				return err
 			}
 		}
@@ -247,9 +241,12 @@ func (r *Relay) queueUpdate(ctx context.Context, ev Event) (queued, error) {
 	err := inTxReadCommitted(ctx, r.db, func(tx *sql.Tx) error {
 		ref := ev.Ref()
 		id, held, err := r.store.holdUpdate(ctx, tx, ev.Organization, ref, ev.Version)
-		if err != nil || held {
-			q = queued{what: queuedHeld, cascade: id}
+		if err != nil {
 			return err
+		}
+		if held {
+			q = queued{what: queuedHeld, cascade: id}
+			return nil
 		}
 		rec, err := r.store.stackRecord(ctx, tx, ev.Organization, ref)
 		if err != nil {

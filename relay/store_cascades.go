@@ -310,29 +310,28 @@ RETURNING held_version`, id, project, stack).Scan(&cleared)
 }
 
 // abandonDeploying marks the stacks cascade id is deploying as failed, saying why (the relay no
-// longer follows their deployments: the cascade gave up), and returns the updates held on them
-// by stack. Changing their state is what keeps an update delivered meanwhile from being held on
-// a cascade that ended (holdUpdate matches deploying rows only); on PostgreSQL, a hold
-// committed after this transaction began makes it conflict and run again, so none is missed.
-func (s *store) abandonDeploying(ctx context.Context, q querier, id int64, why string) (map[string]int, error) {
+// longer follows their deployments: the cascade gave up), and returns the updates held on them.
+// Changing their state is what keeps an update delivered meanwhile from being held on a cascade
+// that ended (holdUpdate matches deploying rows only); on PostgreSQL, a hold committed after this
+// transaction began makes it conflict and run again, so none is missed.
+func (s *store) abandonDeploying(ctx context.Context, q querier, id int64, why string) ([]Event, error) {
 	rows, err := q.QueryContext(ctx, `
 UPDATE relay_cascade_stack SET state = $2, reason = $3
 WHERE cascade_id = $1 AND state = $4
-RETURNING project, stack, held_version`, id, string(StateFailed), why, string(StateDeploying))
+RETURNING organization, project, stack, held_version`, id, string(StateFailed), why, string(StateDeploying))
 	if err != nil {
 		return nil, err
 	}
 	defer func() { _ = rows.Close() }()
-	out := map[string]int{}
+	var held []Event
 	for rows.Next() {
-		var project, stack string
-		var v int
-		if err := rows.Scan(&project, &stack, &v); err != nil {
+		var ev Event
+		if err := rows.Scan(&ev.Organization, &ev.Project, &ev.Stack, &ev.Version); err != nil {
 			return nil, err
 		}
-		if v > 0 {
-			out[project+"/"+stack] = v
+		if ev.Version > 0 {
+			held = append(held, ev)
 		}
 	}
-	return out, rows.Err()
+	return held, rows.Err()
 }

@@ -29,14 +29,18 @@ SELECT seen_version, last_failed FROM relay_stack WHERE organization = $1 AND pr
 	return r, err
 }
 
+// raiseSeenVersion is the upsert's assignment that raises a stack's seen version to the one
+// inserted, never lowering it.
+const raiseSeenVersion = `seen_version =
+	CASE WHEN relay_stack.seen_version < excluded.seen_version THEN excluded.seen_version ELSE relay_stack.seen_version END`
+
 // raiseSeen records that updates of ref up to version are accounted for: an event at or below
 // it starts nothing.
 func (s *store) raiseSeen(ctx context.Context, q querier, org, ref string, version int) error {
 	project, stack := splitRef(ref)
 	_, err := q.ExecContext(ctx, `
 INSERT INTO relay_stack (organization, project, stack, seen_version) VALUES ($1, $2, $3, $4)
-ON CONFLICT (organization, project, stack) DO UPDATE SET seen_version =
-	CASE WHEN relay_stack.seen_version < excluded.seen_version THEN excluded.seen_version ELSE relay_stack.seen_version END`,
+ON CONFLICT (organization, project, stack) DO UPDATE SET `+raiseSeenVersion,
 		org, project, stack, version)
 	return err
 }
@@ -81,8 +85,7 @@ func (s *store) recordDeploymentEnd(ctx context.Context, q querier, org, ref str
 	project, stack := splitRef(ref)
 	_, err := q.ExecContext(ctx, `
 INSERT INTO relay_stack (organization, project, stack, seen_version, last_failed) VALUES ($1, $2, $3, $4, $5)
-ON CONFLICT (organization, project, stack) DO UPDATE SET last_failed = excluded.last_failed, seen_version =
-	CASE WHEN relay_stack.seen_version < excluded.seen_version THEN excluded.seen_version ELSE relay_stack.seen_version END`,
+ON CONFLICT (organization, project, stack) DO UPDATE SET last_failed = excluded.last_failed, `+raiseSeenVersion,
 		org, project, stack, version, b2i(failed))
 	return err
 }
