@@ -10,8 +10,11 @@ import (
 // Cloud is the part of Pulumi Cloud the relay uses. *cloud.Client provides it through
 // NewCloud; tests use a fake.
 type Cloud interface {
+	// ListStacks lists an organization's stacks (every page), each with when its last update started.
+	ListStacks(ctx context.Context, filter cloud.StackFilter) ([]cloud.StackSummary, error)
 	// ListWebhooks lists a stack's webhooks, from which the relay learns the graph.
 	ListWebhooks(ctx context.Context, scope cloud.WebhookScope) ([]cloud.Webhook, error)
+	// GetStack reads a stack's version and whether an update of it is in progress.
 	GetStack(ctx context.Context, org, project, stack string) (cloud.Stack, error)
 	// CreateDeployment starts a deployment. It is never retried after an ambiguous failure:
 	// the relay finds out itself whether it landed.
@@ -19,6 +22,10 @@ type Cloud interface {
 	GetDeployment(ctx context.Context, org, project, stack, id string) (cloud.Deployment, error)
 	GetDeploymentByVersion(ctx context.Context, org, project, stack string, version int) (cloud.Deployment, error)
 	ListDeployments(ctx context.Context, org, project, stack string, page, pageSize int) ([]cloud.Deployment, int, error)
+	// ListOrgDeployments lists an organization's deployments, newest first, a page at a time: how the
+	// relay follows its deployments in flight with one request.
+	ListOrgDeployments(ctx context.Context, org string, page, pageSize int) ([]cloud.Deployment, int, error)
+	CancelDeployment(ctx context.Context, org, project, stack, id string) error
 	// StackOutputs returns a stack's outputs at a version, each secret replaced by a Secret
 	// holding its ciphertext.
 	StackOutputs(ctx context.Context, org, project, stack string, version int) (map[string]any, error)

@@ -6,330 +6,407 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
+	"time"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
 )
 
-// Starting a deployment is the one request the relay can neither repeat nor undo: a second
-// POST queues a second run. So the relay first records its intent, with the stack's newest
-// deployment version at that moment, and only then asks. If it never learns the answer (it
-// was killed, or the service answered ambiguously), the deployment it asked for, if any, is
-// the next one the stack got: it is looked up by version before anything is asked again.
+// Starting a deployment is the one request the relay can neither repeat nor undo: a second POST
+// queues a second run. So the relay first records its intent, with the stack's newest deployment
+// number at that moment, in a transaction fenced by the organization's epoch, and only then asks. If it
+// never learns the answer (it was killed, or the service answered ambiguously), the deployment it asked
+// for, if any, is the next update deployment the stack got: it is looked up by number before anything
+// is asked again.
 
-// maxLookahead bounds the deployments after the intent that are searched for the relay's own
-// (others may be queued on the stack meanwhile, by people or other tools).
+// maxLookahead bounds the deployments after the intent that are searched for the relay's own (others
+// may be queued on the stack meanwhile, by people or other tools).
 const maxLookahead = 20
 
-// stepParallelism bounds the requests one step of a cascade has in flight at once: the ready
-// stacks of a large layer are judged and started, and the deployments in flight followed,
-// concurrently, while what they change is written in one transaction per phase.
-const stepParallelism = 16
+// Outcomes of a relay deployment.
+const (
+	outcomeSucceeded = "succeeded"
+	outcomeFailed    = "failed"
+	outcomeCancelled = "cancelled"
+)
 
-// toStart is a ready stack the relay decided to deploy, why, and against which parents'
-// versions.
-type toStart struct {
-	n       *nodeRow
-	why     string
-	against map[string]int
+// orgPageSize is the page of the organization's deployment list a look reads (the service's most).
+const orgPageSize = 100
+
+// schedule judges what is ready and starts what is due, the most work below first, within the budget.
+// A skip records the parents' versions as accounted for, which can make stacks below ready; it runs
+// until nothing more settles.
+func (rn *runner) schedule(ctx context.Context, now time.Time) error {
+	var due []Candidate
+	reasons := map[string]string{}
+	for range 100 {
+		plan := Schedule(rn.o.world(now, rn.o.defaultEstimate()))
+		rn.lastPlan = plan
+		if len(plan.Ready) == 0 {
+			break
+		}
+		verdicts := make([]Verdict, len(plan.Ready))
+		errs := make([]error, len(plan.Ready))
+		parallel(ctx, len(plan.Ready), func(i int) {
+			verdicts[i], errs[i] = Judge(plan.Ready[i], func(parent string, from, to int) (bool, error) {
+				return rn.compare.changed(ctx, parent, from, to)
+			})
+		})
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		skipped := 0
+		due = due[:0]
+		for i, c := range plan.Ready {
+			s := rn.o.stacks[c.Stack]
+			switch {
+			case errs[i] != nil && transient(errs[i]):
+				// The parent's outputs could not be read: that parent is unsure until a retry succeeds.
+				var cmpErr *compareError
+				if errors.As(errs[i], &cmpErr) {
+					rn.trouble(rn.o.stacks[cmpErr.parent], now, "reading its outputs", cmpErr.err)
+				} else {
+					rn.trouble(s, now, "judging it", errs[i])
+				}
+			case errs[i] != nil:
+				// An answer, not an outage (a version that cannot be exported): deploying once too
+				// often is safer than missing a change.
+				due = append(due, c)
+				reasons[c.Stack] = "its parents' outputs could not be compared, so it deploys: " + errs[i].Error()
+			case verdicts[i].Deploy:
+				due = append(due, c)
+				reasons[c.Stack] = verdicts[i].Reason
+			default:
+				rn.skip(s, c, verdicts[i].Reason)
+				skipped++
+			}
+			if errs[i] == nil {
+				rn.r.metrics.decided(rn.settledAt(c), verdicts[i].Deploy, now)
+			}
+		}
+		if skipped == 0 {
+			break
+		}
+	}
+	budget := len(due)
+	if rn.r.cfg.MaxDeployments > 0 {
+		budget = max(0, rn.r.cfg.MaxDeployments-rn.o.inFlight())
+	}
+	if len(due) > budget {
+		for _, c := range due[budget:] {
+			rn.lastPlan.Why[c.Stack] = fmt.Sprintf("due, waits for one of the %d deployment slots (--max-deployments)",
+				rn.r.cfg.MaxDeployments)
+		}
+		due = due[:budget]
+	}
+	if len(due) == 0 {
+		return nil
+	}
+	if err := rn.start(ctx, now, due, reasons); err != nil {
+		return err
+	}
+	rn.lastPlan = Schedule(rn.o.world(now, rn.o.defaultEstimate()))
+	return nil
 }
 
-// startDeployments records the intent to deploy each stack, all in one transaction, then asks
-// for the deployments concurrently and records what came back in one more.
-func (r *Relay) startDeployments(ctx context.Context, log *slog.Logger, c cascadeRow, starts []toStart) error {
-	priors := make([]int, len(starts))
-	missing := make([]bool, len(starts))
-	err := forEach(ctx, len(starts), stepParallelism, func(i int) error {
-		project, stack := splitRef(starts[i].n.Stack)
-		latest, total, err := r.cloud.ListDeployments(ctx, c.Organization, project, stack, 1, 1)
-		if errors.Is(err, cloud.ErrNotFound) {
-			missing[i] = true
-			return nil
+// skip records that a ready stack needs no deployment: the parents' versions it was judged against
+// count as accounted for.
+func (rn *runner) skip(s *stack, c Candidate, reason string) {
+	for parent, v := range c.Covers {
+		if l := rn.o.links[parent][c.Stack]; l != nil && l.recorded != v {
+			l.recorded = v
+			rn.o.touchLink(l)
 		}
-		if err != nil {
-			return fmt.Errorf("listing the deployments of %s: %w", starts[i].n.Stack, err)
-		}
-		priors[i] = total
+	}
+	s.skipReason = reason
+	rn.r.metrics.stacksSkipped.WithLabelValues("unchanged").Inc()
+	rn.log.Info("stack skipped", "stack", c.Stack, "reason", reason)
+}
+
+// start asks for the deployments of due stacks: their newest deployment numbers first, then the
+// intents, recorded together with everything the look changed so far, then the requests.
+func (rn *runner) start(ctx context.Context, now time.Time, due []Candidate, reasons map[string]string) error {
+	priors := make([]int, len(due))
+	errs := make([]error, len(due))
+	parallel(ctx, len(due), func(i int) {
+		project, name := splitRef(due[i].Stack)
+		latest, total, err := rn.r.cloud.ListDeployments(ctx, rn.o.name, project, name, 1, 1)
+		priors[i], errs[i] = total, err
 		for _, d := range latest {
 			priors[i] = max(priors[i], d.Version)
 		}
-		return nil
 	})
-	if err != nil {
-		return err
-	}
-	var ends []ended
-	var asking []*nodeRow
-	intents := make([]nodeRow, len(starts))
-	for i, s := range starts {
-		if missing[i] {
-			// An edge to a stack that was deleted: it fails, and what is below it is skipped.
-			s.n.Cause = s.why
-			if err := r.prepareEnd(ctx, c, s.n, false, "the stack does not exist"); err != nil {
-				return err
-			}
-			ends = append(ends, ended{n: s.n})
-			continue
+	var asking []*stack
+	for i, c := range due {
+		s := rn.o.stacks[c.Stack]
+		switch {
+		case isNotFound(errs[i]):
+			rn.deleted(s, "listing its deployments answered 404")
+		case errs[i] != nil:
+			rn.trouble(s, now, "listing its deployments", errs[i])
+		default:
+			s.flight = &flight{Prior: priors[i], Covers: maps.Clone(c.Covers), Reason: reasons[c.Stack],
+				IntentMS: time.Now().UnixMilli()}
+			s.skipReason = ""
+			rn.o.touch(s)
+			asking = append(asking, s)
 		}
-		intent := *s.n
-		intent.State, intent.DeploymentID, intent.PriorVersion, intent.Against = StateDeploying, "", priors[i], s.against
-		intent.Deployments++
-		intent.Cause, intent.Reason = s.why, "asking for a deployment: "+s.why
-		intents[i] = intent
 	}
-	// Another cascade may have started one of these stacks since it was judged, or another run
-	// of this cascade's step (a replica's step that River took for abandoned): checking and
-	// recording in one transaction keeps two of them from deploying one stack at once. The
-	// stacks were waiting here when judged, so a deploying row even in this cascade is someone
-	// else's.
-	recorded := make([]bool, len(starts))
-	err = inTx(ctx, r.db, func(tx *sql.Tx) error {
-		clear(recorded) // inTx runs this again after a conflict (PostgreSQL): nothing from an aborted run counts
-		for i := range starts {
-			if missing[i] {
-				continue
-			}
-			busy, err := r.store.deployingElsewhere(ctx, tx, c.Organization, starts[i].n.Stack, 0)
+	err := inTx(ctx, rn.r.db, func(tx *sql.Tx) error {
+		for _, s := range asking {
+			row, err := rn.r.store.newDeploymentRow(ctx, tx, rn.o.name, s.ref, s.flight)
 			if err != nil {
 				return err
 			}
-			if busy {
-				continue
-			}
-			recorded[i] = true
+			s.flight.Row = row
 		}
-		var record []nodeRow
-		for i := range starts {
-			if recorded[i] {
-				record = append(record, intents[i])
-			}
-		}
-		if err := r.store.saveNodes(ctx, tx, c.ID, record); err != nil {
-			return err
-		}
-		return r.recordEnds(ctx, tx, c, ends)
+		return rn.r.store.saveOrg(ctx, tx, rn.o)
 	})
 	if err != nil {
+		for _, s := range asking {
+			s.flight = nil
+		}
 		return err
 	}
-	r.logEnds(ctx, log, c, ends)
-	for i, s := range starts {
-		if recorded[i] {
-			*s.n = intents[i]
-			asking = append(asking, s.n)
-		}
-	}
-	return r.postDeployments(ctx, log, c, asking)
+	clear(rn.o.dirtyStacks)
+	clear(rn.o.dirtyLinks)
+	rn.post(ctx, asking)
+	return nil
 }
 
-// postDeployments asks for the deployments the intents of nodes record, once each, and records
-// the answers in one transaction.
-func (r *Relay) postDeployments(ctx context.Context, log *slog.Logger, c cascadeRow, nodes []*nodeRow) error {
-	posted := make([]error, len(nodes))
-	err := forEach(ctx, len(nodes), stepParallelism, func(i int) error {
-		n := nodes[i]
-		project, stack := splitRef(n.Stack)
-		ref, err := r.cloud.CreateDeployment(ctx, c.Organization, project, stack, "update")
+// post asks for the deployments whose intents are recorded, once each.
+func (rn *runner) post(ctx context.Context, asking []*stack) {
+	refs := make([]cloud.DeploymentRef, len(asking))
+	errs := make([]error, len(asking))
+	parallel(ctx, len(asking), func(i int) {
+		project, name := splitRef(asking[i].ref)
+		refs[i], errs[i] = rn.r.cloud.CreateDeployment(ctx, rn.o.name, project, name, "update")
+	})
+	now := time.Now()
+	for i, s := range asking {
 		switch {
-		case err == nil:
-			n.DeploymentID = ref.ID
-			n.Reason = fmt.Sprintf("deployment %s running: %s", ref.ID, n.Cause)
-			return nil
+		case errs[i] == nil:
+			s.flight.ID, s.flight.StartedMS = refs[i].ID, now.UnixMilli()
+			rn.o.touch(s)
+			rn.rows = append(rn.rows, s.flight)
+			rn.r.metrics.deploymentsStarted.Inc()
+			rn.log.Info("deployment started", "stack", s.ref, "deployment", refs[i].ID, "reason", s.flight.Reason,
+				"covers", s.flight.Covers)
 		case ctx.Err() != nil:
-			return ctx.Err()
-		case errors.Is(err, cloud.ErrAmbiguous):
-			posted[i] = err
-			return nil
-		}
-		posted[i] = err
-		return r.prepareEnd(ctx, c, n, false, fmt.Sprintf("the deployment could not be started: %v", err))
-	})
-	// What was started is recorded even when another request failed.
-	var saves []*nodeRow
-	var ends []ended
-	for i, n := range nodes {
-		switch {
-		case posted[i] == nil && n.DeploymentID != "":
-			saves = append(saves, n)
-		case posted[i] != nil && !errors.Is(posted[i], cloud.ErrAmbiguous) && n.State != StateDeploying:
-			ends = append(ends, ended{n: n})
+		case errors.Is(errs[i], cloud.ErrAmbiguous) || transient(errs[i]):
+			// Perhaps asked for: the next look looks for it before asking again.
+			rn.log.Warn("the deployment request's outcome is unknown; the next look looks for it before asking again",
+				"stack", s.ref, "error", errs[i].Error())
+		case isNotFound(errs[i]):
+			rn.deleted(s, "starting its deployment answered 404")
+		default:
+			rn.endFlight(s, outcomeFailed, "the deployment could not be started: "+errs[i].Error(), 0, now)
 		}
 	}
-	werr := inTx(ctx, r.db, func(tx *sql.Tx) error {
-		if err := r.store.saveNodes(ctx, tx, c.ID, values(saves)); err != nil {
-			return err
-		}
-		return r.recordEnds(ctx, tx, c, ends)
-	})
-	if werr != nil {
-		return errors.Join(err, werr)
-	}
-	for i, n := range nodes {
-		switch {
-		case posted[i] == nil && n.DeploymentID != "":
-			r.metrics.deploymentsStarted.Inc()
-			log.Info("deployment started", "stack", n.Stack, "deployment", n.DeploymentID, "reason", n.Cause)
-		case errors.Is(posted[i], cloud.ErrAmbiguous):
-			log.Warn("the deployment request's outcome is unknown; the next step looks for it before asking again",
-				"stack", n.Stack, "error", posted[i].Error())
-		case posted[i] != nil:
-			log.Error("the deployment could not be started", "stack", n.Stack, "error", posted[i].Error())
-		}
-	}
-	r.logEnds(ctx, log, c, ends)
-	return err
 }
 
-// followDeployment moves a deploying stack on: it finds the deployment of an intent, or asks
-// for it when there is none. When the stack's deployment ended, it prepares n for recordEnds
-// and reports the outcome.
-func (r *Relay) followDeployment(ctx context.Context, log *slog.Logger, c cascadeRow, n *nodeRow) (*ended, error) {
-	project, stack := splitRef(n.Stack)
-	if n.DeploymentID == "" {
-		d, err := r.findStarted(ctx, c.Organization, n)
+// follow moves the relay's deployments in flight on: an intent is looked up (or asked for, when it
+// never landed), a running deployment read, from one page of the organization's deployment list when
+// it is there, and a deployment older than --deployment-timeout cancelled.
+func (rn *runner) follow(ctx context.Context, now time.Time) error {
+	var intents, running []*stack
+	for _, ref := range slices.Sorted(maps.Keys(rn.o.stacks)) {
+		s := rn.o.stacks[ref]
 		switch {
-		case errors.Is(err, errNotStarted):
-			log.Info("no deployment was started for the recorded intent; asking for it now", "stack", n.Stack)
-			return nil, r.postDeployments(ctx, log, c, []*nodeRow{n})
-		case err != nil:
-			return nil, err
+		case s.flight == nil || !s.trouble.due(now):
+		case s.flight.ID == "":
+			intents = append(intents, s)
+		default:
+			running = append(running, s)
 		}
-		n.DeploymentID = d.ID
-		n.Reason = fmt.Sprintf("deployment %s running (found after an interrupted start): %s", d.ID, n.Cause)
-		if err := r.store.saveNode(ctx, r.db, c.ID, *n); err != nil {
-			return nil, err
+	}
+	if len(intents) > 0 {
+		rn.recoverIntents(ctx, now, intents)
+	}
+	if len(running) == 0 {
+		return nil
+	}
+	seen := rn.readOrgDeployments(ctx, running)
+	missing := slices.DeleteFunc(slices.Clone(running), func(s *stack) bool { _, ok := seen[s.flight.ID]; return ok })
+	read := make([]cloud.Deployment, len(missing))
+	errs := make([]error, len(missing))
+	parallel(ctx, len(missing), func(i int) {
+		project, name := splitRef(missing[i].ref)
+		read[i], errs[i] = rn.r.cloud.GetDeployment(ctx, rn.o.name, project, name, missing[i].flight.ID)
+	})
+	for i, s := range missing {
+		switch {
+		case isNotFound(errs[i]):
+			rn.confirm(ctx, now, []string{s.ref}, false) // a deleted stack takes its deployments with it
+			if !s.deleted {
+				rn.trouble(s, now, "reading its deployment", errs[i])
+			}
+		case errs[i] != nil:
+			rn.trouble(s, now, "reading its deployment", errs[i])
+		default:
+			seen[s.flight.ID] = read[i]
 		}
-		r.metrics.deploymentsStarted.Inc()
-		log.Info("found the deployment started before an interruption; not starting another",
-			"stack", n.Stack, "deployment", d.ID)
 	}
-	d, err := r.cloud.GetDeployment(ctx, c.Organization, project, stack, n.DeploymentID)
-	if err != nil {
-		return nil, fmt.Errorf("reading deployment %s of %s: %w", n.DeploymentID, n.Stack, err)
+	for _, s := range running {
+		d, ok := seen[s.flight.ID]
+		if !ok || s.flight == nil {
+			continue
+		}
+		rn.succeeded(now)
+		s.trouble.clear()
+		rn.observe(ctx, now, s, d)
 	}
-	var ok bool
-	var what string
+	return nil
+}
+
+// readOrgDeployments reads the organization's newest deployments, a page at a time while one of
+// running may be on the next page, and returns them by id.
+func (rn *runner) readOrgDeployments(ctx context.Context, running []*stack) map[string]cloud.Deployment {
+	want := map[string]bool{}
+	for _, s := range running {
+		want[s.flight.ID] = true
+	}
+	out := map[string]cloud.Deployment{}
+	pages := len(running)/orgPageSize + 1
+	for page := 1; page <= pages && len(want) > 0; page++ {
+		list, _, err := rn.r.cloud.ListOrgDeployments(ctx, rn.o.name, page, orgPageSize)
+		if err != nil {
+			rn.log.Warn("listing the organization's deployments failed; reading them one by one", "error", err.Error())
+			break
+		}
+		for _, d := range list {
+			if want[d.ID] {
+				out[d.ID] = d
+				delete(want, d.ID)
+			}
+		}
+		if len(list) < orgPageSize {
+			break
+		}
+	}
+	return out
+}
+
+// observe acts on what a deployment of the relay's reads now: its end, or its time running out.
+func (rn *runner) observe(ctx context.Context, now time.Time, s *stack, d cloud.Deployment) {
 	switch d.Status {
 	case "succeeded":
-		ok, what = true, fmt.Sprintf("deployment %s succeeded", d.ID)
+		version := d.StackVersion()
+		if version == 0 {
+			project, name := splitRef(s.ref)
+			st, err := rn.r.cloud.GetStack(ctx, rn.o.name, project, name)
+			if err != nil {
+				rn.trouble(s, now, "reading the stack after its deployment", err)
+				return
+			}
+			version = st.Version
+		}
+		rn.endFlight(s, outcomeSucceeded, fmt.Sprintf("deployment %s succeeded", d.ID), version, now)
 	case "failed":
-		what = fmt.Sprintf("deployment %s failed", d.ID)
+		rn.endFlight(s, outcomeFailed, fmt.Sprintf("deployment %s failed", d.ID), 0, now)
 	case "skipped":
-		what = fmt.Sprintf("deployment %s was skipped by the service (a newer one replaced it in the stack's queue)", d.ID)
+		// The service skipped it for a newer deployment in the stack's queue, which someone else
+		// asked for: that one deploys the stack, and its update is a change like any other.
+		rn.endFlight(s, outcomeSucceeded, fmt.Sprintf("deployment %s was skipped by the service for a newer one "+
+			"in the stack's queue", d.ID), 0, now)
 	default:
-		return nil, nil
+		limit := rn.r.cfg.DeploymentTimeout
+		if limit <= 0 || now.Sub(time.UnixMilli(s.flight.IntentMS)) < limit {
+			return
+		}
+		project, name := splitRef(s.ref)
+		err := rn.r.cloud.CancelDeployment(ctx, rn.o.name, project, name, d.ID)
+		if err != nil && !errors.Is(err, cloud.ErrConflict) {
+			rn.trouble(s, now, "cancelling its deployment after --deployment-timeout", err)
+			return
+		}
+		rn.endFlight(s, outcomeCancelled, fmt.Sprintf("deployment %s ran longer than --deployment-timeout (%s) and "+
+			"was cancelled", d.ID, limit), 0, now)
 	}
-	if err := r.prepareEnd(ctx, c, n, ok, what); err != nil {
-		return nil, err
+}
+
+// endFlight records how the relay's deployment of s ended: the parents' versions it covered count as
+// deployed against (a failure too: the stack is due again only when a parent moves again), the stack
+// is failed until fixed unless it succeeded.
+func (rn *runner) endFlight(s *stack, outcome, why string, version int, now time.Time) {
+	f := s.flight
+	f.Outcome, f.Why, f.EndedMS = outcome, why, now.UnixMilli()
+	s.version = max(s.version, version)
+	f.Version = s.version
+	if outcome == outcomeSucceeded && f.StartedMS > 0 {
+		took := f.EndedMS - f.StartedMS
+		if s.estimateMS <= 0 {
+			s.estimateMS = took
+		} else {
+			s.estimateMS = (s.estimateMS*7 + took*3) / 10
+		}
 	}
-	return &ended{n: n, ok: ok}, nil
+	for parent, v := range f.Covers {
+		if l := rn.o.links[parent][s.ref]; l != nil && l.recorded < v {
+			l.recorded = v
+			rn.o.touchLink(l)
+		}
+	}
+	s.failed = outcome != outcomeSucceeded
+	s.last, s.flight = f, nil
+	rn.o.touch(s)
+	rn.rows = append(rn.rows, f)
+	rn.settled[s.ref] = now
+	rn.r.metrics.deploymentEnded(outcome)
+	level := slog.LevelInfo
+	if s.failed {
+		level = slog.LevelError
+	}
+	rn.log.Log(context.Background(), level, "deployment ended", "stack", s.ref, "deployment", f.ID, "outcome", outcome,
+		"why", why, "version", s.version)
+}
+
+// recoverIntents finds the deployments of intents whose answer the relay never recorded, and asks for
+// those that never landed.
+func (rn *runner) recoverIntents(ctx context.Context, now time.Time, intents []*stack) {
+	found := make([]cloud.Deployment, len(intents))
+	errs := make([]error, len(intents))
+	parallel(ctx, len(intents), func(i int) { found[i], errs[i] = rn.findStarted(ctx, intents[i]) })
+	var ask []*stack
+	for i, s := range intents {
+		switch {
+		case errors.Is(errs[i], errNotStarted):
+			rn.log.Info("no deployment was started for the recorded intent; asking for it now", "stack", s.ref)
+			ask = append(ask, s)
+		case errs[i] != nil:
+			rn.trouble(s, now, "looking for its deployment after an interruption", errs[i])
+		default:
+			s.flight.ID, s.flight.StartedMS = found[i].ID, now.UnixMilli()
+			rn.o.touch(s)
+			rn.rows = append(rn.rows, s.flight)
+			rn.r.metrics.deploymentsStarted.Inc()
+			rn.log.Info("found the deployment started before an interruption; not starting another",
+				"stack", s.ref, "deployment", found[i].ID)
+		}
+	}
+	if len(ask) > 0 {
+		rn.post(ctx, ask)
+	}
 }
 
 var errNotStarted = errors.New("no deployment was started")
 
-// findStarted looks for the update deployment the intent asked for: the first one numbered
-// after the stack's newest deployment at the intent.
-func (r *Relay) findStarted(ctx context.Context, org string, n *nodeRow) (cloud.Deployment, error) {
-	project, stack := splitRef(n.Stack)
-	for v := n.PriorVersion + 1; v <= n.PriorVersion+maxLookahead; v++ {
-		d, err := r.cloud.GetDeploymentByVersion(ctx, org, project, stack, v)
+// findStarted looks for the update deployment an intent asked for: the first one numbered after the
+// stack's newest deployment at the intent.
+func (rn *runner) findStarted(ctx context.Context, s *stack) (cloud.Deployment, error) {
+	project, name := splitRef(s.ref)
+	for v := s.flight.Prior + 1; v <= s.flight.Prior+maxLookahead; v++ {
+		d, err := rn.r.cloud.GetDeploymentByVersion(ctx, rn.o.name, project, name, v)
 		if errors.Is(err, cloud.ErrNotFound) {
 			return cloud.Deployment{}, errNotStarted
 		}
 		if err != nil {
-			return cloud.Deployment{}, fmt.Errorf("looking for the deployment of %s started before an interruption: %w",
-				n.Stack, err)
+			return cloud.Deployment{}, err
 		}
 		if d.Operation == "" || d.Operation == "update" {
 			return d, nil
 		}
 	}
 	return cloud.Deployment{}, errNotStarted
-}
-
-// ended is a stack whose deployment ended, prepared by prepareEnd, and whether it succeeded.
-// recordEnds sets held to the newest update of the stack that arrived while it deployed (0 for
-// none).
-type ended struct {
-	n    *nodeRow
-	ok   bool
-	held int
-}
-
-// prepareEnd sets n to how its deployment ended: its state (or waiting again, when the cascade
-// moved to a newer generation meanwhile) and its stack version, read now, so that the update
-// event its deployment caused starts nothing. recordEnds writes it.
-func (r *Relay) prepareEnd(ctx context.Context, c cascadeRow, n *nodeRow, ok bool, what string) error {
-	project, stack := splitRef(n.Stack)
-	// A stack that does not exist (an edge to a deleted stack) fails to deploy and has no version.
-	st, err := r.cloud.GetStack(ctx, c.Organization, project, stack)
-	if err != nil && !errors.Is(err, cloud.ErrNotFound) {
-		return fmt.Errorf("reading stack %s after its deployment: %w", n.Stack, err)
-	}
-	n.State = AfterDeployment(n.Generation, c.Generation, ok)
-	n.Version = st.Version
-	n.Reason = what
-	if st.Version > 0 {
-		n.Reason += fmt.Sprintf(" (stack version %d)", st.Version)
-	}
-	n.Reason += ": " + n.Cause
-	if n.State == StateWaiting {
-		n.Generation = c.Generation
-		n.Reason += fmt.Sprintf("; deploys again after the root's update to version %d", c.RootVersion)
-	}
-	return nil
-}
-
-// recordEnds writes, in tx, how the deployments of ends ended: each stack's state, the
-// versions it deployed against when it succeeded, whether it failed, and its stack version.
-// An update held while the stack deployed (holdUpdate) is the deployment's own when its version
-// is at or below the stack's version read after the end, and is dropped; a newer one is someone
-// else's, and is queued as an event like any delivered update.
-func (r *Relay) recordEnds(ctx context.Context, tx *sql.Tx, c cascadeRow, ends []ended) error {
-	// The rows first: takeHeld locks each (see there).
-	for i := range ends {
-		held, err := r.store.takeHeld(ctx, tx, c.ID, ends[i].n.Stack)
-		if err != nil {
-			return err
-		}
-		ends[i].held = held
-	}
-	nodes := make([]nodeRow, len(ends))
-	for i, e := range ends {
-		if e.held > e.n.Version {
-			project, stack := splitRef(e.n.Stack)
-			ev := eventArgs{Organization: c.Organization, Project: project, Stack: stack, Version: e.held}
-			if _, err := r.jobs.InsertTx(ctx, tx, ev, nil); err != nil {
-				return err
-			}
-		}
-		if e.ok {
-			if err := r.store.recordEdges(ctx, tx, c.Organization, e.n.Stack, e.n.Against); err != nil {
-				return err
-			}
-		}
-		if err := r.store.recordDeploymentEnd(ctx, tx, c.Organization, e.n.Stack, e.n.Version, !e.ok); err != nil {
-			return err
-		}
-		nodes[i] = *e.n
-	}
-	return r.store.saveNodes(ctx, tx, c.ID, nodes)
-}
-
-func (r *Relay) logEnds(ctx context.Context, log *slog.Logger, c cascadeRow, ends []ended) {
-	for _, e := range ends {
-		r.metrics.deploymentEnded(c.ID, e.n.Stack, e.ok, e.n.State)
-		level := slog.LevelInfo
-		if !e.ok {
-			level = slog.LevelError
-		}
-		log.Log(ctx, level, "deployment ended", "stack", e.n.Stack, "state", e.n.State, "deployment", e.n.DeploymentID,
-			"reason", e.n.Reason)
-		switch {
-		case e.held > e.n.Version:
-			log.Info("update held during the relay's deployment is newer than the deployment: queued as an update",
-				"stack", e.n.Stack, "version", e.held)
-		case e.held > 0:
-			log.Info("update "+ignoredOutcome(e.held, e.n.Version), "stack", e.n.Stack, "version", e.held)
-		}
-	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/edge"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator/emulatortest"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/relay"
@@ -83,17 +84,36 @@ func relayBinary(t *testing.T) string {
 	return bin
 }
 
-// newEnv starts an emulator with the stacks (all deployable) and timed deployments.
+// newEnv starts an emulator with the stacks (all deployable) and timed deployments, and the relay,
+// which adopts the organization as it is before the test makes its edges.
 func newEnv(t *testing.T, stacks ...string) *e2eEnv {
 	t.Helper()
-	emu := emulatortest.Start(t, emulatortest.WithDeploymentDuration(150*time.Millisecond))
+	emu := startEmulator(t, 150*time.Millisecond)
 	emu.SeedDeployable(t, e2eOrg, e2eProject, stacks...)
-	client, err := cloud.New(nil, emu.URL, emu.Token)
-	require.NoError(t, err)
-	e := &e2eEnv{t: t, emu: emu, client: client, db: filepath.Join(t.TempDir(), "relay.db")}
+	e := &e2eEnv{t: t, emu: emu, client: newClient(t, emu), db: filepath.Join(t.TempDir(), "relay.db")}
 	e.startRelay("127.0.0.1:0")
+	e.waitFor("the relay's baseline", func() bool { return strings.Contains(e.relay.logs.String(), "baseline adopted") })
 	return e
 }
+
+// startEmulator starts the emulator with timed deployments of the given default duration.
+func startEmulator(t *testing.T, duration time.Duration) *emulatortest.Cloud {
+	t.Helper()
+	return emulatortest.Start(t, emulatortest.WithDeploymentDuration(duration))
+}
+
+func newClient(t *testing.T, emu *emulatortest.Cloud) *cloud.Client {
+	t.Helper()
+	client, err := cloud.New(nil, emu.URL, emu.Token)
+	require.NoError(t, err)
+	return client
+}
+
+const sigterm = syscall.SIGTERM
+
+type relayCascade = relay.CascadeView
+
+func jsonUnmarshal(line string, v any) error { return json.Unmarshal([]byte(line), v) }
 
 // startRelay runs the relay binary on addr and waits for its "listening" line.
 func (e *e2eEnv) startRelay(addr string) {
@@ -104,7 +124,8 @@ func (e *e2eEnv) startRelay(addr string) {
 // waits for its "listening" line.
 func runRelay(t *testing.T, emu *emulatortest.Cloud, addr, db string, flags ...string) *relayProcess {
 	t.Helper()
-	args := append([]string{"--addr", addr, "--db", db, "--api-url", emu.URL, "--poll", "50ms"}, flags...)
+	args := append([]string{"--addr", addr, "--db", db, "--api-url", emu.URL, "--organization", e2eOrg,
+		"--poll", "1s"}, flags...)
 	cmd := exec.Command(relayBinary(t), args...)
 	cmd.Env = append(os.Environ(), "PULUMI_ACCESS_TOKEN="+emu.Token, "AUTO_DEPLOY_RELAY_SECRET="+e2eSecret)
 	stderr, err := cmd.StderrPipe()
@@ -154,14 +175,11 @@ func (e *e2eEnv) kill() {
 func (e *e2eEnv) edge(from, to string, secret string) {
 	e.t.Helper()
 	target := e2eProject + "/" + to
+	hook := edge.Desired(target, edge.Form{RelayURL: e.relay.base}, true)
+	hook.DisplayName = "auto-deploy: " + target + " (owner: urn:pulumi:e2e::graph::auto-deploy:index:DeploymentGraph::g)"
+	hook.Secret = secret
 	_, err := e.client.CreateWebhook(e.t.Context(),
-		cloud.WebhookScope{Organization: e2eOrg, Project: e2eProject, Stack: from},
-		cloud.Webhook{
-			Name:        relay.EdgeName(target),
-			DisplayName: "auto-deploy: " + target + " (owner: urn:pulumi:e2e::graph::auto-deploy:index:DeploymentGraph::g)",
-			PayloadURL:  relay.EdgePayloadURL(e.relay.base, target),
-			Active:      true, Format: "raw", Filters: []string{"update_succeeded"}, Secret: secret,
-		})
+		cloud.WebhookScope{Organization: e2eOrg, Project: e2eProject, Stack: from}, hook)
 	require.NoError(e.t, err)
 }
 
@@ -379,7 +397,7 @@ func TestRelayRefusesAForgedDeliveryAndIgnoresARedelivery(t *testing.T) {
 	// A redelivery of an update already handled starts nothing new.
 	e.fire("root", map[string]any{"v": 1}, nil)
 	e.waitDone(1)
-	name := relay.EdgeName(e2eProject + "/a")
+	name := edge.Name(e2eProject + "/a")
 	deliveries, err := e.client.ListWebhookDeliveries(t.Context(),
 		cloud.WebhookScope{Organization: e2eOrg, Project: e2eProject, Stack: "root"}, name)
 	require.NoError(t, err)

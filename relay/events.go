@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/autodeploy-dev/pulumi-auto-deploy/edge"
 )
 
 // Webhook delivery headers Pulumi Cloud sends.
@@ -99,9 +101,9 @@ func parseDelivery(kind string, body []byte) (ev Event, ignored string, err erro
 		ev.Version = versionFromUpdateURL(p.UpdateURL)
 	}
 	switch {
-	case !nameRE.MatchString(ev.Organization):
+	case !edge.ValidName(ev.Organization):
 		return Event{}, "", fmt.Errorf("organization %q is not a valid organization name", ev.Organization)
-	case !nameRE.MatchString(ev.Project) || !nameRE.MatchString(ev.Stack):
+	case !edge.ValidName(ev.Project) || !edge.ValidName(ev.Stack):
 		return Event{}, "", fmt.Errorf("projectName %q and stackName %q must both be valid names "+
 			"(1-100 letters, digits, '-', '_' or '.')", ev.Project, ev.Stack)
 	case ev.Version <= 0:

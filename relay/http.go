@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -74,20 +75,12 @@ func (r *Relay) receive(w http.ResponseWriter, req *http.Request) {
 	log := r.log.With("organization", ev.Organization, "stack", ev.Ref(), "version", ev.Version)
 	duplicate := r.recent.has(ev, time.Now())
 	if !duplicate {
-		q, err := r.queueUpdate(req.Context(), ev)
-		if err != nil {
-			r.log.Error("queueing an update failed", "delivery", delivery, "error", err.Error())
-			writeError(w, http.StatusInternalServerError, "queueing the update: "+err.Error())
+		if err := r.takeHint(req.Context(), ev); err != nil {
+			r.log.Error("recording a delivery failed", "delivery", delivery, "error", err.Error())
+			writeError(w, http.StatusInternalServerError, "recording the update: "+err.Error())
 			return
 		}
 		r.recent.add(ev, time.Now())
-		duplicate = q.what == queuedDuplicate
-		switch q.what {
-		case queuedHeld:
-			log.Info("update held: the relay's own deployment of this stack is in flight", "cascade", q.cascade)
-		case queuedIgnored:
-			log.Info("update " + ignoredOutcome(ev.Version, q.seen))
-		}
 	}
 	result := "accepted"
 	if duplicate {
@@ -101,6 +94,16 @@ func (r *Relay) receive(w http.ResponseWriter, req *http.Request) {
 	})
 }
 
+// takeHint records what a delivery announced, for the organization's next look, and wakes it. A
+// delivery is a hint, not the truth: the look compares it with what it knows, and the poll finds what
+// deliveries never announce.
+func (r *Relay) takeHint(ctx context.Context, ev Event) error {
+	if err := r.store.addHint(ctx, r.db, ev.Organization, ev.Ref(), ev.Version); err != nil {
+		return err
+	}
+	return r.scheduleOrg(ctx, ev.Organization)
+}
+
 func readBody(w http.ResponseWriter, req *http.Request) ([]byte, error) {
 	defer func() { _ = req.Body.Close() }()
 	return io.ReadAll(http.MaxBytesReader(w, req.Body, maxDeliveryBytes))
@@ -110,16 +113,17 @@ func readBody(w http.ResponseWriter, req *http.Request) ([]byte, error) {
 type CascadeView struct {
 	ID           int64  `json:"id"`
 	Organization string `json:"organization"`
-	// Root is the stack whose update started the cascade, as "organization/project/stack".
-	Root string `json:"root"`
-	// Version is the root's version the cascade deploys after: the newest update merged in.
-	Version    int         `json:"version"`
-	Generation int         `json:"generation"`
-	State      string      `json:"state"` // running, done or failed
-	Error      string      `json:"error,omitempty"`
-	Created    time.Time   `json:"created"`
-	Updated    time.Time   `json:"updated"`
-	Stacks     []StackView `json:"stacks"`
+	// Root is the stack whose update started the cascade, as "organization/project/stack", and Version
+	// the version that update made.
+	Root    string `json:"root"`
+	Version int    `json:"version"`
+	// Cause says how the relay learnt of the root's update: a delivery, or its own polling.
+	Cause   string      `json:"cause"`
+	State   string      `json:"state"` // running, done, or failed (a cycle)
+	Error   string      `json:"error,omitempty"`
+	Created time.Time   `json:"created"`
+	Updated time.Time   `json:"updated"`
+	Stacks  []StackView `json:"stacks"`
 }
 
 // StackView is one stack below a cascade's root.
@@ -129,6 +133,9 @@ type StackView struct {
 	State        State    `json:"state"`
 	Reason       string   `json:"reason"`
 	DeploymentID string   `json:"deploymentId"`
+	// Covers is every parent's version the deployment deploys against ("organization/project/stack"
+	// → version): one deployment covers every change above it that ended before it started.
+	Covers map[string]int `json:"covers,omitempty"`
 	// Deployments counts the deployments the relay started for the stack in this cascade.
 	Deployments int `json:"deployments"`
 	Version     int `json:"version,omitempty"`
@@ -154,27 +161,33 @@ func (r *Relay) listCascades(w http.ResponseWriter, req *http.Request) {
 
 func (r *Relay) cascadeViews(req *http.Request, limit int) ([]CascadeView, error) {
 	ctx := req.Context()
-	rows, err := r.store.cascades(ctx, r.db, `ORDER BY id DESC LIMIT $1`, limit)
+	recs, err := r.store.cascades(ctx, r.db, `ORDER BY id DESC LIMIT $1`, limit)
 	if err != nil {
 		return nil, err
 	}
-	views := make([]CascadeView, 0, len(rows))
-	for _, c := range rows {
-		nodes, err := r.store.nodes(ctx, r.db, c.ID)
+	views := make([]CascadeView, 0, len(recs))
+	for _, c := range recs {
+		rows, err := r.store.cascadeRows(ctx, r.db, c.ID)
 		if err != nil {
 			return nil, err
 		}
-		v := CascadeView{ID: c.ID, Organization: c.Organization, Root: c.Organization + "/" + c.Root,
-			Version: c.RootVersion, Generation: c.Generation, State: c.State, Error: c.Error,
-			Created: c.Created, Updated: c.Updated, Stacks: make([]StackView, 0, len(nodes))}
-		for _, n := range nodes {
-			parents := make([]string, len(n.Parents))
-			for i, p := range n.Parents {
-				parents[i] = c.Organization + "/" + p
+		qualify := func(ref string) string { return c.Organization + "/" + ref }
+		v := CascadeView{ID: c.ID, Organization: c.Organization, Root: qualify(c.Root), Version: c.Version,
+			Cause: c.Cause, State: c.State, Error: c.Error, Created: c.Created, Updated: c.Updated,
+			Stacks: make([]StackView, 0, len(rows))}
+		for _, row := range rows {
+			sv := StackView{Stack: qualify(row.stack), Parents: make([]string, len(row.parents)), State: row.state,
+				Reason: row.reason, DeploymentID: row.deploymentID, Deployments: row.deployments, Version: row.version}
+			for i, p := range row.parents {
+				sv.Parents[i] = qualify(p)
 			}
-			v.Stacks = append(v.Stacks, StackView{Stack: c.Organization + "/" + n.Stack, Parents: parents,
-				State: n.State, Reason: n.Reason, DeploymentID: n.DeploymentID, Deployments: n.Deployments,
-				Version: n.Version})
+			for p, version := range row.covers {
+				if sv.Covers == nil {
+					sv.Covers = map[string]int{}
+				}
+				sv.Covers[qualify(p)] = version
+			}
+			v.Stacks = append(v.Stacks, sv)
 		}
 		views = append(views, v)
 	}

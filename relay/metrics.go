@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,18 +19,16 @@ import (
 type metrics struct {
 	registry *prometheus.Registry
 
-	deliveries         *prometheus.CounterVec
-	cascadesStarted    prometheus.Counter
-	cascadesFinished   *prometheus.CounterVec
-	deploymentsStarted prometheus.Counter
-	deploymentsEnded   *prometheus.CounterVec
-	stacksSkipped      *prometheus.CounterVec
-	decisionSeconds    *prometheus.HistogramVec
-
-	// finished holds, per running cascade, when each stack finished (the root: when its update
-	// arrived) as this process saw it, which is where a child's decision latency starts.
-	mu       sync.Mutex
-	finished map[int64]map[string]time.Time
+	deliveries             *prometheus.CounterVec
+	cascadesStarted        prometheus.Counter
+	cascadesFinished       *prometheus.CounterVec
+	deploymentsStarted     prometheus.Counter
+	deploymentsEnded       *prometheus.CounterVec
+	stacksSkipped          *prometheus.CounterVec
+	decisionSeconds        *prometheus.HistogramVec
+	updatesWithoutDelivery prometheus.Counter
+	readFailures           prometheus.Counter
+	lookFailures           prometheus.Counter
 }
 
 const metricsNamespace = "auto_deploy_relay"
@@ -41,17 +38,17 @@ func newMetrics(r *Relay) *metrics {
 		registry: prometheus.NewRegistry(),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Name: "deliveries_total",
-			Help: "Webhook deliveries received, by result: accepted, duplicate (an update already queued), " +
+			Help: "Webhook deliveries received, by result: accepted, duplicate (an update already received), " +
 				"ignored (verified but starts nothing), refused (bad signature), invalid (unreadable or too large).",
 		}, []string{"result"}),
 		cascadesStarted: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Name: "cascades_started_total",
-			Help: "Cascades started by a root's update.",
+			Help: "Cascades started: a stack with stacks below it changed by someone else's update.",
 		}),
 		cascadesFinished: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Name: "cascades_finished_total",
 			Help: "Cascades finished, by outcome: done (every stack below the root finished), or failed " +
-				"(the cascade could not run: a cycle, or the graph could not be read).",
+				"(a cycle among its stacks: nothing on or below it deployed).",
 		}, []string{"outcome"}),
 		deploymentsStarted: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Name: "deployments_started_total",
@@ -59,22 +56,36 @@ func newMetrics(r *Relay) *metrics {
 		}),
 		deploymentsEnded: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Name: "deployments_finished_total",
-			Help: "Deployments the relay followed to their end, by outcome: succeeded or failed (which " +
-				"includes a deployment that could not be started).",
+			Help: "Deployments the relay followed to their end, by outcome: succeeded, failed (which includes " +
+				"a deployment that could not be started) or cancelled (it ran past --deployment-timeout).",
 		}, []string{"outcome"}),
 		stacksSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Name: "deployments_skipped_total",
-			Help: "Stacks a cascade did not deploy, by reason: unchanged (none of their parents' outputs " +
-				"changed) or upstream_failed (a stack above them failed).",
+			Help: "Stacks whose parents moved that the relay found need no deployment, by reason: unchanged " +
+				"(none of the outputs they read changed).",
 		}, []string{"reason"}),
 		decisionSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: metricsNamespace, Name: "decision_seconds",
-			Help: "Time from a stack's last parent finishing (for the root, the relay taking its update) to the " +
-				"relay's decision to deploy or skip it, by decision. Observed only when this process saw " +
-				"the parent finish.",
+			Help: "Time from a stack's last changed parent's deployment ending, as the relay saw it, to the " +
+				"relay's decision to deploy or skip the stack, by decision. Observed only when this process " +
+				"saw that end.",
 			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120},
 		}, []string{"decision"}),
-		finished: map[int64]map[string]time.Time{},
+		updatesWithoutDelivery: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "updates_without_delivery_total",
+			Help: "Stack versions the relay's polling found that no delivery announced: a delivery lost, or " +
+				"a version written without an update event (a refresh, a drift remediation).",
+		}),
+		readFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "read_failures_total",
+			Help: "Requests to Pulumi Cloud about one stack that failed and are retried on the relay's backoff; " +
+				"the stack is unsure (nothing below it starts) until a retry succeeds.",
+		}),
+		lookFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "look_failures_total",
+			Help: "Looks of an organization's schedule that failed as a whole (the database), retried on the " +
+				"relay's backoff.",
+		}),
 	}
 	// Every label value is there from the start, at zero, so that rate() and alerts see a
 	// series before its first event.
@@ -84,22 +95,21 @@ func newMetrics(r *Relay) *metrics {
 	for _, outcome := range []string{cascadeDone, cascadeFailed} {
 		m.cascadesFinished.WithLabelValues(outcome)
 	}
-	for _, outcome := range []string{"succeeded", "failed"} {
+	for _, outcome := range []string{outcomeSucceeded, outcomeFailed, outcomeCancelled} {
 		m.deploymentsEnded.WithLabelValues(outcome)
 	}
-	for _, reason := range []string{"unchanged", "upstream_failed"} {
-		m.stacksSkipped.WithLabelValues(reason)
-	}
+	m.stacksSkipped.WithLabelValues("unchanged")
 	for _, decision := range []string{"deploy", "skip"} {
 		m.decisionSeconds.WithLabelValues(decision)
 	}
 	retries := prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Namespace: metricsNamespace, Name: "transaction_retries_total",
-		Help: "Transactions PostgreSQL aborted as conflicting with a concurrent one (SERIALIZABLE), which the " +
+		Help: "Transactions PostgreSQL aborted as conflicting with a concurrent one (a deadlock), which the " +
 			"relay then ran again; counted for the whole process.",
 	}, func() float64 { return float64(conflictRetries.Load()) })
 	m.registry.MustRegister(m.deliveries, m.cascadesStarted, m.cascadesFinished, m.deploymentsStarted,
-		m.deploymentsEnded, m.stacksSkipped, m.decisionSeconds, retries, &queueCollector{r: r},
+		m.deploymentsEnded, m.stacksSkipped, m.decisionSeconds, m.updatesWithoutDelivery, m.readFailures,
+		m.lookFailures, retries, &queueCollector{r: r},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector())
 	return m
@@ -120,74 +130,26 @@ func (l promErrorLog) Println(v ...any) {
 	l.log.Warn("collecting the metrics failed", "error", fmt.Sprint(v...))
 }
 
-// rootArrived records when an update of cascade id's root arrived, which starts the clock of
-// the root's children, and counts the cascade when the update started it.
-func (m *metrics) rootArrived(id int64, root string, started bool) {
-	if started {
-		m.cascadesStarted.Inc()
-	}
-	m.stackFinished(id, root, time.Now())
-}
+func (m *metrics) cascadeFinished(outcome string) { m.cascadesFinished.WithLabelValues(outcome).Inc() }
 
-// cascadeFinished counts a cascade's end and forgets its stacks' times.
-func (m *metrics) cascadeFinished(id int64, outcome string) {
-	m.cascadesFinished.WithLabelValues(outcome).Inc()
-	m.mu.Lock()
-	delete(m.finished, id)
-	m.mu.Unlock()
-}
+func (m *metrics) deploymentEnded(outcome string) { m.deploymentsEnded.WithLabelValues(outcome).Inc() }
 
-func (m *metrics) stackFinished(id int64, stack string, at time.Time) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.finished[id] == nil {
-		m.finished[id] = map[string]time.Time{}
-	}
-	m.finished[id][stack] = at
-}
+func (m *metrics) readFailed(string) { m.readFailures.Inc() }
 
-// decided observes the latency of deciding to deploy or skip a stack of cascade id, from the
-// last of its parents finishing; when this process did not see one of them finish (it started
-// mid-cascade), there is no honest latency to observe.
-func (m *metrics) decided(id int64, parents []string, deploy bool) {
-	m.mu.Lock()
-	var since time.Time
-	for _, p := range parents {
-		at, ok := m.finished[id][p]
-		if !ok {
-			m.mu.Unlock()
-			return
-		}
-		if at.After(since) {
-			since = at
-		}
+func (m *metrics) lookFailed() { m.lookFailures.Inc() }
+
+// decided observes the latency of deciding to deploy or skip a stack, from its last changed parent's
+// deployment ending as this process saw it; without that (a change someone else made), there is no
+// honest latency to observe.
+func (m *metrics) decided(since time.Time, deploy bool, now time.Time) {
+	if since.IsZero() {
+		return
 	}
-	m.mu.Unlock()
 	decision := "skip"
 	if deploy {
 		decision = "deploy"
 	}
-	m.decisionSeconds.WithLabelValues(decision).Observe(time.Since(since).Seconds())
-}
-
-// skipped counts a stack that finished without a deployment: reason is unchanged or
-// upstream_failed.
-func (m *metrics) skipped(id int64, stack, reason string) {
-	m.stacksSkipped.WithLabelValues(reason).Inc()
-	m.stackFinished(id, stack, time.Now())
-}
-
-// deploymentEnded counts a deployment's end; a stack that deploys again (the cascade moved
-// to a newer generation meanwhile) has not finished.
-func (m *metrics) deploymentEnded(id int64, stack string, ok bool, state State) {
-	outcome := "failed"
-	if ok {
-		outcome = "succeeded"
-	}
-	m.deploymentsEnded.WithLabelValues(outcome).Inc()
-	if state.Finished() {
-		m.stackFinished(id, stack, time.Now())
-	}
+	m.decisionSeconds.WithLabelValues(decision).Observe(now.Sub(since).Seconds())
 }
 
 // queueCollector reads the depth of River's queue at scrape time: the jobs not yet finalized,
@@ -195,12 +157,11 @@ func (m *metrics) deploymentEnded(id int64, stack string, ok bool, state State) 
 type queueCollector struct{ r *Relay }
 
 var (
-	jobKinds  = []string{eventArgs{}.Kind(), cascadeArgs{}.Kind()}
+	jobKinds  = []string{orgArgs{}.Kind()}
 	jobStates = []string{"available", "running", "scheduled", "retryable"}
 	jobsDesc  = prometheus.NewDesc(metricsNamespace+"_jobs",
-		"River jobs waiting or running, by kind (relay_event: a delivered update; relay_cascade: a "+
-			"cascade's steps, one job per running cascade) and state (scheduled includes a running "+
-			"cascade between two steps).",
+		"River jobs waiting or running, by kind (relay_org: one per organization the relay schedules) and "+
+			"state (running while a relay makes its looks, scheduled or available between two runs).",
 		[]string{"kind", "state"}, nil)
 )
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 )
@@ -97,14 +98,27 @@ func newOutputsComparer(c Cloud, org string) *outputsComparer {
 func (o *outputsComparer) changed(ctx context.Context, parent string, from, to int) (bool, error) {
 	a, err := o.outputs(ctx, parent, from)
 	if err != nil {
-		return false, err
+		return false, &compareError{parent: parent, err: err}
 	}
 	b, err := o.outputs(ctx, parent, to)
 	if err != nil {
-		return false, err
+		return false, &compareError{parent: parent, err: err}
 	}
 	return !OutputsEqual(a, b), nil
 }
+
+// compareError is a parent's outputs that could not be read: the parent's trouble, not its child's.
+type compareError struct {
+	parent string
+	err    error
+}
+
+func (e *compareError) Error() string { return fmt.Sprintf("the outputs of %s: %v", e.parent, e.err) }
+func (e *compareError) Unwrap() error { return e.err }
+
+// OutputsEqual compares two stacks' outputs as decoded from JSON, with secrets already replaced by
+// their plaintexts (revealSecrets), so a secret is compared by value.
+func OutputsEqual(a, b map[string]any) bool { return reflect.DeepEqual(a, b) }
 
 func (o *outputsComparer) outputs(ctx context.Context, ref string, version int) (map[string]any, error) {
 	key := fmt.Sprintf("%s@%d", ref, version)

@@ -16,6 +16,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/edge"
 )
 
 // Version is the relay's release, stamped at build time with
@@ -43,9 +44,18 @@ type Config struct {
 	Logger *slog.Logger
 	// Cloud replaces the Cloud client built from APIURL and Token (tests).
 	Cloud Cloud
-	// PollInterval is how often a cascade looks at its deployments in flight and a held event is
-	// tried again; 5s by default.
+	// PollInterval is how often the relay reads each organization's stack list to find the updates no
+	// delivery announced; 30s by default.
 	PollInterval time.Duration
+	// MaxDeployments bounds the relay's deployments queued or running in Pulumi Cloud at once, per
+	// organization; 0 for no bound.
+	MaxDeployments int
+	// DeploymentTimeout is how long a deployment of the relay may run before the relay cancels it
+	// and counts it failed; 2h by default.
+	DeploymentTimeout time.Duration
+	// Organizations, when set, are the organizations the relay schedules from its start; deliveries
+	// add the others.
+	Organizations []string
 	// RescueAfter (PostgreSQL only) is how long a step's job can stay running before River
 	// takes it as abandoned by a replica that died and gives it to another; a step runs for at
 	// most three quarters of it. 15s by default: River's rescuer looks every 30s and its
@@ -68,8 +78,11 @@ type Relay struct {
 	jobs  *river.Client[*sql.Tx]
 	// recent spares the repeated deliveries of one update a write each (recent.go).
 	recent recentEvents
-	// wakeups starts a cascade's next look when one of its deployments ended (jobs.go).
+	// wakeups starts an organization's next look when a delivery arrived (jobs.go).
 	wakeups wakeups
+	// orgs are the organizations whose job this process made sure of.
+	orgsMu sync.Mutex
+	orgs   map[string]bool
 	// stopping is closed when the relay begins to stop: a cascade's job waiting between two looks
 	// hands the cascade back to the queue instead of waiting for the next look.
 	stopping     chan struct{}
@@ -93,7 +106,10 @@ func New(cfg Config) (*Relay, error) {
 		cfg.DB = "relay.db"
 	}
 	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = 5 * time.Second
+		cfg.PollInterval = 30 * time.Second
+	}
+	if cfg.DeploymentTimeout <= 0 {
+		cfg.DeploymentTimeout = 2 * time.Hour
 	}
 	if cfg.RescueAfter <= 0 {
 		cfg.RescueAfter = 15 * time.Second
@@ -107,14 +123,25 @@ func New(cfg Config) (*Relay, error) {
 	if strings.TrimSpace(cfg.Secret) == "" {
 		return nil, errors.New("the webhook secret is empty: every delivery would be refused")
 	}
-	r := &Relay{cfg: cfg, log: cfg.Logger, cloud: cfg.Cloud, listening: make(chan struct{}), stopping: make(chan struct{})}
+	for _, o := range cfg.Organizations {
+		if !edge.ValidName(o) {
+			return nil, fmt.Errorf("--organization %q is not a valid organization name: 1-100 letters, digits, "+
+				"'-', '_' or '.'", o)
+		}
+	}
+	r := &Relay{cfg: cfg, log: cfg.Logger, cloud: cfg.Cloud, listening: make(chan struct{}), stopping: make(chan struct{}),
+		orgs: map[string]bool{}}
 	r.metrics = newMetrics(r)
 	r.secrets = append(r.secrets, []byte(cfg.Secret))
 	if cfg.PreviousSecret != "" {
 		r.secrets = append(r.secrets, []byte(cfg.PreviousSecret))
 	}
 	if r.cloud == nil {
-		client, err := cloud.New(nil, cfg.APIURL, cfg.Token, cloud.WithUserAgent("pulumi-auto-deploy-relay"))
+		// The relay retries on its own schedule (retry.go): a request gives up after a few tries, so
+		// that one stack's trouble never holds a look for minutes.
+		client, err := cloud.New(nil, cfg.APIURL, cfg.Token, cloud.WithUserAgent("pulumi-auto-deploy-relay"),
+			cloud.WithRetry(cloud.RetryPolicy{MaxAttempts: 3, MaxDelay: 2 * time.Second, MaxElapsed: 10 * time.Second}),
+			cloud.WithRequestTimeout(30*time.Second))
 		if err != nil {
 			return nil, err
 		}
@@ -134,6 +161,10 @@ func (r *Relay) Run(ctx context.Context) error {
 	// The queue outlives ctx so that it can be stopped in order below.
 	if err := r.jobs.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("starting the job queue: %w", err)
+	}
+	if err := r.scheduleKnownOrgs(ctx); err != nil {
+		r.stopJobs()
+		return err
 	}
 	ln, err := net.Listen("tcp", r.cfg.Addr)
 	if err != nil {
@@ -183,29 +214,24 @@ func (r *Relay) open(ctx context.Context) error {
 		return err
 	}
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &eventWorker{r: r})
-	river.AddWorker(workers, &cascadeWorker{r: r})
-	fetch := min(r.cfg.PollInterval, time.Second)
+	river.AddWorker(workers, &orgWorker{r: r})
 	cfg := &river.Config{
-		Logger: quiet,
-		Queues: map[string]river.QueueConfig{
-			river.QueueDefault: {MaxWorkers: 8},
-			cascadeQueue:       {MaxWorkers: cascadeWorkers},
-		},
+		Logger:  quiet,
+		Queues:  map[string]river.QueueConfig{orgQueue: {MaxWorkers: orgWorkers}},
 		Workers: workers,
 		// Neither SQLite nor River's database/sql driver has notifications: the queue looks for
-		// due jobs this often. Snoozes up to River's scheduler interval (5s, the default
-		// PollInterval) are due without it.
-		FetchPollInterval: fetch,
-		FetchCooldown:     min(fetch, 100*time.Millisecond),
+		// due jobs this often.
+		FetchPollInterval: time.Second,
+		FetchCooldown:     100 * time.Millisecond,
 		MaxAttempts:       10,
 	}
-	// Walking a large graph is a cascade's longest step.
+	// A run of an organization's job makes looks for up to a quarter of this, then goes back to the
+	// queue; a first baseline of a large organization is the longest look.
 	r.stepTimeout = 10 * time.Minute
 	if d.shared() {
-		// A replica that dies mid-step leaves its job running; the leader's rescuer (every 30s)
-		// hands it to another once it has run RescueAfter. A step must end before that, or a
-		// live replica's step would run twice at once.
+		// A replica that dies mid-run leaves its job running; the leader's rescuer (every 30s)
+		// hands it to another once it has run RescueAfter. A run must end before that, or a live
+		// replica's run would go on beside its successor's (which the epoch fences anyway).
 		r.stepTimeout = r.cfg.RescueAfter * 3 / 4
 		cfg.JobTimeout, cfg.RescueStuckJobsAfter = r.stepTimeout, r.cfg.RescueAfter
 	} else if _, err := db.ExecContext(ctx, d.recoverOrphans); err != nil {
@@ -220,6 +246,21 @@ func (r *Relay) open(ctx context.Context) error {
 		return fmt.Errorf("creating the job queue: %w", err)
 	}
 	r.db, r.store, r.jobs = db, &store{now: time.Now}, jobs
+	return nil
+}
+
+// scheduleKnownOrgs makes sure every organization the relay schedules has its job: those given with
+// --organization and those it scheduled before.
+func (r *Relay) scheduleKnownOrgs(ctx context.Context) error {
+	known, err := r.store.organizations(ctx, r.db)
+	if err != nil {
+		return fmt.Errorf("reading the organizations the relay schedules: %w", err)
+	}
+	for _, name := range append(known, r.cfg.Organizations...) {
+		if err := r.scheduleOrg(ctx, name); err != nil {
+			return fmt.Errorf("scheduling organization %s: %w", name, err)
+		}
+	}
 	return nil
 }
 

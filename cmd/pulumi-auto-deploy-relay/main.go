@@ -36,8 +36,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	db := fs.String("db", "relay.db", "where the relay keeps its state and job queue, migrated at start: a SQLite "+
 		"file (created if missing) for one relay process, or a postgres:// URL that several replicas share")
 	apiURL := fs.String("api-url", cloud.DefaultBaseURL, "Pulumi Cloud API URL")
-	poll := fs.Duration("poll", 5*time.Second, "how often a cascade checks its deployments in flight "+
-		"(it checks at once when the update of one of them arrives)")
+	poll := fs.Duration("poll", 30*time.Second, "how often the relay reads each organization's stack list, to "+
+		"find updates no delivery announced (deliveries are hints; Pulumi Cloud's versions are the truth)")
+	maxDeployments := fs.Int("max-deployments", 0, "most deployments of the relay queued or running in Pulumi "+
+		"Cloud at once, per organization (0: no bound); the relay holds the rest back, the most work below first")
+	deploymentTimeout := fs.Duration("deployment-timeout", 2*time.Hour, "how long a deployment of the relay may run "+
+		"before the relay cancels it and counts it failed")
+	var organizations []string
+	fs.Func("organization", "an organization the relay schedules from its start (repeatable); see docs/relay.md",
+		func(v string) error {
+			organizations = append(organizations, v)
+			return nil
+		})
 	rescueAfter := fs.Duration("rescue-after", 15*time.Second, "PostgreSQL only: how long a step can run before "+
 		"another replica takes it over as abandoned by one that died; a step runs for at most 3/4 of it")
 	version := fs.Bool("version", false, "print the relay's version and exit")
@@ -67,9 +77,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	r, err := relay.New(relay.Config{
 		Addr: *addr, DB: *db, APIURL: *apiURL, Token: token,
 		Secret: secret, PreviousSecret: getenv("AUTO_DEPLOY_RELAY_PREVIOUS_SECRET"),
-		Logger:       slog.New(slog.NewJSONHandler(stderr, nil)),
-		PollInterval: *poll,
-		RescueAfter:  *rescueAfter,
+		Logger:            slog.New(slog.NewJSONHandler(stderr, nil)),
+		PollInterval:      *poll,
+		MaxDeployments:    *maxDeployments,
+		DeploymentTimeout: *deploymentTimeout,
+		Organizations:     organizations,
+		RescueAfter:       *rescueAfter,
 	})
 	if err != nil {
 		return err
