@@ -205,7 +205,9 @@ func (s *store) FireUpdate(org, project, name string, outputs *StackOutputs) (Ca
 	if err != nil {
 		return CascadeResult{}, err
 	}
-	s.writeVersionLocked(st, s.now(), outputs)
+	now := s.now()
+	s.startUpdateLocked(st, "update", now, false)
+	s.writeVersionLocked(st, now, outputs)
 	c := s.newCascade()
 	c.queue = append(c.queue, updateEvent(st, st.version))
 	return c.run(), nil

@@ -32,11 +32,45 @@ type stepWire struct {
 	Status string `json:"status"`
 }
 
-// updateWire is one update a deployment made: the emulator's own shape, as the facts leave it open.
+// updateWire is the update a deployment ran (DeploymentNestedUpdate). id and updateID are both the
+// update's id; version is the stack version a successful update wrote, 0 for one that wrote none (a
+// failure, a preview, a drift detection); startTime and endTime are Unix seconds, endTime 0 while it
+// runs; result is in-progress, succeeded or failed.
 type updateWire struct {
-	Version int    `json:"version"`
-	Kind    string `json:"kind"`
-	Result  string `json:"result"`
+	ID          string            `json:"id"`
+	UpdateID    string            `json:"updateID"`
+	Version     int               `json:"version"`
+	StartTime   int64             `json:"startTime"`
+	EndTime     int64             `json:"endTime"`
+	Kind        string            `json:"kind"`
+	Result      string            `json:"result"`
+	Message     string            `json:"message"`
+	Environment map[string]string `json:"environment"`
+}
+
+// updateResults is the result of a deployment's update for each status the deployment can have once it
+// has started.
+var updateResults = map[string]string{
+	StatusRunning: "in-progress", StatusSucceeded: StatusSucceeded, StatusFailed: StatusFailed,
+	// A running deployment is skipped only when a truncated run (a webhook cycle) is abandoned: its update
+	// never finished.
+	StatusSkipped: StatusFailed,
+}
+
+// updatesOf is the updates list of a deployment: none until it starts, then the one update it runs.
+func updatesOf(d Deployment) []updateWire {
+	if d.UpdateID == "" {
+		return []updateWire{}
+	}
+	u := updateWire{ID: d.UpdateID, UpdateID: d.UpdateID, StartTime: d.Started.Unix(), Kind: updateKinds[d.Operation],
+		Result: updateResults[d.Status], Environment: map[string]string{}}
+	if !d.Finished.IsZero() {
+		u.EndTime = d.Finished.Unix()
+	}
+	if d.Status == StatusSucceeded && operationChangesStack[d.Operation] {
+		u.Version = d.StackVersion
+	}
+	return []updateWire{u}
 }
 
 // deploymentWire is a deployment as GET .../deployments/{id} answers it, and (without configuration)
@@ -66,7 +100,7 @@ func deploymentWireOf(d Deployment, latest int, withConfig bool) deploymentWire 
 	w := deploymentWire{
 		ID: d.ID, Created: timestamp(d.Created), Modified: timestamp(d.Modified), Status: d.Status,
 		Version: d.Version, LatestVersion: latest, RequestedBy: emulatorUser, PulumiOperation: d.Operation,
-		Initiator: d.Cause.Kind, ProjectName: d.Project, StackName: d.Stack, Jobs: []jobWire{}, Updates: []updateWire{},
+		Initiator: d.Cause.Kind, ProjectName: d.Project, StackName: d.Stack, Jobs: []jobWire{}, Updates: updatesOf(d),
 	}
 	if d.Modified.IsZero() {
 		w.Modified = w.Created
@@ -78,9 +112,6 @@ func deploymentWireOf(d Deployment, latest int, withConfig bool) deploymentWire 
 			{Name: "pulumi " + d.Operation, Status: d.Status},
 		}
 		w.Jobs = append(w.Jobs, jobWire{Status: d.Status, Started: timestamp(d.Started), LastUpdated: w.Modified, Steps: steps})
-	}
-	if d.Status == StatusSucceeded {
-		w.Updates = append(w.Updates, updateWire{Version: d.StackVersion, Kind: d.Operation, Result: StatusSucceeded})
 	}
 	if withConfig {
 		w.Configuration = copyJSON(d.configuration)

@@ -43,8 +43,10 @@ type store struct {
 	timerGen        uint64
 	// closed is set by Server.Close: no timer is armed after it.
 	closed bool
-	// seq numbers stacks, webhooks, deliveries and deployments alike, so runs are reproducible.
-	seq int64
+	// seq numbers stacks, webhooks, deliveries and deployments alike, so runs are reproducible;
+	// updateSeq numbers updates (store_updates.go).
+	seq       int64
+	updateSeq int64
 	// order numbers the starts and ends of deployments (Deployment.StartOrder, EndOrder).
 	order int64
 }

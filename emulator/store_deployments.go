@@ -59,7 +59,7 @@ func (s *store) StackDeployments(org, project, name string) ([]Deployment, error
 	}
 	var mine []Deployment
 	for _, d := range s.deployments {
-		if d.Org == st.org && d.Project == st.project && d.Stack == st.name {
+		if d.stackID == st.id {
 			mine = append(mine, d)
 		}
 	}
@@ -76,7 +76,7 @@ func (s *store) StackDeployment(org, project, name, id string, version int) (d D
 		return Deployment{}, 0, err
 	}
 	for _, d := range s.deployments {
-		if d.Org != st.org || d.Project != st.project || d.Stack != st.name {
+		if d.stackID != st.id {
 			continue
 		}
 		if (id != "" && d.ID == id) || (id == "" && d.Version == version) {
@@ -307,6 +307,7 @@ func (s *store) abandonDeploymentsLocked(st *stack) {
 	now := s.now()
 	if st.running >= 0 {
 		s.endLocked(st.running, StatusFailed, now)
+		endUpdateLocked(st)
 	}
 	for _, i := range st.waiting {
 		s.endLocked(i, StatusFailed, now)

@@ -106,7 +106,7 @@ func (c *cascade) startDeployment(st *stack, op string, cause Cause, config map[
 	s.deployments = append(s.deployments, Deployment{
 		ID: s.newID(), Org: st.org, Project: st.project, Stack: st.name, Operation: op,
 		Status: StatusNotStarted, Version: st.deployments, Created: now, Modified: now, Cause: cause,
-		configuration: config,
+		configuration: config, stackID: st.id,
 	})
 	if s.mode == DeploymentsSynchronous {
 		s.beginDeploymentLocked(st, i, now)
@@ -121,13 +121,20 @@ func (c *cascade) startDeployment(st *stack, op string, cause Cause, config map[
 	return d
 }
 
-// beginDeploymentLocked makes the deployment at index i st's running one. Callers hold s.mu.
+// beginDeploymentLocked makes the deployment at index i st's running one. Its update starts: one that
+// changes the stack is the stack's latest update and current operation until it ends. Callers hold
+// s.mu.
 func (s *store) beginDeploymentLocked(st *stack, i int, now time.Time) {
 	s.order++
 	d := &s.deployments[i]
 	d.Status = StatusRunning
 	d.Started, d.Modified = now, now
 	d.StartOrder = s.order
+	if operationChangesStack[d.Operation] {
+		d.UpdateID = s.startUpdateLocked(st, updateKinds[d.Operation], now, true)
+	} else {
+		d.UpdateID = s.newUpdateID()
+	}
 	st.running = i
 }
 
@@ -163,6 +170,7 @@ func (c *cascade) endDeployment(st *stack, i int) {
 	d.Modified, d.Finished = now, now
 	d.EndOrder = s.order
 	st.running = -1
+	endUpdateLocked(st)
 	s.stopTimerLocked(i)
 	c.queue = append(c.queue, deploymentEvents(st, *d)...)
 }

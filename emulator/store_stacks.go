@@ -21,9 +21,12 @@ type stack struct {
 	// deployments counts the stack's deployments, which are numbered per stack.
 	deployments int
 	created     time.Time
-	// lastUpdate is when the stack last changed: FireUpdate, or a deployment whose operation changes it.
-	// Zero until then.
-	lastUpdate time.Time
+	// lastUpdate is when the stack's latest update started (the service's lastUpdate is a start time:
+	// an update's end does not move it); activeUpdate is that update's id. Both are zero until the
+	// first update. operation is the update running now, nil when none (store_updates.go).
+	lastUpdate   time.Time
+	activeUpdate string
+	operation    *StackOperation
 	// running is the index in store.deployments of the deployment running now, -1 for none; waiting
 	// holds the indexes of its not-started deployments, oldest first. Only manual and timed deployments
 	// ever leave either set between two store calls.
@@ -48,6 +51,10 @@ func (st *stack) clone() stack {
 	// Snapshots are never changed once written, so a copy may share them.
 	out.snapshots = slices.Clone(st.snapshots)
 	out.behaviour = st.behaviour.clone()
+	if st.operation != nil {
+		op := *st.operation
+		out.operation = &op
+	}
 	return out
 }
 

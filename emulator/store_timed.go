@@ -73,6 +73,7 @@ func (s *store) setModeLocked(m DeploymentMode) CascadeResult {
 				}
 				if st.running >= 0 {
 					s.endLocked(st.running, StatusSkipped, now)
+					endUpdateLocked(st)
 				}
 				st.waiting, st.running = nil, -1
 			}

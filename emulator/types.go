@@ -129,6 +129,8 @@ type Deployment struct {
 	// StackVersion is the stack's version when the deployment succeeded: the version its update wrote,
 	// for an operation that changes the stack. Zero until then.
 	StackVersion int `json:"stackVersion,omitempty"`
+	// UpdateID is the id of the update the deployment ran, set when it starts (store_updates.go).
+	UpdateID string `json:"updateId,omitempty"`
 	// StartOrder and EndOrder number the moments deployments start and end, across the whole emulator,
 	// from 1: a test can order two deployments by them when the clock is fixed or too coarse to.
 	// Zero until the deployment starts or ends.
@@ -138,6 +140,9 @@ type Deployment struct {
 	// configuration is the deployment's settings: the stack's at creation (inheritSettings) merged with
 	// the request's own. It is never changed after creation, so copies may share it.
 	configuration map[string]any
+	// stackID is the id of the stack it belongs to: a stack deleted and created again under the same
+	// name is another stack, which does not list the deployments of the first.
+	stackID string
 }
 
 // Cause says what started a deployment: an API call, or a pulumi_deployments webhook reacting to an event.
