@@ -35,6 +35,8 @@ type store struct {
 	hooks       map[string]*hookSet     // by Scope.Path()
 	deployments []Deployment
 	deliveries  []delivery
+	// updates are the person's updates (store_updates.go), oldest first.
+	updates []*personUpdate
 	// mode is how deployments run, defaultDuration how long a timed one takes unless its stack says
 	// otherwise, and timers end the timed ones that run, by index in deployments (store_timed.go).
 	mode            string

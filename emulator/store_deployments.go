@@ -161,7 +161,8 @@ type DeploymentStep struct {
 	// Skipped are the waiting deployments a collapsing queue dropped, Started those now running.
 	Skipped []Deployment `json:"skipped"`
 	Started []Deployment `json:"started"`
-	// Idle is set when, after the step, no deployment is running or waiting.
+	// Idle is set when, after the step, no deployment is running or waiting, but for those that wait for a
+	// person's update of their stack to end: nothing is left for a step to do.
 	Idle bool `json:"idle"`
 }
 
@@ -244,7 +245,7 @@ func (s *store) stepLocked() DeploymentStep {
 	step.Started, step.Skipped = s.startWaitingLocked()
 	step.Idle = true
 	for _, st := range s.stacks {
-		if st.running >= 0 || len(st.waiting) > 0 {
+		if st.running >= 0 || st.canStart() {
 			step.Idle = false
 			break
 		}
@@ -258,28 +259,43 @@ func (s *store) startWaitingLocked() (started, skipped []Deployment) {
 	started, skipped = []Deployment{}, []Deployment{}
 	var ready []*stack
 	for _, st := range s.stacks {
-		if st.running < 0 && len(st.waiting) > 0 {
+		if st.canStart() {
 			ready = append(ready, st)
 		}
 	}
 	slices.SortFunc(ready, func(a, b *stack) int { return a.waiting[0] - b.waiting[0] })
 	now := s.now()
 	for _, st := range ready {
-		if n := len(st.waiting); n > 1 && skipsIntermediateDeployments(st.settings) {
-			for _, i := range st.waiting[:n-1] {
-				s.endLocked(i, StatusSkipped, now)
-				skipped = append(skipped, s.deployments[i])
-			}
-			st.waiting = st.waiting[n-1:]
+		i, dropped := s.startNextLocked(st, now)
+		for _, j := range dropped {
+			skipped = append(skipped, s.deployments[j])
 		}
-		i := st.waiting[0]
-		st.waiting = slices.Delete(st.waiting, 0, 1)
-		s.beginDeploymentLocked(st, i, now)
 		if s.mode == DeploymentsTimed {
 			s.armTimerLocked(st, i)
 		}
 		started = append(started, s.deployments[i])
 	}
+	return started, skipped
+}
+
+// canStart reports whether the stack's oldest waiting deployment may start: nothing of the stack runs,
+// neither a deployment nor a person's update.
+func (st *stack) canStart() bool { return st.running < 0 && st.person == nil && len(st.waiting) > 0 }
+
+// startNextLocked starts st's oldest waiting deployment and returns its index, with those of the
+// waiting deployments a collapsing queue skipped first where the stack skips intermediate deployments.
+// Callers hold s.mu and have checked st.canStart.
+func (s *store) startNextLocked(st *stack, now time.Time) (started int, skipped []int) {
+	if n := len(st.waiting); n > 1 && skipsIntermediateDeployments(st.settings) {
+		for _, i := range st.waiting[:n-1] {
+			s.endLocked(i, StatusSkipped, now)
+		}
+		skipped = st.waiting[:n-1]
+		st.waiting = st.waiting[n-1:]
+	}
+	started = st.waiting[0]
+	st.waiting = slices.Delete(st.waiting, 0, 1)
+	s.beginDeploymentLocked(st, started, now)
 	return started, skipped
 }
 

@@ -95,9 +95,9 @@ func (s *store) DeploymentBehaviourOf(org, project, name string) (DeploymentBeha
 }
 
 // startDeployment creates a deployment of st with the given configuration. Synchronously (the default)
-// it runs to its end on the spot and queues the events it raises. Otherwise it waits, not-started, at
-// the end of the stack's queue, for a step (manual) or the scheduler (timed) to start it. Callers hold
-// s.mu.
+// it runs to its end on the spot and queues the events it raises. Otherwise, or while a person's update
+// of the stack runs, it waits, not-started, at the end of the stack's queue, for a step (manual), the
+// scheduler (timed) or the update's end (synchronous) to start it. Callers hold s.mu.
 func (c *cascade) startDeployment(st *stack, op string, cause Cause, config map[string]any) Deployment {
 	s := c.s
 	st.deployments++
@@ -108,7 +108,7 @@ func (c *cascade) startDeployment(st *stack, op string, cause Cause, config map[
 		Status: StatusNotStarted, Version: st.deployments, Created: now, Modified: now, Cause: cause,
 		configuration: config, stackID: st.id,
 	})
-	if s.mode == DeploymentsSynchronous {
+	if s.mode == DeploymentsSynchronous && st.person == nil {
 		s.beginDeploymentLocked(st, i, now)
 		c.endDeployment(st, i)
 	} else {

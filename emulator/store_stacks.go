@@ -32,6 +32,8 @@ type stack struct {
 	// ever leave either set between two store calls.
 	running int
 	waiting []int
+	// person is the person's update running now, nil when none: the stack's deployments wait for it.
+	person *personUpdate
 	// snapshots are the stack's outputs at each version, version 1 first (store_outputs.go).
 	snapshots []snapshot
 	// behaviour is how its deployments run and end (store_lifecycle.go).
@@ -165,6 +167,7 @@ func (s *store) DeleteStack(org, project, name string) error {
 	delete(s.stacks, resourceKey(st.org, st.project, st.name))
 	delete(s.hooks, st.subject().Path())
 	s.abandonDeploymentsLocked(st)
+	s.abandonUpdateLocked(st)
 	s.forgetReferencesLocked(st)
 	c := s.newCascade()
 	c.queue = append(c.queue, stackLifecycleEvent("stack_deleted", "deleted", st))

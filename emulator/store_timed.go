@@ -68,6 +68,9 @@ func (s *store) setModeLocked(m DeploymentMode) CascadeResult {
 			res = s.runDeploymentsLocked()
 			now := s.now()
 			for _, st := range s.stacks {
+				if st.person != nil {
+					continue // they run when the update ends
+				}
 				for _, i := range st.waiting {
 					s.endLocked(i, StatusSkipped, now)
 				}
@@ -151,21 +154,24 @@ func (s *store) timerFired(i int, gen uint64) {
 	c.run()
 }
 
-// close stops every clock; timed deployments running now stay running. Nothing is armed afterwards.
+// close stops every clock; timed deployments and person's updates running now stay running. Nothing is
+// armed afterwards.
 func (s *store) close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
 	s.stopAllTimersLocked()
+	s.stopUpdateTimersLocked()
 }
 
-// Idle reports whether no deployment runs or waits and no delivery is on its way. Deliveries are
-// handed to the outbox under s.mu, so the answer is consistent across the two.
+// Idle reports whether no deployment or person's update runs, no deployment waits and no delivery is
+// on its way. Deliveries are handed to the outbox under s.mu, so the answer is consistent across the
+// two.
 func (s *store) Idle() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, st := range s.stacks {
-		if st.running >= 0 || len(st.waiting) > 0 {
+		if st.running >= 0 || len(st.waiting) > 0 || st.person != nil {
 			return false
 		}
 	}
