@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -89,7 +90,9 @@ type deploymentWire struct {
 	StackName       string          `json:"stackName"`
 	Jobs            []jobWire       `json:"jobs"`
 	Updates         []updateWire    `json:"updates"`
-	Configuration   map[string]any  `json:"configuration,omitempty"`
+	// Paused is always false: the emulator cannot pause deployments.
+	Paused        bool           `json:"paused"`
+	Configuration map[string]any `json:"configuration,omitempty"`
 }
 
 func timestamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
@@ -128,6 +131,9 @@ func (s *Server) registerDeploymentRoutes() {
 	s.handle(s.api, "GET "+base, s.listDeployments)
 	s.handle(s.api, "GET "+base+"/{id}", s.getDeployment)
 	s.handle(s.api, "GET "+base+"/version/{version}", s.getDeploymentByVersion)
+	s.handle(s.api, "POST "+base+"/{id}/cancel", s.cancelDeployment)
+	s.handle(s.api, "GET /api/orgs/{org}/deployments", s.listOrgDeployments)
+	s.handle(s.api, "GET /api/orgs/{org}/deployments/metadata", s.orgDeploymentsMetadata)
 	s.registerManualDeploymentRoutes()
 	s.registerTimedDeploymentRoutes()
 }
@@ -169,7 +175,17 @@ func (s *Server) createDeployment(r *http.Request) (int, any, error) {
 
 // listDeployments answers a page of the stack's deployments, newest first unless asc=true.
 func (s *Server) listDeployments(r *http.Request) (int, any, error) {
-	q := r.URL.Query()
+	mine, err := s.store.StackDeployments(stackPath(r))
+	if err != nil {
+		return 0, nil, err
+	}
+	return deploymentPage(r.URL.Query(), mine)
+}
+
+// deploymentPage answers the page that the query's page, pageSize (1-100, 10 by default) and asc ask
+// for of ds, which are oldest first: newest first unless asc=true. sort is ignored. Each item's
+// latestVersion is the newest deployment version of its stack among ds.
+func deploymentPage(q url.Values, ds []Deployment) (int, any, error) {
 	page, err := intParam(q.Get("page"), "page", 1, 1, 1<<30)
 	if err != nil {
 		return 0, nil, err
@@ -184,22 +200,18 @@ func (s *Server) listDeployments(r *http.Request) (int, any, error) {
 			return 0, nil, errorf(http.StatusBadRequest, "asc must be true or false, got %q", v)
 		}
 	}
-	mine, err := s.store.StackDeployments(stackPath(r))
-	if err != nil {
-		return 0, nil, err
-	}
-	latest := 0
-	if len(mine) > 0 {
-		latest = mine[len(mine)-1].Version
+	latest := map[string]int{} // by stack id
+	for _, d := range ds {
+		latest[d.stackID] = max(latest[d.stackID], d.Version)
 	}
 	if !asc {
-		slices.Reverse(mine)
+		slices.Reverse(ds)
 	}
 	items := []deploymentWire{}
-	for i := (page - 1) * pageSize; i < len(mine) && i < page*pageSize; i++ {
-		items = append(items, deploymentWireOf(mine[i], latest, false))
+	for i := (page - 1) * pageSize; i < len(ds) && i < page*pageSize; i++ {
+		items = append(items, deploymentWireOf(ds[i], latest[ds[i].stackID], false))
 	}
-	return http.StatusOK, map[string]any{"deployments": items, "itemsPerPage": pageSize, "total": len(mine)}, nil
+	return http.StatusOK, map[string]any{"deployments": items, "itemsPerPage": pageSize, "total": len(ds)}, nil
 }
 
 func (s *Server) getDeployment(r *http.Request) (int, any, error) {

@@ -41,8 +41,10 @@ type store struct {
 	// otherwise, and timers end the timed ones that run, by index in deployments (store_timed.go).
 	mode            string
 	defaultDuration time.Duration
-	timers          map[int]timerEntry
-	timerGen        uint64
+	// concurrency caps the deployments running at once per organization, 0 for no cap.
+	concurrency int
+	timers      map[int]timerEntry
+	timerGen    uint64
 	// closed is set by Server.Close: no timer is armed after it.
 	closed bool
 	// seq numbers stacks, webhooks, deliveries and deployments alike, so runs are reproducible;
@@ -64,6 +66,7 @@ func newStore(now func() time.Time, maxCascade int, deliveryTimeout time.Duratio
 		hooks:           map[string]*hookSet{},
 		mode:            mode.Mode,
 		defaultDuration: mode.Duration,
+		concurrency:     mode.Concurrency,
 		timers:          map[int]timerEntry{},
 	}
 	s.outbox = newOutbox(deliveryTimeout, func(job sendJob, res sendResult) { s.completeDelivery(job, res) })

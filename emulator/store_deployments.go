@@ -133,9 +133,11 @@ func (s *store) SetManualDeployments(on bool) CascadeResult {
 	defer s.mu.Unlock()
 	switch {
 	case on:
-		return s.setModeLocked(DeploymentMode{Mode: DeploymentsManual, Duration: s.defaultDuration})
+		return s.setModeLocked(DeploymentMode{Mode: DeploymentsManual, Duration: s.defaultDuration,
+			Concurrency: s.concurrency})
 	case s.mode != DeploymentsSynchronous:
-		return s.setModeLocked(DeploymentMode{Mode: DeploymentsSynchronous, Duration: s.defaultDuration})
+		return s.setModeLocked(DeploymentMode{Mode: DeploymentsSynchronous, Duration: s.defaultDuration,
+			Concurrency: s.concurrency})
 	}
 	return CascadeResult{Deployments: []Deployment{}, FailedDeliveries: []Delivery{}}
 }
@@ -254,18 +256,27 @@ func (s *store) stepLocked() DeploymentStep {
 }
 
 // startWaitingLocked starts the oldest waiting deployment of every idle stack, in the order of those
-// deployments' creation. Callers hold s.mu.
+// deployments' creation, as long as its organization runs fewer deployments than the cap. Callers hold
+// s.mu.
 func (s *store) startWaitingLocked() (started, skipped []Deployment) {
 	started, skipped = []Deployment{}, []Deployment{}
 	var ready []*stack
+	running := map[string]int{} // by organization
 	for _, st := range s.stacks {
 		if st.canStart() {
 			ready = append(ready, st)
+		}
+		if st.running >= 0 {
+			running[st.org]++
 		}
 	}
 	slices.SortFunc(ready, func(a, b *stack) int { return a.waiting[0] - b.waiting[0] })
 	now := s.now()
 	for _, st := range ready {
+		if s.concurrency > 0 && running[st.org] >= s.concurrency {
+			continue
+		}
+		running[st.org]++
 		i, dropped := s.startNextLocked(st, now)
 		for _, j := range dropped {
 			skipped = append(skipped, s.deployments[j])
@@ -337,4 +348,50 @@ func skipsIntermediateDeployments(settings map[string]any) bool {
 	opts, _ := oc["options"].(map[string]any)
 	skip, _ := opts["skipIntermediateDeployments"].(bool)
 	return skip
+}
+
+// CancelDeployment stops a deployment of a stack. A running one fails at once, raising
+// deployment_failed and its operation's _failed event (the update it ran failed) and writing no
+// version; a waiting one leaves its stack's queue, fails and raises nothing, since it never ran. Either
+// way its status is failed (the service has no cancelled status) and Cancelled is set. A deployment
+// that has already ended is a 409, an unknown one (or another stack's) a 404.
+func (s *store) CancelDeployment(org, project, name, id string) (CascadeResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, err := s.stackLocked(org, project, name)
+	if err != nil {
+		return CascadeResult{}, err
+	}
+	i := slices.IndexFunc(s.deployments, func(d Deployment) bool { return d.ID == id && d.stackID == st.id })
+	if i < 0 {
+		return CascadeResult{}, errorf(http.StatusNotFound, "Deployment %s of stack '%s/%s/%s' not found", id, org,
+			project, name)
+	}
+	c := s.newCascade()
+	switch status := s.deployments[i].Status; status {
+	case StatusRunning:
+		c.concludeDeployment(st, i, true)
+	case StatusNotStarted:
+		st.waiting = slices.DeleteFunc(st.waiting, func(j int) bool { return j == i })
+		s.endLocked(i, StatusFailed, s.now())
+	default:
+		return CascadeResult{}, errorf(http.StatusConflict,
+			"Deployment %s has already ended (%s): there is nothing to cancel", id, status)
+	}
+	s.deployments[i].Cancelled = true
+	return c.run(), nil
+}
+
+// OrgDeployments returns the deployments of an organization's stacks, oldest first. Those of deleted
+// stacks are gone with them.
+func (s *store) OrgDeployments(org string) []Deployment {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []Deployment{}
+	for _, d := range s.deployments {
+		if st := s.stacks[resourceKey(d.Org, d.Project, d.Stack)]; d.Org == org && st != nil && st.id == d.stackID {
+			out = append(out, d)
+		}
+	}
+	return out
 }

@@ -31,6 +31,9 @@ type DeploymentBehaviour struct {
 	// them as they were, which is how a test makes an update that changes no output. A refresh or a
 	// drift remediation keeps the outputs, and a destroy leaves none.
 	Outputs *StackOutputs
+	// Hang makes a timed deployment that starts from now on run until it is cancelled or its stack is
+	// deleted: its timer is never armed. (A test may still end it with FinishDeployment or a step.)
+	Hang bool
 }
 
 func (b DeploymentBehaviour) clone() DeploymentBehaviour {
@@ -138,17 +141,23 @@ func (s *store) beginDeploymentLocked(st *stack, i int, now time.Time) {
 	st.running = i
 }
 
-// endDeployment ends st's running deployment, the one at index i, as the stack's behaviour says. A
-// success of an operation that changes the stack writes a new stack version with the outputs the
-// behaviour gives; either way the deployment's two events join the queue. Callers hold s.mu.
+// endDeployment ends st's running deployment, the one at index i, as the stack's behaviour says.
+// Callers hold s.mu.
 func (c *cascade) endDeployment(st *stack, i int) {
-	s := c.s
-	now := s.now()
 	failed := st.behaviour.Outcome == OutcomeFailed
 	if st.behaviour.FailTimes > 0 {
 		st.behaviour.FailTimes--
 		failed = true
 	}
+	c.concludeDeployment(st, i, failed)
+}
+
+// concludeDeployment ends st's running deployment, the one at index i, failed or succeeded. A success of
+// an operation that changes the stack writes a new stack version with the outputs the behaviour gives;
+// either way the deployment's two events join the queue. Callers hold s.mu.
+func (c *cascade) concludeDeployment(st *stack, i int, failed bool) {
+	s := c.s
+	now := s.now()
 	d := &s.deployments[i]
 	if failed {
 		d.Status = StatusFailed

@@ -136,6 +136,9 @@ type Deployment struct {
 	// Zero until the deployment starts or ends.
 	StartOrder int64 `json:"startOrder,omitempty"`
 	EndOrder   int64 `json:"endOrder,omitempty"`
+	// Cancelled is set on a deployment that was cancelled (its status is failed: the service's statuses
+	// have no cancelled).
+	Cancelled bool `json:"cancelled,omitempty"`
 
 	// configuration is the deployment's settings: the stack's at creation (inheritSettings) merged with
 	// the request's own. It is never changed after creation, so copies may share it.
