@@ -54,8 +54,9 @@ type Server struct {
 	onRequest  func(RequestRecord)
 	api        *http.ServeMux
 	admin      *http.ServeMux
-	// adminPatterns are the admin API's routes, for the test that checks every one is guarded.
-	adminPatterns []string
+	// adminPatterns and apiPatterns are the admin API's and the API's routes, for the tests that walk
+	// every one (every admin route is guarded; every route of a deleted stack is a 404).
+	adminPatterns, apiPatterns []string
 	// cipherKey turns secrets into a stable secretCiphertext without ever echoing the secret.
 	cipherKey []byte
 	reqSeq    atomic.Int64
