@@ -13,6 +13,7 @@ func (s *Server) registerAdminRoutes() {
 		return http.StatusOK, map[string]string{"status": "ok"}, nil
 	})
 	s.registerUpdateRoutes()
+	s.registerDeliveryFaultRoutes()
 	s.handle(s.admin, "POST "+p+"/environments/{org}/{project}/{env}/revision", func(r *http.Request) (int, any, error) {
 		res, err := s.store.FireEnvironmentRevision(r.PathValue("org"), r.PathValue("project"), r.PathValue("env"))
 		return http.StatusOK, res, err

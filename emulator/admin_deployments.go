@@ -91,7 +91,7 @@ type behaviourWire struct {
 }
 
 func (b behaviourWire) behaviour() (DeploymentBehaviour, error) {
-	d, err := durationFromMs(b.DurationMs)
+	d, err := durationFromMs("durationMs", b.DurationMs)
 	if err != nil {
 		return DeploymentBehaviour{}, err
 	}
@@ -102,10 +102,10 @@ func (b behaviourWire) behaviour() (DeploymentBehaviour, error) {
 	return out, nil
 }
 
-// durationFromMs reads a durationMs field, refusing what is out of range before it can overflow.
-func durationFromMs(ms int64) (time.Duration, error) {
+// durationFromMs reads a field of milliseconds, refusing what is out of range before it can overflow.
+func durationFromMs(field string, ms int64) (time.Duration, error) {
 	if ms < 0 || ms > maxBehaviourDuration.Milliseconds() {
-		return 0, errorf(http.StatusBadRequest, "durationMs %d is invalid: use 0 to %d", ms, maxBehaviourDuration.Milliseconds())
+		return 0, errorf(http.StatusBadRequest, "%s %d is invalid: use 0 to %d", field, ms, maxBehaviourDuration.Milliseconds())
 	}
 	return time.Duration(ms) * time.Millisecond, nil
 }
@@ -145,7 +145,7 @@ func (s *Server) registerTimedDeploymentRoutes() {
 		if err := decodeJSON(r, &req); err != nil {
 			return 0, nil, err
 		}
-		d, err := durationFromMs(req.DurationMs)
+		d, err := durationFromMs("durationMs", req.DurationMs)
 		if err != nil {
 			return 0, nil, err
 		}

@@ -25,7 +25,7 @@ func (s *Server) registerUpdateRoutes() {
 		if err := decodeJSON(r, &req); err != nil {
 			return 0, nil, err
 		}
-		d, err := durationFromMs(req.DurationMs)
+		d, err := durationFromMs("durationMs", req.DurationMs)
 		if err != nil {
 			return 0, nil, err
 		}

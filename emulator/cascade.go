@@ -96,7 +96,7 @@ func (h *hook) wants(name string) bool {
 func (c *cascade) deliver(h *hook, ev event, redeliveryOf string) Delivery {
 	s := c.s
 	if h.format != FormatPulumiDeployments {
-		d, job := s.recordOutgoingLocked(h, ev, redeliveryOf)
+		d, job := s.recordOutgoingLocked(h, ev, redeliveryOf, true)
 		if job != nil {
 			c.sends = append(c.sends, *job)
 		}

@@ -90,6 +90,9 @@ type Delivery struct {
 	// Pending is set while a delivery sent over HTTP waits for its answer; the response fields are
 	// empty until then (delivery_http.go).
 	Pending bool `json:"pending,omitempty"`
+	// Fault says what delivery faults did to it: "lost", or some of "reordered", "delayed 200ms" and
+	// "sent twice" (delivery_faults.go). Empty for a delivery sent as it came.
+	Fault string `json:"fault,omitempty"`
 }
 
 // Failed reports whether the delivery got an answer that is not 2xx, or none at all.
