@@ -155,12 +155,17 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if rule != nil && rule.AfterApply {
+		s.serveAuthed(&discardWriter{header: http.Header{}}, r)
+	}
 	switch {
 	case rule == nil:
 		s.serveAuthed(sw, r)
-	case rule.AfterApply:
-		s.serveAuthed(&discardWriter{header: http.Header{}}, r)
-		writeFault(sw, rule)
+	case rule.DropConnection:
+		// Logged as status 0: no answer. The sentinel panic makes net/http close the connection (or
+		// reset the HTTP/2 stream) without writing anything and without logging a stack.
+		s.logRequest(w, r, route, 0, started, true)
+		panic(http.ErrAbortHandler)
 	default:
 		writeFault(sw, rule)
 	}
