@@ -40,6 +40,9 @@ type Options struct {
 	// per stack, for this long each unless their stack's DeploymentBehaviour says otherwise
 	// (store_timed.go). Zero keeps the default, synchronous deployments.
 	DeploymentDuration time.Duration
+	// DeploymentConcurrency caps the deployments running at once per organization
+	// (DeploymentMode.Concurrency); 0, the default, sets no cap.
+	DeploymentConcurrency int
 	// DeliveryTimeout bounds each delivery sent over HTTP (delivery_http.go). Defaults to 10s.
 	DeliveryTimeout time.Duration
 }
@@ -93,9 +96,9 @@ func New(opts Options) *Server {
 	if maxCascade <= 0 {
 		maxCascade = defaultMaxCascade
 	}
-	mode := DeploymentMode{Mode: DeploymentsSynchronous}
+	mode := DeploymentMode{Mode: DeploymentsSynchronous, Concurrency: max(0, opts.DeploymentConcurrency)}
 	if opts.DeploymentDuration > 0 {
-		mode = DeploymentMode{Mode: DeploymentsTimed, Duration: opts.DeploymentDuration}
+		mode.Mode, mode.Duration = DeploymentsTimed, opts.DeploymentDuration
 	}
 	s.store = newStore(s.now, maxCascade, opts.DeliveryTimeout, mode)
 	if _, err := rand.Read(s.cipherKey); err != nil {
