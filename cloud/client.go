@@ -320,11 +320,17 @@ func (c *Client) do(ctx context.Context, r request) error {
 		out, err := c.attempt(ctx, &r, target, path, payload)
 		slots.leave()
 		var apiErr *APIError
-		if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusTooManyRequests {
+		isAPIErr := errors.As(err, &apiErr)
+		switch {
+		case isAPIErr && apiErr.StatusCode == http.StatusTooManyRequests:
 			throttled++
 			if limit, changed := slots.halve(entered); changed && c.onThrottle != nil {
 				c.onThrottle(ctx, Throttle{Kind: kind, Limit: limit, RetryAfter: apiErr.RetryAfter})
 			}
+		case err == nil || (isAPIErr && apiErr.StatusCode < http.StatusInternalServerError):
+			// The service answered without throttling (a 404 is an answer too); a 5xx or no
+			// answer at all says nothing about its rate limit, so neither grows the bound.
+			slots.answered()
 		}
 		switch {
 		case err == nil || out == final:
