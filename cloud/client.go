@@ -257,6 +257,9 @@ type request struct {
 	// many for a URL): it counts against the read bound, and it is retried after an ambiguous failure as
 	// a GET is.
 	read bool
+	// repeatable marks a POST that writes but whose repeat does no harm, such as cancelling a
+	// deployment: it is retried after an ambiguous failure as a PUT is.
+	repeatable bool
 }
 
 func (r *request) path() (string, error) {
@@ -306,7 +309,8 @@ func (c *Client) do(ctx context.Context, r request) error {
 
 	// Every other POST this client sends creates something or triggers a
 	// delivery; repeating one that may have landed is the caller's call, not ours.
-	idempotent := r.method != http.MethodPost || r.read
+	// (Cancelling a deployment is a POST too, but a second cancel changes nothing.)
+	idempotent := r.method != http.MethodPost || r.read || r.repeatable
 	p := c.retry
 	start := time.Now()
 	var waited time.Duration
