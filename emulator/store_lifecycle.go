@@ -47,12 +47,18 @@ func (b DeploymentBehaviour) clone() DeploymentBehaviour {
 // maxBehaviourDuration bounds a deployment's duration: longer would be a typo, not a test.
 const maxBehaviourDuration = time.Hour
 
-func validateBehaviour(b DeploymentBehaviour) (DeploymentBehaviour, error) {
-	switch b.Outcome {
+// validateOutcome checks the outcome a deployment behaviour or a person's update asks for.
+func validateOutcome(outcome string) error {
+	switch outcome {
 	case "", OutcomeSucceeded, OutcomeFailed:
-	default:
-		return b, errorf(http.StatusBadRequest, "outcome %q is invalid: use %q or %q", b.Outcome, OutcomeSucceeded,
-			OutcomeFailed)
+		return nil
+	}
+	return errorf(http.StatusBadRequest, "outcome %q is invalid: use %q or %q", outcome, OutcomeSucceeded, OutcomeFailed)
+}
+
+func validateBehaviour(b DeploymentBehaviour) (DeploymentBehaviour, error) {
+	if err := validateOutcome(b.Outcome); err != nil {
+		return b, err
 	}
 	if b.Duration < 0 || b.Duration > maxBehaviourDuration {
 		return b, errorf(http.StatusBadRequest, "durationMs %d is invalid: use 0 (the mode's default) to %d",

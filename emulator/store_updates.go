@@ -133,11 +133,8 @@ func validateUpdate(u Update) (Update, error) {
 		return u, errorf(http.StatusBadRequest, "kind %q is invalid: use %q or %q", u.Kind, UpdateKindUpdate,
 			UpdateKindRefresh)
 	}
-	switch u.Outcome {
-	case "", OutcomeSucceeded, OutcomeFailed:
-	default:
-		return u, errorf(http.StatusBadRequest, "outcome %q is invalid: use %q or %q", u.Outcome, OutcomeSucceeded,
-			OutcomeFailed)
+	if err := validateOutcome(u.Outcome); err != nil {
+		return u, err
 	}
 	if u.Duration < 0 || u.Duration > maxBehaviourDuration {
 		return u, errorf(http.StatusBadRequest, "durationMs %d is invalid: use 0 (at once) to %d",
