@@ -121,3 +121,10 @@ func (s *Server) DeploymentBehaviour(org, project, stack string) (DeploymentBeha
 func (s *Server) StackDeployments(org, project, stack string) ([]Deployment, error) {
 	return s.store.StackDeployments(org, project, stack)
 }
+
+// CancelDeployment cancels a deployment of a stack as POST …/deployments/{id}/cancel does, and returns
+// the cascade of the events a running one raises as it fails. A 404 *Error for an unknown deployment, 409
+// for one that has already ended.
+func (s *Server) CancelDeployment(org, project, stack, id string) (CascadeResult, error) {
+	return s.store.CancelDeployment(org, project, stack, id)
+}
