@@ -290,6 +290,14 @@ func (rn *runner) readOrgDeployments(ctx context.Context, running []*stack) map[
 
 // observe acts on what a deployment of the relay's reads now: its end, or its time running out.
 func (rn *runner) observe(ctx context.Context, now time.Time, s *stack, d cloud.Deployment) {
+	// The update the deployment ran moved the stack list's lastUpdate; it is the relay's own, not a
+	// change for the poll to read the stack for.
+	for _, u := range d.Updates {
+		if u.StartTime > s.lastUpdate {
+			s.lastUpdate = u.StartTime
+			rn.o.touch(s)
+		}
+	}
 	switch d.Status {
 	case "succeeded":
 		version := d.StackVersion()

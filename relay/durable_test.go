@@ -1,157 +1,107 @@
 package relay
 
 import (
-	"context"
 	"database/sql"
-	"fmt"
-	"sync/atomic"
+	"net/http"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
 )
 
-// chain is root → a → b.
-func chain() *fakeCloud {
-	fc := newFakeCloud("acme", "p/root", "p/a", "p/b")
-	fc.edge("p/root", "p/a")
-	fc.edge("p/a", "p/b")
-	return fc
-}
-
+// A relay that recorded its intent to deploy a stack and asked, then died before it recorded the
+// answer: the next relay finds the deployment that landed and asks for no other.
 func TestRestartFindsTheDeploymentStartedButNotRecorded(t *testing.T) {
 	t.Parallel()
 	sqliteOnly(t)
-	fc := chain()
+	emu := newCloud(t, "root", "a", "b")
 	db := testDB(t)
-	h1 := startRelay(t, fc, db)
-	// The relay dies right after its POST for a landed, before it recorded the answer.
-	var died atomic.Bool
-	fc.onCreate = func(ctx context.Context, ref string) error {
-		if ref != "p/a" || !died.CompareAndSwap(false, true) {
-			return nil
-		}
-		go func() { _ = h1.stop() }()
-		<-ctx.Done()
-		return ctx.Err()
-	}
-	h1.deliver(fc.update("p/root", map[string]any{"v": 1}))
-	require.Eventually(t, died.Load, defaultWait, pollEvery)
+	h1 := startRelay(t, emu, db)
+	h1.chain()
+	h1.behave("p/a", emulator.DeploymentBehaviour{Hang: true})
+	h1.fire("p/root", map[string]any{"v": 1})
+	require.Eventually(t, func() bool { return len(h1.deployments("p/a")) == 1 }, defaultWait, pollEvery)
 	require.NoError(t, h1.stop())
-	// What SIGKILL leaves: the step's job still marked running.
-	markJobsRunning(t, db)
+	// What a relay killed between its POST and recording the answer leaves: the intent alone.
+	forgetDeploymentID(t, db, "a")
+	h1.behave("p/a", emulator.DeploymentBehaviour{})
+	_, err := emu.CancelDeployment(testOrg, "p", "a", h1.deployments("p/a")[0].ID)
+	require.NoError(t, err)
 
-	fc.mu.Lock()
-	fc.onCreate = nil
-	fc.mu.Unlock()
-	h2 := startRelay(t, fc, db)
-	c := h2.waitDone(1)
-	assert.Equal(t, map[string]State{"p/a": StateSucceeded, "p/b": StateSucceeded}, states(c))
-	assert.Equal(t, 1, fc.postsTo("p/a"), "the deployment started before the restart is found, not started again")
-	assert.Len(t, fc.deploymentsOf("p/a"), 1)
-	assert.Len(t, fc.deploymentsOf("p/b"), 1)
-	assert.Contains(t, h2.logs.String(), "found the deployment started before an interruption; not starting another")
+	h2 := startRelay(t, emu, db)
+	h2.waitLog("found the deployment started before an interruption; not starting another")
+	assert.Len(t, h2.deployments("p/a"), 1, "the deployment that landed is found, not started again")
 }
 
-// markJobsRunning sets the relay's jobs back to running, as a process killed mid-step leaves them.
-func markJobsRunning(t *testing.T, path string) {
+// forgetDeploymentID removes the deployment id from the relay's record of its deployment of stack.
+func forgetDeploymentID(t *testing.T, path, stack string) {
 	t.Helper()
 	db, err := sql.Open("sqlite", path)
 	require.NoError(t, err)
 	defer func() { _ = db.Close() }()
-	res, err := db.Exec(`UPDATE river_job SET state = 'running' WHERE kind = 'relay_cascade' AND state <> 'completed'`)
+	var raw string
+	require.NoError(t, db.QueryRow(`SELECT flight FROM relay_stack WHERE stack = $1`, stack).Scan(&raw))
+	f, err := decodeFlight(raw)
 	require.NoError(t, err)
-	n, err := res.RowsAffected()
+	require.NotNil(t, f, "the relay records the deployment in flight")
+	require.NotEmpty(t, f.ID)
+	f.ID = ""
+	raw, err = encodeFlight(f)
 	require.NoError(t, err)
-	require.Equal(t, int64(1), n, "the cascade's job is unfinished")
-}
-
-func TestRestartMidCascadeFinishesIt(t *testing.T) {
-	t.Parallel()
-	sqliteOnly(t)
-	fc := chain()
-	fc.setHold("p/a", true)
-	db := testDB(t)
-	h1 := startRelay(t, fc, db)
-	h1.deliver(fc.update("p/root", map[string]any{"v": 1}))
-	h1.waitFor("a deploying", func(cs []CascadeView) bool {
-		return len(cs) == 1 && states(cs[0])["p/a"] == StateDeploying && cs[0].Stacks[0].DeploymentID != ""
-	})
-	require.NoError(t, h1.stop())
-	markJobsRunning(t, db)
-
-	fc.setHold("p/a", false)
-	h2 := startRelay(t, fc, db)
-	c := h2.waitDone(1)
-	assert.Equal(t, map[string]State{"p/a": StateSucceeded, "p/b": StateSucceeded}, states(c))
-	assert.Equal(t, 1, fc.postsTo("p/a"))
-	assert.Equal(t, 1, fc.postsTo("p/b"))
+	_, err = db.Exec(`UPDATE relay_stack SET flight = $1 WHERE stack = $2`, raw, stack)
+	require.NoError(t, err)
 }
 
 func TestAnAmbiguousStartIsLookedUpNotRepeated(t *testing.T) {
 	t.Parallel()
-	fc := chain()
-	var once atomic.Bool
-	fc.onCreate = func(_ context.Context, ref string) error {
-		if ref == "p/a" && once.CompareAndSwap(false, true) {
-			return fmt.Errorf("POST /api/stacks/acme/p/a/deployments: 503 Service Unavailable: %w", cloud.ErrAmbiguous)
-		}
-		return nil
-	}
-	h := startRelay(t, fc, testDB(t))
-	h.deliver(fc.update("p/root", map[string]any{"v": 1}))
+	h := startRelay(t, newCloud(t, "root", "a", "b"), testDB(t))
+	h.chain()
+	// The start lands, but its answer is lost.
+	h.emu.SetFaults(emulator.Faults{Rules: []emulator.FaultRule{{Status: http.StatusBadGateway, Method: "POST",
+		PathContains: "/a/deployments", AfterApply: true, Limit: 1}}})
+	h.fire("p/root", map[string]any{"v": 1})
 	c := h.waitDone(1)
 	assert.Equal(t, map[string]State{"p/a": StateSucceeded, "p/b": StateSucceeded}, states(c))
-	assert.Equal(t, 1, fc.postsTo("p/a"), "the deployment that landed is found")
-	assert.Len(t, fc.deploymentsOf("p/a"), 1)
+	assert.Len(t, h.deployments("p/a"), 1, "the deployment that landed is found")
+	assert.Contains(t, h.logs.String(), "found the deployment started before an interruption; not starting another")
 }
 
 func TestAnAmbiguousStartThatDidNotLandIsAskedAgain(t *testing.T) {
 	t.Parallel()
-	fc := chain()
-	var once atomic.Bool
-	fc.dropCreate = func(ref string) error {
-		if ref == "p/a" && once.CompareAndSwap(false, true) {
-			return fmt.Errorf("POST /api/stacks/acme/p/a/deployments: connection reset: %w", cloud.ErrAmbiguous)
-		}
-		return nil
-	}
-	h := startRelay(t, fc, testDB(t))
-	h.deliver(fc.update("p/root", map[string]any{"v": 1}))
+	h := startRelay(t, newCloud(t, "root", "a", "b"), testDB(t))
+	h.chain()
+	h.emu.SetFaults(emulator.Faults{Rules: []emulator.FaultRule{{Method: "POST", PathContains: "/a/deployments",
+		DropConnection: true, Limit: 1}}})
+	h.fire("p/root", map[string]any{"v": 1})
 	c := h.waitDone(1)
 	assert.Equal(t, StateSucceeded, states(c)["p/a"])
-	assert.Equal(t, 2, fc.postsTo("p/a"), "nothing landed, so the relay asked again")
-	assert.Len(t, fc.deploymentsOf("p/a"), 1)
+	assert.Len(t, h.deployments("p/a"), 1, "nothing landed, so the relay asked again, once")
+	assert.Contains(t, h.logs.String(), "no deployment was started for the recorded intent; asking for it now")
 }
 
 func TestAStartRefusedFailsTheStack(t *testing.T) {
 	t.Parallel()
-	fc := chain()
-	fc.dropCreate = func(ref string) error {
-		if ref == "p/a" {
-			return &cloud.APIError{Method: "POST", Path: "/api/stacks/acme/p/a/deployments", StatusCode: 400,
-				Message: "Stack 'acme/p/a' has no deployment settings to inherit"}
-		}
-		return nil
-	}
-	h := startRelay(t, fc, testDB(t))
-	h.deliver(fc.update("p/root", map[string]any{"v": 1}))
+	emu := newCloud(t, "root", "b")
+	require.NoError(t, emu.CreateStack(testOrg, "p", "a")) // no deployment settings
+	h := startRelay(t, emu, testDB(t))
+	h.chain()
+	h.fire("p/root", map[string]any{"v": 1})
 	c := h.waitDone(1)
 	assert.Equal(t, map[string]State{"p/a": StateFailed, "p/b": StateSkippedUpstreamFailed}, states(c))
-	assert.Equal(t, 1, fc.postsTo("p/a"), "a definite refusal is not retried")
-	assert.Equal(t, "the deployment could not be started: POST /api/stacks/acme/p/a/deployments: 400 Bad Request: "+
-		"Stack 'acme/p/a' has no deployment settings to inherit (stack version 1): first deployment after the edge from p/root",
-		stackView(t, c, "p/a").Reason)
+	assert.Contains(t, stackView(t, c, "p/a").Reason, "the deployment could not be started: POST /api/stacks/acme/p/a/"+
+		"deployments: 400 Bad Request")
+	assert.Empty(t, h.deployments("p/a"))
 }
 
 func TestASecondRelayOnTheSameFileRefusesToStart(t *testing.T) {
 	t.Parallel()
 	sqliteOnly(t)
 	db := testDB(t)
-	startRelay(t, newFakeCloud("acme"), db)
-	r, err := New(Config{Addr: "127.0.0.1:0", DB: db, Secret: testSecret, Cloud: newFakeCloud("acme")})
+	emu := newCloud(t)
+	startRelay(t, emu, db)
+	r, err := New(Config{Addr: "127.0.0.1:0", DB: db, Secret: testSecret, APIURL: emu.URL, Token: emu.Token})
 	require.NoError(t, err)
 	err = r.Run(t.Context())
 	require.Error(t, err)
@@ -162,7 +112,7 @@ func TestAnUnreachablePostgresSaysWhatToCheck(t *testing.T) {
 	t.Parallel()
 	// A socket directory that does not exist: the connection fails at once.
 	db := "postgres://relay:hunter2@/relay?host=" + t.TempDir() + "/none"
-	r, err := New(Config{Addr: "127.0.0.1:0", DB: db, Secret: testSecret, Cloud: newFakeCloud("acme")})
+	r, err := New(Config{Addr: "127.0.0.1:0", DB: db, Secret: testSecret, APIURL: "http://127.0.0.1:9", Token: "t"})
 	require.NoError(t, err)
 	err = r.Run(t.Context())
 	require.Error(t, err)

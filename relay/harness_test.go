@@ -13,31 +13,39 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/edge"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator/emulatortest"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/internal/pgtest"
 )
 
 const (
 	testSecret = "relay-test-secret"
+	testOrg    = "acme"
 	// defaultWait bounds every wait for a condition; pollEvery is how often it is checked.
-	defaultWait = 20 * time.Second
+	defaultWait = 30 * time.Second
 	pollEvery   = 10 * time.Millisecond
 )
 
-// harness runs a real relay (Run, HTTP, River on a SQLite file) against a fakeCloud.
+// harness runs a real relay (Run, HTTP, River on its database) in process against the Pulumi Cloud
+// emulator, whose timed deployments run on their own and whose deliveries really reach the relay.
 type harness struct {
-	t    *testing.T
-	fc   *fakeCloud
-	db   string
-	r    *Relay
-	base string
-	logs *syncBuffer
-	stop func() error
+	t      *testing.T
+	emu    *emulatortest.Cloud
+	client *cloud.Client
+	db     string
+	r      *Relay
+	base   string
+	logs   *syncBuffer
+	stop   func() error
 }
 
 type syncBuffer struct {
@@ -77,12 +85,22 @@ func sqliteOnly(t *testing.T) {
 	}
 }
 
-func startRelay(t *testing.T, fc *fakeCloud, db string, mods ...func(*Config)) *harness {
+// newCloud starts an emulator with timed deployments and the stacks of project p, all deployable.
+func newCloud(t *testing.T, stacks ...string) *emulatortest.Cloud {
+	t.Helper()
+	emu := emulatortest.Start(t, emulatortest.WithDeploymentDuration(50*time.Millisecond))
+	emu.SeedDeployable(t, testOrg, "p", stacks...)
+	return emu
+}
+
+// startRelay runs a relay on db against emu, scheduling acme from its start, and waits for its
+// baseline.
+func startRelay(t *testing.T, emu *emulatortest.Cloud, db string, mods ...func(*Config)) *harness {
 	t.Helper()
 	logs := &syncBuffer{}
 	cfg := Config{
-		Addr: "127.0.0.1:0", DB: db, Secret: testSecret, Cloud: fc,
-		PollInterval: 50 * time.Millisecond, ShutdownGrace: 200 * time.Millisecond,
+		Addr: "127.0.0.1:0", DB: db, Secret: testSecret, APIURL: emu.URL, Token: emu.Token,
+		Organizations: []string{testOrg}, PollInterval: time.Second, ShutdownGrace: 200 * time.Millisecond,
 		Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	for _, mod := range mods {
@@ -102,7 +120,9 @@ func startRelay(t *testing.T, fc *fakeCloud, db string, mods ...func(*Config)) *
 		cancel()
 		t.Fatal("the relay did not start listening within 20s")
 	}
-	h := &harness{t: t, fc: fc, db: db, r: r, base: "http://" + r.Addr(), logs: logs}
+	client, err := cloud.New(nil, emu.URL, emu.Token)
+	require.NoError(t, err)
+	h := &harness{t: t, emu: emu, client: client, db: db, r: r, base: "http://" + r.Addr(), logs: logs}
 	h.stop = sync.OnceValue(func() error { cancel(); return <-done })
 	t.Cleanup(func() {
 		_ = h.stop()
@@ -110,7 +130,56 @@ func startRelay(t *testing.T, fc *fakeCloud, db string, mods ...func(*Config)) *
 			t.Logf("relay logs:\n%s", logs.String())
 		}
 	})
+	if len(cfg.Organizations) > 0 {
+		h.waitLog("baseline adopted")
+	}
 	return h
+}
+
+// edge makes the relay edge from → to ("project/stack") exactly as the provider's relay mode does.
+func (h *harness) edge(from, to string) {
+	h.t.Helper()
+	project, stack := splitRef(from)
+	hook := edge.Desired(to, edge.Form{RelayURL: h.base}, true)
+	hook.DisplayName, hook.Secret = "auto-deploy: "+to+" (owner: urn:pulumi:test::graph)", testSecret
+	_, err := h.client.CreateWebhook(h.t.Context(), cloud.WebhookScope{Organization: testOrg, Project: project, Stack: stack},
+		hook)
+	require.NoError(h.t, err)
+}
+
+// chain makes root → a → b.
+func (h *harness) chain() {
+	h.edge("p/root", "p/a")
+	h.edge("p/a", "p/b")
+}
+
+// fire is a successful update of stack ("project/stack") setting its outputs.
+func (h *harness) fire(ref string, outputs map[string]any) {
+	h.t.Helper()
+	project, stack := splitRef(ref)
+	_, err := h.emu.FireUpdateWithOutputs(testOrg, project, stack, &emulator.StackOutputs{Plain: outputs})
+	require.NoError(h.t, err)
+}
+
+func (h *harness) behave(ref string, b emulator.DeploymentBehaviour) {
+	h.t.Helper()
+	project, stack := splitRef(ref)
+	require.NoError(h.t, h.emu.SetDeploymentBehaviour(testOrg, project, stack, b))
+}
+
+// deployments are the deployments of stack ref, oldest first.
+func (h *harness) deployments(ref string) []emulator.Deployment {
+	h.t.Helper()
+	project, stack := splitRef(ref)
+	ds, err := h.emu.StackDeployments(testOrg, project, stack)
+	require.NoError(h.t, err)
+	return ds
+}
+
+func (h *harness) waitLog(text string) {
+	h.t.Helper()
+	require.Eventually(h.t, func() bool { return strings.Contains(h.logs.String(), text) }, defaultWait, pollEvery,
+		"the relay never logged %q", text)
 }
 
 // payload is a stack_update delivery body in the service's shape.
@@ -192,11 +261,12 @@ func (h *harness) waitFor(what string, cond func([]CascadeView) bool) []CascadeV
 	}
 }
 
-// waitDone waits until n cascades exist and none is running, and returns the newest.
+// waitDone waits until n cascades exist, none running, and the emulator is idle, and returns the
+// newest.
 func (h *harness) waitDone(n int) CascadeView {
 	h.t.Helper()
 	cs := h.waitFor(fmt.Sprintf("%d finished cascades", n), func(cs []CascadeView) bool {
-		if len(cs) != n {
+		if len(cs) != n || !h.emu.Idle() {
 			return false
 		}
 		for _, c := range cs {
