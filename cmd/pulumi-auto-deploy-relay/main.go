@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -40,6 +41,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		"(it checks at once when the update of one of them arrives)")
 	rescueAfter := fs.Duration("rescue-after", 15*time.Second, "PostgreSQL only: how long a step can run before "+
 		"another replica takes it over as abandoned by one that died; a step runs for at most 3/4 of it")
+	adminAddr := fs.String("admin-addr", "", "address to serve GET /v1/cascades and GET /metrics on, such as "+
+		"127.0.0.1:9090; --addr then serves only POST /v1/hooks and GET /healthz. Unset, they are served on "+
+		"--addr when it is a loopback address, and nowhere otherwise")
+	var organizations orgList
+	fs.Var(&organizations, "organization", "an organization whose updates the relay acts on (repeatable); "+
+		"a delivery naming another is refused with 403. Unset, any organization is accepted")
+	maxConns := fs.Int("max-connections", relay.DefaultMaxConnections, "connections each address holds open "+
+		"at once; more wait in the kernel's accept queue until slow or idle clients are cut off")
 	version := fs.Bool("version", false, "print the relay's version and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -54,6 +63,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q: the relay takes flags only (see -h)", fs.Args())
 	}
+	if *maxConns < 1 {
+		return fmt.Errorf("--max-connections %d must be at least 1", *maxConns)
+	}
 	token := getenv("PULUMI_ACCESS_TOKEN")
 	if token == "" {
 		return errors.New("PULUMI_ACCESS_TOKEN is not set: the relay needs a Pulumi Cloud access token to read " +
@@ -65,14 +77,26 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			"sign deliveries with (the DeploymentGraph's relay secret)")
 	}
 	r, err := relay.New(relay.Config{
-		Addr: *addr, DB: *db, APIURL: *apiURL, Token: token,
+		Addr: *addr, AdminAddr: *adminAddr, DB: *db, APIURL: *apiURL, Token: token,
 		Secret: secret, PreviousSecret: getenv("AUTO_DEPLOY_RELAY_PREVIOUS_SECRET"),
-		Logger:       slog.New(slog.NewJSONHandler(stderr, nil)),
-		PollInterval: *poll,
-		RescueAfter:  *rescueAfter,
+		Logger:        slog.New(slog.NewJSONHandler(stderr, nil)),
+		PollInterval:  *poll,
+		RescueAfter:   *rescueAfter,
+		Organizations: organizations,
+		HTTP:          relay.HTTPLimits{MaxConnections: *maxConns},
 	})
 	if err != nil {
 		return err
 	}
 	return r.Run(ctx)
+}
+
+// orgList collects the repeated --organization flag.
+type orgList []string
+
+func (o *orgList) String() string { return strings.Join(*o, ",") }
+
+func (o *orgList) Set(org string) error {
+	*o = append(*o, org)
+	return nil
 }
