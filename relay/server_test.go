@@ -193,3 +193,30 @@ func TestAConnectionBeyondTheCapWaitsForASlot(t *testing.T) {
 	assert.Empty(t, waitClosed(t, holder, 100*time.Millisecond),
 		"the second connection was served only once the first was cut off")
 }
+
+func TestHTTPLimitsDefaults(t *testing.T) {
+	t.Parallel()
+	// docs/relay.md ("Routes") states these.
+	assert.Equal(t, HTTPLimits{MaxConnections: 1024, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 15 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 30 * time.Second, MaxHeaderBytes: 16 << 10}, HTTPLimits{}.withDefaults())
+	set := HTTPLimits{MaxConnections: 3, ReadHeaderTimeout: time.Second, ReadTimeout: 2 * time.Second,
+		WriteTimeout: 3 * time.Second, IdleTimeout: 4 * time.Second, MaxHeaderBytes: 100}
+	assert.Equal(t, set, set.withDefaults(), "what is set is kept")
+}
+
+func TestHeadersOverTheLimitAreRefused(t *testing.T) {
+	t.Parallel()
+	h := startRelay(t, chain(), testDB(t))
+	for _, tt := range []struct {
+		size   int
+		status int
+	}{{8 << 10, http.StatusOK}, {32 << 10, http.StatusRequestHeaderFieldsTooLarge}} {
+		req, err := http.NewRequest(http.MethodGet, h.base+"/healthz", nil)
+		require.NoError(t, err)
+		req.Header.Set("X-Padding", strings.Repeat("x", tt.size))
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		assert.Equal(t, tt.status, resp.StatusCode, "a header of %d bytes", tt.size)
+	}
+}
