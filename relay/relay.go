@@ -154,6 +154,8 @@ func (r *Relay) Run(ctx context.Context) error {
 	// replica is River's name for this process, as river_job.attempted_by records it.
 	r.log.Info("listening", "addr", r.addr, "adminAddr", r.adminAddr, "organizations", r.cfg.Organizations,
 		"db", displayDB(r.cfg.DB), "replica", r.jobs.ID(), "version", Version)
+	// After the line, so that whoever waited for Addr finds it in the log.
+	close(r.listening)
 	serveErr := front.wait(ctx)
 	r.log.Info("shutting down", "transaction_retries", conflictRetries.Load())
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ShutdownGrace)

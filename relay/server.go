@@ -102,7 +102,6 @@ func (r *Relay) listen() (*frontDoor, error) {
 			"loopback address and --admin-addr is not set; set --admin-addr to a private address to serve them",
 			"addr", r.addr)
 	}
-	close(r.listening)
 	f := &frontDoor{served: make(chan error, len(lns))}
 	for i, ln := range lns {
 		which := hooks
