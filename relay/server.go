@@ -82,9 +82,12 @@ func (r *Relay) listen() (*frontDoor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--addr %s: %w", r.cfg.Addr, err)
 	}
-	hooks := hooksRoutes
 	r.addr = hooksLn.Addr().String()
-	lns := []net.Listener{hooksLn}
+	type door struct {
+		ln     net.Listener
+		routes routeSet
+	}
+	doors := []door{{hooksLn, hooksRoutes}}
 	switch {
 	case r.cfg.AdminAddr != "":
 		adminLn, err := listenCapped(r.cfg.AdminAddr, limits.MaxConnections)
@@ -93,23 +96,19 @@ func (r *Relay) listen() (*frontDoor, error) {
 			return nil, fmt.Errorf("--admin-addr %s: %w", r.cfg.AdminAddr, err)
 		}
 		r.adminAddr = adminLn.Addr().String()
-		lns = append(lns, adminLn)
+		doors = append(doors, door{adminLn, adminRoutes})
 	case isLoopback(hooksLn.Addr()):
-		hooks |= adminRoutes
+		doors[0].routes |= adminRoutes
 		r.adminAddr = r.addr
 	default:
 		r.log.Warn("the admin routes (GET /v1/cascades, GET /metrics) are served nowhere: --addr is not a "+
 			"loopback address and --admin-addr is not set; set --admin-addr to a private address to serve them",
 			"addr", r.addr)
 	}
-	f := &frontDoor{served: make(chan error, len(lns))}
-	for i, ln := range lns {
-		which := hooks
-		if i > 0 {
-			which = adminRoutes
-		}
+	f := &frontDoor{served: make(chan error, len(doors))}
+	for _, d := range doors {
 		srv := &http.Server{
-			Handler:           r.routes(which),
+			Handler:           r.routes(d.routes),
 			ReadHeaderTimeout: limits.ReadHeaderTimeout,
 			ReadTimeout:       limits.ReadTimeout,
 			WriteTimeout:      limits.WriteTimeout,
@@ -117,7 +116,7 @@ func (r *Relay) listen() (*frontDoor, error) {
 			MaxHeaderBytes:    limits.MaxHeaderBytes,
 		}
 		f.servers = append(f.servers, srv)
-		go func() { f.served <- srv.Serve(ln) }()
+		go func() { f.served <- srv.Serve(d.ln) }()
 	}
 	return f, nil
 }
