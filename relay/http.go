@@ -7,25 +7,34 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
 // maxDeliveryBytes bounds a delivery's body; update payloads are a few kilobytes.
 const maxDeliveryBytes = 1 << 20
 
-// Handler serves the relay's routes:
+// routes serves the routes of the sets in which:
 //
-//	GET  /healthz      200 {"status":"ok"} while the database answers, 503 otherwise
-//	GET  /v1/cascades  the cascades, newest first (?limit=, 50 by default, at most 500)
+//	GET  /healthz      200 {"status":"ok"} while the database answers, 503 otherwise (both sets)
 //	POST /v1/hooks     a webhook delivery (?target= names the edge; the payload names the stack)
-//	GET  /metrics      Prometheus metrics (metrics.go)
-func (r *Relay) Handler() http.Handler {
+//	GET  /v1/cascades  the cascades, newest first (?limit=, 50 by default, at most 500) (admin)
+//	GET  /metrics      Prometheus metrics (metrics.go) (admin)
+//
+// Anything else is 404, so the hooks address shows nothing of the graph to whoever reaches it.
+func (r *Relay) routes(which routeSet) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", r.healthz)
-	mux.HandleFunc("GET /v1/cascades", r.listCascades)
-	mux.HandleFunc("POST "+HooksPath, r.receive)
-	mux.Handle("GET /metrics", r.metrics.handler(r.log))
+	if which&hooksRoutes != 0 {
+		mux.HandleFunc("POST "+HooksPath, r.receive)
+	}
+	if which&adminRoutes != 0 {
+		mux.HandleFunc("GET /v1/cascades", r.listCascades)
+		mux.Handle("GET /metrics", r.metrics.handler(r.log))
+	}
 	return mux
 }
 
@@ -40,7 +49,9 @@ func (r *Relay) healthz(w http.ResponseWriter, req *http.Request) {
 // receive verifies a delivery's signature over the raw body before reading anything in it,
 // then queues the update it announces. The answer is 202 for an update queued (or already
 // queued: "duplicate"), 200 for a verified delivery that starts nothing, 401 for a missing or
-// wrong signature, 400 for an update that cannot be read.
+// wrong signature, 400 for an update that cannot be read, 403 for an update in an organization
+// the relay does not serve (Config.Organizations), 408 for a body sent too slowly, 413 for one
+// too large.
 func (r *Relay) receive(w http.ResponseWriter, req *http.Request) {
 	body, err := readBody(w, req)
 	if err != nil {
@@ -48,6 +59,11 @@ func (r *Relay) receive(w http.ResponseWriter, req *http.Request) {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body is over %d bytes", tooBig.Limit))
+			return
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			writeError(w, http.StatusRequestTimeout, fmt.Sprintf("the body did not arrive within the relay's "+
+				"read timeout (%s, headers included): send it at once", r.cfg.HTTP.withDefaults().ReadTimeout))
 			return
 		}
 		writeError(w, http.StatusBadRequest, "reading the body: "+err.Error())
@@ -73,6 +89,14 @@ func (r *Relay) receive(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	log := r.log.With("organization", ev.Organization, "stack", ev.Ref(), "version", ev.Version)
+	if orgs := r.cfg.Organizations; len(orgs) > 0 && !slices.Contains(orgs, ev.Organization) {
+		r.metrics.deliveries.WithLabelValues("forbidden").Inc()
+		log.Warn("delivery forbidden: not an organization of --organization", "delivery", delivery,
+			"remote", req.RemoteAddr)
+		writeError(w, http.StatusForbidden, fmt.Sprintf("the payload's organization %q is not one this relay "+
+			"deploys in: it takes deliveries of %s only (--organization)", ev.Organization, strings.Join(orgs, ", ")))
+		return
+	}
 	duplicate := r.recent.has(ev, time.Now())
 	if !duplicate {
 		if err := r.takeHint(req.Context(), ev); err != nil {

@@ -130,7 +130,7 @@ func TestHealthzSaysWhenTheDatabaseIsGone(t *testing.T) {
 	require.NoError(t, r.open(t.Context()))
 	r.close()
 	rec := httptest.NewRecorder()
-	r.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+	r.routes(hooksRoutes).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
 	assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
 	assert.JSONEq(t, `{"status":"database unavailable: sql: database is closed"}`, rec.Body.String())
 }

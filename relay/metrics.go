@@ -39,7 +39,8 @@ func newMetrics(r *Relay) *metrics {
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Name: "deliveries_total",
 			Help: "Webhook deliveries received, by result: accepted, duplicate (an update already received), " +
-				"ignored (verified but starts nothing), refused (bad signature), invalid (unreadable or too large).",
+				"ignored (verified but starts nothing), refused (bad signature), invalid (unreadable or too large), " +
+				"forbidden (an organization not in --organization).",
 		}, []string{"result"}),
 		cascadesStarted: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: metricsNamespace, Name: "cascades_started_total",
@@ -89,7 +90,7 @@ func newMetrics(r *Relay) *metrics {
 	}
 	// Every label value is there from the start, at zero, so that rate() and alerts see a
 	// series before its first event.
-	for _, result := range []string{"accepted", "duplicate", "ignored", "refused", "invalid"} {
+	for _, result := range []string{"accepted", "duplicate", "ignored", "refused", "invalid", "forbidden"} {
 		m.deliveries.WithLabelValues(result)
 	}
 	for _, outcome := range []string{cascadeDone, cascadeFailed} {

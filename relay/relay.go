@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -16,7 +14,6 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
-	"github.com/autodeploy-dev/pulumi-auto-deploy/edge"
 )
 
 // Version is the relay's release, stamped at build time with
@@ -28,6 +25,16 @@ type Config struct {
 	// Addr is the address to listen on, such as ":8080" or "127.0.0.1:0" (any free port: the
 	// "listening" log line and Addr tell which).
 	Addr string
+	// AdminAddr, when set, is where GET /v1/cascades and GET /metrics are served, and then only
+	// there: Addr serves POST /v1/hooks and GET /healthz alone. When unset, Addr serves them too
+	// if it is a loopback address, and they are served nowhere otherwise (server.go).
+	AdminAddr string
+	// Organizations, when set, are the organizations the relay schedules: it adopts each one's
+	// current versions at start and polls it from then on, and a delivery naming another is
+	// answered 403 and starts nothing. Empty accepts any, each from its first delivery.
+	Organizations []string
+	// HTTP bounds the clients of both addresses; zero fields take the defaults (server.go).
+	HTTP HTTPLimits
 	// DB holds the relay's state and its job queue: the path of a SQLite file (created if
 	// missing), which one relay process owns at a time, or a postgres:// URL, which any number
 	// of relay replicas share. Either is migrated to the relay's current schema at start.
@@ -53,9 +60,6 @@ type Config struct {
 	// DeploymentTimeout is how long a deployment of the relay may run before the relay cancels it
 	// and counts it failed; 2h by default.
 	DeploymentTimeout time.Duration
-	// Organizations, when set, are the organizations the relay schedules from its start; deliveries
-	// add the others.
-	Organizations []string
 	// RescueAfter (PostgreSQL only) is how long a step's job can stay running before River
 	// takes it as abandoned by a replica that died and gives it to another; a step runs for at
 	// most three quarters of it. 15s by default: River's rescuer looks every 30s and its
@@ -94,6 +98,7 @@ type Relay struct {
 
 	listening chan struct{}
 	addr      string
+	adminAddr string
 	closeOnce sync.Once
 }
 
@@ -123,11 +128,8 @@ func New(cfg Config) (*Relay, error) {
 	if strings.TrimSpace(cfg.Secret) == "" {
 		return nil, errors.New("the webhook secret is empty: every delivery would be refused")
 	}
-	for _, o := range cfg.Organizations {
-		if !edge.ValidName(o) {
-			return nil, fmt.Errorf("--organization %q is not a valid organization name: 1-100 letters, digits, "+
-				"'-', '_' or '.'", o)
-		}
+	if err := checkOrganizations(cfg.Organizations); err != nil {
+		return nil, err
 	}
 	r := &Relay{cfg: cfg, log: cfg.Logger, cloud: cfg.Cloud, listening: make(chan struct{}), stopping: make(chan struct{}),
 		orgs: map[string]bool{}}
@@ -166,39 +168,23 @@ func (r *Relay) Run(ctx context.Context) error {
 		r.stopJobs()
 		return err
 	}
-	ln, err := net.Listen("tcp", r.cfg.Addr)
+	front, err := r.listen()
 	if err != nil {
 		r.stopJobs()
-		return fmt.Errorf("--addr %s: %w", r.cfg.Addr, err)
+		return err
 	}
-	r.addr = ln.Addr().String()
-	close(r.listening)
-	srv := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
 	// replica is River's name for this process, as river_job.attempted_by records it.
-	r.log.Info("listening", "addr", r.addr, "db", displayDB(r.cfg.DB), "replica", r.jobs.ID(), "version", Version)
-
-	var serveErr error
-	select {
-	case <-ctx.Done():
-	case serveErr = <-served:
-	}
+	r.log.Info("listening", "addr", r.addr, "adminAddr", r.adminAddr, "organizations", r.cfg.Organizations,
+		"db", displayDB(r.cfg.DB), "replica", r.jobs.ID(), "version", Version)
+	// After the line, so that whoever waited for Addr finds it in the log.
+	close(r.listening)
+	serveErr := front.wait(ctx)
 	r.log.Info("shutting down", "transaction_retries", conflictRetries.Load())
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.ShutdownGrace)
 	defer cancel()
-	_ = srv.Shutdown(shutdownCtx)
+	front.shutdown(shutdownCtx)
 	r.stopJobs()
-	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
-		return serveErr
-	}
-	return nil
-}
-
-// Addr is the address the relay listens on, once Run got that far.
-func (r *Relay) Addr() string {
-	<-r.listening
-	return r.addr
+	return serveErr
 }
 
 // open prepares the database and the job queue, without starting either.

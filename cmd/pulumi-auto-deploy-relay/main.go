@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -42,14 +43,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		"Cloud at once, per organization (0: no bound); the relay holds the rest back, the most work below first")
 	deploymentTimeout := fs.Duration("deployment-timeout", 2*time.Hour, "how long a deployment of the relay may run "+
 		"before the relay cancels it and counts it failed")
-	var organizations []string
-	fs.Func("organization", "an organization the relay schedules from its start (repeatable); see docs/relay.md",
-		func(v string) error {
-			organizations = append(organizations, v)
-			return nil
-		})
 	rescueAfter := fs.Duration("rescue-after", 15*time.Second, "PostgreSQL only: how long a step can run before "+
 		"another replica takes it over as abandoned by one that died; a step runs for at most 3/4 of it")
+	adminAddr := fs.String("admin-addr", "", "address to serve GET /v1/cascades and GET /metrics on, such as "+
+		"127.0.0.1:9090; --addr then serves only POST /v1/hooks and GET /healthz. Unset, they are served on "+
+		"--addr when it is a loopback address, and nowhere otherwise")
+	var organizations orgList
+	fs.Var(&organizations, "organization", "an organization the relay schedules (repeatable): it adopts the "+
+		"organization's current versions at start and polls it from then on, and a delivery naming another is "+
+		"refused with 403. Unset, any organization is accepted, from its first delivery")
+	maxConns := fs.Int("max-connections", relay.DefaultMaxConnections, "connections each address holds open "+
+		"at once; more wait in the kernel's accept queue until slow or idle clients are cut off")
 	version := fs.Bool("version", false, "print the relay's version and exit")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -64,6 +68,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q: the relay takes flags only (see -h)", fs.Args())
 	}
+	if *maxConns < 1 {
+		return fmt.Errorf("--max-connections %d must be at least 1", *maxConns)
+	}
 	token := getenv("PULUMI_ACCESS_TOKEN")
 	if token == "" {
 		return errors.New("PULUMI_ACCESS_TOKEN is not set: the relay needs a Pulumi Cloud access token to read " +
@@ -75,7 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 			"sign deliveries with (the DeploymentGraph's relay secret)")
 	}
 	r, err := relay.New(relay.Config{
-		Addr: *addr, DB: *db, APIURL: *apiURL, Token: token,
+		Addr: *addr, AdminAddr: *adminAddr, DB: *db, APIURL: *apiURL, Token: token,
 		Secret: secret, PreviousSecret: getenv("AUTO_DEPLOY_RELAY_PREVIOUS_SECRET"),
 		Logger:            slog.New(slog.NewJSONHandler(stderr, nil)),
 		PollInterval:      *poll,
@@ -83,9 +90,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		DeploymentTimeout: *deploymentTimeout,
 		Organizations:     organizations,
 		RescueAfter:       *rescueAfter,
+		HTTP:              relay.HTTPLimits{MaxConnections: *maxConns},
 	})
 	if err != nil {
 		return err
 	}
 	return r.Run(ctx)
+}
+
+// orgList collects the repeated --organization flag.
+type orgList []string
+
+func (o *orgList) String() string { return strings.Join(*o, ",") }
+
+func (o *orgList) Set(org string) error {
+	*o = append(*o, org)
+	return nil
 }

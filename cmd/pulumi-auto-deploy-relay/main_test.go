@@ -2,10 +2,15 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"io"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/relay"
 )
@@ -32,6 +37,10 @@ func TestRunRefusesWhatItCannotStartWith(t *testing.T) {
 			err: `unexpected arguments ["serve"]: the relay takes flags only (see -h)`},
 		{name: "bad API URL", args: []string{"--api-url", "ftp://x"}, env: both,
 			err: `cloud: base URL "ftp://x" must use http or https`},
+		{name: "no connections", args: []string{"--max-connections", "0"}, env: both,
+			err: "--max-connections 0 must be at least 1"},
+		{name: "not an organization", args: []string{"--organization", "acme", "--organization", "acme/p"}, env: both,
+			err: `--organization "acme/p" is not an organization name: 1-100 letters, digits, '-', '_' or '.'`},
 	}
 	for _, tt := range tests {
 		err := run(t.Context(), tt.args, io.Discard, io.Discard, env(tt.env))
@@ -47,3 +56,40 @@ func TestVersion(t *testing.T) {
 	assert.NoError(t, err)
 	assert.Equal(t, "pulumi-auto-deploy-relay "+relay.Version+"\n", out.String())
 }
+
+func TestTheFlagsOfTheFrontDoorReachTheRelay(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"PULUMI_ACCESS_TOKEN": "pul-x", "AUTO_DEPLOY_RELAY_SECRET": "s"}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	// The relay starts, says where it listens, and is stopped.
+	var logs bytes.Buffer
+	stopOnListening := writerFunc(func(p []byte) (int, error) {
+		if bytes.Contains(p, []byte(`"msg":"listening"`)) {
+			cancel()
+		}
+		return logs.Write(p)
+	})
+	err := run(ctx, []string{"--addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--organization", "acme",
+		"--organization", "beta", "--db", filepath.Join(t.TempDir(), "relay.db")}, io.Discard, stopOnListening,
+		func(k string) string { return env[k] })
+	require.NoError(t, err)
+	var listening struct {
+		Msg, Addr, AdminAddr string
+		Organizations        []string
+	}
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if json.Unmarshal([]byte(line), &listening) == nil && listening.Msg == "listening" {
+			break
+		}
+	}
+	require.Equal(t, "listening", listening.Msg, logs.String())
+	assert.Regexp(t, `^127\.0\.0\.1:\d+$`, listening.Addr)
+	assert.Regexp(t, `^127\.0\.0\.1:\d+$`, listening.AdminAddr)
+	assert.NotEqual(t, listening.Addr, listening.AdminAddr)
+	assert.Equal(t, []string{"acme", "beta"}, listening.Organizations)
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
