@@ -225,13 +225,12 @@ func TestPersonsUpdateTakesTime(t *testing.T) {
 		"a deployment waits for the person's update")
 
 	ended := clock.advance(time.Minute)
-	_, err := h.srv.FinishUpdate(res.Update.ID)
-	require.NoError(t, err)
+	must[CascadeResult](t, h.send(http.MethodPost, "/_emulator/updates/"+res.Update.ID+"/finish", nil, nil), http.StatusOK)
 	h.waitFor(t, "the deployment to start", func() bool { return h.deploymentsOf(t, "web")[0].Status == StatusRunning })
 	d := h.deploymentsOf(t, "web")[0]
 	assert.Equal(t, ended, d.Started, "it starts when the update ends")
 	assert.Equal(t, []string{"app/db"}, h.upstreamOf(t, "web"))
-	updates := h.srv.Updates()
+	updates := must[[]StackUpdate](t, h.send(http.MethodGet, "/_emulator/updates", nil, nil), http.StatusOK)
 	require.Len(t, updates, 1)
 	assert.Equal(t, StackUpdate{ID: res.Update.ID, Org: "acme", Project: "app", Stack: "web", Kind: "update",
 		Status: StatusSucceeded, Version: 1, Started: started, Finished: ended}, updates[0])
