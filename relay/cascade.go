@@ -139,7 +139,8 @@ func advanceRow(r cascadeRow, began time.Time, f rowFacts, parents map[string]St
 		}
 		finished = finished && st.Finished()
 	}
-	if finished && f.phase == PhaseIdle && f.flight == nil {
+	idle := f.phase == PhaseIdle || f.phase == ""
+	if finished && idle && f.flight == nil {
 		reason := f.skipReason
 		if reason == "" {
 			reason = "no parent's outputs changed"
@@ -151,7 +152,7 @@ func advanceRow(r cascadeRow, began time.Time, f rowFacts, parents map[string]St
 	switch {
 	case f.flight != nil:
 		why = fmt.Sprintf("waits: its deployment %s for an earlier change runs; then it is judged again", f.flight.ID)
-	case why == "" || f.phase == PhaseIdle:
+	case why == "" || idle:
 		why = "waits for its parents"
 	}
 	return set(StateWaiting, why)

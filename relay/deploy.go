@@ -121,7 +121,7 @@ func (rn *runner) skip(s *stack, c Candidate, reason string) {
 	}
 	s.skipReason = reason
 	rn.r.metrics.stacksSkipped.WithLabelValues("unchanged").Inc()
-	rn.log.Info("stack skipped", "stack", c.Stack, "reason", reason)
+	rn.log.Info("stack skipped", "stack", c.Stack, "reason", reason, "cascades", rn.cascadesOf(c.Stack))
 }
 
 // start asks for the deployments of due stacks: their newest deployment numbers first, then the
@@ -192,7 +192,7 @@ func (rn *runner) post(ctx context.Context, asking []*stack) {
 			rn.rows = append(rn.rows, s.flight)
 			rn.r.metrics.deploymentsStarted.Inc()
 			rn.log.Info("deployment started", "stack", s.ref, "deployment", refs[i].ID, "reason", s.flight.Reason,
-				"covers", s.flight.Covers)
+				"covers", s.flight.Covers, "cascades", rn.cascadesOf(s.ref))
 		case ctx.Err() != nil:
 		case errors.Is(errs[i], cloud.ErrAmbiguous) || transient(errs[i]):
 			// Perhaps asked for: the next look looks for it before asking again.
@@ -367,7 +367,7 @@ func (rn *runner) endFlight(s *stack, outcome, why string, version int, now time
 		level = slog.LevelError
 	}
 	rn.log.Log(context.Background(), level, "deployment ended", "stack", s.ref, "deployment", f.ID, "outcome", outcome,
-		"why", why, "version", s.version)
+		"why", why, "version", s.version, "cascades", rn.cascadesOf(s.ref))
 }
 
 // recoverIntents finds the deployments of intents whose answer the relay never recorded, and asks for

@@ -2,127 +2,89 @@ package relay
 
 import (
 	"context"
-	"errors"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/edge"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
 )
 
-func TestEdgeNameAndPayloadURLFollowTheContract(t *testing.T) {
+// readEdges keeps the relay edges that deliver, whatever else a stack's webhooks are; what is and is
+// not an edge is package edge's table test.
+func TestReadEdges(t *testing.T) {
 	t.Parallel()
-	// printf 'infra/prod' | sha256sum | cut -c1-16
-	assert.Equal(t, "autodeploy-da8747bbaad1892b", EdgeName("infra/prod"))
-	assert.Equal(t, "https://relay.example.com/v1/hooks?target=infra%2Fprod",
-		EdgePayloadURL("https://relay.example.com/", "infra/prod"))
-}
-
-func TestEdgeTarget(t *testing.T) {
-	t.Parallel()
-	good := cloud.Webhook{
-		Name: EdgeName("infra/prod"), Active: true, Format: "raw",
-		PayloadURL: "https://relay.example.com/v1/hooks?target=infra%2Fprod",
-		Filters:    []string{"update_succeeded"},
-	}
-	with := func(mod func(*cloud.Webhook)) cloud.Webhook {
-		h := good
-		mod(&h)
-		return h
-	}
-	tests := []struct {
-		name   string
-		hook   cloud.Webhook
-		target string
-	}{
-		{name: "the contract's webhook", hook: good, target: "infra/prod"},
-		{name: "any relay host, behind a path prefix", target: "infra/prod", hook: with(func(h *cloud.Webhook) {
-			h.PayloadURL = "http://10.0.0.5:8080/relay/v1/hooks?target=infra/prod"
-		})},
-		{name: "inactive", hook: with(func(h *cloud.Webhook) { h.Active = false })},
-		{name: "a pulumi_deployments edge", hook: with(func(h *cloud.Webhook) {
-			h.Format, h.PayloadURL = "pulumi_deployments", "infra/prod"
-		})},
-		{name: "slack", hook: with(func(h *cloud.Webhook) { h.Format = "slack" })},
-		{name: "named after another target", hook: with(func(h *cloud.Webhook) { h.Name = EdgeName("infra/dev") })},
-		{name: "another route", hook: with(func(h *cloud.Webhook) {
-			h.PayloadURL = "https://relay.example.com/v1/other?target=infra%2Fprod"
-		})},
-		{name: "no target", hook: with(func(h *cloud.Webhook) { h.PayloadURL = "https://relay.example.com/v1/hooks" })},
-		{name: "an invalid target", hook: with(func(h *cloud.Webhook) {
-			h.PayloadURL, h.Name = "https://relay.example.com/v1/hooks?target=a/b/c", EdgeName("a/b/c")
-		})},
-	}
-	for _, tt := range tests {
-		target, ok := edgeTarget(tt.hook)
-		assert.Equal(t, tt.target, target, tt.name)
-		assert.Equal(t, tt.target != "", ok, tt.name)
-	}
-}
-
-type listErrCloud struct {
-	*fakeCloud
-	err error
-}
-
-func (c listErrCloud) ListWebhooks(context.Context, cloud.WebhookScope) ([]cloud.Webhook, error) {
-	return nil, c.err
-}
-
-func TestDiscover(t *testing.T) {
-	t.Parallel()
-	fc := newFakeCloud("acme", "p/root", "p/a", "p/b", "p/c")
-	fc.edge("p/root", "p/b")
-	fc.edge("p/root", "p/a")
-	fc.edge("p/root", "p/a") // listed twice: one edge
-	fc.edge("p/a", "p/c")
-	fc.edge("p/b", "p/c")
-	fc.edge("p/c", "p/gone") // a dangling edge to a deleted stack
-	fc.stacks["p/root"].hooks = append(fc.stacks["p/root"].hooks, cloud.Webhook{
-		Name: "notify", Active: true, Format: "slack", PayloadURL: "https://hooks.slack.com/x",
-	})
-	g, err := discover(t.Context(), fc, "acme", "p/root")
+	emu := newCloud(t, "root", "a", "b", "c", "d")
+	client, err := cloud.New(nil, emu.URL, emu.Token)
 	require.NoError(t, err)
-	assert.Equal(t, []string{"p/root", "p/b", "p/a", "p/c", "p/gone"}, g.order, "breadth first, in listing order")
-	assert.Equal(t, map[string][]string{"p/b": {"p/root"}, "p/a": {"p/root"}, "p/c": {"p/b", "p/a"},
-		"p/gone": {"p/c"}}, g.parents)
+	scope := cloud.WebhookScope{Organization: testOrg, Project: "p", Stack: "root"}
+	relayForm := edge.Form{RelayURL: "https://relay.example.com"}
+	for _, h := range []cloud.Webhook{
+		edge.Desired("p/a", relayForm, true),
+		edge.Desired("p/b", edge.Form{RelayURL: "https://relay.example.com", AlwaysDeploy: true}, true),
+		edge.Desired("p/c", relayForm, false),   // paused
+		edge.Desired("p/d", edge.Form{}, true), // pulumi_deployments: Pulumi Cloud deploys it, not the relay
+		{Name: "slack", DisplayName: "slack", PayloadURL: "https://hooks.slack.com/x", Format: "slack", Active: true},
+	} {
+		h.DisplayName = "hook"
+		_, err := client.CreateWebhook(t.Context(), scope, h)
+		require.NoError(t, err)
+	}
+	got, err := readEdges(t.Context(), NewCloud(client), testOrg, "p/root")
+	require.NoError(t, err)
+	assert.Equal(t, map[string]bool{"p/a": false, "p/b": true}, got)
 
-	_, err = discover(t.Context(), listErrCloud{fc, errors.New("boom")}, "acme", "p/root")
-	require.EqualError(t, err, "listing the webhooks of acme/p/root: boom")
+	_, err = readEdges(t.Context(), NewCloud(client), testOrg, "p/none")
+	assert.ErrorIs(t, err, cloud.ErrNotFound)
+	assert.ErrorContains(t, err, "listing the webhooks of acme/p/none: ")
 }
 
+type countingCloud struct {
+	Cloud
+	exports atomic.Int32
+}
+
+func (c *countingCloud) StackOutputs(ctx context.Context, org, project, stack string, version int) (map[string]any, error) {
+	c.exports.Add(1)
+	return c.Cloud.StackOutputs(ctx, org, project, stack, version)
+}
+
+// Secret outputs are compared by value: the same value encrypted anew is no change, and each version is
+// read once however often it is compared.
 func TestOutputsComparerReadsEachVersionOnce(t *testing.T) {
 	t.Parallel()
-	fc := newFakeCloud("acme", "p/root")
-	fc.update("p/root", map[string]any{"k": secretOf{"s"}, "n": 1})        // 2
-	fc.update("p/root", map[string]any{"k": secretOf{"s"}, "n": 1})        // 3
-	fc.update("p/root", map[string]any{"k": secretOf{"t"}, "n": 1})        // 4
-	fc.update("p/root", map[string]any{"k": []any{secretOf{"t"}}, "n": 1}) // 5
-	counting := &countingCloud{fakeCloud: fc}
-	cmp := newOutputsComparer(counting, "acme")
+	emu := newCloud(t, "root")
+	for _, out := range []emulator.StackOutputs{
+		{Plain: map[string]any{"n": 1}, Secret: map[string]any{"k": "s"}}, // 1
+		{Plain: map[string]any{"n": 1}, Secret: map[string]any{"k": "s"}}, // 2
+		{Plain: map[string]any{"n": 1}, Secret: map[string]any{"k": "t"}}, // 3
+		{Plain: map[string]any{"n": 1, "k": "t"}},                         // 4: no longer secret
+	} {
+		_, err := emu.FireUpdateWithOutputs(testOrg, "p", "root", &out)
+		require.NoError(t, err)
+	}
+	client, err := cloud.New(nil, emu.URL, emu.Token)
+	require.NoError(t, err)
+	counting := &countingCloud{Cloud: NewCloud(client)}
+	cmp := newOutputsComparer(counting, testOrg)
 	for _, tt := range []struct {
 		from, to int
 		changed  bool
-	}{{2, 3, false}, {3, 4, true}, {2, 4, true}, {4, 5, true}} {
+	}{{1, 2, false}, {2, 3, true}, {1, 3, true}, {3, 4, true}} {
 		changed, err := cmp.changed(t.Context(), "p/root", tt.from, tt.to)
 		require.NoError(t, err)
 		assert.Equal(t, tt.changed, changed, "%d to %d", tt.from, tt.to)
 	}
-	assert.Equal(t, 4, counting.exports, "each version exported once")
-	_, err := cmp.changed(t.Context(), "p/root", 2, 99)
-	require.ErrorContains(t, err, "reading the outputs of version 99: ")
-	require.ErrorContains(t, err, "version 99 not found")
-}
-
-type countingCloud struct {
-	*fakeCloud
-	exports int
-}
-
-func (c *countingCloud) StackOutputs(ctx context.Context, org, project, stack string, version int) (map[string]any, error) {
-	c.exports++
-	return c.fakeCloud.StackOutputs(ctx, org, project, stack, version)
+	assert.EqualValues(t, 4, counting.exports.Load(), "each version exported once")
+	_, err = cmp.changed(t.Context(), "p/root", 1, 99)
+	var cmpErr *compareError
+	require.ErrorAs(t, err, &cmpErr)
+	assert.Equal(t, "p/root", cmpErr.parent)
+	assert.ErrorContains(t, err, "the outputs of p/root: reading the outputs of version 99: ")
+	assert.False(t, transient(err), "a version that does not exist is an answer, not an outage")
 }
 
 func TestMarkSecrets(t *testing.T) {

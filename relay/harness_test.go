@@ -131,9 +131,19 @@ func startRelay(t *testing.T, emu *emulatortest.Cloud, db string, mods ...func(*
 		}
 	})
 	if len(cfg.Organizations) > 0 {
-		h.waitLog("baseline adopted")
+		h.waitBaseline()
 	}
 	return h
+}
+
+// waitBaseline waits until the relay (or a replica beside it) adopted the organization's baseline.
+func (h *harness) waitBaseline() {
+	h.t.Helper()
+	require.Eventually(h.t, func() bool {
+		var ms int64
+		err := h.r.db.QueryRow(`SELECT baseline_ms FROM relay_org WHERE organization = $1`, testOrg).Scan(&ms)
+		return err == nil && ms > 0
+	}, defaultWait, pollEvery, "the relay never adopted the organization's baseline")
 }
 
 // edge makes the relay edge from → to ("project/stack") exactly as the provider's relay mode does.

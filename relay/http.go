@@ -97,14 +97,14 @@ func (r *Relay) receive(w http.ResponseWriter, req *http.Request) {
 			"deploys in: it takes deliveries of %s only (--organization)", ev.Organization, strings.Join(orgs, ", ")))
 		return
 	}
-	duplicate := r.recent.has(ev, time.Now())
+	duplicate := !r.recent.claim(ev, time.Now())
 	if !duplicate {
 		if err := r.takeHint(req.Context(), ev); err != nil {
+			r.recent.release(ev)
 			r.log.Error("recording a delivery failed", "delivery", delivery, "error", err.Error())
 			writeError(w, http.StatusInternalServerError, "recording the update: "+err.Error())
 			return
 		}
-		r.recent.add(ev, time.Now())
 	}
 	result := "accepted"
 	if duplicate {

@@ -8,23 +8,21 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// jobCount counts the deliveries the relay has queued (one job each), ever.
-func (h *harness) jobCount() int {
-	h.t.Helper()
-	var n int
-	require.NoError(h.t, h.r.db.QueryRow(`SELECT COUNT(*) FROM river_job WHERE kind = 'relay_event'`).Scan(&n))
-	return n
+// accepted counts the deliveries the relay took in.
+func (h *harness) accepted() int {
+	return int(testutil.ToFloat64(h.r.metrics.deliveries.WithLabelValues("accepted")))
 }
 
 func TestDeliveriesWithoutTheRightSignatureAreRefused(t *testing.T) {
 	t.Parallel()
-	fc := chain()
-	h := startRelay(t, fc, testDB(t), func(c *Config) { c.PreviousSecret = "old-secret" })
-	body := payload(fc.update("p/root", map[string]any{"v": 1}))
+	emu := newCloud(t, "root", "a", "b")
+	h := startRelay(t, emu, testDB(t), func(c *Config) { c.PreviousSecret = "old-secret" })
+	body := payload(Event{Organization: testOrg, Project: "p", Stack: "root", Version: 2})
 	tests := []struct {
 		name      string
 		signature string
@@ -46,18 +44,18 @@ func TestDeliveriesWithoutTheRightSignatureAreRefused(t *testing.T) {
 		assert.Equal(t, tt.status, status, tt.name)
 		assert.Equal(t, tt.err, out["error"], tt.name)
 	}
-	assert.Zero(t, h.jobCount(), "a refused delivery queues nothing")
+	assert.Zero(t, h.accepted(), "a refused delivery queues nothing")
 	assert.Empty(t, h.cascades())
 
 	// While the secret rotates, the previous one is accepted too.
 	status, _ := h.post(body, map[string]string{headerSignature: sign(body, "old-secret"), headerKind: "stack_update"})
 	assert.Equal(t, http.StatusAccepted, status)
-	assert.Equal(t, 1, h.jobCount())
+	assert.Equal(t, 1, h.accepted())
 }
 
 func TestVerifiedDeliveriesThatStartNothing(t *testing.T) {
 	t.Parallel()
-	h := startRelay(t, chain(), testDB(t))
+	h := startRelay(t, newCloud(t, "root", "a", "b"), testDB(t))
 	ev := Event{Organization: "acme", Project: "p", Stack: "root", Version: 2}
 	preview := map[string]any{}
 	require.NoError(t, json.Unmarshal(payload(ev), &preview))
@@ -98,22 +96,22 @@ func TestVerifiedDeliveriesThatStartNothing(t *testing.T) {
 			assert.Equal(t, tt.err, out["error"], tt.name)
 		}
 	}
-	assert.Zero(t, h.jobCount())
+	assert.Zero(t, h.accepted())
 }
 
 func TestAnOversizedDeliveryIsRefused(t *testing.T) {
 	t.Parallel()
-	h := startRelay(t, chain(), testDB(t))
+	h := startRelay(t, newCloud(t, "root", "a", "b"), testDB(t))
 	body := bytes.Repeat([]byte("x"), maxDeliveryBytes+1)
 	status, out := h.post(body, map[string]string{headerSignature: sign(body, testSecret)})
 	assert.Equal(t, http.StatusRequestEntityTooLarge, status)
 	assert.Equal(t, "the body is over 1048576 bytes", out["error"])
-	assert.Zero(t, h.jobCount())
+	assert.Zero(t, h.accepted())
 }
 
 func TestHealthz(t *testing.T) {
 	t.Parallel()
-	h := startRelay(t, chain(), testDB(t))
+	h := startRelay(t, newCloud(t, "root", "a", "b"), testDB(t))
 	resp, err := http.Get(h.base + "/healthz")
 	require.NoError(t, err)
 	defer func() { _ = resp.Body.Close() }()
@@ -125,7 +123,7 @@ func TestHealthz(t *testing.T) {
 
 func TestHealthzSaysWhenTheDatabaseIsGone(t *testing.T) {
 	t.Parallel()
-	r, err := New(Config{DB: testDB(t), Secret: testSecret, Cloud: chain()})
+	r, err := New(Config{DB: testDB(t), Secret: testSecret, APIURL: "http://127.0.0.1:9", Token: "t"})
 	require.NoError(t, err)
 	require.NoError(t, r.open(t.Context()))
 	r.close()
@@ -137,11 +135,11 @@ func TestHealthzSaysWhenTheDatabaseIsGone(t *testing.T) {
 
 func TestCascadesListing(t *testing.T) {
 	t.Parallel()
-	fc := chain()
-	h := startRelay(t, fc, testDB(t))
-	h.deliver(fc.update("p/root", map[string]any{"v": 1}))
+	h := startRelay(t, newCloud(t, "root", "a", "b"), testDB(t))
+	h.chain()
+	h.fire("p/root", map[string]any{"v": 1})
 	h.waitDone(1)
-	h.deliver(fc.update("p/root", map[string]any{"v": 1}))
+	h.fire("p/root", map[string]any{"v": 1})
 	h.waitDone(2)
 
 	resp, err := http.Get(h.base + "/v1/cascades")
@@ -156,9 +154,10 @@ func TestCascadesListing(t *testing.T) {
 	newest := raw.Cascades[0]
 	assert.Equal(t, float64(2), newest["id"], "newest first")
 	assert.Equal(t, "acme/p/root", newest["root"])
-	assert.Equal(t, float64(3), newest["version"])
+	assert.Equal(t, float64(2), newest["version"])
 	assert.Equal(t, "done", newest["state"])
-	for _, key := range []string{"organization", "generation", "created", "updated", "stacks"} {
+	assert.Equal(t, "an update announced by a delivery", newest["cause"])
+	for _, key := range []string{"organization", "created", "updated", "stacks"} {
 		assert.Contains(t, newest, key)
 	}
 	stacks := newest["stacks"].([]any)
@@ -167,11 +166,12 @@ func TestCascadesListing(t *testing.T) {
 	assert.Equal(t, "acme/p/a", a["stack"])
 	assert.Equal(t, []any{"acme/p/root"}, a["parents"])
 	assert.Equal(t, "skipped-unchanged", a["state"])
-	assert.Equal(t, "no parent's outputs changed: p/root version 2 to 3", a["reason"])
+	assert.Equal(t, "no parent's outputs changed: p/root version 1 to 2", a["reason"])
 	assert.Equal(t, "", a["deploymentId"])
 	first := raw.Cascades[1]["stacks"].([]any)[0].(map[string]any)
 	assert.Equal(t, "succeeded", first["state"])
 	assert.NotEmpty(t, first["deploymentId"])
+	assert.Equal(t, map[string]any{"acme/p/root": float64(1)}, first["covers"], "the parents' versions it deployed against")
 
 	for _, q := range []string{"?limit=0", "?limit=501", "?limit=x"} {
 		resp, err := http.Get(h.base + "/v1/cascades" + q)

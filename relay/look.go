@@ -87,13 +87,16 @@ func (rn *runner) look(ctx context.Context) (time.Duration, error) {
 	rn.countUnannounced(now)
 	rn.recheckUpdating(ctx, now)
 	rn.walk(ctx, now)
+	if err := rn.openCascades(ctx, now); err != nil {
+		return 0, err
+	}
 	if err := rn.follow(ctx, now); err != nil {
 		return 0, err
 	}
 	if err := rn.schedule(ctx, now); err != nil {
 		return 0, err
 	}
-	rn.advanceCascades(now)
+	rn.advanceCascades()
 	if err := rn.save(ctx); err != nil {
 		return 0, err
 	}
@@ -277,12 +280,6 @@ func (rn *runner) save(ctx context.Context) error {
 			}
 		}
 		for _, c := range rn.o.cascades {
-			if c.id == 0 {
-				if err := rn.r.store.insertCascade(ctx, tx, rn.o.name, c); err != nil {
-					return err
-				}
-				continue
-			}
 			if err := rn.r.store.saveCascade(ctx, tx, rn.o.name, c); err != nil {
 				return err
 			}
@@ -299,18 +296,58 @@ func (rn *runner) save(ctx context.Context) error {
 	return nil
 }
 
-// advanceCascades starts a cascade for each change that has stacks below it and moves every running
-// cascade on from the schedule as the look left it.
-func (rn *runner) advanceCascades(now time.Time) {
+// openCascades starts a cascade for each change that has stacks below it, recorded at once so that
+// every log line about its stacks can name it.
+func (rn *runner) openCascades(ctx context.Context, now time.Time) error {
+	var opened []*cascade
 	for _, ch := range rn.changes {
 		c := newCascade(rn.o, ch.ref, ch.version, ch.cause, now)
-		if len(c.rows) == 0 {
-			continue
+		if len(c.rows) > 0 {
+			opened = append(opened, c)
 		}
+	}
+	if len(opened) == 0 {
+		return nil
+	}
+	err := inTx(ctx, rn.r.db, func(tx *sql.Tx) error {
+		if err := rn.r.store.fenceOrg(ctx, tx, rn.o.name, rn.o.epoch); err != nil {
+			return err
+		}
+		for _, c := range opened {
+			if err := rn.r.store.insertCascade(ctx, tx, rn.o.name, c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, c := range opened {
 		rn.o.cascades = append(rn.o.cascades, c)
 		rn.r.metrics.cascadesStarted.Inc()
-		rn.log.Info("cascade started", "root", ch.ref, "version", ch.version, "stacks", len(c.rows), "cause", ch.cause)
+		rn.log.Info("cascade started", "cascade", c.id, "root", c.root, "version", c.version, "stacks", len(c.rows),
+			"cause", c.cause)
 	}
+	return nil
+}
+
+// cascadesOf are the running cascades in which ref has not finished, for the log lines about it.
+func (rn *runner) cascadesOf(ref string) []int64 {
+	var ids []int64
+	for _, c := range rn.o.cascades {
+		for _, r := range c.rows {
+			if r.stack == ref && !r.state.Finished() {
+				ids = append(ids, c.id)
+				break
+			}
+		}
+	}
+	return ids
+}
+
+// advanceCascades moves every running cascade on from the schedule as the look left it.
+func (rn *runner) advanceCascades() {
 	facts := func(ref string) rowFacts {
 		s := rn.o.stacks[ref]
 		if s == nil {

@@ -10,6 +10,8 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
 )
 
 // scrape reads /metrics as Prometheus would.
@@ -59,38 +61,29 @@ series:
 	return sum
 }
 
-func TestMetricsCountWhatTheCascadesDid(t *testing.T) {
+func TestMetricsCountWhatTheRelayDid(t *testing.T) {
 	t.Parallel()
-	// root → a → a1 → join, root → b → join, root → s; a fails in the first cascade.
-	fc := joinBelowAFailure()
-	fc.setFail("p/a", true)
-	fc.setHold("p/s", true)
-	h := startRelay(t, fc, testDB(t))
+	// root → a → a1 → join, root → b → join, root → s; a fails at first.
+	h := startRelay(t, newCloud(t, "root", "a", "a1", "b", "join", "s"), testDB(t))
+	for _, e := range [][2]string{{"p/root", "p/a"}, {"p/a", "p/a1"}, {"p/a1", "p/join"}, {"p/root", "p/b"},
+		{"p/b", "p/join"}, {"p/root", "p/s"}} {
+		h.edge(e[0], e[1])
+	}
+	h.behave("p/a", emulator.DeploymentBehaviour{Outcome: "failed"})
 
 	m := h.scrape()
-	for _, name := range []string{"cascades_started_total", "deployments_started_total"} {
+	for _, name := range []string{"cascades_started_total", "deployments_started_total", "updates_without_delivery_total"} {
 		assert.Zero(t, metricValue(t, m, "auto_deploy_relay_"+name), "%s before any delivery", name)
 	}
 	// Counted for the whole process, which other tests share: only its presence is checked here.
 	require.Contains(t, m, "auto_deploy_relay_transaction_retries_total")
 	assert.Equal(t, dto.MetricType_COUNTER, m["auto_deploy_relay_transaction_retries_total"].GetType())
+	assert.Equal(t, 1.0, metricValue(t, m, "auto_deploy_relay_jobs", "kind=relay_org"), "one job per organization")
 
-	first := fc.update("p/root", map[string]any{"v": 1})
-	h.deliver(first)
-	h.deliver(first) // the same update again, as a second edge delivers it
-	body := payload(first)
+	body := payload(Event{Organization: testOrg, Project: "p", Stack: "root", Version: 2})
 	status, _ := h.post(body, map[string]string{headerSignature: sign(body, "not-the-secret"), headerKind: "stack_update"})
 	require.Equal(t, http.StatusUnauthorized, status)
-
-	// While s's deployment runs, the cascade's job waits in the queue.
-	h.waitFor("s deploying", func(cs []CascadeView) bool {
-		return len(cs) == 1 && states(cs[0])["p/s"] == StateDeploying && stackView(t, cs[0], "p/s").DeploymentID != ""
-	})
-	m = h.scrape()
-	assert.Equal(t, 1.0, metricValue(t, m, "auto_deploy_relay_jobs", "kind=relay_cascade"),
-		"one job per running cascade, whatever its state")
-	assert.Equal(t, 1.0, metricValue(t, m, "auto_deploy_relay_cascades_started_total"))
-	fc.setHold("p/s", false)
+	h.fire("p/root", map[string]any{"v": 1}) // delivered three times, once per edge leaving root
 	h.waitDone(1)
 
 	m = h.scrape()
@@ -99,33 +92,27 @@ func TestMetricsCountWhatTheCascadesDid(t *testing.T) {
 		labels []string
 		want   float64
 	}{
-		{"deliveries_total", []string{"result=accepted"}, 1},
-		{"deliveries_total", []string{"result=duplicate"}, 1},
+		{"deliveries_total", []string{"result=accepted"}, 2}, // root's update, and b's (b → join)
+		{"deliveries_total", []string{"result=duplicate"}, 2},
 		{"deliveries_total", []string{"result=refused"}, 1},
 		{"cascades_started_total", nil, 1},
 		{"cascades_finished_total", []string{"outcome=done"}, 1},
 		{"cascades_finished_total", []string{"outcome=failed"}, 0},
-		{"deployments_started_total", nil, 3}, // a, b, s
+		{"deployments_started_total", nil, 3}, // a, b, s: a1 and join are below a's failure
 		{"deployments_finished_total", []string{"outcome=succeeded"}, 2},
 		{"deployments_finished_total", []string{"outcome=failed"}, 1},
-		{"deployments_skipped_total", []string{"reason=upstream_failed"}, 2}, // a1, join
 		{"deployments_skipped_total", []string{"reason=unchanged"}, 0},
-		{"decision_seconds", []string{"decision=deploy"}, 3},
 		{"decision_seconds", []string{"decision=skip"}, 0},
 	} {
 		assert.Equal(t, c.want, metricValue(t, m, "auto_deploy_relay_"+c.name, c.labels...), "%s%v", c.name, c.labels)
 	}
-	// The cascade's job completes just after the cascade is recorded done.
-	require.Eventually(t, func() bool { return metricValue(t, h.scrape(), "auto_deploy_relay_jobs") == 0 },
-		defaultWait, pollEvery, "the queue drains once the cascade is done")
 
-	// The same outputs again: a deploys (its last deployment failed) and so does what never
-	// deployed below it; the rest is skipped as unchanged.
-	fc.setFail("p/a", false)
-	h.deliver(fc.update("p/root", map[string]any{"v": 1}))
+	// The same outputs again: a deploys (its last deployment failed), the rest is unchanged.
+	h.behave("p/a", emulator.DeploymentBehaviour{})
+	h.fire("p/root", map[string]any{"v": 1})
 	h.waitDone(2)
 	m = h.scrape()
-	var deployed, succeeded, failed, unchanged, upstream float64
+	var deployed, succeeded, failed float64
 	for _, c := range h.cascades() {
 		for _, s := range c.Stacks {
 			deployed += float64(s.Deployments)
@@ -134,41 +121,35 @@ func TestMetricsCountWhatTheCascadesDid(t *testing.T) {
 				succeeded++
 			case StateFailed:
 				failed++
-			case StateSkippedUnchanged:
-				unchanged++
-			case StateSkippedUpstreamFailed:
-				upstream++
 			}
 		}
 	}
 	var inCloud float64
 	for _, ref := range []string{"p/a", "p/a1", "p/b", "p/join", "p/s"} {
-		inCloud += float64(len(fc.deploymentsOf(ref)))
+		inCloud += float64(len(h.deployments(ref)))
 	}
 	require.Equal(t, inCloud, deployed, "the cascades' deployments are the cloud's")
-	require.NotZero(t, unchanged, "the second cascade skips what did not change")
 	assert.Equal(t, 2.0, metricValue(t, m, "auto_deploy_relay_cascades_started_total"))
 	assert.Equal(t, 2.0, metricValue(t, m, "auto_deploy_relay_cascades_finished_total", "outcome=done"))
 	assert.Equal(t, deployed, metricValue(t, m, "auto_deploy_relay_deployments_started_total"))
 	assert.Equal(t, succeeded, metricValue(t, m, "auto_deploy_relay_deployments_finished_total", "outcome=succeeded"))
 	assert.Equal(t, failed, metricValue(t, m, "auto_deploy_relay_deployments_finished_total", "outcome=failed"))
-	assert.Equal(t, unchanged, metricValue(t, m, "auto_deploy_relay_deployments_skipped_total", "reason=unchanged"))
-	assert.Equal(t, upstream, metricValue(t, m, "auto_deploy_relay_deployments_skipped_total", "reason=upstream_failed"))
-	assert.Equal(t, deployed, metricValue(t, m, "auto_deploy_relay_decision_seconds", "decision=deploy"))
-	assert.Equal(t, unchanged, metricValue(t, m, "auto_deploy_relay_decision_seconds", "decision=skip"))
+	// b and s were judged unchanged; a1 and join deployed below the fixed a (a1's edge is new).
+	assert.Equal(t, 2.0, metricValue(t, m, "auto_deploy_relay_deployments_skipped_total", "reason=unchanged"))
 }
 
-func TestMetricsCountAFailedCascadeInItsOwnRelay(t *testing.T) {
+func TestMetricsCountACycleInItsOwnRelay(t *testing.T) {
 	t.Parallel()
 	// Two relays in one process: each counts its own cascades.
-	other := startRelay(t, chain(), testDB(t))
-	fc := newFakeCloud("acme", "p/root", "p/a", "p/b")
-	fc.edge("p/root", "p/a")
-	fc.edge("p/a", "p/b")
-	fc.edge("p/b", "p/a")
-	h := startRelay(t, fc, testDB(t))
-	h.deliver(fc.update("p/root", map[string]any{"v": 1}))
-	require.Equal(t, cascadeFailed, h.waitDone(1).State)
+	other := startRelay(t, newCloud(t, "root"), testDB(t))
+	h := startRelay(t, newCloud(t, "root", "a", "b"), testDB(t))
+	h.edge("p/root", "p/a")
+	h.edge("p/a", "p/b")
+	h.edge("p/b", "p/a")
+	h.fire("p/root", map[string]any{"v": 1})
+	c := h.waitDone(1)
+	require.Equal(t, cascadeFailed, c.State)
+	assert.Contains(t, c.Error, "p/a → p/b → p/a")
 
 	m := h.scrape()
 	assert.Equal(t, 1.0, metricValue(t, m, "auto_deploy_relay_cascades_started_total"))

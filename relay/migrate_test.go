@@ -70,19 +70,34 @@ func TestMigrateAFreshDatabase(t *testing.T) {
 			require.NoError(t, migrate(t.Context(), db, d, quietLog), "migrating again changes nothing")
 			assert.Equal(t, allVersions(d), schemaVersions(t, db))
 
-			// The schema holds what the relay writes: a cascade and its job in one transaction.
+			// The schema holds what the relay writes: an organization, its stacks and edges, a cascade.
 			s := &store{now: time.Now}
-			var id int64
-			require.NoError(t, inTx(t.Context(), db, func(tx *sql.Tx) error {
-				var err error
-				id, err = s.createCascade(t.Context(), tx, "acme", "p/root", 1)
-				return err
-			}))
-			c, _, err := s.loadCascade(t.Context(), db, id)
+			ctx := t.Context()
+			epoch, baselined, err := s.claimOrg(ctx, db, "acme")
 			require.NoError(t, err)
-			assert.Equal(t, "p/root", c.Root)
+			assert.False(t, baselined)
+			o, err := s.loadOrg(ctx, db, "acme", epoch, false)
+			require.NoError(t, err)
+			o.stackOf("p/root").version = 3
+			o.setEdges("p/root", map[string]bool{"p/a": true}, true)
+			o.stackOf("p/a").flight = &flight{Prior: 1, Covers: map[string]int{"p/root": 3}, Reason: "r", IntentMS: 1}
+			c := newCascade(o, "p/root", 3, "test", time.UnixMilli(1000))
+			require.NoError(t, inTx(ctx, db, func(tx *sql.Tx) error {
+				if err := s.saveOrg(ctx, tx, o); err != nil {
+					return err
+				}
+				return s.insertCascade(ctx, tx, "acme", c)
+			}))
+			back, err := s.loadOrg(ctx, db, "acme", epoch, false)
+			require.NoError(t, err)
+			assert.Equal(t, 3, back.stacks["p/root"].version)
+			assert.Equal(t, &link{parent: "p/root", child: "p/a", recorded: 3, always: true, live: true},
+				back.links["p/root"]["p/a"])
+			assert.Equal(t, o.stacks["p/a"].flight, back.stacks["p/a"].flight)
+			require.Len(t, back.cascades, 1)
+			assert.Equal(t, "p/a", back.cascades[0].rows[0].stack)
 			var jobs int
-			require.NoError(t, db.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM river_job`).Scan(&jobs),
+			require.NoError(t, db.QueryRowContext(ctx, `SELECT COUNT(*) FROM river_job`).Scan(&jobs),
 				"River's tables are there too")
 		})
 	}
@@ -104,30 +119,33 @@ func TestMigrateAVersion1DatabaseKeepsItsData(t *testing.T) {
 
 			s := &store{now: time.Now}
 			ctx := t.Context()
-			c, nodes, err := s.loadCascade(ctx, db, 7)
+			recs, err := s.cascades(ctx, db, `WHERE id = $1`, 7)
 			require.NoError(t, err)
-			assert.Equal(t, cascadeRow{ID: 7, Organization: "acme", Root: "p/root", RootVersion: 3, PendingVersion: 3,
-				Generation: 1, State: cascadeDone, Discovered: true,
-				Created: time.UnixMilli(1767225600000).UTC(), Updated: time.UnixMilli(1767225660000).UTC()}, c)
-			require.Len(t, nodes, 2)
-			assert.Equal(t, nodeRow{
-				Node:   Node{Stack: "p/a", Parents: []string{"p/root"}, State: StateSucceeded, Generation: 1},
-				Reason: "deployment d-1 succeeded (stack version 5): the outputs of p/root changed",
-				Cause:  "the outputs of p/root changed", DeploymentID: "d-1", Deployments: 1, PriorVersion: 4,
-				Against: map[string]int{"p/root": 3}, Version: 5,
-			}, nodes[0])
-			assert.Equal(t, StateSkippedUnchanged, nodes[1].State)
-			edges, err := s.edgeVersions(ctx, db, "acme", "p/b")
+			require.Len(t, recs, 1)
+			assert.Equal(t, cascadeRecord{ID: 7, Organization: "acme", Root: "p/root", Version: 3, State: cascadeDone,
+				Created: time.UnixMilli(1767225600000).UTC(), Updated: time.UnixMilli(1767225660000).UTC()}, recs[0])
+			rows, err := s.cascadeRows(ctx, db, 7)
 			require.NoError(t, err)
-			assert.Equal(t, map[string]int{"p/a": 4}, edges)
-			rec, err := s.stackRecord(ctx, db, "acme", "p/b")
+			require.Len(t, rows, 2)
+			assert.Equal(t, &cascadeRow{stack: "p/a", parents: []string{"p/root"}, state: StateSucceeded,
+				reason: "deployment d-1 succeeded (stack version 5): the outputs of p/root changed", deploymentID: "d-1",
+				covers: map[string]int{"p/root": 3}, deployments: 1, version: 5}, rows[0])
+			assert.Equal(t, StateSkippedUnchanged, rows[1].state)
+
+			// What the per-root relay learnt carries over: versions, what each stack deployed against,
+			// a failed stack.
+			o, err := s.loadOrg(ctx, db, "acme", 0, false)
 			require.NoError(t, err)
-			assert.Equal(t, stackRecord{SeenVersion: 2, LastFailed: true}, rec)
+			assert.Equal(t, 5, o.stacks["p/a"].version)
+			assert.Equal(t, 4, o.links["p/a"]["p/b"].recorded)
+			assert.True(t, o.links["p/a"]["p/b"].live)
+			assert.True(t, o.stacks["p/b"].failed)
+			assert.Equal(t, -1, o.stacks["p/b"].edgesVersion, "listed again at the first look")
 
 			// New cascades are numbered after the old ones.
-			id, err := s.createCascade(ctx, db, "acme", "p/root", 4)
-			require.NoError(t, err)
-			assert.Equal(t, int64(8), id)
+			c := newCascade(o, "p/root", 4, "test", time.Now())
+			require.NoError(t, inTx(ctx, db, func(tx *sql.Tx) error { return s.insertCascade(ctx, tx, "acme", c) }))
+			assert.Equal(t, int64(8), c.id)
 		})
 	}
 }
@@ -147,7 +165,7 @@ func TestADatabaseNewerThanTheRelayIsRefused(t *testing.T) {
 				require.NoError(t, db.Close())
 			}
 
-			r, err := New(Config{Addr: "127.0.0.1:0", DB: dbArg, Secret: testSecret, Cloud: newFakeCloud("acme")})
+			r, err := New(Config{Addr: "127.0.0.1:0", DB: dbArg, Secret: testSecret, APIURL: "http://127.0.0.1:9", Token: "t"})
 			require.NoError(t, err)
 			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 			defer cancel()

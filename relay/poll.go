@@ -32,6 +32,9 @@ func (rn *runner) baseline(ctx context.Context, now time.Time) error {
 	}
 	rn.polled = now
 	rn.walk(ctx, now)
+	for _, s := range rn.o.stacks {
+		s.walkedAt = time.Time{} // a baseline listing is no walk for a change: the first change lists again
+	}
 	var parents []string
 	for ref, s := range rn.o.stacks {
 		if s.edgesVersion < 0 && !s.deleted {

@@ -5,45 +5,44 @@ import (
 	"time"
 )
 
-// An update is delivered once per edge leaving its stack, and River's unique insert of the
-// second and later deliveries is a write (an upsert that returns the job already queued), so on
-// SQLite every delivery costs a synced commit. recentEvents remembers the updates received in
-// the last recentEventsFor (queued, or held on the row of the relay's own deployment, or found
-// already accounted for: queueUpdate), and a delivery of one of them is answered as a duplicate,
-// without a write. A held or ignored update stays so, and a queued one's job is available, running,
-// scheduled, retryable or completed, the states in which River refuses a duplicate, because
-// the relay never cancels an event job and discarding one takes all its attempts, spread by
-// River's backoff over hours.
+// An update is delivered once per edge leaving its stack, often at the same moment. recentEvents
+// remembers the updates received in the last recentEventsFor, so that the second and later deliveries
+// of one are answered as duplicates without a write: a delivery claims its update before recording
+// it, and gives the claim back when the recording failed, so that a redelivery records it.
 const recentEventsFor = time.Minute
 
 type recentEvents struct {
-	mu     sync.Mutex
-	queued map[Event]time.Time // when each update's job was committed
-	swept  time.Time           // when queued was last rid of what it no longer needs
+	mu       sync.Mutex
+	received map[Event]time.Time // when each update was claimed
+	swept    time.Time           // when received was last rid of what it no longer needs
 }
 
-// has reports whether ev was queued less than recentEventsFor before now.
-func (e *recentEvents) has(ev Event, now time.Time) bool {
+// claim reports whether ev is new (not claimed in the last recentEventsFor), and claims it if so,
+// forgetting the updates claimed too long ago.
+func (e *recentEvents) claim(ev Event, now time.Time) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	at, ok := e.queued[ev]
-	return ok && now.Sub(at) < recentEventsFor
-}
-
-// add remembers that ev's job was committed at now, forgetting the updates queued too long ago.
-func (e *recentEvents) add(ev Event, now time.Time) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.queued == nil {
-		e.queued = map[Event]time.Time{}
+	if at, ok := e.received[ev]; ok && now.Sub(at) < recentEventsFor {
+		return false
+	}
+	if e.received == nil {
+		e.received = map[Event]time.Time{}
 	}
 	if now.Sub(e.swept) >= recentEventsFor {
-		for old, at := range e.queued {
+		for old, at := range e.received {
 			if now.Sub(at) >= recentEventsFor {
-				delete(e.queued, old)
+				delete(e.received, old)
 			}
 		}
 		e.swept = now
 	}
-	e.queued[ev] = now
+	e.received[ev] = now
+	return true
+}
+
+// release gives back the claim of an update whose recording failed.
+func (e *recentEvents) release(ev Event) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.received, ev)
 }

@@ -342,7 +342,9 @@ func Schedule(w World) Plan {
 			unsettled[s] = above
 		}
 		switch {
-		case f.Failed:
+		case f.Failed && unsettled[s] != s:
+			// Failed and settled: what is below waits for a fix. A failed stack being judged or
+			// deployed again holds what is below as any unsettled stack does.
 			failed[s] = s
 		default:
 			failed[s] = failedAbove

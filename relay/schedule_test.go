@@ -117,6 +117,18 @@ func TestScheduleFailureBlocksBelowUntilFixed(t *testing.T) {
 	assert.Equal(t, map[string]int{"f": 2, "root": 2}, p.Ready[0].Covers)
 }
 
+// A failed stack that deploys again holds what is below it as waiting, not blocked: the failure may be
+// over in a moment.
+func TestScheduleAFailedStackDeployingAgainHoldsBelow(t *testing.T) {
+	b := newWorld("root", "f", "below", "other").link("root", "f", 2).link("f", "below", 1).link("other", "below", 1)
+	b.set("other", func(f *StackFacts) { f.Version = 2 }).set("f", func(f *StackFacts) { f.Failed, f.Deploying = true, true })
+	p := Schedule(b.w)
+	assert.Equal(t, PhaseWaiting, phase(p, "below"))
+	assert.Contains(t, p.Why["below"], "waits for f")
+	b.set("f", func(f *StackFacts) { f.Deploying = false })
+	assert.Equal(t, PhaseBlocked, phase(Schedule(b.w), "below"))
+}
+
 func phase(p Plan, s string) Phase {
 	if ph, ok := p.Phase[s]; ok {
 		return ph

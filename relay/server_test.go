@@ -42,15 +42,15 @@ func (h *harness) listeningLine() map[string]any {
 
 func TestWithAnAdminAddressTheHooksAddressServesOnlyHooksAndHealth(t *testing.T) {
 	t.Parallel()
-	fc := chain()
-	h := startRelay(t, fc, testDB(t), func(c *Config) { c.AdminAddr = "127.0.0.1:0" })
+	emu := newCloud(t, "root", "a", "b")
+	h := startRelay(t, emu, testDB(t), func(c *Config) { c.AdminAddr = "127.0.0.1:0" })
 	admin := "http://" + h.r.AdminAddr()
 	require.NotEqual(t, h.base, admin)
 	line := h.listeningLine()
 	assert.Equal(t, h.r.Addr(), line["addr"])
 	assert.Equal(t, h.r.AdminAddr(), line["adminAddr"])
 
-	status, _ := h.deliver(fc.update("p/root", map[string]any{"v": 1}))
+	status, _ := h.deliver(Event{Organization: testOrg, Project: "p", Stack: "root", Version: 2})
 	assert.Equal(t, http.StatusAccepted, status, "deliveries on the hooks address")
 	for _, path := range []string{"/v1/cascades", "/metrics", "/"} {
 		status, _ := get(t, h.base+path)
@@ -78,7 +78,7 @@ func TestWithoutAnAdminAddressTheAdminRoutesNeedALoopbackAddress(t *testing.T) {
 	t.Parallel()
 	t.Run("loopback", func(t *testing.T) {
 		t.Parallel()
-		h := startRelay(t, chain(), testDB(t))
+		h := startRelay(t, newCloud(t, "root", "a", "b"), testDB(t))
 		assert.Equal(t, h.r.Addr(), h.r.AdminAddr())
 		assert.Equal(t, h.r.Addr(), h.listeningLine()["adminAddr"])
 		for _, path := range []string{"/v1/cascades", "/metrics"} {
@@ -89,7 +89,7 @@ func TestWithoutAnAdminAddressTheAdminRoutesNeedALoopbackAddress(t *testing.T) {
 	})
 	t.Run("every interface", func(t *testing.T) {
 		t.Parallel()
-		h := startRelay(t, chain(), testDB(t), func(c *Config) { c.Addr = "0.0.0.0:0" })
+		h := startRelay(t, newCloud(t, "root", "a", "b"), testDB(t), func(c *Config) { c.Addr = "0.0.0.0:0" })
 		_, port, err := net.SplitHostPort(h.r.Addr())
 		require.NoError(t, err)
 		base := "http://127.0.0.1:" + port
@@ -109,24 +109,24 @@ func TestWithoutAnAdminAddressTheAdminRoutesNeedALoopbackAddress(t *testing.T) {
 
 func TestDeliveriesOfAnotherOrganizationAreForbidden(t *testing.T) {
 	t.Parallel()
-	fc := chain()
-	h := startRelay(t, fc, testDB(t), func(c *Config) { c.Organizations = []string{"acme", "beta"} })
+	emu := newCloud(t, "root", "a", "b")
+	h := startRelay(t, emu, testDB(t), func(c *Config) { c.Organizations = []string{"acme", "beta"} })
 	status, out := h.deliver(Event{Organization: "other", Project: "p", Stack: "root", Version: 2})
 	assert.Equal(t, http.StatusForbidden, status)
 	assert.Equal(t, `the payload's organization "other" is not one this relay deploys in: it takes deliveries `+
 		`of acme, beta only (--organization)`, out["error"])
-	assert.Zero(t, h.jobCount(), "a forbidden delivery queues nothing")
+	assert.Zero(t, h.accepted(), "a forbidden delivery queues nothing")
 	assert.Equal(t, 1.0, metricValue(t, h.scrape(), "auto_deploy_relay_deliveries_total", "result=forbidden"))
 
-	status, _ = h.deliver(fc.update("p/root", map[string]any{"v": 1}))
+	status, _ = h.deliver(Event{Organization: testOrg, Project: "p", Stack: "root", Version: 2})
 	assert.Equal(t, http.StatusAccepted, status, "acme is one of the relay's")
-	assert.Equal(t, 1, h.jobCount())
+	assert.Equal(t, 1, h.accepted())
 	assert.Equal(t, []any{"acme", "beta"}, h.listeningLine()["organizations"])
 }
 
 func TestNewRefusesAnOrganizationThatIsNotAName(t *testing.T) {
 	t.Parallel()
-	_, err := New(Config{Secret: testSecret, Cloud: chain(), Organizations: []string{"acme", "acme/p"}})
+	_, err := New(Config{Secret: testSecret, APIURL: "http://127.0.0.1:9", Token: "t", Organizations: []string{"acme", "acme/p"}})
 	assert.EqualError(t, err, `--organization "acme/p" is not an organization name: 1-100 letters, digits, '-', `+
 		`'_' or '.'`)
 }
@@ -155,8 +155,8 @@ func dial(t *testing.T, addr, send string) net.Conn {
 
 func TestSlowAndIdleClientsAreCutOff(t *testing.T) {
 	t.Parallel()
-	fc := chain()
-	h := startRelay(t, fc, testDB(t), func(c *Config) {
+	emu := newCloud(t, "root", "a", "b")
+	h := startRelay(t, emu, testDB(t), func(c *Config) {
 		c.HTTP = HTTPLimits{ReadHeaderTimeout: 200 * time.Millisecond, ReadTimeout: 400 * time.Millisecond,
 			IdleTimeout: 300 * time.Millisecond}
 	})
@@ -170,7 +170,7 @@ func TestSlowAndIdleClientsAreCutOff(t *testing.T) {
 	require.NoError(t, resp.Body.Close())
 
 	// A genuine delivery goes through meanwhile.
-	status, _ := h.deliver(fc.update("p/root", map[string]any{"v": 1}))
+	status, _ := h.deliver(Event{Organization: testOrg, Project: "p", Stack: "root", Version: 2})
 	assert.Equal(t, http.StatusAccepted, status)
 
 	waitClosed(t, headers, defaultWait)
@@ -181,7 +181,7 @@ func TestSlowAndIdleClientsAreCutOff(t *testing.T) {
 
 func TestAConnectionBeyondTheCapWaitsForASlot(t *testing.T) {
 	t.Parallel()
-	h := startRelay(t, chain(), testDB(t), func(c *Config) {
+	h := startRelay(t, newCloud(t, "root", "a", "b"), testDB(t), func(c *Config) {
 		c.HTTP = HTTPLimits{MaxConnections: 1, ReadHeaderTimeout: 2 * time.Second}
 	})
 	holder := dial(t, h.r.Addr(), "GET /healthz HTTP/1.1\r\n")
@@ -206,7 +206,7 @@ func TestHTTPLimitsDefaults(t *testing.T) {
 
 func TestHeadersOverTheLimitAreRefused(t *testing.T) {
 	t.Parallel()
-	h := startRelay(t, chain(), testDB(t))
+	h := startRelay(t, newCloud(t, "root", "a", "b"), testDB(t))
 	for _, tt := range []struct {
 		size   int
 		status int
