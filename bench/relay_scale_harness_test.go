@@ -19,16 +19,16 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/autodeploy-dev/pulumi-auto-deploy/edge"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator/emulatortest"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/internal/e2e"
-	"github.com/autodeploy-dev/pulumi-auto-deploy/relay"
 )
 
 // The cascade relay at scale: a layered DAG below one root stack, whose update starts a
 // cascade in which every stack changes its outputs, so the relay deploys every one of them.
 // The graph is made of relay webhooks created straight through the emulator's API under the
-// relay's edge contract (relay.EdgeName, relay.EdgePayloadURL), as the provider would make
+// relay's edge contract (package edge), as the provider would make
 // them: the root has an edge to each stack of layer 0, and each stack of layer L ≥ 1 has 2 or
 // 3 parents in layer L-1. Every deployment takes the same fixed time in the emulator (timed
 // mode), and the root's update is recorded in-process with new outputs, which fires its
@@ -190,8 +190,8 @@ func (b *relayScaleBench) createEdges(edges [][2]string) {
 				target := relayScaleProject + "/" + e[1]
 				body, _ := json.Marshal(map[string]any{
 					"organizationName": relayScaleOrg, "projectName": relayScaleProject, "stackName": e[0],
-					"name": relay.EdgeName(target), "displayName": "autodeploy → " + target,
-					"payloadUrl": relay.EdgePayloadURL(b.relayURL, target), "active": true, "format": "raw",
+					"name": edge.Name(target), "displayName": "autodeploy → " + target,
+					"payloadUrl": edge.Form{RelayURL: b.relayURL}.PayloadURL(target), "active": true, "format": "raw",
 					"secret": relayScaleSecret,
 				})
 				errs <- b.api(http.MethodPost, fmt.Sprintf("/api/stacks/%s/%s/%s/hooks", relayScaleOrg, relayScaleProject, e[0]),

@@ -98,12 +98,30 @@ func advanceRow(r cascadeRow, began time.Time, f rowFacts, parents map[string]St
 		}
 		return r
 	}
+	ended := func() cascadeRow {
+		if r.state != StateDeploying {
+			r.deployments++
+		}
+		r.deploymentID, r.covers, r.version = f.last.ID, maps.Clone(f.last.Covers), f.last.Version
+		r.dirty = true
+		reason := f.last.Why
+		if f.last.Reason != "" {
+			reason += ": " + f.last.Reason
+		}
+		if f.last.Outcome == outcomeSucceeded {
+			return set(StateSucceeded, reason)
+		}
+		return set(StateFailed, reason)
+	}
 	switch {
 	case f.deleted:
 		r.version = 0
 		return set(StateFailed, "the stack was deleted: it left the graph, and nothing waits on it")
 	case f.phase == PhaseCycle:
 		return set(StateFailed, f.why)
+	case r.state == StateDeploying && r.deploymentID != "" && f.last != nil && f.last.ID == r.deploymentID:
+		// The deployment the row follows ended, even if another one of the stack started since.
+		return ended()
 	case since(f.flight):
 		if r.deploymentID != f.flight.ID || r.state != StateDeploying {
 			r.deploymentID, r.covers, r.dirty = f.flight.ID, maps.Clone(f.flight.Covers), true
@@ -116,15 +134,7 @@ func advanceRow(r cascadeRow, began time.Time, f rowFacts, parents map[string]St
 		}
 		return set(StateDeploying, fmt.Sprintf("deployment %s running: %s", f.flight.ID, f.flight.Reason))
 	case since(f.last):
-		if r.state != StateDeploying {
-			r.deployments++
-		}
-		r.deploymentID, r.covers, r.version = f.last.ID, maps.Clone(f.last.Covers), f.last.Version
-		r.dirty = true
-		if f.last.Outcome == outcomeSucceeded {
-			return set(StateSucceeded, f.last.Why)
-		}
-		return set(StateFailed, f.last.Why)
+		return ended()
 	case f.phase == PhaseBlocked:
 		return set(StateSkippedUpstreamFailed, f.why)
 	}

@@ -341,6 +341,7 @@ func (rn *runner) endFlight(s *stack, outcome, why string, version int, now time
 	f := s.flight
 	f.Outcome, f.Why, f.EndedMS = outcome, why, now.UnixMilli()
 	s.version = max(s.version, version)
+	s.readAt = now.Unix()
 	f.Version = s.version
 	if outcome == outcomeSucceeded && f.StartedMS > 0 {
 		took := f.EndedMS - f.StartedMS

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/edge"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/relay"
 )
@@ -258,8 +259,8 @@ func TestRelayRefusesAnotherOrganization(t *testing.T) {
 	// Someone who knows the relay's secret points a webhook of their organization at it.
 	target := e2eProject + "/x"
 	_, err := e.client.CreateWebhook(t.Context(), cloud.WebhookScope{Organization: other, Project: e2eProject, Stack: "root"},
-		cloud.Webhook{Name: relay.EdgeName(target), DisplayName: "another organization's edge", Active: true,
-			PayloadURL: relay.EdgePayloadURL(e.relay.base, target), Format: "raw", Secret: e2eSecret})
+		cloud.Webhook{Name: edge.Name(target), DisplayName: "another organization's edge", Active: true,
+			PayloadURL: edge.Form{RelayURL: e.relay.base}.PayloadURL(target), Format: "raw", Secret: e2eSecret})
 	require.NoError(t, err)
 	_, err = e.emu.FireUpdateWithOutputs(other, e2eProject, "root", &emulator.StackOutputs{Plain: map[string]any{"v": 1}})
 	require.NoError(t, err)

@@ -25,7 +25,7 @@ func TestReadEdges(t *testing.T) {
 	for _, h := range []cloud.Webhook{
 		edge.Desired("p/a", relayForm, true),
 		edge.Desired("p/b", edge.Form{RelayURL: "https://relay.example.com", AlwaysDeploy: true}, true),
-		edge.Desired("p/c", relayForm, false),   // paused
+		edge.Desired("p/c", relayForm, false),  // paused
 		edge.Desired("p/d", edge.Form{}, true), // pulumi_deployments: Pulumi Cloud deploys it, not the relay
 		{Name: "slack", DisplayName: "slack", PayloadURL: "https://hooks.slack.com/x", Format: "slack", Active: true},
 	} {

@@ -86,8 +86,13 @@ func (w *orgWorker) Work(ctx context.Context, job *river.Job[orgArgs]) error {
 		default:
 			failures.clear()
 		}
-		if time.Now().Add(wait).After(until) {
-			return river.JobSnooze(max(0, min(wait, r.cfg.PollInterval)))
+		// The job stays with the organization until the end of the run, so that a delivery wakes its
+		// next look at once; then it goes back to the queue, ready to run again (here or on another
+		// replica) as soon as a worker fetches it.
+		if left := time.Until(until); left <= 0 {
+			return river.JobSnooze(0)
+		} else if wait > left {
+			wait = left
 		}
 		timer := time.NewTimer(wait)
 		select {

@@ -29,6 +29,8 @@ type runner struct {
 	// polled is when the stack list was last read; pollTrouble its failures.
 	polled      time.Time
 	pollTrouble troubles
+	// probed is when the last probe asked whether Pulumi Cloud answers again.
+	probed time.Time
 	// consumed are the hints taken in by this look, forgotten in the database with its save.
 	consumed []hint
 	// changes are the versions this look found moved by someone else's update: each may root a
@@ -74,6 +76,7 @@ func (rn *runner) look(ctx context.Context) (time.Duration, error) {
 	if err := rn.takeHints(ctx); err != nil {
 		return 0, err
 	}
+	rn.probe(ctx, now)
 	if !rn.o.baselined {
 		if err := rn.baseline(ctx, now); err != nil {
 			return 0, err
@@ -108,7 +111,7 @@ func (rn *runner) look(ctx context.Context) (time.Duration, error) {
 // until the next poll.
 func (rn *runner) nextLook(now time.Time) time.Duration {
 	next := rn.r.cfg.PollInterval - now.Sub(rn.polled)
-	busy := false
+	busy := rn.pollTrouble.failures > 0
 	for _, s := range rn.o.stacks {
 		if s.flight != nil || s.updating || s.trouble.failures > 0 {
 			busy = true
@@ -158,9 +161,8 @@ func (rn *runner) moved(s *stack, version int, cause string) {
 // walk lists the webhooks of every stack below the stacks that changed, breadth first through the
 // edges it finds, and of stacks never listed, before anything is scheduled: the graph below a change is
 // the one Pulumi Cloud has when the change is taken in, so a stack never starts before a parent whose
-// edge to it was made after the relay last looked. A stack walked for an earlier change less than
-// walkFresh ago is not listed again (the changed stacks themselves always are). A listing that fails
-// leaves its stack unsure: nothing below it starts until a retry succeeds.
+// edge to it was made after the relay last looked. The changes a look takes in share one walk. A
+// listing that fails leaves its stack unsure: nothing below it starts until a retry succeeds.
 func (rn *runner) walk(ctx context.Context, now time.Time) {
 	queued := map[string]bool{}
 	var depth []string
@@ -197,7 +199,7 @@ func (rn *runner) walk(ctx context.Context, now time.Time) {
 				continue
 			}
 			s.trouble.clear()
-			s.edgesVersion, s.walkedAt = s.version, now
+			s.edgesVersion = s.version
 			rn.o.touch(s)
 			added, removed := rn.o.setEdges(ref, listed[i], !rn.o.baselined)
 			if len(added)+len(removed) > 0 {
@@ -205,7 +207,7 @@ func (rn *runner) walk(ctx context.Context, now time.Time) {
 			}
 			for _, l := range rn.o.kids(ref) {
 				child := rn.o.stacks[l.child]
-				if !queued[l.child] && (child.edgesVersion < 0 || now.Sub(child.walkedAt) >= walkFresh) {
+				if !queued[l.child] && !child.deleted {
 					queued[l.child] = true
 					next = append(next, l.child)
 				}
@@ -215,10 +217,6 @@ func (rn *runner) walk(ctx context.Context, now time.Time) {
 		depth = next
 	}
 }
-
-// walkFresh is how long a stack walked for one change is not listed again for another: changes come in
-// bursts (two roots updated together), and one listing serves them all.
-const walkFresh = time.Second
 
 // trouble marks s unsure after a failed read, with when to try again.
 func (rn *runner) trouble(s *stack, now time.Time, what string, err error) {
@@ -231,10 +229,30 @@ func (rn *runner) trouble(s *stack, now time.Time, what string, err error) {
 // succeeded notes that Pulumi Cloud answered: every stack waiting for a retry is tried at the next look,
 // so an outage ends for the relay as soon as it ends for Pulumi Cloud.
 func (rn *runner) succeeded(now time.Time) {
+	if rn.pollTrouble.failures > 0 && rn.pollTrouble.retryAt.After(now) {
+		rn.pollTrouble.retryAt = now
+	}
 	for _, s := range rn.o.stacks {
 		if s.trouble.failures > 0 && s.trouble.retryAt.After(now) {
 			s.trouble.retryAt = now
 		}
+	}
+}
+
+// probe asks Pulumi Cloud one cheap question while reads wait for a retry, at most once a second: as
+// soon as it answers, every retry is due (succeeded), so an outage holds the schedule no longer than
+// it lasts.
+func (rn *runner) probe(ctx context.Context, now time.Time) {
+	waiting := rn.pollTrouble.failures > 0
+	for _, s := range rn.o.stacks {
+		waiting = waiting || (s.trouble.failures > 0 && !s.trouble.due(now))
+	}
+	if !waiting || now.Sub(rn.probed) < time.Second {
+		return
+	}
+	rn.probed = now
+	if _, _, err := rn.r.cloud.ListOrgDeployments(ctx, rn.o.name, 1, 1); err == nil {
+		rn.succeeded(now)
 	}
 }
 

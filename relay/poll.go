@@ -32,9 +32,6 @@ func (rn *runner) baseline(ctx context.Context, now time.Time) error {
 	}
 	rn.polled = now
 	rn.walk(ctx, now)
-	for _, s := range rn.o.stacks {
-		s.walkedAt = time.Time{} // a baseline listing is no walk for a change: the first change lists again
-	}
 	var parents []string
 	for ref, s := range rn.o.stacks {
 		if s.edgesVersion < 0 && !s.deleted {
@@ -103,11 +100,12 @@ func (rn *runner) poll(ctx context.Context, now time.Time) {
 	rn.pollTrouble.clear()
 	rn.succeeded(now)
 	rn.polled = now
-	listed := map[string]bool{}
-	var moved, reread []string
+	inList := map[string]bool{}
+	lastUpdates := map[string]int64{}
+	var moved, probe, reread []string
 	for _, sum := range summaries {
 		ref := sum.ProjectName + "/" + sum.StackName
-		listed[ref] = true
+		inList[ref], lastUpdates[ref] = true, sum.LastUpdate
 		s, known := rn.o.stacks[ref]
 		switch {
 		case !known:
@@ -117,19 +115,38 @@ func (rn *runner) poll(ctx context.Context, now time.Time) {
 		case s.deleted:
 			// Created again under the same name: a new stack, whose versions start again.
 			rn.recreated(s, sum.LastUpdate)
-		case sum.LastUpdate != s.lastUpdate && s.flight == nil:
+		case (sum.LastUpdate != s.lastUpdate || sum.LastUpdate >= s.readAt) && s.flight == nil:
 			if len(rn.o.kids(ref)) > 0 {
 				moved = append(moved, ref)
 			} else {
-				// Only a parent's versions matter to the schedule; a stack with no edges out may have
-				// gained some, which a listing tells: the walk lists it again.
-				s.lastUpdate, s.edgesVersion = sum.LastUpdate, -1
-				rn.o.touch(s)
+				probe = append(probe, ref)
 			}
 		}
 	}
+	// Only a parent's versions matter to the schedule. A stack with no edges out that moved may have
+	// gained some (a delivery of its update lost): a listing of its webhooks tells, and only then is
+	// it read.
+	slices.Sort(probe)
+	listed := make([]map[string]bool, len(probe))
+	errs := make([]error, len(probe))
+	parallel(ctx, len(probe), func(i int) { listed[i], errs[i] = readEdges(ctx, rn.r.cloud, rn.o.name, probe[i]) })
+	for i, ref := range probe {
+		s := rn.o.stacks[ref]
+		if errs[i] != nil {
+			rn.trouble(s, now, "listing its webhooks", errs[i])
+			continue
+		}
+		rn.o.setEdges(ref, listed[i], false)
+		s.edgesVersion = s.version
+		if len(rn.o.kids(ref)) > 0 {
+			moved = append(moved, ref)
+		} else {
+			s.lastUpdate = lastUpdates[ref]
+		}
+		rn.o.touch(s)
+	}
 	for ref, s := range rn.o.stacks {
-		if !listed[ref] && !s.deleted {
+		if !inList[ref] && !s.deleted {
 			reread = append(reread, ref)
 		}
 	}
@@ -138,11 +155,9 @@ func (rn *runner) poll(ctx context.Context, now time.Time) {
 	rn.confirm(ctx, now, moved, true)
 	rn.confirm(ctx, now, reread, false)
 	for _, ref := range moved {
-		for _, sum := range summaries {
-			if s := rn.o.stacks[ref]; sum.ProjectName+"/"+sum.StackName == ref && s.trouble.failures == 0 {
-				s.lastUpdate = sum.LastUpdate
-				rn.o.touch(s)
-			}
+		if s := rn.o.stacks[ref]; s.trouble.failures == 0 {
+			s.lastUpdate = lastUpdates[ref]
+			rn.o.touch(s)
 		}
 	}
 }
@@ -186,6 +201,7 @@ func (rn *runner) confirm(ctx context.Context, now time.Time, refs []string, pol
 		}
 		rn.succeeded(now)
 		s.trouble.clear()
+		s.readAt = now.Unix()
 		st := read[i]
 		if st.Updating() {
 			if !s.updating {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -131,6 +132,7 @@ func New(cfg Config) (*Relay, error) {
 	if err := checkOrganizations(cfg.Organizations); err != nil {
 		return nil, err
 	}
+	cfg.Organizations = slices.Compact(slices.Sorted(slices.Values(cfg.Organizations)))
 	r := &Relay{cfg: cfg, log: cfg.Logger, cloud: cfg.Cloud, listening: make(chan struct{}), stopping: make(chan struct{}),
 		orgs: map[string]bool{}}
 	r.metrics = newMetrics(r)

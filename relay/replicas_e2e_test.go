@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/edge"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator/emulatortest"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/internal/pgtest"
@@ -82,12 +83,12 @@ func TestRelayReplicasOnPostgresTakeOverAReplicaKilledMidStep(t *testing.T) {
 	require.NotEqual(t, replicas[0].replica, replicas[1].replica)
 	proxy := httptest.NewServer(&roundRobin{backends: []string{replicas[0].base, replicas[1].base}})
 	t.Cleanup(proxy.Close)
-	for _, edge := range [][2]string{{"root", "a"}, {"a", "b"}, {"a", "c"}} {
-		target := e2eProject + "/" + edge[1]
+	for _, e := range [][2]string{{"root", "a"}, {"a", "b"}, {"a", "c"}} {
+		target := e2eProject + "/" + e[1]
 		_, err := client.CreateWebhook(t.Context(),
-			cloud.WebhookScope{Organization: e2eOrg, Project: e2eProject, Stack: edge[0]},
-			cloud.Webhook{Name: relay.EdgeName(target), DisplayName: "auto-deploy: " + target,
-				PayloadURL: relay.EdgePayloadURL(proxy.URL, target), Active: true, Format: "raw",
+			cloud.WebhookScope{Organization: e2eOrg, Project: e2eProject, Stack: e[0]},
+			cloud.Webhook{Name: edge.Name(target), DisplayName: "auto-deploy: " + target,
+				PayloadURL: edge.Form{RelayURL: proxy.URL}.PayloadURL(target), Active: true, Format: "raw",
 				Filters: []string{"update_succeeded"}, Secret: e2eSecret})
 		require.NoError(t, err)
 	}
@@ -127,7 +128,7 @@ func TestRelayReplicasOnPostgresTakeOverAReplicaKilledMidStep(t *testing.T) {
 	waitFor("a replica starting a step of the cascade", e2eWait, func() bool {
 		err := db.QueryRowContext(t.Context(), `
 SELECT id, attempted_by[array_length(attempted_by, 1)] FROM river_job
-WHERE kind = 'relay_cascade' AND state = 'running' AND now() - attempted_at < interval '200 milliseconds'`).
+WHERE kind = 'relay_org' AND state = 'running' AND now() - attempted_at < interval '200 milliseconds'`).
 			Scan(&jobID, &holder)
 		return err == nil
 	})
