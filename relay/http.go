@@ -19,12 +19,14 @@ const maxDeliveryBytes = 1 << 20
 //	GET  /v1/cascades  the cascades, newest first (?limit=, 50 by default, at most 500)
 //	POST /v1/hooks     a webhook delivery (?target= names the edge; the payload names the stack)
 //	GET  /metrics      Prometheus metrics (metrics.go)
+//	GET  /v1/plan      what a change of a stack would deploy (?organization=&stack=project/stack; plan.go)
 func (r *Relay) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", r.healthz)
 	mux.HandleFunc("GET /v1/cascades", r.listCascades)
 	mux.HandleFunc("POST "+HooksPath, r.receive)
 	mux.Handle("GET /metrics", r.metrics.handler(r.log))
+	mux.Handle("GET /v1/plan", planHandler(r.cloud))
 	return mux
 }
 
