@@ -3,10 +3,11 @@ package provider
 import (
 	"testing"
 
-	p "github.com/pulumi/pulumi-go-provider"
-	"github.com/pulumi/pulumi/sdk/v3/go/property"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	p "github.com/pulumi/pulumi-go-provider"
+	"github.com/pulumi/pulumi/sdk/v3/go/property"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
 	edgeplan "github.com/autodeploy-dev/pulumi-auto-deploy/edge"

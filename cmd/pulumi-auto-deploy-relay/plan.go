@@ -96,8 +96,9 @@ func printPlan(w io.Writer, org string, plan edge.Plan) error {
 		skipped[s] = true
 	}
 	yes := map[bool]string{true: "yes", false: "no"}
+	// The table writes into b, which never fails a write: Flush reports what could go wrong.
 	table := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(table, "WAVE\tSTACK\tESTIMATE\tCRITICAL PATH\tSKIPPED IF UNCHANGED")
+	_, _ = fmt.Fprintln(table, "WAVE\tSTACK\tESTIMATE\tCRITICAL PATH\tSKIPPED IF UNCHANGED")
 	defaults := false
 	for i, wave := range plan.Waves {
 		for _, s := range wave {
@@ -107,7 +108,7 @@ func printPlan(w io.Writer, org string, plan edge.Plan) error {
 				estimate += " (default)"
 				defaults = true
 			}
-			fmt.Fprintf(table, "%d\t%s\t%s\t%s\t%s\n", i+1, s, estimate, yes[critical[s]], yes[skipped[s]])
+			_, _ = fmt.Fprintf(table, "%d\t%s\t%s\t%s\t%s\n", i+1, s, estimate, yes[critical[s]], yes[skipped[s]])
 		}
 	}
 	if err := table.Flush(); err != nil {
