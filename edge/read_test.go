@@ -15,6 +15,8 @@ import (
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator/emulatortest"
 )
 
+const relayURL = "https://relay.example.com"
+
 // planCloud is an emulator whose clock a test moves, so deployments take exactly as long as it says.
 type planCloud struct {
 	*emulatortest.Cloud
@@ -64,18 +66,13 @@ func (c *planCloud) hook(t *testing.T, stack string, h cloud.Webhook) {
 func TestReadPlan(t *testing.T) {
 	t.Parallel()
 	c := newPlanCloud(t, "a", "b", "c", "d", "direct", "paused")
-	relay := edge.Form{RelayURL: "https://relay.example.com"}
-	c.hook(t, "a", edge.Desired("p/b", relay, true))
-	c.hook(t, "a", edge.Desired("p/c", edge.Form{RelayURL: relay.RelayURL, AlwaysDeploy: true}, true))
-	c.hook(t, "b", edge.Desired("p/d", relay, true))
-	c.hook(t, "c", edge.Desired("p/d", relay, true))
+	// p/gone does not exist: it has no edges and no history.
+	c.RelayEdges(t, "org", relayURL, "", "p/a>p/b", "p/a>p/c!", "p/b>p/d", "p/c>p/d", "p/d>p/gone")
 	// Not relay edges that deliver: the relay does not follow them, so neither does the plan.
 	c.hook(t, "a", edge.Desired("p/direct", edge.Form{}, true))
-	c.hook(t, "a", edge.Desired("p/paused", relay, false))
+	c.hook(t, "a", edge.Desired("p/paused", edge.Form{RelayURL: relayURL}, false))
 	c.hook(t, "a", cloud.Webhook{Name: "notify", PayloadURL: "https://hooks.example.com/x", Format: "slack",
 		Active: true})
-	// An edge to a stack that does not exist: it has no edges and no history.
-	c.hook(t, "d", edge.Desired("p/gone", relay, true))
 
 	// b: 10, 20 and 30 seconds; a failed update and a refresh say nothing of how long an update takes.
 	for _, s := range []int{10, 30, 20} {
@@ -118,9 +115,7 @@ func TestReadPlanOfAMissingStack(t *testing.T) {
 func TestReadPlanRefusesACycle(t *testing.T) {
 	t.Parallel()
 	c := newPlanCloud(t, "a", "b")
-	relay := edge.Form{RelayURL: "https://relay.example.com"}
-	c.hook(t, "a", edge.Desired("p/b", relay, true))
-	c.hook(t, "b", edge.Desired("p/a", relay, true))
+	c.RelayEdges(t, "org", relayURL, "", "p/a>p/b", "p/b>p/a")
 	_, err := edge.ReadPlan(t.Context(), c.client, "org", "p/a")
 	var cycle *edge.CycleError
 	require.True(t, errors.As(err, &cycle), "%v", err)

@@ -8,9 +8,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	cloudapi "github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
-	"github.com/autodeploy-dev/pulumi-auto-deploy/edge"
 )
 
 // networkGraphCloud is an emulator holding the relay graph the cascade-plan examples plan a change of
@@ -25,23 +22,9 @@ func networkGraphCloud(t *testing.T) *cloud {
 	for _, project := range []string{"network", "database", "cache", "dns", "app", "web"} {
 		c.SeedDeployable(t, configuredOrg, project, "prod")
 	}
-	client, err := cloudapi.New(nil, c.URL, testToken)
-	require.NoError(t, err)
-	relay := edge.Form{RelayURL: "https://relay.example.com"}
-	for _, e := range []struct {
-		from, to string
-		form     edge.Form
-	}{
-		{"network", "database", relay}, {"network", "cache", relay},
-		{"network", "dns", edge.Form{RelayURL: relay.RelayURL, AlwaysDeploy: true}},
-		{"database", "app", relay}, {"cache", "app", relay}, {"app", "web", relay},
-	} {
-		h := edge.Desired(e.to+"/prod", e.form, true)
-		h.DisplayName = "auto-deploy: " + e.to + "/prod"
-		_, err := client.CreateWebhook(t.Context(), cloudapi.WebhookScope{Organization: configuredOrg,
-			Project: e.from, Stack: "prod"}, h)
-		require.NoError(t, err)
-	}
+	c.RelayEdges(t, configuredOrg, "https://relay.example.com", "",
+		"network/prod>database/prod", "network/prod>cache/prod", "network/prod>dns/prod!",
+		"database/prod>app/prod", "cache/prod>app/prod", "app/prod>web/prod")
 	return c
 }
 

@@ -8,26 +8,14 @@ import (
 
 	p "github.com/pulumi/pulumi-go-provider"
 	"github.com/pulumi/pulumi/sdk/v3/go/property"
-
-	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
-	edgeplan "github.com/autodeploy-dev/pulumi-auto-deploy/edge"
 )
 
-// planCloud is a provider and an emulator whose stacks org/graph/{names} have the relay edges
-// "from>to" between them, always deploying where the third element is "always".
-func planCloud(t *testing.T, names []string, edges ...[3]string) *testCloud {
+// planCloud is a provider and an emulator whose stacks org/graph/{names} have the relay edges specs
+// between them (emulatortest.Cloud.RelayEdges).
+func planCloud(t *testing.T, names []string, specs ...string) *testCloud {
 	t.Helper()
 	tc := graphCloud(t, names...)
-	client, err := cloud.New(nil, tc.cloud.URL, testToken)
-	require.NoError(t, err)
-	for _, e := range edges {
-		h := edgeplan.Desired("graph/"+e[1],
-			edgeplan.Form{RelayURL: "https://relay.example.com", AlwaysDeploy: e[2] == "always"}, true)
-		h.DisplayName = "test edge"
-		_, err := client.CreateWebhook(t.Context(), cloud.WebhookScope{Organization: "org", Project: "graph",
-			Stack: e[0]}, h)
-		require.NoError(t, err)
-	}
+	tc.cloud.RelayEdges(t, "org", "https://relay.example.com", "", specs...)
 	return tc
 }
 
@@ -43,8 +31,8 @@ func invokePlan(tc *testCloud, org, stack string) (p.InvokeResponse, error) {
 func TestGetCascadePlan(t *testing.T) {
 	t.Parallel()
 	tc := planCloud(t, []string{"net", "db", "cache", "dns", "app"},
-		[3]string{"net", "db"}, [3]string{"net", "cache"}, [3]string{"net", "dns", "always"},
-		[3]string{"db", "app"}, [3]string{"cache", "app"})
+		"graph/net>graph/db", "graph/net>graph/cache", "graph/net>graph/dns!", "graph/db>graph/app",
+		"graph/cache>graph/app")
 	resp, err := invokePlan(tc, "org", "graph/net")
 	require.NoError(t, err)
 	require.Empty(t, resp.Failures)
@@ -65,7 +53,7 @@ func TestGetCascadePlan(t *testing.T) {
 
 func TestGetCascadePlanRefusals(t *testing.T) {
 	t.Parallel()
-	tc := planCloud(t, []string{"a", "b"}, [3]string{"a", "b"}, [3]string{"b", "a"})
+	tc := planCloud(t, []string{"a", "b"}, "graph/a>graph/b", "graph/b>graph/a")
 	for _, c := range []struct{ name, org, stack, err string }{
 		{"stack without a project", "org", "a", `stack "a" is not "project/stack" (for example "network/prod"): ` +
 			`the project and the stack are each 1-100 letters, digits, "-", "_" or "."`},

@@ -14,7 +14,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/edge"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
 )
@@ -36,22 +35,16 @@ var planGraph = []string{
 func TestRelayDeploysWhatThePlanSays(t *testing.T) {
 	parents := map[string][]string{}
 	stacks := map[string]bool{}
+	var specs []string
 	for _, spec := range planGraph {
 		from, to, _ := strings.Cut(spec, ">")
-		stacks[from], stacks[strings.TrimSuffix(to, "!")] = true, true
+		child := strings.TrimSuffix(to, "!")
+		stacks[from], stacks[child] = true, true
+		parents[child] = append(parents[child], from)
+		specs = append(specs, e2eProject+"/"+from+">"+e2eProject+"/"+to)
 	}
 	e := newEnv(t, slices.Sorted(maps.Keys(stacks))...)
-	for _, spec := range planGraph {
-		from, to, _ := strings.Cut(spec, ">")
-		always := strings.HasSuffix(to, "!")
-		to = strings.TrimSuffix(to, "!")
-		parents[to] = append(parents[to], from)
-		hook := edge.Desired(e2eProject+"/"+to, edge.Form{RelayURL: e.relay.base, AlwaysDeploy: always}, true)
-		hook.DisplayName, hook.Secret = "auto-deploy: "+to+" (owner: urn:pulumi:e2e::plan)", e2eSecret
-		_, err := e.client.CreateWebhook(t.Context(),
-			cloud.WebhookScope{Organization: e2eOrg, Project: e2eProject, Stack: from}, hook)
-		require.NoError(t, err)
-	}
+	e.emu.RelayEdges(t, e2eOrg, e.relay.base, e2eSecret, specs...)
 	p := func(names ...string) []string {
 		out := make([]string, len(names))
 		for i, n := range names {

@@ -16,19 +16,13 @@ import (
 )
 
 // planRoute serves GET /v1/plan against an emulator holding org acme's stacks p/{stacks} and the
-// relay edges "from>to", and returns a function that asks it with the given query.
-func planRoute(t *testing.T, token string, stacks []string, edges ...[2]string) func(query url.Values) (int, []byte) {
+// relay edges specs (emulatortest.Cloud.RelayEdges), and returns a function that asks it with the
+// given query.
+func planRoute(t *testing.T, token string, stacks []string, specs ...string) func(query url.Values) (int, []byte) {
 	t.Helper()
 	emu := emulatortest.Start(t)
 	emu.SeedDeployable(t, "acme", "p", stacks...)
-	admin, err := cloud.New(nil, emu.URL, emu.Token)
-	require.NoError(t, err)
-	for _, e := range edges {
-		h := edge.Desired("p/"+e[1], edge.Form{RelayURL: "https://relay.example.com"}, true)
-		h.DisplayName = "test edge"
-		_, err := admin.CreateWebhook(t.Context(), cloud.WebhookScope{Organization: "acme", Project: "p", Stack: e[0]}, h)
-		require.NoError(t, err)
-	}
+	emu.RelayEdges(t, "acme", "https://relay.example.com", "", specs...)
 	client, err := cloud.New(nil, emu.URL, token)
 	require.NoError(t, err)
 	mux := http.NewServeMux()
@@ -43,7 +37,7 @@ func planRoute(t *testing.T, token string, stacks []string, edges ...[2]string) 
 func TestPlanRouteAnswersThePlan(t *testing.T) {
 	t.Parallel()
 	ask := planRoute(t, emulatortest.DefaultToken, []string{"net", "db", "cache", "app"},
-		[2]string{"net", "db"}, [2]string{"net", "cache"}, [2]string{"db", "app"}, [2]string{"cache", "app"})
+		"p/net>p/db", "p/net>p/cache", "p/db>p/app", "p/cache>p/app")
 	status, body := ask(url.Values{"organization": {"acme"}, "stack": {"p/net"}})
 	require.Equal(t, http.StatusOK, status, "%s", body)
 	var plan edge.Plan
@@ -64,7 +58,7 @@ func TestPlanRouteAnswersThePlan(t *testing.T) {
 
 func TestPlanRouteRefusals(t *testing.T) {
 	t.Parallel()
-	ask := planRoute(t, emulatortest.DefaultToken, []string{"a", "b"}, [2]string{"a", "b"}, [2]string{"b", "a"})
+	ask := planRoute(t, emulatortest.DefaultToken, []string{"a", "b"}, "p/a>p/b", "p/b>p/a")
 	wrongToken := planRoute(t, "pul-wrong", []string{"a"})
 	cases := []struct {
 		name   string

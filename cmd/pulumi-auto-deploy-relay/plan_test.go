@@ -9,33 +9,23 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
-	"github.com/autodeploy-dev/pulumi-auto-deploy/edge"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator/emulatortest"
 )
 
-// planEmulator is an emulator holding org acme's stacks p/{stacks} and the relay edges "from → to",
-// always deploying where the third element is "always".
-func planEmulator(t *testing.T, stacks []string, edges ...[3]string) *emulatortest.Cloud {
+// planEmulator is an emulator holding org acme's stacks p/{stacks} and the relay edges specs
+// (emulatortest.Cloud.RelayEdges).
+func planEmulator(t *testing.T, stacks []string, specs ...string) *emulatortest.Cloud {
 	t.Helper()
 	emu := emulatortest.Start(t)
 	emu.SeedDeployable(t, "acme", "p", stacks...)
-	client, err := cloud.New(nil, emu.URL, emu.Token)
-	require.NoError(t, err)
-	for _, e := range edges {
-		form := edge.Form{RelayURL: "https://relay.example.com", AlwaysDeploy: e[2] == "always"}
-		h := edge.Desired("p/"+e[1], form, true)
-		h.DisplayName = "test edge"
-		_, err := client.CreateWebhook(t.Context(), cloud.WebhookScope{Organization: "acme", Project: "p", Stack: e[0]}, h)
-		require.NoError(t, err)
-	}
+	emu.RelayEdges(t, "acme", "https://relay.example.com", "", specs...)
 	return emu
 }
 
 func TestPlanPrintsTheWavesInStartOrder(t *testing.T) {
 	t.Parallel()
 	emu := planEmulator(t, []string{"net", "db", "cache", "dns", "app"},
-		[3]string{"net", "db"}, [3]string{"net", "cache"}, [3]string{"net", "dns", "always"},
-		[3]string{"db", "app"}, [3]string{"cache", "app"})
+		"p/net>p/db", "p/net>p/cache", "p/net>p/dns!", "p/db>p/app", "p/cache>p/app")
 	env := func(k string) string { return map[string]string{"PULUMI_ACCESS_TOKEN": emu.Token}[k] }
 	var out bytes.Buffer
 	// The stack may come before the flags or after them.
@@ -68,7 +58,7 @@ Estimates: the median of each stack's succeeded updates among its last 10 deploy
 
 func TestPlanRefusals(t *testing.T) {
 	t.Parallel()
-	emu := planEmulator(t, []string{"a", "b"}, [3]string{"a", "b"}, [3]string{"b", "a"})
+	emu := planEmulator(t, []string{"a", "b"}, "p/a>p/b", "p/b>p/a")
 	withToken := func(k string) string { return map[string]string{"PULUMI_ACCESS_TOKEN": emu.Token}[k] }
 	noToken := func(string) string { return "" }
 	cases := []struct {
