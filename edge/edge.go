@@ -13,6 +13,10 @@
 //
 // Both forms share the name, so switching an edge between them is one PATCH, and at most one edge
 // can exist per source and target.
+//
+// The package also answers what a change of a stack would deploy through the relay, with the relay's
+// rules (plan.go), from the graph and deployment times read from Pulumi Cloud (read.go): the relay's
+// GET /v1/plan, its plan command and the provider's getCascadePlan all call ReadPlan.
 package edge
 
 import (

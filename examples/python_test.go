@@ -4,6 +4,7 @@ package examples
 
 import (
 	"context"
+	"encoding/json"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -93,6 +94,8 @@ type pyResult struct {
 	Action          string         `json:"action"`
 	Result          string         `json:"result"`
 	ResourceChanges map[string]int `json:"resourceChanges"`
+	// Outputs are the stack's outputs after an up (secrets as null).
+	Outputs map[string]json.RawMessage `json:"outputs"`
 }
 
 // run runs the program's stack "test" through run_inline.py and fails the test unless the

@@ -38,7 +38,7 @@ func New(newClient ClientFactory) (p.Provider, error) {
 			infer.Resource(&AutoDeployer{}),
 			infer.Resource(&DeploymentGraph{}),
 		).
-		WithFunctions(infer.Function(&GetDeploymentGraph{})).
+		WithFunctions(infer.Function(&GetDeploymentGraph{}), infer.Function(&GetCascadePlan{})).
 		WithModuleMap(map[tokens.ModuleName]tokens.ModuleName{"provider": "index"}).
 		Build()
 	if err != nil {

@@ -22,6 +22,7 @@ const maxDeliveryBytes = 1 << 20
 //	GET  /healthz      200 {"status":"ok"} while the database answers, 503 otherwise (both sets)
 //	POST /v1/hooks     a webhook delivery (?target= names the edge; the payload names the stack)
 //	GET  /v1/cascades  the cascades, newest first (?limit=, 50 by default, at most 500) (admin)
+//	GET  /v1/plan      what a change of a stack would deploy (?organization=&stack=project/stack; plan.go) (admin)
 //	GET  /metrics      Prometheus metrics (metrics.go) (admin)
 //
 // Anything else is 404, so the hooks address shows nothing of the graph to whoever reaches it.
@@ -33,6 +34,7 @@ func (r *Relay) routes(which routeSet) http.Handler {
 	}
 	if which&adminRoutes != 0 {
 		mux.HandleFunc("GET /v1/cascades", r.listCascades)
+		mux.Handle("GET /v1/plan", planHandler(r.cloud))
 		mux.Handle("GET /metrics", r.metrics.handler(r.log))
 	}
 	return mux

@@ -3,7 +3,8 @@
 # a–f AutoDeployer graph against it, fire an update on stack a, and show the cascade; then
 # the same graph as one DeploymentGraph, then derived from the stacks' StackReferences, and
 # the live graph read back as a Mermaid picture; last, a diamond with direct webhooks and then
-# through the cascade relay (bin/pulumi-auto-deploy-relay), switched in one `pulumi up`.
+# through the cascade relay (bin/pulumi-auto-deploy-relay), switched in one `pulumi up`, and the
+# relay's plan of what a change of a would redeploy.
 # Everything runs from bin/ (built by make) in a throwaway Pulumi home and file backend, into
 # which the plugin is installed from this machine's release tarball, as a user would install it.
 #
@@ -232,6 +233,11 @@ curl -fsS "$relay/v1/cascades" | python3 "$root/scripts/show.py" relay-cascade
 step "An update of a that changes none of its outputs: nothing deploys (GET $relay/v1/cascades)"
 fire_a 2
 curl -fsS "$relay/v1/cascades" | python3 "$root/scripts/show.py" relay-cascade
+
+step "What would a change of a redeploy, before it is made? bin/pulumi-auto-deploy-relay plan --organization $org $project/a"
+PULUMI_ACCESS_TOKEN="$token" "$bin/pulumi-auto-deploy-relay" plan --organization "$org" --api-url "$api" "$project/a"
+echo "(Pulumi Cloud times updates in whole seconds, so the demo's 0.3 s deployments are estimated at 0s)"
+echo "the same as JSON: GET $relay/v1/plan?organization=$org&stack=$project/a; in a program: getCascadePlan"
 
 if [ -t 0 ] && [ -z "${CI:-}" ]; then
   step "The console is at $api/ : press Enter to destroy the graph and stop the relay and the emulator"

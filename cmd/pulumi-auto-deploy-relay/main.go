@@ -1,6 +1,7 @@
 // Command pulumi-auto-deploy-relay runs the cascade relay of package relay: it receives Pulumi
 // Cloud webhook deliveries and deploys each stack below an update once, after all its parents,
-// and only when what it reads changed. See docs/relay.md.
+// and only when what it reads changed. See docs/relay.md. `pulumi-auto-deploy-relay plan` prints
+// what a change of a stack would deploy through it, from Pulumi Cloud alone (plan.go).
 package main
 
 import (
@@ -31,6 +32,9 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) > 0 && args[0] == "plan" {
+		return runPlan(ctx, args[1:], stdout, stderr, getenv)
+	}
 	fs := flag.NewFlagSet("pulumi-auto-deploy-relay", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", ":8080", "address to listen on; port 0 picks a free one (the \"listening\" log line says which)")

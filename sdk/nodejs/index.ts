@@ -15,6 +15,11 @@ export type DeploymentGraph = import("./deploymentGraph").DeploymentGraph;
 export const DeploymentGraph: typeof import("./deploymentGraph").DeploymentGraph = null as any;
 utilities.lazyLoad(exports, ["DeploymentGraph"], () => require("./deploymentGraph"));
 
+export { GetCascadePlanArgs, GetCascadePlanResult, GetCascadePlanOutputArgs } from "./getCascadePlan";
+export const getCascadePlan: typeof import("./getCascadePlan").getCascadePlan = null as any;
+export const getCascadePlanOutput: typeof import("./getCascadePlan").getCascadePlanOutput = null as any;
+utilities.lazyLoad(exports, ["getCascadePlan","getCascadePlanOutput"], () => require("./getCascadePlan"));
+
 export { GetDeploymentGraphArgs, GetDeploymentGraphResult, GetDeploymentGraphOutputArgs } from "./getDeploymentGraph";
 export const getDeploymentGraph: typeof import("./getDeploymentGraph").getDeploymentGraph = null as any;
 export const getDeploymentGraphOutput: typeof import("./getDeploymentGraph").getDeploymentGraphOutput = null as any;

@@ -9,6 +9,7 @@ import typing
 from ._enums import *
 from .auto_deployer import *
 from .deployment_graph import *
+from .get_cascade_plan import *
 from .get_deployment_graph import *
 from .provider import *
 from .webhook import *
