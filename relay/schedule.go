@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/autodeploy-dev/pulumi-auto-deploy/edge"
 )
 
 // This file holds the relay's decisions as pure functions of what it knows about an organization: its
@@ -94,27 +96,27 @@ type Plan struct {
 
 // graphOf is the graph of the links between known stacks, each link once.
 type graphOf struct {
-	order            []string // every known stack, in a topological order where there are no cycles
-	parents, kids    map[string][]Link
-	inCycle          map[string]bool
-	underCycle       map[string]bool // below a stack on a cycle
-	cycles           [][]string
-	priority         map[string]float64
-	reverseTopoOrder []string
+	order         []string // every known stack, in a topological order where there are no cycles
+	parents, kids map[string][]Link
+	inCycle       map[string]bool
+	underCycle    map[string]bool // below a stack on a cycle
+	cycles        [][]string
+	priority      map[string]float64
 }
 
 func buildGraph(w World) *graphOf {
 	g := &graphOf{parents: map[string][]Link{}, kids: map[string][]Link{}, inCycle: map[string]bool{},
-		underCycle: map[string]bool{}, priority: map[string]float64{}}
-	seen := map[[2]string]bool{}
+		underCycle: map[string]bool{}}
+	// Cycles and priorities follow the rules the impact plan follows (package edge), so that what a plan
+	// says the relay would do is what it does.
+	eg := edge.Graph{}
 	for _, l := range w.Links {
 		_, okP := w.Stacks[l.Parent]
 		_, okC := w.Stacks[l.Child]
-		key := [2]string{l.Parent, l.Child}
-		if !okP || !okC || seen[key] {
+		if _, dup := eg[l.Parent][l.Child]; !okP || !okC || dup {
 			continue
 		}
-		seen[key] = true
+		eg.Add(l.Parent, l.Child, l.AlwaysDeploy)
 		g.parents[l.Child] = append(g.parents[l.Child], l)
 		g.kids[l.Parent] = append(g.kids[l.Parent], l)
 	}
@@ -123,7 +125,17 @@ func buildGraph(w World) *graphOf {
 		names = append(names, s)
 	}
 	slices.Sort(names)
-	g.findCycles(names)
+	estimates := make(map[string]float64, len(w.Stacks))
+	for s, f := range w.Stacks {
+		estimates[s] = f.Estimate
+	}
+	g.cycles = edge.Cycles(eg)
+	for _, c := range g.cycles {
+		for _, s := range c {
+			g.inCycle[s] = true
+		}
+	}
+	g.priority = edge.Priorities(eg, estimates)
 	var below []string
 	for s := range g.inCycle {
 		below = append(below, s)
@@ -170,121 +182,12 @@ func buildGraph(w World) *graphOf {
 			g.order = append(g.order, s)
 		}
 	}
-	// Priorities: the estimated work on the longest path down, computed from the leaves up.
-	g.reverseTopoOrder = slices.Clone(g.order)
-	slices.Reverse(g.reverseTopoOrder)
-	for _, s := range g.reverseTopoOrder {
-		below := 0.0
-		for _, l := range g.kids[s] {
-			if !g.inCycle[l.Child] {
-				below = max(below, g.priority[l.Child])
-			}
+	for s, f := range w.Stacks {
+		if _, ok := g.priority[s]; !ok {
+			g.priority[s] = max(f.Estimate, 0)
 		}
-		g.priority[s] = max(w.Stacks[s].Estimate, 0) + below
 	}
 	return g
-}
-
-// findCycles marks the stacks on a cycle (Tarjan's strongly connected components, iteratively, in
-// name order so the paths reported are stable) and records one closing path per component.
-func (g *graphOf) findCycles(names []string) {
-	index := map[string]int{}
-	low := map[string]int{}
-	onStack := map[string]bool{}
-	var stack []string
-	next := 0
-	type frame struct {
-		s string
-		i int
-	}
-	for _, root := range names {
-		if _, done := index[root]; done {
-			continue
-		}
-		frames := []frame{{s: root}}
-		index[root], low[root] = next, next
-		next++
-		stack = append(stack, root)
-		onStack[root] = true
-		for len(frames) > 0 {
-			f := &frames[len(frames)-1]
-			kids := g.kids[f.s]
-			if f.i < len(kids) {
-				c := kids[f.i].Child
-				f.i++
-				if _, seen := index[c]; !seen {
-					index[c], low[c] = next, next
-					next++
-					stack = append(stack, c)
-					onStack[c] = true
-					frames = append(frames, frame{s: c})
-				} else if onStack[c] {
-					low[f.s] = min(low[f.s], index[c])
-				}
-				continue
-			}
-			s := f.s
-			frames = frames[:len(frames)-1]
-			if len(frames) > 0 {
-				p := frames[len(frames)-1].s
-				low[p] = min(low[p], low[s])
-			}
-			if low[s] != index[s] {
-				continue
-			}
-			var comp []string
-			for {
-				top := stack[len(stack)-1]
-				stack = stack[:len(stack)-1]
-				onStack[top] = false
-				comp = append(comp, top)
-				if top == s {
-					break
-				}
-			}
-			selfLoop := slices.ContainsFunc(g.kids[s], func(l Link) bool { return l.Child == s })
-			if len(comp) > 1 || selfLoop {
-				for _, c := range comp {
-					g.inCycle[c] = true
-				}
-				g.cycles = append(g.cycles, g.cyclePath(comp))
-			}
-		}
-	}
-}
-
-// cyclePath is a closing path through the component comp, from its first stack by name.
-func (g *graphOf) cyclePath(comp []string) []string {
-	in := map[string]bool{}
-	for _, c := range comp {
-		in[c] = true
-	}
-	start := slices.Min(comp)
-	// Breadth first from start back to start, inside the component.
-	prev := map[string]string{}
-	queue := []string{start}
-	for len(queue) > 0 {
-		s := queue[0]
-		queue = queue[1:]
-		for _, l := range g.kids[s] {
-			if !in[l.Child] {
-				continue
-			}
-			if l.Child == start {
-				path := []string{start}
-				for at := s; at != start; at = prev[at] {
-					path = append(path, at)
-				}
-				slices.Reverse(path[1:])
-				return append(path, start)
-			}
-			if _, seen := prev[l.Child]; !seen {
-				prev[l.Child] = s
-				queue = append(queue, l.Child)
-			}
-		}
-	}
-	return append(slices.Clone(comp), comp[0])
 }
 
 // Schedule decides, from what the relay knows of an organization, which stacks are ready to be
