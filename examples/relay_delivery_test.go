@@ -30,11 +30,12 @@ func (e *relayEnv) deliveriesOf(stack string) []emulator.Delivery {
 }
 
 // TestRelayChecksSignaturesAndTakesEachUpdateOnce: root → a, root → b, x → y. With a wrong
-// secret in the stack's config every delivery is refused with 401 and nothing starts; the
-// right secret is one PATCH per edge; then the two deliveries of one update of the root
-// (one per edge) are one cascade, a redelivery starts nothing, and a webhook whose secret
-// was removed behind Pulumi's back delivers unsigned, is refused, and is set right by the
-// next refresh and up.
+// secret in the stack's config every delivery is refused with 401, and the relay finds the update
+// at its next poll instead (deliveries are hints; Pulumi Cloud's versions are the truth); the right
+// secret is one PATCH per edge; then the two deliveries of one update of the root (one per edge)
+// are one cascade, a redelivery starts nothing, and a webhook whose secret was removed behind
+// Pulumi's back delivers unsigned, is refused, is found by polling, and is set right by the next
+// refresh and up.
 func TestRelayChecksSignaturesAndTakesEachUpdateOnce(t *testing.T) {
 	t.Parallel()
 	e := newRelayEnv(t, "root", "a", "b", "x", "y")
@@ -43,17 +44,17 @@ func TestRelayChecksSignaturesAndTakesEachUpdateOnce(t *testing.T) {
 	e.secret = "not-the-relay-secret"
 	e.up(edges, true)
 
-	// A wrong signature: 401, nothing queued, nothing deployed.
+	// A wrong signature: 401, and the update is found by polling.
 	e.fire("root", map[string]any{"v": 1}, nil)
-	e.c.WaitIdle(t)
+	c := e.waitCascades(1)
 	refused := e.deliveriesOf("root")
 	require.Len(t, refused, 2, "one delivery per edge")
 	for _, d := range refused {
 		assert.Equal(t, http.StatusUnauthorized, d.ResponseCode)
 		assert.Contains(t, d.ResponseBody, "Pulumi-Webhook-Signature does not match the body")
 	}
-	assert.Empty(t, e.cascades())
-	assert.Equal(t, map[string]int{"a": 0, "b": 0, "y": 0}, e.counts(below...))
+	assert.Contains(t, c.Cause, "found by polling")
+	assert.Equal(t, map[string]int{"a": 1, "b": 1, "y": 0}, e.counts(below...))
 
 	// The right secret: one PATCH per edge, nothing created or deleted.
 	e.w.pulumi("config", "set", "--secret", "relaySecret", relaySecret)
@@ -62,7 +63,8 @@ func TestRelayChecksSignaturesAndTakesEachUpdateOnce(t *testing.T) {
 
 	// One update, two deliveries (one per edge): one cascade, each stack deployed once.
 	e.fire("root", map[string]any{"v": 2}, nil)
-	e.waitCascades(1)
+	c = e.waitCascades(2)
+	assert.Equal(t, "an update announced by a delivery", c.Cause)
 	accepted := e.deliveriesOf("root")[2:]
 	require.Len(t, accepted, 2)
 	duplicates := 0
@@ -73,7 +75,7 @@ func TestRelayChecksSignaturesAndTakesEachUpdateOnce(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 1, duplicates, "the second delivery of the update is a duplicate")
-	assert.Equal(t, map[string]int{"a": 1, "b": 1, "y": 0}, e.counts(below...))
+	assert.Equal(t, map[string]int{"a": 2, "b": 2, "y": 0}, e.counts(below...))
 
 	// A redelivery (the emulator's redeliver route, as from the console's delivery log) of
 	// an update already taken starts nothing new.
@@ -83,10 +85,11 @@ func TestRelayChecksSignaturesAndTakesEachUpdateOnce(t *testing.T) {
 	assert.Equal(t, http.StatusAccepted, redelivered.ResponseCode)
 	assert.Contains(t, redelivered.ResponseBody, `"duplicate":true`)
 	e.c.WaitIdle(t)
-	assert.Len(t, e.cascades(), 1)
-	assert.Equal(t, map[string]int{"a": 1, "b": 1, "y": 0}, e.counts(below...))
+	assert.Len(t, e.cascades(), 2)
+	assert.Equal(t, map[string]int{"a": 2, "b": 2, "y": 0}, e.counts(below...))
 
-	// No signature at all: x's webhook loses its secret behind Pulumi's back.
+	// No signature at all: x's webhook loses its secret behind Pulumi's back. Its delivery is
+	// refused, and the poll finds x's update.
 	var hook emulator.Webhook
 	for _, h := range e.c.Webhooks() {
 		if h.Stack == "x" {
@@ -96,19 +99,20 @@ func TestRelayChecksSignaturesAndTakesEachUpdateOnce(t *testing.T) {
 	e.c.api(t, http.MethodPatch, fmt.Sprintf("/api/stacks/org/%s/x/hooks/%s", relayProject, hook.Name),
 		map[string]any{"secret": ""}, http.StatusOK)
 	e.fire("x", map[string]any{"v": 1}, nil)
-	e.c.WaitIdle(t)
+	c = e.waitCascades(3)
 	xs := e.deliveriesOf("x")
 	require.Len(t, xs, 1)
 	unsigned := xs[0]
 	assert.Equal(t, http.StatusUnauthorized, unsigned.ResponseCode)
 	assert.Contains(t, unsigned.ResponseBody, "the delivery has no Pulumi-Webhook-Signature header")
 	assert.NotContains(t, unsigned.RequestHeaders, "Pulumi-Webhook-Signature")
-	assert.Len(t, e.cascades(), 1, "nothing started")
-	assert.Empty(t, e.deployments("y"))
+	assert.Equal(t, "org/rel/x", c.Root)
+	assert.Contains(t, c.Cause, "found by polling")
+	assert.Len(t, e.deployments("y"), 1)
 
 	// Refresh sees it and drops the edge from the state; the next up creates it again,
 	// which finds the webhook in place (409) and rewrites it with the secret; x's next
-	// update deploys y.
+	// update is delivered and deploys y.
 	out := e.w.pulumi("refresh", "--yes", "--skip-preview")
 	assert.Contains(t, out, "its secret was removed, so the relay refuses its deliveries")
 	stats = e.up(edges, true)
@@ -119,9 +123,10 @@ func TestRelayChecksSignaturesAndTakesEachUpdateOnce(t *testing.T) {
 		assert.Equal(t, relaySecret, h.Secret, "%s → %s", h.Stack, h.PayloadURL)
 	}
 	e.fire("x", map[string]any{"v": 2}, nil)
-	c := e.waitCascades(2)
+	c = e.waitCascades(4)
 	assert.Equal(t, "org/rel/x", c.Root)
-	assert.Equal(t, map[string]int{"a": 1, "b": 1, "y": 1}, e.counts(below...))
+	assert.Equal(t, "an update announced by a delivery", c.Cause)
+	assert.Equal(t, map[string]int{"a": 2, "b": 2, "y": 2}, e.counts(below...))
 	t.Logf("deployments per stack after a refused update, one taken twice and redelivered, and x's: %v",
 		e.counts(below...))
 }

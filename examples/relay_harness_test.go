@@ -102,7 +102,8 @@ func (e *relayEnv) startRelay(addr string) {
 	bin := filepath.Join(e2e.BinDir(t), "pulumi-auto-deploy-relay")
 	_, err := os.Stat(bin)
 	require.NoError(t, err, "missing %s: run `make build`", bin)
-	cmd := exec.Command(bin, "--addr", addr, "--db", e.db, "--api-url", e.c.URL, "--poll", "50ms")
+	cmd := exec.Command(bin, "--addr", addr, "--db", e.db, "--api-url", e.c.URL, "--organization", "org",
+		"--poll", "1s")
 	cmd.Env = append(os.Environ(), "PULUMI_ACCESS_TOKEN="+testToken, "AUTO_DEPLOY_RELAY_SECRET="+relaySecret)
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
@@ -234,13 +235,13 @@ func (e *relayEnv) counts(stacks ...string) map[string]int {
 
 // relayCascade is one cascade as GET /v1/cascades shows it (docs/relay.md).
 type relayCascade struct {
-	ID         int64  `json:"id"`
-	Root       string `json:"root"`
-	Version    int    `json:"version"`
-	Generation int    `json:"generation"`
-	State      string `json:"state"`
-	Error      string `json:"error"`
-	Stacks     []struct {
+	ID      int64  `json:"id"`
+	Root    string `json:"root"`
+	Version int    `json:"version"`
+	Cause   string `json:"cause"`
+	State   string `json:"state"`
+	Error   string `json:"error"`
+	Stacks  []struct {
 		Stack        string   `json:"stack"`
 		Parents      []string `json:"parents"`
 		State        string   `json:"state"`
