@@ -322,7 +322,7 @@ func (b *relayScaleBench) startRelay() {
 		keep = f
 	}
 	b.relay = startRelayProcess(b.t, b.relayBin, relayScaleSecret, keep, "--addr", "127.0.0.1:0", "--db", b.db,
-		"--api-url", b.c.URL, "--poll", b.sc.Poll.String())
+		"--api-url", b.c.URL, "--organization", relayScaleOrg, "--poll", b.sc.Poll.String())
 	b.relayURL = b.relay.url
 }
 

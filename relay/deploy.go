@@ -93,6 +93,7 @@ func (rn *runner) schedule(ctx context.Context, now time.Time) error {
 	if rn.r.cfg.MaxDeployments > 0 {
 		budget = max(0, rn.r.cfg.MaxDeployments-rn.o.inFlight())
 	}
+	rn.waitingForSlots = len(due) > budget
 	if len(due) > budget {
 		for _, c := range due[budget:] {
 			rn.lastPlan.Why[c.Stack] = fmt.Sprintf("due, waits for one of the %d deployment slots (--max-deployments)",

@@ -43,6 +43,10 @@ type runner struct {
 	settled map[string]time.Time
 	// rows are the relay deployments whose rows changed (answered or ended), written with the save.
 	rows []*flight
+	// rowIndex is, for the look, the running cascades in which each stack has not finished.
+	rowIndex map[string][]int64
+	// waitingForSlots is set when due stacks wait for --max-deployments.
+	waitingForSlots bool
 }
 
 // settledAt is when a ready stack's last changed parent settled, as this run saw it; zero when it did
@@ -72,7 +76,7 @@ func (r *Relay) newRunner(o *org) *runner {
 // look makes one look and says when the next is due without a wake.
 func (rn *runner) look(ctx context.Context) (time.Duration, error) {
 	now := time.Now()
-	rn.changes, rn.consumed = nil, nil
+	rn.changes, rn.consumed, rn.rowIndex = nil, nil, nil
 	if err := rn.takeHints(ctx); err != nil {
 		return 0, err
 	}
@@ -107,7 +111,8 @@ func (rn *runner) look(ctx context.Context) (time.Duration, error) {
 }
 
 // nextLook is how long to wait for the next look when nothing wakes the job: a second while anything
-// is in flight or waits for a retry (so a deployment's end is seen within two seconds), otherwise
+// is in flight or waits for a retry (so a deployment's end is seen within two seconds), a quarter of
+// that while due stacks wait for a deployment slot (a slot is given on as soon as it frees), otherwise
 // until the next poll.
 func (rn *runner) nextLook(now time.Time) time.Duration {
 	next := rn.r.cfg.PollInterval - now.Sub(rn.polled)
@@ -118,7 +123,10 @@ func (rn *runner) nextLook(now time.Time) time.Duration {
 			break
 		}
 	}
-	if busy || len(rn.lastPlan.Ready) > 0 {
+	switch {
+	case rn.waitingForSlots:
+		next = min(next, time.Second/4)
+	case busy || len(rn.lastPlan.Ready) > 0:
 		next = min(next, time.Second)
 	}
 	return max(next, 0)
@@ -341,6 +349,7 @@ func (rn *runner) openCascades(ctx context.Context, now time.Time) error {
 	if err != nil {
 		return err
 	}
+	rn.rowIndex = nil
 	for _, c := range opened {
 		rn.o.cascades = append(rn.o.cascades, c)
 		rn.r.metrics.cascadesStarted.Inc()
@@ -350,18 +359,20 @@ func (rn *runner) openCascades(ctx context.Context, now time.Time) error {
 	return nil
 }
 
-// cascadesOf are the running cascades in which ref has not finished, for the log lines about it.
+// cascadesOf are the running cascades in which ref had not finished when the look began (or that the
+// look opened), for the log lines about it.
 func (rn *runner) cascadesOf(ref string) []int64 {
-	var ids []int64
-	for _, c := range rn.o.cascades {
-		for _, r := range c.rows {
-			if r.stack == ref && !r.state.Finished() {
-				ids = append(ids, c.id)
-				break
+	if rn.rowIndex == nil {
+		rn.rowIndex = map[string][]int64{}
+		for _, c := range rn.o.cascades {
+			for _, r := range c.rows {
+				if !r.state.Finished() {
+					rn.rowIndex[r.stack] = append(rn.rowIndex[r.stack], c.id)
+				}
 			}
 		}
 	}
-	return ids
+	return rn.rowIndex[ref]
 }
 
 // advanceCascades moves every running cascade on from the schedule as the look left it.
