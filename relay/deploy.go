@@ -188,7 +188,7 @@ func (rn *runner) post(ctx context.Context, asking []*stack) {
 	for i, s := range asking {
 		switch {
 		case errs[i] == nil:
-			s.flight.ID, s.flight.StartedMS = refs[i].ID, now.UnixMilli()
+			s.flight.ID, s.flight.ConsoleURL, s.flight.StartedMS = refs[i].ID, refs[i].ConsoleURL, now.UnixMilli()
 			rn.o.touch(s)
 			rn.rows = append(rn.rows, s.flight)
 			rn.r.metrics.deploymentsStarted.Inc()

@@ -71,8 +71,10 @@ type stack struct {
 type flight struct {
 	// Row is its relay_deployment id.
 	Row int64 `json:"row"`
-	// ID is the deployment's id in Pulumi Cloud, empty while it is only intended.
-	ID string `json:"id,omitempty"`
+	// ID is the deployment's id in Pulumi Cloud, empty while it is only intended, and ConsoleURL its page
+	// in the Pulumi Cloud console.
+	ID         string `json:"id,omitempty"`
+	ConsoleURL string `json:"consoleUrl,omitempty"`
 	// Prior is the stack's newest deployment number before the relay asked: the one it asked for is
 	// the next update deployment after it.
 	Prior int `json:"prior"`

@@ -150,9 +150,11 @@ CREATE TABLE relay_deployment (
 	project       TEXT    NOT NULL,
 	stack         TEXT    NOT NULL,
 	deployment_id TEXT    NOT NULL DEFAULT '',
+	console_url   TEXT    NOT NULL DEFAULT '',
 	reason        TEXT    NOT NULL DEFAULT '',
 	covers        TEXT    NOT NULL DEFAULT '{}',
 	intent_ms     $BIGINT NOT NULL,
+	started_ms    $BIGINT NOT NULL DEFAULT 0,
 	ended_ms      $BIGINT NOT NULL DEFAULT 0,
 	outcome       TEXT    NOT NULL DEFAULT '',
 	version       INTEGER NOT NULL DEFAULT 0

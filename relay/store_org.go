@@ -297,7 +297,9 @@ RETURNING id`, org, project, name, f.Reason, string(covers), f.IntentMS).Scan(&i
 // saveDeploymentRow records what became of a relay deployment.
 func (s *store) saveDeploymentRow(ctx context.Context, tx *sql.Tx, f *flight) error {
 	_, err := tx.ExecContext(ctx, `
-UPDATE relay_deployment SET deployment_id = $2, ended_ms = $3, outcome = $4, version = $5 WHERE id = $1`,
-		f.Row, f.ID, f.EndedMS, f.Outcome, f.Version)
+UPDATE relay_deployment SET deployment_id = $2, console_url = $3, started_ms = $4, ended_ms = $5, outcome = $6,
+	version = $7
+WHERE id = $1`,
+		f.Row, f.ID, f.ConsoleURL, f.StartedMS, f.EndedMS, f.Outcome, f.Version)
 	return err
 }
