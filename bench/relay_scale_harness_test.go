@@ -56,17 +56,41 @@ const (
 // relayScaleScenario is one DAG and how the relay runs over it.
 type relayScaleScenario struct {
 	Layers, Width int
-	Deployment    time.Duration // how long every deployment runs
-	Poll          time.Duration // the relay's --poll
-	Rounds        int           // cascades, the first over new edges
+	Deployment    time.Duration // how long every deployment runs, unless Mixed
+	// Mixed, when set, gives the stacks these durations in turn (by a hash of the name), so that a
+	// layer mixes short and long deployments.
+	Mixed []time.Duration
+	// MaxDeployments is the relay's --max-deployments (0: no bound).
+	MaxDeployments int
+	Poll           time.Duration // the relay's --poll
+	Rounds         int           // cascades, the first over new edges
+	// IdleProbe measures, after the cascades, what a poll costs when nothing changed, and when a few
+	// stacks outside the graph were updated (relayScaleIdleStacks of them).
+	IdleProbe bool
 	// DB is the relay's --db: "" for a SQLite file in a temporary directory, or a PostgreSQL
 	// URL (an empty database the relay owns for the run).
 	DB string
 }
 
+// relayScaleIdleStacks are the stacks outside the graph that the idle probe updates.
+const relayScaleIdleStacks = 10
+
+// duration is how long stack's deployments run in the scenario.
+func (sc relayScaleScenario) duration(stack string) time.Duration {
+	if len(sc.Mixed) == 0 {
+		return sc.Deployment
+	}
+	h := 0
+	for _, c := range stack {
+		h = h*31 + int(c)
+	}
+	return sc.Mixed[(h%len(sc.Mixed)+len(sc.Mixed))%len(sc.Mixed)]
+}
+
 // relayScaleRound is what one cascade measured.
 type relayScaleRound struct {
 	Wall         time.Duration  // the root's event to the end of the last deployment
+	MaxInFlight  int            // the most deployments queued or running at once
 	Deployments  int            // deployments the cascade made
 	MaxStartWait time.Duration  // the longest a stack waited after its last parent ended
 	Requests     int            // requests the relay made to the emulator during the cascade
@@ -83,7 +107,22 @@ type relayScaleResult struct {
 	Rounds       []relayScaleRound
 	PeakRSSKiB   int64
 	RelayCPU     time.Duration
-	CriticalPath time.Duration
+	CriticalPath time.Duration // the longest path of deployment durations from the root down
+	TotalWork    time.Duration // every stack's deployment duration, added up
+	// IdlePoll and MovedPoll are the requests of one poll when nothing changed, and of one after
+	// relayScaleIdleStacks stacks outside the graph were updated, by route (IdleProbe only);
+	// PollPages is what the stack list's pages alone cost.
+	IdlePoll, MovedPoll map[string]int
+	PollPages           int
+}
+
+// Optimum is the least makespan any schedule could reach: the critical path, or the total work
+// spread over the budget's slots when that is longer.
+func (r relayScaleResult) Optimum() time.Duration {
+	if r.Scenario.MaxDeployments <= 0 {
+		return r.CriticalPath
+	}
+	return max(r.CriticalPath, r.TotalWork/time.Duration(r.Scenario.MaxDeployments))
 }
 
 // relayScaleStack names stack index of layer.
@@ -138,7 +177,7 @@ func runRelayScale(t *testing.T, sc relayScaleScenario, progress func(string)) r
 		parents: map[string][]string{}}
 	_, err := os.Stat(b.relayBin)
 	require.NoError(t, err, "missing the relay binary: run `make build`")
-	res := relayScaleResult{Scenario: sc, Database: "SQLite", CriticalPath: time.Duration(sc.Layers) * sc.Deployment}
+	res := relayScaleResult{Scenario: sc, Database: "SQLite"}
 	if b.db == "" {
 		b.db = filepath.Join(t.TempDir(), "relay.db")
 	} else {
@@ -156,9 +195,26 @@ func runRelayScale(t *testing.T, sc relayScaleScenario, progress func(string)) r
 		b.parents[e[1]] = append(b.parents[e[1]], e[0])
 	}
 	res.Stacks, res.Edges = len(b.stacks), len(edges)
+	// The critical path, stack by stack in layer order (parents come first).
+	longest := map[string]time.Duration{relayScaleRoot: 0}
+	for _, s := range b.stacks {
+		var above time.Duration
+		for _, p := range b.parents[s] {
+			above = max(above, longest[p])
+		}
+		longest[s] = above + sc.duration(s)
+		res.CriticalPath = max(res.CriticalPath, longest[s])
+		res.TotalWork += sc.duration(s)
+	}
 
 	b.c = e2e.StartCloud(t, emulatortest.WithDeploymentDuration(sc.Deployment))
-	b.c.SeedDeployable(t, relayScaleOrg, relayScaleProject, append([]string{relayScaleRoot}, b.stacks...)...)
+	seeded := append([]string{relayScaleRoot}, b.stacks...)
+	if sc.IdleProbe {
+		for i := range relayScaleIdleStacks {
+			seeded = append(seeded, fmt.Sprintf("idle-%02d", i))
+		}
+	}
+	b.c.SeedDeployable(t, relayScaleOrg, relayScaleProject, seeded...)
 	b.startRelay()
 	started := time.Now()
 	b.say("creating %d relay webhooks for %d stacks in %d layers of %d", len(edges), len(b.stacks), sc.Layers, sc.Width)
@@ -170,6 +226,11 @@ func runRelayScale(t *testing.T, sc relayScaleScenario, progress func(string)) r
 		b.say("cascade %d: %d deployments, %s from the root's event to the last end (critical path %s), %d requests",
 			round, r.Deployments, r.Wall.Round(time.Millisecond), res.CriticalPath, r.Requests)
 		res.Rounds = append(res.Rounds, r)
+	}
+	if sc.IdleProbe {
+		res.IdlePoll, res.MovedPoll, res.PollPages = b.idleProbe()
+		b.say("an idle poll: %v; after %d stacks outside the graph were updated: %v", res.IdlePoll,
+			relayScaleIdleStacks, res.MovedPoll)
 	}
 	res.PeakRSSKiB = benchReadPeakRSS(fmt.Sprintf("/proc/%d/status", b.relay.cmd.Process.Pid))
 	res.RelayCPU = benchReadCPUTime(fmt.Sprintf("/proc/%d/stat", b.relay.cmd.Process.Pid))
@@ -218,7 +279,7 @@ func (b *relayScaleBench) cascade(round int) relayScaleRound {
 	outputs := &emulator.StackOutputs{Plain: map[string]any{"round": round}}
 	for _, s := range b.stacks {
 		require.NoError(t, b.c.SetDeploymentBehaviour(relayScaleOrg, relayScaleProject, s,
-			emulator.DeploymentBehaviour{Outputs: outputs}))
+			emulator.DeploymentBehaviour{Outputs: outputs, Duration: b.sc.duration(s)}))
 	}
 	mark := b.c.DeploymentCount()
 	before, _ := b.newestCascade()
@@ -270,7 +331,59 @@ func (b *relayScaleBench) cascade(round int) relayScaleRound {
 	for _, n := range stats.ByRoute {
 		r.Requests += n
 	}
+	// In flight: from its creation (queued) to its end, at each creation.
+	for _, d := range byStack {
+		n := 0
+		for _, o := range byStack {
+			if !o.Created.After(d.Created) && o.Finished.After(d.Created) {
+				n++
+			}
+		}
+		r.MaxInFlight = max(r.MaxInFlight, n)
+	}
+	if b.sc.MaxDeployments > 0 {
+		require.LessOrEqual(t, r.MaxInFlight, b.sc.MaxDeployments, "never more in flight than --max-deployments")
+	}
 	return r
+}
+
+// idleProbe measures what the relay's polls cost when nothing changed, then when relayScaleIdleStacks
+// stacks outside the graph were updated (instantly, without a delivery: they have no webhook). Each is
+// measured over three polls; it returns the requests of each measure beyond the stack list's pages, by
+// route, and the pages one poll reads.
+func (b *relayScaleBench) idleProbe() (idle, moved map[string]int, pages int) {
+	t := b.t
+	const listRoute, polls = "GET /api/user/stacks", 3
+	// The emulator's default page of the stack list holds 100 stacks (the client asks for no other).
+	pages = (len(b.stacks) + 1 + relayScaleIdleStacks + 99) / 100
+	measure := func() map[string]int {
+		b.c.ResetStats()
+		ctx, cancel := context.WithTimeout(t.Context(), (polls+2)*b.sc.Poll+time.Minute)
+		defer cancel()
+		require.NoError(t, b.c.Server.WaitFor(ctx, func() bool {
+			return b.c.Stats().ByRoute[listRoute] >= polls*pages
+		}), "the relay did not poll %d times", polls)
+		// What the last poll asks after its list (a bench waits; it asserts nothing on time).
+		time.Sleep(b.sc.Poll / 2)
+		out := map[string]int{}
+		for route, n := range b.c.Stats().ByRoute {
+			if route == listRoute {
+				n -= polls * pages
+			}
+			if n > 0 {
+				out[route] = n
+			}
+		}
+		return out
+	}
+	measure() // the first polls after the cascades read again what deliveries announced
+	idle = measure()
+	for i := range relayScaleIdleStacks {
+		_, err := b.c.FireUpdate(relayScaleOrg, relayScaleProject, fmt.Sprintf("idle-%02d", i))
+		require.NoError(t, err)
+	}
+	moved = measure()
+	return idle, moved, pages
 }
 
 // newestCascade returns the id and state of the relay's newest cascade (0 when there is none
@@ -322,57 +435,117 @@ func (b *relayScaleBench) startRelay() {
 		keep = f
 	}
 	b.relay = startRelayProcess(b.t, b.relayBin, relayScaleSecret, keep, "--addr", "127.0.0.1:0", "--db", b.db,
-		"--api-url", b.c.URL, "--organization", relayScaleOrg, "--poll", b.sc.Poll.String())
+		"--api-url", b.c.URL, "--organization", relayScaleOrg, "--poll", b.sc.Poll.String(),
+		"--max-deployments", fmt.Sprint(b.sc.MaxDeployments))
 	b.relayURL = b.relay.url
 }
 
-// relayScaleReport is the markdown section of BENCHMARKS.md for one or more results (one per
+// Target is what the issue asks of a cascade's wall time: the critical path plus 10 s without a
+// budget, 1.15 times the optimum with one.
+func (r relayScaleResult) Target() time.Duration {
+	if r.Scenario.MaxDeployments > 0 {
+		return r.Optimum() * 115 / 100
+	}
+	return r.CriticalPath + 10*time.Second
+}
+
+// Title names the scenario in the report.
+func (r relayScaleResult) Title() string {
+	sc := r.Scenario
+	durations := sc.Deployment.String() + " deployments"
+	if len(sc.Mixed) > 0 {
+		durations = "mixed deployments (" + strings.Join(mapSlice(sc.Mixed, time.Duration.String), ", ") + ")"
+	}
+	title := fmt.Sprintf("%d-stack layered DAG (%d layers of %d, %d edges), %s", r.Stacks, sc.Layers, sc.Width, r.Edges,
+		durations)
+	if sc.MaxDeployments > 0 {
+		title += fmt.Sprintf(", --max-deployments %d", sc.MaxDeployments)
+	}
+	return title
+}
+
+// relayScaleReport is the markdown section of BENCHMARKS.md for the results of one scenario (one per
 // database), side by side.
 func relayScaleReport(results []relayScaleResult, machine string) string {
 	var s strings.Builder
-	sc := results[0].Scenario
-	fmt.Fprintf(&s, "### Relay at scale: %d-stack cascade (%s)\n\n", results[0].Stacks, machine)
-	fmt.Fprintf(&s, "%d layers of %d below one root (the root has an edge to each stack of layer 0; every other stack "+
-		"has 2 or 3 parents in the layer above), %d edges, each a relay webhook created through the emulator's API. "+
-		"Every deployment takes %s; relay --poll %s. Critical path: %d layers × %s = %s.\n\n",
-		sc.Layers, sc.Width, results[0].Edges, sc.Deployment, sc.Poll, sc.Layers, sc.Deployment, results[0].CriticalPath)
+	first := results[0]
+	sc := first.Scenario
+	fmt.Fprintf(&s, "### Relay at scale: %s (%s)\n\n", first.Title(), machine)
+	fmt.Fprintf(&s, "Below one root: an edge to each stack of layer 0, and every other stack has 2 or 3 parents in the "+
+		"layer above; each edge a relay webhook created through the emulator's API. relay --poll %s. Critical path "+
+		"%s; total work %s", sc.Poll, first.CriticalPath.Round(time.Millisecond), first.TotalWork.Round(time.Millisecond))
+	if sc.MaxDeployments > 0 {
+		fmt.Fprintf(&s, "; optimum max(critical path, work ÷ %d) = %s", sc.MaxDeployments, first.Optimum().Round(time.Millisecond))
+	}
+	s.WriteString(".\n\n")
 	header := "| | " + strings.Join(mapSlice(results, func(r relayScaleResult) string { return r.Database }), " | ") + " |\n"
 	s.WriteString(header)
 	s.WriteString("|---" + strings.Repeat("|---:", len(results)) + "|\n")
 	row := func(name string, cell func(relayScaleResult) string) {
 		fmt.Fprintf(&s, "| %s | %s |\n", name, strings.Join(mapSlice(results, cell), " | "))
 	}
-	target := 2*results[0].CriticalPath + 30*time.Second
 	for i := range sc.Rounds {
 		what := "outputs compared"
 		if i == 0 {
 			what = "new edges"
 		}
-		row(fmt.Sprintf("cascade %d (%s): root event → last deployment end (target ≤ %s)", i+1, what, target),
+		row(fmt.Sprintf("cascade %d (%s): root event → last deployment end (target ≤ %s)", i+1, what,
+			first.Target().Round(10*time.Millisecond)),
 			func(r relayScaleResult) string { return r.Rounds[i].Wall.Round(10 * time.Millisecond).String() })
-		row(fmt.Sprintf("cascade %d: longest wait of a stack after its last parent ended", i+1),
-			func(r relayScaleResult) string { return r.Rounds[i].MaxStartWait.Round(10 * time.Millisecond).String() })
-		row(fmt.Sprintf("cascade %d: requests to the emulator per stack", i+1), func(r relayScaleResult) string {
-			return fmt.Sprintf("%.1f", float64(r.Rounds[i].Requests)/float64(r.Stacks))
-		})
+		if sc.MaxDeployments > 0 {
+			row(fmt.Sprintf("cascade %d: makespan ÷ optimum", i+1), func(r relayScaleResult) string {
+				return fmt.Sprintf("%.2f", float64(r.Rounds[i].Wall)/float64(r.Optimum()))
+			})
+			row(fmt.Sprintf("cascade %d: most deployments in flight at once", i+1), func(r relayScaleResult) string {
+				return fmt.Sprint(r.Rounds[i].MaxInFlight)
+			})
+		} else {
+			row(fmt.Sprintf("cascade %d: longest wait of a stack after its last parent ended", i+1),
+				func(r relayScaleResult) string { return r.Rounds[i].MaxStartWait.Round(10 * time.Millisecond).String() })
+		}
+		row(fmt.Sprintf("cascade %d: requests to Pulumi Cloud per deployed stack (target ≤ 7)", i+1),
+			func(r relayScaleResult) string {
+				return fmt.Sprintf("%.1f", float64(r.Rounds[i].Requests)/float64(r.Rounds[i].Deployments))
+			})
 	}
-	row("every stack deployed exactly once, after all its parents ended", func(relayScaleResult) string { return "yes" })
+	row("every stack deployed exactly once per cascade, after all its parents ended", func(relayScaleResult) string {
+		return "yes"
+	})
 	row("relay peak RSS (VmHWM; target < 300 MB)", func(r relayScaleResult) string {
 		return fmt.Sprintf("%.0f MB", float64(r.PeakRSSKiB)/1024)
 	})
 	row("relay CPU time over the run", func(r relayScaleResult) string { return r.RelayCPU.Round(time.Second / 10).String() })
 	row("creating the webhooks (setup)", func(r relayScaleResult) string { return r.SetupWall.Round(time.Second / 10).String() })
-	s.WriteString("\nRequests per stack by route, last cascade:\n\n")
+	if first.IdlePoll != nil {
+		row("an idle poll: the stack list's pages, and any other request (over 3 polls)", func(r relayScaleResult) string {
+			return fmt.Sprintf("%d pages; %s", r.PollPages, routesText(r.IdlePoll))
+		})
+		row(fmt.Sprintf("3 polls after %d stacks outside the graph were updated: beyond the pages", relayScaleIdleStacks),
+			func(r relayScaleResult) string { return routesText(r.MovedPoll) })
+	}
+	s.WriteString("\nRequests per deployed stack by route, last cascade:\n\n")
 	for _, r := range results {
 		last := r.Rounds[len(r.Rounds)-1]
 		routes := slices.Sorted(maps.Keys(last.ByRoute))
 		fmt.Fprintf(&s, "- %s:", r.Database)
 		for _, route := range routes {
-			fmt.Fprintf(&s, " `%s` %.2f;", route, float64(last.ByRoute[route])/float64(r.Stacks))
+			fmt.Fprintf(&s, " `%s` %.2f;", route, float64(last.ByRoute[route])/float64(last.Deployments))
 		}
 		s.WriteString("\n")
 	}
 	return s.String()
+}
+
+// routesText lists requests by route, "none" for none.
+func routesText(byRoute map[string]int) string {
+	if len(byRoute) == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, route := range slices.Sorted(maps.Keys(byRoute)) {
+		parts = append(parts, fmt.Sprintf("`%s` %d", route, byRoute[route]))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func mapSlice[T, U any](in []T, f func(T) U) []U {

@@ -15,13 +15,17 @@ import (
 func TestRelayScaleSmoke(t *testing.T) {
 	t.Parallel()
 	res := runRelayScale(t, relayScaleScenario{Layers: 3, Width: 5, Deployment: 50 * time.Millisecond,
-		Poll: 50 * time.Millisecond, Rounds: 2}, func(line string) { t.Log(line) })
+		Poll: 200 * time.Millisecond, Rounds: 2, MaxDeployments: 3, IdleProbe: true}, func(line string) { t.Log(line) })
 	assert.Equal(t, 15, res.Stacks)
 	assert.Equal(t, 5+2*(5*2+3), res.Edges, "5 from the root, then 2 parents each and a third for even indexes")
 	for _, r := range res.Rounds {
 		assert.Equal(t, 15, r.Deployments)
 		assert.Positive(t, r.Requests)
+		assert.LessOrEqual(t, r.MaxInFlight, 3, "--max-deployments 3")
 	}
+	assert.Empty(t, res.IdlePoll, "an idle poll costs only the stack list's pages")
+	assert.Equal(t, map[string]int{"GET /api/stacks/{org}/{project}/{stack}/hooks": relayScaleIdleStacks}, res.MovedPoll,
+		"one request per stack whose version moved (stacks with no edge: a webhook listing)")
 	assert.Positive(t, res.PeakRSSKiB)
 	t.Log("\n" + relayScaleReport([]relayScaleResult{res}, "this machine"))
 }

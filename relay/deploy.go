@@ -296,6 +296,9 @@ func (rn *runner) observe(ctx context.Context, now time.Time, s *stack, d cloud.
 	for _, u := range d.Updates {
 		if u.StartTime > s.lastUpdate {
 			s.lastUpdate = u.StartTime
+			// An update of the stack can start only after this one ended: the poll need not read the
+			// stack again for a lastUpdate in this update's second.
+			s.readAt = max(s.readAt, u.StartTime+1)
 			rn.o.touch(s)
 		}
 	}
@@ -342,7 +345,7 @@ func (rn *runner) endFlight(s *stack, outcome, why string, version int, now time
 	f := s.flight
 	f.Outcome, f.Why, f.EndedMS = outcome, why, now.UnixMilli()
 	s.version = max(s.version, version)
-	s.readAt = now.Unix()
+	s.readAt = max(s.readAt, now.Unix())
 	f.Version = s.version
 	if outcome == outcomeSucceeded && f.StartedMS > 0 {
 		took := f.EndedMS - f.StartedMS

@@ -35,9 +35,10 @@ type stack struct {
 	// lastUpdate is the stack list's lastUpdate (when its last update started, Unix seconds) as the
 	// relay last accounted for it; a different one means an update started since.
 	lastUpdate int64
-	// readAt is when (Unix seconds) the relay last learnt the stack's version; in memory only, 0 after a
-	// start. lastUpdate has a resolution of a second, so an update that started in the second of that
-	// read, or after, may have ended unseen: the poll reads such a stack again.
+	// readAt is when (Unix seconds) the relay last learnt what lastUpdate stands for: lastUpdate has a
+	// resolution of a second, so an update that started in the second of that read, or after, may have
+	// ended unseen, and the poll reads such a stack again. In memory only: loaded, it is taken to be the
+	// second after lastUpdate, since lastUpdate is recorded only once what it stands for is read.
 	readAt int64
 	// edgesVersion is the version at which the stack's webhooks were last listed; -1 never.
 	edgesVersion int

@@ -27,7 +27,7 @@ func (rn *runner) baseline(ctx context.Context, now time.Time) error {
 	}
 	for _, sum := range summaries {
 		s := rn.o.stackOf(sum.ProjectName + "/" + sum.StackName)
-		s.lastUpdate = sum.LastUpdate
+		s.lastUpdate, s.readAt = sum.LastUpdate, now.Unix()
 		rn.o.touch(s)
 	}
 	rn.polled = now
@@ -110,7 +110,7 @@ func (rn *runner) poll(ctx context.Context, now time.Time) {
 		switch {
 		case !known:
 			s = rn.o.stackOf(ref)
-			s.lastUpdate = sum.LastUpdate
+			s.lastUpdate, s.readAt = sum.LastUpdate, now.Unix()
 			rn.log.Info("new stack", "stack", ref)
 		case s.deleted:
 			// Created again under the same name: a new stack, whose versions start again.
@@ -141,7 +141,9 @@ func (rn *runner) poll(ctx context.Context, now time.Time) {
 		if len(rn.o.kids(ref)) > 0 {
 			moved = append(moved, ref)
 		} else {
-			s.lastUpdate = lastUpdates[ref]
+			// Its version matters to no one: only edges it gained would, and those come without an
+			// update at any time, so the second of its update needs no second look.
+			s.lastUpdate, s.readAt = lastUpdates[ref], lastUpdates[ref]+1
 		}
 		rn.o.touch(s)
 	}

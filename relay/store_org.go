@@ -88,6 +88,7 @@ FROM relay_stack WHERE organization = $1`, name)
 			return nil, err
 		}
 		st.ref = project + "/" + name
+		st.readAt = st.lastUpdate + 1
 		st.updating, st.deleted, st.failed = updating != 0, deleted != 0, failed != 0
 		if st.flight, err = decodeFlight(flightJSON); err == nil {
 			st.last, err = decodeFlight(lastJSON)
