@@ -111,9 +111,10 @@ func (rn *runner) look(ctx context.Context) (time.Duration, error) {
 }
 
 // nextLook is how long to wait for the next look when nothing wakes the job: a second while anything
-// is in flight or waits for a retry (so a deployment's end is seen within two seconds), a quarter of
-// that while due stacks wait for a deployment slot (a slot is given on as soon as it frees), otherwise
-// until the next poll.
+// is in flight or waits for a retry (so a deployment's end is seen within two seconds), a tenth of
+// that while due stacks wait for a deployment slot (a slot is given on as soon as it frees: one page
+// of the organization's deployment list a tenth of a second, for as long as the budget is full),
+// otherwise until the next poll.
 func (rn *runner) nextLook(now time.Time) time.Duration {
 	next := rn.r.cfg.PollInterval - now.Sub(rn.polled)
 	busy := rn.pollTrouble.failures > 0
@@ -125,7 +126,7 @@ func (rn *runner) nextLook(now time.Time) time.Duration {
 	}
 	switch {
 	case rn.waitingForSlots:
-		next = min(next, time.Second/4)
+		next = min(next, time.Second/10)
 	case busy || len(rn.lastPlan.Ready) > 0:
 		next = min(next, time.Second)
 	}

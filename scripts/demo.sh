@@ -165,7 +165,8 @@ pulumi destroy --yes --non-interactive --skip-preview 2>&1 | grep -A1 "^Resource
 curl -fsS "$api/_emulator/webhooks" | python3 "$root/scripts/show.py" webhooks
 
 # The cascade relay. Deployments now run on timers (300 ms each), so the order in which
-# stacks deploy shows; the relay checks its deployments in flight every 100 ms (default 5 s).
+# stacks deploy shows. The relay schedules the demo's organization from its start, and reads its
+# stack list every 5 s (default 30 s) to find updates no delivery announced.
 relay="" relay_secret="demo-relay-secret-$RANDOM$RANDOM"
 curl -fsS -X PUT "$api/_emulator/deployments/mode" -d '{"mode":"timed","durationMs":300}' >/dev/null
 deployment_count() { curl -fsS "$api/_emulator/deployments" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
@@ -207,9 +208,9 @@ pulumi up --yes --non-interactive --skip-preview 2>&1 | grep -A1 "^Resources:" |
 step "An update of a with direct pulumi_deployments webhooks: d deploys once per path, and so do e and f"
 fire_a
 
-step "Starting the cascade relay: bin/pulumi-auto-deploy-relay --addr 127.0.0.1:0 --db $work/relay.db"
+step "Starting the cascade relay: bin/pulumi-auto-deploy-relay --addr 127.0.0.1:0 --organization $org --db $work/relay.db"
 PULUMI_ACCESS_TOKEN="$token" AUTO_DEPLOY_RELAY_SECRET="$relay_secret" "$bin/pulumi-auto-deploy-relay" \
-  --addr 127.0.0.1:0 --db "$work/relay.db" --api-url "$api" --poll 100ms 2>"$work/relay.log" &
+  --addr 127.0.0.1:0 --organization "$org" --db "$work/relay.db" --api-url "$api" --poll 5s 2>"$work/relay.log" &
 relay_pid=$!
 for _ in $(seq 100); do
   addr=$(grep -m1 '"msg":"listening"' "$work/relay.log" | python3 -c 'import json,sys; print(json.load(sys.stdin)["addr"])' 2>/dev/null) && break
