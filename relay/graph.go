@@ -33,15 +33,6 @@ func readEdges(ctx context.Context, c Cloud, org, ref string) (map[string]bool, 
 	return out, nil
 }
 
-// parseRef splits "project/stack", refusing anything that is not two valid names.
-func parseRef(ref string) (project, stack string, err error) {
-	project, stack, ok := edge.SplitRef(ref)
-	if !ok {
-		return "", "", fmt.Errorf("%q is not <project>/<stack>: each is 1-100 letters, digits, '-', '_' or '.'", ref)
-	}
-	return project, stack, nil
-}
-
 // splitRef splits a ref known to be valid.
 func splitRef(ref string) (project, stack string) {
 	project, stack, _ = strings.Cut(ref, "/")

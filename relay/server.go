@@ -1,8 +1,6 @@
 package relay
 
 import (
-	"github.com/autodeploy-dev/pulumi-auto-deploy/edge"
-
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +8,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/autodeploy-dev/pulumi-auto-deploy/edge"
 )
 
 // HTTPLimits bound what the clients of the relay's addresses can hold, so that slow or idle
