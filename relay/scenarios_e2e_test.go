@@ -65,6 +65,19 @@ func (s *scenario) edges(specs ...string) {
 	}
 }
 
+// waitRunning waits until a deployment of stack runs.
+func (s *scenario) waitRunning(stack string) {
+	s.t.Helper()
+	s.waitFor(stack+" deploying", func() bool {
+		for _, d := range s.emu.Deployments() {
+			if d.Stack == stack && d.Status == "running" {
+				return true
+			}
+		}
+		return false
+	})
+}
+
 // waitLog waits for a relay log line containing text.
 func (s *scenario) waitLog(text string) {
 	s.t.Helper()
@@ -273,14 +286,7 @@ func TestScenarioPersonsUpdateMidGraph(t *testing.T) {
 		s.behave("b", emulator.DeploymentBehaviour{Outputs: &emulator.StackOutputs{Plain: map[string]any{"b": round}}})
 		before := s.deployedCount()
 		s.fire("root", changed(round), nil)
-		s.waitFor("a deploying", func() bool {
-			for _, d := range s.emu.Deployments() {
-				if d.Stack == "a" && d.Status == "running" {
-					return true
-				}
-			}
-			return false
-		})
+		s.waitRunning("a")
 		// A person's `pulumi up` of b while a deploys, changing what c reads.
 		_, err := s.emu.StartUpdate(e2eOrg, e2eProject, "b", emulator.Update{Duration: 600 * time.Millisecond,
 			Outputs: &emulator.StackOutputs{Plain: map[string]any{"b": fmt.Sprintf("person-%d", round)}}})
@@ -299,14 +305,7 @@ func TestScenarioDeletedStackFreezesNothing(t *testing.T) {
 	s.behave("a", emulator.DeploymentBehaviour{Duration: time.Second})
 	s.behave("s", emulator.DeploymentBehaviour{Outputs: &emulator.StackOutputs{Plain: map[string]any{"s": 1}}})
 	s.fire("root", changed(1), nil)
-	s.waitFor("a deploying", func() bool {
-		for _, d := range s.emu.Deployments() {
-			if d.Stack == "a" && d.Status == "running" {
-				return true
-			}
-		}
-		return false
-	})
+	s.waitRunning("a")
 	require.NoError(t, s.client.DeleteStack(t.Context(), e2eOrg, e2eProject, "b", true))
 	cs := s.settle(1)
 	require.Len(t, cs, 1)
