@@ -552,3 +552,20 @@ func TestScenarioFirstStartAdoptsTheBaseline(t *testing.T) {
 }
 
 var _ = io.Discard
+
+// A refresh that changes a parent's outputs writes a new version without an update event (the relay's
+// edges deliver update_succeeded only): the poll finds it, and it is a change like any other.
+func TestScenarioRefreshIsAChange(t *testing.T) {
+	s := newScenario(t, 100*time.Millisecond, []string{"--poll", "1s"}, "root", "a")
+	s.edges("root>a")
+	s.fire("root", changed(1), nil)
+	s.settle(1)
+	_, err := s.emu.StartUpdate(e2eOrg, e2eProject, "root", emulator.Update{Kind: emulator.UpdateKindRefresh,
+		Outputs: &emulator.StackOutputs{Plain: map[string]any{"v": "drifted"}}})
+	require.NoError(t, err)
+	cs := s.settle(2)
+	assert.Equal(t, map[string]int{"a": 2}, s.deployedCount())
+	assert.Contains(t, s.cascades()[0].Cause, "found by polling")
+	assert.Equal(t, "succeeded", cs[0].stacks["a"])
+	assert.Contains(t, s.stackReason(0, "a"), "outputs of p/root changed")
+}
