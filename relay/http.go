@@ -24,6 +24,7 @@ const maxDeliveryBytes = 1 << 20
 //	GET  /v1/cascades  the cascades, newest first (?limit=, 50 by default, at most 500) (admin)
 //	GET  /v1/plan      what a change of a stack would deploy (?organization=&stack=project/stack; plan.go) (admin)
 //	GET  /metrics      Prometheus metrics (metrics.go) (admin)
+//	GET  /             the status page, GET /v1/status?organization= what it draws (status.go) (admin)
 //
 // Anything else is 404, so the hooks address shows nothing of the graph to whoever reaches it.
 func (r *Relay) routes(which routeSet) http.Handler {
@@ -36,6 +37,7 @@ func (r *Relay) routes(which routeSet) http.Handler {
 		mux.HandleFunc("GET /v1/cascades", r.listCascades)
 		mux.Handle("GET /v1/plan", planHandler(r.cloud))
 		mux.Handle("GET /metrics", r.metrics.handler(r.log))
+		r.statusRoutes(mux)
 	}
 	return mux
 }
