@@ -95,6 +95,15 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if !strings.Contains(href, "/"+org+"/cache/prod/deployments/") {
 		t.Errorf("cache/prod's bar links to %q, want its deployment's page in Pulumi Cloud", href)
 	}
+	var alwaysClass, appTitle string
+	b.MustEval(`document.querySelector('#graph g.edge[data-parent="network/prod"][data-child="dns/prod"] path').getAttribute("class")`, &alwaysClass)
+	if !slices.Contains(strings.Fields(alwaysClass), "always") {
+		t.Errorf("the alwaysDeploy edge network/prod → dns/prod has classes %q, want always among them", alwaysClass)
+	}
+	b.MustEval(`document.querySelector('#graph g.node[data-stack="app/prod"] title').textContent`, &appTitle)
+	if want := "app/prod: waiting (waits for database/prod above it)"; appTitle != want {
+		t.Errorf("app/prod's node says %q when hovered, want %q", appTitle, want)
+	}
 	var rootClass string
 	b.MustEval(`document.querySelector('#graph g.node[data-stack="network/prod"]').getAttribute("class")`, &rootClass)
 	if !slices.Contains(strings.Fields(rootClass), "root") {
