@@ -117,7 +117,7 @@ test-unit: postgres-deps
 	$(GO) test -race -count=1 -timeout 10m ./...
 	RELAY_TEST_DB=postgres $(GO) test -race -count=1 -timeout 10m ./relay/
 
-# The console's browser test drives Debian's Chromium (Playwright's and puppeteer's own browser downloads
+# The browser tests drive Debian's Chromium (Playwright's and puppeteer's own browser downloads
 # fail on these machines). browser-deps installs it when it is missing, as root, without sudo.
 .PHONY: browser-deps test-browser
 CHROMIUM ?= /usr/bin/chromium
@@ -132,10 +132,13 @@ postgres-deps:
 	@if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then \
 		apt-get update && apt-get install -y postgresql; fi
 
-# The emulator console in headless Chromium; CI=true makes a missing browser fail the test instead of
-# skipping it. Leaves a screenshot of the page in bin/console.png.
+# The emulator console and the relay's status page (during a running cascade) in headless Chromium;
+# CI=true makes a missing browser fail the tests instead of skipping them. They leave screenshots in
+# bin/console.png and bin/relay-status.png; `RELAY_STATUS_SCREENSHOT=$PWD/docs/relay-status.png
+# make test-browser` renews the one docs/relay.md shows.
 test-browser: browser-deps build
 	CI=true $(GO) test -race -count=1 -timeout 5m -run '^TestConsoleInBrowser$$' -v ./emulator/consoletest/
+	CI=true $(GO) test -race -count=1 -timeout 5m -run '^TestStatusPageInBrowser$$' -v ./relay/statustest/
 
 # Each fuzz target runs for FUZZTIME; go test -fuzz takes one target per run.
 FUZZTIME ?= 10s

@@ -24,6 +24,7 @@ const maxDeliveryBytes = 1 << 20
 //	GET  /v1/cascades  the cascades, newest first (?limit=, 50 by default, at most 500) (admin)
 //	GET  /v1/plan      what a change of a stack would deploy (?organization=&stack=project/stack; plan.go) (admin)
 //	GET  /metrics      Prometheus metrics (metrics.go) (admin)
+//	GET  /             the status page, GET /v1/status?organization= what it draws (status.go) (admin)
 //
 // Anything else is 404, so the hooks address shows nothing of the graph to whoever reaches it.
 func (r *Relay) routes(which routeSet) http.Handler {
@@ -36,6 +37,7 @@ func (r *Relay) routes(which routeSet) http.Handler {
 		mux.HandleFunc("GET /v1/cascades", r.listCascades)
 		mux.Handle("GET /v1/plan", planHandler(r.cloud))
 		mux.Handle("GET /metrics", r.metrics.handler(r.log))
+		r.statusRoutes(mux)
 	}
 	return mux
 }
@@ -197,27 +199,33 @@ func (r *Relay) cascadeViews(req *http.Request, limit int) ([]CascadeView, error
 		if err != nil {
 			return nil, err
 		}
-		qualify := func(ref string) string { return c.Organization + "/" + ref }
-		v := CascadeView{ID: c.ID, Organization: c.Organization, Root: qualify(c.Root), Version: c.Version,
-			Cause: c.Cause, State: c.State, Error: c.Error, Created: c.Created, Updated: c.Updated,
-			Stacks: make([]StackView, 0, len(rows))}
-		for _, row := range rows {
-			sv := StackView{Stack: qualify(row.stack), Parents: make([]string, len(row.parents)), State: row.state,
-				Reason: row.reason, DeploymentID: row.deploymentID, Deployments: row.deployments, Version: row.version}
-			for i, p := range row.parents {
-				sv.Parents[i] = qualify(p)
-			}
-			for p, version := range row.covers {
-				if sv.Covers == nil {
-					sv.Covers = map[string]int{}
-				}
-				sv.Covers[qualify(p)] = version
-			}
-			v.Stacks = append(v.Stacks, sv)
-		}
-		views = append(views, v)
+		views = append(views, cascadeView(c, rows))
 	}
 	return views, nil
+}
+
+// cascadeView is a cascade and its rows as GET /v1/cascades shows them, every stack qualified with
+// the organization.
+func cascadeView(c cascadeRecord, rows []*cascadeRow) CascadeView {
+	qualify := func(ref string) string { return c.Organization + "/" + ref }
+	v := CascadeView{ID: c.ID, Organization: c.Organization, Root: qualify(c.Root), Version: c.Version,
+		Cause: c.Cause, State: c.State, Error: c.Error, Created: c.Created, Updated: c.Updated,
+		Stacks: make([]StackView, 0, len(rows))}
+	for _, row := range rows {
+		sv := StackView{Stack: qualify(row.stack), Parents: make([]string, len(row.parents)), State: row.state,
+			Reason: row.reason, DeploymentID: row.deploymentID, Deployments: row.deployments, Version: row.version}
+		for i, p := range row.parents {
+			sv.Parents[i] = qualify(p)
+		}
+		for p, version := range row.covers {
+			if sv.Covers == nil {
+				sv.Covers = map[string]int{}
+			}
+			sv.Covers[qualify(p)] = version
+		}
+		v.Stacks = append(v.Stacks, sv)
+	}
+	return v
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

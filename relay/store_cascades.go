@@ -104,14 +104,19 @@ func (s *store) runningCascades(ctx context.Context, q querier, org string) ([]*
 	if err != nil {
 		return nil, err
 	}
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	// One query for every running cascade's rows: an organization may have many running at once.
+	rows, err := s.cascadeRowsWhere(ctx, q,
+		`WHERE cascade_id IN (SELECT id FROM relay_cascade WHERE organization = $1 AND state = $2)`, org, cascadeRunning)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]*cascade, 0, len(recs))
 	for _, rec := range recs {
-		rows, err := s.cascadeRows(ctx, q, rec.ID)
-		if err != nil {
-			return nil, err
-		}
 		out = append(out, &cascade{id: rec.ID, root: rec.Root, version: rec.Version, cause: rec.Cause,
-			created: rec.Created, state: rec.State, err: rec.Error, rows: rows})
+			created: rec.Created, state: rec.State, err: rec.Error, rows: rows[rec.ID]})
 	}
 	return out, nil
 }
@@ -143,26 +148,35 @@ FROM relay_cascade `+where, args...)
 
 // cascadeRows reads a cascade's rows in their order.
 func (s *store) cascadeRows(ctx context.Context, q querier, id int64) ([]*cascadeRow, error) {
+	byCascade, err := s.cascadeRowsWhere(ctx, q, `WHERE cascade_id = $1`, id)
+	return byCascade[id], err
+}
+
+// cascadeRowsWhere reads the rows of the cascades where selects, each cascade's in their order, in one
+// query however many cascades that is.
+func (s *store) cascadeRowsWhere(ctx context.Context, q querier, where string, args ...any) (map[int64][]*cascadeRow,
+	error) {
 	rows, err := q.QueryContext(ctx, `
-SELECT project, stack, parents, state, reason, deployment_id, deployments, against, version
-FROM relay_cascade_stack WHERE cascade_id = $1 ORDER BY position`, id)
+SELECT cascade_id, project, stack, parents, state, reason, deployment_id, deployments, against, version
+FROM relay_cascade_stack `+where+` ORDER BY cascade_id, position`, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { _ = rows.Close() }()
-	var out []*cascadeRow
+	out := map[int64][]*cascadeRow{}
 	for rows.Next() {
 		r := &cascadeRow{}
+		var id int64
 		var project, name, parents, covers, state string
-		if err := rows.Scan(&project, &name, &parents, &state, &r.reason, &r.deploymentID, &r.deployments, &covers,
-			&r.version); err != nil {
+		if err := rows.Scan(&id, &project, &name, &parents, &state, &r.reason, &r.deploymentID, &r.deployments,
+			&covers, &r.version); err != nil {
 			return nil, err
 		}
 		r.stack, r.state = project+"/"+name, State(state)
 		if err := errors.Join(json.Unmarshal([]byte(parents), &r.parents), json.Unmarshal([]byte(covers), &r.covers)); err != nil {
 			return nil, fmt.Errorf("cascade %d, stack %s: %w", id, r.stack, err)
 		}
-		out = append(out, r)
+		out[id] = append(out[id], r)
 	}
 	return out, rows.Err()
 }

@@ -239,6 +239,7 @@ step "What would a change of a redeploy, before it is made? bin/pulumi-auto-depl
 PULUMI_ACCESS_TOKEN="$token" "$bin/pulumi-auto-deploy-relay" plan --organization "$org" --api-url "$api" "$project/a"
 echo "(Pulumi Cloud times updates in whole seconds, so the demo's 0.3 s deployments are estimated at 0s)"
 echo "the same as JSON: GET $relay/v1/plan?organization=$org&stack=$project/a; in a program: getCascadePlan"
+echo "the relay's status page, its graph and cascades as they run: $relay/?organization=$org"
 
 if [ -t 0 ] && [ -z "${CI:-}" ]; then
   step "The console is at $api/ : press Enter to destroy the graph and stop the relay and the emulator"

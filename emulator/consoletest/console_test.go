@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator/emulatortest"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/internal/cdp"
 )
 
 const (
@@ -32,7 +31,7 @@ func id(stack string) string { return org + "/" + project + "/" + stack }
 // graph the webhooks make, clicks the root's update button and waits for the cascade's deployments
 // and failed deliveries to appear, then saves a screenshot to bin/console.png.
 func TestConsoleInBrowser(t *testing.T) {
-	b := startBrowser(t)
+	b := cdp.Start(t)
 	cloud := emulatortest.Start(t)
 
 	// root → a, b; a → c: the cascade of root deploys a, b and c. Around it, each kind of edge the page
@@ -58,25 +57,25 @@ func TestConsoleInBrowser(t *testing.T) {
 		createDeployHook(t, cloud, e.from, e.to, e.active)
 	}
 
-	b.call("Page.navigate", map[string]any{"url": cloud.URL + "/"}, nil)
-	b.waitFor("the stacks table", `document.querySelectorAll("#stacks tbody tr").length === 7`, waitTimeout)
+	b.Call("Page.navigate", map[string]any{"url": cloud.URL + "/"}, nil)
+	b.WaitFor("the stacks table", `document.querySelectorAll("#stacks tbody tr").length === 7`, waitTimeout)
 
 	// The stacks, each with its button.
 	var stacks []string
-	b.mustEval(`[...document.querySelectorAll("#stacks tbody tr")].map(r => r.dataset.stack)`, &stacks)
+	b.MustEval(`[...document.querySelectorAll("#stacks tbody tr")].map(r => r.dataset.stack)`, &stacks)
 	want := []string{id("a"), id("b"), id("c"), id("d"), id("nosettings"), id("root"), id("solo")}
 	if !slices.Equal(stacks, want) {
 		t.Errorf("stacks shown = %v, want %v", stacks, want)
 	}
 	var buttons []string
-	b.mustEval(`[...document.querySelectorAll("#stacks button")].map(b => b.getAttribute("aria-label"))`, &buttons)
+	b.MustEval(`[...document.querySelectorAll("#stacks button")].map(b => b.getAttribute("aria-label"))`, &buttons)
 	if len(buttons) != len(want) || buttons[0] != "Fire an update of "+id("a") {
 		t.Errorf("fire buttons = %v, want one labelled per stack", buttons)
 	}
 
 	// The graph: one SVG edge per webhook, styled by its state, and the dangling targets marked.
 	var drawn []string
-	b.mustEval(`[...document.querySelectorAll("#graph svg g.edge")].map(g => g.dataset.from + " -> " + g.dataset.to + " " + g.dataset.state)`, &drawn)
+	b.MustEval(`[...document.querySelectorAll("#graph svg g.edge")].map(g => g.dataset.from + " -> " + g.dataset.to + " " + g.dataset.state)`, &drawn)
 	var wantDrawn []string
 	for _, e := range edges {
 		wantDrawn = append(wantDrawn, id(e.from)+" -> "+id(e.to)+" "+e.state)
@@ -87,53 +86,53 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("graph edges =\n  %s\nwant\n  %s", strings.Join(drawn, "\n  "), strings.Join(wantDrawn, "\n  "))
 	}
 	var nodeClass map[string]string
-	b.mustEval(`Object.fromEntries([...document.querySelectorAll("#graph svg g.node")].map(g => [g.dataset.node, g.getAttribute("class")]))`, &nodeClass)
+	b.MustEval(`Object.fromEntries([...document.querySelectorAll("#graph svg g.node")].map(g => [g.dataset.node, g.getAttribute("class")]))`, &nodeClass)
 	for node, class := range map[string]string{id("ghost"): "missing", id("nosettings"): "nosettings", id("root"): "stack"} {
 		if !slices.Contains(strings.Fields(nodeClass[node]), class) {
 			t.Errorf("graph node %s has classes %q, want %q among them", node, nodeClass[node], class)
 		}
 	}
 	var desc string
-	b.mustEval(`document.querySelector("#graph svg desc").textContent`, &desc)
+	b.MustEval(`document.querySelector("#graph svg desc").textContent`, &desc)
 	if !strings.Contains(desc, id("root")+" deploys "+id("a")) {
 		t.Errorf("the graph's text description %q does not name the edge root → a", desc)
 	}
-	b.waitFor("no deployments yet", `!document.querySelector("#deployments-empty").hidden`, waitTimeout)
+	b.WaitFor("no deployments yet", `!document.querySelector("#deployments-empty").hidden`, waitTimeout)
 
 	// Fire root's update with a real mouse click and watch the cascade arrive.
-	b.click(fmt.Sprintf(`button[data-fire=%q]`, id("root")))
+	b.Click(fmt.Sprintf(`button[data-fire=%q]`, id("root")))
 	for _, s := range []string{"a", "b", "c"} {
-		b.waitFor("the deployment of "+s, fmt.Sprintf(`document.querySelector('#deployments tbody tr[data-stack=%q]')`, id(s)), waitTimeout)
+		b.WaitFor("the deployment of "+s, fmt.Sprintf(`document.querySelector('#deployments tbody tr[data-stack=%q]')`, id(s)), waitTimeout)
 	}
-	b.waitFor("the cascade's summary", `document.querySelector("#status").textContent.includes("3 deployments (a, b, c)")`, waitTimeout)
-	b.waitFor("both failed deliveries", `document.querySelectorAll("#failed tbody tr").length === 2`, waitTimeout)
+	b.WaitFor("the cascade's summary", `document.querySelector("#status").textContent.includes("3 deployments (a, b, c)")`, waitTimeout)
+	b.WaitFor("both failed deliveries", `document.querySelectorAll("#failed tbody tr").length === 2`, waitTimeout)
 
 	var order []string
-	b.mustEval(`[...document.querySelectorAll("#deployments tbody tr")].reverse().map(r => r.dataset.stack)`, &order)
+	b.MustEval(`[...document.querySelectorAll("#deployments tbody tr")].reverse().map(r => r.dataset.stack)`, &order)
 	if want := []string{id("a"), id("b"), id("c")}; !slices.Equal(order, want) {
 		t.Errorf("deployments, oldest first = %v, want %v (breadth first, no deployment of the inactive edge's d)", order, want)
 	}
 	// Each row says when its deployment was queued, started and ended.
 	var times [][]string
-	b.mustEval(`[...document.querySelectorAll("#deployments tbody tr")].map(r => [...r.cells].slice(5).map(c => c.textContent))`, &times)
+	b.MustEval(`[...document.querySelectorAll("#deployments tbody tr")].map(r => [...r.cells].slice(5).map(c => c.textContent))`, &times)
 	for i, row := range times {
 		if len(row) != 3 || slices.Contains(row, "") {
 			t.Errorf("deployment row %d shows queued, started, ended = %q, want three times", i, row)
 		}
 	}
 	var mode string
-	b.mustEval(`document.querySelector("#deployments-mode").textContent`, &mode)
+	b.MustEval(`document.querySelector("#deployments-mode").textContent`, &mode)
 	if !strings.Contains(mode, "end the moment they are created") {
 		t.Errorf("the deployment mode reads %q", mode)
 	}
 	var failedText string
-	b.mustEval(`document.querySelector("#failed tbody").innerText`, &failedText)
+	b.MustEval(`document.querySelector("#failed tbody").innerText`, &failedText)
 	for _, s := range []string{"400", "no deployment settings", "404", "not found", "p/ghost", "p/nosettings"} {
 		if !strings.Contains(failedText, s) {
 			t.Errorf("failed deliveries do not mention %q:\n%s", s, failedText)
 		}
 	}
-	b.mustEval(`Object.fromEntries([...document.querySelectorAll("#graph svg g.node")].map(g => [g.dataset.node, g.getAttribute("class")]))`, &nodeClass)
+	b.MustEval(`Object.fromEntries([...document.querySelectorAll("#graph svg g.node")].map(g => [g.dataset.node, g.getAttribute("class")]))`, &nodeClass)
 	for node, class := range map[string]string{id("root"): "fired", id("a"): "deployed", id("b"): "deployed", id("c"): "deployed"} {
 		if !slices.Contains(strings.Fields(nodeClass[node]), class) {
 			t.Errorf("after the click, graph node %s has classes %q, want %q among them", node, nodeClass[node], class)
@@ -143,15 +142,16 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("the emulator deployed %v, want [a b c]", got)
 	}
 
-	saveScreenshot(t, b.screenshot())
+	path := cdp.SaveScreenshot(t, b.Screenshot(), "CONSOLE_SCREENSHOT", "console.png")
+	t.Logf("screenshot of the console after the cascade: %s", path)
 
 	// The page follows changes made elsewhere: an update through the Go API shows up by polling.
 	if _, err := cloud.FireUpdate(org, project, "a"); err != nil {
 		t.Fatal(err)
 	}
-	b.waitFor("c's second deployment, by polling", fmt.Sprintf(`document.querySelectorAll('#deployments tbody tr[data-stack=%q]').length === 2`, id("c")), waitTimeout)
+	b.WaitFor("c's second deployment, by polling", fmt.Sprintf(`document.querySelectorAll('#deployments tbody tr[data-stack=%q]').length === 2`, id("c")), waitTimeout)
 
-	if errs := b.pageErrors(); len(errs) > 0 {
+	if errs := b.PageErrors(); len(errs) > 0 {
 		t.Errorf("the page reported errors:\n%s", strings.Join(errs, "\n"))
 	}
 }
@@ -188,44 +188,4 @@ func stackNames(ds []emulator.Deployment) []string {
 		out[i] = d.Stack
 	}
 	return out
-}
-
-// saveScreenshot writes the screenshot to $CONSOLE_SCREENSHOT, by default bin/console.png at the root
-// of the repository, for people to look at; the test checks the DOM, not pixels.
-func saveScreenshot(t *testing.T, png []byte) {
-	t.Helper()
-	path := os.Getenv("CONSOLE_SCREENSHOT")
-	if path == "" {
-		root, err := repoRoot()
-		if err != nil {
-			t.Fatal(err)
-		}
-		path = filepath.Join(root, "bin", "console.png")
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot of the console after the cascade: %s", path)
-}
-
-// repoRoot is the nearest directory above the test's that holds the module's go.mod.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-		if err == nil && bytes.Contains(data, []byte("module github.com/autodeploy-dev/pulumi-auto-deploy\n")) {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no go.mod of github.com/autodeploy-dev/pulumi-auto-deploy above the test's directory")
-		}
-		dir = parent
-	}
 }

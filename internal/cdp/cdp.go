@@ -1,9 +1,17 @@
 //go:build unix
 
-package consoletest
+// Package cdp drives headless Chromium for the browser tests of the project's pages (the emulator's
+// console, the relay's status page): start it, send DevTools-protocol commands to its page, evaluate
+// JavaScript, wait for the DOM, click, and take screenshots. The standard library only, so the module
+// takes on no browser-automation dependency.
+//
+// It needs /usr/bin/chromium (Debian's chromium package; `make browser-deps` installs it), or the
+// browser named by $CHROMIUM. Without one a test skips, except under CI=true, where it fails.
+package cdp
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha1"
@@ -18,6 +26,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -27,7 +36,7 @@ import (
 	"time"
 )
 
-// This file is a minimal DevTools-protocol client: start Chromium, open a websocket to its page, send
+// A minimal DevTools-protocol client: start Chromium, open a websocket to its page, send
 // commands and read their answers, and collect the page's JavaScript errors. It speaks just enough of
 // RFC 6455 for that: masked text frames out, text/continuation/ping/close frames in.
 
@@ -41,8 +50,8 @@ var chromiumFlags = []string{
 
 // chromiumPath finds the browser: $CHROMIUM, else Debian's /usr/bin/chromium, else chromium on $PATH.
 // Without one the test skips locally but fails under CI=true, where a skipped browser test would
-// silently stop testing the console.
-func chromiumPath(t *testing.T) string {
+// silently stop testing the page.
+func chromiumPath(t testing.TB) string {
 	t.Helper()
 	if p := os.Getenv("CHROMIUM"); p != "" {
 		return p
@@ -64,19 +73,19 @@ func chromiumPath(t *testing.T) string {
 
 var devtoolsRE = regexp.MustCompile(`DevTools listening on (ws://\S+)`)
 
-// browser is a running headless Chromium and a DevTools session on its one page.
-type browser struct {
-	t      *testing.T
+// Browser is a running headless Chromium and a DevTools session on its one page.
+type Browser struct {
+	t      testing.TB
 	page   *cdpConn
 	stderr *lockedBuffer
 }
 
-// startBrowser launches Chromium with a fresh profile and attaches to its blank page. Cleanup stops
+// Start launches Chromium with a fresh profile and attaches to its blank page. Cleanup stops
 // the browser (its whole process group) and removes the profile.
-func startBrowser(t *testing.T) *browser {
+func Start(t testing.TB) *Browser {
 	t.Helper()
 	path := chromiumPath(t)
-	profile, err := os.MkdirTemp("", "console-chromium-")
+	profile, err := os.MkdirTemp("", "cdp-chromium-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,9 +140,9 @@ func startBrowser(t *testing.T) *browser {
 		t.Fatalf("connecting to Chromium's page: %v", err)
 	}
 	t.Cleanup(conn.Close)
-	b := &browser{t: t, page: conn, stderr: stderr}
+	b := &Browser{t: t, page: conn, stderr: stderr}
 	for _, domain := range []string{"Runtime.enable", "Log.enable", "Page.enable"} {
-		b.call(domain, nil, nil)
+		b.Call(domain, nil, nil)
 	}
 	return b
 }
@@ -164,9 +173,9 @@ func pageTarget(ctx context.Context, host string) (string, error) {
 	return "", fmt.Errorf("no page among %d targets", len(targets))
 }
 
-// call runs a DevTools command and decodes its result into result (when not nil), failing the test on
+// Call runs a DevTools command and decodes its result into result (when not nil), failing the test on
 // any error.
-func (b *browser) call(method string, params, result any) {
+func (b *Browser) Call(method string, params, result any) {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(b.t.Context(), 30*time.Second)
 	defer cancel()
@@ -175,8 +184,8 @@ func (b *browser) call(method string, params, result any) {
 	}
 }
 
-// eval evaluates a JavaScript expression in the page, awaiting a promise, and decodes its value.
-func (b *browser) eval(expr string, out any) error {
+// Eval evaluates a JavaScript expression in the page, awaiting a promise, and decodes its value.
+func (b *Browser) Eval(expr string, out any) error {
 	var res struct {
 		Result struct {
 			Value json.RawMessage `json:"value"`
@@ -205,29 +214,29 @@ func (b *browser) eval(expr string, out any) error {
 	return json.Unmarshal(res.Result.Value, out)
 }
 
-// mustEval is eval that fails the test on error.
-func (b *browser) mustEval(expr string, out any) {
+// MustEval is Eval that fails the test on error.
+func (b *Browser) MustEval(expr string, out any) {
 	b.t.Helper()
-	if err := b.eval(expr, out); err != nil {
+	if err := b.Eval(expr, out); err != nil {
 		b.t.Fatalf("evaluating %s: %v", expr, err)
 	}
 }
 
-// waitFor polls the page until expr is true, failing after timeout with what the page shows then.
+// WaitFor polls the page until expr is true, failing after timeout with what the page shows then.
 // Polling the DOM, rather than sleeping, keeps the test as fast as the page and tolerant of slow machines.
-func (b *browser) waitFor(what, expr string, timeout time.Duration) {
+func (b *Browser) WaitFor(what, expr string, timeout time.Duration) {
 	b.t.Helper()
 	deadline := time.Now().Add(timeout)
 	var lastErr error
 	for {
 		var ok bool
-		lastErr = b.eval("Boolean("+expr+")", &ok)
+		lastErr = b.Eval("Boolean("+expr+")", &ok)
 		if lastErr == nil && ok {
 			return
 		}
 		if time.Now().After(deadline) {
 			var text string
-			_ = b.eval("document.body ? document.body.innerText : ''", &text)
+			_ = b.Eval("document.body ? document.body.innerText : ''", &text)
 			b.t.Fatalf("timed out after %s waiting for %s (%s; last error: %v); the page shows:\n%s",
 				timeout, what, expr, lastErr, text)
 		}
@@ -235,12 +244,12 @@ func (b *browser) waitFor(what, expr string, timeout time.Duration) {
 	}
 }
 
-// click presses and releases the left mouse button at the centre of the element, as a user would: the
+// Click presses and releases the left mouse button at the centre of the element, as a user would: the
 // element must be visible and not covered for the click to reach it.
-func (b *browser) click(selector string) {
+func (b *Browser) Click(selector string) {
 	b.t.Helper()
 	var at struct{ X, Y float64 }
-	b.mustEval(fmt.Sprintf(`(() => {
+	b.MustEval(fmt.Sprintf(`(() => {
 		const e = document.querySelector(%q);
 		if (!e) throw new Error("no element matches " + %q);
 		e.scrollIntoView({block: "center"});
@@ -253,21 +262,21 @@ func (b *browser) click(selector string) {
 			p["button"] = "left"
 			p["clickCount"] = 1
 		}
-		b.call("Input.dispatchMouseEvent", p, nil)
+		b.Call("Input.dispatchMouseEvent", p, nil)
 	}
 }
 
-// screenshot captures the whole page, not only the window, as PNG.
-func (b *browser) screenshot() []byte {
+// Screenshot captures the whole page, not only the window, as PNG.
+func (b *Browser) Screenshot() []byte {
 	b.t.Helper()
 	var metrics struct {
 		Content struct{ Width, Height float64 } `json:"cssContentSize"`
 	}
-	b.call("Page.getLayoutMetrics", nil, &metrics)
+	b.Call("Page.getLayoutMetrics", nil, &metrics)
 	var shot struct {
 		Data string `json:"data"`
 	}
-	b.call("Page.captureScreenshot", map[string]any{
+	b.Call("Page.captureScreenshot", map[string]any{
 		"format": "png", "captureBeyondViewport": true,
 		"clip": map[string]any{"x": 0, "y": 0, "width": metrics.Content.Width, "height": metrics.Content.Height, "scale": 1},
 	}, &shot)
@@ -278,9 +287,9 @@ func (b *browser) screenshot() []byte {
 	return png
 }
 
-// pageErrors returns the JavaScript exceptions, console.error calls and browser-logged errors (a
+// PageErrors returns the JavaScript exceptions, console.error calls and browser-logged errors (a
 // refused Content-Security-Policy, a failed request) the page has had so far.
-func (b *browser) pageErrors() []string { return b.page.Errors() }
+func (b *Browser) PageErrors() []string { return b.page.Errors() }
 
 // cdpConn is one DevTools websocket session.
 type cdpConn struct {
@@ -610,4 +619,44 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// SaveScreenshot writes a screenshot for people to look at (the tests check the DOM, not pixels) to the
+// path in $envVar, by default bin/name at the root of the repository, and returns where it went.
+func SaveScreenshot(t testing.TB, png []byte, envVar, name string) string {
+	t.Helper()
+	path := os.Getenv(envVar)
+	if path == "" {
+		root, err := repoRoot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		path = filepath.Join(root, "bin", name)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// repoRoot is the nearest directory above the test's that holds the module's go.mod.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && bytes.Contains(data, []byte("module github.com/autodeploy-dev/pulumi-auto-deploy\n")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no go.mod of github.com/autodeploy-dev/pulumi-auto-deploy above the test's directory")
+		}
+		dir = parent
+	}
 }
