@@ -19,7 +19,8 @@ export GOFLAGS   := -mod=mod
 PROVIDER  := $(BIN)/pulumi-resource-auto-deploy
 EMULATOR  := $(BIN)/pulumi-cloud-emulator
 RELAY     := $(BIN)/pulumi-auto-deploy-relay
-GO_SOURCES := $(shell find provider cloud cmd emulator relay -name '*.go' -o -name '*.md' 2>/dev/null) go.mod go.sum
+GO_SOURCES := $(shell find provider cloud cmd emulator relay edge internal \( -name '*.go' -o -name '*.md' -o -name '*.js' \
+	-o -name '*.css' -o -name '*.html' -o -name '*.svg' \) 2>/dev/null) go.mod go.sum
 
 .PHONY: all tools build schema check-schema sdks check-sdks test test-unit test-e2e fuzz lint demo clean bench bench-scale
 

@@ -49,7 +49,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		"before the relay cancels it and counts it failed")
 	rescueAfter := fs.Duration("rescue-after", 15*time.Second, "PostgreSQL only: how long a step can run before "+
 		"another replica takes it over as abandoned by one that died; a step runs for at most 3/4 of it")
-	adminAddr := fs.String("admin-addr", "", "address to serve GET /v1/cascades and GET /metrics on, such as "+
+	adminAddr := fs.String("admin-addr", "", "address to serve the admin routes on (the status page at /, "+
+		"GET /v1/status, /v1/cascades, /v1/plan and /metrics), such as "+
 		"127.0.0.1:9090; --addr then serves only POST /v1/hooks and GET /healthz. Unset, they are served on "+
 		"--addr when it is a loopback address, and nowhere otherwise")
 	var organizations orgList
