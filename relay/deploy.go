@@ -62,22 +62,20 @@ func (rn *runner) schedule(ctx context.Context, now time.Time) error {
 			s := rn.o.stacks[c.Stack]
 			switch {
 			case errs[i] != nil && transient(errs[i]):
-				// The parent's outputs could not be read: that parent is unsure until a retry succeeds.
-				var cmpErr *compareError
-				if errors.As(errs[i], &cmpErr) {
-					rn.trouble(rn.o.stacks[cmpErr.parent], now, "reading its outputs", cmpErr.err)
-				} else {
-					rn.trouble(s, now, "judging it", errs[i])
-				}
+				// A parent's outputs could not be read: the stack cannot be judged, and is unsure (what
+				// is below it waits) until a retry succeeds; its siblings go on.
+				rn.trouble(s, now, "judging it", errs[i])
 			case errs[i] != nil:
 				// An answer, not an outage (a version that cannot be exported): deploying once too
 				// often is safer than missing a change.
 				due = append(due, c)
 				reasons[c.Stack] = "its parents' outputs could not be compared, so it deploys: " + errs[i].Error()
 			case verdicts[i].Deploy:
+				s.trouble.clear()
 				due = append(due, c)
 				reasons[c.Stack] = verdicts[i].Reason
 			default:
+				s.trouble.clear()
 				rn.skip(s, c, verdicts[i].Reason)
 				skipped++
 			}

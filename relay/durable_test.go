@@ -121,3 +121,27 @@ func TestAnUnreachablePostgresSaysWhatToCheck(t *testing.T) {
 		"create tables in it?)")
 	assert.NotContains(t, err.Error(), "hunter2", "the password stays out of the error")
 }
+
+// A read that fails belongs to its stack: x, whose parent's outputs cannot be read for a while, waits
+// and is judged again on the relay's backoff, while y, beside it, deploys at once.
+func TestAReadErrorHoldsOnlyItsStack(t *testing.T) {
+	t.Parallel()
+	h := startRelay(t, newCloud(t, "r1", "r2", "x", "y"), testDB(t))
+	h.edge("p/r1", "p/x")
+	h.edge("p/r2", "p/y")
+	h.fire("p/r1", map[string]any{"v": 1})
+	h.fire("p/r2", map[string]any{"v": 1})
+	h.waitDone(2)
+	// r1's outputs cannot be exported three times in a row.
+	h.emu.SetFaults(emulator.Faults{Rules: []emulator.FaultRule{{Status: http.StatusServiceUnavailable,
+		PathContains: "/r1/export/", Limit: 9}}})
+	h.fire("p/r1", map[string]any{"v": 2})
+	h.fire("p/r2", map[string]any{"v": 2})
+	h.waitDone(4)
+	assert.Len(t, h.deployments("p/x"), 2)
+	assert.Len(t, h.deployments("p/y"), 2)
+	assert.Contains(t, h.logs.String(), `"msg":"a read failed; retried","organization":"acme","stack":"p/x"`)
+	assert.NotContains(t, h.logs.String(), `"msg":"a read failed; retried","organization":"acme","stack":"p/y"`)
+	x, y := h.deployments("p/x")[1], h.deployments("p/y")[1]
+	assert.True(t, y.Created.Before(x.Created), "y did not wait for x's trouble")
+}

@@ -204,6 +204,8 @@ func (rn *runner) walk(ctx context.Context, now time.Time) {
 				rn.deleted(s, "its webhooks could not be listed: the stack no longer exists")
 				continue
 			case errs[i] != nil:
+				// Listed again when its retry is due, and what is below it walked then.
+				s.edgesVersion = -1
 				rn.trouble(s, now, "listing its webhooks", errs[i])
 				continue
 			}
@@ -254,7 +256,7 @@ func (rn *runner) succeeded(now time.Time) {
 func (rn *runner) probe(ctx context.Context, now time.Time) {
 	waiting := rn.pollTrouble.failures > 0
 	for _, s := range rn.o.stacks {
-		waiting = waiting || (s.trouble.failures > 0 && !s.trouble.due(now))
+		waiting = waiting || s.trouble.holds(now)
 	}
 	if !waiting || now.Sub(rn.probed) < time.Second {
 		return

@@ -107,7 +107,7 @@ func (o *outputsComparer) changed(ctx context.Context, parent string, from, to i
 	return !OutputsEqual(a, b), nil
 }
 
-// compareError is a parent's outputs that could not be read: the parent's trouble, not its child's.
+// compareError is a parent's outputs that could not be read, naming the parent.
 type compareError struct {
 	parent string
 	err    error

@@ -26,8 +26,9 @@ type troubles struct {
 	what     string // the last failure, in words
 }
 
-// holds reports whether the stack is unsure: a failure has not been followed by a success yet.
-func (t troubles) holds(time.Time) bool { return t.failures > 0 }
+// holds reports whether the stack is unsure: a read failed and its retry is not due yet. Once it is due
+// the look tries again before it schedules (and marks the stack unsure again if that fails too).
+func (t troubles) holds(now time.Time) bool { return t.failures > 0 && now.Before(t.retryAt) }
 
 // due reports whether the failed read may be tried again.
 func (t troubles) due(now time.Time) bool { return t.failures == 0 || !now.Before(t.retryAt) }
