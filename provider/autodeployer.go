@@ -11,6 +11,8 @@ import (
 
 	p "github.com/pulumi/pulumi-go-provider"
 	"github.com/pulumi/pulumi-go-provider/infer"
+
+	"github.com/autodeploy-dev/pulumi-auto-deploy/edge"
 )
 
 var (
@@ -256,14 +258,14 @@ func (d *AutoDeployer) Delete(
 }
 
 // stateOf builds the state from the edges in place, for writeEdges.
-func (a AutoDeployerArgs) stateOf(owner string) func([]edge) AutoDeployerState {
-	return func(now []edge) AutoDeployerState { return newAutoDeployerState(a, targetsOf(now), owner) }
+func (a AutoDeployerArgs) stateOf(owner string) func([]stackEdge) AutoDeployerState {
+	return func(now []stackEdge) AutoDeployerState { return newAutoDeployerState(a, targetsOf(now), owner) }
 }
 
 func newAutoDeployerState(args AutoDeployerArgs, refs []string, owner string) AutoDeployerState {
 	names := make([]string, len(refs))
 	for i, ref := range refs {
-		names[i] = edgeWebhookName(ref)
+		names[i] = edge.Name(ref)
 	}
 	return AutoDeployerState{
 		AutoDeployerArgs:   args.withRefs(refs),

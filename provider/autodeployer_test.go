@@ -14,6 +14,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/property"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/edge"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
 )
 
@@ -98,7 +99,7 @@ func TestAutoDeployerLifecycle(t *testing.T) {
 			Hook: func(_, output property.Map) {
 				assert.Equal(t, "graph/a", output.Get("ref").AsString())
 				assert.ElementsMatch(t, []string{"graph/b", "graph/c"}, hooksOn("a"))
-				assert.Equal(t, []string{edgeWebhookName("graph/b"), edgeWebhookName("graph/c")},
+				assert.Equal(t, []string{edge.Name("graph/b"), edge.Name("graph/c")},
 					refsOf(output, "downstreamWebhooks"))
 				hook := tc.cloud.Webhooks()[0]
 				assert.Equal(t, "pulumi_deployments", hook.Format)
@@ -254,7 +255,7 @@ func TestAutoDeployerPreview(t *testing.T) {
 	preview, err := tc.server.Create(p.CreateRequest{Urn: deployerURN("a"), Properties: check.Inputs, DryRun: true})
 	require.NoError(t, err)
 	assert.Equal(t, "graph/a", preview.Properties.Get("ref").AsString(), "ref is known in preview")
-	assert.Equal(t, []string{edgeWebhookName("graph/b")}, refsOf(preview.Properties, "downstreamWebhooks"))
+	assert.Equal(t, []string{edge.Name("graph/b")}, refsOf(preview.Properties, "downstreamWebhooks"))
 	assert.Zero(t, tc.cloud.Stats().Writes, "preview writes nothing")
 
 	unknown := deployerInputs("a", "graph/b").Set("stack", property.New(property.Computed))
@@ -294,8 +295,8 @@ func TestAutoDeployerReadAndImport(t *testing.T) {
 	assert.Equal(t, "graph/a", read.Properties.Get("ref").AsString())
 
 	// Deactivated out of band: no longer the webhook this resource keeps, so it drops out.
-	_, err = client.UpdateWebhook(t.Context(), scope, edgeWebhookName("graph/c"), cloud.Webhook{
-		Name: edgeWebhookName("graph/c"), DisplayName: "auto-deploy: graph/c", PayloadURL: "graph/c",
+	_, err = client.UpdateWebhook(t.Context(), scope, edge.Name("graph/c"), cloud.Webhook{
+		Name: edge.Name("graph/c"), DisplayName: "auto-deploy: graph/c", PayloadURL: "graph/c",
 		Format: "pulumi_deployments", Filters: []string{"update_succeeded"}, Groups: []string{"deployments"},
 		Active: false,
 	})

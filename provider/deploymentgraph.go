@@ -383,7 +383,7 @@ func (g *DeploymentGraph) Read(
 				strings.Join(effective[source], ", "))
 		}
 	}
-	var now []edge
+	var now []stackEdge
 	for i, source := range sources {
 		now = append(now, edgesFrom(stackKey{org: org}.at(source), found[i])...)
 	}
@@ -420,8 +420,8 @@ func (g *DeploymentGraph) Delete(
 }
 
 // edgeList flattens a graph into edges, upstream stacks in sorted order.
-func edgeList(org string, graph map[string][]string) []edge {
-	var out []edge
+func edgeList(org string, graph map[string][]string) []stackEdge {
+	var out []stackEdge
 	for _, upstream := range slices.Sorted(maps.Keys(graph)) {
 		if upstream == "" {
 			continue
@@ -433,7 +433,7 @@ func edgeList(org string, graph map[string][]string) []edge {
 }
 
 // graphOf is the graph of edges, upstream → downstreams in the order given.
-func graphOf(edges []edge) map[string][]string {
+func graphOf(edges []stackEdge) map[string][]string {
 	graph := map[string][]string{}
 	for _, x := range edges {
 		graph[x.source.ref()] = append(graph[x.source.ref()], x.ref)
@@ -454,12 +454,14 @@ func sameGraph(a, b map[string][]string) bool {
 }
 
 // stateOf builds the state from the edges in place, for writeEdges.
-func (a DeploymentGraphArgs) stateOf(owner string, plan graphPlan) func([]edge) DeploymentGraphState {
-	return func(now []edge) DeploymentGraphState { return newDeploymentGraphState(a, now, owner, plan.references) }
+func (a DeploymentGraphArgs) stateOf(owner string, plan graphPlan) func([]stackEdge) DeploymentGraphState {
+	return func(now []stackEdge) DeploymentGraphState {
+		return newDeploymentGraphState(a, now, owner, plan.references)
+	}
 }
 
 func newDeploymentGraphState(
-	args DeploymentGraphArgs, now []edge, owner string, known map[string]DiscoveredStack,
+	args DeploymentGraphArgs, now []stackEdge, owner string, known map[string]DiscoveredStack,
 ) DeploymentGraphState {
 	effective := graphOf(now)
 	return DeploymentGraphState{DeploymentGraphArgs: args, EffectiveEdges: effective, EdgeCount: len(now),

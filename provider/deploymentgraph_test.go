@@ -13,6 +13,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/property"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/edge"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator/emulatortest"
 )
@@ -260,7 +261,7 @@ func TestDeploymentGraphReadAndImport(t *testing.T) {
 	client, err := cloud.New(http.DefaultClient, tc.cloud.URL, testToken)
 	require.NoError(t, err)
 	require.NoError(t, client.DeleteWebhook(t.Context(), cloud.WebhookScope{Organization: "org", Project: "graph",
-		Stack: "a"}, edgeWebhookName("graph/c")))
+		Stack: "a"}, edge.Name("graph/c")))
 	tc.cloud.ResetStats()
 	refreshed, err := newServer(t, tc.cloud.URL, testToken).Read(p.ReadRequest{ID: "org", Urn: graphURN("g"),
 		Properties: created.Properties, Inputs: graphInputs(map[string][]string{"graph/a": {"graph/b", "graph/c"}})})

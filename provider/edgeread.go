@@ -11,6 +11,7 @@ import (
 	p "github.com/pulumi/pulumi-go-provider"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/edge"
 )
 
 // ownedEdges reads which of source's edges owner owns, for refresh and import, and says
@@ -31,8 +32,8 @@ func (e *edgeEngine) ownedEdges(
 	var live []string
 	for _, h := range hooks {
 		byName[h.Name] = h
-		ref := targetOf(h)
-		if isEdgeWebhook(h) && (isDesiredEdge(h, ref, owner, form) ||
+		ref := deployTarget(h)
+		if isEdge(h) && (isDesiredEdge(h, ref, owner, form) ||
 			slices.Contains(inState, ref) && isLegacyEdge(h, ref, form)) {
 			live = append(live, ref)
 		}
@@ -76,7 +77,7 @@ func (e *edgeEngine) warnDoubled(ctx context.Context, source stackKey, hooks []c
 	for _, ref := range refs {
 		var makers []string
 		for _, h := range hooks {
-			if targetOf(h) == ref && firesOnUpdate(h) {
+			if deployTarget(h) == ref && firesOnUpdate(h) {
 				makers = append(makers, fmt.Sprintf("%s (%s)", h.Name, madeBy(h)))
 			}
 		}
@@ -91,7 +92,7 @@ func (e *edgeEngine) warnDoubled(ctx context.Context, source stackKey, hooks []c
 // whoever made the rest of it, with the loop's path: an update of any stack on it would
 // redeploy the stacks on it forever. It reads what is below the edges' targets that the
 // run has not read yet (a refresh runs it after reading the edges' sources).
-func (e *edgeEngine) warnLoops(ctx context.Context, client Client, edges []edge) error {
+func (e *edgeEngine) warnLoops(ctx context.Context, client Client, edges []stackEdge) error {
 	if len(edges) == 0 {
 		return nil
 	}
@@ -127,7 +128,7 @@ func loopKey(loop []string) string {
 // display name.
 func madeBy(h cloud.Webhook) string {
 	switch {
-	case isEdgeWebhook(h) && ownerOf(h) != "":
+	case isEdge(h) && ownerOf(h) != "":
 		return "owner: " + ownerOf(h)
 	case isWebhookResourceName(h.Name):
 		return fmt.Sprintf("a Webhook resource, display name %q", h.DisplayName)
@@ -151,7 +152,7 @@ func legacyEdgeDisplayName(ref string) string { return "auto-deploy: " + ref }
 // whyNotInPlace says what became of an edge's webhook, for refresh's drift warning.
 func whyNotInPlace(byName map[string]cloud.Webhook, ref, owner string, form edgeForm) string {
 	active := form.active
-	h, ok := byName[edgeWebhookName(ref)]
+	h, ok := byName[edge.Name(ref)]
 	want := desiredEdgeWebhook(ref, owner, form)
 	switch {
 	case !ok:

@@ -2,8 +2,6 @@ package provider
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -14,6 +12,7 @@ import (
 	"github.com/pulumi/pulumi-go-provider/infer"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/edge"
 )
 
 // maxParallelRequests and maxParallelReads bound the goroutines one fan-out of writes or
@@ -52,21 +51,6 @@ type edgeOwner struct {
 	webhook string
 }
 
-// Edge webhooks are named after their target, so a create whose answer was lost can be
-// found again, and at most one auto-deploy edge can exist per source and target: a second
-// declaration meets the first under the same name.
-func edgeWebhookName(ref string) string {
-	sum := sha256.Sum256([]byte(ref))
-	return "autodeploy-" + hex.EncodeToString(sum[:8])
-}
-
-// isEdgeWebhook reports whether h is an auto-deploy edge: named after the stack it
-// redeploys, straight through Pulumi Deployments or through a relay.
-func isEdgeWebhook(h cloud.Webhook) bool {
-	target := targetOf(h)
-	return target != "" && h.Name == edgeWebhookName(target)
-}
-
 // ownerMarker separates the readable part of an edge webhook's display name from its owner.
 const ownerMarker = " (owner: "
 
@@ -84,27 +68,33 @@ func ownerOf(h cloud.Webhook) string {
 	return h.DisplayName[i+len(ownerMarker) : len(h.DisplayName)-1]
 }
 
-// edgeForm is how an edge's webhook is written: active or paused, and straight to
-// Pulumi Deployments or, with relay set, through a cascade relay.
+// edgeForm is how an owner writes an edge's webhook: active or paused, and straight to
+// Pulumi Deployments or, with relay set, through a cascade relay, told with always to
+// deploy the target after every update of its source.
 type edgeForm struct {
 	active bool
 	relay  *RelaySpec
+	always bool
 }
 
 // direct is the form of an active edge that deploys its target itself.
 var direct = edgeForm{active: true}
 
-func desiredEdgeWebhook(ref, owner string, form edgeForm) cloud.Webhook {
-	w := cloud.Webhook{
-		Name:        edgeWebhookName(ref),
-		DisplayName: edgeDisplayName(ref, owner),
-		PayloadURL:  ref,
-		Active:      form.active,
-		Format:      string(WebhookFormatPulumiDeployments),
-		Filters:     []string{"update_succeeded"},
+// wire is the form as the edge contract has it; the relay's secret is the provider's alone.
+func (f edgeForm) wire() edge.Form {
+	if f.relay == nil {
+		return edge.Form{}
 	}
+	return edge.Form{RelayURL: f.relay.URL, AlwaysDeploy: f.always}
+}
+
+// desiredEdgeWebhook is the webhook owner keeps for ref in form: the edge contract's, with
+// the owner recorded in its display name and, through a relay, the relay's secret.
+func desiredEdgeWebhook(ref, owner string, form edgeForm) cloud.Webhook {
+	w := edge.Desired(ref, form.wire(), form.active)
+	w.DisplayName = edgeDisplayName(ref, owner)
 	if form.relay != nil {
-		w.Format, w.PayloadURL, w.Secret = string(WebhookFormatRaw), relayHookURL(form.relay.URL, ref), form.relay.Secret
+		w.Secret = form.relay.Secret
 	}
 	return w
 }
@@ -118,8 +108,8 @@ func isDesiredEdge(h cloud.Webhook, ref, owner string, form edgeForm) bool {
 		len(h.Groups) == 0 && h.HasSecret == (form.relay != nil)
 }
 
-// edge is one deployment edge: source redeploys ref after each successful update.
-type edge struct {
+// stackEdge is one deployment edge: source redeploys ref after each successful update.
+type stackEdge struct {
 	source stackKey
 	ref    string
 }
@@ -128,7 +118,7 @@ type edge struct {
 // with every edge in want active, or paused (inactive).
 type edgeChange struct {
 	owner      string
-	want, have []edge
+	want, have []stackEdge
 	// paused and wasPaused switch the webhooks between active and inactive, relay and
 	// wasRelay between direct and relayed edges: a change of either costs a PATCH per kept
 	// edge, never a delete or create.
@@ -156,13 +146,13 @@ func sameRelay(a, b *RelaySpec) bool {
 // edgeOps is a change split into what it writes: edges to create, edges kept whose form
 // changes (pause or resume, into or out of relay mode), edges to delete.
 type edgeOps struct {
-	add, toggle, remove []edge
+	add, toggle, remove []stackEdge
 }
 
 func (o edgeOps) empty() bool { return len(o.add)+len(o.toggle)+len(o.remove) == 0 }
 
 // all is every write in the order write runs them; a result's index says which it was.
-func (o edgeOps) all() []edge { return slices.Concat(o.add, o.toggle, o.remove) }
+func (o edgeOps) all() []stackEdge { return slices.Concat(o.add, o.toggle, o.remove) }
 
 func (o edgeOps) isAdd(i int) bool    { return i < len(o.add) }
 func (o edgeOps) isRemove(i int) bool { return i >= len(o.add)+len(o.toggle) }
@@ -170,7 +160,7 @@ func (o edgeOps) isRemove(i int) bool { return i >= len(o.add)+len(o.toggle) }
 func opsOf(c edgeChange) edgeOps {
 	var o edgeOps
 	// In preview a ref still unknown decodes as ""; it is checked once it is known.
-	o.add = slices.DeleteFunc(withoutEdges(c.want, c.have), func(x edge) bool { return x.ref == "" })
+	o.add = slices.DeleteFunc(withoutEdges(c.want, c.have), func(x stackEdge) bool { return x.ref == "" })
 	o.remove = withoutEdges(c.have, c.want)
 	if c.paused != c.wasPaused || !sameRelay(c.relay, c.wasRelay) {
 		o.toggle = withoutEdges(c.have, o.remove)
@@ -184,7 +174,7 @@ func opsOf(c edgeChange) edgeOps {
 // in between) and undo what now loops or doubles, and settle what is in place. Failed
 // edges leave the rest in place and come back as infer.ResourceInitFailedError, so the
 // engine keeps the partial state.
-func (e *edgeEngine) apply(ctx context.Context, c edgeChange, dryRun bool) ([]edge, error) {
+func (e *edgeEngine) apply(ctx context.Context, c edgeChange, dryRun bool) ([]stackEdge, error) {
 	ops := opsOf(c)
 	if ops.empty() {
 		return c.want, nil
@@ -214,7 +204,7 @@ func (e *edgeEngine) apply(ctx context.Context, c edgeChange, dryRun bool) ([]ed
 
 // readRemovalListings reads the listings of the sources of removed edges up front, as
 // many at a time as reads may run: a removal checks who owns the webhook there first.
-func (e *edgeEngine) readRemovalListings(ctx context.Context, client Client, remove []edge) {
+func (e *edgeEngine) readRemovalListings(ctx context.Context, client Client, remove []stackEdge) {
 	sources := sourcesOf(remove)
 	forEachRead(len(sources), func(i int) { _, _ = e.graph.webhooksOf(ctx, client, sources[i]) })
 }
@@ -240,10 +230,10 @@ func (e *edgeEngine) write(ctx context.Context, client Client, c edgeChange, ops
 // settle works out the edges in place after the writes: have, plus the adds that landed,
 // minus the removals that did, in want's order. Failed adds are no longer planned, and
 // the failures are reported once per kind of failure, with a count.
-func (e *edgeEngine) settle(c edgeChange, ops edgeOps, failures []error) ([]edge, error) {
+func (e *edgeEngine) settle(c edgeChange, ops edgeOps, failures []error) ([]stackEdge, error) {
 	all := ops.all()
 	var failed []error
-	var removed []edge
+	var removed []stackEdge
 	now := slices.Clone(c.have)
 	for i, err := range failures {
 		switch {
@@ -266,7 +256,7 @@ func (e *edgeEngine) settle(c edgeChange, ops edgeOps, failures []error) ([]edge
 }
 
 // sourcesOf returns the distinct sources of edges, in order.
-func sourcesOf(edges []edge) []stackKey {
+func sourcesOf(edges []stackEdge) []stackKey {
 	var out []stackKey
 	seen := map[stackKey]bool{}
 	for _, x := range edges {
@@ -282,7 +272,7 @@ func sourcesOf(edges []edge) []stackKey {
 // resource's Delete: it has no partial state to keep, so a failure is one error naming
 // what failed.
 func (e *edgeEngine) deleteAll(
-	ctx context.Context, id, owner string, have []edge, paused bool, field func(stackKey) string,
+	ctx context.Context, id, owner string, have []stackEdge, paused bool, field func(stackKey) string,
 ) error {
 	have = withoutEdges(have, e.heldBySuccessor(owner, have))
 	_, err := e.apply(ctx, edgeChange{owner: owner, have: have, paused: paused, wasPaused: paused, field: field}, false)
@@ -294,12 +284,12 @@ func (e *edgeEngine) deleteAll(
 
 // withoutEdges returns the edges of a not in b, in a's order. A graph may hold thousands
 // of edges, so b is looked up in a set.
-func withoutEdges(a, b []edge) []edge {
-	in := make(map[edge]bool, len(b))
+func withoutEdges(a, b []stackEdge) []stackEdge {
+	in := make(map[stackEdge]bool, len(b))
 	for _, x := range b {
 		in[x] = true
 	}
-	var out []edge
+	var out []stackEdge
 	for _, x := range a {
 		if !in[x] {
 			out = append(out, x)
@@ -309,35 +299,35 @@ func withoutEdges(a, b []edge) []edge {
 }
 
 // orderedEdges returns edges sorted by their position in want, unknown ones last.
-func orderedEdges(edges, want []edge) []edge {
-	position := make(map[edge]int, len(want))
+func orderedEdges(edges, want []stackEdge) []stackEdge {
+	position := make(map[stackEdge]int, len(want))
 	for i, x := range want {
 		if _, seen := position[x]; !seen {
 			position[x] = i
 		}
 	}
-	rank := func(x edge) int {
+	rank := func(x stackEdge) int {
 		if i, ok := position[x]; ok {
 			return i
 		}
 		return len(want)
 	}
 	out := slices.Clone(edges)
-	slices.SortStableFunc(out, func(a, b edge) int { return rank(a) - rank(b) })
+	slices.SortStableFunc(out, func(a, b stackEdge) int { return rank(a) - rank(b) })
 	return out
 }
 
 // edgesFrom pairs source with each of refs.
-func edgesFrom(source stackKey, refs []string) []edge {
-	out := make([]edge, len(refs))
+func edgesFrom(source stackKey, refs []string) []stackEdge {
+	out := make([]stackEdge, len(refs))
 	for i, ref := range refs {
-		out[i] = edge{source, ref}
+		out[i] = stackEdge{source, ref}
 	}
 	return out
 }
 
 // targetsOf returns the refs of edges, in order.
-func targetsOf(edges []edge) []string {
+func targetsOf(edges []stackEdge) []string {
 	out := make([]string, len(edges))
 	for i, x := range edges {
 		out[i] = x.ref
@@ -438,11 +428,17 @@ func (e *edgeEngine) unplan(source stackKey, owner, ref string) {
 // the change through the configuration's engine and builds the resource's state from the
 // edges then in place. A partial failure comes back with that state and
 // infer.ResourceInitFailedError, which keeps it; any other failure with no state.
-func writeEdges[S any](ctx context.Context, c edgeChange, dryRun bool, state func(now []edge) S) (S, error) {
+func writeEdges[S any](ctx context.Context, c edgeChange, dryRun bool, state func(now []stackEdge) S) (S, error) {
 	now, err := engineFor(ctx).apply(ctx, c, dryRun)
 	if err != nil && !errors.As(err, &infer.ResourceInitFailedError{}) {
 		var none S
 		return none, err
 	}
 	return state(now), err
+}
+
+// isEdge reports whether h is a deployment edge, as the edge contract reads webhooks.
+func isEdge(h cloud.Webhook) bool {
+	_, ok := edge.Parse(h)
+	return ok
 }

@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/edge"
 )
 
 // freshGraph is the webhooks of stacks as read now, each stack once, bypassing the run's
@@ -49,7 +50,7 @@ func readFresh(ctx context.Context, client Client, org string, sources, targets 
 		for _, ref := range level {
 			for _, h := range g.hooks[ref] {
 				// A webhook made by hand may point anywhere: only project/stack refs are stacks.
-				to := targetOf(h)
+				to := deployTarget(h)
 				if firesDeployment(h) && strings.Contains(to, "/") && !expanded[to] && !queued[to] {
 					queued[to] = true
 					next = append(next, to)
@@ -88,7 +89,7 @@ func (g *freshGraph) edges() map[string][]string {
 	out := map[string][]string{}
 	for ref, hooks := range g.hooks {
 		for _, h := range hooks {
-			if to := targetOf(h); firesDeployment(h) && !slices.Contains(out[ref], to) {
+			if to := deployTarget(h); firesDeployment(h) && !slices.Contains(out[ref], to) {
 				out[ref] = append(out[ref], to)
 			}
 		}
@@ -101,7 +102,7 @@ func (g *freshGraph) edges() map[string][]string {
 func (g *freshGraph) describeEdge(source, ref string) string {
 	var parts []string
 	for _, h := range g.hooks[source] {
-		if targetOf(h) != ref || !firesDeployment(h) {
+		if deployTarget(h) != ref || !firesDeployment(h) {
 			continue
 		}
 		who := ownerOf(h)
@@ -120,7 +121,7 @@ func (g *freshGraph) describeEdge(source, ref string) string {
 func (e *edgeEngine) verifyAdds(
 	ctx context.Context, client Client, owner edgeOwner, ops edgeOps, failures []error, field func(stackKey) string,
 ) {
-	var written []edge
+	var written []stackEdge
 	var at []int
 	for i := range ops.add {
 		if failures[i] == nil {
@@ -140,7 +141,7 @@ func (e *edgeEngine) verifyAdds(
 // written: the checks before the write passed, and the failure says the read back could
 // not be made.
 func (e *edgeEngine) readBack(
-	ctx context.Context, client Client, owner edgeOwner, edges []edge, field func(stackKey) string,
+	ctx context.Context, client Client, owner edgeOwner, edges []stackEdge, field func(stackKey) string,
 ) []error {
 	failures := make([]error, len(edges))
 	if len(edges) == 0 {
@@ -186,11 +187,11 @@ func (e *edgeEngine) readBack(
 // hand were warned about before the write and are left to the user.
 func doubling(hooks []cloud.Webhook, owner edgeOwner, ref string) string {
 	for _, h := range hooks {
-		if targetOf(h) != ref || !firesOnUpdate(h) || h.Name == owner.webhook {
+		if deployTarget(h) != ref || !firesOnUpdate(h) || h.Name == owner.webhook {
 			continue
 		}
 		switch {
-		case owner.webhook != "" && isEdgeWebhook(h):
+		case owner.webhook != "" && isEdge(h):
 			return fmt.Sprintf("the edge webhook %s (owner: %s)", h.Name, cmp.Or(ownerOf(h), "not recorded"))
 		case isWebhookResourceName(h.Name) && h.Name != owner.webhook:
 			return fmt.Sprintf("the Webhook resource's webhook %s (display name %q)", h.Name, h.DisplayName)
@@ -202,11 +203,11 @@ func doubling(hooks []cloud.Webhook, owner edgeOwner, ref string) string {
 // undo deletes owner's new webhook for x, if it is still owner's, and returns the failure
 // that says why: the problem found, and that running again settles it.
 func (e *edgeEngine) undo(
-	ctx context.Context, client Client, owner edgeOwner, x edge, field func(stackKey) string, problem string,
+	ctx context.Context, client Client, owner edgeOwner, x stackEdge, field func(stackKey) string, problem string,
 ) error {
 	name := owner.webhook
 	if name == "" {
-		name = edgeWebhookName(x.ref)
+		name = edge.Name(x.ref)
 	}
 	err := client.DeleteWebhook(ctx, x.source.scope(), name)
 	if err != nil && !errors.Is(err, cloud.ErrNotFound) {

@@ -13,12 +13,13 @@ import (
 	p "github.com/pulumi/pulumi-go-provider"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/edge"
 )
 
 // edgeError is why one edge could not be written: verb says what was being done to it.
 type edgeError struct {
 	verb string
-	x    edge
+	x    stackEdge
 	err  error
 }
 
@@ -88,7 +89,7 @@ func summarizeFailures(failures []error) []string {
 // stopped): it is adopted, and repaired if it was changed since. One owned by another
 // resource is only taken over when that resource hands it over in this run (see
 // handOver); otherwise it is never touched.
-func (e *edgeEngine) ensureEdge(ctx context.Context, client Client, owner string, x edge, form edgeForm) error {
+func (e *edgeEngine) ensureEdge(ctx context.Context, client Client, owner string, x stackEdge, form edgeForm) error {
 	source, ref := x.source, x.ref
 	want := desiredEdgeWebhook(ref, owner, form)
 	if e.graph.handedTo(source, ref, owner) {
@@ -124,7 +125,7 @@ func (e *edgeEngine) ensureEdge(ctx context.Context, client Client, owner string
 // reform rewrites one of owner's edges in form (paused or resumed, into or out of relay
 // mode) with a single PATCH, under the same name: the edge is never missing or doubled.
 // One deleted behind Pulumi's back is created again.
-func (e *edgeEngine) reform(ctx context.Context, client Client, owner string, x edge, form edgeForm) error {
+func (e *edgeEngine) reform(ctx context.Context, client Client, owner string, x stackEdge, form edgeForm) error {
 	want := desiredEdgeWebhook(x.ref, owner, form)
 	_, err := client.UpdateWebhook(ctx, x.source.scope(), want.Name, want)
 	if errors.Is(err, cloud.ErrNotFound) {
@@ -139,9 +140,9 @@ func (e *edgeEngine) reform(ctx context.Context, client Client, owner string, x 
 // removeEdge deletes the edge's webhook if owner owns it; one already gone counts as
 // removed, and one another resource owns now is left alone (with a warning, unless this
 // run handed it over).
-func (e *edgeEngine) removeEdge(ctx context.Context, client Client, owner string, x edge) error {
+func (e *edgeEngine) removeEdge(ctx context.Context, client Client, owner string, x stackEdge) error {
 	source, ref := x.source, x.ref
-	name := edgeWebhookName(ref)
+	name := edge.Name(ref)
 	planner, planned := e.graph.plannedBy(source, ref)
 	switch {
 	case planned && planner != owner:
@@ -175,8 +176,8 @@ func (e *edgeEngine) removeEdge(ctx context.Context, client Client, owner string
 // it creates the new resource (the same URN, and so the same owner) before it deletes
 // the old one, so the new one finds the old one's webhooks under its own names. They are
 // the new resource's now, and the old one's delete must leave them.
-func (e *edgeEngine) heldBySuccessor(owner string, have []edge) []edge {
-	var held []edge
+func (e *edgeEngine) heldBySuccessor(owner string, have []stackEdge) []stackEdge {
+	var held []stackEdge
 	for _, x := range have {
 		if e.graph.adoptedBy(x.source, x.ref) == owner {
 			held = append(held, x)

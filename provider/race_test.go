@@ -12,6 +12,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/property"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/edge"
 )
 
 // Another program writes between this one's checks and its read back: the fake client's
@@ -37,7 +38,7 @@ func TestRaceThatClosesALoopIsUndone(t *testing.T) {
 	}))
 	require.Error(t, err)
 	assert.Contains(t, failureText(resp, err), `edges["p/m"]: the edge p/m → p/n was written and undone: it now closes the `+
-		`deployment cycle p/m → p/n → p/m, with p/n → p/m by webhook `+edgeWebhookName("p/m")+` (owner: `+
+		`deployment cycle p/m → p/n → p/m, with p/n → p/m by webhook `+edge.Name("p/m")+` (owner: `+
 		otherProgram+`) written meanwhile by another program`)
 	assert.Contains(t, failureText(resp, err), "the next run keeps exactly one")
 	assert.Equal(t, []string{"p/n → p/m"}, f.edges(), "no loop: only the other program's half")
@@ -83,7 +84,7 @@ func TestRaceThatDoublesAnEdgeIsUndone(t *testing.T) {
 		resp, err := engineCreate(server, urn, inputs)
 		require.Error(t, err)
 		assert.Contains(t, failureText(resp, err), `payloadUrl: the edge p/a → p/b was written and undone: it now doubles the `+
-			`edge webhook `+edgeWebhookName("p/b")+` (owner: `+otherProgram+`)`)
+			`edge webhook `+edge.Name("p/b")+` (owner: `+otherProgram+`)`)
 		assert.Equal(t, []string{"p/a → p/b"}, f.edges(), "exactly one edge: the graph's")
 	})
 }

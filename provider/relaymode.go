@@ -14,7 +14,7 @@ import (
 
 	"github.com/pulumi/pulumi-go-provider/infer"
 
-	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/edge"
 )
 
 // RelaySpec sends a graph's deployments through a cascade relay.
@@ -30,42 +30,6 @@ func (r *RelaySpec) Annotate(a infer.Annotator) {
 		"`http://` only for a loopback address.")
 	a.Describe(&r.Secret, "The HMAC key the relay checks every delivery against (its `AUTO_DEPLOY_RELAY_SECRET`). "+
 		"Changing it updates every edge's webhook in place.")
-}
-
-// relayHooksPath is the relay's delivery route.
-const relayHooksPath = "/v1/hooks"
-
-// relayHookURL is the payload URL of the relay webhook for an edge to target.
-func relayHookURL(base, target string) string {
-	return strings.TrimRight(base, "/") + relayHooksPath + "?target=" + url.QueryEscape(target)
-}
-
-// relayTarget returns the stack a raw webhook tells a relay to deploy, if it is a relay
-// edge's: a delivery to a relay's hooks route with a valid target, whatever the relay's
-// host (a relay may sit behind a proxy).
-func relayTarget(h cloud.Webhook) (string, bool) {
-	if h.Format != "" && h.Format != string(WebhookFormatRaw) {
-		return "", false
-	}
-	u, err := url.Parse(h.PayloadURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || !strings.HasSuffix(u.Path, relayHooksPath) {
-		return "", false
-	}
-	target := u.Query().Get("target")
-	if _, _, err := parseStackRef("target", target); err != nil {
-		return "", false
-	}
-	return target, true
-}
-
-// targetOf is the stack a webhook redeploys: a pulumi_deployments webhook's payload URL, a
-// relay edge's target; "" for any other webhook.
-func targetOf(h cloud.Webhook) string {
-	if h.Format == string(WebhookFormatPulumiDeployments) {
-		return h.PayloadURL
-	}
-	target, _ := relayTarget(h)
-	return target
 }
 
 // validateRelay checks the relay input at preview, naming the field.
@@ -86,7 +50,7 @@ func validateRelay(r RelaySpec, unknownURL, unknownSecret bool) []error {
 				truncate(r.URL)))
 		case u.RawQuery != "" || u.Fragment != "":
 			errs = append(errs, fmt.Errorf("relay.url %q has a query or fragment: give the base URL only; the "+
-				"provider appends %s?target=… to it", truncate(r.URL), relayHooksPath))
+				"provider appends %s?target=… to it", truncate(r.URL), edge.HooksPath))
 		}
 	}
 	if !unknownSecret && strings.TrimSpace(r.Secret) == "" {

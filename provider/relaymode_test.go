@@ -9,6 +9,8 @@ import (
 
 	p "github.com/pulumi/pulumi-go-provider"
 	"github.com/pulumi/pulumi/sdk/v3/go/property"
+
+	"github.com/autodeploy-dev/pulumi-auto-deploy/edge"
 )
 
 func relayInputs(edges map[string][]string, url, secret string) property.Map {
@@ -32,7 +34,7 @@ func TestRelayModeWritesSignedRawWebhooks(t *testing.T) {
 	hooks := tc.cloud.Webhooks()
 	require.Len(t, hooks, 2)
 	for _, h := range hooks {
-		target := map[string]string{edgeWebhookName("graph/b"): "graph/b", edgeWebhookName("graph/c"): "graph/c"}[h.Name]
+		target := map[string]string{edge.Name("graph/b"): "graph/b", edge.Name("graph/c"): "graph/c"}[h.Name]
 		require.NotEmpty(t, target, h.Name)
 		assert.Equal(t, "raw", h.Format)
 		assert.Equal(t, "https://relay.example.com/prefix/v1/hooks?target=graph%2F"+target[len("graph/"):], h.PayloadURL)
@@ -149,6 +151,32 @@ func TestRelayModeKeepsImpliedEdges(t *testing.T) {
 	for _, h := range tc.cloud.Webhooks() {
 		names = append(names, h.Stack+" "+h.Name)
 	}
-	assert.ElementsMatch(t, []string{"root " + edgeWebhookName("graph/p"), "p " + edgeWebhookName("graph/j"),
-		"root " + edgeWebhookName("graph/j")}, names)
+	assert.ElementsMatch(t, []string{"root " + edge.Name("graph/p"), "p " + edge.Name("graph/j"),
+		"root " + edge.Name("graph/j")}, names)
+}
+
+// TestOnlyTheEdgeContractsWebhooksDeploy: the provider reads webhooks as the relay does
+// (edge.Parse). A raw webhook to a relay's route under a name other than its edge's is no
+// edge, and the relay deploys nothing for it, so b → a beside it closes no loop; the same
+// webhook under the edge's name, even paused, is an edge of its owner that no other
+// resource may take.
+func TestOnlyTheEdgeContractsWebhooksDeploy(t *testing.T) {
+	t.Parallel()
+	relay := edge.Form{RelayURL: "https://relay.example.com"}
+	f := newFakeClient()
+	f.addStacks("org", "graph", "a", "b")
+	stray := edge.Desired("graph/b", relay, true)
+	stray.Name, stray.DisplayName = "a1b2c3d4", "made by hand"
+	f.addHookLocked("org/graph/a", stray)
+	_, err := engineCreate(fakeServer(t, f), deployerURN("b"), deployerInputs("b", "graph/a"))
+	require.NoError(t, err, "no loop: the stray webhook deploys nothing")
+
+	g := newFakeClient()
+	g.addStacks("org", "graph", "a", "b")
+	paused := edge.Desired("graph/b", relay, false)
+	paused.DisplayName = edgeDisplayName("graph/b", otherProgram)
+	g.addHookLocked("org/graph/a", paused)
+	_, err = engineCreate(fakeServer(t, g), deployerURN("a"), deployerInputs("a", "graph/b"))
+	require.ErrorContains(t, err, "the edge graph/a → graph/b already exists in Pulumi Cloud and is owned by "+
+		otherProgram)
 }

@@ -202,7 +202,7 @@ func sameOrganizationRefs(org, self string, refs []cloud.StackReference) []strin
 // source through a StackReference: it will be redeployed anyway, maybe needlessly. The
 // references of stacks in known are not read again. A failure to read the references is
 // not the edge's problem and is not reported.
-func (e *edgeEngine) warnUnreferenced(ctx context.Context, client Client, adds []edge, known map[string][]string) {
+func (e *edgeEngine) warnUnreferenced(ctx context.Context, client Client, adds []stackEdge, known map[string][]string) {
 	readers := map[stackKey][]string{}
 	var targets []stackKey
 	for _, x := range adds {

@@ -248,7 +248,7 @@ func (w *Webhook) Create(
 // create that does not land is no longer planned.
 func (w *Webhook) create(ctx context.Context, args WebhookArgs) (string, error) {
 	e := engineFor(ctx)
-	source, ref, isEdge := args.edge()
+	source, ref, isEdge := args.stackEdge()
 	owner := edgeOwner{urn: resourceURN(ctx)}
 	client, err := e.client(ctx)
 	if err != nil {
@@ -273,7 +273,7 @@ func (w *Webhook) create(ctx context.Context, args WebhookArgs) (string, error) 
 	}
 	if isEdge {
 		field := func(stackKey) string { return "payloadUrl" }
-		if err := e.readBack(ctx, client, owner, []edge{{source, ref}}, field)[0]; err != nil {
+		if err := e.readBack(ctx, client, owner, []stackEdge{{source, ref}}, field)[0]; err != nil {
 			return "", err
 		}
 	}
@@ -298,7 +298,7 @@ func isWebhookResourceName(name string) bool {
 // update; any other webhook is no deployment edge and passes. Inputs still unknown in
 // preview are checked once known.
 func (w *Webhook) checkEdge(ctx context.Context, args WebhookArgs, owner edgeOwner) error {
-	source, ref, ok := args.edge()
+	source, ref, ok := args.stackEdge()
 	if !ok {
 		return nil
 	}
@@ -306,12 +306,12 @@ func (w *Webhook) checkEdge(ctx context.Context, args WebhookArgs, owner edgeOwn
 	if err != nil {
 		return err
 	}
-	return engineFor(ctx).checkAdds(ctx, client, owner, []edge{{source, ref}}, func(stackKey) string { return "payloadUrl" },
+	return engineFor(ctx).checkAdds(ctx, client, owner, []stackEdge{{source, ref}}, func(stackKey) string { return "payloadUrl" },
 		false)
 }
 
 // edge is the deployment edge the webhook makes, if it makes one.
-func (a WebhookArgs) edge() (stackKey, string, bool) {
+func (a WebhookArgs) stackEdge() (stackKey, string, bool) {
 	scope := a.scope()
 	if scope.Stack == "" || scope.Project == "" || scope.Organization == "" || a.PayloadURL == "" ||
 		!firesOnUpdate(a.toCloud("")) {
@@ -393,8 +393,8 @@ func (w *Webhook) Update(
 	ctx context.Context, req infer.UpdateRequest[WebhookArgs, WebhookState],
 ) (infer.UpdateResponse[WebhookState], error) {
 	state := WebhookState{WebhookArgs: req.Inputs, Name: req.State.Name}
-	newSource, newRef, isEdge := req.Inputs.edge()
-	oldSource, oldRef, wasEdge := req.State.edge()
+	newSource, newRef, isEdge := req.Inputs.stackEdge()
+	oldSource, oldRef, wasEdge := req.State.stackEdge()
 	if isEdge && (!wasEdge || newSource != oldSource || newRef != oldRef) {
 		if err := w.checkEdge(ctx, req.Inputs, edgeOwner{urn: resourceURN(ctx), webhook: req.State.Name}); err != nil {
 			return infer.UpdateResponse[WebhookState]{}, err
@@ -429,7 +429,7 @@ func (w *Webhook) Delete(ctx context.Context, req infer.DeleteRequest[WebhookSta
 	if err != nil && !errors.Is(err, cloud.ErrNotFound) {
 		return infer.DeleteResponse{}, describeCloudError(fmt.Sprintf("deleting webhook %s", req.ID), err)
 	}
-	if source, _, ok := req.State.edge(); ok {
+	if source, _, ok := req.State.stackEdge(); ok {
 		engineFor(ctx).markRemoved(source, req.State.Name)
 	}
 	return infer.DeleteResponse{}, nil
