@@ -75,16 +75,18 @@ func TestIncrementalDiscovery(t *testing.T) {
 	assert.False(t, diff.HasChanges)
 	assert.Equal(t, map[string]int{"ListStacks": 3}, f.took(), "nothing changed: the three pages of the list")
 
-	// A new reference: read again is the one stack updated; the diff names the edge; one POST.
+	// A new reference: read again is the one stack updated; the diff names the edge; one POST
+	// (pending) and one PATCH (in place).
 	f.tick()
 	f.read("org/ref/s249", "ref/s010")
 	f.tick()
 	state, diff = graphStep(t, f, state, refGraphInputs("ref"))
 	assert.Equal(t, map[string]p.PropertyDiff{`["effectiveEdges: ref/s010 → ref/s249"]`: {Kind: p.Add}},
 		diff.DetailedDiff)
-	assert.Equal(t, map[string]int{"ListStacks": 3, "ReadUpstreamReferences": 1, "ListWebhooks": 2 + 2,
-		"GetDeploymentSettings": 1, "CreateWebhookOnce": 1}, f.took(), "the list, the one stack updated; then "+
-		"the edge's checks, its POST and the read back of its two stacks, with no second discovery")
+	assert.Equal(t, map[string]int{"ListStacks": 3, "ReadUpstreamReferences": 1, "ListWebhooks": 1 + 2,
+		"GetDeploymentSettings": 1, "CreateWebhookOnce": 1, "UpdateWebhook": 1}, f.took(), "the list, the one "+
+		"stack updated; then the edge's checks (its source's webhooks, its target's settings), its writes and the "+
+		"read back of its two stacks, with no second discovery")
 	assert.Contains(t, f.edges(), "ref/s010 → ref/s249")
 
 	// A removed reference: one DELETE.

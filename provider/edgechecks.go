@@ -16,16 +16,30 @@ import (
 	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
 )
 
+// addChecks says which checks new edges pass before they are written, besides loops and
+// duplicates among the edges this run has read and plans.
+type addChecks struct {
+	// targets: each target exists and has deployment settings.
+	targets bool
+	// walk: read the whole graph below the targets first, for loops through edges in place.
+	// Preview does; an up judges its new edges against the graph read after its writes
+	// (race) and so reads it once, not twice.
+	walk bool
+	// implied: warn about edges a longer path implies, unless the resource keeps them on
+	// purpose (through a relay, or with keepRedundantEdges).
+	implied bool
+}
+
 // checkAdds refuses, before anything is written, new edges that would loop, duplicate an
-// edge of another auto-deploy resource, or (with checkTargets) point at a stack that
-// cannot be deployed, and warns about duplicates made by hand. The edges that pass are
-// recorded as planned, all of them or none, so the rest of this run sees them.
+// edge of another auto-deploy resource, or point at a stack that cannot be deployed (as
+// checks says), and warns about duplicates made by hand. The edges that pass are recorded
+// as planned, all of them or none, so the rest of this run sees them.
 func (e *edgeEngine) checkAdds(
 	ctx context.Context, client Client, owner edgeOwner, adds []stackEdge, field func(stackKey) string,
-	checkTargets bool,
+	checks addChecks,
 ) error {
 	bySource := groupBySource(adds)
-	listed, err := e.readForChecks(ctx, client, bySource, adds, field, checkTargets)
+	listed, err := e.readForChecks(ctx, client, bySource, adds, field, checks)
 	if err != nil {
 		return err
 	}
@@ -47,7 +61,9 @@ func (e *edgeEngine) checkAdds(
 			e.graph.plan(g.source, owner.urn, g.refs)
 		}
 	}
-	e.warnRedundant(ctx, graph, added)
+	if checks.implied {
+		e.warnRedundant(ctx, graph, added)
+	}
 	return nil
 }
 
@@ -77,16 +93,16 @@ func groupBySource(adds []stackEdge) []sourceEdges {
 func (k stackKey) isKnown() bool { return k.org != "" && k.project != "" && k.stack != "" }
 
 // readForChecks reads everything the checks need, all at once since it only reads: each
-// target's settings, each source's webhooks, and the graph below the targets that the
-// loop check follows. A bad target is the most useful failure to report, named with the
-// field of its first edge; the rest often fail the same way.
+// target's settings, each source's webhooks, and (checks.walk) the graph below the targets
+// that the loop check follows. A bad target is the most useful failure to report, named
+// with the field of its first edge; the rest often fail the same way.
 func (e *edgeEngine) readForChecks(
 	ctx context.Context, client Client, bySource []sourceEdges, adds []stackEdge, field func(stackKey) string,
-	checkTargets bool,
+	checks addChecks,
 ) ([]stackHooks, error) {
 	var targets []stackKey
 	fieldOf := map[stackKey]string{}
-	if checkTargets {
+	if checks.targets {
 		for _, x := range adds {
 			if t := x.source.at(x.ref); fieldOf[t] == "" {
 				fieldOf[t] = field(x.source)
@@ -109,7 +125,7 @@ func (e *edgeEngine) readForChecks(
 				listed[j], sourceErrs[j] = e.graph.webhooksOf(ctx, client, k)
 			}
 		default:
-			if g := bySource[j-len(bySource)]; g.source.isKnown() {
+			if g := bySource[j-len(bySource)]; g.source.isKnown() && checks.walk {
 				warmErrs[j-len(bySource)] = e.graph.warm(ctx, client, g.source, g.refs)
 			}
 		}
@@ -321,7 +337,9 @@ func (e *edgeEngine) checkDuplicate(
 			field, arrow, other, ref, source.ref())
 	}
 	for _, h := range hooks {
-		if deployTarget(h) != ref || h.Name == owner.webhook || e.graph.isRemoved(source, h.Name) {
+		// Another writer's pending edge is not in place yet: the rule judges the two when
+		// this one has been written too (race).
+		if deployTarget(h) != ref || h.Name == owner.webhook || e.graph.isRemoved(source, h.Name) || isPending(h) {
 			continue
 		}
 		switch {

@@ -18,7 +18,8 @@ import (
 // why each edge in state that is no longer in place dropped out. Edges in place whose
 // target stack has been deleted are kept, with a warning: they can only fail.
 func (e *edgeEngine) ownedEdges(
-	ctx context.Context, client Client, owner string, source stackKey, inState []string, form edgeForm,
+	ctx context.Context, client Client, owner string, source stackKey, inState []string,
+	formOf func(ref string) edgeForm,
 ) (refs []string, exists bool, err error) {
 	// Through the run's cache, which a refresh fills as it goes: each stack is read once,
 	// here or by the loop walk of another resource, whichever comes first, and a provider
@@ -33,8 +34,8 @@ func (e *edgeEngine) ownedEdges(
 	for _, h := range hooks {
 		byName[h.Name] = h
 		ref := deployTarget(h)
-		if isEdge(h) && (isDesiredEdge(h, ref, owner, form) ||
-			slices.Contains(inState, ref) && isLegacyEdge(h, ref, form)) {
+		if isEdge(h) && (isDesiredEdge(h, ref, owner, formOf(ref)) ||
+			slices.Contains(inState, ref) && isLegacyEdge(h, ref, formOf(ref))) {
 			live = append(live, ref)
 		}
 	}
@@ -42,7 +43,7 @@ func (e *edgeEngine) ownedEdges(
 	for _, ref := range inState {
 		if !slices.Contains(live, ref) {
 			log.Warningf("the deployment webhook %s → %s is no longer in place: %s; the next `pulumi up` "+
-				"creates it again", source, ref, whyNotInPlace(byName, ref, owner, form))
+				"creates it again", source, ref, whyNotInPlace(byName, ref, owner, formOf(ref)))
 		}
 	}
 	// Keep the prior order for refs still there, then any owned webhook state did not know
@@ -157,6 +158,8 @@ func whyNotInPlace(byName map[string]cloud.Webhook, ref, owner string, form edge
 	switch {
 	case !ok:
 		return "it was deleted"
+	case isPending(h) && ownerOf(h) == owner:
+		return "a `pulumi up` was interrupted while it was written, leaving it pending (inactive)"
 	case ownerOf(h) != owner:
 		if other := ownerOf(h); other != "" {
 			return "it is owned by " + other + " now"

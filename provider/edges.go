@@ -99,13 +99,17 @@ func desiredEdgeWebhook(ref, owner string, form edgeForm) cloud.Webhook {
 	return w
 }
 
-// isDesiredEdge reports whether h is the webhook owner keeps for ref in form. A relay
-// edge's secret cannot be read back: that one is set is all that can be checked.
+// isDesiredEdge reports whether h is the webhook owner keeps for ref in form.
 func isDesiredEdge(h cloud.Webhook, ref, owner string, form edgeForm) bool {
-	want := desiredEdgeWebhook(ref, owner, form)
-	return h.Name == want.Name && h.PayloadURL == want.PayloadURL && h.Active == form.active &&
+	return sameEdgeWebhook(h, desiredEdgeWebhook(ref, owner, form))
+}
+
+// sameEdgeWebhook reports whether h, as read back, is want. A relay edge's secret cannot
+// be read back: that one is set is all that can be checked.
+func sameEdgeWebhook(h, want cloud.Webhook) bool {
+	return h.Name == want.Name && h.PayloadURL == want.PayloadURL && h.Active == want.Active &&
 		h.Format == want.Format && h.DisplayName == want.DisplayName && sameSet(h.Filters, want.Filters) &&
-		len(h.Groups) == 0 && h.HasSecret == (form.relay != nil)
+		len(h.Groups) == 0 && h.HasSecret == (want.Secret != "")
 }
 
 // stackEdge is one deployment edge: source redeploys ref after each successful update.
@@ -119,11 +123,14 @@ type stackEdge struct {
 type edgeChange struct {
 	owner      string
 	want, have []stackEdge
-	// paused and wasPaused switch the webhooks between active and inactive, relay and
-	// wasRelay between direct and relayed edges: a change of either costs a PATCH per kept
-	// edge, never a delete or create.
-	paused, wasPaused bool
-	relay, wasRelay   *RelaySpec
+	// formOf and wasFormOf are how the edge to a ref is written after and before the
+	// change: pausing or resuming, switching into or out of relay mode or changing which
+	// targets always deploy costs a PATCH per kept edge whose form changes, never a delete
+	// or create.
+	formOf, wasFormOf func(ref string) edgeForm
+	// keepImplied says the resource keeps edges a longer path implies on purpose (through a
+	// relay, or with keepRedundantEdges): advice to remove them would be wrong.
+	keepImplied bool
 	// field names an edge's source in messages: "downstreamRefs", or edges["p/s"].
 	field func(source stackKey) string
 	// knownReads is what the resource already read of the stacks' references (project/stack
@@ -132,8 +139,10 @@ type edgeChange struct {
 	knownReads map[string][]string
 }
 
-// form is how the change's edges are to be written.
-func (c edgeChange) form() edgeForm { return edgeForm{active: !c.paused, relay: c.relay} }
+// sameForm reports whether two forms write the same webhook.
+func sameForm(a, b edgeForm) bool {
+	return a.active == b.active && a.always == b.always && sameRelay(a.relay, b.relay)
+}
 
 // sameRelay reports whether two relay settings write the same webhooks.
 func sameRelay(a, b *RelaySpec) bool {
@@ -162,16 +171,18 @@ func opsOf(c edgeChange) edgeOps {
 	// In preview a ref still unknown decodes as ""; it is checked once it is known.
 	o.add = slices.DeleteFunc(withoutEdges(c.want, c.have), func(x stackEdge) bool { return x.ref == "" })
 	o.remove = withoutEdges(c.have, c.want)
-	if c.paused != c.wasPaused || !sameRelay(c.relay, c.wasRelay) {
-		o.toggle = withoutEdges(c.have, o.remove)
+	for _, x := range withoutEdges(c.have, o.remove) {
+		if !sameForm(c.formOf(x.ref), c.wasFormOf(x.ref)) {
+			o.toggle = append(o.toggle, x)
+		}
 	}
 	return o
 }
 
 // apply moves owner's edges from have to want and returns the edges now in place, in
 // phases: check the new edges (in preview too, where nothing is written), read what the
-// removals need, write, read back what the checks read (another program may have written
-// in between) and undo what now loops or doubles, and settle what is in place. Failed
+// removals need, write (new edges pending), judge the new edges against the graph read
+// afresh and put them in place or undo them (race), and settle what is in place. Failed
 // edges leave the rest in place and come back as infer.ResourceInitFailedError, so the
 // engine keeps the partial state.
 func (e *edgeEngine) apply(ctx context.Context, c edgeChange, dryRun bool) ([]stackEdge, error) {
@@ -185,7 +196,8 @@ func (e *edgeEngine) apply(ctx context.Context, c edgeChange, dryRun bool) ([]st
 	}
 	owner := edgeOwner{urn: c.owner}
 	if len(ops.add) > 0 {
-		if err := e.checkAdds(ctx, client, owner, ops.add, c.field, true); err != nil {
+		checks := addChecks{targets: true, walk: dryRun, implied: !c.keepImplied}
+		if err := e.checkAdds(ctx, client, owner, ops.add, c.field, checks); err != nil {
 			return nil, err
 		}
 		if dryRun {
@@ -197,8 +209,19 @@ func (e *edgeEngine) apply(ctx context.Context, c edgeChange, dryRun bool) ([]st
 		return c.want, nil
 	}
 	e.readRemovalListings(ctx, client, ops.remove)
-	failures := e.write(ctx, client, c, ops)
-	e.verifyAdds(ctx, client, owner, ops, failures, c.field)
+	failures, states := e.write(ctx, client, c, ops)
+	var news []newEdge
+	var at []int
+	for i, x := range ops.add {
+		if failures[i] == nil && states[i] != addInPlace {
+			want := desiredEdgeWebhook(x.ref, c.owner, c.formOf(x.ref))
+			news = append(news, newEdge{x: x, name: want.Name, final: want, held: states[i] == addHeld})
+			at = append(at, i)
+		}
+	}
+	for k, err := range e.race(ctx, client, owner, news, c.field) {
+		failures[at[k]] = err
+	}
 	return e.settle(c, ops, failures)
 }
 
@@ -210,21 +233,24 @@ func (e *edgeEngine) readRemovalListings(ctx context.Context, client Client, rem
 }
 
 // write runs every write of ops, at most maxParallelRequests at once across the change,
-// and returns each one's failure (nil for success) at its index in ops.all().
-func (e *edgeEngine) write(ctx context.Context, client Client, c edgeChange, ops edgeOps) []error {
+// and returns each one's failure (nil for success) at its index in ops.all(), and where
+// each new edge stands.
+func (e *edgeEngine) write(ctx context.Context, client Client, c edgeChange, ops edgeOps) ([]error, []addState) {
 	all := ops.all()
 	failures := make([]error, len(all))
+	states := make([]addState, len(ops.add))
 	forEach(len(all), func(i int) {
+		x := all[i]
 		switch {
 		case ops.isAdd(i):
-			failures[i] = e.ensureEdge(ctx, client, c.owner, all[i], c.form())
+			states[i], failures[i] = e.ensureEdge(ctx, client, c.owner, x, c.formOf(x.ref), c.field(x.source))
 		case ops.isRemove(i):
-			failures[i] = e.removeEdge(ctx, client, c.owner, all[i])
+			failures[i] = e.removeEdge(ctx, client, c.owner, x)
 		default:
-			failures[i] = e.reform(ctx, client, c.owner, all[i], c.form())
+			failures[i] = e.reform(ctx, client, c.owner, x, c.formOf(x.ref))
 		}
 	})
-	return failures
+	return failures, states
 }
 
 // settle works out the edges in place after the writes: have, plus the adds that landed,
@@ -272,10 +298,10 @@ func sourcesOf(edges []stackEdge) []stackKey {
 // resource's Delete: it has no partial state to keep, so a failure is one error naming
 // what failed.
 func (e *edgeEngine) deleteAll(
-	ctx context.Context, id, owner string, have []stackEdge, paused bool, field func(stackKey) string,
+	ctx context.Context, id, owner string, have []stackEdge, formOf func(string) edgeForm, field func(stackKey) string,
 ) error {
 	have = withoutEdges(have, e.heldBySuccessor(owner, have))
-	_, err := e.apply(ctx, edgeChange{owner: owner, have: have, paused: paused, wasPaused: paused, field: field}, false)
+	_, err := e.apply(ctx, edgeChange{owner: owner, have: have, formOf: formOf, wasFormOf: formOf, field: field}, false)
 	if failed := (infer.ResourceInitFailedError{}); errors.As(err, &failed) {
 		return fmt.Errorf("deleting %s: %s", id, strings.Join(failed.Reasons, "; "))
 	}

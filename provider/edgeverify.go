@@ -1,13 +1,29 @@
 package provider
 
-// Reading back after the writes. The checks before a write see the graph as it was; two
-// programs running `pulumi up` at once each pass them before the other writes, and
-// together they can close a loop (one adds m → n, the other n → m) or double an edge (a
-// Webhook resource and a DeploymentGraph both add a → b). So once its writes are done,
-// each reads the graph around its new edges again, fresh, and undoes a new edge of its
-// own that now loops or doubles. Of two writers, the later one reads after the earlier
-// one's write, so at least one of them sees the problem; when both do, both undo and
-// fail, and a retry then succeeds for exactly one.
+// Writers racing. The checks before a write see the graph as it was; two programs running
+// `pulumi up` at once each pass them before the other writes, and together they can close
+// a loop (one adds m → n, the other n → m) or double an edge (a Webhook resource and a
+// DeploymentGraph both add a → b). So a new edge is written pending first: inactive, with
+// "auto-deploy (pending)" and its owner in its display name. Its writer then reads the
+// graph around it afresh and judges it by a rule every writer computes the same way:
+//
+//   - an edge in place (not pending) stays: it was checked before this one was written;
+//   - of pending edges in one conflict, those of the owner whose URN sorts first stay.
+//
+// So a pending edge loses when it loops or doubles with edges in place and pending edges
+// of owners sorting first; it waits while it conflicts only with pending edges of owners
+// sorting after it, whose writers are about to undo them (or, if their read came before
+// this write, to put them in place, and then this one loses); otherwise it is put in place
+// (active, its final display name). A writer keeps all its new edges or none, so that of
+// programs writing at once at least one succeeds: the one whose owner sorts first among
+// those still pending, unless an edge in place beats it, and then that edge's writer won.
+//
+// Why it holds: of two edges in place that conflict, take the one whose writer's last read
+// started later; the other was written before that read began, so the read saw both and
+// its writer lost or waited. Why it ends: the pending writer whose owner sorts last never
+// waits. A writer interrupted mid-way leaves pending edges that deliver nothing; the next
+// run of that program finishes them, and meanwhile another writer waits raceBudget for
+// them at most.
 
 import (
 	"cmp"
@@ -16,10 +32,44 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
-	"github.com/autodeploy-dev/pulumi-auto-deploy/edge"
 )
+
+// pendingPrefix starts the display name of a webhook written but not yet judged.
+const pendingPrefix = "auto-deploy (pending): "
+
+// pendingDisplayName is the display name of owner's edge to ref while it is judged.
+func pendingDisplayName(ref, owner string) string {
+	return pendingPrefix + ref + ownerMarker + owner + ")"
+}
+
+// isPending reports whether h is a new edge its writer has not judged yet.
+func isPending(h cloud.Webhook) bool { return strings.HasPrefix(h.DisplayName, pendingPrefix) }
+
+// asPending is the webhook final written pending: inactive, under a pending display name.
+func asPending(final cloud.Webhook, ref, owner string) cloud.Webhook {
+	final.Active, final.DisplayName = false, pendingDisplayName(ref, owner)
+	return final
+}
+
+// How long a writer waits for other writers' pending edges: polling from raceFirstPoll,
+// doubling to raceMaxPoll, for raceBudget in all.
+const (
+	raceFirstPoll = 100 * time.Millisecond
+	raceMaxPoll   = 2 * time.Second
+	raceBudget    = 2 * time.Minute
+)
+
+// newEdge is one of a writer's new edges: written pending under name (or held, while
+// another owner's pending webhook has its name), and put in place as final.
+type newEdge struct {
+	x     stackEdge
+	name  string
+	final cloud.Webhook
+	held  bool
+}
 
 // freshGraph is the webhooks of stacks as read now, each stack once, bypassing the run's
 // cache (which holds what the checks read before the writes).
@@ -28,9 +78,15 @@ type freshGraph struct {
 	hooks map[string][]cloud.Webhook // ref → webhooks; a missing stack has none
 }
 
-// readFresh lists the webhooks of sources, and of targets and every stack their
-// deployment edges reach, a level at a time with the level's reads in parallel: what a
-// duplicate (at the sources) and a loop (below the targets) would show in.
+// counts reports whether a webhook is an edge of the graph a writer judges: one that
+// deploys its target, or a pending one that will once its writer puts it in place.
+func counts(h cloud.Webhook) bool {
+	return firesDeployment(h) || isPending(h) && deployTarget(h) != ""
+}
+
+// readFresh lists the webhooks of sources, and of targets and every stack their edges
+// reach (counts), a level at a time with the level's reads in parallel: what a double (at
+// the sources) and a loop (below the targets) would show in.
 func readFresh(ctx context.Context, client Client, org string, sources, targets []string) (*freshGraph, error) {
 	g := &freshGraph{org: org, hooks: map[string][]cloud.Webhook{}}
 	if err := g.read(ctx, client, sources); err != nil {
@@ -49,9 +105,7 @@ func readFresh(ctx context.Context, client Client, org string, sources, targets 
 		queued := map[string]bool{}
 		for _, ref := range level {
 			for _, h := range g.hooks[ref] {
-				// A webhook made by hand may point anywhere: only project/stack refs are stacks.
-				to := deployTarget(h)
-				if firesDeployment(h) && strings.Contains(to, "/") && !expanded[to] && !queued[to] {
+				if to := deployTarget(h); counts(h) && !expanded[to] && !queued[to] {
 					queued[to] = true
 					next = append(next, to)
 				}
@@ -84,139 +138,279 @@ func (g *freshGraph) read(ctx context.Context, client Client, refs []string) err
 	return nil
 }
 
-// edges is the deployment graph the fresh listings show.
-func (g *freshGraph) edges() map[string][]string {
+// graphFor is the graph owner judges its edges against: the edges in place, and the
+// pending edges of owners sorting no later than owner (nil: every pending edge).
+func (g *freshGraph) graphFor(owner *string) map[string][]string {
 	out := map[string][]string{}
 	for ref, hooks := range g.hooks {
 		for _, h := range hooks {
-			if to := deployTarget(h); firesDeployment(h) && !slices.Contains(out[ref], to) {
-				out[ref] = append(out[ref], to)
+			to := deployTarget(h)
+			if !counts(h) || isPending(h) && owner != nil && ownerOf(h) > *owner || slices.Contains(out[ref], to) {
+				continue
 			}
+			out[ref] = append(out[ref], to)
 		}
 	}
 	return out
 }
 
-// describeEdge names the webhooks that make source → ref, with their owners, for a
-// message: "webhook autodeploy-… (owner: urn…)".
+// describeEdge names the webhooks that make source → ref, for a message:
+// "source → ref by webhook autodeploy-… (owner: urn…)".
 func (g *freshGraph) describeEdge(source, ref string) string {
 	var parts []string
 	for _, h := range g.hooks[source] {
-		if deployTarget(h) != ref || !firesDeployment(h) {
-			continue
+		if deployTarget(h) == ref && counts(h) {
+			parts = append(parts, describeHook(h))
 		}
-		who := ownerOf(h)
-		if who == "" {
-			who = fmt.Sprintf("display name %q", h.DisplayName)
-		} else {
-			who = "owner: " + who
-		}
-		parts = append(parts, fmt.Sprintf("webhook %s (%s)", h.Name, who))
 	}
 	return fmt.Sprintf("%s → %s by %s", source, ref, strings.Join(parts, " and "))
 }
 
-// verifyAdds reads back the graph around the adds that were written (those whose failure
-// is nil) and, for each that now loops or doubles, sets its failure to say why.
-func (e *edgeEngine) verifyAdds(
-	ctx context.Context, client Client, owner edgeOwner, ops edgeOps, failures []error, field func(stackKey) string,
-) {
-	var written []stackEdge
-	var at []int
-	for i := range ops.add {
-		if failures[i] == nil {
-			written, at = append(written, ops.add[i]), append(at, i)
+// describeHook names a webhook and who made it, and says if it is pending.
+func describeHook(h cloud.Webhook) string {
+	who := madeBy(h)
+	if isPending(h) {
+		who = "owner: " + ownerOf(h) + ", pending"
+	}
+	return fmt.Sprintf("webhook %s (%s)", h.Name, who)
+}
+
+// verdict is what the rule says of one new edge in a fresh graph.
+type verdict struct {
+	kind verdictKind
+	// For a loss: what the edge does wrong, and the edges that stay instead and why. For
+	// a wait: the pending webhooks waited for.
+	problem, stays, because string
+}
+
+type verdictKind int
+
+const (
+	keep verdictKind = iota
+	wait
+	lose
+)
+
+// inPlaceFirst and sortsFirst say why an edge stays, as a loser's message puts it.
+const inPlaceFirst = "it was in place, and checked, before this edge was written"
+
+func sortsFirst(winner, loser string) string {
+	return fmt.Sprintf("of edges written at once, those of the owner whose URN sorts first stay, and %s sorts "+
+		"before %s", cmp.Or(winner, `""`), loser)
+}
+
+// judge applies the rule to owner's new edge n in g. A loss outweighs a wait.
+func judge(g *freshGraph, owner string, n newEdge) verdict {
+	from, to := n.x.source.ref(), n.x.ref
+	if n.held {
+		i := slices.IndexFunc(g.hooks[from], func(h cloud.Webhook) bool { return h.Name == n.name })
+		if i < 0 {
+			return verdict{kind: keep} // its holder undid it: the name is free
+		}
+		return judgeAgainst(g.hooks[from][i], owner, describeHook(g.hooks[from][i])+" has its name: another "+
+			"resource wrote the same edge first")
+	}
+	var waitFor verdict
+	for _, h := range g.hooks[from] {
+		if h.Name == n.name || deployTarget(h) != to || !(isEdge(h) || isWebhookResourceName(h.Name)) ||
+			!(firesOnUpdate(h) || isPending(h)) {
+			continue
+		}
+		switch v := judgeAgainst(h, owner, fmt.Sprintf("%s makes the same edge, so %s would deploy twice after "+
+			"each update of %s", describeHook(h), to, from)); v.kind {
+		case lose:
+			return v
+		case wait:
+			waitFor = v
 		}
 	}
-	for k, err := range e.readBack(ctx, client, owner, written, field) {
-		if err != nil {
-			failures[at[k]] = err
+	if loop := pathBetween(g.graphFor(&owner), []string{to}, from); loop != nil {
+		loop = append([]string{from}, loop...)
+		var others, pending []string
+		for k := 1; k+1 < len(loop); k++ {
+			others = append(others, g.describeEdge(loop[k], loop[k+1]))
+			for _, h := range g.hooks[loop[k]] {
+				if deployTarget(h) == loop[k+1] && isPending(h) && ownerOf(h) != owner {
+					pending = append(pending, ownerOf(h))
+				}
+			}
 		}
+		because := inPlaceFirst
+		if len(pending) > 0 {
+			because = sortsFirst(slices.Min(pending), owner)
+		}
+		return verdict{kind: lose, problem: "it closes the deployment cycle " + arrowPath(loop),
+			stays: strings.Join(others, " and "), because: because}
+	}
+	if waitFor.kind == wait {
+		return waitFor
+	}
+	if pathBetween(g.graphFor(nil), []string{to}, from) != nil {
+		return verdict{kind: wait, stays: "pending edges of owners sorting after " + owner + " that close a cycle " +
+			"with it"}
+	}
+	return verdict{kind: keep}
+}
+
+// judgeAgainst judges owner's new edge against h, an edge it conflicts with (problem says
+// how): h stays if it is in place or pending for an owner sorting first, else it goes.
+func judgeAgainst(h cloud.Webhook, owner, problem string) verdict {
+	other := ownerOf(h)
+	switch {
+	case !isPending(h):
+		return verdict{kind: lose, problem: problem, stays: "that webhook", because: inPlaceFirst}
+	case other == owner:
+		return verdict{kind: keep}
+	case other < owner:
+		return verdict{kind: lose, problem: problem, stays: "that webhook", because: sortsFirst(other, owner)}
+	default:
+		return verdict{kind: wait, stays: describeHook(h)}
 	}
 }
 
-// readBack reads the graph around edges, just written by owner, afresh and undoes each
-// that now closes a loop or that another auto-deploy resource's webhook doubles; it
-// returns each edge's failure (nil when it stands). A read that fails leaves the edges as
-// written: the checks before the write passed, and the failure says the read back could
-// not be made.
-func (e *edgeEngine) readBack(
-	ctx context.Context, client Client, owner edgeOwner, edges []stackEdge, field func(stackKey) string,
+// race judges owner's new edges against the graph read afresh, again and again while one
+// of them waits, and then puts them all in place, or undoes them all when one loses. It
+// returns each edge's failure (nil when it is in place). A read that fails undoes them:
+// an edge that could not be judged must not stay pending, where others would wait for it.
+func (e *edgeEngine) race(
+	ctx context.Context, client Client, owner edgeOwner, news []newEdge, field func(stackKey) string,
 ) []error {
-	failures := make([]error, len(edges))
-	if len(edges) == 0 {
-		return failures
+	if len(news) == 0 {
+		return nil
 	}
 	var sources, targets []string
-	for _, x := range edges {
-		sources, targets = append(sources, x.source.ref()), append(targets, x.ref)
+	for _, n := range news {
+		sources, targets = append(sources, n.x.source.ref()), append(targets, n.x.ref)
 	}
-	fresh, err := readFresh(ctx, client, edges[0].source.org, sources, targets)
-	if err != nil {
-		for i, x := range edges {
-			failures[i] = &edgeError{"reading back", x, err}
+	undo := func(lost int, reason string) []error { return e.undoAll(ctx, client, owner, news, field, lost, reason) }
+	poll, deadline := raceFirstPoll, time.Now().Add(raceBudget)
+	for {
+		fresh, err := readFresh(ctx, client, news[0].x.source.org, sources, targets)
+		if err != nil {
+			return undo(-1, fmt.Sprintf("reading the graph back to check it failed: %v", err))
 		}
-		return failures
-	}
-	graph := fresh.edges()
-	component := stronglyConnected(graph)
-	for i, x := range edges {
-		from, to := x.source.ref(), x.ref
-		var problem string
-		if c, ok := component[from]; ok && c == component[to] {
-			loop := append([]string{from}, pathBetween(graph, []string{to}, from)...)
-			var others []string
-			for k := 1; k+1 < len(loop); k++ {
-				others = append(others, fresh.describeEdge(loop[k], loop[k+1]))
+		verdicts := make([]verdict, len(news))
+		waiting, freed := -1, false
+		for i, n := range news {
+			verdicts[i] = judge(fresh, owner.urn, n)
+			switch {
+			case verdicts[i].kind == lose:
+				return undo(i, lossMessage(verdicts[i]))
+			case verdicts[i].kind == wait:
+				waiting = i
+			case n.held:
+				freed = true
 			}
-			problem = fmt.Sprintf("it now closes the deployment cycle %s, with %s written meanwhile by another "+
-				"program", arrowPath(loop), strings.Join(others, "; "))
-		} else if dup := doubling(fresh.hooks[from], owner, to); dup != "" {
-			problem = "it now doubles " + dup + ", written meanwhile by another program, so " + to +
-				" would deploy twice after each update of " + from
 		}
-		if problem != "" {
-			failures[i] = e.undo(ctx, client, owner, x, field, problem)
+		switch {
+		case waiting < 0 && !freed:
+			return e.commitAll(ctx, client, news, field)
+		case waiting < 0:
+			// A name another writer held is free again: write the edge pending under it, and
+			// judge it with a fresh read.
+			for i, n := range news {
+				if !n.held {
+					continue
+				}
+				_, live, err := client.CreateWebhookOnce(ctx, n.x.source.scope(), asPending(n.final, n.x.ref, owner.urn))
+				if err != nil {
+					return undo(i, fmt.Sprintf("writing it failed: %v", err))
+				}
+				news[i].held = ownerOf(live) != owner.urn // taken again meanwhile: judged again
+			}
+			continue
+		case time.Now().Add(poll).After(deadline):
+			return undo(waiting, fmt.Sprintf("after %s it still conflicts with %s, whose writer has not settled it: "+
+				"a `pulumi up` interrupted while writing leaves its new edges pending (inactive); run that program "+
+				"again, which settles them, or delete them", raceBudget, verdicts[waiting].stays))
 		}
+		select {
+		case <-ctx.Done():
+			return undo(-1, ctx.Err().Error())
+		case <-time.After(poll):
+		}
+		poll = min(2*poll, raceMaxPoll)
+	}
+}
+
+// lossMessage says why an edge lost, which edges stay, and what to do.
+func lossMessage(v verdict) string {
+	advice := "Declare each edge in one program only"
+	if strings.HasPrefix(v.problem, "it closes") {
+		advice = "Remove one edge of the cycle from the programs that declare it"
+	}
+	return fmt.Sprintf("%s; %s stays, because %s. %s", v.problem, v.stays, v.because, advice)
+}
+
+// commitAll puts each new edge in place, as its final webhook. One that cannot be is
+// undone: left pending it would hold up other writers.
+func (e *edgeEngine) commitAll(ctx context.Context, client Client, news []newEdge, field func(stackKey) string) []error {
+	failures := make([]error, len(news))
+	forEach(len(news), func(i int) {
+		n := news[i]
+		if _, err := client.UpdateWebhook(ctx, n.x.source.scope(), n.name, n.final); err != nil {
+			failures[i] = e.undoOne(ctx, client, n, &undoneEdge{x: n.x, field: field(n.x.source), written: true,
+				reason: describeCloudError("putting it in place", err).Error()})
+		}
+	})
+	return failures
+}
+
+// undoAll deletes every one of owner's new edges written, and returns their failures:
+// reason for news[lost] (for every edge when lost < 0) and, for the others, that they
+// went with it.
+func (e *edgeEngine) undoAll(
+	ctx context.Context, client Client, owner edgeOwner, news []newEdge, field func(stackKey) string, lost int,
+	reason string,
+) []error {
+	failures := make([]error, len(news))
+	forEach(len(news), func(i int) {
+		n := news[i]
+		why := &undoneEdge{x: n.x, field: field(n.x.source), written: !n.held, reason: reason}
+		if lost >= 0 && i != lost {
+			why.reason = fmt.Sprintf("it goes with the rest of this resource's new edges, after %s → %s lost: of "+
+				"programs writing edges at once each keeps all its new edges or none, so that one of them always "+
+				"succeeds; run again to add them", news[lost].x.source.ref(), news[lost].x.ref)
+		}
+		if n.held {
+			failures[i] = why
+			return
+		}
+		failures[i] = e.undoOne(ctx, client, n, why)
+	})
+	for _, n := range news {
+		e.graph.unplan(n.x.source, owner.urn, []string{n.x.ref})
 	}
 	return failures
 }
 
-// doubling names the webhook of hooks, other than owner's own, that an auto-deploy
-// resource made and that deploys ref after each update, or returns "". Webhooks made by
-// hand were warned about before the write and are left to the user.
-func doubling(hooks []cloud.Webhook, owner edgeOwner, ref string) string {
-	for _, h := range hooks {
-		if deployTarget(h) != ref || !firesOnUpdate(h) || h.Name == owner.webhook {
-			continue
-		}
-		switch {
-		case owner.webhook != "" && isEdge(h):
-			return fmt.Sprintf("the edge webhook %s (owner: %s)", h.Name, cmp.Or(ownerOf(h), "not recorded"))
-		case isWebhookResourceName(h.Name) && h.Name != owner.webhook:
-			return fmt.Sprintf("the Webhook resource's webhook %s (display name %q)", h.Name, h.DisplayName)
-		}
+// undoOne deletes a new edge's webhook and returns why, or, if the delete fails too, why
+// and what to delete by hand.
+func (e *edgeEngine) undoOne(ctx context.Context, client Client, n newEdge, why *undoneEdge) error {
+	err := client.DeleteWebhook(ctx, n.x.source.scope(), n.name)
+	if err != nil && !errors.Is(err, cloud.ErrNotFound) {
+		return fmt.Errorf("%w; undoing it failed, so delete webhook %q on %s by hand: %w", why, n.name, n.x.source, err)
 	}
-	return ""
+	e.graph.markRemoved(n.x.source, n.name)
+	return why
 }
 
-// undo deletes owner's new webhook for x, if it is still owner's, and returns the failure
-// that says why: the problem found, and that running again settles it.
-func (e *edgeEngine) undo(
-	ctx context.Context, client Client, owner edgeOwner, x stackEdge, field func(stackKey) string, problem string,
-) error {
-	name := owner.webhook
-	if name == "" {
-		name = edge.Name(x.ref)
-	}
-	err := client.DeleteWebhook(ctx, x.source.scope(), name)
-	if err != nil && !errors.Is(err, cloud.ErrNotFound) {
-		return fmt.Errorf("%s: the edge %s → %s was written, but %s; undoing it failed, so delete webhook %q "+
-			"on %s by hand: %w", field(x.source), x.source.ref(), x.ref, problem, name, x.source, err)
-	}
-	e.graph.markRemoved(x.source, name)
-	e.graph.unplan(x.source, owner.urn, []string{x.ref})
-	return fmt.Errorf("%s: the edge %s → %s was written and undone: %s. Two programs changed the graph at once; "+
-		"declare each edge in one program, then run again: the next run keeps exactly one", field(x.source),
-		x.source.ref(), x.ref, problem)
+// undoneEdge is why a new edge was undone (or, held, never written). The edges undone for
+// one reason are reported as one line with a count.
+type undoneEdge struct {
+	x       stackEdge
+	field   string
+	written bool
+	reason  string
 }
+
+func (u *undoneEdge) Error() string {
+	what := "written and undone"
+	if !u.written {
+		what = "not written"
+	}
+	return fmt.Sprintf("%s: the edge %s → %s was %s: %s", u.field, u.x.source.ref(), u.x.ref, what, u.reason)
+}
+
+func (u *undoneEdge) kind() string          { return "undone\x00" + u.reason }
+func (u *undoneEdge) failedEdge() stackEdge { return u.x }

@@ -32,6 +32,9 @@ type fakeClient struct {
 	// afterCreate, when set, runs after each webhook create lands, with the lock held: a
 	// test's stand-in for another program writing between this one's checks and its read back.
 	afterCreate func(f *fakeClient)
+	// afterList, when set, runs after each webhook listing of stack (org/project/stack), with
+	// the lock held: another program writing, or settling its pending edges, meanwhile.
+	afterList func(f *fakeClient, stack string)
 	// createErr, when set, is every webhook create's answer.
 	createErr error
 }
@@ -124,6 +127,7 @@ func (f *fakeClient) CreateWebhookOnce(_ context.Context, scope cloud.WebhookSco
 			return cloud.Occupied, h, nil
 		}
 	}
+	w = stored(w)
 	st.hooks = append(st.hooks, w)
 	if f.afterCreate != nil {
 		then := f.afterCreate
@@ -133,10 +137,35 @@ func (f *fakeClient) CreateWebhookOnce(_ context.Context, scope cloud.WebhookSco
 	return cloud.Created, w, nil
 }
 
+// stored is w as the service keeps and returns it: never the secret, only that one is set.
+func stored(w cloud.Webhook) cloud.Webhook {
+	w.HasSecret, w.Secret = w.Secret != "", ""
+	return w
+}
+
 // addHookLocked puts a webhook on org/project/stack, as another program would.
 func (f *fakeClient) addHookLocked(stack string, w cloud.Webhook) {
 	st := f.stacks[stack]
 	st.hooks = append(st.hooks, w)
+}
+
+// setHookLocked replaces (or, with ok false, deletes) the webhook named name on
+// org/project/stack, as another program settling its edge would.
+func (f *fakeClient) setHookLocked(stack, name string, w cloud.Webhook, ok bool) {
+	st := f.stacks[stack]
+	i := slices.IndexFunc(st.hooks, func(h cloud.Webhook) bool { return h.Name == name })
+	if ok {
+		st.hooks[i] = w
+	} else {
+		st.hooks = slices.Delete(st.hooks, i, i+1)
+	}
+}
+
+// hooksOf is the webhooks of org/project/stack.
+func (f *fakeClient) hooksOf(stack string) []cloud.Webhook {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.stacks[stack].hooks)
 }
 
 func (f *fakeClient) ListWebhooks(_ context.Context, scope cloud.WebhookScope) ([]cloud.Webhook, error) {
@@ -147,7 +176,11 @@ func (f *fakeClient) ListWebhooks(_ context.Context, scope cloud.WebhookScope) (
 	if err != nil {
 		return nil, err
 	}
-	return slices.Clone(st.hooks), nil
+	hooks := slices.Clone(st.hooks)
+	if f.afterList != nil {
+		f.afterList(f, scope.Organization+"/"+scope.Project+"/"+scope.Stack)
+	}
+	return hooks, nil
 }
 
 func (f *fakeClient) GetWebhook(_ context.Context, scope cloud.WebhookScope, name string) (cloud.Webhook, error) {
@@ -178,8 +211,8 @@ func (f *fakeClient) UpdateWebhook(_ context.Context, scope cloud.WebhookScope, 
 	}
 	for i, h := range st.hooks {
 		if h.Name == name {
-			st.hooks[i] = w
-			return w, nil
+			st.hooks[i] = stored(w)
+			return st.hooks[i], nil
 		}
 	}
 	return cloud.Webhook{}, fmt.Errorf("webhook %s: %w", name, cloud.ErrNotFound)

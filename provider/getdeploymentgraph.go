@@ -311,6 +311,8 @@ func describeWebhook(source stackKey, h cloud.Webhook) GraphWebhook {
 	case w.Fires:
 	case deployTarget(h) == "":
 		w.Reason = fmt.Sprintf("format %s does not deploy a stack", cmp.Or(h.Format, "raw"))
+	case isPending(h):
+		w.Reason = "pending: written by a `pulumi up` that has not finished checking it (or was interrupted)"
 	case !h.Active:
 		w.Reason = "inactive"
 	default:

@@ -16,38 +16,50 @@ import (
 )
 
 // Another program writes between this one's checks and its read back: the fake client's
-// afterCreate plays it, deterministically. These are the races of two `pulumi up`s at
-// once; examples/race_test.go runs them through the CLI with real concurrency.
+// afterCreate and afterList play it, deterministically. These are the races of two
+// `pulumi up`s at once; examples/race_test.go runs them through the CLI with real
+// concurrency, two to four programs at a time.
 
-var otherProgram = string(resource.NewURN("prod", "other", "", deploymentGraphToken, "g"))
+// otherProgram's URN sorts before this test's resources' ("urn:pulumi:prod::…" before
+// "urn:pulumi:test::…"); laterProgram's after them.
+var (
+	otherProgram = string(resource.NewURN("prod", "other", "", deploymentGraphToken, "g"))
+	laterProgram = string(resource.NewURN("zz", "later", "", deploymentGraphToken, "g"))
+)
 
-// TestRaceThatClosesALoopIsUndone: this program adds m → n while another adds n → m. The
-// read back finds the loop, deletes this program's new webhook and fails, naming the other.
-func TestRaceThatClosesALoopIsUndone(t *testing.T) {
-	t.Parallel()
-	f := newFakeClient()
-	f.addStacks("org", "p", "m", "n")
-	f.afterCreate = func(f *fakeClient) {
-		f.addHookLocked("org/p/n", desiredEdgeWebhook("p/m", otherProgram, direct))
-	}
-	resp, err := engineCreate(fakeServer(t, f), graphURN("g"), property.NewMap(map[string]property.Value{
-		"organization": property.New("org"),
-		"edges": property.New(property.NewMap(map[string]property.Value{
-			"p/m": stringList("p/n"),
-		})),
-	}))
-	require.Error(t, err)
-	assert.Contains(t, failureText(resp, err), `edges["p/m"]: the edge p/m → p/n was written and undone: it now closes the `+
-		`deployment cycle p/m → p/n → p/m, with p/n → p/m by webhook `+edge.Name("p/m")+` (owner: `+
-		otherProgram+`) written meanwhile by another program`)
-	assert.Contains(t, failureText(resp, err), "the next run keeps exactly one")
-	assert.Equal(t, []string{"p/n → p/m"}, f.edges(), "no loop: only the other program's half")
+// pendingEdge is owner's edge source → ref as a writer leaves it while it judges it.
+func pendingEdge(ref, owner string) cloud.Webhook {
+	return asPending(desiredEdgeWebhook(ref, owner, direct), ref, owner)
 }
 
-// TestRaceThatDoublesAnEdgeIsUndone: a DeploymentGraph adds a → b while a Webhook resource
-// of another program adds the same edge; and the other way round.
-func TestRaceThatDoublesAnEdgeIsUndone(t *testing.T) {
+func raceGraph(edges map[string][]string) property.Map {
+	return property.NewMap(map[string]property.Value{
+		"organization": property.New("org"),
+		"edges":        graphInputs(edges).Get("edges"),
+	})
+}
+
+// TestRaceAgainstAnEdgeInPlace: another program put n → m in place between this one's
+// checks and its write of m → n; or a Webhook resource's webhook doubling a → b. The edge
+// in place stays; this one is undone, and the message names the edge that stays, its
+// owner, and why.
+func TestRaceAgainstAnEdgeInPlace(t *testing.T) {
 	t.Parallel()
+	t.Run("loop", func(t *testing.T) {
+		t.Parallel()
+		f := newFakeClient()
+		f.addStacks("org", "p", "m", "n")
+		f.afterCreate = func(f *fakeClient) {
+			f.addHookLocked("org/p/n", desiredEdgeWebhook("p/m", otherProgram, direct))
+		}
+		resp, err := engineCreate(fakeServer(t, f), graphURN("g"), raceGraph(map[string][]string{"p/m": {"p/n"}}))
+		require.Error(t, err)
+		assert.Contains(t, failureText(resp, err), `edges["p/m"]: the edge p/m → p/n was written and undone: it `+
+			`closes the deployment cycle p/m → p/n → p/m; p/n → p/m by webhook `+edge.Name("p/m")+` (owner: `+
+			otherProgram+`) stays, because it was in place, and checked, before this edge was written. Remove one `+
+			`edge of the cycle from the programs that declare it`)
+		assert.Equal(t, []string{"p/n → p/m"}, f.edges(), "no loop: only the other program's half")
+	})
 	t.Run("graph meets a Webhook resource", func(t *testing.T) {
 		t.Parallel()
 		f := newFakeClient()
@@ -56,14 +68,12 @@ func TestRaceThatDoublesAnEdgeIsUndone(t *testing.T) {
 			f.addHookLocked("org/p/a", cloud.Webhook{Name: "autodeploy-wh-0badf00d", DisplayName: "deploy b",
 				PayloadURL: "p/b", Active: true, Format: "pulumi_deployments", Filters: []string{"update_succeeded"}})
 		}
-		resp, err := engineCreate(fakeServer(t, f), graphURN("g"), property.NewMap(map[string]property.Value{
-			"organization": property.New("org"),
-			"edges":        property.New(property.NewMap(map[string]property.Value{"p/a": stringList("p/b")})),
-		}))
+		resp, err := engineCreate(fakeServer(t, f), graphURN("g"), raceGraph(map[string][]string{"p/a": {"p/b"}}))
 		require.Error(t, err)
-		assert.Contains(t, failureText(resp, err), `the edge p/a → p/b was written and undone: it now doubles the Webhook `+
-			`resource's webhook autodeploy-wh-0badf00d (display name "deploy b"), written meanwhile by another `+
-			`program, so p/b would deploy twice after each update of p/a`)
+		assert.Contains(t, failureText(resp, err), `edges["p/a"]: the edge p/a → p/b was written and undone: `+
+			`webhook autodeploy-wh-0badf00d (a Webhook resource, display name "deploy b") makes the same edge, so `+
+			`p/b would deploy twice after each update of p/a; that webhook stays, because it was in place, and `+
+			`checked, before this edge was written. Declare each edge in one program only`)
 		assert.Equal(t, []string{"p/a → p/b"}, f.edges(), "exactly one edge: the Webhook resource's")
 	})
 	t.Run("Webhook resource meets a graph", func(t *testing.T) {
@@ -73,42 +83,140 @@ func TestRaceThatDoublesAnEdgeIsUndone(t *testing.T) {
 		f.afterCreate = func(f *fakeClient) {
 			f.addHookLocked("org/p/a", desiredEdgeWebhook("p/b", otherProgram, direct))
 		}
-		server := fakeServer(t, f)
-		urn := resource.NewURN("test", "provider", "", "auto-deploy:index:Webhook", "w")
-		inputs := property.NewMap(map[string]property.Value{
-			"organizationName": property.New("org"), "projectName": property.New("p"),
-			"stackName": property.New("a"), "format": property.New("pulumi_deployments"),
-			"payloadUrl": property.New("p/b"), "active": property.New(true), "displayName": property.New("deploy b"),
-			"filters": stringList("update_succeeded"),
-		})
-		resp, err := engineCreate(server, urn, inputs)
-		require.Error(t, err)
-		assert.Contains(t, failureText(resp, err), `payloadUrl: the edge p/a → p/b was written and undone: it now doubles the `+
-			`edge webhook `+edge.Name("p/b")+` (owner: `+otherProgram+`)`)
+		_, err := engineCreate(fakeServer(t, f), webhookURN, webhookEdgeInputs("a", "p/b"))
+		require.ErrorContains(t, err, `payloadUrl: the edge p/a → p/b was written and undone: webhook `+
+			edge.Name("p/b")+` (owner: `+otherProgram+`) makes the same edge`)
 		assert.Equal(t, []string{"p/a → p/b"}, f.edges(), "exactly one edge: the graph's")
 	})
 }
 
-// TestFailedWebhookCreateIsNotPlanned: a Webhook resource whose create fails leaves no
-// plan behind, so an AutoDeployer of the same run that removes the same edge still deletes
-// its own webhook instead of leaving it to a create that never landed.
-func TestFailedWebhookCreateIsNotPlanned(t *testing.T) {
+// TestRaceBetweenPendingEdges: both programs' edges are pending when this one reads back.
+// The rule keeps the edges of the owner whose URN sorts first: against one sorting first,
+// this one loses at once; against one sorting after, it waits, and then keeps its edge if
+// the other undoes its own, or loses if the other put its own in place (its read came
+// before this write).
+func TestRaceBetweenPendingEdges(t *testing.T) {
 	t.Parallel()
-	tc := graphCloud(t, "a", "b")
-	deployer, err := engineCreate(tc.server, deployerURN("a"), deployerInputs("a", "graph/b"))
-	require.NoError(t, err)
-	run := newServer(t, tc.cloud.URL, testToken)
-	urn := resource.NewURN("test", "provider", "", "auto-deploy:index:Webhook", "w")
-	inputs := property.NewMap(map[string]property.Value{
-		"organizationName": property.New("org"), "projectName": property.New("graph"),
-		"stackName": property.New("a"), "format": property.New("pulumi_deployments"),
-		"payloadUrl": property.New("graph/b"), "active": property.New(true), "displayName": property.New("d"),
+	loopOf := func(owner string) func(f *fakeClient) {
+		return func(f *fakeClient) { f.addHookLocked("org/p/n", pendingEdge("p/m", owner)) }
+	}
+	t.Run("the other sorts first", func(t *testing.T) {
+		t.Parallel()
+		f := newFakeClient()
+		f.addStacks("org", "p", "m", "n")
+		f.afterCreate = loopOf(otherProgram)
+		resp, err := engineCreate(fakeServer(t, f), graphURN("g"), raceGraph(map[string][]string{"p/m": {"p/n"}}))
+		require.Error(t, err)
+		assert.Contains(t, failureText(resp, err), `p/n → p/m by webhook `+edge.Name("p/m")+` (owner: `+
+			otherProgram+`, pending) stays, because of edges written at once, those of the owner whose URN sorts `+
+			`first stay, and `+otherProgram+` sorts before `+string(graphURN("g")))
+		assert.Equal(t, []string{"p/n → p/m"}, f.edges())
 	})
-	_, err = engineCreate(run, urn, inputs)
-	require.Error(t, err, "the AutoDeployer's edge is in place")
-	require.NoError(t, run.Delete(p.DeleteRequest{ID: "org/graph/a", Urn: deployerURN("a"),
-		Properties: deployer.Properties}))
-	assert.Empty(t, tc.cloud.Webhooks(), "the AutoDeployer's delete removed its webhook")
+	t.Run("the other sorts after and undoes its edge", func(t *testing.T) {
+		t.Parallel()
+		f := newFakeClient()
+		f.addStacks("org", "p", "m", "n")
+		f.afterCreate = loopOf(laterProgram)
+		f.afterList = func(f *fakeClient, stack string) {
+			if stack == "org/p/n" && len(f.stacks[stack].hooks) > 0 { // the other read back too, and lost
+				f.setHookLocked(stack, edge.Name("p/m"), cloud.Webhook{}, false)
+				f.afterList = nil
+			}
+		}
+		_, err := engineCreate(fakeServer(t, f), graphURN("g"), raceGraph(map[string][]string{"p/m": {"p/n"}}))
+		require.NoError(t, err)
+		hooks := f.hooksOf("org/p/m")
+		require.Len(t, hooks, 1)
+		assert.True(t, isDesiredEdge(hooks[0], "p/n", string(graphURN("g")), direct), "in place: %+v", hooks[0])
+		assert.Empty(t, f.hooksOf("org/p/n"))
+	})
+	t.Run("the other sorts after and had read first", func(t *testing.T) {
+		t.Parallel()
+		f := newFakeClient()
+		f.addStacks("org", "p", "m", "n")
+		f.afterCreate = loopOf(laterProgram)
+		f.afterList = func(f *fakeClient, stack string) {
+			// The other's read came before this write: it puts its edge in place.
+			if stack == "org/p/n" && len(f.stacks[stack].hooks) > 0 {
+				f.setHookLocked(stack, edge.Name("p/m"), desiredEdgeWebhook("p/m", laterProgram, direct), true)
+				f.afterList = nil
+			}
+		}
+		resp, err := engineCreate(fakeServer(t, f), graphURN("g"), raceGraph(map[string][]string{"p/m": {"p/n"}}))
+		require.Error(t, err)
+		assert.Contains(t, failureText(resp, err), `p/n → p/m by webhook `+edge.Name("p/m")+` (owner: `+
+			laterProgram+`) stays, because it was in place`)
+		assert.Equal(t, []string{"p/n → p/m"}, f.edges())
+	})
+}
+
+// TestRaceForTheSameName: two graphs of two programs declare a → b, whose webhook has one
+// name. The second create finds the first's pending webhook under it: no message says the
+// other owns the edge until the other has put it in place, and if the other undoes it,
+// this one writes it.
+func TestRaceForTheSameName(t *testing.T) {
+	t.Parallel()
+	// create previews a → b, then, between this program's checks and its create, the other's
+	// pending webhook lands under the edge's name, and then it runs the create.
+	create := func(t *testing.T, f *fakeClient, other string) (p.CreateResponse, error) {
+		f.addStacks("org", "p", "a", "b")
+		server := fakeServer(t, f)
+		check, err := server.Check(p.CheckRequest{Urn: graphURN("g"), Inputs: raceGraph(map[string][]string{
+			"p/a": {"p/b"}})})
+		require.NoError(t, err)
+		_, err = server.Create(p.CreateRequest{Urn: graphURN("g"), Properties: check.Inputs, DryRun: true})
+		require.NoError(t, err)
+		f.mu.Lock()
+		f.addHookLocked("org/p/a", pendingEdge("p/b", other))
+		f.mu.Unlock()
+		return server.Create(p.CreateRequest{Urn: graphURN("g"), Properties: check.Inputs})
+	}
+	t.Run("the other sorts first", func(t *testing.T) {
+		t.Parallel()
+		resp, err := create(t, newFakeClient(), otherProgram)
+		require.Error(t, err)
+		assert.Contains(t, failureText(resp, err), `edges["p/a"]: the edge p/a → p/b was not written: webhook `+
+			edge.Name("p/b")+` (owner: `+otherProgram+`, pending) has its name: another resource wrote the same `+
+			`edge first; that webhook stays, because of edges written at once`)
+		assert.NotContains(t, failureText(resp, err), "owns it now")
+	})
+	t.Run("the other sorts after and undoes it", func(t *testing.T) {
+		t.Parallel()
+		f := newFakeClient()
+		f.afterList = func(f *fakeClient, stack string) {
+			if hooks := f.stacks[stack].hooks; stack == "org/p/a" && len(hooks) > 0 && ownerOf(hooks[0]) == laterProgram {
+				f.setHookLocked(stack, edge.Name("p/b"), cloud.Webhook{}, false)
+			}
+		}
+		_, err := create(t, f, laterProgram)
+		require.NoError(t, err)
+		hooks := f.hooksOf("org/p/a")
+		require.Len(t, hooks, 1)
+		assert.True(t, isDesiredEdge(hooks[0], "p/b", string(graphURN("g")), direct), "in place: %+v", hooks[0])
+	})
+}
+
+// TestRaceLoserUndoesAllItsNewEdges: of a resource's new edges, one loses; the others are
+// undone with it, in one line with a count, so that of two programs writing at once one
+// keeps all its edges.
+func TestRaceLoserUndoesAllItsNewEdges(t *testing.T) {
+	t.Parallel()
+	f := newFakeClient()
+	f.addStacks("org", "p", "m", "n", "x", "y", "z")
+	f.afterCreate = func(f *fakeClient) {
+		f.addHookLocked("org/p/n", desiredEdgeWebhook("p/m", otherProgram, direct))
+	}
+	resp, err := engineCreate(fakeServer(t, f), graphURN("g"), raceGraph(map[string][]string{
+		"p/m": {"p/n"}, "p/x": {"p/y", "p/z"},
+	}))
+	require.Error(t, err)
+	text := failureText(resp, err)
+	assert.Contains(t, text, `the edge p/m → p/n was written and undone: it closes the deployment cycle`)
+	assert.Contains(t, text, `the edge p/x → p/y was written and undone: it goes with the rest of this resource's `+
+		`new edges, after p/m → p/n lost: of programs writing edges at once each keeps all its new edges or none, `+
+		`so that one of them always succeeds; run again to add them (the same for 1 more edges: org/p/x → p/z)`)
+	assert.Equal(t, []string{"p/n → p/m"}, f.edges())
+	assert.Empty(t, refsOfGraph(resp.Properties), "nothing new in state")
 }
 
 // failureText is a create's error with the reasons of a partial failure, which the
@@ -122,4 +230,65 @@ func failureText(resp p.CreateResponse, err error) string {
 		text += ": " + strings.Join(resp.PartialState.Reasons, "; ")
 	}
 	return text
+}
+
+// webhookEdgeInputs is a Webhook resource on p/source that deploys ref after each update.
+func webhookEdgeInputs(source, ref string) property.Map {
+	return property.NewMap(map[string]property.Value{
+		"organizationName": property.New("org"), "projectName": property.New("p"),
+		"stackName": property.New(source), "format": property.New("pulumi_deployments"),
+		"payloadUrl": property.New(ref), "active": property.New(true), "displayName": property.New("deploy b"),
+		"filters": stringList("update_succeeded"),
+	})
+}
+
+// refsOfGraph is the edges in place a graph's state records, as "source → target".
+func refsOfGraph(state property.Map) []string {
+	var out []string
+	effective := state.Get("effectiveEdges")
+	if !effective.IsMap() {
+		return nil
+	}
+	for source, targets := range effective.AsMap().All {
+		for _, t := range targets.AsArray().All {
+			out = append(out, source+" → "+t.AsString())
+		}
+	}
+	return out
+}
+
+// TestFailedWebhookCreateIsNotPlanned: a Webhook resource whose create fails leaves no
+// plan behind, so an AutoDeployer of the same run that removes the same edge still deletes
+// its own webhook instead of leaving it to a create that never landed.
+func TestFailedWebhookCreateIsNotPlanned(t *testing.T) {
+	t.Parallel()
+	tc := graphCloud(t, "a", "b")
+	deployer, err := engineCreate(tc.server, deployerURN("a"), deployerInputs("a", "graph/b"))
+	require.NoError(t, err)
+	run := newServer(t, tc.cloud.URL, testToken)
+	urn := webhookURN
+	inputs := property.NewMap(map[string]property.Value{
+		"organizationName": property.New("org"), "projectName": property.New("graph"),
+		"stackName": property.New("a"), "format": property.New("pulumi_deployments"),
+		"payloadUrl": property.New("graph/b"), "active": property.New(true), "displayName": property.New("d"),
+	})
+	_, err = engineCreate(run, urn, inputs)
+	require.Error(t, err, "the AutoDeployer's edge is in place")
+	require.NoError(t, run.Delete(p.DeleteRequest{ID: "org/graph/a", Urn: deployerURN("a"),
+		Properties: deployer.Properties}))
+	assert.Empty(t, tc.cloud.Webhooks(), "the AutoDeployer's delete removed its webhook")
+}
+
+// TestInterruptedWriteIsFinished: a `pulumi up` stopped after writing its edge pending.
+// The next run finds it under its name, judges it as its own, and puts it in place.
+func TestInterruptedWriteIsFinished(t *testing.T) {
+	t.Parallel()
+	f := newFakeClient()
+	f.addStacks("org", "p", "a", "b")
+	f.addHookLocked("org/p/a", pendingEdge("p/b", string(graphURN("g"))))
+	_, err := engineCreate(fakeServer(t, f), graphURN("g"), raceGraph(map[string][]string{"p/a": {"p/b"}}))
+	require.NoError(t, err)
+	hooks := f.hooksOf("org/p/a")
+	require.Len(t, hooks, 1)
+	assert.True(t, isDesiredEdge(hooks[0], "p/b", string(graphURN("g")), direct), "in place: %+v", hooks[0])
 }

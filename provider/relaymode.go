@@ -8,11 +8,14 @@ package provider
 // so it needs no configuration per graph.
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"strings"
 
+	p "github.com/pulumi/pulumi-go-provider"
 	"github.com/pulumi/pulumi-go-provider/infer"
+	"github.com/pulumi/pulumi/sdk/v3/go/property"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/edge"
 )
@@ -58,4 +61,53 @@ func validateRelay(r RelaySpec, unknownURL, unknownSecret bool) []error {
 			"every delivery against (its AUTO_DEPLOY_RELAY_SECRET)"))
 	}
 	return errs
+}
+
+// validateAlwaysDeploy checks alwaysDeploy at preview, naming the element: each a
+// project/stack, listed once, of a graph that goes through a relay. Elements still
+// unknown are checked once known.
+func validateAlwaysDeploy(args DeploymentGraphArgs, inputs property.Map) []error {
+	var errs []error
+	raw := inputs.Get("alwaysDeploy")
+	seen := map[string]int{}
+	for i, ref := range args.AlwaysDeploy {
+		if raw.IsArray() && i < raw.AsArray().Len() && raw.AsArray().Get(i).HasComputed() {
+			continue
+		}
+		element := fmt.Sprintf("alwaysDeploy[%d]", i)
+		if _, _, err := parseStackRef(element, ref); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if first, dup := seen[ref]; dup {
+			errs = append(errs, fmt.Errorf("%s %q repeats alwaysDeploy[%d]: list each stack once", element, ref, first))
+		}
+		seen[ref] = i
+	}
+	if len(args.AlwaysDeploy) > 0 && args.Relay == nil && !inputs.Get("relay").HasComputed() {
+		errs = append(errs, fmt.Errorf("alwaysDeploy only means something through a relay: without relay each edge "+
+			"is a pulumi_deployments webhook, which deploys its target after every update of its upstream already; "+
+			"set relay, or remove alwaysDeploy"))
+	}
+	return errs
+}
+
+// warnIdleAlwaysDeploy warns about each stack alwaysDeploy names that no edge of the graph
+// deploys, so that nothing carries it: a typo, or a stack whose references are not read yet.
+func warnIdleAlwaysDeploy(ctx context.Context, args DeploymentGraphArgs, edges map[string][]string) {
+	if args.Relay == nil {
+		return // refused by Check
+	}
+	targets := map[string]bool{}
+	for _, ds := range edges {
+		for _, d := range ds {
+			targets[d] = true
+		}
+	}
+	for i, ref := range args.AlwaysDeploy {
+		if ref != "" && !targets[ref] {
+			p.GetLogger(ctx).Warningf("alwaysDeploy[%d] %q is no edge's target in this graph, so no relay edge "+
+				"carries it and it changes nothing: check the name, or add an edge to it", i, ref)
+		}
+	}
 }

@@ -145,8 +145,9 @@ func TestRelayModeKeepsImpliedEdges(t *testing.T) {
 		Inputs: check.Inputs})
 	require.NoError(t, err)
 	stats := tc.cloud.Stats()
-	assert.Equal(t, 2, stats.ByMethod[http.MethodPatch], "the two edges in place, rewritten: %v", stats.ByRoute)
-	assert.Equal(t, 1, stats.ByMethod[http.MethodPost], "the implied edge, added")
+	assert.Equal(t, 3, stats.ByMethod[http.MethodPatch], "the two edges in place, rewritten, and the new one put "+
+		"in place: %v", stats.ByRoute)
+	assert.Equal(t, 1, stats.ByMethod[http.MethodPost], "the implied edge, added (pending)")
 	var names []string
 	for _, h := range tc.cloud.Webhooks() {
 		names = append(names, h.Stack+" "+h.Name)
@@ -179,4 +180,82 @@ func TestOnlyTheEdgeContractsWebhooksDeploy(t *testing.T) {
 	_, err = engineCreate(fakeServer(t, g), deployerURN("a"), deployerInputs("a", "graph/b"))
 	require.ErrorContains(t, err, "the edge graph/a → graph/b already exists in Pulumi Cloud and is owned by "+
 		otherProgram)
+}
+
+func alwaysInputs(edges map[string][]string, relayURL string, always ...string) property.Map {
+	inputs := relayInputs(edges, relayURL, "s")
+	if always != nil {
+		inputs = inputs.Set("alwaysDeploy", stringList(always...))
+	}
+	return inputs
+}
+
+// TestAlwaysDeployIsChecked: each element a project/stack, once; and only through a relay.
+func TestAlwaysDeployIsChecked(t *testing.T) {
+	t.Parallel()
+	server := fakeServer(t, newFakeClient())
+	edges := map[string][]string{"graph/a": {"graph/b"}}
+	for _, tc := range []struct {
+		inputs  property.Map
+		reasons []string
+	}{
+		{alwaysInputs(edges, "https://relay.example.com", "graph/b", "b", "graph/b"), []string{
+			`alwaysDeploy[1] "b" is not a stack reference: use the form "project/stack" (for example ` +
+				`"database/prod"), a stack in the same organization`,
+			`alwaysDeploy[2] "graph/b" repeats alwaysDeploy[0]: list each stack once`}},
+		{alwaysInputs(edges, "", "graph/b"), []string{"alwaysDeploy only means something through a relay: " +
+			"without relay each edge is a pulumi_deployments webhook, which deploys its target after every update " +
+			"of its upstream already; set relay, or remove alwaysDeploy"}},
+	} {
+		resp, err := server.Check(p.CheckRequest{Urn: graphURN("g"), Inputs: tc.inputs})
+		require.NoError(t, err)
+		var reasons []string
+		for _, f := range resp.Failures {
+			assert.Equal(t, "alwaysDeploy", f.Property)
+			reasons = append(reasons, f.Reason)
+		}
+		assert.Equal(t, tc.reasons, reasons)
+	}
+}
+
+// TestAlwaysDeployRidesOnTheRelayEdges: each relay edge into a stack alwaysDeploy names
+// carries it in its payload URL, the others do not; adding or removing a stack rewrites
+// the edges into it in place, and only those; a refresh finds every edge in place.
+func TestAlwaysDeployRidesOnTheRelayEdges(t *testing.T) {
+	t.Parallel()
+	f := newFakeClient()
+	f.addStacks("org", "graph", "a", "b", "c", "d")
+	edges := map[string][]string{"graph/a": {"graph/b", "graph/c"}, "graph/b": {"graph/d"}, "graph/c": {"graph/d"}}
+	const relay = "https://relay.example.com"
+	payloads := func() map[string]string {
+		out := map[string]string{}
+		for _, stack := range []string{"a", "b", "c"} {
+			for _, h := range f.hooksOf("org/graph/" + stack) {
+				out[stack+" → "+deployTarget(h)] = h.PayloadURL
+			}
+		}
+		return out
+	}
+	created, err := engineCreate(fakeServer(t, f), graphURN("g"), alwaysInputs(edges, relay, "graph/d"))
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{
+		"a → graph/b": relay + "/v1/hooks?target=graph%2Fb",
+		"a → graph/c": relay + "/v1/hooks?target=graph%2Fc",
+		"b → graph/d": relay + "/v1/hooks?target=graph%2Fd&alwaysDeploy=true",
+		"c → graph/d": relay + "/v1/hooks?target=graph%2Fd&alwaysDeploy=true",
+	}, payloads())
+
+	state := created.Properties
+	f.took()
+	state, diff := graphStep(t, f, state, alwaysInputs(edges, relay, "graph/c"))
+	assert.Equal(t, map[string]p.PropertyDiff{`alwaysDeploy[0]`: {Kind: p.Update, InputDiff: true}},
+		diff.DetailedDiff)
+	assert.Equal(t, map[string]int{"UpdateWebhook": 3}, f.took(), "c's edge on, d's two edges off; nothing read")
+	assert.Equal(t, relay+"/v1/hooks?target=graph%2Fc&alwaysDeploy=true", payloads()["a → graph/c"])
+	assert.Equal(t, relay+"/v1/hooks?target=graph%2Fd", payloads()["b → graph/d"])
+
+	read, err := fakeServer(t, f).Read(p.ReadRequest{ID: "org", Urn: graphURN("g"), Properties: state,
+		Inputs: alwaysInputs(edges, relay, "graph/c")})
+	require.NoError(t, err)
+	assert.Equal(t, state.Get("effectiveEdges"), read.Properties.Get("effectiveEdges"), "no drift")
 }
