@@ -257,6 +257,9 @@ type request struct {
 	// many for a URL): it counts against the read bound, and it is retried after an ambiguous failure as
 	// a GET is.
 	read bool
+	// repeatable marks a POST that writes but whose repeat does no harm, such as cancelling a
+	// deployment: it is retried after an ambiguous failure as a PUT is.
+	repeatable bool
 }
 
 func (r *request) path() (string, error) {
@@ -306,7 +309,8 @@ func (c *Client) do(ctx context.Context, r request) error {
 
 	// Every other POST this client sends creates something or triggers a
 	// delivery; repeating one that may have landed is the caller's call, not ours.
-	idempotent := r.method != http.MethodPost || r.read
+	// (Cancelling a deployment is a POST too, but a second cancel changes nothing.)
+	idempotent := r.method != http.MethodPost || r.read || r.repeatable
 	p := c.retry
 	start := time.Now()
 	var waited time.Duration
@@ -320,11 +324,17 @@ func (c *Client) do(ctx context.Context, r request) error {
 		out, err := c.attempt(ctx, &r, target, path, payload)
 		slots.leave()
 		var apiErr *APIError
-		if errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusTooManyRequests {
+		isAPIErr := errors.As(err, &apiErr)
+		switch {
+		case isAPIErr && apiErr.StatusCode == http.StatusTooManyRequests:
 			throttled++
 			if limit, changed := slots.halve(entered); changed && c.onThrottle != nil {
 				c.onThrottle(ctx, Throttle{Kind: kind, Limit: limit, RetryAfter: apiErr.RetryAfter})
 			}
+		case err == nil || (isAPIErr && apiErr.StatusCode < http.StatusInternalServerError):
+			// The service answered without throttling (a 404 is an answer too); a 5xx or no
+			// answer at all says nothing about its rate limit, so neither grows the bound.
+			slots.answered()
 		}
 		switch {
 		case err == nil || out == final:

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -190,4 +191,39 @@ func TestContractDefaultOrganization(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, org, got)
 	}
+}
+
+// A stack being updated says so: while a person's update that takes time runs, GetStack shows it as the
+// current operation and activeUpdate names it, and the stack list's lastUpdate is its start; when it
+// ends, nothing runs and the version has moved.
+func TestContractStackCurrentOperation(t *testing.T) {
+	t.Parallel()
+	k := newContract(t)
+	ctx := t.Context()
+	require.NoError(t, k.srv.CreateStack(contractOrg, contractProj, "prod"))
+	idle, err := k.client.GetStack(ctx, contractOrg, contractProj, "prod")
+	require.NoError(t, err)
+	assert.False(t, idle.Updating())
+	assert.Empty(t, idle.ActiveUpdate)
+
+	res, err := k.srv.StartUpdate(contractOrg, contractProj, "prod", emulator.Update{Duration: time.Hour})
+	require.NoError(t, err)
+	busy, err := k.client.GetStack(ctx, contractOrg, contractProj, "prod")
+	require.NoError(t, err)
+	assert.True(t, busy.Updating())
+	assert.Equal(t, &cloud.StackOperation{Kind: "update", Author: "emulator", Started: contractNow.Unix()},
+		busy.CurrentOperation)
+	assert.Equal(t, res.Update.ID, busy.ActiveUpdate)
+	assert.Zero(t, busy.Version)
+	listed, err := k.client.ListStacks(ctx, cloud.StackFilter{Project: contractProj})
+	require.NoError(t, err)
+	assert.Equal(t, contractNow.Unix(), listed[0].LastUpdate, "an update's start is the stack's lastUpdate")
+
+	_, err = k.srv.FinishUpdate(res.Update.ID)
+	require.NoError(t, err)
+	done, err := k.client.GetStack(ctx, contractOrg, contractProj, "prod")
+	require.NoError(t, err)
+	assert.False(t, done.Updating())
+	assert.Equal(t, 1, done.Version)
+	assert.Equal(t, res.Update.ID, done.ActiveUpdate, "the most recent update, now finished")
 }

@@ -1,8 +1,9 @@
 // Package cloud is a small client for the parts of the Pulumi Cloud REST API
 // that the auto-deploy provider and its cascade relay need: webhooks
-// (organization, stack and environment scope), stacks, deployment settings and
-// deployments, and a stack's outputs at a version (ExportStack, with its
-// secrets read through BatchDecrypt).
+// (organization, stack and environment scope), stacks (with the update running
+// on one, if any), deployment settings and deployments (a stack's, an
+// organization's, cancelling one), and a stack's outputs at a version
+// (ExportStack, with its secrets read through BatchDecrypt).
 //
 // The package knows nothing of Pulumi's SDKs or of the provider built on it, so
 // it can be tested against plain httptest handlers and against the emulator,
@@ -52,6 +53,9 @@
 // Each attempt also has its own timeout (WithRequestTimeout), so a hung
 // service turns into a retry or an error naming the request instead of a
 // provider that never returns.
+//
+// Requests in flight are bounded per client, reads and writes apart; a 429
+// halves the bound of its kind and answers without one grow it back (limits.go).
 //
 // A Client holds no mutable state besides atomic counters and is safe for
 // concurrent use.

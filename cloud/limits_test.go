@@ -108,7 +108,7 @@ func TestRateLimitHalvesTheBoundOncePerBurst(t *testing.T) {
 	}
 	assert.Equal(t, []Throttle{{Kind: "reads", Limit: 4, RetryAfter: 2 * time.Second}}, notices)
 	reads, writes := c.Limits()
-	assert.Equal(t, 4, reads, "halved for the rest of the client's life")
+	assert.Equal(t, 4, reads, "halved, and eight answers are too few to grow it back")
 	assert.Equal(t, 4, writes, "writes were not refused")
 	for _, w := range rec.Waits() {
 		assert.GreaterOrEqual(t, w, 2*time.Second, "Retry-After honoured")
@@ -148,4 +148,119 @@ func TestWaitingForASlotHonoursTheContext(t *testing.T) {
 	g.leave()
 	_, err = g.enter(t.Context())
 	require.NoError(t, err, "the slot is free again")
+}
+
+// TestRateLimitGrowsBack: after a halving, every growAfter answers in a row without a 429 raise
+// the bound by one, up to the configured bound and never past it.
+func TestRateLimitGrowsBack(t *testing.T) {
+	t.Parallel()
+	g := newGate(8)
+	gen, err := g.enter(t.Context())
+	require.NoError(t, err)
+	g.leave()
+	limit, changed := g.halve(gen)
+	require.True(t, changed)
+	require.Equal(t, 4, limit)
+	for want := 5; want <= 8; want++ {
+		for range growAfter - 1 {
+			g.answered()
+		}
+		assert.Equal(t, want-1, g.current(), "one answer short")
+		g.answered()
+		assert.Equal(t, want, g.current())
+	}
+	for range 10 * growAfter {
+		g.answered()
+	}
+	assert.Equal(t, 8, g.current(), "never above the configured bound")
+}
+
+// TestRateLimitStreakStartsAgainAtEvery429: a 429 that does not halve the bound (the same burst)
+// still restarts the count of answers that grows it.
+func TestRateLimitStreakStartsAgainAtEvery429(t *testing.T) {
+	t.Parallel()
+	g := newGate(4)
+	stale, err := g.enter(t.Context())
+	require.NoError(t, err)
+	g.leave()
+	g.halve(stale)
+	for range growAfter - 1 {
+		g.answered()
+	}
+	_, changed := g.halve(stale)
+	require.False(t, changed, "a request of the same burst")
+	for range growAfter - 1 {
+		g.answered()
+	}
+	assert.Equal(t, 2, g.current(), "the streak started again")
+	g.answered()
+	assert.Equal(t, 3, g.current())
+}
+
+// TestGrowingLetsAWaiterIn: a request waiting for a slot enters as soon as the bound grows.
+func TestGrowingLetsAWaiterIn(t *testing.T) {
+	t.Parallel()
+	g := newGate(2)
+	gen, err := g.enter(t.Context())
+	require.NoError(t, err)
+	g.halve(gen) // bound 1, and this request holds it
+	entered := make(chan error, 1)
+	go func() {
+		_, err := g.enter(t.Context())
+		entered <- err
+	}()
+	for range growAfter {
+		g.answered()
+	}
+	select {
+	case err := <-entered:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiting request did not enter when the bound grew to 2")
+	}
+	assert.Equal(t, 2, g.current())
+}
+
+// TestClientLimitsRecoverFromABurstOf429s: through the client, a burst of 429s halves the read
+// bound, answers without a 429 (a 404 included) grow it back to the configured bound, and 5xx
+// answers do not count towards growing it.
+func TestClientLimitsRecoverFromABurstOf429s(t *testing.T) {
+	t.Parallel()
+	var answer atomic.Int64 // the status to answer with
+	answer.Store(http.StatusTooManyRequests)
+	h := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		status := int(answer.Load())
+		if status == http.StatusTooManyRequests {
+			answer.Store(http.StatusOK) // one refusal, then the retry goes through
+		}
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(`[]`))
+	})
+	c, _ := newTestClient(t, h, RetryPolicy{MaxAttempts: 1}, WithConcurrency(4, 2))
+	scope := WebhookScope{Organization: "o", Project: "p", Stack: "s"}
+	_, err := c.ListWebhooks(t.Context(), scope)
+	require.NoError(t, err, "retried after the 429")
+	reads, _ := c.Limits()
+	require.Equal(t, 2, reads)
+
+	answer.Store(http.StatusServiceUnavailable)
+	for range growAfter {
+		_, _ = c.ListWebhooks(t.Context(), scope)
+	}
+	reads, _ = c.Limits()
+	assert.Equal(t, 2, reads, "5xx answers say nothing about the rate limit")
+
+	answer.Store(http.StatusNotFound)
+	for range growAfter {
+		_, err := c.ListWebhooks(t.Context(), scope)
+		require.ErrorIs(t, err, ErrNotFound)
+	}
+	answer.Store(http.StatusOK)
+	for range 5 * growAfter {
+		_, err := c.ListWebhooks(t.Context(), scope)
+		require.NoError(t, err)
+	}
+	reads, writes := c.Limits()
+	assert.Equal(t, 4, reads, "grown back to the configured bound, and no further")
+	assert.Equal(t, 2, writes)
 }

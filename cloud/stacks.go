@@ -8,16 +8,31 @@ import (
 	"net/url"
 )
 
-// Stack is the part of the service's stack record the provider uses.
+// Stack is the part of the service's stack record the provider and the relay use.
 type Stack struct {
-	ID           string            `json:"id"`
-	OrgName      string            `json:"orgName"`
-	ProjectName  string            `json:"projectName"`
-	StackName    string            `json:"stackName"`
-	Version      int               `json:"version"`
-	ActiveUpdate string            `json:"activeUpdate"`
-	Tags         map[string]string `json:"tags"`
+	ID          string `json:"id"`
+	OrgName     string `json:"orgName"`
+	ProjectName string `json:"projectName"`
+	StackName   string `json:"stackName"`
+	Version     int    `json:"version"`
+	// ActiveUpdate is the id of the stack's most recent update, finished or still running (it is not
+	// a flag saying one runs: see CurrentOperation).
+	ActiveUpdate string `json:"activeUpdate"`
+	// CurrentOperation is the operation running on the stack now, nil when none is.
+	CurrentOperation *StackOperation   `json:"currentOperation"`
+	Tags             map[string]string `json:"tags"`
 }
+
+// StackOperation is an operation running on a stack (the service's AppOperationStatus).
+type StackOperation struct {
+	Kind    string `json:"kind"`    // update, refresh, destroy, ...
+	Author  string `json:"author"`  // login of who started it
+	Started int64  `json:"started"` // Unix seconds
+}
+
+// Updating reports whether an operation runs on the stack now: a deployment's update, or one a person
+// runs from a laptop. Its version then may still move.
+func (s Stack) Updating() bool { return s.CurrentOperation != nil }
 
 // GetStack reads a stack; a missing one is ErrNotFound.
 //
@@ -83,12 +98,14 @@ type StackFilter struct {
 
 // StackSummary is one stack as GET /api/user/stacks lists it.
 type StackSummary struct {
-	ID            string `json:"id"`
-	OrgName       string `json:"orgName"`
-	ProjectName   string `json:"projectName"`
-	StackName     string `json:"stackName"`
-	LastUpdate    int64  `json:"lastUpdate"` // Unix seconds; 0 when the service gives none
-	ResourceCount int    `json:"resourceCount"`
+	ID          string `json:"id"`
+	OrgName     string `json:"orgName"`
+	ProjectName string `json:"projectName"`
+	StackName   string `json:"stackName"`
+	// LastUpdate is when the stack's last update STARTED (Unix seconds; 0 when the service gives none):
+	// the update's end does not move it, so an update may still be writing when it is read.
+	LastUpdate    int64 `json:"lastUpdate"`
+	ResourceCount int   `json:"resourceCount"`
 }
 
 // maxStackPages bounds ListStacks against a server that keeps handing out new

@@ -14,15 +14,30 @@ import (
 func TestGetStack(t *testing.T) {
 	t.Parallel()
 	srv := &recordingServer{status: http.StatusOK, body: `{"id":"s-1","orgName":"acme","projectName":"web",
-		"stackName":"prod","version":7,"activeUpdate":"u-9","tags":{"pulumi:project":"web"},"currentOperation":{}}`}
+		"stackName":"prod","version":7,"activeUpdate":"u-9","tags":{"pulumi:project":"web"},
+		"currentOperation":{"kind":"update","author":"alice","started":1767225600},"config":{}}`}
 	c, _ := newTestClient(t, srv, RetryPolicy{})
 
 	got, err := c.GetStack(t.Context(), "acme", "web", "prod")
 	require.NoError(t, err)
 	assert.Equal(t, Stack{ID: "s-1", OrgName: "acme", ProjectName: "web", StackName: "prod", Version: 7,
-		ActiveUpdate: "u-9", Tags: map[string]string{"pulumi:project": "web"}}, got)
+		ActiveUpdate: "u-9", Tags: map[string]string{"pulumi:project": "web"},
+		CurrentOperation: &StackOperation{Kind: "update", Author: "alice", Started: 1767225600}}, got)
+	assert.True(t, got.Updating())
 
 	srv.assertOnly(t, http.MethodGet, "/api/stacks/acme/web/prod", "")
+}
+
+// A null or absent currentOperation is a stack nothing runs on.
+func TestGetStackNotUpdating(t *testing.T) {
+	t.Parallel()
+	for _, body := range []string{`{"id":"s-1","currentOperation":null}`, `{"id":"s-1"}`} {
+		c, _ := newTestClient(t, &recordingServer{status: http.StatusOK, body: body}, RetryPolicy{})
+		got, err := c.GetStack(t.Context(), "acme", "web", "prod")
+		require.NoError(t, err)
+		assert.Nil(t, got.CurrentOperation, body)
+		assert.False(t, got.Updating(), body)
+	}
 }
 
 func TestGetStackNotFound(t *testing.T) {

@@ -12,23 +12,8 @@ func (s *Server) registerAdminRoutes() {
 	s.handle(s.admin, "GET "+p+"/healthz", func(*http.Request) (int, any, error) {
 		return http.StatusOK, map[string]string{"status": "ok"}, nil
 	})
-	s.handle(s.admin, "POST "+p+"/stacks/{org}/{project}/{stack}/update", func(r *http.Request) (int, any, error) {
-		// Without outputs and secretOutputs the update leaves the outputs as they were; with either, the
-		// two together are the new set.
-		var req struct {
-			Outputs       map[string]any `json:"outputs"`
-			SecretOutputs map[string]any `json:"secretOutputs"`
-		}
-		if err := decodeJSON(r, &req); err != nil {
-			return 0, nil, err
-		}
-		var outputs *StackOutputs
-		if req.Outputs != nil || req.SecretOutputs != nil {
-			outputs = &StackOutputs{Plain: req.Outputs, Secret: req.SecretOutputs}
-		}
-		res, err := s.store.FireUpdate(r.PathValue("org"), r.PathValue("project"), r.PathValue("stack"), outputs)
-		return http.StatusOK, res, err
-	})
+	s.registerUpdateRoutes()
+	s.registerDeliveryFaultRoutes()
 	s.handle(s.admin, "POST "+p+"/environments/{org}/{project}/{env}/revision", func(r *http.Request) (int, any, error) {
 		res, err := s.store.FireEnvironmentRevision(r.PathValue("org"), r.PathValue("project"), r.PathValue("env"))
 		return http.StatusOK, res, err

@@ -67,10 +67,16 @@ func (s *Server) StepDeployments() DeploymentStep { return s.store.StepDeploymen
 // RunDeployments steps until nothing runs or waits, and returns the deployments that finished, in order.
 func (s *Server) RunDeployments() CascadeResult { return s.store.RunDeployments() }
 
-// modeWire is the body of GET and PUT /_emulator/deployments/mode.
+// modeWire is the body of GET and PUT /_emulator/deployments/mode. A PUT sets every field: an absent
+// concurrency is 0, no cap.
 type modeWire struct {
-	Mode       string `json:"mode"`
-	DurationMs int64  `json:"durationMs"`
+	Mode        string `json:"mode"`
+	DurationMs  int64  `json:"durationMs"`
+	Concurrency int    `json:"concurrency"`
+}
+
+func toModeWire(m DeploymentMode) modeWire {
+	return modeWire{Mode: m.Mode, DurationMs: m.Duration.Milliseconds(), Concurrency: m.Concurrency}
 }
 
 // behaviourWire is the body of GET and PUT …/deployment-behaviour. Absent outputs and secretOutputs
@@ -81,24 +87,25 @@ type behaviourWire struct {
 	FailTimes     int            `json:"failTimes"`
 	Outputs       map[string]any `json:"outputs,omitempty"`
 	SecretOutputs map[string]any `json:"secretOutputs,omitempty"`
+	Hang          bool           `json:"hang"`
 }
 
 func (b behaviourWire) behaviour() (DeploymentBehaviour, error) {
-	d, err := durationFromMs(b.DurationMs)
+	d, err := durationFromMs("durationMs", b.DurationMs)
 	if err != nil {
 		return DeploymentBehaviour{}, err
 	}
-	out := DeploymentBehaviour{Duration: d, Outcome: b.Outcome, FailTimes: b.FailTimes}
+	out := DeploymentBehaviour{Duration: d, Outcome: b.Outcome, FailTimes: b.FailTimes, Hang: b.Hang}
 	if b.Outputs != nil || b.SecretOutputs != nil {
 		out.Outputs = &StackOutputs{Plain: b.Outputs, Secret: b.SecretOutputs}
 	}
 	return out, nil
 }
 
-// durationFromMs reads a durationMs field, refusing what is out of range before it can overflow.
-func durationFromMs(ms int64) (time.Duration, error) {
+// durationFromMs reads a field of milliseconds, refusing what is out of range before it can overflow.
+func durationFromMs(field string, ms int64) (time.Duration, error) {
 	if ms < 0 || ms > maxBehaviourDuration.Milliseconds() {
-		return 0, errorf(http.StatusBadRequest, "durationMs %d is invalid: use 0 to %d", ms, maxBehaviourDuration.Milliseconds())
+		return 0, errorf(http.StatusBadRequest, "%s %d is invalid: use 0 to %d", field, ms, maxBehaviourDuration.Milliseconds())
 	}
 	return time.Duration(ms) * time.Millisecond, nil
 }
@@ -106,7 +113,7 @@ func durationFromMs(ms int64) (time.Duration, error) {
 // toBehaviourWire shows a behaviour; secret outputs are shown by name only, with "[secret]" for a value,
 // since the admin API never answers a secret in plain text.
 func toBehaviourWire(b DeploymentBehaviour) behaviourWire {
-	w := behaviourWire{DurationMs: b.Duration.Milliseconds(), Outcome: b.Outcome, FailTimes: b.FailTimes}
+	w := behaviourWire{DurationMs: b.Duration.Milliseconds(), Outcome: b.Outcome, FailTimes: b.FailTimes, Hang: b.Hang}
 	if w.Outcome == "" {
 		w.Outcome = OutcomeSucceeded
 	}
@@ -131,23 +138,23 @@ func nonNilMap(m map[string]any) map[string]any {
 // stack's deployments run and end (store_timed.go, store_lifecycle.go), and list a stack's deployments.
 func (s *Server) registerTimedDeploymentRoutes() {
 	s.handle(s.admin, "GET /_emulator/deployments/mode", func(*http.Request) (int, any, error) {
-		m := s.DeploymentMode()
-		return http.StatusOK, modeWire{Mode: m.Mode, DurationMs: m.Duration.Milliseconds()}, nil
+		return http.StatusOK, toModeWire(s.DeploymentMode()), nil
 	})
 	s.handle(s.admin, "PUT /_emulator/deployments/mode", func(r *http.Request) (int, any, error) {
 		var req modeWire
 		if err := decodeJSON(r, &req); err != nil {
 			return 0, nil, err
 		}
-		d, err := durationFromMs(req.DurationMs)
+		d, err := durationFromMs("durationMs", req.DurationMs)
 		if err != nil {
 			return 0, nil, err
 		}
-		res, err := s.SetDeploymentMode(DeploymentMode{Mode: req.Mode, Duration: d})
+		res, err := s.SetDeploymentMode(DeploymentMode{Mode: req.Mode, Duration: d, Concurrency: req.Concurrency})
 		if err != nil {
 			return 0, nil, err
 		}
-		return http.StatusOK, map[string]any{"mode": req.Mode, "durationMs": req.DurationMs, "ran": res}, nil
+		return http.StatusOK, map[string]any{"mode": req.Mode, "durationMs": req.DurationMs,
+			"concurrency": req.Concurrency, "ran": res}, nil
 	})
 	const stack = "/_emulator/stacks/{org}/{project}/{stack}"
 	s.handle(s.admin, "GET "+stack+"/deployment-behaviour", func(r *http.Request) (int, any, error) {

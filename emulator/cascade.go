@@ -96,7 +96,7 @@ func (h *hook) wants(name string) bool {
 func (c *cascade) deliver(h *hook, ev event, redeliveryOf string) Delivery {
 	s := c.s
 	if h.format != FormatPulumiDeployments {
-		d, job := s.recordOutgoingLocked(h, ev, redeliveryOf)
+		d, job := s.recordOutgoingLocked(h, ev, redeliveryOf, true)
 		if job != nil {
 			c.sends = append(c.sends, *job)
 		}
@@ -191,24 +191,12 @@ func formatHeaders(h http.Header) string {
 	return b.String()
 }
 
-// FireUpdate records a successful update of the stack, as `pulumi up` would, with the outputs it leaves
-// (nil: the previous version's), and runs the cascade of deployments its update_succeeded event sets
-// off before returning.
+// FireUpdate records a successful update of the stack, as `pulumi up` would, that starts and ends at
+// once, with the outputs it leaves (nil: the previous version's), and runs the cascade of deployments its
+// update_succeeded event sets off before returning (StartUpdate).
 func (s *store) FireUpdate(org, project, name string, outputs *StackOutputs) (CascadeResult, error) {
-	outputs, err := normalizeOutputs(outputs)
-	if err != nil {
-		return CascadeResult{}, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, err := s.stackLocked(org, project, name)
-	if err != nil {
-		return CascadeResult{}, err
-	}
-	s.writeVersionLocked(st, s.now(), outputs)
-	c := s.newCascade()
-	c.queue = append(c.queue, updateEvent(st, st.version))
-	return c.run(), nil
+	res, err := s.StartUpdate(org, project, name, Update{Outputs: outputs})
+	return res.CascadeResult, err
 }
 
 // FireEnvironmentRevision records a new revision of the environment and runs the cascade its

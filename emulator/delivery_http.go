@@ -37,12 +37,14 @@ const (
 	deliveryUserAgent   = "pulumi-cloud-emulator"
 )
 
-// sendJob is one delivery to send: its id, so the answer can be recorded, and the request.
+// sendJob is one delivery to send: its id, so the answer can be recorded, the request, and what the
+// delivery faults do to it (delivery_faults.go).
 type sendJob struct {
 	deliveryID string
 	url        string
 	body       []byte
 	header     http.Header
+	plan       deliveryPlan
 }
 
 // sendResult is what came back, as a delivery records it. code 0 means no answer at all.
@@ -84,9 +86,13 @@ type outbox struct {
 	mu       sync.Mutex
 	queue    []sendJob
 	workers  int
-	inflight int // queued or being sent
+	inflight int // held, delayed, queued or being sent: one per send
 	closed   bool
 	wg       sync.WaitGroup
+	// faults are the delivery faults in force; held are the deliveries they hold for reordering
+	// (delivery_faults.go).
+	faults DeliveryFaults
+	held   []sendJob
 }
 
 func newOutbox(timeout time.Duration, complete func(sendJob, sendResult)) *outbox {
@@ -144,9 +150,13 @@ func (o *outbox) idle() bool {
 	return o.inflight == 0
 }
 
-// enqueue hands deliveries to the workers, starting more as needed up to deliveryWorkers. It only
-// takes o.mu, so the store may call it with its own lock held. On a closed outbox the deliveries are
-// completed as not sent, on a goroutine of their own since completing takes the store's lock.
+// notSentClosed is the recorded answer of a delivery the emulator was closed before sending.
+const notSentClosed = "emulator: not sent: the emulator was closed"
+
+// enqueue hands deliveries to the workers, starting more as needed up to deliveryWorkers, after holding
+// or delaying those the delivery faults say. It only takes o.mu, so the store may call it with its own
+// lock held. On a closed outbox the deliveries are completed as not sent, on a goroutine of their own
+// since completing takes the store's lock.
 func (o *outbox) enqueue(jobs ...sendJob) {
 	if len(jobs) == 0 {
 		return
@@ -156,13 +166,24 @@ func (o *outbox) enqueue(jobs ...sendJob) {
 	if o.closed {
 		go func() {
 			for _, j := range jobs {
-				o.complete(j, sendResult{body: "emulator: not sent: the emulator was closed"})
+				o.complete(j, sendResult{body: notSentClosed})
 			}
 		}()
 		return
 	}
-	o.queue = append(o.queue, jobs...)
-	o.inflight += len(jobs)
+	for _, j := range jobs {
+		o.inflight += j.plan.copies
+		switch {
+		case j.plan.hold:
+			o.holdLocked(j)
+		case j.plan.delay > 0:
+			o.sendInTurnLocked([]sendJob{j})
+		default:
+			for range j.plan.copies {
+				o.queue = append(o.queue, j)
+			}
+		}
+	}
 	for o.workers < deliveryWorkers && o.workers < len(o.queue) {
 		o.workers++
 		o.wg.Add(1)
@@ -226,12 +247,20 @@ func (o *outbox) sendNow(ctx context.Context, job sendJob) {
 	o.complete(job, o.send(ctx, job))
 }
 
-// close stops sending: deliveries under way are cancelled and recorded as failed, queued ones as not
-// sent, and it returns once the workers are gone.
+// close stops sending: deliveries under way (delayed ones included) are cancelled and recorded as
+// failed, queued ones as not sent, held ones too, and it returns once the workers are gone.
 func (o *outbox) close() {
 	o.mu.Lock()
 	o.closed = true
+	held := o.held
+	o.held = nil
+	for _, j := range held {
+		o.inflight -= j.plan.copies
+	}
 	o.mu.Unlock()
+	for _, j := range held {
+		o.complete(j, sendResult{body: notSentClosed})
+	}
 	o.cancel()
 	o.wg.Wait()
 	o.client.CloseIdleConnections()

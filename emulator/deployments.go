@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,11 +33,45 @@ type stepWire struct {
 	Status string `json:"status"`
 }
 
-// updateWire is one update a deployment made: the emulator's own shape, as the facts leave it open.
+// updateWire is the update a deployment ran (DeploymentNestedUpdate). id and updateID are both the
+// update's id; version is the stack version a successful update wrote, 0 for one that wrote none (a
+// failure, a preview, a drift detection); startTime and endTime are Unix seconds, endTime 0 while it
+// runs; result is in-progress, succeeded or failed.
 type updateWire struct {
-	Version int    `json:"version"`
-	Kind    string `json:"kind"`
-	Result  string `json:"result"`
+	ID          string            `json:"id"`
+	UpdateID    string            `json:"updateID"`
+	Version     int               `json:"version"`
+	StartTime   int64             `json:"startTime"`
+	EndTime     int64             `json:"endTime"`
+	Kind        string            `json:"kind"`
+	Result      string            `json:"result"`
+	Message     string            `json:"message"`
+	Environment map[string]string `json:"environment"`
+}
+
+// updateResults is the result of a deployment's update for each status the deployment can have once it
+// has started.
+var updateResults = map[string]string{
+	StatusRunning: "in-progress", StatusSucceeded: StatusSucceeded, StatusFailed: StatusFailed,
+	// A running deployment is skipped only when a truncated run (a webhook cycle) is abandoned: its update
+	// never finished.
+	StatusSkipped: StatusFailed,
+}
+
+// updatesOf is the updates list of a deployment: none until it starts, then the one update it runs.
+func updatesOf(d Deployment) []updateWire {
+	if d.UpdateID == "" {
+		return []updateWire{}
+	}
+	u := updateWire{ID: d.UpdateID, UpdateID: d.UpdateID, StartTime: d.Started.Unix(), Kind: updateKinds[d.Operation],
+		Result: updateResults[d.Status], Environment: map[string]string{}}
+	if !d.Finished.IsZero() {
+		u.EndTime = d.Finished.Unix()
+	}
+	if d.Status == StatusSucceeded && operationChangesStack[d.Operation] {
+		u.Version = d.StackVersion
+	}
+	return []updateWire{u}
 }
 
 // deploymentWire is a deployment as GET .../deployments/{id} answers it, and (without configuration)
@@ -55,7 +90,9 @@ type deploymentWire struct {
 	StackName       string          `json:"stackName"`
 	Jobs            []jobWire       `json:"jobs"`
 	Updates         []updateWire    `json:"updates"`
-	Configuration   map[string]any  `json:"configuration,omitempty"`
+	// Paused is always false: the emulator cannot pause deployments.
+	Paused        bool           `json:"paused"`
+	Configuration map[string]any `json:"configuration,omitempty"`
 }
 
 func timestamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
@@ -66,7 +103,7 @@ func deploymentWireOf(d Deployment, latest int, withConfig bool) deploymentWire 
 	w := deploymentWire{
 		ID: d.ID, Created: timestamp(d.Created), Modified: timestamp(d.Modified), Status: d.Status,
 		Version: d.Version, LatestVersion: latest, RequestedBy: emulatorUser, PulumiOperation: d.Operation,
-		Initiator: d.Cause.Kind, ProjectName: d.Project, StackName: d.Stack, Jobs: []jobWire{}, Updates: []updateWire{},
+		Initiator: d.Cause.Kind, ProjectName: d.Project, StackName: d.Stack, Jobs: []jobWire{}, Updates: updatesOf(d),
 	}
 	if d.Modified.IsZero() {
 		w.Modified = w.Created
@@ -78,9 +115,6 @@ func deploymentWireOf(d Deployment, latest int, withConfig bool) deploymentWire 
 			{Name: "pulumi " + d.Operation, Status: d.Status},
 		}
 		w.Jobs = append(w.Jobs, jobWire{Status: d.Status, Started: timestamp(d.Started), LastUpdated: w.Modified, Steps: steps})
-	}
-	if d.Status == StatusSucceeded {
-		w.Updates = append(w.Updates, updateWire{Version: d.StackVersion, Kind: d.Operation, Result: StatusSucceeded})
 	}
 	if withConfig {
 		w.Configuration = copyJSON(d.configuration)
@@ -97,6 +131,9 @@ func (s *Server) registerDeploymentRoutes() {
 	s.handle(s.api, "GET "+base, s.listDeployments)
 	s.handle(s.api, "GET "+base+"/{id}", s.getDeployment)
 	s.handle(s.api, "GET "+base+"/version/{version}", s.getDeploymentByVersion)
+	s.handle(s.api, "POST "+base+"/{id}/cancel", s.cancelDeployment)
+	s.handle(s.api, "GET /api/orgs/{org}/deployments", s.listOrgDeployments)
+	s.handle(s.api, "GET /api/orgs/{org}/deployments/metadata", s.orgDeploymentsMetadata)
 	s.registerManualDeploymentRoutes()
 	s.registerTimedDeploymentRoutes()
 }
@@ -138,7 +175,17 @@ func (s *Server) createDeployment(r *http.Request) (int, any, error) {
 
 // listDeployments answers a page of the stack's deployments, newest first unless asc=true.
 func (s *Server) listDeployments(r *http.Request) (int, any, error) {
-	q := r.URL.Query()
+	mine, err := s.store.StackDeployments(stackPath(r))
+	if err != nil {
+		return 0, nil, err
+	}
+	return deploymentPage(r.URL.Query(), mine)
+}
+
+// deploymentPage answers the page that the query's page, pageSize (1-100, 10 by default) and asc ask
+// for of ds, which are oldest first: newest first unless asc=true. sort is ignored. Each item's
+// latestVersion is the newest deployment version of its stack among ds.
+func deploymentPage(q url.Values, ds []Deployment) (int, any, error) {
 	page, err := intParam(q.Get("page"), "page", 1, 1, 1<<30)
 	if err != nil {
 		return 0, nil, err
@@ -153,22 +200,18 @@ func (s *Server) listDeployments(r *http.Request) (int, any, error) {
 			return 0, nil, errorf(http.StatusBadRequest, "asc must be true or false, got %q", v)
 		}
 	}
-	mine, err := s.store.StackDeployments(stackPath(r))
-	if err != nil {
-		return 0, nil, err
-	}
-	latest := 0
-	if len(mine) > 0 {
-		latest = mine[len(mine)-1].Version
+	latest := map[string]int{} // by stack id
+	for _, d := range ds {
+		latest[d.stackID] = max(latest[d.stackID], d.Version)
 	}
 	if !asc {
-		slices.Reverse(mine)
+		slices.Reverse(ds)
 	}
 	items := []deploymentWire{}
-	for i := (page - 1) * pageSize; i < len(mine) && i < page*pageSize; i++ {
-		items = append(items, deploymentWireOf(mine[i], latest, false))
+	for i := (page - 1) * pageSize; i < len(ds) && i < page*pageSize; i++ {
+		items = append(items, deploymentWireOf(ds[i], latest[ds[i].stackID], false))
 	}
-	return http.StatusOK, map[string]any{"deployments": items, "itemsPerPage": pageSize, "total": len(mine)}, nil
+	return http.StatusOK, map[string]any{"deployments": items, "itemsPerPage": pageSize, "total": len(ds)}, nil
 }
 
 func (s *Server) getDeployment(r *http.Request) (int, any, error) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -195,10 +196,12 @@ func TestGetDeployment(t *testing.T) {
 	assert.Equal(t, map[string]any{"tag": "x"}, must[map[string]any](t, h.call(http.MethodGet, base+"/settings", nil), http.StatusOK))
 }
 
-// The list's items carry every field the API requires of them.
+// The list's items carry every field the API requires of them, and the update the deployment ran with
+// every field DeploymentNestedUpdate requires.
 func TestListDeploymentsItemFields(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
+	now := time.Date(2026, time.March, 1, 12, 0, 0, 0, time.UTC)
+	h := newHarness(t, func(o *Options) { o.Now = func() time.Time { return now } })
 	seedStacks(t, h.srv, "acme", "app", "dev")
 	const base = "/api/stacks/acme/app/dev/deployments"
 	require.Equal(t, http.StatusAccepted, h.call(http.MethodPost, base, map[string]any{"operation": "update"}).status)
@@ -210,7 +213,12 @@ func TestListDeploymentsItemFields(t *testing.T) {
 		assert.Contains(t, list[0], k)
 	}
 	assert.NotContains(t, list[0], "configuration")
-	assert.Equal(t, []any{map[string]any{"version": float64(1), "kind": "update", "result": StatusSucceeded}}, list[0]["updates"])
+	updateID := h.srv.Deployments()[0].UpdateID
+	require.NotEmpty(t, updateID)
+	assert.Equal(t, []any{map[string]any{
+		"id": updateID, "updateID": updateID, "version": float64(1), "kind": "update", "result": StatusSucceeded,
+		"startTime": float64(now.Unix()), "endTime": float64(now.Unix()), "message": "", "environment": map[string]any{},
+	}}, list[0]["updates"])
 }
 
 func TestCreateDeploymentBodyTypes(t *testing.T) {

@@ -17,9 +17,9 @@
 // behind a second lock, so that waiting out injected latency never holds up the store.
 //
 // Everything else is a client of those two. The API handlers (stacks.go, environments.go,
-// deploymentsettings.go, deployments.go, export.go, userstacks.go, webhooks.go) and the admin handlers
-// (admin.go, admin_deployments.go) only decode a request, call the store and encode its answer in the
-// API's shape, with the helpers of httpjson.go; the request body is read before the store is called,
+// deploymentsettings.go, deployments.go, orgdeployments.go, export.go, userstacks.go, webhooks.go) and the
+// admin handlers (admin.go, admin_deployments.go, admin_updates.go, delivery_faults.go) only decode a
+// request, call the store and encode its answer in the API's shape, with the helpers of httpjson.go; the request body is read before the store is called,
 // so a slow client never holds the lock. Server's exported methods (inprocess.go, wait.go) wrap the same
 // accessors for Go tests. The console page (console.go, console/) reads through the store the same
 // way. server.go ties it together: routing, the token check, counting and faults.
@@ -45,7 +45,15 @@
 //
 // When a deployment runs depends on the mode (store_lifecycle.go, store_timed.go): at once inside the
 // cascade (synchronous, the default), when a test steps it (manual, store_deployments.go), or on its own
-// after a duration, one at a time per stack (timed), where a timer ends it and its cascade runs then.
+// after a duration, one at a time per stack (timed), where a timer ends it and its cascade runs then. An
+// organization may cap how many run at once; the rest wait, oldest first.
+//
+// # Updates
+//
+// Every update of a stack, a deployment's or one a person runs (store_updates.go), moves the stack's
+// lastUpdate and activeUpdate when it STARTS, as the service's do, shows as its currentOperation while it
+// runs, and writes its version, outputs and (for a person's) StackReferences when it ends. A person's
+// update may take time; the stack's deployments wait for it.
 //
 // # Deliveries that leave the process
 //
@@ -59,6 +67,7 @@
 // # Faults
 //
 // SetFaults makes requests slow or failing in controlled ways (every Nth request, exactly the Nth, at most
-// N times, or after the write has landed), so a client's retry and idempotency logic can be tested
-// without a flaky network.
+// N times, after the write has landed, or with the connection dropped), so a client's retry and
+// idempotency logic can be tested without a flaky network. SetDeliveryFaults does the same to the
+// deliveries the outbox sends: it loses, delays, duplicates or reorders them (delivery_faults.go).
 package emulator

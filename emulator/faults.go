@@ -37,6 +37,10 @@ type FaultRule struct {
 	// client sees an error, as when a response is lost on the way back.
 	AfterApply bool
 	Limit      int
+	// DropConnection closes the connection instead of answering (Status is then ignored): the client
+	// sees a connection lost mid-request, as when the service or a proxy in front of it goes down. With
+	// AfterApply, the request lands first.
+	DropConnection bool
 }
 
 type ruleState struct {
@@ -129,14 +133,15 @@ type faultsWire struct {
 }
 
 type faultRuleWire struct {
-	Status       int    `json:"status"`
-	Every        int    `json:"every,omitempty"`
-	Nth          int    `json:"nth,omitempty"`
-	Method       string `json:"method,omitempty"`
-	PathContains string `json:"pathContains,omitempty"`
-	RetryAfter   string `json:"retryAfter,omitempty"`
-	AfterApply   bool   `json:"afterApply,omitempty"`
-	Limit        int    `json:"limit,omitempty"`
+	Status         int    `json:"status"`
+	Every          int    `json:"every,omitempty"`
+	Nth            int    `json:"nth,omitempty"`
+	Method         string `json:"method,omitempty"`
+	PathContains   string `json:"pathContains,omitempty"`
+	RetryAfter     string `json:"retryAfter,omitempty"`
+	AfterApply     bool   `json:"afterApply,omitempty"`
+	Limit          int    `json:"limit,omitempty"`
+	DropConnection bool   `json:"dropConnection,omitempty"`
 }
 
 func (fw faultsWire) faults() Faults {

@@ -3,6 +3,7 @@ package emulator
 import (
 	"context"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -174,4 +175,50 @@ func TestAdminFaultsRoute(t *testing.T) {
 	assert.Equal(t, http.StatusNoContent, h.send(http.MethodDelete, "/_emulator/faults", nil, nil).status)
 	assert.Zero(t, h.srv.CurrentFaults().Latency)
 	assert.Empty(t, h.srv.CurrentFaults().Rules)
+}
+
+// An outage: one rule without filters answers every /api request 503 for as long as it is in force,
+// whatever the route or the token; the admin API still answers, and clearing the faults ends it.
+func TestFaultOutage(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	seedStacks(t, h.srv, "acme", "app", "web")
+	must[faultsWire](t, h.send(http.MethodPut, "/_emulator/faults", map[string]any{
+		"rules": []map[string]any{{"status": 503, "retryAfter": "1"}}}, nil), http.StatusOK)
+	assert.Equal(t, []int{503, 503, 503}, h.statuses(3, http.MethodGet, "/api/stacks/acme/app/web", nil))
+	assert.Equal(t, 503, h.call(http.MethodPost, "/api/stacks/acme/app/web/deployments", map[string]any{"operation": "update"}).status)
+	assert.Equal(t, 503, h.send(http.MethodGet, "/api/user/stacks", nil, nil).status, "before the token is checked")
+	assert.Equal(t, http.StatusOK, h.send(http.MethodGet, "/_emulator/healthz", nil, nil).status)
+	assert.Empty(t, h.srv.Deployments(), "nothing got through")
+
+	require.Equal(t, http.StatusNoContent, h.send(http.MethodDelete, "/_emulator/faults", nil, nil).status)
+	assert.Equal(t, []int{200}, h.statuses(1, http.MethodGet, "/api/stacks/acme/app/web", nil))
+}
+
+// A dropped connection: the client gets no answer at all, and the request log says so (status 0, a
+// fault). With afterApply the write lands first.
+func TestFaultDropConnection(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.srv.SetFaults(Faults{Rules: []FaultRule{{DropConnection: true, AfterApply: true, Method: http.MethodPost}}})
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, h.url+"/api/stacks/acme/app",
+		strings.NewReader(`{"stackName":"web"}`))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "token "+testToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err == nil {
+		_ = resp.Body.Close()
+	}
+	require.Error(t, err, "no answer")
+	_, err = h.srv.store.Stack("acme", "app", "web")
+	assert.NoError(t, err, "the create landed before the connection was dropped")
+	reqs := h.srv.Requests()
+	require.Len(t, reqs, 1)
+	assert.Zero(t, reqs[0].Status)
+	assert.True(t, reqs[0].Fault)
+	assert.Equal(t, 1, h.srv.Stats().Faults)
+
+	assert.Equal(t, []int{200}, h.statuses(1, http.MethodGet, "/api/stacks/acme/app/web", nil), "GETs are not dropped")
+	assert.Equal(t, faultRuleWire{DropConnection: true, AfterApply: true, Method: http.MethodPost},
+		toFaultsWire(h.srv.CurrentFaults()).Rules[0])
 }

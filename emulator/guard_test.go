@@ -54,7 +54,7 @@ func fingerprint(t *testing.T, s *Server) string {
 	data, err := json.Marshal(map[string]any{
 		"view": s.store.ConsoleView(), "stats": s.Stats(), "faults": s.CurrentFaults(), "mode": s.DeploymentMode(),
 		"webhooks": s.Webhooks(), "deliveries": s.Deliveries(), "behaviour": toBehaviourWire(behaviour),
-		"requests": len(s.Requests()),
+		"requests": len(s.Requests()), "updates": s.Updates(), "deliveryFaults": s.CurrentDeliveryFaults(),
 	})
 	require.NoError(t, err)
 	return string(data)

@@ -19,6 +19,8 @@ type handlerFunc func(r *http.Request) (int, any, error)
 func (s *Server) handle(mux *http.ServeMux, pattern string, h handlerFunc) {
 	if mux == s.admin {
 		s.adminPatterns = append(s.adminPatterns, pattern)
+	} else {
+		s.apiPatterns = append(s.apiPatterns, pattern)
 	}
 	mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		status, body, err := h(r)

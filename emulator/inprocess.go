@@ -40,9 +40,10 @@ func (s *Server) CreateEnvironment(org, project, name string) error {
 // created before it.
 func (s *Server) Seed(data SeedData) error { return s.store.Seed(data) }
 
-// FireUpdate records a successful update of the stack, as `pulumi up` would, that leaves its outputs as
-// they were, and runs the cascade of deployments its update_succeeded event sets off before returning
-// (with timed deployments, the cascade goes on afterwards).
+// FireUpdate records a successful update of the stack, as `pulumi up` would, that starts and ends at once
+// and leaves its outputs as they were, and runs the cascade of deployments its update_succeeded event
+// sets off before returning (with timed deployments, the cascade goes on afterwards). While a person's
+// update of the stack runs (StartUpdate) it is a 409 *Error.
 func (s *Server) FireUpdate(org, project, name string) (CascadeResult, error) {
 	return s.store.FireUpdate(org, project, name, nil)
 }
@@ -120,4 +121,11 @@ func (s *Server) DeploymentBehaviour(org, project, stack string) (DeploymentBeha
 // and ended (and the StartOrder and EndOrder that order those moments exactly).
 func (s *Server) StackDeployments(org, project, stack string) ([]Deployment, error) {
 	return s.store.StackDeployments(org, project, stack)
+}
+
+// CancelDeployment cancels a deployment of a stack as POST …/deployments/{id}/cancel does, and returns
+// the cascade of the events a running one raises as it fails. A 404 *Error for an unknown deployment, 409
+// for one that has already ended.
+func (s *Server) CancelDeployment(org, project, stack, id string) (CascadeResult, error) {
+	return s.store.CancelDeployment(org, project, stack, id)
 }

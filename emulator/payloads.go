@@ -148,13 +148,13 @@ func stackLifecycleEvent(name, action string, st *stack) event {
 	return event{name: name, subject: st.subject(), payload: mustJSON(p)}
 }
 
-// updateEvent is the event of an update that ran outside Pulumi Deployments (FireUpdate), with the
-// version it wrote.
-func updateEvent(st *stack, version int) event {
+// updateEvent is the event of a person's update (kind update or refresh), which ran outside Pulumi
+// Deployments, with the version it wrote (or, failed, would have written).
+func updateEvent(st *stack, kind, result string, version int) event {
 	p := updatePayload{User: emulatorUser, Organization: organizationOf(st.org), ProjectName: st.project,
-		StackName: st.name, UpdateURL: updateURL(st, version), Kind: "update", Result: StatusSucceeded,
+		StackName: st.name, UpdateURL: updateURL(st, version), Kind: kind, Result: result,
 		ResourceChanges: map[string]int{}}
-	return event{name: "update_succeeded", subject: st.subject(), payload: mustJSON(p)}
+	return event{name: kind + "_" + result, subject: st.subject(), payload: mustJSON(p)}
 }
 
 // deploymentEvents are the two events a deployment that ended raises: deployment_succeeded or

@@ -40,6 +40,9 @@ type Options struct {
 	// per stack, for this long each unless their stack's DeploymentBehaviour says otherwise
 	// (store_timed.go). Zero keeps the default, synchronous deployments.
 	DeploymentDuration time.Duration
+	// DeploymentConcurrency caps the deployments running at once per organization
+	// (DeploymentMode.Concurrency); 0, the default, sets no cap.
+	DeploymentConcurrency int
 	// DeliveryTimeout bounds each delivery sent over HTTP (delivery_http.go). Defaults to 10s.
 	DeliveryTimeout time.Duration
 }
@@ -54,8 +57,9 @@ type Server struct {
 	onRequest  func(RequestRecord)
 	api        *http.ServeMux
 	admin      *http.ServeMux
-	// adminPatterns are the admin API's routes, for the test that checks every one is guarded.
-	adminPatterns []string
+	// adminPatterns and apiPatterns are the admin API's and the API's routes, for the tests that walk
+	// every one (every admin route is guarded; every route of a deleted stack is a 404).
+	adminPatterns, apiPatterns []string
 	// cipherKey turns secrets into a stable secretCiphertext without ever echoing the secret.
 	cipherKey []byte
 	reqSeq    atomic.Int64
@@ -92,9 +96,9 @@ func New(opts Options) *Server {
 	if maxCascade <= 0 {
 		maxCascade = defaultMaxCascade
 	}
-	mode := DeploymentMode{Mode: DeploymentsSynchronous}
+	mode := DeploymentMode{Mode: DeploymentsSynchronous, Concurrency: max(0, opts.DeploymentConcurrency)}
 	if opts.DeploymentDuration > 0 {
-		mode = DeploymentMode{Mode: DeploymentsTimed, Duration: opts.DeploymentDuration}
+		mode.Mode, mode.Duration = DeploymentsTimed, opts.DeploymentDuration
 	}
 	s.store = newStore(s.now, maxCascade, opts.DeliveryTimeout, mode)
 	if _, err := rand.Read(s.cipherKey); err != nil {
@@ -154,12 +158,17 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if rule != nil && rule.AfterApply {
+		s.serveAuthed(&discardWriter{header: http.Header{}}, r)
+	}
 	switch {
 	case rule == nil:
 		s.serveAuthed(sw, r)
-	case rule.AfterApply:
-		s.serveAuthed(&discardWriter{header: http.Header{}}, r)
-		writeFault(sw, rule)
+	case rule.DropConnection:
+		// Logged as status 0: no answer. The sentinel panic makes net/http close the connection (or
+		// reset the HTTP/2 stream) without writing anything and without logging a stack.
+		s.logRequest(w, r, route, 0, started, true)
+		panic(http.ErrAbortHandler)
 	default:
 		writeFault(sw, rule)
 	}

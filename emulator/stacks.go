@@ -5,15 +5,25 @@ import (
 	"net/http"
 )
 
-// stackWire is a stack as GET /api/stacks/{org}/{project}/{stack} returns it.
+// stackWire is a stack as GET /api/stacks/{org}/{project}/{stack} returns it. activeUpdate is the id of
+// the latest update, finished or not ("" before the first); currentOperation is the update running now,
+// null when none.
 type stackWire struct {
-	ID           string            `json:"id"`
-	OrgName      string            `json:"orgName"`
-	ProjectName  string            `json:"projectName"`
-	StackName    string            `json:"stackName"`
-	Version      int               `json:"version"`
-	ActiveUpdate string            `json:"activeUpdate"`
-	Tags         map[string]string `json:"tags"`
+	ID               string            `json:"id"`
+	OrgName          string            `json:"orgName"`
+	ProjectName      string            `json:"projectName"`
+	StackName        string            `json:"stackName"`
+	Version          int               `json:"version"`
+	ActiveUpdate     string            `json:"activeUpdate"`
+	CurrentOperation *operationWire    `json:"currentOperation"`
+	Tags             map[string]string `json:"tags"`
+}
+
+// operationWire is AppOperationStatus: started is Unix seconds.
+type operationWire struct {
+	Kind    string `json:"kind"`
+	Author  string `json:"author"`
+	Started int64  `json:"started"`
 }
 
 func stackWireOf(st stack) stackWire {
@@ -21,9 +31,14 @@ func stackWireOf(st stack) stackWire {
 	if tags == nil {
 		tags = map[string]string{}
 	}
-	return stackWire{
-		ID: st.id, OrgName: st.org, ProjectName: st.project, StackName: st.name, Version: st.version, Tags: tags,
+	w := stackWire{
+		ID: st.id, OrgName: st.org, ProjectName: st.project, StackName: st.name, Version: st.version,
+		ActiveUpdate: st.activeUpdate, Tags: tags,
 	}
+	if op := st.operation; op != nil {
+		w.CurrentOperation = &operationWire{Kind: op.Kind, Author: op.Author, Started: op.Started.Unix()}
+	}
+	return w
 }
 
 // stackPath is the org/project/stack of the request's path.

@@ -35,16 +35,22 @@ type store struct {
 	hooks       map[string]*hookSet     // by Scope.Path()
 	deployments []Deployment
 	deliveries  []delivery
+	// updates are the person's updates (store_updates.go), oldest first.
+	updates []*personUpdate
 	// mode is how deployments run, defaultDuration how long a timed one takes unless its stack says
 	// otherwise, and timers end the timed ones that run, by index in deployments (store_timed.go).
 	mode            string
 	defaultDuration time.Duration
-	timers          map[int]timerEntry
-	timerGen        uint64
+	// concurrency caps the deployments running at once per organization, 0 for no cap.
+	concurrency int
+	timers      map[int]timerEntry
+	timerGen    uint64
 	// closed is set by Server.Close: no timer is armed after it.
 	closed bool
-	// seq numbers stacks, webhooks, deliveries and deployments alike, so runs are reproducible.
-	seq int64
+	// seq numbers stacks, webhooks, deliveries and deployments alike, so runs are reproducible;
+	// updateSeq numbers updates (store_updates.go).
+	seq       int64
+	updateSeq int64
 	// order numbers the starts and ends of deployments (Deployment.StartOrder, EndOrder).
 	order int64
 }
@@ -60,6 +66,7 @@ func newStore(now func() time.Time, maxCascade int, deliveryTimeout time.Duratio
 		hooks:           map[string]*hookSet{},
 		mode:            mode.Mode,
 		defaultDuration: mode.Duration,
+		concurrency:     mode.Concurrency,
 		timers:          map[int]timerEntry{},
 	}
 	s.outbox = newOutbox(deliveryTimeout, func(job sendJob, res sendResult) { s.completeDelivery(job, res) })

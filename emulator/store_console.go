@@ -102,7 +102,7 @@ func (s *store) ConsoleView() consoleView {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	v := consoleView{Stacks: []consoleStack{}, Graph: consoleGraph{Nodes: []graphNode{}, Edges: []graphEdge{}},
-		Mode: modeWire{Mode: s.mode, DurationMs: s.defaultDuration.Milliseconds()}}
+		Mode: toModeWire(DeploymentMode{Mode: s.mode, Duration: s.defaultDuration, Concurrency: s.concurrency})}
 
 	stacks := make([]*stack, 0, len(s.stacks))
 	for _, st := range s.stacks {

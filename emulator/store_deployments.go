@@ -59,7 +59,7 @@ func (s *store) StackDeployments(org, project, name string) ([]Deployment, error
 	}
 	var mine []Deployment
 	for _, d := range s.deployments {
-		if d.Org == st.org && d.Project == st.project && d.Stack == st.name {
+		if d.stackID == st.id {
 			mine = append(mine, d)
 		}
 	}
@@ -76,7 +76,7 @@ func (s *store) StackDeployment(org, project, name, id string, version int) (d D
 		return Deployment{}, 0, err
 	}
 	for _, d := range s.deployments {
-		if d.Org != st.org || d.Project != st.project || d.Stack != st.name {
+		if d.stackID != st.id {
 			continue
 		}
 		if (id != "" && d.ID == id) || (id == "" && d.Version == version) {
@@ -133,9 +133,11 @@ func (s *store) SetManualDeployments(on bool) CascadeResult {
 	defer s.mu.Unlock()
 	switch {
 	case on:
-		return s.setModeLocked(DeploymentMode{Mode: DeploymentsManual, Duration: s.defaultDuration})
+		return s.setModeLocked(DeploymentMode{Mode: DeploymentsManual, Duration: s.defaultDuration,
+			Concurrency: s.concurrency})
 	case s.mode != DeploymentsSynchronous:
-		return s.setModeLocked(DeploymentMode{Mode: DeploymentsSynchronous, Duration: s.defaultDuration})
+		return s.setModeLocked(DeploymentMode{Mode: DeploymentsSynchronous, Duration: s.defaultDuration,
+			Concurrency: s.concurrency})
 	}
 	return CascadeResult{Deployments: []Deployment{}, FailedDeliveries: []Delivery{}}
 }
@@ -161,7 +163,8 @@ type DeploymentStep struct {
 	// Skipped are the waiting deployments a collapsing queue dropped, Started those now running.
 	Skipped []Deployment `json:"skipped"`
 	Started []Deployment `json:"started"`
-	// Idle is set when, after the step, no deployment is running or waiting.
+	// Idle is set when, after the step, no deployment is running or waiting, but for those that wait for a
+	// person's update of their stack to end: nothing is left for a step to do.
 	Idle bool `json:"idle"`
 }
 
@@ -244,7 +247,7 @@ func (s *store) stepLocked() DeploymentStep {
 	step.Started, step.Skipped = s.startWaitingLocked()
 	step.Idle = true
 	for _, st := range s.stacks {
-		if st.running >= 0 || len(st.waiting) > 0 {
+		if st.running >= 0 || st.canStart() {
 			step.Idle = false
 			break
 		}
@@ -253,33 +256,57 @@ func (s *store) stepLocked() DeploymentStep {
 }
 
 // startWaitingLocked starts the oldest waiting deployment of every idle stack, in the order of those
-// deployments' creation. Callers hold s.mu.
+// deployments' creation, as long as its organization runs fewer deployments than the cap. Callers hold
+// s.mu.
 func (s *store) startWaitingLocked() (started, skipped []Deployment) {
 	started, skipped = []Deployment{}, []Deployment{}
 	var ready []*stack
+	running := map[string]int{} // by organization
 	for _, st := range s.stacks {
-		if st.running < 0 && len(st.waiting) > 0 {
+		if st.canStart() {
 			ready = append(ready, st)
+		}
+		if st.running >= 0 {
+			running[st.org]++
 		}
 	}
 	slices.SortFunc(ready, func(a, b *stack) int { return a.waiting[0] - b.waiting[0] })
 	now := s.now()
 	for _, st := range ready {
-		if n := len(st.waiting); n > 1 && skipsIntermediateDeployments(st.settings) {
-			for _, i := range st.waiting[:n-1] {
-				s.endLocked(i, StatusSkipped, now)
-				skipped = append(skipped, s.deployments[i])
-			}
-			st.waiting = st.waiting[n-1:]
+		if s.concurrency > 0 && running[st.org] >= s.concurrency {
+			continue
 		}
-		i := st.waiting[0]
-		st.waiting = slices.Delete(st.waiting, 0, 1)
-		s.beginDeploymentLocked(st, i, now)
+		running[st.org]++
+		i, dropped := s.startNextLocked(st, now)
+		for _, j := range dropped {
+			skipped = append(skipped, s.deployments[j])
+		}
 		if s.mode == DeploymentsTimed {
 			s.armTimerLocked(st, i)
 		}
 		started = append(started, s.deployments[i])
 	}
+	return started, skipped
+}
+
+// canStart reports whether the stack's oldest waiting deployment may start: nothing of the stack runs,
+// neither a deployment nor a person's update.
+func (st *stack) canStart() bool { return st.running < 0 && st.person == nil && len(st.waiting) > 0 }
+
+// startNextLocked starts st's oldest waiting deployment and returns its index, with those of the
+// waiting deployments a collapsing queue skipped first where the stack skips intermediate deployments.
+// Callers hold s.mu and have checked st.canStart.
+func (s *store) startNextLocked(st *stack, now time.Time) (started int, skipped []int) {
+	if n := len(st.waiting); n > 1 && skipsIntermediateDeployments(st.settings) {
+		for _, i := range st.waiting[:n-1] {
+			s.endLocked(i, StatusSkipped, now)
+		}
+		skipped = st.waiting[:n-1]
+		st.waiting = st.waiting[n-1:]
+	}
+	started = st.waiting[0]
+	st.waiting = slices.Delete(st.waiting, 0, 1)
+	s.beginDeploymentLocked(st, started, now)
 	return started, skipped
 }
 
@@ -307,6 +334,7 @@ func (s *store) abandonDeploymentsLocked(st *stack) {
 	now := s.now()
 	if st.running >= 0 {
 		s.endLocked(st.running, StatusFailed, now)
+		endUpdateLocked(st)
 	}
 	for _, i := range st.waiting {
 		s.endLocked(i, StatusFailed, now)
@@ -320,4 +348,50 @@ func skipsIntermediateDeployments(settings map[string]any) bool {
 	opts, _ := oc["options"].(map[string]any)
 	skip, _ := opts["skipIntermediateDeployments"].(bool)
 	return skip
+}
+
+// CancelDeployment stops a deployment of a stack. A running one fails at once, raising
+// deployment_failed and its operation's _failed event (the update it ran failed) and writing no
+// version; a waiting one leaves its stack's queue, fails and raises nothing, since it never ran. Either
+// way its status is failed (the service has no cancelled status) and Cancelled is set. A deployment
+// that has already ended is a 409, an unknown one (or another stack's) a 404.
+func (s *store) CancelDeployment(org, project, name, id string) (CascadeResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, err := s.stackLocked(org, project, name)
+	if err != nil {
+		return CascadeResult{}, err
+	}
+	i := slices.IndexFunc(s.deployments, func(d Deployment) bool { return d.ID == id && d.stackID == st.id })
+	if i < 0 {
+		return CascadeResult{}, errorf(http.StatusNotFound, "Deployment %s of stack '%s/%s/%s' not found", id, org,
+			project, name)
+	}
+	c := s.newCascade()
+	switch status := s.deployments[i].Status; status {
+	case StatusRunning:
+		c.concludeDeployment(st, i, true)
+	case StatusNotStarted:
+		st.waiting = slices.DeleteFunc(st.waiting, func(j int) bool { return j == i })
+		s.endLocked(i, StatusFailed, s.now())
+	default:
+		return CascadeResult{}, errorf(http.StatusConflict,
+			"Deployment %s has already ended (%s): there is nothing to cancel", id, status)
+	}
+	s.deployments[i].Cancelled = true
+	return c.run(), nil
+}
+
+// OrgDeployments returns the deployments of an organization's stacks, oldest first. Those of deleted
+// stacks are gone with them.
+func (s *store) OrgDeployments(org string) []Deployment {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []Deployment{}
+	for _, d := range s.deployments {
+		if st := s.stacks[resourceKey(d.Org, d.Project, d.Stack)]; d.Org == org && st != nil && st.id == d.stackID {
+			out = append(out, d)
+		}
+	}
+	return out
 }

@@ -31,6 +31,9 @@ type DeploymentBehaviour struct {
 	// them as they were, which is how a test makes an update that changes no output. A refresh or a
 	// drift remediation keeps the outputs, and a destroy leaves none.
 	Outputs *StackOutputs
+	// Hang makes a timed deployment that starts from now on run until it is cancelled or its stack is
+	// deleted: its timer is never armed. (A test may still end it with FinishDeployment or a step.)
+	Hang bool
 }
 
 func (b DeploymentBehaviour) clone() DeploymentBehaviour {
@@ -44,12 +47,18 @@ func (b DeploymentBehaviour) clone() DeploymentBehaviour {
 // maxBehaviourDuration bounds a deployment's duration: longer would be a typo, not a test.
 const maxBehaviourDuration = time.Hour
 
-func validateBehaviour(b DeploymentBehaviour) (DeploymentBehaviour, error) {
-	switch b.Outcome {
+// validateOutcome checks the outcome a deployment behaviour or a person's update asks for.
+func validateOutcome(outcome string) error {
+	switch outcome {
 	case "", OutcomeSucceeded, OutcomeFailed:
-	default:
-		return b, errorf(http.StatusBadRequest, "outcome %q is invalid: use %q or %q", b.Outcome, OutcomeSucceeded,
-			OutcomeFailed)
+		return nil
+	}
+	return errorf(http.StatusBadRequest, "outcome %q is invalid: use %q or %q", outcome, OutcomeSucceeded, OutcomeFailed)
+}
+
+func validateBehaviour(b DeploymentBehaviour) (DeploymentBehaviour, error) {
+	if err := validateOutcome(b.Outcome); err != nil {
+		return b, err
 	}
 	if b.Duration < 0 || b.Duration > maxBehaviourDuration {
 		return b, errorf(http.StatusBadRequest, "durationMs %d is invalid: use 0 (the mode's default) to %d",
@@ -95,9 +104,9 @@ func (s *store) DeploymentBehaviourOf(org, project, name string) (DeploymentBeha
 }
 
 // startDeployment creates a deployment of st with the given configuration. Synchronously (the default)
-// it runs to its end on the spot and queues the events it raises. Otherwise it waits, not-started, at
-// the end of the stack's queue, for a step (manual) or the scheduler (timed) to start it. Callers hold
-// s.mu.
+// it runs to its end on the spot and queues the events it raises. Otherwise, or while a person's update
+// of the stack runs, it waits, not-started, at the end of the stack's queue, for a step (manual), the
+// scheduler (timed) or the update's end (synchronous) to start it. Callers hold s.mu.
 func (c *cascade) startDeployment(st *stack, op string, cause Cause, config map[string]any) Deployment {
 	s := c.s
 	st.deployments++
@@ -106,9 +115,9 @@ func (c *cascade) startDeployment(st *stack, op string, cause Cause, config map[
 	s.deployments = append(s.deployments, Deployment{
 		ID: s.newID(), Org: st.org, Project: st.project, Stack: st.name, Operation: op,
 		Status: StatusNotStarted, Version: st.deployments, Created: now, Modified: now, Cause: cause,
-		configuration: config,
+		configuration: config, stackID: st.id,
 	})
-	if s.mode == DeploymentsSynchronous {
+	if s.mode == DeploymentsSynchronous && st.person == nil {
 		s.beginDeploymentLocked(st, i, now)
 		c.endDeployment(st, i)
 	} else {
@@ -121,27 +130,40 @@ func (c *cascade) startDeployment(st *stack, op string, cause Cause, config map[
 	return d
 }
 
-// beginDeploymentLocked makes the deployment at index i st's running one. Callers hold s.mu.
+// beginDeploymentLocked makes the deployment at index i st's running one. Its update starts: one that
+// changes the stack is the stack's latest update and current operation until it ends. Callers hold
+// s.mu.
 func (s *store) beginDeploymentLocked(st *stack, i int, now time.Time) {
 	s.order++
 	d := &s.deployments[i]
 	d.Status = StatusRunning
 	d.Started, d.Modified = now, now
 	d.StartOrder = s.order
+	if operationChangesStack[d.Operation] {
+		d.UpdateID = s.startUpdateLocked(st, updateKinds[d.Operation], now, true)
+	} else {
+		d.UpdateID = s.newUpdateID()
+	}
 	st.running = i
 }
 
-// endDeployment ends st's running deployment, the one at index i, as the stack's behaviour says. A
-// success of an operation that changes the stack writes a new stack version with the outputs the
-// behaviour gives; either way the deployment's two events join the queue. Callers hold s.mu.
+// endDeployment ends st's running deployment, the one at index i, as the stack's behaviour says.
+// Callers hold s.mu.
 func (c *cascade) endDeployment(st *stack, i int) {
-	s := c.s
-	now := s.now()
 	failed := st.behaviour.Outcome == OutcomeFailed
 	if st.behaviour.FailTimes > 0 {
 		st.behaviour.FailTimes--
 		failed = true
 	}
+	c.concludeDeployment(st, i, failed)
+}
+
+// concludeDeployment ends st's running deployment, the one at index i, failed or succeeded. A success of
+// an operation that changes the stack writes a new stack version with the outputs the behaviour gives;
+// either way the deployment's two events join the queue. Callers hold s.mu.
+func (c *cascade) concludeDeployment(st *stack, i int, failed bool) {
+	s := c.s
+	now := s.now()
 	d := &s.deployments[i]
 	if failed {
 		d.Status = StatusFailed
@@ -163,6 +185,7 @@ func (c *cascade) endDeployment(st *stack, i int) {
 	d.Modified, d.Finished = now, now
 	d.EndOrder = s.order
 	st.running = -1
+	endUpdateLocked(st)
 	s.stopTimerLocked(i)
 	c.queue = append(c.queue, deploymentEvents(st, *d)...)
 }

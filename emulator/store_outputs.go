@@ -69,11 +69,11 @@ func normalizeOutputs(o *StackOutputs) (*StackOutputs, error) {
 	return out, nil
 }
 
-// writeVersionLocked records an update of st: a new version whose outputs are next, or the previous
-// version's when next is nil. Callers hold s.mu and pass next through normalizeOutputs.
+// writeVersionLocked records the end of a successful update of st: a new version whose outputs are
+// next, or the previous version's when next is nil. (The update's start moved lastUpdate.) Callers
+// hold s.mu and pass next through normalizeOutputs.
 func (s *store) writeVersionLocked(st *stack, now time.Time, next *StackOutputs) {
 	st.version++
-	st.lastUpdate = now
 	snap := snapshot{version: st.version, time: now, outputs: map[string]storedOutput{}}
 	switch {
 	case next != nil:

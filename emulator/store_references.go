@@ -140,3 +140,19 @@ func (s *store) forgetReferencesLocked(gone *stack) {
 		}
 	}
 }
+
+// replaceReadsLocked makes reads ("project/stack" of st's organization) st's upstream references, at
+// the versions both stacks have now, as a successful update of its program records them. A stack that
+// is gone by now, st itself or a repeat is left out. Callers hold s.mu.
+func (s *store) replaceReadsLocked(st *stack, reads []string) {
+	st.reads = nil
+	for _, r := range reads {
+		project, name, _ := strings.Cut(r, "/")
+		up := s.stacks[resourceKey(st.org, project, name)]
+		if up == nil || up == st || st.readIndex(up.project, up.name) >= 0 {
+			continue
+		}
+		st.reads = append(st.reads, stackRead{project: up.project, name: up.name, version: up.version,
+			readerVersion: st.version})
+	}
+}

@@ -21,14 +21,19 @@ type stack struct {
 	// deployments counts the stack's deployments, which are numbered per stack.
 	deployments int
 	created     time.Time
-	// lastUpdate is when the stack last changed: FireUpdate, or a deployment whose operation changes it.
-	// Zero until then.
-	lastUpdate time.Time
+	// lastUpdate is when the stack's latest update started (the service's lastUpdate is a start time:
+	// an update's end does not move it); activeUpdate is that update's id. Both are zero until the
+	// first update. operation is the update running now, nil when none (store_updates.go).
+	lastUpdate   time.Time
+	activeUpdate string
+	operation    *StackOperation
 	// running is the index in store.deployments of the deployment running now, -1 for none; waiting
 	// holds the indexes of its not-started deployments, oldest first. Only manual and timed deployments
 	// ever leave either set between two store calls.
 	running int
 	waiting []int
+	// person is the person's update running now, nil when none: the stack's deployments wait for it.
+	person *personUpdate
 	// snapshots are the stack's outputs at each version, version 1 first (store_outputs.go).
 	snapshots []snapshot
 	// behaviour is how its deployments run and end (store_lifecycle.go).
@@ -48,6 +53,10 @@ func (st *stack) clone() stack {
 	// Snapshots are never changed once written, so a copy may share them.
 	out.snapshots = slices.Clone(st.snapshots)
 	out.behaviour = st.behaviour.clone()
+	if st.operation != nil {
+		op := *st.operation
+		out.operation = &op
+	}
 	return out
 }
 
@@ -158,6 +167,7 @@ func (s *store) DeleteStack(org, project, name string) error {
 	delete(s.stacks, resourceKey(st.org, st.project, st.name))
 	delete(s.hooks, st.subject().Path())
 	s.abandonDeploymentsLocked(st)
+	s.abandonUpdateLocked(st)
 	s.forgetReferencesLocked(st)
 	c := s.newCascade()
 	c.queue = append(c.queue, stackLifecycleEvent("stack_deleted", "deleted", st))

@@ -23,10 +23,15 @@ const (
 )
 
 // DeploymentMode is how deployments run (see the constants above); Duration is the default duration of a
-// timed deployment, which a stack's DeploymentBehaviour may override.
+// timed deployment, which a stack's DeploymentBehaviour may override. Concurrency caps the deployments
+// that run at once in one organization, as the service's plans do (Free 1, Team 5, Enterprise 25...):
+// beyond it they wait not-started, and start in the order they were created across the organization. 0
+// (the default) sets no cap. It binds in manual and timed modes; synchronous deployments run one at a
+// time anyway.
 type DeploymentMode struct {
-	Mode     string
-	Duration time.Duration
+	Mode        string
+	Duration    time.Duration
+	Concurrency int
 }
 
 // timerEntry is the timer that will end a running timed deployment. gen tells a timer that fires
@@ -51,6 +56,11 @@ func (s *store) SetDeploymentMode(m DeploymentMode) (CascadeResult, error) {
 		return CascadeResult{}, errorf(http.StatusBadRequest, "durationMs %d is invalid: use 0 to %d",
 			m.Duration.Milliseconds(), maxBehaviourDuration.Milliseconds())
 	}
+	if m.Concurrency < 0 {
+		return CascadeResult{}, errorf(http.StatusBadRequest,
+			"concurrency %d is invalid: use 0 (no cap) or the number of deployments an organization may run at once",
+			m.Concurrency)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.setModeLocked(m), nil
@@ -59,7 +69,7 @@ func (s *store) SetDeploymentMode(m DeploymentMode) (CascadeResult, error) {
 func (s *store) setModeLocked(m DeploymentMode) CascadeResult {
 	res := CascadeResult{Deployments: []Deployment{}, FailedDeliveries: []Delivery{}}
 	s.stopAllTimersLocked()
-	s.defaultDuration = m.Duration
+	s.defaultDuration, s.concurrency = m.Duration, m.Concurrency
 	switch m.Mode {
 	case DeploymentsSynchronous:
 		if s.mode != DeploymentsSynchronous {
@@ -68,11 +78,15 @@ func (s *store) setModeLocked(m DeploymentMode) CascadeResult {
 			res = s.runDeploymentsLocked()
 			now := s.now()
 			for _, st := range s.stacks {
+				if st.person != nil {
+					continue // they run when the update ends
+				}
 				for _, i := range st.waiting {
 					s.endLocked(i, StatusSkipped, now)
 				}
 				if st.running >= 0 {
 					s.endLocked(st.running, StatusSkipped, now)
+					endUpdateLocked(st)
 				}
 				st.waiting, st.running = nil, -1
 			}
@@ -95,7 +109,7 @@ func (s *store) setModeLocked(m DeploymentMode) CascadeResult {
 func (s *store) Mode() DeploymentMode {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return DeploymentMode{Mode: s.mode, Duration: s.defaultDuration}
+	return DeploymentMode{Mode: s.mode, Duration: s.defaultDuration, Concurrency: s.concurrency}
 }
 
 // scheduleTimedLocked starts, with timed deployments, the oldest waiting deployment of every stack
@@ -112,6 +126,9 @@ func (s *store) armTimerLocked(st *stack, i int) {
 		return
 	}
 	s.stopTimerLocked(i)
+	if st.behaviour.Hang {
+		return
+	}
 	d := st.behaviour.Duration
 	if d == 0 {
 		d = s.defaultDuration
@@ -150,21 +167,24 @@ func (s *store) timerFired(i int, gen uint64) {
 	c.run()
 }
 
-// close stops every clock; timed deployments running now stay running. Nothing is armed afterwards.
+// close stops every clock; timed deployments and person's updates running now stay running. Nothing is
+// armed afterwards.
 func (s *store) close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
 	s.stopAllTimersLocked()
+	s.stopUpdateTimersLocked()
 }
 
-// Idle reports whether no deployment runs or waits and no delivery is on its way. Deliveries are
-// handed to the outbox under s.mu, so the answer is consistent across the two.
+// Idle reports whether no deployment or person's update runs, no deployment waits and no delivery is
+// on its way. Deliveries are handed to the outbox under s.mu, so the answer is consistent across the
+// two.
 func (s *store) Idle() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, st := range s.stacks {
-		if st.running >= 0 || len(st.waiting) > 0 {
+		if st.running >= 0 || len(st.waiting) > 0 || st.person != nil {
 			return false
 		}
 	}

@@ -260,7 +260,7 @@ func (s *store) PingWebhook(sc Scope, name string) (Delivery, *sendJob, error) {
 	if err != nil {
 		return Delivery{}, nil, err
 	}
-	d, job := s.recordOutgoingLocked(h, event{name: eventPing, subject: h.scope, payload: pingPayload(s.now())}, "")
+	d, job := s.recordOutgoingLocked(h, event{name: eventPing, subject: h.scope, payload: pingPayload(s.now())}, "", false)
 	return d, job, nil
 }
 
@@ -298,7 +298,7 @@ func (s *store) Redeliver(sc Scope, name, deliveryID string) (Delivery, *sendJob
 	orig := s.deliveries[i].Delivery
 	ev := event{name: orig.Event, subject: h.scope, payload: []byte(orig.Payload)}
 	if h.format != FormatPulumiDeployments {
-		d, job := s.recordOutgoingLocked(h, ev, orig.ID)
+		d, job := s.recordOutgoingLocked(h, ev, orig.ID, false)
 		return d, job, nil
 	}
 	c := s.newCascade()

@@ -90,6 +90,9 @@ type Delivery struct {
 	// Pending is set while a delivery sent over HTTP waits for its answer; the response fields are
 	// empty until then (delivery_http.go).
 	Pending bool `json:"pending,omitempty"`
+	// Fault says what delivery faults did to it: "lost", or some of "reordered", "delayed 200ms" and
+	// "sent twice" (delivery_faults.go). Empty for a delivery sent as it came.
+	Fault string `json:"fault,omitempty"`
 }
 
 // Failed reports whether the delivery got an answer that is not 2xx, or none at all.
@@ -129,15 +132,23 @@ type Deployment struct {
 	// StackVersion is the stack's version when the deployment succeeded: the version its update wrote,
 	// for an operation that changes the stack. Zero until then.
 	StackVersion int `json:"stackVersion,omitempty"`
+	// UpdateID is the id of the update the deployment ran, set when it starts (store_updates.go).
+	UpdateID string `json:"updateId,omitempty"`
 	// StartOrder and EndOrder number the moments deployments start and end, across the whole emulator,
 	// from 1: a test can order two deployments by them when the clock is fixed or too coarse to.
 	// Zero until the deployment starts or ends.
 	StartOrder int64 `json:"startOrder,omitempty"`
 	EndOrder   int64 `json:"endOrder,omitempty"`
+	// Cancelled is set on a deployment that was cancelled (its status is failed: the service's statuses
+	// have no cancelled).
+	Cancelled bool `json:"cancelled,omitempty"`
 
 	// configuration is the deployment's settings: the stack's at creation (inheritSettings) merged with
 	// the request's own. It is never changed after creation, so copies may share it.
 	configuration map[string]any
+	// stackID is the id of the stack it belongs to: a stack deleted and created again under the same
+	// name is another stack, which does not list the deployments of the first.
+	stackID string
 }
 
 // Cause says what started a deployment: an API call, or a pulumi_deployments webhook reacting to an event.

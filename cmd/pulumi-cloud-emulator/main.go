@@ -43,6 +43,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	latency := fs.Duration("latency", 0, "latency to add to every /api request, e.g. 20ms")
 	deploymentDuration := fs.Duration("deployment-duration", 0,
 		"run deployments on their own, one at a time per stack, each taking this long, e.g. 2s (default: at once)")
+	concurrency := fs.Int("deployment-concurrency", 0,
+		"at most this many deployments run at once per organization, the rest wait (default: no cap)")
 	defaultOrg := fs.String("default-org", "", "the token's default organization (default: the first --stacks entry's)")
 	quiet := fs.Bool("quiet", false, "do not log requests to stderr")
 	showVersion := fs.Bool("version", false, "print the version and exit")
@@ -70,11 +72,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return fmt.Errorf("--deployment-duration %s is negative: give a duration such as 2s, or 0 for deployments "+
 			"that end at once", *deploymentDuration)
 	}
+	if *concurrency < 0 {
+		return fmt.Errorf("--deployment-concurrency %d is negative: give the number of deployments an organization "+
+			"may run at once, or 0 for no cap", *concurrency)
+	}
 
 	if *defaultOrg == "" && len(seed.Stacks) > 0 {
 		*defaultOrg = seed.Stacks[0].Org
 	}
-	opts := emulator.Options{Token: *token, DefaultOrganization: *defaultOrg, DeploymentDuration: *deploymentDuration}
+	opts := emulator.Options{Token: *token, DefaultOrganization: *defaultOrg, DeploymentDuration: *deploymentDuration,
+		DeploymentConcurrency: *concurrency}
 	if !*quiet {
 		opts.OnRequest = func(rec emulator.RequestRecord) {
 			_, _ = fmt.Fprintf(stderr, "%s %s %d %s\n", rec.Method, rec.Path, rec.Status, rec.Duration.Round(time.Microsecond))

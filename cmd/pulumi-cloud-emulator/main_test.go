@@ -89,6 +89,8 @@ func TestRunRefusals(t *testing.T) {
 		{"unknown flag", []string{"--nope"}, "nope"},
 		{"negative duration", []string{"--token", "t", "--deployment-duration", "-1s"}, "--deployment-duration -1s is negative"},
 		{"bad duration", []string{"--token", "t", "--deployment-duration", "soon"}, "deployment-duration"},
+		{"negative concurrency", []string{"--token", "t", "--deployment-concurrency", "-2"},
+			"--deployment-concurrency -2 is negative: give the number of deployments an organization may run at once, or 0 for no cap"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -102,12 +104,11 @@ func TestRunRefusals(t *testing.T) {
 	}
 }
 
-// --deployment-duration makes deployments timed: one created through the API is answered not-started
-// and then runs on its own.
+// --deployment-duration makes deployments timed, and --deployment-concurrency caps them.
 func TestRunDeploymentDuration(t *testing.T) {
 	t.Parallel()
 	base, _, stop := startRun(t, []string{"--addr", "127.0.0.1:0", "--token", "t", "--quiet", "--stacks", "acme/app/a",
-		"--deployment-duration", "1h"}, noEnv)
+		"--deployment-duration", "1h", "--deployment-concurrency", "5"}, noEnv)
 
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, base+"/_emulator/deployments/mode", nil)
 	require.NoError(t, err)
@@ -115,7 +116,7 @@ func TestRunDeploymentDuration(t *testing.T) {
 	require.NoError(t, err)
 	body, _ := io.ReadAll(res.Body)
 	_ = res.Body.Close()
-	assert.JSONEq(t, `{"mode":"timed","durationMs":3600000}`, string(body))
+	assert.JSONEq(t, `{"mode":"timed","durationMs":3600000,"concurrency":5}`, string(body))
 
 	require.NoError(t, stop())
 }

@@ -162,7 +162,9 @@
       manual: "Manual deployments: they wait until a test steps them.",
       timed: `Timed deployments: each runs on its own for ${mode && mode.durationMs} ms unless its stack says otherwise, one at a time per stack.`,
     }[mode && mode.mode];
-    $("deployments-mode").textContent = text || "";
+    const cap = mode && mode.mode !== "synchronous" && mode.concurrency > 0
+      ? ` At most ${mode.concurrency} run at once per organization.` : "";
+    $("deployments-mode").textContent = text ? text + cap : "";
   }
 
   function renderFailed(list, total) {
