@@ -45,6 +45,7 @@ type fakeStack struct {
 	lastUpdate         int64
 	reads              []string // project/stack in the same organization
 	hooks              []cloud.Webhook
+	updating           bool // an update runs: GET stack shows it as its current operation
 }
 
 var _ Client = (*fakeClient)(nil)
@@ -78,6 +79,24 @@ func (f *fakeClient) read(reader, upstream string) {
 	st := f.stacks[reader]
 	st.reads = append(st.reads, upstream)
 	st.lastUpdate = f.now.Unix()
+}
+
+// startUpdate starts an update of stack (org/project/stack) that runs until endUpdate:
+// lastUpdate moves now, at its start, as the service's does.
+func (f *fakeClient) startUpdate(stack string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st := f.stacks[stack]
+	st.lastUpdate, st.updating = f.now.Unix(), true
+}
+
+// endUpdate ends stack's running update, which records that its program reads reads,
+// leaving lastUpdate at the update's start.
+func (f *fakeClient) endUpdate(stack string, reads ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st := f.stacks[stack]
+	st.reads, st.updating = reads, false
 }
 
 func (f *fakeClient) unread(reader, upstream string) {
@@ -242,7 +261,11 @@ func (f *fakeClient) GetStack(_ context.Context, org, project, stack string) (cl
 	if err != nil {
 		return cloud.Stack{}, err
 	}
-	return cloud.Stack{OrgName: st.org, ProjectName: st.project, StackName: st.name}, nil
+	s := cloud.Stack{OrgName: st.org, ProjectName: st.project, StackName: st.name}
+	if st.updating {
+		s.CurrentOperation = &cloud.StackOperation{Kind: "update", Started: st.lastUpdate}
+	}
+	return s, nil
 }
 
 func (f *fakeClient) GetDeploymentSettings(_ context.Context, org, project, stack string) (map[string]any, error) {
