@@ -215,7 +215,8 @@ func (e *edgeEngine) apply(ctx context.Context, c edgeChange, dryRun bool) ([]st
 	for i, x := range ops.add {
 		if failures[i] == nil && states[i] != addInPlace {
 			want := desiredEdgeWebhook(x.ref, c.owner, c.formOf(x.ref))
-			news = append(news, newEdge{x: x, name: want.Name, final: want, held: states[i] == addHeld})
+			pending := states[i] == addPending
+			news = append(news, newEdge{x: x, name: want.Name, final: want, written: pending, taken: pending})
 			at = append(at, i)
 		}
 	}

@@ -10,23 +10,24 @@ package provider
 //   - an edge in place (not pending) stays: it was checked before this one was written;
 //   - of pending edges in one conflict, those of the owner whose URN sorts first stay.
 //
-// So a pending edge loses when it loops or doubles with edges in place and pending edges
-// of owners sorting first; it waits while it conflicts only with pending edges of owners
-// sorting after it, whose writers are about to undo them (or, if their read came before
-// this write, to put them in place, and then this one loses); otherwise it is put in place
-// (active, its final display name). A writer keeps all its new edges or none, so that of
-// programs writing at once at least one succeeds: the one whose owner sorts first among
-// those still pending, unless an edge in place beats it, and then that edge's writer won.
+// So a new edge that loops or doubles with edges in place loses, and its writer fails,
+// naming them. One that conflicts with another owner's pending edge sorting first yields:
+// its writer takes its new edges back and waits for that edge's verdict, then judges again
+// (it loses if that edge is in place by then, and is written again if it went). One that
+// conflicts only with pending edges of owners sorting after it waits for their writers to
+// yield (or, if their read came before this write, to put them in place, and then this one
+// loses). Otherwise the writer puts its new edges in place (active, final display name). A
+// writer keeps all its new edges or none, so that of programs writing at once at least one
+// succeeds; and a loser names only edges in place as those that stay.
 //
-// Why it holds: of two edges in place that conflict, take the one whose writer's last read
-// started later; the other was written before that read began, so the read saw both and
-// its writer lost or waited. Why it ends: the pending writer whose owner sorts last never
-// waits. A writer interrupted mid-way leaves pending edges that deliver nothing; the next
-// run of that program finishes them, and meanwhile another writer waits raceBudget for
-// them at most.
+// Why no conflict is left in place: of two conflicting edges in place, take the one whose
+// writer's last read started later; the other was written before that read began, so the
+// read saw both and its writer did not put its edge in place. Why it ends: the pending
+// writer whose owner sorts last never waits, and one that yields only waits for a verdict.
+// A writer interrupted mid-way leaves pending edges that deliver nothing; the next run of
+// that program finishes them, and meanwhile another writer waits raceBudget at most.
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -62,13 +63,15 @@ const (
 	raceBudget    = 2 * time.Minute
 )
 
-// newEdge is one of a writer's new edges: written pending under name (or held, while
-// another owner's pending webhook has its name), and put in place as final.
+// newEdge is one of a writer's new edges: written pending under name (or not, while it
+// yields or while another writer's pending webhook holds its name), put in place as final.
 type newEdge struct {
-	x     stackEdge
-	name  string
-	final cloud.Webhook
-	held  bool
+	x       stackEdge
+	name    string
+	final   cloud.Webhook
+	written bool
+	// taken is whether it was ever written: a loss then undid it.
+	taken bool
 }
 
 // freshGraph is the webhooks of stacks as read now, each stack once, bypassing the run's
@@ -138,17 +141,15 @@ func (g *freshGraph) read(ctx context.Context, client Client, refs []string) err
 	return nil
 }
 
-// graphFor is the graph owner judges its edges against: the edges in place, and the
-// pending edges of owners sorting no later than owner (nil: every pending edge).
-func (g *freshGraph) graphFor(owner *string) map[string][]string {
+// graphOf is the graph of the edges in place and the pending edges keep says to count.
+func (g *freshGraph) graphOf(keep func(pending cloud.Webhook) bool) map[string][]string {
 	out := map[string][]string{}
 	for ref, hooks := range g.hooks {
 		for _, h := range hooks {
 			to := deployTarget(h)
-			if !counts(h) || isPending(h) && owner != nil && ownerOf(h) > *owner || slices.Contains(out[ref], to) {
-				continue
+			if counts(h) && (!isPending(h) || keep(h)) && !slices.Contains(out[ref], to) {
+				out[ref] = append(out[ref], to)
 			}
-			out[ref] = append(out[ref], to)
 		}
 	}
 	return out
@@ -178,82 +179,71 @@ func describeHook(h cloud.Webhook) string {
 // verdict is what the rule says of one new edge in a fresh graph.
 type verdict struct {
 	kind verdictKind
-	// For a loss: what the edge does wrong, and the edges that stay instead and why. For
-	// a wait: the pending webhooks waited for.
+	// What the edge does wrong, the edges that stay instead and why (for a loss); the
+	// pending webhooks a yield or a wait is for.
 	problem, stays, because string
 }
 
 type verdictKind int
 
 const (
-	keep verdictKind = iota
-	wait
-	lose
+	keep  verdictKind = iota
+	wait              // for pending edges of owners sorting after this one
+	yield             // to pending edges of owners sorting first: take it back, and judge again once they are decided
+	lose              // to edges in place
 )
 
-// inPlaceFirst and sortsFirst say why an edge stays, as a loser's message puts it.
-const inPlaceFirst = "it was in place, and checked, before this edge was written"
+// inPlaceFirst says why an edge in place stays, as a loser's message puts it.
+const inPlaceFirst = "it is in place: its writer checked it first"
 
-func sortsFirst(winner, loser string) string {
-	return fmt.Sprintf("of edges written at once, those of the owner whose URN sorts first stay, and %s sorts "+
-		"before %s", cmp.Or(winner, `""`), loser)
-}
-
-// judge applies the rule to owner's new edge n in g. A loss outweighs a wait.
+// judge applies the rule to owner's new edge n in g, written or not. The strongest
+// verdict wins: lose, then yield, then wait.
 func judge(g *freshGraph, owner string, n newEdge) verdict {
 	from, to := n.x.source.ref(), n.x.ref
-	if n.held {
-		i := slices.IndexFunc(g.hooks[from], func(h cloud.Webhook) bool { return h.Name == n.name })
-		if i < 0 {
-			return verdict{kind: keep} // its holder undid it: the name is free
+	var worst verdict
+	consider := func(v verdict) {
+		if v.kind > worst.kind {
+			worst = v
 		}
-		return judgeAgainst(g.hooks[from][i], owner, describeHook(g.hooks[from][i])+" has its name: another "+
-			"resource wrote the same edge first")
 	}
-	var waitFor verdict
 	for _, h := range g.hooks[from] {
-		if h.Name == n.name || deployTarget(h) != to || !(isEdge(h) || isWebhookResourceName(h.Name)) ||
-			!(firesOnUpdate(h) || isPending(h)) {
-			continue
-		}
-		switch v := judgeAgainst(h, owner, fmt.Sprintf("%s makes the same edge, so %s would deploy twice after "+
-			"each update of %s", describeHook(h), to, from)); v.kind {
-		case lose:
-			return v
-		case wait:
-			waitFor = v
+		switch {
+		case h.Name == n.name:
+			if ownerOf(h) != owner {
+				consider(judgeAgainst(h, owner, describeHook(h)+" has its name: another resource wrote the same "+
+					"edge first"))
+			}
+		case deployTarget(h) == to && (isEdge(h) || isWebhookResourceName(h.Name)) && (firesOnUpdate(h) || isPending(h)):
+			consider(judgeAgainst(h, owner, fmt.Sprintf("%s makes the same edge, so %s would deploy twice after "+
+				"each update of %s", describeHook(h), to, from)))
 		}
 	}
-	if loop := pathBetween(g.graphFor(&owner), []string{to}, from); loop != nil {
-		loop = append([]string{from}, loop...)
-		var others, pending []string
+	mine := func(h cloud.Webhook) bool { return ownerOf(h) == owner }
+	sortingFirst := func(h cloud.Webhook) bool { return ownerOf(h) <= owner }
+	everyone := func(cloud.Webhook) bool { return true }
+	switch {
+	case worst.kind == lose:
+	case pathBetween(g.graphOf(mine), []string{to}, from) != nil:
+		loop := append([]string{from}, pathBetween(g.graphOf(mine), []string{to}, from)...)
+		var others []string
 		for k := 1; k+1 < len(loop); k++ {
 			others = append(others, g.describeEdge(loop[k], loop[k+1]))
-			for _, h := range g.hooks[loop[k]] {
-				if deployTarget(h) == loop[k+1] && isPending(h) && ownerOf(h) != owner {
-					pending = append(pending, ownerOf(h))
-				}
-			}
 		}
-		because := inPlaceFirst
-		if len(pending) > 0 {
-			because = sortsFirst(slices.Min(pending), owner)
-		}
-		return verdict{kind: lose, problem: "it closes the deployment cycle " + arrowPath(loop),
-			stays: strings.Join(others, " and "), because: because}
+		consider(verdict{kind: lose, problem: "it closes the deployment cycle " + arrowPath(loop),
+			stays: strings.Join(others, " and "), because: inPlaceFirst})
+	case pathBetween(g.graphOf(sortingFirst), []string{to}, from) != nil:
+		consider(verdict{kind: yield, stays: "pending edges of owners sorting before " + owner +
+			" that close a cycle with it"})
+	case pathBetween(g.graphOf(everyone), []string{to}, from) != nil:
+		consider(verdict{kind: wait, stays: "pending edges of owners sorting after " + owner +
+			" that close a cycle with it"})
 	}
-	if waitFor.kind == wait {
-		return waitFor
-	}
-	if pathBetween(g.graphFor(nil), []string{to}, from) != nil {
-		return verdict{kind: wait, stays: "pending edges of owners sorting after " + owner + " that close a cycle " +
-			"with it"}
-	}
-	return verdict{kind: keep}
+	return worst
 }
 
 // judgeAgainst judges owner's new edge against h, an edge it conflicts with (problem says
-// how): h stays if it is in place or pending for an owner sorting first, else it goes.
+// how): an edge in place stays, a pending one of an owner sorting first is waited for, one
+// of an owner sorting after is waited out.
 func judgeAgainst(h cloud.Webhook, owner, problem string) verdict {
 	other := ownerOf(h)
 	switch {
@@ -262,16 +252,17 @@ func judgeAgainst(h cloud.Webhook, owner, problem string) verdict {
 	case other == owner:
 		return verdict{kind: keep}
 	case other < owner:
-		return verdict{kind: lose, problem: problem, stays: "that webhook", because: sortsFirst(other, owner)}
+		return verdict{kind: yield, stays: describeHook(h)}
 	default:
 		return verdict{kind: wait, stays: describeHook(h)}
 	}
 }
 
 // race judges owner's new edges against the graph read afresh, again and again while one
-// of them waits, and then puts them all in place, or undoes them all when one loses. It
-// returns each edge's failure (nil when it is in place). A read that fails undoes them:
-// an edge that could not be judged must not stay pending, where others would wait for it.
+// of them waits or yields, and then puts them all in place, or undoes them all when one
+// loses. It returns each edge's failure (nil when it is in place). A read that fails
+// undoes them: an edge that could not be judged must not stay pending, where others would
+// wait for it.
 func (e *edgeEngine) race(
 	ctx context.Context, client Client, owner edgeOwner, news []newEdge, field func(stackKey) string,
 ) []error {
@@ -290,39 +281,44 @@ func (e *edgeEngine) race(
 			return undo(-1, fmt.Sprintf("reading the graph back to check it failed: %v", err))
 		}
 		verdicts := make([]verdict, len(news))
-		waiting, freed := -1, false
+		blocked := -1
 		for i, n := range news {
-			verdicts[i] = judge(fresh, owner.urn, n)
-			switch {
-			case verdicts[i].kind == lose:
+			switch verdicts[i] = judge(fresh, owner.urn, n); verdicts[i].kind {
+			case lose:
 				return undo(i, lossMessage(verdicts[i]))
-			case verdicts[i].kind == wait:
-				waiting = i
-			case n.held:
-				freed = true
+			case yield:
+				blocked = i
+			case wait:
+				if blocked < 0 || verdicts[blocked].kind != yield {
+					blocked = i
+				}
 			}
 		}
-		switch {
-		case waiting < 0 && !freed:
-			return e.commitAll(ctx, client, news, field)
-		case waiting < 0:
-			// A name another writer held is free again: write the edge pending under it, and
-			// judge it with a fresh read.
-			for i, n := range news {
-				if !n.held {
-					continue
+		if blocked < 0 || verdicts[blocked].kind == wait {
+			// Nothing to yield to: write what is not written, then judge again; or, all
+			// written and none waiting, put them in place.
+			wrote := false
+			for i := range news {
+				if !news[i].written && verdicts[i].kind != yield {
+					if err := e.writePending(ctx, client, owner, &news[i]); err != nil {
+						return undo(i, fmt.Sprintf("writing it failed: %v", err))
+					}
+					wrote = true
 				}
-				_, live, err := client.CreateWebhookOnce(ctx, n.x.source.scope(), asPending(n.final, n.x.ref, owner.urn))
-				if err != nil {
-					return undo(i, fmt.Sprintf("writing it failed: %v", err))
-				}
-				news[i].held = ownerOf(live) != owner.urn // taken again meanwhile: judged again
 			}
-			continue
-		case time.Now().Add(poll).After(deadline):
-			return undo(waiting, fmt.Sprintf("after %s it still conflicts with %s, whose writer has not settled it: "+
-				"a `pulumi up` interrupted while writing leaves its new edges pending (inactive); run that program "+
-				"again, which settles them, or delete them", raceBudget, verdicts[waiting].stays))
+			if wrote {
+				continue
+			}
+			if blocked < 0 {
+				return e.commitAll(ctx, client, news, field)
+			}
+		} else {
+			e.takeBack(ctx, client, news)
+		}
+		if time.Now().Add(poll).After(deadline) {
+			return undo(blocked, fmt.Sprintf("after %s it still conflicts with %s, whose writer has not settled "+
+				"it: a `pulumi up` interrupted while writing leaves its new edges pending (inactive); run that "+
+				"program again, which settles them, or delete them", raceBudget, verdicts[blocked].stays))
 		}
 		select {
 		case <-ctx.Done():
@@ -331,6 +327,34 @@ func (e *edgeEngine) race(
 		}
 		poll = min(2*poll, raceMaxPoll)
 	}
+}
+
+// writePending writes n pending. Under a name another writer's webhook took meanwhile it
+// stays unwritten, and is judged against that webhook next.
+func (e *edgeEngine) writePending(ctx context.Context, client Client, owner edgeOwner, n *newEdge) error {
+	_, live, err := client.CreateWebhookOnce(ctx, n.x.source.scope(), asPending(n.final, n.x.ref, owner.urn))
+	if err != nil {
+		return err
+	}
+	n.written = ownerOf(live) == owner.urn
+	n.taken = n.taken || n.written
+	return nil
+}
+
+// takeBack deletes owner's written new edges while it yields, so that the edges it yields
+// to can be put in place; they are written again if those go. A delete that fails leaves
+// the edge written, and the next judgement sees it still there.
+func (e *edgeEngine) takeBack(ctx context.Context, client Client, news []newEdge) {
+	forEach(len(news), func(i int) {
+		n := &news[i]
+		if !n.written {
+			return
+		}
+		err := client.DeleteWebhook(ctx, n.x.source.scope(), n.name)
+		if err == nil || errors.Is(err, cloud.ErrNotFound) {
+			n.written = false
+		}
+	})
 }
 
 // lossMessage says why an edge lost, which edges stay, and what to do.
@@ -366,13 +390,13 @@ func (e *edgeEngine) undoAll(
 	failures := make([]error, len(news))
 	forEach(len(news), func(i int) {
 		n := news[i]
-		why := &undoneEdge{x: n.x, field: field(n.x.source), written: !n.held, reason: reason}
+		why := &undoneEdge{x: n.x, field: field(n.x.source), written: n.written || n.taken, reason: reason}
 		if lost >= 0 && i != lost {
 			why.reason = fmt.Sprintf("it goes with the rest of this resource's new edges, after %s → %s lost: of "+
 				"programs writing edges at once each keeps all its new edges or none, so that one of them always "+
 				"succeeds; run again to add them", news[lost].x.source.ref(), news[lost].x.ref)
 		}
-		if n.held {
+		if !n.written {
 			failures[i] = why
 			return
 		}

@@ -56,7 +56,7 @@ func TestRaceAgainstAnEdgeInPlace(t *testing.T) {
 		require.Error(t, err)
 		assert.Contains(t, failureText(resp, err), `edges["p/m"]: the edge p/m → p/n was written and undone: it `+
 			`closes the deployment cycle p/m → p/n → p/m; p/n → p/m by webhook `+edge.Name("p/m")+` (owner: `+
-			otherProgram+`) stays, because it was in place, and checked, before this edge was written. Remove one `+
+			otherProgram+`) stays, because it is in place: its writer checked it first. Remove one `+
 			`edge of the cycle from the programs that declare it`)
 		assert.Equal(t, []string{"p/n → p/m"}, f.edges(), "no loop: only the other program's half")
 	})
@@ -72,8 +72,8 @@ func TestRaceAgainstAnEdgeInPlace(t *testing.T) {
 		require.Error(t, err)
 		assert.Contains(t, failureText(resp, err), `edges["p/a"]: the edge p/a → p/b was written and undone: `+
 			`webhook autodeploy-wh-0badf00d (a Webhook resource, display name "deploy b") makes the same edge, so `+
-			`p/b would deploy twice after each update of p/a; that webhook stays, because it was in place, and `+
-			`checked, before this edge was written. Declare each edge in one program only`)
+			`p/b would deploy twice after each update of p/a; that webhook stays, because it is in place: its writer `+
+			`checked it first. Declare each edge in one program only`)
 		assert.Equal(t, []string{"p/a → p/b"}, f.edges(), "exactly one edge: the Webhook resource's")
 	})
 	t.Run("Webhook resource meets a graph", func(t *testing.T) {
@@ -91,74 +91,85 @@ func TestRaceAgainstAnEdgeInPlace(t *testing.T) {
 }
 
 // TestRaceBetweenPendingEdges: both programs' edges are pending when this one reads back.
-// The rule keeps the edges of the owner whose URN sorts first: against one sorting first,
-// this one loses at once; against one sorting after, it waits, and then keeps its edge if
-// the other undoes its own, or loses if the other put its own in place (its read came
-// before this write).
+// The rule keeps the edges of the owner whose URN sorts first. Against one sorting first,
+// this one takes its edge back and waits for the other's verdict: it loses, naming the
+// other's edge, once that is in place, and writes its own again if the other's went.
+// Against one sorting after, it waits, and keeps its edge once the other took its own back,
+// or loses if the other put its own in place (its read came before this write).
 func TestRaceBetweenPendingEdges(t *testing.T) {
 	t.Parallel()
-	loopOf := func(owner string) func(f *fakeClient) {
-		return func(f *fakeClient) { f.addHookLocked("org/p/n", pendingEdge("p/m", owner)) }
-	}
-	t.Run("the other sorts first", func(t *testing.T) {
-		t.Parallel()
+	// race creates m → n while another program's n → m is pending, and then, at each
+	// listing of n, lets the other do what then says with its edge (once, while it is pending).
+	race := func(t *testing.T, other string, then func(f *fakeClient) bool) (*fakeClient, string) {
 		f := newFakeClient()
 		f.addStacks("org", "p", "m", "n")
-		f.afterCreate = loopOf(otherProgram)
-		resp, err := engineCreate(fakeServer(t, f), graphURN("g"), raceGraph(map[string][]string{"p/m": {"p/n"}}))
-		require.Error(t, err)
-		assert.Contains(t, failureText(resp, err), `p/n → p/m by webhook `+edge.Name("p/m")+` (owner: `+
-			otherProgram+`, pending) stays, because of edges written at once, those of the owner whose URN sorts `+
-			`first stay, and `+otherProgram+` sorts before `+string(graphURN("g")))
-		assert.Equal(t, []string{"p/n → p/m"}, f.edges())
-	})
-	t.Run("the other sorts after and undoes its edge", func(t *testing.T) {
-		t.Parallel()
-		f := newFakeClient()
-		f.addStacks("org", "p", "m", "n")
-		f.afterCreate = loopOf(laterProgram)
+		f.afterCreate = func(f *fakeClient) { f.addHookLocked("org/p/n", pendingEdge("p/m", other)) }
 		f.afterList = func(f *fakeClient, stack string) {
-			if stack == "org/p/n" && len(f.stacks[stack].hooks) > 0 { // the other read back too, and lost
-				f.setHookLocked(stack, edge.Name("p/m"), cloud.Webhook{}, false)
+			if hooks := f.stacks[stack].hooks; stack == "org/p/n" && len(hooks) > 0 && isPending(hooks[0]) && then(f) {
 				f.afterList = nil
 			}
 		}
-		_, err := engineCreate(fakeServer(t, f), graphURN("g"), raceGraph(map[string][]string{"p/m": {"p/n"}}))
-		require.NoError(t, err)
+		resp, err := engineCreate(fakeServer(t, f), graphURN("g"), raceGraph(map[string][]string{"p/m": {"p/n"}}))
+		return f, failureText(resp, err)
+	}
+	putInPlace := func(owner string) func(f *fakeClient) bool {
+		return func(f *fakeClient) bool {
+			f.setHookLocked("org/p/n", edge.Name("p/m"), desiredEdgeWebhook("p/m", owner, direct), true)
+			return true
+		}
+	}
+	takeBack := func(f *fakeClient) bool {
+		f.setHookLocked("org/p/n", edge.Name("p/m"), cloud.Webhook{}, false)
+		return true
+	}
+	mine := func(f *fakeClient) bool { return len(f.stacks["org/p/m"].hooks) > 0 }
+	inPlace := func(t *testing.T, f *fakeClient) {
 		hooks := f.hooksOf("org/p/m")
 		require.Len(t, hooks, 1)
 		assert.True(t, isDesiredEdge(hooks[0], "p/n", string(graphURN("g")), direct), "in place: %+v", hooks[0])
 		assert.Empty(t, f.hooksOf("org/p/n"))
+	}
+	t.Run("the other sorts first and puts its edge in place", func(t *testing.T) {
+		t.Parallel()
+		// The other, seeing this program's edge pending, waits until it is taken back.
+		f, text := race(t, otherProgram, func(f *fakeClient) bool { return !mine(f) && putInPlace(otherProgram)(f) })
+		assert.Contains(t, text, `edges["p/m"]: the edge p/m → p/n was written and undone: it closes the deployment `+
+			`cycle p/m → p/n → p/m; p/n → p/m by webhook `+edge.Name("p/m")+` (owner: `+otherProgram+`) stays, because `+
+			`it is in place: its writer checked it first. Remove one edge of the cycle from the programs that declare it`)
+		assert.Equal(t, []string{"p/n → p/m"}, f.edges())
+	})
+	t.Run("the other sorts first and loses elsewhere", func(t *testing.T) {
+		t.Parallel()
+		f, text := race(t, otherProgram, func(f *fakeClient) bool { return !mine(f) && takeBack(f) })
+		assert.Empty(t, text)
+		inPlace(t, f)
+	})
+	t.Run("the other sorts after and takes its edge back", func(t *testing.T) {
+		t.Parallel()
+		f, text := race(t, laterProgram, takeBack)
+		assert.Empty(t, text)
+		inPlace(t, f)
 	})
 	t.Run("the other sorts after and had read first", func(t *testing.T) {
 		t.Parallel()
-		f := newFakeClient()
-		f.addStacks("org", "p", "m", "n")
-		f.afterCreate = loopOf(laterProgram)
-		f.afterList = func(f *fakeClient, stack string) {
-			// The other's read came before this write: it puts its edge in place.
-			if stack == "org/p/n" && len(f.stacks[stack].hooks) > 0 {
-				f.setHookLocked(stack, edge.Name("p/m"), desiredEdgeWebhook("p/m", laterProgram, direct), true)
-				f.afterList = nil
-			}
-		}
-		resp, err := engineCreate(fakeServer(t, f), graphURN("g"), raceGraph(map[string][]string{"p/m": {"p/n"}}))
-		require.Error(t, err)
-		assert.Contains(t, failureText(resp, err), `p/n → p/m by webhook `+edge.Name("p/m")+` (owner: `+
-			laterProgram+`) stays, because it was in place`)
+		f, text := race(t, laterProgram, putInPlace(laterProgram))
+		assert.Contains(t, text, `p/n → p/m by webhook `+edge.Name("p/m")+` (owner: `+laterProgram+`) stays, because `+
+			`it is in place`)
 		assert.Equal(t, []string{"p/n → p/m"}, f.edges())
 	})
 }
 
 // TestRaceForTheSameName: two graphs of two programs declare a → b, whose webhook has one
-// name. The second create finds the first's pending webhook under it: no message says the
-// other owns the edge until the other has put it in place, and if the other undoes it,
+// name. The second create finds the first's pending webhook under it: it says nothing of
+// who keeps the edge until the other has put it in place, and if the other undoes it,
 // this one writes it.
 func TestRaceForTheSameName(t *testing.T) {
 	t.Parallel()
-	// create previews a → b, then, between this program's checks and its create, the other's
-	// pending webhook lands under the edge's name, and then it runs the create.
-	create := func(t *testing.T, f *fakeClient, other string) (p.CreateResponse, error) {
+	// create previews a → b; then, between this program's checks and its create, the other's
+	// pending webhook lands under the edge's name, and at each listing of a the other does
+	// what then says with it (once); and then the create runs.
+	create := func(t *testing.T, other string, then func(f *fakeClient)) (*fakeClient, string) {
+		f := newFakeClient()
 		f.addStacks("org", "p", "a", "b")
 		server := fakeServer(t, f)
 		check, err := server.Check(p.CheckRequest{Urn: graphURN("g"), Inputs: raceGraph(map[string][]string{
@@ -168,31 +179,46 @@ func TestRaceForTheSameName(t *testing.T) {
 		require.NoError(t, err)
 		f.mu.Lock()
 		f.addHookLocked("org/p/a", pendingEdge("p/b", other))
-		f.mu.Unlock()
-		return server.Create(p.CreateRequest{Urn: graphURN("g"), Properties: check.Inputs})
-	}
-	t.Run("the other sorts first", func(t *testing.T) {
-		t.Parallel()
-		resp, err := create(t, newFakeClient(), otherProgram)
-		require.Error(t, err)
-		assert.Contains(t, failureText(resp, err), `edges["p/a"]: the edge p/a → p/b was not written: webhook `+
-			edge.Name("p/b")+` (owner: `+otherProgram+`, pending) has its name: another resource wrote the same `+
-			`edge first; that webhook stays, because of edges written at once`)
-		assert.NotContains(t, failureText(resp, err), "owns it now")
-	})
-	t.Run("the other sorts after and undoes it", func(t *testing.T) {
-		t.Parallel()
-		f := newFakeClient()
 		f.afterList = func(f *fakeClient, stack string) {
-			if hooks := f.stacks[stack].hooks; stack == "org/p/a" && len(hooks) > 0 && ownerOf(hooks[0]) == laterProgram {
-				f.setHookLocked(stack, edge.Name("p/b"), cloud.Webhook{}, false)
+			if hooks := f.stacks[stack].hooks; stack == "org/p/a" && len(hooks) > 0 && ownerOf(hooks[0]) == other {
+				then(f)
+				f.afterList = nil
 			}
 		}
-		_, err := create(t, f, laterProgram)
-		require.NoError(t, err)
+		f.mu.Unlock()
+		resp, err := server.Create(p.CreateRequest{Urn: graphURN("g"), Properties: check.Inputs})
+		return f, failureText(resp, err)
+	}
+	putInPlace := func(owner string) func(f *fakeClient) {
+		return func(f *fakeClient) {
+			f.setHookLocked("org/p/a", edge.Name("p/b"), desiredEdgeWebhook("p/b", owner, direct), true)
+		}
+	}
+	undo := func(f *fakeClient) { f.setHookLocked("org/p/a", edge.Name("p/b"), cloud.Webhook{}, false) }
+	inPlace := func(t *testing.T, f *fakeClient) {
 		hooks := f.hooksOf("org/p/a")
 		require.Len(t, hooks, 1)
 		assert.True(t, isDesiredEdge(hooks[0], "p/b", string(graphURN("g")), direct), "in place: %+v", hooks[0])
+	}
+	t.Run("the other sorts first and puts it in place", func(t *testing.T) {
+		t.Parallel()
+		_, text := create(t, otherProgram, putInPlace(otherProgram))
+		assert.Contains(t, text, `edges["p/a"]: the edge p/a → p/b was not written: webhook `+edge.Name("p/b")+
+			` (owner: `+otherProgram+`) has its name: another resource wrote the same edge first; that webhook `+
+			`stays, because it is in place: its writer checked it first. Declare each edge in one program only`)
+		assert.NotContains(t, text, "owns it now")
+	})
+	t.Run("the other sorts first and undoes it", func(t *testing.T) {
+		t.Parallel()
+		f, text := create(t, otherProgram, undo)
+		assert.Empty(t, text)
+		inPlace(t, f)
+	})
+	t.Run("the other sorts after and undoes it", func(t *testing.T) {
+		t.Parallel()
+		f, text := create(t, laterProgram, undo)
+		assert.Empty(t, text)
+		inPlace(t, f)
 	})
 }
 

@@ -277,7 +277,8 @@ func (w *Webhook) create(ctx context.Context, args WebhookArgs) (string, error) 
 		// Another webhook already has this random name: draw another.
 	}
 	if isEdge {
-		n := newEdge{x: stackEdge{source, ref}, name: owner.webhook, final: args.toCloud(owner.webhook)}
+		n := newEdge{x: stackEdge{source, ref}, name: owner.webhook, final: args.toCloud(owner.webhook), written: true,
+			taken: true}
 		if err := e.race(ctx, client, owner, []newEdge{n}, payloadURLField)[0]; err != nil {
 			return "", err
 		}
