@@ -318,3 +318,13 @@ func TestInterruptedWriteIsFinished(t *testing.T) {
 	require.Len(t, hooks, 1)
 	assert.True(t, isDesiredEdge(hooks[0], "p/b", string(graphURN("g")), direct), "in place: %+v", hooks[0])
 }
+
+// TestPendingEdgeDoesNotFire: getDeploymentGraph shows a pending edge as one that does not
+// fire yet, and says why.
+func TestPendingEdgeDoesNotFire(t *testing.T) {
+	t.Parallel()
+	w := describeWebhook(stackKey{"org", "p", "a"}, pendingEdge("p/b", otherProgram))
+	assert.False(t, w.Fires)
+	assert.Equal(t, "pending: written by a `pulumi up` that has not finished checking it (or was interrupted)", w.Reason)
+	assert.Equal(t, "p/b", w.Target)
+}
