@@ -65,6 +65,18 @@ func (f *fakeClient) addStacks(org, project string, names ...string) {
 	}
 }
 
+// addBareStack adds org/project/name without deployment settings.
+func (f *fakeClient) addBareStack(org, project, name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.stacks[org+"/"+project+"/"+name] = &fakeStack{org: org, project: project, name: name}
+}
+
+// writes is how many of calls (from took) wrote: creates, updates and deletes of webhooks.
+func writes(calls map[string]int) int {
+	return calls["CreateWebhookOnce"] + calls["UpdateWebhook"] + calls["DeleteWebhook"]
+}
+
 // tick moves the clock on by a second, so a change is in a second of its own.
 func (f *fakeClient) tick() {
 	f.mu.Lock()

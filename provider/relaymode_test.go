@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"net/http"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -27,18 +26,19 @@ func relayInputs(edges map[string][]string, url, secret string) property.Map {
 // relay's hooks route naming its target, signed with the secret, under the edge's name.
 func TestRelayModeWritesSignedRawWebhooks(t *testing.T) {
 	t.Parallel()
-	tc := graphCloud(t, "a", "b", "c")
-	_, err := engineCreate(tc.server, graphURN("g"), relayInputs(map[string][]string{"graph/a": {"graph/b", "graph/c"}},
-		"https://relay.example.com/prefix/", "s3cret"))
+	f := newFakeClient()
+	f.addStacks("org", "graph", "a", "b", "c")
+	_, err := engineCreate(fakeServer(t, f), graphURN("g"), relayInputs(map[string][]string{
+		"graph/a": {"graph/b", "graph/c"}}, "https://relay.example.com/prefix/", "s3cret"))
 	require.NoError(t, err)
-	hooks := tc.cloud.Webhooks()
+	hooks := f.hooksOf("org/graph/a")
 	require.Len(t, hooks, 2)
 	for _, h := range hooks {
 		target := map[string]string{edge.Name("graph/b"): "graph/b", edge.Name("graph/c"): "graph/c"}[h.Name]
 		require.NotEmpty(t, target, h.Name)
 		assert.Equal(t, "raw", h.Format)
 		assert.Equal(t, "https://relay.example.com/prefix/v1/hooks?target=graph%2F"+target[len("graph/"):], h.PayloadURL)
-		assert.True(t, h.HasSecret)
+		assert.True(t, h.HasSecret && h.Active)
 		assert.Equal(t, []string{"update_succeeded"}, h.Filters)
 	}
 }
@@ -47,9 +47,10 @@ func TestRelayModeWritesSignedRawWebhooks(t *testing.T) {
 // each rewrite every edge in place: no webhook is created or deleted.
 func TestRelayModeSwitchIsOnePatchPerEdge(t *testing.T) {
 	t.Parallel()
-	tc := graphCloud(t, "a", "b", "c")
+	f := newFakeClient()
+	f.addStacks("org", "graph", "a", "b", "c")
 	edges := map[string][]string{"graph/a": {"graph/b"}, "graph/b": {"graph/c"}}
-	created, err := engineCreate(tc.server, graphURN("g"), relayInputs(edges, "", ""))
+	created, err := engineCreate(fakeServer(t, f), graphURN("g"), relayInputs(edges, "", ""))
 	require.NoError(t, err)
 	state := created.Properties
 	for _, step := range []struct{ url, secret, format string }{
@@ -57,25 +58,16 @@ func TestRelayModeSwitchIsOnePatchPerEdge(t *testing.T) {
 		{"https://relay.example.com", "two", "raw"},
 		{"", "", "pulumi_deployments"},
 	} {
-		server := newServer(t, tc.cloud.URL, testToken)
-		inputs := relayInputs(edges, step.url, step.secret)
-		check, err := server.Check(p.CheckRequest{Urn: graphURN("g"), State: state, Inputs: inputs})
-		require.NoError(t, err)
-		require.Empty(t, check.Failures)
-		diff, err := server.Diff(p.DiffRequest{ID: "org", Urn: graphURN("g"), State: state, Inputs: check.Inputs})
-		require.NoError(t, err)
+		f.took()
+		var diff p.DiffResponse
+		state, diff = graphStep(t, f, state, relayInputs(edges, step.url, step.secret))
 		assert.Equal(t, map[string]p.PropertyDiff{"relay": {Kind: p.Update, InputDiff: true}}, diff.DetailedDiff)
-		tc.cloud.ResetStats()
-		updated, err := server.Update(p.UpdateRequest{ID: "org", Urn: graphURN("g"), State: state,
-			Inputs: check.Inputs})
-		require.NoError(t, err)
-		stats := tc.cloud.Stats()
-		assert.Equal(t, 2, stats.ByMethod[http.MethodPatch], "%v", stats.ByRoute)
-		assert.Equal(t, 2, stats.Writes, "%v", stats.ByRoute)
-		for _, h := range tc.cloud.Webhooks() {
-			assert.Equal(t, step.format, h.Format)
+		assert.Equal(t, map[string]int{"UpdateWebhook": 2}, f.took(), "one PATCH per edge, nothing read")
+		for _, stack := range []string{"org/graph/a", "org/graph/b"} {
+			for _, h := range f.hooksOf(stack) {
+				assert.Equal(t, step.format, h.Format)
+			}
 		}
-		state = updated.Properties
 	}
 }
 
@@ -107,13 +99,14 @@ func TestRelayInputIsChecked(t *testing.T) {
 // loop check and to another resource declaring it.
 func TestRelayEdgesCountInLoopsAndOwnership(t *testing.T) {
 	t.Parallel()
-	tc := graphCloud(t, "a", "b")
-	_, err := engineCreate(tc.server, graphURN("g"), relayInputs(map[string][]string{"graph/a": {"graph/b"}},
+	f := newFakeClient()
+	f.addStacks("org", "graph", "a", "b")
+	_, err := engineCreate(fakeServer(t, f), graphURN("g"), relayInputs(map[string][]string{"graph/a": {"graph/b"}},
 		"https://relay.example.com", "s"))
 	require.NoError(t, err)
-	_, err = engineCreate(newServer(t, tc.cloud.URL, testToken), deployerURN("b"), deployerInputs("b", "graph/a"))
+	_, err = engineCreate(fakeServer(t, f), deployerURN("b"), deployerInputs("b", "graph/a"))
 	require.ErrorContains(t, err, "would create a deployment cycle graph/b → graph/a → graph/b")
-	same := newServer(t, tc.cloud.URL, testToken)
+	same := fakeServer(t, f)
 	_, err = same.Check(p.CheckRequest{Urn: graphURN("g"), Inputs: graphInputs(map[string][]string{
 		"graph/a": {"graph/b"}})})
 	require.NoError(t, err)
@@ -126,31 +119,24 @@ func TestRelayEdgesCountInLoopsAndOwnership(t *testing.T) {
 // once anyway and must know that j reads root, not only p. Switching adds it.
 func TestRelayModeKeepsImpliedEdges(t *testing.T) {
 	t.Parallel()
-	tc := graphCloud(t, "root", "p", "j")
+	f := newFakeClient()
+	f.addStacks("org", "graph", "root", "p", "j")
 	edges := map[string][]string{"graph/root": {"graph/p", "graph/j"}, "graph/p": {"graph/j"}}
-	created, err := engineCreate(tc.server, graphURN("g"), relayInputs(edges, "", ""))
+	created, err := engineCreate(fakeServer(t, f), graphURN("g"), relayInputs(edges, "", ""))
 	require.NoError(t, err)
-	assert.ElementsMatch(t, []string{"root → graph/p", "p → graph/j"}, hookEdges(tc))
+	assert.Equal(t, []string{"graph/p → graph/j", "graph/root → graph/p"}, f.edges())
 
-	server := newServer(t, tc.cloud.URL, testToken)
-	inputs := relayInputs(edges, "https://relay.example.com", "s")
-	check, err := server.Check(p.CheckRequest{Urn: graphURN("g"), State: created.Properties, Inputs: inputs})
-	require.NoError(t, err)
-	diff, err := server.Diff(p.DiffRequest{ID: "org", Urn: graphURN("g"), State: created.Properties,
-		Inputs: check.Inputs})
-	require.NoError(t, err)
+	f.took()
+	_, diff := graphStep(t, f, created.Properties, relayInputs(edges, "https://relay.example.com", "s"))
 	assert.Contains(t, diff.DetailedDiff, `["effectiveEdges: graph/root → graph/j"]`)
-	tc.cloud.ResetStats()
-	_, err = server.Update(p.UpdateRequest{ID: "org", Urn: graphURN("g"), State: created.Properties,
-		Inputs: check.Inputs})
-	require.NoError(t, err)
-	stats := tc.cloud.Stats()
-	assert.Equal(t, 3, stats.ByMethod[http.MethodPatch], "the two edges in place, rewritten, and the new one put "+
-		"in place: %v", stats.ByRoute)
-	assert.Equal(t, 1, stats.ByMethod[http.MethodPost], "the implied edge, added (pending)")
+	calls := f.took()
+	assert.Equal(t, 3, calls["UpdateWebhook"], "the two edges in place, rewritten, and the new one put in place")
+	assert.Equal(t, 1, calls["CreateWebhookOnce"], "the implied edge, added (pending)")
 	var names []string
-	for _, h := range tc.cloud.Webhooks() {
-		names = append(names, h.Stack+" "+h.Name)
+	for _, stack := range []string{"root", "p"} {
+		for _, h := range f.hooksOf("org/graph/" + stack) {
+			names = append(names, stack+" "+h.Name)
+		}
 	}
 	assert.ElementsMatch(t, []string{"root " + edge.Name("graph/p"), "p " + edge.Name("graph/j"),
 		"root " + edge.Name("graph/j")}, names)
