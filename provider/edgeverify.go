@@ -141,18 +141,48 @@ func (g *freshGraph) read(ctx context.Context, client Client, refs []string) err
 	return nil
 }
 
-// graphOf is the graph of the edges in place and the pending edges keep says to count.
-func (g *freshGraph) graphOf(keep func(pending cloud.Webhook) bool) map[string][]string {
-	out := map[string][]string{}
-	for ref, hooks := range g.hooks {
-		for _, h := range hooks {
-			to := deployTarget(h)
-			if counts(h) && (!isPending(h) || keep(h)) && !slices.Contains(out[ref], to) {
-				out[ref] = append(out[ref], to)
+// view is one graph an owner judges its new edges against, with its strongly connected
+// parts: a new edge from → to, in the graph, closes a cycle when both ends share a part.
+type view struct {
+	graph map[string][]string
+	part  map[string]int
+}
+
+func (v view) loops(from, to string) bool {
+	p, ok := v.part[from]
+	return ok && p == v.part[to]
+}
+
+// views are the graphs owner judges its new edges against, worked out once per read: the
+// edges in place with owner's new edges (a loop there loses), with also the pending edges
+// of owners sorting first (one there yields), and with every pending edge (one there waits).
+type views struct{ mine, first, all view }
+
+func (g *freshGraph) viewsFor(owner string, news []newEdge) views {
+	of := func(keep func(pending cloud.Webhook) bool) view {
+		graph := map[string][]string{}
+		add := func(from, to string) {
+			if !slices.Contains(graph[from], to) {
+				graph[from] = append(graph[from], to)
 			}
 		}
+		for ref, hooks := range g.hooks {
+			for _, h := range hooks {
+				if counts(h) && (!isPending(h) || keep(h)) {
+					add(ref, deployTarget(h))
+				}
+			}
+		}
+		for _, n := range news { // written or not: judged as if written
+			add(n.x.source.ref(), n.x.ref)
+		}
+		return view{graph: graph, part: stronglyConnected(graph)}
 	}
-	return out
+	return views{
+		mine:  of(func(h cloud.Webhook) bool { return ownerOf(h) == owner }),
+		first: of(func(h cloud.Webhook) bool { return ownerOf(h) <= owner }),
+		all:   of(func(cloud.Webhook) bool { return true }),
+	}
 }
 
 // describeEdge names the webhooks that make source → ref, for a message:
@@ -196,9 +226,9 @@ const (
 // inPlaceFirst says why an edge in place stays, as a loser's message puts it.
 const inPlaceFirst = "it is in place: its writer checked it first"
 
-// judge applies the rule to owner's new edge n in g, written or not. The strongest
-// verdict wins: lose, then yield, then wait.
-func judge(g *freshGraph, owner string, n newEdge) verdict {
+// judge applies the rule to owner's new edge n in g, written or not, seen through vs. The
+// strongest verdict wins: lose, then yield, then wait.
+func judge(g *freshGraph, vs views, owner string, n newEdge) verdict {
 	from, to := n.x.source.ref(), n.x.ref
 	var worst verdict
 	consider := func(v verdict) {
@@ -218,23 +248,20 @@ func judge(g *freshGraph, owner string, n newEdge) verdict {
 				"each update of %s", describeHook(h), to, from)))
 		}
 	}
-	mine := func(h cloud.Webhook) bool { return ownerOf(h) == owner }
-	sortingFirst := func(h cloud.Webhook) bool { return ownerOf(h) <= owner }
-	everyone := func(cloud.Webhook) bool { return true }
 	switch {
 	case worst.kind == lose:
-	case pathBetween(g.graphOf(mine), []string{to}, from) != nil:
-		loop := append([]string{from}, pathBetween(g.graphOf(mine), []string{to}, from)...)
+	case vs.mine.loops(from, to):
+		loop := append([]string{from}, pathBetween(vs.mine.graph, []string{to}, from)...)
 		var others []string
 		for k := 1; k+1 < len(loop); k++ {
 			others = append(others, g.describeEdge(loop[k], loop[k+1]))
 		}
 		consider(verdict{kind: lose, problem: "it closes the deployment cycle " + arrowPath(loop),
 			stays: strings.Join(others, " and "), because: inPlaceFirst})
-	case pathBetween(g.graphOf(sortingFirst), []string{to}, from) != nil:
+	case vs.first.loops(from, to):
 		consider(verdict{kind: yield, stays: "pending edges of owners sorting before " + owner +
 			" that close a cycle with it"})
-	case pathBetween(g.graphOf(everyone), []string{to}, from) != nil:
+	case vs.all.loops(from, to):
 		consider(verdict{kind: wait, stays: "pending edges of owners sorting after " + owner +
 			" that close a cycle with it"})
 	}
@@ -280,10 +307,11 @@ func (e *edgeEngine) race(
 		if err != nil {
 			return undo(-1, fmt.Sprintf("reading the graph back to check it failed: %v", err))
 		}
+		vs := fresh.viewsFor(owner.urn, news)
 		verdicts := make([]verdict, len(news))
 		blocked := -1
 		for i, n := range news {
-			switch verdicts[i] = judge(fresh, owner.urn, n); verdicts[i].kind {
+			switch verdicts[i] = judge(fresh, vs, owner.urn, n); verdicts[i].kind {
 			case lose:
 				return undo(i, lossMessage(verdicts[i]))
 			case yield:
