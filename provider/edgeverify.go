@@ -185,14 +185,18 @@ func (g *freshGraph) viewsFor(owner string, news []newEdge) views {
 	}
 }
 
-// describeEdge names the webhooks that make source → ref, for a message:
-// "source → ref by webhook autodeploy-… (owner: urn…)".
+// describeEdge names what makes source → ref on a cycle a new edge loses to: the webhooks
+// in place ("source → ref by webhook autodeploy-… (owner: urn…)"), which stay, or, where
+// none is, the loser's own new edge, which goes with it.
 func (g *freshGraph) describeEdge(source, ref string) string {
 	var parts []string
 	for _, h := range g.hooks[source] {
-		if deployTarget(h) == ref && counts(h) {
+		if deployTarget(h) == ref && counts(h) && !isPending(h) {
 			parts = append(parts, describeHook(h))
 		}
+	}
+	if len(parts) == 0 {
+		return fmt.Sprintf("%s → %s (a new edge of this resource too)", source, ref)
 	}
 	return fmt.Sprintf("%s → %s by %s", source, ref, strings.Join(parts, " and "))
 }

@@ -222,6 +222,25 @@ func TestRaceForTheSameName(t *testing.T) {
 	})
 }
 
+// TestLoserNamesOnlyEdgesInPlace: the cycle this edge closes runs through an edge in place,
+// beside which another program's pending webhook makes the same edge; only the one in
+// place stays, and only it is named as staying.
+func TestLoserNamesOnlyEdgesInPlace(t *testing.T) {
+	t.Parallel()
+	f := newFakeClient()
+	f.addStacks("org", "p", "m", "n")
+	f.afterCreate = func(f *fakeClient) {
+		f.addHookLocked("org/p/n", desiredEdgeWebhook("p/m", otherProgram, direct))
+		f.addHookLocked("org/p/n", asPending(cloud.Webhook{Name: "autodeploy-wh-1a2b3c4d", PayloadURL: "p/m",
+			Format: "pulumi_deployments", Filters: []string{"update_succeeded"}}, "p/m", laterProgram))
+	}
+	resp, err := engineCreate(fakeServer(t, f), graphURN("g"), raceGraph(map[string][]string{"p/m": {"p/n"}}))
+	require.Error(t, err)
+	text := failureText(resp, err)
+	assert.Contains(t, text, `; p/n → p/m by webhook `+edge.Name("p/m")+` (owner: `+otherProgram+`) stays, because `)
+	assert.NotContains(t, text, "autodeploy-wh-1a2b3c4d")
+}
+
 // TestRaceLoserUndoesAllItsNewEdges: of a resource's new edges, one loses; the others are
 // undone with it, in one line with a count, so that of two programs writing at once one
 // keeps all its edges.
