@@ -19,10 +19,11 @@ import (
 
 // Programs that run `pulumi up` at once, two to four of them, each declaring edges that
 // conflict with the others' (a loop, a doubled edge, one webhook name): every round, with
-// API latency so that all pass their checks before any writes, at least one program
+// API latency so that most pass their checks before any writes, at least one program
 // succeeds, the edges in Pulumi Cloud are exactly those the winners declare, each once and
-// in place, and every loser's message names an edge that stays, which is there. Nobody
-// runs anything again.
+// in place, and every loser's message names an edge that stays, which is there (a loser
+// whose checks ran after a winner had finished is refused before writing, naming it).
+// Nobody runs anything again.
 
 // raceLatency is added to every API request in the races, as a real Pulumi Cloud's round
 // trips would: long enough that all programs pass their checks before any writes.
@@ -108,19 +109,28 @@ func race(t *testing.T, stacks []string, writers ...raceWriter) {
 }
 
 // webhookName finds the webhooks a message names.
-var webhookName = regexp.MustCompile(`webhook (autodeploy-[0-9a-z-]+)`)
+var webhookName = regexp.MustCompile(`webhook "?(autodeploy-[0-9a-z-]+)`)
+
+// refusedBefore is how a program that ran its checks after a winner had finished is
+// refused before writing, naming the webhook in place (and its owner).
+var refusedBefore = regexp.MustCompile(`already exists in Pulumi Cloud and is owned by \S+ \(webhook "[^"]+"|` +
+	`is already made by an auto-deploy Webhook resource \(webhook "[^"]+"`)
 
 // staying is the webhooks a loser's message says stay: those of the clause before
-// "stays", or, when that is "that webhook", of the clause before it.
+// "stays", or, when that is "that webhook", of the clause before it; or the webhook a
+// refusal before writing names.
 func staying(line string) []string {
 	head, _, ok := strings.Cut(line, " stays, because ")
-	if !ok {
-		return nil
-	}
-	i := strings.LastIndex(head, "; ")
-	clause := head[i+2:]
-	if clause == "that webhook" {
-		clause = head[:max(i, 0)]
+	var clause string
+	switch {
+	case ok:
+		i := strings.LastIndex(head, "; ")
+		clause = head[i+2:]
+		if clause == "that webhook" {
+			clause = head[:max(i, 0)]
+		}
+	default:
+		clause = refusedBefore.FindString(line)
 	}
 	var out []string
 	for _, m := range webhookName.FindAllStringSubmatch(clause, -1) {
@@ -172,7 +182,7 @@ func assertConverged(t *testing.T, round int, c *cloud, writers []raceWriter) {
 // loserLine is the line of a failed up's output that says why an edge was not kept.
 func loserLine(out string) string {
 	for _, line := range strings.Split(out, "\n") {
-		if strings.Contains(line, " stays, because ") {
+		if strings.Contains(line, " stays, because ") || refusedBefore.MatchString(line) {
 			return strings.TrimSpace(line)
 		}
 	}
