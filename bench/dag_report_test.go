@@ -3,11 +3,7 @@
 package bench
 
 import (
-	"cmp"
 	"fmt"
-	"maps"
-	"slices"
-	"strings"
 	"time"
 )
 
@@ -18,8 +14,6 @@ import (
 const (
 	// benchDAGPreviewRatio bounds the DAG's preview against the tree's, declared both.
 	benchDAGPreviewRatio = 2.0
-	// benchDAGNoopRequests bounds the requests of a no-op up of the DAG derived from references.
-	benchDAGNoopRequests = 40
 	// benchDAGCreate bounds the DAG's create, either way.
 	benchDAGCreate = 20 * time.Second
 	// benchRouteMinStacks: scenarios at least this large get their requests by route in the report.
@@ -131,25 +125,9 @@ func benchTimeSection(pr func(string, ...any), results []benchResult) {
 	}
 }
 
-// benchRoutes renders request counts by route, most first, routes shortened.
-func benchRoutes(byRoute map[string]int) string {
-	routes := slices.SortedFunc(maps.Keys(byRoute), func(a, b string) int {
-		return cmp.Or(cmp.Compare(byRoute[b], byRoute[a]), cmp.Compare(a, b))
-	})
-	var parts []string
-	for _, route := range routes {
-		short := strings.Replace(route, "/api/stacks/{org}/{project}/{stack}", "{stack}", 1)
-		parts = append(parts, fmt.Sprintf("%s %d", short, byRoute[route]))
-	}
-	if len(parts) == 0 {
-		return "none"
-	}
-	return strings.Join(parts, ", ")
-}
-
 // benchDAGTargetLines checks the layered DAG's targets: its preview within twice the
-// tree's (declared both; derived both for information), a no-op up of the derived DAG
-// within benchDAGNoopRequests requests, and its create within benchDAGCreate.
+// tree's (declared both; derived both for information), its costs following what changed
+// (benchDAGCostLines), and its create within benchDAGCreate.
 func benchDAGTargetLines(results []benchResult, verdict func(bool, string) string) [][2]string {
 	var out [][2]string
 	for _, d := range results {
@@ -178,16 +156,44 @@ func benchDAGTargetLines(results []benchResult, verdict func(bool, string) strin
 					"(%s; for information)", size), detail})
 			}
 		}
-		if d.Scenario.Mode == benchFromReferences {
-			noop, _ := d.phase(benchPhaseNoop)
-			out = append(out, [2]string{fmt.Sprintf("no-op up of the DAG from references ≤ %d requests (%s)",
-				benchDAGNoopRequests, size), verdict(noop.Requests <= benchDAGNoopRequests,
-				fmt.Sprintf("%d requests (%s), %.1f s", noop.Requests, benchRoutes(noop.ByRoute), noop.Wall.Seconds()))})
-		}
+		out = append(out, benchDAGCostLines(d, verdict)...)
 		create, _ := d.phase(benchPhaseCreate)
 		out = append(out, [2]string{fmt.Sprintf("DAG create ≤ %.0f s (%s)", benchDAGCreate.Seconds(),
 			d.Scenario.Name()), verdict(create.Wall <= benchDAGCreate, fmt.Sprintf("%.1f s, %d requests, %d writes "+
 			"(%d edges kept of %d)", create.Wall.Seconds(), create.Requests, create.Writes, d.KeptEdges, d.Edges))})
 	}
+	return out
+}
+
+// benchDAGCostLines checks a DAG's costs against issue 27's targets: a no-op up within
+// benchNoopRequests requests and no write, a no-op preview within benchNoopPreviewRequests,
+// and one new reference and one removed within benchRefRequests requests beyond their writes;
+// a new reference mid-graph against the same bound, though its read back walks every stack
+// below its reader (Below), for the loop check.
+func benchDAGCostLines(d benchResult, verdict func(bool, string) string) [][2]string {
+	var out [][2]string
+	line := func(phase, target string, limit int, beyondWrites bool) {
+		p, ok := d.phase(phase)
+		if !ok {
+			return
+		}
+		n := p.Requests
+		if beyondWrites {
+			n -= p.Writes
+		}
+		detail := fmt.Sprintf("%d requests, %d writes (%s), %.1f s", p.Requests, p.Writes, benchRoutes(p.ByRoute),
+			p.Wall.Seconds())
+		if phase == benchPhaseNewRefMid {
+			detail += fmt.Sprintf("; %d stacks below the reader", d.Below)
+		}
+		out = append(out, [2]string{fmt.Sprintf("%s ≤ %d requests%s (%s)", target, limit,
+			map[bool]string{true: " beyond its writes", false: ""}[beyondWrites], d.Scenario.Name()),
+			verdict(n <= limit && (beyondWrites || p.Writes == 0), detail)})
+	}
+	line(benchPhaseNoop, "no-op up, no write,", benchNoopRequests, false)
+	line(benchPhaseNoopPreview, "no-op preview", benchNoopPreviewRequests, false)
+	line(benchPhaseNewRef, "one new reference at the last layer", benchRefRequests, true)
+	line(benchPhaseNewRefMid, "one new reference mid-graph", benchRefRequests, true)
+	line(benchPhaseRemovedRef, "one removed reference", benchRefRequests, true)
 	return out
 }

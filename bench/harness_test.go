@@ -54,19 +54,22 @@ const (
 
 // The phases. A scenario runs some of them (benchScenario.phases), always in this order.
 const (
-	benchPhasePreview = "preview"
-	benchPhaseCreate  = "create"
-	benchPhaseNoop    = "no-op up"
-	benchPhaseRefresh = "refresh"
-	benchPhaseRemove  = "remove one ref"
-	benchPhaseReorder = "reorder refs"
-	benchPhaseNewRef  = "one new reference"
-	benchPhaseDestroy = "destroy"
+	benchPhasePreview     = "preview"
+	benchPhaseCreate      = "create"
+	benchPhaseNoop        = "no-op up"
+	benchPhaseNoopPreview = "no-op preview"
+	benchPhaseRefresh     = "refresh"
+	benchPhaseRemove      = "remove one ref"
+	benchPhaseReorder     = "reorder refs"
+	benchPhaseNewRef      = "one new reference"
+	benchPhaseNewRefMid   = "one new reference mid-graph"
+	benchPhaseRemovedRef  = "one removed reference"
+	benchPhaseDestroy     = "destroy"
 )
 
 var benchPhaseOrder = []string{
-	benchPhasePreview, benchPhaseCreate, benchPhaseNoop, benchPhaseRefresh, benchPhaseRemove, benchPhaseReorder,
-	benchPhaseNewRef, benchPhaseDestroy,
+	benchPhasePreview, benchPhaseCreate, benchPhaseNoop, benchPhaseNoopPreview, benchPhaseRefresh, benchPhaseRemove,
+	benchPhaseReorder, benchPhaseNewRef, benchPhaseNewRefMid, benchPhaseRemovedRef, benchPhaseDestroy,
 }
 
 // benchTreePhases are a tree's phases after the optional preview.
@@ -76,7 +79,8 @@ var benchTreePhases = []string{
 
 // benchDAGPhases are a DAG's phases.
 var benchDAGPhases = []string{
-	benchPhasePreview, benchPhaseCreate, benchPhaseNoop, benchPhaseRefresh, benchPhaseNewRef, benchPhaseDestroy,
+	benchPhasePreview, benchPhaseCreate, benchPhaseNoop, benchPhaseNoopPreview, benchPhaseRefresh, benchPhaseNewRef,
+	benchPhaseNewRefMid, benchPhaseRemovedRef, benchPhaseDestroy,
 }
 
 const (
@@ -171,8 +175,10 @@ type benchResult struct {
 	// StateBytes is the size of `pulumi stack export` after create: the engine writes
 	// about this much after every step.
 	StateBytes int
-	Phases     []benchPhase
-	Runs       int // how many runs were merged into this one
+	// Below is, for a DAG, how many stacks are below the reader of the mid-graph reference.
+	Below  int
+	Phases []benchPhase
+	Runs   int // how many runs were merged into this one
 }
 
 func (r benchResult) phase(name string) (benchPhase, bool) {
@@ -338,6 +344,8 @@ func (r *benchRunner) runPhase() {
 		require.Empty(r.t, r.c.Webhooks(), "preview wrote webhooks")
 	case name == benchPhaseNoop:
 		r.command(name, 0, "up", "--yes", "--skip-preview", "--expect-no-changes")
+	case name == benchPhaseNoopPreview:
+		r.command(name, 0, "preview", "--expect-no-changes")
 	case r.dag != nil:
 		r.runDAGPhase(name)
 	default:
@@ -430,12 +438,13 @@ func benchTail(s string, n int) string {
 }
 
 // benchCountTargets checks the request-count targets, which hold whatever the machine: writes
-// equal the edges that changed, and an AutoDeployer or DeploymentGraph refresh lists each
-// stack of the graph at most once (those with webhooks, and those below them, which the
-// check for loops in Pulumi Cloud walks), plus the organization's stack list (and, for a
-// graph derived from references, the selected stacks' list). It returns one line per miss.
+// equal the edges that changed, an AutoDeployer or DeploymentGraph refresh lists each stack
+// of the graph at most once (those with webhooks, and those below them, which the check for
+// loops in Pulumi Cloud walks), plus the organization's stack list (and, for a graph derived
+// from references, the selected stacks' list), and a DAG's costs follow what changed
+// (benchDAGCostMisses). It returns one line per miss.
 func benchCountTargets(r benchResult) []string {
-	var misses []string
+	misses := benchDAGCostMisses(r)
 	for _, p := range r.Phases {
 		if p.Writes != p.WantWrites {
 			misses = append(misses, fmt.Sprintf("%s %s: %d writes, want %d (%v)", r.Scenario.Name(), p.Name,

@@ -59,7 +59,8 @@ func (r *benchRunner) runTreePhase(name string) {
 	up := []string{"up", "--yes", "--skip-preview"}
 	switch name {
 	case benchPhaseCreate:
-		r.command(name, len(r.edges), up...)
+		// Each edge is written pending, then put in place once checked: two writes.
+		r.command(name, 2*len(r.edges), up...)
 		e2e.AssertTree(t, c, r.sc.Stacks, r.sc.Fanout)
 		r.recordStateSize()
 	case benchPhaseRefresh:

@@ -21,7 +21,8 @@ const (
 // CreateWebhook leaves a create whose outcome is unknown to the caller (ErrAmbiguous),
 // since sending it again could make two webhooks; a chosen name makes it checkable: the
 // webhook is read back, and the create is only sent again if nothing stands under the
-// name. Repeats follow the client's RetryPolicy (its backoff, sleep and time budget).
+// name. Repeats follow the client's RetryPolicy (its attempts, backoff, sleep and time
+// budget).
 // The webhook returned is the one under the name, whoever made it.
 //
 // Calls POST {hooks}, and GET {hooks}/{name} to settle a 409 or an unknown outcome.
@@ -60,8 +61,11 @@ func (c *Client) CreateWebhookOnce(ctx context.Context, scope WebhookScope, w We
 		if !errors.Is(getErr, ErrNotFound) {
 			return 0, Webhook{}, getErr
 		}
-		// Nothing landed, so sending it again cannot duplicate it: wait as for any retry,
-		// within the same budget.
+		// Nothing landed, so sending it again cannot duplicate it: retry as any request is,
+		// within the same attempts and time budget.
+		if attempt >= p.MaxAttempts {
+			return 0, Webhook{}, fmt.Errorf("%w (gave up after %d attempts)", err, attempt)
+		}
 		wait := p.backoff(attempt)
 		if time.Since(start)+wait > p.MaxElapsed {
 			return 0, Webhook{}, err

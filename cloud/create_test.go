@@ -2,6 +2,7 @@ package cloud
 
 import (
 	"net/http"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -31,4 +32,29 @@ func TestCreateOnceKeepsTheConflict(t *testing.T) {
 	assert.Equal(t, "POST /api/stacks/o/p/s/hooks: 409 Conflict: Webhook with name hook already exists (reading "+
 		"back the webhook that holds the name failed: GET /api/stacks/o/p/s/hooks/hook: 404 Not Found: Webhook not "+
 		"found)", err.Error())
+}
+
+// TestCreateOnceHonoursMaxAttempts: a create whose answer is lost every time, with nothing
+// landed, is sent at most MaxAttempts times, like any other request.
+func TestCreateOnceHonoursMaxAttempts(t *testing.T) {
+	t.Parallel()
+	var posts atomic.Int32
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.Method == http.MethodPost {
+			posts.Add(1)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"code":503,"message":"unavailable"}`))
+			return
+		}
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"code":404,"message":"Webhook not found"}`))
+	})
+	c, rec := newTestClient(t, h, RetryPolicy{MaxAttempts: 3})
+	_, _, err := c.CreateWebhookOnce(t.Context(), WebhookScope{Organization: "o", Project: "p", Stack: "s"},
+		Webhook{Name: "hook", DisplayName: "d", PayloadURL: "p/t", Active: true})
+	require.ErrorIs(t, err, ErrAmbiguous)
+	assert.ErrorContains(t, err, "(gave up after 3 attempts)")
+	assert.Equal(t, int32(3), posts.Load())
+	assert.Len(t, rec.Waits(), 2, "a wait between attempts, none after the last")
 }

@@ -27,7 +27,7 @@ func TestCSharpExamplesMatchTheSDK(t *testing.T) {
 	alias := regexp.MustCompile(`using (\w+) = ([\w.]+);`)
 	member := regexp.MustCompile(`\b(\w+)\.(\w+)(?:\.(\w+))?`)
 	initializer := regexp.MustCompile(`(?m)^\s+(\w+) = `)
-	for _, example := range []string{"deployment-webhooks", "auto-deployer", "deployment-graph"} {
+	for _, example := range []string{"deployment-webhooks", "auto-deployer", "deployment-graph", "always-deploy"} {
 		t.Run(example, func(t *testing.T) {
 			t.Parallel()
 			program := readAll(t, filepath.Join("csharp", example), ".cs")

@@ -3,7 +3,10 @@
 package examples
 
 import (
+	"maps"
 	"net/http"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -43,8 +46,9 @@ func TestYAMLDeploymentGraph(t *testing.T) {
 		return out, s.Total, s.Writes, s.ByRoute
 	}
 
+	// Each new edge is written pending, then put in place: a POST and a PATCH.
 	_, _, writes, routes := phase("create", "up", "--yes")
-	assert.Equal(t, 3, writes)
+	assert.Equal(t, 2*3, writes)
 	assert.Equal(t, 3, routes["POST "+hooksRoute])
 	assert.ElementsMatch(t, []string{"a → own/b", "a → own/c", "b → own/d"}, keys(edgeOwners(c)))
 	assertDeploysOnce(t, c, "a", "b", "c", "d")
@@ -52,13 +56,13 @@ func TestYAMLDeploymentGraph(t *testing.T) {
 	_, total, _, _ := phase("no-op", "up", "--yes", "--expect-no-changes")
 	assert.Zero(t, total, "a no-op up sends no request")
 
-	// One edge added, named in the diff, one POST.
+	// One edge added, named in the diff, one POST and its PATCH.
 	w.edit("        own/b:\n", "        own/c:\n          - own/e\n        own/b:\n")
 	out, _, _, _ := phase("preview-add", "preview", "--diff")
 	assert.Contains(t, out, `+ own/c: [`)
 	assert.Contains(t, out, `"own/e"`)
 	_, _, writes, routes = phase("add-one-edge", "up", "--yes", "--skip-preview")
-	assert.Equal(t, 1, writes)
+	assert.Equal(t, 2, writes)
 	assert.Equal(t, 1, routes["POST "+hooksRoute])
 
 	// One edge removed: the diff names it, one DELETE.
@@ -72,7 +76,7 @@ func TestYAMLDeploymentGraph(t *testing.T) {
 	assert.ElementsMatch(t, []string{"a → own/b", "b → own/d", "c → own/e"}, keys(edgeOwners(c)))
 
 	// Deleted behind Pulumi's back: refresh reads each upstream stack once and says why it
-	// dropped; the next up restores it with one POST.
+	// dropped; the next up restores it with one POST (and its PATCH).
 	for _, h := range c.Webhooks() {
 		if h.Stack == "b" {
 			c.api(t, http.MethodDelete, "/api/stacks/org/own/b/hooks/"+h.Name, nil, http.StatusNoContent)
@@ -86,7 +90,7 @@ func TestYAMLDeploymentGraph(t *testing.T) {
 		"stacks, and below them for the check for loops")
 	assert.Contains(t, out, "the deployment webhook org/own/b → own/d is no longer in place: it was deleted")
 	_, _, writes, routes = phase("restore", "up", "--yes", "--skip-preview")
-	assert.Equal(t, 1, writes)
+	assert.Equal(t, 2, writes)
 	assert.Equal(t, 1, routes["POST "+hooksRoute])
 	assertDeploysOnce(t, c, "a", "b", "d")
 
@@ -193,15 +197,93 @@ func TestYAMLDeploymentGraphExample(t *testing.T) {
 	assert.Contains(t, out, "edgeCount: 4")
 	assertGraphExample(t, c, "acme")
 	// A no-op writes nothing. fromStackReferences lists the selected stacks at every run,
-	// preview and update alike (one list per selected project), and reads the references of
-	// the stacks updated since it last read them: all five, which the update of network just
-	// above deployed. A no-op does not write the state, so both the preview and the update do.
+	// preview and update alike (one list per selected project), and reads the stacks updated
+	// since it last read them (whether an update runs, then their references): all five, which
+	// the update of network just above deployed. A no-op does not write the state, so both the
+	// preview and the update do.
 	c.ResetStats()
 	w.pulumi("up", "--yes", "--expect-no-changes")
 	stats := c.Stats()
 	assert.Zero(t, stats.Writes)
-	assert.Equal(t, map[string]int{"GET /api/user/stacks": 2 * 5,
+	assert.Equal(t, map[string]int{"GET /api/user/stacks": 2 * 5, "GET /api/stacks/{org}/{project}/{stack}": 2 * 5,
 		"GET /api/stacks/{org}/{project}/{stack}/upstreamreferences": 2 * 5}, stats.ByRoute)
+	w.pulumi("destroy", "--yes")
+	assert.Empty(t, c.Webhooks())
+}
+
+// alwaysDeployStacks creates the stacks the always-deploy examples point at, in org.
+func alwaysDeployStacks(t *testing.T, c *cloud, org string) {
+	t.Helper()
+	for _, project := range []string{"network", "app", "cache"} {
+		require.NoError(t, c.CreateStack(org, project, "prod"))
+		require.NoError(t, c.SetDeploymentSettings(org, project, "prod", map[string]any{"source": "git"}))
+	}
+}
+
+// relayPayloads maps each webhook "source → payload URL" of org, checking each is a signed
+// raw webhook on update_succeeded, as every relay edge is.
+func relayPayloads(t *testing.T, c *cloud, org string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, h := range c.Webhooks() {
+		assert.Equal(t, org, h.Org)
+		assert.Equal(t, "raw", h.Format, h.Name)
+		assert.True(t, h.HasSecret && h.Active, h.Name)
+		assert.Equal(t, []string{"update_succeeded"}, h.Filters, h.Name)
+		out[h.Project+"/"+h.Stack+" → "+h.PayloadURL] = h.Name
+	}
+	return out
+}
+
+// assertAlwaysDeployExample checks what every language's always-deploy example leaves: two
+// relay edges out of network, the one into app carrying alwaysDeploy, the other not.
+func assertAlwaysDeployExample(t *testing.T, c *cloud, org string) {
+	t.Helper()
+	assert.ElementsMatch(t, []string{
+		"network/prod → " + exampleRelayURL + "/v1/hooks?target=app%2Fprod&alwaysDeploy=true",
+		"network/prod → " + exampleRelayURL + "/v1/hooks?target=cache%2Fprod",
+	}, slices.Collect(maps.Keys(relayPayloads(t, c, org))))
+}
+
+// TestYAMLAlwaysDeployExample runs examples/yaml/always-deploy through the CLI: the relay edge
+// into app carries alwaysDeploy; taking app out of alwaysDeploy, and putting it back, each
+// rewrite that one webhook in place (one PATCH, nothing created or deleted), as preview says.
+func TestYAMLAlwaysDeployExample(t *testing.T) {
+	t.Parallel()
+	c := startCloud(t)
+	alwaysDeployStacks(t, c, "acme")
+	w := newWorkspace(t, "yaml/always-deploy", c)
+	w.pulumi("config", "set", "auto-deploy:organization", "acme")
+	w.pulumi("config", "set", "relayUrl", exampleRelayURL)
+	w.pulumi("config", "set", "--secret", "relaySecret", "example-relay-secret")
+	assert.Contains(t, w.pulumi("up", "--yes"), "edgeCount: 2")
+	assertAlwaysDeployExample(t, c, "acme")
+
+	const listed = "      alwaysDeploy:\n        - app/prod\n"
+	program := w.shared().ReadProgram()
+	require.Contains(t, program, listed)
+	for _, step := range []struct {
+		program, diff string
+		payloads      []string
+	}{
+		{strings.Replace(program, listed, "", 1), "- alwaysDeploy", []string{
+			"network/prod → " + exampleRelayURL + "/v1/hooks?target=app%2Fprod",
+			"network/prod → " + exampleRelayURL + "/v1/hooks?target=cache%2Fprod",
+		}},
+		{program, "+ alwaysDeploy", []string{
+			"network/prod → " + exampleRelayURL + "/v1/hooks?target=app%2Fprod&alwaysDeploy=true",
+			"network/prod → " + exampleRelayURL + "/v1/hooks?target=cache%2Fprod",
+		}},
+	} {
+		w.shared().WriteProgram(step.program)
+		assert.Contains(t, w.pulumi("preview", "--diff"), step.diff)
+		c.ResetStats()
+		w.pulumi("up", "--yes", "--skip-preview")
+		stats := c.Stats()
+		assert.Equal(t, map[string]int{"PATCH": 1}, map[string]int{"PATCH": stats.ByMethod[http.MethodPatch]})
+		assert.Equal(t, 1, stats.Writes, "one webhook rewritten in place: %v", stats.ByRoute)
+		assert.ElementsMatch(t, step.payloads, slices.Collect(maps.Keys(relayPayloads(t, c, "acme"))))
+	}
 	w.pulumi("destroy", "--yes")
 	assert.Empty(t, c.Webhooks())
 }

@@ -59,6 +59,19 @@ func run(ctx context.Context, action string) error {
 	if err := stack.SetConfig(ctx, "auto-deploy:organization", auto.ConfigValue{Value: os.Getenv("ORGANIZATION")}); err != nil {
 		return err
 	}
+	// The program's own config: {"key": {"value": "...", "secret": true}}.
+	var programConfig map[string]struct {
+		Value  string
+		Secret bool
+	}
+	if err := json.Unmarshal([]byte(os.Getenv("EXAMPLE_CONFIG")), &programConfig); err != nil {
+		return err
+	}
+	for key, v := range programConfig {
+		if err := stack.SetConfig(ctx, key, auto.ConfigValue{Value: v.Value, Secret: v.Secret}); err != nil {
+			return err
+		}
+	}
 	switch action {
 	case "up":
 		res, err := stack.Up(ctx)
@@ -144,7 +157,7 @@ func goRunner(t *testing.T, example, project string, c *cloud) func(action strin
 
 	env := append(e2e.PulumiEnv(t, t.TempDir(), os.Environ()),
 		"STACK=test", "PROJECT="+project, "API_URL="+c.URL, "API_TOKEN="+testToken,
-		"ORGANIZATION="+configuredOrg)
+		"ORGANIZATION="+configuredOrg, "EXAMPLE_CONFIG="+exampleConfigJSON(t, example))
 	return func(action string) map[string]int {
 		t.Helper()
 		cmd := exec.CommandContext(t.Context(), filepath.Join(dir, "runner"), action)

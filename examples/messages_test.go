@@ -64,3 +64,28 @@ func TestMessagesThatFit(t *testing.T) {
 	assert.Contains(t, out, "stack org/msg/x, upstream of 1 edges of this graph (to msg/y), no longer exists in "+
 		"Pulumi Cloud: its deployment webhooks went with it")
 }
+
+// TestNoAdviceToDropAnEdgeAGraphKeeps: root → p → j and root → j. A DeploymentGraph keeps
+// root → j through a relay (which deploys j once whatever the paths, and must see that j
+// reads root) or with keepRedundantEdges: its preview advises neither that j deploys twice
+// nor to leave the edge out. Without either, the graph leaves it out and says so.
+func TestNoAdviceToDropAnEdgeAGraphKeeps(t *testing.T) {
+	t.Parallel()
+	c := refCloud(t, "msg", "root", "p", "j")
+	graph := func(extra string) string {
+		return "name: keeps\nruntime: yaml\nresources:\n  graph:\n    type: auto-deploy:DeploymentGraph\n" +
+			"    properties:\n      organization: org\n      edges:\n        msg/root: [msg/p, msg/j]\n" +
+			"        msg/p: [msg/j]\n" + extra
+	}
+	for _, extra := range []string{
+		"      relay: {url: \"https://relay.example.com\", secret: s3cret}\n",
+		"      keepRedundantEdges: true\n",
+	} {
+		out := newProgramWorkspace(t, graph(extra), c).pulumi("preview")
+		assert.NotContains(t, out, "deploys twice", extra)
+		assert.NotContains(t, out, "out of this edge list", extra)
+		assert.NotContains(t, out, "left out", extra)
+	}
+	out := newProgramWorkspace(t, graph(""), c).pulumi("preview")
+	assert.Contains(t, out, "edge msg/root → msg/j left out: msg/root → msg/p → msg/j already deploys msg/j")
+}

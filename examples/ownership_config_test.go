@@ -424,7 +424,7 @@ func TestPreviewDiffNamesTheEdge(t *testing.T) {
 	c.ResetStats()
 	w.pulumi("up", "--yes", "--skip-preview")
 	stats = c.Stats()
-	assert.Equal(t, 1, stats.Writes, "%v", stats.ByRoute)
+	assert.Equal(t, 2, stats.Writes, "written pending, then put in place: %v", stats.ByRoute)
 	assert.Equal(t, 1, stats.ByMethod[http.MethodPost], "%v", stats.ByRoute)
 	final := cfgAssertEdges(t, c, edgesTo("r/b", "r/c", "r/e", "r/f", "r/g"))
 	for k, name := range after {

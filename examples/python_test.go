@@ -82,7 +82,8 @@ func newPyProgram(t *testing.T, python, example, project string, c *cloud) *pyPr
 	require.FileExists(t, filepath.Join(dir, "__main__.py"))
 	runner, err := filepath.Abs(filepath.Join("python", "run_inline.py"))
 	require.NoError(t, err)
-	env := append(e2e.PulumiEnv(t, root, pyBaseEnv()), "AUTO_DEPLOY_ACCESS_TOKEN="+testToken)
+	env := append(e2e.PulumiEnv(t, root, pyBaseEnv()), "AUTO_DEPLOY_ACCESS_TOKEN="+testToken,
+		"AUTO_DEPLOY_EXAMPLE_CONFIG="+exampleConfigJSON(t, example))
 	return &pyProgram{
 		t: t, python: python, runner: runner,
 		dir: dir, workDir: filepath.Join(root, "workspace"), project: project, url: c.URL, env: env,

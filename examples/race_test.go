@@ -4,6 +4,8 @@ package examples
 
 import (
 	"fmt"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,142 +17,224 @@ import (
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
 )
 
+// Programs that run `pulumi up` at once, two to four of them, each declaring edges that
+// conflict with the others' (a loop, a doubled edge, one webhook name): every round, with
+// API latency so that most pass their checks before any writes, at least one program
+// succeeds, the edges in Pulumi Cloud are exactly those the winners declare, each once and
+// in place, and every loser's message names an edge that stays, which is there (a loser
+// whose checks ran after a winner had finished is refused before writing, naming it).
+// Nobody runs anything again.
+
 // raceLatency is added to every API request in the races, as a real Pulumi Cloud's round
-// trips would: long enough that both programs pass their checks before either writes.
+// trips would: long enough that all programs pass their checks before any writes.
 const raceLatency = 150 * time.Millisecond
 
 // raceRounds is how many times each race is run; each round has a Pulumi Cloud of its own.
 const raceRounds = 4
 
-// inRaceRounds runs race raceRounds times, as parallel subtests, each round with a Pulumi Cloud of its
-// own that holds the stacks of project race.
-func inRaceRounds(t *testing.T, stacks []string, race func(t *testing.T, round int, c *cloud)) {
-	t.Helper()
-	for round := range raceRounds {
-		t.Run(fmt.Sprintf("round-%d", round), func(t *testing.T) {
-			t.Parallel()
-			race(t, round, refCloud(t, "race", stacks...))
-		})
+// raceWriter is one program of a race and what its `pulumi up` did.
+type raceWriter struct {
+	name    string
+	program string
+	// edges are the edges it declares, as edgeOwners names them: "a → race/b".
+	edges []string
+	w     *workspace
+	out   string
+	err   error
+}
+
+// graphWriter is a program named name of one DeploymentGraph declaring edges of project
+// race, given as "a → b".
+func graphWriter(name string, edges ...string) raceWriter {
+	var b strings.Builder
+	fmt.Fprintf(&b, "name: %s\nruntime: yaml\nresources:\n  graph:\n    type: auto-deploy:DeploymentGraph\n"+
+		"    properties:\n      organization: org\n      edges:\n", name)
+	var declared []string
+	for _, e := range edges {
+		from, to, _ := strings.Cut(e, " → ")
+		fmt.Fprintf(&b, "        race/%s: [race/%s]\n", from, to)
+		declared = append(declared, from+" → race/"+to)
 	}
+	return raceWriter{name: name, program: b.String(), edges: declared}
 }
 
-// raceOutcome is one program of a race, named for messages, and what its last `pulumi up` did.
-type raceOutcome struct {
-	name string
-	w    *workspace
-	out  string
-	err  error
+// deployerWriter is a program named name of one AutoDeployer on race/from deploying race/to.
+func deployerWriter(name, from, to string) raceWriter {
+	return raceWriter{name: name, edges: []string{from + " → race/" + to}, program: fmt.Sprintf("name: %s\n"+
+		"runtime: yaml\nresources:\n  deployer:\n    type: auto-deploy:AutoDeployer\n    properties: "+
+		"{organization: org, project: race, stack: %s, downstreamRefs: [race/%s]}\n", name, from, to)}
 }
 
-// raceProgram is the program of a race called name, in a workspace of its own on c.
-func raceProgram(t *testing.T, c *cloud, name, program string) *raceOutcome {
-	t.Helper()
-	return &raceOutcome{name: name, w: newProgramWorkspace(t, program, c)}
-}
-
-// up runs `pulumi up` in the program's workspace and keeps what it did.
-func (o *raceOutcome) up() {
-	o.out, o.err = o.w.run("up", "--yes", "--skip-preview")
-}
-
-// upTogether runs `pulumi up` in both workspaces at once, with raceLatency added to every API request
-// of c while they run.
-func upTogether(c *cloud, a, b *raceOutcome) {
-	c.SetFaults(emulator.Faults{Latency: raceLatency})
-	var wg sync.WaitGroup
-	wg.Go(a.up)
-	wg.Go(b.up)
-	wg.Wait()
-	c.SetFaults(emulator.Faults{})
-}
-
-// refused reports whether a failed up said why: a check before its write, or its read back.
-func refused(o *raceOutcome, reasons ...string) bool {
-	for _, r := range reasons {
-		if strings.Contains(o.out, r) {
-			return true
-		}
-	}
-	return false
-}
-
-// settleRace checks that each program that failed the race said why, with one of reasons, and runs it
-// again: then exactly one of the two has succeeded, since the other's edge is in place by then.
-func settleRace(t *testing.T, a, b *raceOutcome, reasons ...string) {
-	t.Helper()
-	for _, o := range []*raceOutcome{a, b} {
-		if o.err != nil {
-			assert.True(t, refused(o, reasons...), "a failed up says why:\n%s", o.out)
-			o.up()
-		}
-	}
-	assert.True(t, (a.err == nil) != (b.err == nil), "exactly one program succeeds: %s %v, %s %v",
-		a.name, a.err, b.name, b.err)
-}
-
-// TestRaceForALoop: one program adds m → n with a DeploymentGraph while another adds n → m
-// with an AutoDeployer, at once, with 150 ms of API latency. No round leaves a loop; a
-// program that failed says why, and running it again afterwards succeeds for exactly one
-// of the two programs, since the other's edge is in place by then.
-func TestRaceForALoop(t *testing.T) {
-	t.Parallel()
-	inRaceRounds(t, []string{"m", "n"}, func(t *testing.T, round int, c *cloud) {
-		graph := raceProgram(t, c, "graph", "name: one\nruntime: yaml\nresources:\n  graph:\n    type: "+
-			"auto-deploy:DeploymentGraph\n    properties:\n      organization: org\n      edges:\n        "+
-			"race/m: [race/n]\n")
-		deployer := raceProgram(t, c, "deployer", "name: two\nruntime: yaml\nresources:\n  n:\n    type: "+
-			"auto-deploy:AutoDeployer\n    properties: {organization: org, project: race, stack: n, "+
-			"downstreamRefs: [race/m]}\n")
-		upTogether(c, graph, deployer)
-		hooks := edgeOwners(c)
-		t.Logf("round %d: graph err=%v, deployer err=%v, edges after the race: %v", round, graph.err,
-			deployer.err, keys(hooks))
-		assert.False(t, len(hooks["m → race/n"]) > 0 && len(hooks["n → race/m"]) > 0, "a loop survived")
-		settleRace(t, graph, deployer, "would create a deployment cycle",
-			"was written and undone: it now closes the deployment cycle")
-		hooks = edgeOwners(c)
-		assert.Len(t, hooks, 1, "one edge: %v", keys(hooks))
-		result, err := c.FireUpdate("org", "race", "m")
-		require.NoError(t, err)
-		assert.False(t, result.Truncated, "an update of m ends")
-		assert.LessOrEqual(t, len(result.Deployments), 1)
-	})
-}
-
-// TestRaceForOneEdge: a Webhook resource in one program and a DeploymentGraph in another
-// both declare a → b, at once, with 150 ms of API latency. No round leaves b deploying
-// twice; after running the failed programs again, exactly one webhook deploys b.
-func TestRaceForOneEdge(t *testing.T) {
-	t.Parallel()
-	inRaceRounds(t, []string{"a", "b"}, func(t *testing.T, round int, c *cloud) {
-		webhook := raceProgram(t, c, "webhook", `name: one
+// webhookWriter is a program named name of one Webhook resource on race/from deploying race/to.
+func webhookWriter(name, from, to string) raceWriter {
+	return raceWriter{name: name, edges: []string{from + " → race/" + to}, program: fmt.Sprintf(`name: %s
 runtime: yaml
 resources:
-  deployB:
+  deploy:
     type: auto-deploy:Webhook
     properties:
       organizationName: org
       projectName: race
-      stackName: a
+      stackName: %s
       format: pulumi_deployments
-      payloadUrl: race/b
+      payloadUrl: race/%s
       active: true
-      displayName: deploy b
+      displayName: deploy %s
       filters: [update_succeeded]
-`)
-		graph := raceProgram(t, c, "graph", "name: two\nruntime: yaml\nresources:\n  graph:\n    type: "+
-			"auto-deploy:DeploymentGraph\n    properties:\n      organization: org\n      edges:\n        "+
-			"race/a: [race/b]\n")
-		upTogether(c, webhook, graph)
-		hooks := edgeOwners(c)
-		t.Logf("round %d: webhook err=%v, graph err=%v, webhooks a → b after the race: %d", round, webhook.err,
-			graph.err, len(hooks["a → race/b"]))
-		assert.LessOrEqual(t, len(hooks["a → race/b"]), 1, "b deploys twice: %v", hooks)
-		settleRace(t, webhook, graph, "already made by an auto-deploy Webhook resource",
-			"already exists in Pulumi Cloud", "was written and undone: it now doubles")
-		assert.Len(t, edgeOwners(c)["a → race/b"], 1)
-		result, err := c.FireUpdate("org", "race", "a")
-		require.NoError(t, err)
-		assert.Equal(t, []string{"race/b"}, deployedStacks(result), "b deploys once")
-	})
+`, name, from, to, to)}
+}
+
+// race runs the writers' `pulumi up`s at once, raceRounds times, each round on a Pulumi
+// Cloud of its own holding the stacks of project race, and checks each round converged.
+func race(t *testing.T, stacks []string, writers ...raceWriter) {
+	t.Helper()
+	for round := range raceRounds {
+		t.Run(fmt.Sprintf("round-%d", round), func(t *testing.T) {
+			t.Parallel()
+			c := refCloud(t, "race", stacks...)
+			ws := slices.Clone(writers)
+			for i := range ws {
+				ws[i].w = newProgramWorkspace(t, ws[i].program, c)
+			}
+			c.SetFaults(emulator.Faults{Latency: raceLatency})
+			var wg sync.WaitGroup
+			for i := range ws {
+				wg.Go(func() { ws[i].out, ws[i].err = ws[i].w.run("up", "--yes", "--skip-preview") })
+			}
+			wg.Wait()
+			c.SetFaults(emulator.Faults{})
+			assertConverged(t, round, c, ws)
+		})
+	}
+}
+
+// webhookName finds the webhooks a message names.
+var webhookName = regexp.MustCompile(`webhook "?(autodeploy-[0-9a-z-]+)`)
+
+// refusedBefore is how a program that ran its checks after a winner had finished is
+// refused before writing, naming the webhook in place (and its owner).
+var refusedBefore = regexp.MustCompile(`already exists in Pulumi Cloud and is owned by \S+ \(webhook "[^"]+"|` +
+	`is already made by an auto-deploy Webhook resource \(webhook "[^"]+"`)
+
+// staying is the webhooks a loser's message says stay: those of the clause before
+// "stays", or, when that is "that webhook", of the clause before it; or the webhook a
+// refusal before writing names.
+func staying(line string) []string {
+	head, _, ok := strings.Cut(line, " stays, because ")
+	var clause string
+	switch {
+	case ok:
+		i := strings.LastIndex(head, "; ")
+		clause = head[i+2:]
+		if clause == "that webhook" {
+			clause = head[:max(i, 0)]
+		}
+	default:
+		clause = refusedBefore.FindString(line)
+	}
+	var out []string
+	for _, m := range webhookName.FindAllStringSubmatch(clause, -1) {
+		out = append(out, m[1])
+	}
+	return out
+}
+
+// assertConverged checks a round's end: a winner; exactly the winners' edges in place,
+// each once; each loser's message naming webhooks that stay, which are there.
+func assertConverged(t *testing.T, round int, c *cloud, writers []raceWriter) {
+	t.Helper()
+	var want []string
+	var winners []string
+	for _, w := range writers {
+		if w.err == nil {
+			winners = append(winners, w.name)
+			want = append(want, w.edges...)
+		}
+	}
+	got := edgeOwners(c)
+	names := map[string]bool{}
+	for _, h := range c.Webhooks() {
+		names[h.Name] = true
+		assert.True(t, h.Active && !strings.HasPrefix(h.DisplayName, "auto-deploy (pending)"),
+			"round %d: %s on %s is in place: %+v", round, h.Name, h.Stack, h)
+	}
+	t.Logf("round %d: winners %v, edges %v", round, winners, keys(got))
+	assert.NotEmpty(t, winners, "round %d: at least one program succeeds", round)
+	assert.ElementsMatch(t, want, keys(got), "round %d: exactly the winners' edges, each declared once", round)
+	for edge, hooks := range got {
+		assert.Len(t, hooks, 1, "round %d: %s once", round, edge)
+	}
+	for _, w := range writers {
+		if w.err == nil {
+			continue
+		}
+		line := loserLine(w.out)
+		t.Logf("round %d: %s lost: %s", round, w.name, line)
+		assert.NotContains(t, w.out, "owns it now")
+		stays := staying(line)
+		assert.NotEmpty(t, stays, "round %d: %s's message names the edge that stays:\n%s", round, w.name, w.out)
+		for _, name := range stays {
+			assert.True(t, names[name], "round %d: %s says %s stays, and it is there", round, w.name, name)
+		}
+	}
+}
+
+// loserLine is the line of a failed up's output that says why an edge was not kept.
+func loserLine(out string) string {
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, " stays, because ") || refusedBefore.MatchString(line) {
+			return strings.TrimSpace(line)
+		}
+	}
+	return ""
+}
+
+// TestRaceTwoWritersForALoop: a DeploymentGraph adds m → n while an AutoDeployer of
+// another program adds n → m.
+func TestRaceTwoWritersForALoop(t *testing.T) {
+	t.Parallel()
+	race(t, []string{"m", "n"}, graphWriter("one", "m → n"), deployerWriter("two", "n", "m"))
+}
+
+// TestRaceTwoWritersForOneEdge: a Webhook resource and a DeploymentGraph of two programs
+// both declare a → b.
+func TestRaceTwoWritersForOneEdge(t *testing.T) {
+	t.Parallel()
+	race(t, []string{"a", "b"}, webhookWriter("one", "a", "b"), graphWriter("two", "a → b"))
+}
+
+// TestRaceThreeWritersForACycle: three DeploymentGraphs of three programs each add one
+// edge of x → y → z → x: one or two of them win, never all three.
+func TestRaceThreeWritersForACycle(t *testing.T) {
+	t.Parallel()
+	race(t, []string{"x", "y", "z"}, graphWriter("one", "x → y"), graphWriter("two", "y → z"),
+		graphWriter("three", "z → x"))
+}
+
+// TestRaceFourWriters: a → b declared by a Webhook resource and by two DeploymentGraphs
+// (whose webhooks share one name), and b → a by an AutoDeployer: every pair conflicts.
+func TestRaceFourWriters(t *testing.T) {
+	t.Parallel()
+	race(t, []string{"a", "b"}, webhookWriter("one", "a", "b"), graphWriter("two", "a → b"),
+		graphWriter("three", "a → b"), deployerWriter("four", "b", "a"))
+}
+
+// TestRaceIsOnlyInTheWay: two programs writing at once whose edges do not conflict both
+// succeed: the read back costs no one an edge.
+func TestRaceIsOnlyInTheWay(t *testing.T) {
+	t.Parallel()
+	c := refCloud(t, "race", "a", "b", "c")
+	one, two := graphWriter("one", "a → b"), graphWriter("two", "b → c")
+	one.w, two.w = newProgramWorkspace(t, one.program, c), newProgramWorkspace(t, two.program, c)
+	c.SetFaults(emulator.Faults{Latency: raceLatency})
+	var wg sync.WaitGroup
+	wg.Go(func() { one.out, one.err = one.w.run("up", "--yes", "--skip-preview") })
+	wg.Go(func() { two.out, two.err = two.w.run("up", "--yes", "--skip-preview") })
+	wg.Wait()
+	c.SetFaults(emulator.Faults{})
+	require.NoError(t, one.err, one.out)
+	require.NoError(t, two.err, two.out)
+	result, err := c.FireUpdate("org", "race", "a")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"race/b", "race/c"}, deployedStacks(result))
 }

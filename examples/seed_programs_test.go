@@ -112,6 +112,14 @@ var seedExamples = []seedExample{
 		assertCreated: assertSeedGraph,
 	},
 	{
+		// examples/*/always-deploy: network → app and network → cache through the relay, app's
+		// edge carrying alwaysDeploy. The relay need not run: nothing is delivered here.
+		name: "always-deploy", project: "always-deploy",
+		seed:    func(t *testing.T, c *cloud, _ string) { alwaysDeployStacks(t, c, configuredOrg) },
+		creates: 2, edges: 2, what: "the stack and the DeploymentGraph",
+		assertCreated: func(t *testing.T, c *cloud, _ string) { assertAlwaysDeployExample(t, c, configuredOrg) },
+	},
+	{
 		// The tree of examples/*/deployment-graph as one DeploymentGraph. Every language passes
 		// getOrganization(), the file backend's placeholder, which auto-deploy:organization
 		// replaces: the stacks are in the configured organization whatever the language.
@@ -120,6 +128,39 @@ var seedExamples = []seedExample{
 		creates: 2, edges: 4, what: "the stack and the DeploymentGraph",
 		assertCreated: func(t *testing.T, c *cloud, _ string) { assertGraphExample(t, c, configuredOrg) },
 	},
+}
+
+// exampleConfigValue is one value of an example program's own config.
+type exampleConfigValue struct {
+	Value  string `json:"value"`
+	Secret bool   `json:"secret"`
+}
+
+// exampleRelayURL is the relay the always-deploy examples' edges deliver to: no relay runs
+// there, and none needs to, since nothing is delivered in these tests.
+const exampleRelayURL = "https://relay.example.com"
+
+// exampleConfigs is what each example program's own config holds, by example folder name:
+// the runners set it before the first up.
+var exampleConfigs = map[string]map[string]exampleConfigValue{
+	"always-deploy": {
+		"relayUrl":    {Value: exampleRelayURL},
+		"relaySecret": {Value: "example-relay-secret", Secret: true},
+	},
+}
+
+// exampleConfigJSON is an example's own config as the runners read it (AUTO_DEPLOY_EXAMPLE_CONFIG,
+// EXAMPLE_CONFIG): {"key": {"value", "secret"}}, {} for none. example may be a path: its last
+// element names it.
+func exampleConfigJSON(t *testing.T, example string) string {
+	t.Helper()
+	config := exampleConfigs[filepath.Base(example)]
+	if config == nil {
+		config = map[string]exampleConfigValue{}
+	}
+	data, err := json.Marshal(config)
+	require.NoError(t, err)
+	return string(data)
 }
 
 // TestSeedPrograms runs every seed program in every language of seedLanguages against the
@@ -139,10 +180,10 @@ func TestSeedPrograms(t *testing.T) {
 					ex.seed(t, c, lang.org)
 					p := build(t, ex.name, ex.project, c)
 
-					// Create: the edges and nothing else written.
+					// Create: the edges and nothing else written, each pending, then in place.
 					c.ResetStats()
 					assert.Equal(t, map[string]int{"create": ex.creates}, p.up(), ex.what)
-					assert.Equal(t, ex.edges, c.Stats().Writes, "routes: %v", c.Stats().ByRoute)
+					assert.Equal(t, 2*ex.edges, c.Stats().Writes, "routes: %v", c.Stats().ByRoute)
 					require.Len(t, c.Webhooks(), ex.edges, "webhooks: %+v", c.Webhooks())
 					ex.assertCreated(t, c, lang.org)
 					p.checkCreated()

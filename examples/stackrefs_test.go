@@ -4,6 +4,7 @@ package examples
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -88,13 +89,14 @@ func TestReferenceDerivedGraph(t *testing.T) {
 	assert.ElementsMatch(t, []string{"ref/db", "ref/cache", "ref/app"}, deployedStacks(result),
 		"every transitive reader once, and nothing outside the selection")
 
-	// A new reference shows in the next preview and is wired by the next up: one POST.
+	// A new reference shows in the next preview and is wired by the next up: one POST of the
+	// webhook pending, one PATCH putting it in place once checked.
 	reads(t, c, "ref/web", "ref/app")
 	out = w.pulumi("preview", "--diff")
 	assert.Contains(t, out, `+ effectiveEdges: ref/app → ref/web`)
 	c.ResetStats()
 	w.pulumi("up", "--yes", "--skip-preview")
-	assert.Equal(t, 1, c.Stats().Writes)
+	assert.Equal(t, 2, c.Stats().Writes)
 	assert.Contains(t, keys(edgeOwners(c)), "app → ref/web")
 
 	// A removed reference is unwired: one DELETE.
@@ -196,4 +198,34 @@ resources:
 	require.NoError(t, err)
 	assert.ElementsMatch(t, []string{"own/b", "own/c", "own/c"}, deployedStacks(result),
 		"as warned: c twice")
+}
+
+// TestReferenceRecordedAtTheEndOfARunningUpdate: lastUpdate is when an update started, and
+// the update records what its program reads when it ends. An up that reads stack b while
+// b's update runs (and writes, for c's new reference, so it records what it read) marks b
+// as read while updating; when b's update ends with a new reference to a, the next preview
+// names the edge and the next up wires it, though b's lastUpdate has not moved since.
+func TestReferenceRecordedAtTheEndOfARunningUpdate(t *testing.T) {
+	t.Parallel()
+	c := refCloud(t, "ref", "a", "b", "c")
+	w := newProgramWorkspace(t, refProgram, c)
+	w.pulumi("up", "--yes", "--skip-preview")
+
+	running, err := c.StartUpdate("org", "ref", "b", emulator.Update{Duration: time.Hour, Reads: []string{"ref/a"}})
+	require.NoError(t, err)
+	reads(t, c, "ref/c", "ref/a")
+	// The read must fall in a later second than b's lastUpdate, else it is read again anyway.
+	for time.Now().Unix() <= running.Update.Started.Unix() {
+		time.Sleep(50 * time.Millisecond)
+	}
+	w.pulumi("up", "--yes", "--skip-preview")
+	assert.ElementsMatch(t, []string{"a → ref/c"}, keys(edgeOwners(c)), "b's update has recorded nothing yet")
+	state := w.pulumi("stack", "export")
+	assert.Contains(t, state, `"updating": true`, "b was read while it updated")
+
+	_, err = c.FinishUpdate(running.Update.ID)
+	require.NoError(t, err)
+	assert.Contains(t, w.pulumi("preview", "--diff"), "+ effectiveEdges: ref/a → ref/b")
+	w.pulumi("up", "--yes", "--skip-preview")
+	assert.ElementsMatch(t, []string{"a → ref/c", "a → ref/b"}, keys(edgeOwners(c)))
 }

@@ -76,6 +76,9 @@ func (p *tsProgram) checkCreated() {
 		assert.JSONEq(t, `{"network/prod": ["cache/prod", "database/prod"], "database/prod": ["app/prod"], `+
 			`"app/prod": ["web/prod"]}`,
 			string(r.Outputs["liveEdges"].Value))
+	case "always-deploy":
+		require.ElementsMatch(t, []string{"edgeCount"}, tsKeys(r.Outputs))
+		assert.JSONEq(t, "2", string(r.Outputs["edgeCount"].Value))
 	case "auto-deployer":
 		// The program exports its six AutoDeployers; their outputs are the resources' properties.
 		require.ElementsMatch(t, []string{"a", "b", "c", "d", "e", "f"}, tsKeys(r.Outputs))
@@ -173,7 +176,8 @@ func newTSProgram(t *testing.T, example, project, sdkTarball string, c *cloud) *
 	runner, err := filepath.Abs(filepath.Join("typescript", "run-inline.js"))
 	require.NoError(t, err)
 	state := filepath.Join(root, "state")
-	env := append(e2e.PulumiEnv(t, root, os.Environ()), "AUTO_DEPLOY_ACCESS_TOKEN="+testToken)
+	env := append(e2e.PulumiEnv(t, root, os.Environ()), "AUTO_DEPLOY_ACCESS_TOKEN="+testToken,
+		"AUTO_DEPLOY_EXAMPLE_CONFIG="+exampleConfigJSON(t, example))
 	return &tsProgram{t: t, example: example, runner: runner, dir: dir, project: project, state: state, url: c.URL,
 		env: env}
 }

@@ -31,9 +31,9 @@ func TestYAMLAutoDeployerGraph(t *testing.T) {
 	}
 	const hooksRoute = "/api/stacks/{org}/{project}/{stack}/hooks"
 
-	// Create: exactly the 5 edges, 2 on a and 3 on b.
+	// Create: exactly the 5 edges, 2 on a and 3 on b, each written pending, then put in place.
 	_, writes, routes := phase("create", "up", "--yes")
-	assert.Equal(t, 5, writes)
+	assert.Equal(t, 2*5, writes)
 	assert.Equal(t, 5, routes["POST "+hooksRoute])
 	assertSeedGraph(t, c, "pulumi")
 
@@ -69,7 +69,7 @@ func TestYAMLAutoDeployerGraph(t *testing.T) {
 	assert.Equal(t, 1, routes["GET /api/user/stacks"], "one list of the organization's stacks")
 	assert.Equal(t, routes["GET "+hooksRoute]+1, total)
 	_, writes, routes = phase("restore", "up", "--yes", "--skip-preview")
-	assert.Equal(t, 1, writes)
+	assert.Equal(t, 2, writes, "pending, then in place")
 	assert.Equal(t, 1, routes["POST "+hooksRoute])
 	assert.Len(t, edges(c)["a"], 2)
 

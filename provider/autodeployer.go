@@ -11,6 +11,8 @@ import (
 
 	p "github.com/pulumi/pulumi-go-provider"
 	"github.com/pulumi/pulumi-go-provider/infer"
+
+	"github.com/autodeploy-dev/pulumi-auto-deploy/edge"
 )
 
 var (
@@ -154,7 +156,7 @@ func (d *AutoDeployer) Create(
 	args := req.Inputs
 	owner := resourceURN(ctx)
 	out, err := writeEdges(ctx, edgeChange{owner: owner, want: edgesFrom(args.source(), args.DownstreamRefs),
-		paused: args.Paused, field: downstreamRefsField}, req.DryRun, args.stateOf(owner))
+		formOf: args.formOf, field: downstreamRefsField}, req.DryRun, args.stateOf(owner))
 	return infer.CreateResponse[AutoDeployerState]{ID: args.source().String(), Output: out}, err
 }
 
@@ -193,7 +195,7 @@ func (d *AutoDeployer) Update(
 	out, err := writeEdges(ctx, edgeChange{owner: owner,
 		want:   edgesFrom(req.Inputs.source(), req.Inputs.DownstreamRefs),
 		have:   edgesFrom(req.State.source(), req.State.DownstreamRefs),
-		paused: req.Inputs.Paused, wasPaused: req.State.Paused, field: downstreamRefsField}, req.DryRun,
+		formOf: req.Inputs.formOf, wasFormOf: req.State.formOf, field: downstreamRefsField}, req.DryRun,
 		req.Inputs.stateOf(owner))
 	return infer.UpdateResponse[AutoDeployerState]{Output: out}, err
 }
@@ -223,7 +225,7 @@ func (d *AutoDeployer) Read(
 	}
 	owner := req.State.owner(ctx)
 	refs, exists, err := engineFor(ctx).ownedEdges(ctx, client, owner, source, req.State.DownstreamRefs,
-		edgeForm{active: !req.State.Paused})
+		req.State.formOf)
 	switch {
 	case err != nil:
 		return infer.ReadResponse[AutoDeployerArgs, AutoDeployerState]{}, err
@@ -252,18 +254,18 @@ func (d *AutoDeployer) Delete(
 	ctx context.Context, req infer.DeleteRequest[AutoDeployerState],
 ) (infer.DeleteResponse, error) {
 	return infer.DeleteResponse{}, engineFor(ctx).deleteAll(ctx, req.ID, req.State.owner(ctx),
-		edgesFrom(req.State.source(), req.State.DownstreamRefs), req.State.Paused, downstreamRefsField)
+		edgesFrom(req.State.source(), req.State.DownstreamRefs), req.State.formOf, downstreamRefsField)
 }
 
 // stateOf builds the state from the edges in place, for writeEdges.
-func (a AutoDeployerArgs) stateOf(owner string) func([]edge) AutoDeployerState {
-	return func(now []edge) AutoDeployerState { return newAutoDeployerState(a, targetsOf(now), owner) }
+func (a AutoDeployerArgs) stateOf(owner string) func([]stackEdge) AutoDeployerState {
+	return func(now []stackEdge) AutoDeployerState { return newAutoDeployerState(a, targetsOf(now), owner) }
 }
 
 func newAutoDeployerState(args AutoDeployerArgs, refs []string, owner string) AutoDeployerState {
 	names := make([]string, len(refs))
 	for i, ref := range refs {
-		names[i] = edgeWebhookName(ref)
+		names[i] = edge.Name(ref)
 	}
 	return AutoDeployerState{
 		AutoDeployerArgs:   args.withRefs(refs),
@@ -280,6 +282,9 @@ func (s AutoDeployerState) owner(ctx context.Context) string {
 }
 
 func downstreamRefsField(stackKey) string { return "downstreamRefs" }
+
+// formOf is how the AutoDeployer writes each of its edges: straight, active unless paused.
+func (a AutoDeployerArgs) formOf(string) edgeForm { return edgeForm{active: !a.Paused} }
 
 func (a AutoDeployerArgs) source() stackKey { return stackKey{a.Organization, a.Project, a.Stack} }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/property"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/edge"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
 )
 
@@ -98,7 +99,7 @@ func TestAutoDeployerLifecycle(t *testing.T) {
 			Hook: func(_, output property.Map) {
 				assert.Equal(t, "graph/a", output.Get("ref").AsString())
 				assert.ElementsMatch(t, []string{"graph/b", "graph/c"}, hooksOn("a"))
-				assert.Equal(t, []string{edgeWebhookName("graph/b"), edgeWebhookName("graph/c")},
+				assert.Equal(t, []string{edge.Name("graph/b"), edge.Name("graph/c")},
 					refsOf(output, "downstreamWebhooks"))
 				hook := tc.cloud.Webhooks()[0]
 				assert.Equal(t, "pulumi_deployments", hook.Format)
@@ -127,69 +128,64 @@ func TestAutoDeployerLifecycle(t *testing.T) {
 
 func TestAutoDeployerRefusesBadTargetsBeforeWriting(t *testing.T) {
 	t.Parallel()
-	tc := graphCloud(t, "a", "b")
-	require.NoError(t, tc.cloud.CreateStack("org", "graph", "nosettings"))
+	f := newFakeClient()
+	f.addStacks("org", "graph", "a", "b")
+	f.addBareStack("org", "graph", "nosettings")
+	server := fakeServer(t, f)
 
-	_, err := engineCreate(tc.server, deployerURN("a"), deployerInputs("a", "graph/b", "graph/missing"))
+	_, err := engineCreate(server, deployerURN("a"), deployerInputs("a", "graph/b", "graph/missing"))
 	assert.ErrorContains(t, err, "downstream stack org/graph/missing does not exist in Pulumi Cloud: create it "+
 		"(`pulumi stack init org/graph/missing`) or remove \"graph/missing\" from downstreamRefs")
 
-	_, err = engineCreate(tc.server, deployerURN("a2"), deployerInputs("a", "graph/nosettings"))
+	_, err = engineCreate(server, deployerURN("a2"), deployerInputs("a", "graph/nosettings"))
 	assert.ErrorContains(t, err, "downstream stack org/graph/nosettings has no deployment settings, so a deployment "+
 		"webhook cannot deploy it: configure Pulumi Deployments for it")
 
-	assert.Zero(t, tc.cloud.Stats().Writes, "nothing is written when a target is bad")
-	assert.Empty(t, tc.cloud.Webhooks())
+	assert.Zero(t, writes(f.took()), "nothing is written when a target is bad")
+	assert.Empty(t, f.edges())
+}
+
+// handMade is a pulumi_deployments webhook made by hand that deploys ref after each update.
+func handMade(ref string) cloud.Webhook {
+	return cloud.Webhook{Name: "a1b2c3d4", DisplayName: "by hand", PayloadURL: ref, Active: true,
+		Format: "pulumi_deployments", Filters: []string{"update_succeeded"}}
 }
 
 func TestAutoDeployerRefusesDirectCycle(t *testing.T) {
 	t.Parallel()
-	tc := graphCloud(t, "a", "b")
-	client, err := cloud.New(http.DefaultClient, tc.cloud.URL, testToken)
-	require.NoError(t, err)
-	// b → a made directly through the API.
-	_, err = client.CreateWebhook(t.Context(), cloud.WebhookScope{Organization: "org", Project: "graph", Stack: "b"},
-		cloud.Webhook{DisplayName: "by hand", PayloadURL: "graph/a", Active: true, Format: "pulumi_deployments"})
-	require.NoError(t, err)
-	tc.cloud.ResetStats()
-
-	_, err = engineCreate(tc.server, deployerURN("a"), deployerInputs("a", "graph/b"))
+	f := newFakeClient()
+	f.addStacks("org", "graph", "a", "b")
+	f.addHookLocked("org/graph/b", handMade("graph/a")) // b → a, made through the API
+	_, err := engineCreate(fakeServer(t, f), deployerURN("a"), deployerInputs("a", "graph/b"))
 	assert.ErrorContains(t, err, `downstreamRefs: adding "graph/b" would create a deployment cycle `+
 		`graph/a → graph/b → graph/a: every update would redeploy the stacks in it forever; remove one of these edges`)
-	assert.Zero(t, tc.cloud.Stats().Writes)
+	assert.Zero(t, writes(f.took()))
 }
 
 func TestAutoDeployerRefusesCycles(t *testing.T) {
 	t.Parallel()
-	tc := graphCloud(t, "a", "b", "c")
-	client, err := cloud.New(http.DefaultClient, tc.cloud.URL, testToken)
-	require.NoError(t, err)
-	// c → a exists already, made by another program (or by hand).
-	_, err = client.CreateWebhook(t.Context(), cloud.WebhookScope{Organization: "org", Project: "graph", Stack: "c"},
-		cloud.Webhook{DisplayName: "by hand", PayloadURL: "graph/a", Active: true, Format: "pulumi_deployments",
-			Filters: []string{"update_succeeded"}})
-	require.NoError(t, err)
-
-	_, err = engineCreate(tc.server, deployerURN("b"), deployerInputs("b", "graph/c"))
+	f := newFakeClient()
+	f.addStacks("org", "graph", "a", "b", "c")
+	f.addHookLocked("org/graph/c", handMade("graph/a")) // c → a, by another program (or by hand)
+	server := fakeServer(t, f)
+	_, err := engineCreate(server, deployerURN("b"), deployerInputs("b", "graph/c"))
 	require.NoError(t, err, "b → c closes no loop yet")
-	_, err = engineCreate(tc.server, deployerURN("a"), deployerInputs("a", "graph/b"))
+	_, err = engineCreate(server, deployerURN("a"), deployerInputs("a", "graph/b"))
 	assert.ErrorContains(t, err, `downstreamRefs: adding "graph/b" would create a deployment cycle `+
 		`graph/a → graph/b → graph/c → graph/a: every update would redeploy the stacks in it forever; `+
 		`remove one of these edges`)
-	assert.Len(t, tc.cloud.Webhooks(), 2, "the refused edge was not written")
+	assert.Equal(t, []string{"graph/b → graph/c", "graph/c → graph/a"}, f.edges(), "the refused edge was not written")
 }
 
 func TestAutoDeployerConcurrentHalvesOfALoop(t *testing.T) {
 	t.Parallel()
-	tc := graphCloud(t, "a", "b")
+	f := newFakeClient()
+	f.addStacks("org", "graph", "a", "b")
+	server := fakeServer(t, f)
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i, pair := range [][2]string{{"a", "graph/b"}, {"b", "graph/a"}} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_, errs[i] = engineCreate(tc.server, deployerURN(pair[0]), deployerInputs(pair[0], pair[1]))
-		}()
+		wg.Go(func() { _, errs[i] = engineCreate(server, deployerURN(pair[0]), deployerInputs(pair[0], pair[1])) })
 	}
 	wg.Wait()
 	failed := 0
@@ -200,7 +196,7 @@ func TestAutoDeployerConcurrentHalvesOfALoop(t *testing.T) {
 		}
 	}
 	assert.Equal(t, 1, failed, "exactly one half of the loop is refused: %v", errs)
-	assert.Len(t, tc.cloud.Webhooks(), 1)
+	assert.Len(t, f.edges(), 1)
 }
 
 func TestAutoDeployerPartialFailureConverges(t *testing.T) {
@@ -231,7 +227,7 @@ func TestAutoDeployerPartialFailureConverges(t *testing.T) {
 	assert.Equal(t, []string{"graph/b", "graph/c", "graph/d", "graph/e", "graph/f"},
 		refsOf(updated.Properties, "downstreamRefs"))
 	assert.Len(t, tc.cloud.Webhooks(), 5, "no duplicates")
-	assert.Equal(t, 1, tc.cloud.Stats().Writes, "only the missing edge is written")
+	assert.Equal(t, 2, tc.cloud.Stats().Writes, "only the missing edge is written: pending, then in place")
 }
 
 func TestAutoDeployerAdoptsWhenTheAnswerIsLost(t *testing.T) {
@@ -254,7 +250,7 @@ func TestAutoDeployerPreview(t *testing.T) {
 	preview, err := tc.server.Create(p.CreateRequest{Urn: deployerURN("a"), Properties: check.Inputs, DryRun: true})
 	require.NoError(t, err)
 	assert.Equal(t, "graph/a", preview.Properties.Get("ref").AsString(), "ref is known in preview")
-	assert.Equal(t, []string{edgeWebhookName("graph/b")}, refsOf(preview.Properties, "downstreamWebhooks"))
+	assert.Equal(t, []string{edge.Name("graph/b")}, refsOf(preview.Properties, "downstreamWebhooks"))
 	assert.Zero(t, tc.cloud.Stats().Writes, "preview writes nothing")
 
 	unknown := deployerInputs("a", "graph/b").Set("stack", property.New(property.Computed))
@@ -294,8 +290,8 @@ func TestAutoDeployerReadAndImport(t *testing.T) {
 	assert.Equal(t, "graph/a", read.Properties.Get("ref").AsString())
 
 	// Deactivated out of band: no longer the webhook this resource keeps, so it drops out.
-	_, err = client.UpdateWebhook(t.Context(), scope, edgeWebhookName("graph/c"), cloud.Webhook{
-		Name: edgeWebhookName("graph/c"), DisplayName: "auto-deploy: graph/c", PayloadURL: "graph/c",
+	_, err = client.UpdateWebhook(t.Context(), scope, edge.Name("graph/c"), cloud.Webhook{
+		Name: edge.Name("graph/c"), DisplayName: "auto-deploy: graph/c", PayloadURL: "graph/c",
 		Format: "pulumi_deployments", Filters: []string{"update_succeeded"}, Groups: []string{"deployments"},
 		Active: false,
 	})

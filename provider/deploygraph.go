@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/edge"
 )
 
 // stackKey names a stack within the provider's organization-wide view.
@@ -240,7 +241,7 @@ func (g *deployGraph) outgoing(ctx context.Context, client Client, k stackKey) (
 	defer g.mu.Unlock()
 	var refs []string
 	for _, h := range listed.hooks {
-		if to := targetOf(h); firesDeployment(h) && !g.removed[k][h.Name] && !slices.Contains(refs, to) {
+		if to := deployTarget(h); firesDeployment(h) && !g.removed[k][h.Name] && !slices.Contains(refs, to) {
 			refs = append(refs, to)
 		}
 	}
@@ -264,7 +265,7 @@ func (g *deployGraph) visible(org string) map[string][]string {
 			continue
 		}
 		for _, h := range listed.hooks {
-			if to := targetOf(h); firesDeployment(h) && !g.removed[k][h.Name] && !slices.Contains(out[k.ref()], to) {
+			if to := deployTarget(h); firesDeployment(h) && !g.removed[k][h.Name] && !slices.Contains(out[k.ref()], to) {
 				out[k.ref()] = append(out[k.ref()], to)
 			}
 		}
@@ -282,26 +283,41 @@ func (g *deployGraph) visible(org string) map[string][]string {
 	return out
 }
 
-// firesDeployment reports whether a webhook redeploys its target (targetOf: straight, or
-// through a relay) when its stack is updated or deployed, which is what continues a cascade.
+// deployTarget is the stack ("project/stack") a webhook deploys, or "": an edge's target
+// (edge.Parse: straight or through a relay), or the payload URL of any other
+// pulumi_deployments webhook, which Pulumi Cloud deploys whatever the webhook's name. A raw
+// webhook to a relay's route under another name than its edge's deploys nothing: the
+// relay ignores it.
+func deployTarget(h cloud.Webhook) string {
+	if e, ok := edge.Parse(h); ok {
+		return e.Target
+	}
+	if _, _, ok := edge.SplitRef(h.PayloadURL); ok && h.Format == edge.FormatDirect {
+		return h.PayloadURL
+	}
+	return ""
+}
+
+// firesDeployment reports whether a webhook redeploys its target (deployTarget) when its
+// stack is updated or deployed, which is what continues a cascade.
 func firesDeployment(h cloud.Webhook) bool {
-	if !h.Active || targetOf(h) == "" {
+	if !h.Active || deployTarget(h) == "" {
 		return false
 	}
 	if len(h.Filters) == 0 && len(h.Groups) == 0 {
 		return true
 	}
-	return slices.Contains(h.Filters, "update_succeeded") || slices.Contains(h.Filters, "deployment_succeeded") ||
+	return slices.Contains(h.Filters, edge.Filter) || slices.Contains(h.Filters, "deployment_succeeded") ||
 		slices.Contains(h.Groups, "stacks") || slices.Contains(h.Groups, "deployments")
 }
 
 // firesOnUpdate reports whether a webhook deploys its target after a successful update of
 // its stack: two such webhooks to one target deploy it twice.
 func firesOnUpdate(h cloud.Webhook) bool {
-	if !h.Active || targetOf(h) == "" {
+	if !h.Active || deployTarget(h) == "" {
 		return false
 	}
-	return (len(h.Filters) == 0 && len(h.Groups) == 0) || slices.Contains(h.Filters, "update_succeeded") ||
+	return (len(h.Filters) == 0 && len(h.Groups) == 0) || slices.Contains(h.Filters, edge.Filter) ||
 		slices.Contains(h.Groups, "stacks")
 }
 

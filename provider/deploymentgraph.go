@@ -43,6 +43,7 @@ type DeploymentGraphArgs struct {
 	KeepRedundantEdges  bool                `pulumi:"keepRedundantEdges,optional"`
 	Paused              bool                `pulumi:"paused,optional"`
 	Relay               *RelaySpec          `pulumi:"relay,optional"`
+	AlwaysDeploy        []string            `pulumi:"alwaysDeploy,optional"`
 }
 
 // DeploymentGraphState keeps the inputs as written and records, apart from them, the edges
@@ -83,6 +84,11 @@ func (a *DeploymentGraphArgs) Annotate(an infer.Annotator) {
 		"`raw` webhook to the relay instead of a `pulumi_deployments` one, under the same name: setting or "+
 		"removing it rewrites each webhook in place, one update per edge, and adds (or removes) the edges a "+
 		"longer path implies, which only the relay keeps. See docs/relay.md.")
+	an.Describe(&a.AlwaysDeploy, "Stacks (`project/stack`) the relay deploys after every update of any of their "+
+		"upstreams, even one that changed none of their outputs: for a stack that depends on an upstream by other "+
+		"means than its outputs (an image tag, a file it reads). Only with `relay`: each relay edge into such a "+
+		"stack carries it in its payload URL (`&alwaysDeploy=true`), so the relay needs no configuration of its "+
+		"own. Changing it updates the edges into the stacks added or removed in place, one update per edge.")
 }
 
 // Annotate describes the outputs.
@@ -175,6 +181,9 @@ func (g *DeploymentGraph) Check(
 			failures = append(failures, p.CheckFailure{Property: "relay", Reason: err.Error()})
 		}
 	}
+	for _, err := range validateAlwaysDeploy(args, req.NewInputs) {
+		failures = append(failures, p.CheckFailure{Property: "alwaysDeploy", Reason: err.Error()})
+	}
 	if err := engineFor(ctx).declare(resourceURN(ctx)); err != nil {
 		fail(err)
 	}
@@ -193,9 +202,10 @@ func (g *DeploymentGraph) Create(
 		return infer.CreateResponse[DeploymentGraphState]{}, err
 	}
 	engineFor(ctx).report(ctx, args.Organization, plan)
+	warnIdleAlwaysDeploy(ctx, args, plan.edges)
 	out, err := writeEdges(ctx, edgeChange{owner: owner, want: edgeList(args.Organization, plan.edges),
-		paused: args.Paused, relay: args.Relay, field: edgesField, knownReads: plan.reads()}, req.DryRun,
-		args.stateOf(owner, plan))
+		formOf: args.formOf, keepImplied: args.keepsImplied(), field: edgesField, knownReads: plan.reads()},
+		req.DryRun, args.stateOf(owner, plan))
 	return infer.CreateResponse[DeploymentGraphState]{ID: args.Organization, Output: out}, err
 }
 
@@ -233,12 +243,14 @@ func (g *DeploymentGraph) Diff(
 	if !sameRelay(olds.Relay, news.Relay) {
 		diff["relay"] = p.PropertyDiff{Kind: p.Update, InputDiff: true}
 	}
+	maps.Copy(diff, setDiff("alwaysDeploy", olds.AlwaysDeploy, news.AlwaysDeploy))
 	if _, replace := diff["organization"]; !replace {
 		plan, err := engineFor(ctx).planGraph(ctx, news, olds.StackReferences)
 		if err != nil {
 			return infer.DiffResponse{}, err
 		}
 		engineFor(ctx).rememberPlan(planKey(olds.owner(ctx), news, olds.StackReferences), plan)
+		warnIdleAlwaysDeploy(ctx, news, plan.edges)
 		declared := olds.Edges
 		if olds.isOldShape() {
 			declared = nil
@@ -311,8 +323,8 @@ func (g *DeploymentGraph) Update(
 		engineFor(ctx).report(ctx, org, plan)
 	}
 	out, err := writeEdges(ctx, edgeChange{owner: owner, want: edgeList(org, plan.edges),
-		have: edgeList(req.State.Organization, req.State.effective()), paused: req.Inputs.Paused,
-		wasPaused: req.State.Paused, relay: req.Inputs.Relay, wasRelay: req.State.Relay, field: edgesField,
+		have: edgeList(req.State.Organization, req.State.effective()), formOf: req.Inputs.formOf,
+		wasFormOf: req.State.formOf, keepImplied: req.Inputs.keepsImplied(), field: edgesField,
 		knownReads: plan.reads()}, req.DryRun, req.Inputs.stateOf(owner, plan))
 	return infer.UpdateResponse[DeploymentGraphState]{Output: out}, err
 }
@@ -370,7 +382,7 @@ func (g *DeploymentGraph) Read(
 	forEachRead(len(sources), func(i int) {
 		source := stackKey{org: org}.at(sources[i])
 		found[i], exists[i], errs[i] = engineFor(ctx).ownedEdges(ctx, client, owner, source, effective[sources[i]],
-			edgeForm{active: !req.State.Paused, relay: req.State.Relay})
+			req.State.formOf)
 	})
 	if err := errors.Join(errs...); err != nil {
 		return infer.ReadResponse[DeploymentGraphArgs, DeploymentGraphState]{}, err
@@ -383,7 +395,7 @@ func (g *DeploymentGraph) Read(
 				strings.Join(effective[source], ", "))
 		}
 	}
-	var now []edge
+	var now []stackEdge
 	for i, source := range sources {
 		now = append(now, edgesFrom(stackKey{org: org}.at(source), found[i])...)
 	}
@@ -416,12 +428,12 @@ func (g *DeploymentGraph) Delete(
 	ctx context.Context, req infer.DeleteRequest[DeploymentGraphState],
 ) (infer.DeleteResponse, error) {
 	return infer.DeleteResponse{}, engineFor(ctx).deleteAll(ctx, req.ID, req.State.owner(ctx),
-		edgeList(req.State.Organization, req.State.effective()), req.State.Paused, edgesField)
+		edgeList(req.State.Organization, req.State.effective()), req.State.formOf, edgesField)
 }
 
 // edgeList flattens a graph into edges, upstream stacks in sorted order.
-func edgeList(org string, graph map[string][]string) []edge {
-	var out []edge
+func edgeList(org string, graph map[string][]string) []stackEdge {
+	var out []stackEdge
 	for _, upstream := range slices.Sorted(maps.Keys(graph)) {
 		if upstream == "" {
 			continue
@@ -433,7 +445,7 @@ func edgeList(org string, graph map[string][]string) []edge {
 }
 
 // graphOf is the graph of edges, upstream → downstreams in the order given.
-func graphOf(edges []edge) map[string][]string {
+func graphOf(edges []stackEdge) map[string][]string {
 	graph := map[string][]string{}
 	for _, x := range edges {
 		graph[x.source.ref()] = append(graph[x.source.ref()], x.ref)
@@ -454,12 +466,14 @@ func sameGraph(a, b map[string][]string) bool {
 }
 
 // stateOf builds the state from the edges in place, for writeEdges.
-func (a DeploymentGraphArgs) stateOf(owner string, plan graphPlan) func([]edge) DeploymentGraphState {
-	return func(now []edge) DeploymentGraphState { return newDeploymentGraphState(a, now, owner, plan.references) }
+func (a DeploymentGraphArgs) stateOf(owner string, plan graphPlan) func([]stackEdge) DeploymentGraphState {
+	return func(now []stackEdge) DeploymentGraphState {
+		return newDeploymentGraphState(a, now, owner, plan.references)
+	}
 }
 
 func newDeploymentGraphState(
-	args DeploymentGraphArgs, now []edge, owner string, known map[string]DiscoveredStack,
+	args DeploymentGraphArgs, now []stackEdge, owner string, known map[string]DiscoveredStack,
 ) DeploymentGraphState {
 	effective := graphOf(now)
 	return DeploymentGraphState{DeploymentGraphArgs: args, EffectiveEdges: effective, EdgeCount: len(now),
@@ -486,6 +500,16 @@ func (s DeploymentGraphState) owner(ctx context.Context) string {
 }
 
 func edgesField(source stackKey) string { return fmt.Sprintf("edges[%q]", source.ref()) }
+
+// keepsImplied reports whether the graph keeps the edges a longer path implies: through a
+// relay, which deploys each stack once anyway and must see every stack it reads, or with
+// keepRedundantEdges.
+func (a DeploymentGraphArgs) keepsImplied() bool { return a.Relay != nil || a.KeepRedundantEdges }
+
+// formOf is how the graph writes its edge to ref.
+func (a DeploymentGraphArgs) formOf(ref string) edgeForm {
+	return edgeForm{active: !a.Paused, relay: a.Relay, always: a.Relay != nil && slices.Contains(a.AlwaysDeploy, ref)}
+}
 
 func unionKeys[V any](a, b map[string]V) map[string]bool {
 	out := map[string]bool{}

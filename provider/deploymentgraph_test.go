@@ -13,6 +13,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/property"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/edge"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator/emulatortest"
 )
@@ -93,7 +94,8 @@ func TestDeploymentGraphLifecycle(t *testing.T) {
 	assert.Equal(t, int64(3), int64(created.Properties.Get("edgeCount").AsNumber()))
 	assert.Equal(t, string(graphURN("g")), created.Properties.Get("owner").AsString())
 
-	// One edge removed and one added: one DELETE and one POST, whatever else is in the graph.
+	// One edge removed and one added: one DELETE, and a POST (pending) and a PATCH (in place)
+	// for the new edge, whatever else is in the graph.
 	next := graphInputs(map[string][]string{"graph/a": {"graph/b"}, "graph/b": {"graph/d"}, "graph/c": {"graph/d"}})
 	check, err := tc.server.Check(p.CheckRequest{Urn: graphURN("g"), State: created.Properties, Inputs: next})
 	require.NoError(t, err)
@@ -109,7 +111,7 @@ func TestDeploymentGraphLifecycle(t *testing.T) {
 		Inputs: check.Inputs})
 	require.NoError(t, err)
 	stats := tc.cloud.Stats()
-	assert.Equal(t, 2, stats.Writes, "%v", stats.ByRoute)
+	assert.Equal(t, 3, stats.Writes, "%v", stats.ByRoute)
 	assert.ElementsMatch(t, []string{"a → graph/b", "b → graph/d", "c → graph/d"}, hookEdges(tc))
 
 	// Paused: one PATCH per edge, nothing created or deleted; and back.
@@ -260,7 +262,7 @@ func TestDeploymentGraphReadAndImport(t *testing.T) {
 	client, err := cloud.New(http.DefaultClient, tc.cloud.URL, testToken)
 	require.NoError(t, err)
 	require.NoError(t, client.DeleteWebhook(t.Context(), cloud.WebhookScope{Organization: "org", Project: "graph",
-		Stack: "a"}, edgeWebhookName("graph/c")))
+		Stack: "a"}, edge.Name("graph/c")))
 	tc.cloud.ResetStats()
 	refreshed, err := newServer(t, tc.cloud.URL, testToken).Read(p.ReadRequest{ID: "org", Urn: graphURN("g"),
 		Properties: created.Properties, Inputs: graphInputs(map[string][]string{"graph/a": {"graph/b", "graph/c"}})})

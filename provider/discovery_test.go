@@ -75,16 +75,18 @@ func TestIncrementalDiscovery(t *testing.T) {
 	assert.False(t, diff.HasChanges)
 	assert.Equal(t, map[string]int{"ListStacks": 3}, f.took(), "nothing changed: the three pages of the list")
 
-	// A new reference: read again is the one stack updated; the diff names the edge; one POST.
+	// A new reference: read again is the one stack updated; the diff names the edge; one POST
+	// (pending) and one PATCH (in place).
 	f.tick()
 	f.read("org/ref/s249", "ref/s010")
 	f.tick()
 	state, diff = graphStep(t, f, state, refGraphInputs("ref"))
 	assert.Equal(t, map[string]p.PropertyDiff{`["effectiveEdges: ref/s010 → ref/s249"]`: {Kind: p.Add}},
 		diff.DetailedDiff)
-	assert.Equal(t, map[string]int{"ListStacks": 3, "ReadUpstreamReferences": 1, "ListWebhooks": 2 + 2,
-		"GetDeploymentSettings": 1, "CreateWebhookOnce": 1}, f.took(), "the list, the one stack updated; then "+
-		"the edge's checks, its POST and the read back of its two stacks, with no second discovery")
+	assert.Equal(t, map[string]int{"ListStacks": 3, "GetStack": 1, "ReadUpstreamReferences": 1, "ListWebhooks": 1 + 2,
+		"GetDeploymentSettings": 1, "CreateWebhookOnce": 1, "UpdateWebhook": 1}, f.took(), "the list, the one "+
+		"stack updated (whether it still updates, what it reads); then the edge's checks (its source's webhooks, "+
+		"its target's settings), its writes and the read back of its two stacks, with no second discovery")
 	assert.Contains(t, f.edges(), "ref/s010 → ref/s249")
 
 	// A removed reference: one DELETE.
@@ -244,4 +246,42 @@ func TestShapeDiagnostics(t *testing.T) {
 	assert.Equal(t, "3 more stacks are deployed more than once after a single update (8 in all; the most, p/j0, "+
 		"twice after each update of p/root); each deploys once per path, fewer times where its deployment "+
 		"settings skip intermediate deployments", text[11])
+}
+
+// TestDiscoveryOfAStackUpdatingAtTheRead: lastUpdate is when an update started, and the
+// update records what its program reads when it ends. A stack read while it updates (by a
+// run that records what it read: here c's new reference makes it write) is read again at
+// the next discovery, though its lastUpdate did not move, and so the reference its update
+// recorded at its end is wired; once read idle, it is not read again.
+func TestDiscoveryOfAStackUpdatingAtTheRead(t *testing.T) {
+	t.Parallel()
+	f := newFakeClient()
+	f.addStacks("org", "app", "a", "b", "c")
+	f.tick()
+	created, err := engineCreate(fakeServer(t, f), graphURN("g"), refGraphInputs("app"))
+	require.NoError(t, err)
+	state := created.Properties
+
+	f.startUpdate("org/app/b")
+	f.read("org/app/c", "app/a")
+	f.tick()
+	f.took()
+	state, diff := graphStep(t, f, state, refGraphInputs("app"))
+	assert.Equal(t, map[string]p.PropertyDiff{`["effectiveEdges: app/a → app/c"]`: {Kind: p.Add}}, diff.DetailedDiff,
+		"b's update has recorded nothing yet")
+	calls := f.took()
+	assert.Equal(t, 2, calls["GetStack"], "b and c: is either updating?")
+	assert.Equal(t, 2, calls["ReadUpstreamReferences"])
+
+	f.endUpdate("org/app/b", "app/a")
+	f.tick()
+	state, diff = graphStep(t, f, state, refGraphInputs("app"))
+	assert.Equal(t, map[string]p.PropertyDiff{`["effectiveEdges: app/a → app/b"]`: {Kind: p.Add}}, diff.DetailedDiff)
+	assert.Equal(t, 1, f.took()["ReadUpstreamReferences"], "b read again: it was updating at the last read")
+	assert.Equal(t, []string{"app/a → app/b", "app/a → app/c"}, f.edges())
+
+	f.tick()
+	_, diff = graphStep(t, f, state, refGraphInputs("app"))
+	assert.False(t, diff.HasChanges)
+	assert.Equal(t, map[string]int{"ListStacks": 1}, f.took(), "read idle: settled")
 }

@@ -16,16 +16,30 @@ import (
 	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
 )
 
+// addChecks says which checks new edges pass before they are written, besides loops and
+// duplicates among the edges this run has read and plans.
+type addChecks struct {
+	// targets: each target exists and has deployment settings.
+	targets bool
+	// walk: read the whole graph below the targets first, for loops through edges in place.
+	// Preview does; an up judges its new edges against the graph read after its writes
+	// (race) and so reads it once, not twice.
+	walk bool
+	// implied: warn about edges a longer path implies, unless the resource keeps them on
+	// purpose (through a relay, or with keepRedundantEdges).
+	implied bool
+}
+
 // checkAdds refuses, before anything is written, new edges that would loop, duplicate an
-// edge of another auto-deploy resource, or (with checkTargets) point at a stack that
-// cannot be deployed, and warns about duplicates made by hand. The edges that pass are
-// recorded as planned, all of them or none, so the rest of this run sees them.
+// edge of another auto-deploy resource, or point at a stack that cannot be deployed (as
+// checks says), and warns about duplicates made by hand. The edges that pass are recorded
+// as planned, all of them or none, so the rest of this run sees them.
 func (e *edgeEngine) checkAdds(
-	ctx context.Context, client Client, owner edgeOwner, adds []edge, field func(stackKey) string,
-	checkTargets bool,
+	ctx context.Context, client Client, owner edgeOwner, adds []stackEdge, field func(stackKey) string,
+	checks addChecks,
 ) error {
 	bySource := groupBySource(adds)
-	listed, err := e.readForChecks(ctx, client, bySource, adds, field, checkTargets)
+	listed, err := e.readForChecks(ctx, client, bySource, adds, field, checks)
 	if err != nil {
 		return err
 	}
@@ -47,7 +61,9 @@ func (e *edgeEngine) checkAdds(
 			e.graph.plan(g.source, owner.urn, g.refs)
 		}
 	}
-	e.warnRedundant(ctx, graph, added)
+	if checks.implied {
+		e.warnRedundant(ctx, graph, added)
+	}
 	return nil
 }
 
@@ -57,7 +73,7 @@ type sourceEdges struct {
 	refs   []string
 }
 
-func groupBySource(adds []edge) []sourceEdges {
+func groupBySource(adds []stackEdge) []sourceEdges {
 	var out []sourceEdges
 	index := map[stackKey]int{}
 	for _, x := range adds {
@@ -77,16 +93,16 @@ func groupBySource(adds []edge) []sourceEdges {
 func (k stackKey) isKnown() bool { return k.org != "" && k.project != "" && k.stack != "" }
 
 // readForChecks reads everything the checks need, all at once since it only reads: each
-// target's settings, each source's webhooks, and the graph below the targets that the
-// loop check follows. A bad target is the most useful failure to report, named with the
-// field of its first edge; the rest often fail the same way.
+// target's settings, each source's webhooks, and (checks.walk) the graph below the targets
+// that the loop check follows. A bad target is the most useful failure to report, named
+// with the field of its first edge; the rest often fail the same way.
 func (e *edgeEngine) readForChecks(
-	ctx context.Context, client Client, bySource []sourceEdges, adds []edge, field func(stackKey) string,
-	checkTargets bool,
+	ctx context.Context, client Client, bySource []sourceEdges, adds []stackEdge, field func(stackKey) string,
+	checks addChecks,
 ) ([]stackHooks, error) {
 	var targets []stackKey
 	fieldOf := map[stackKey]string{}
-	if checkTargets {
+	if checks.targets {
 		for _, x := range adds {
 			if t := x.source.at(x.ref); fieldOf[t] == "" {
 				fieldOf[t] = field(x.source)
@@ -109,7 +125,7 @@ func (e *edgeEngine) readForChecks(
 				listed[j], sourceErrs[j] = e.graph.webhooksOf(ctx, client, k)
 			}
 		default:
-			if g := bySource[j-len(bySource)]; g.source.isKnown() {
+			if g := bySource[j-len(bySource)]; g.source.isKnown() && checks.walk {
 				warmErrs[j-len(bySource)] = e.graph.warm(ctx, client, g.source, g.refs)
 			}
 		}
@@ -147,8 +163,8 @@ func (e *edgeEngine) refuseDuplicates(
 
 // graphWith is the whole graph as this run has read it, with every new edge in it, and
 // the new edges whose stacks are known.
-func (e *edgeEngine) graphWith(bySource []sourceEdges) (map[string][]string, []edge) {
-	var added []edge
+func (e *edgeEngine) graphWith(bySource []sourceEdges) (map[string][]string, []stackEdge) {
+	var added []stackEdge
 	var graph map[string][]string
 	for _, g := range bySource {
 		if !g.source.isKnown() {
@@ -161,7 +177,7 @@ func (e *edgeEngine) graphWith(bySource []sourceEdges) (map[string][]string, []e
 			if !slices.Contains(graph[g.source.ref()], ref) {
 				graph[g.source.ref()] = append(graph[g.source.ref()], ref)
 			}
-			added = append(added, edge{g.source, ref})
+			added = append(added, stackEdge{g.source, ref})
 		}
 	}
 	return graph, added
@@ -169,7 +185,7 @@ func (e *edgeEngine) graphWith(bySource []sourceEdges) (map[string][]string, []e
 
 // firstLoop returns the first of added that closes a loop in graph (which holds it), with
 // the loop from its source back to it, or a nil path.
-func firstLoop(graph map[string][]string, added []edge) (edge, []string) {
+func firstLoop(graph map[string][]string, added []stackEdge) (stackEdge, []string) {
 	component := stronglyConnected(graph)
 	for _, x := range added {
 		from, to := x.source.ref(), x.ref
@@ -178,7 +194,7 @@ func firstLoop(graph map[string][]string, added []edge) (edge, []string) {
 			return x, append([]string{from}, back...)
 		}
 	}
-	return edge{}, nil
+	return stackEdge{}, nil
 }
 
 // stronglyConnected numbers the strongly connected parts of graph (Tarjan's algorithm):
@@ -228,7 +244,7 @@ func stronglyConnected(graph map[string][]string) map[string]int {
 // edge is the implied one or makes another edge implied: the stack at its end then
 // deploys twice after each update of its upstream, the first time before its other
 // upstreams are done. A few lines, then a count.
-func (e *edgeEngine) warnRedundant(ctx context.Context, graph map[string][]string, added []edge) {
+func (e *edgeEngine) warnRedundant(ctx context.Context, graph map[string][]string, added []stackEdge) {
 	isNew := map[[2]string]bool{}
 	sources, targets := map[string]bool{}, map[string]bool{}
 	for _, x := range added {
@@ -314,18 +330,20 @@ func sameStack(a, b string) bool {
 func (e *edgeEngine) checkDuplicate(
 	ctx context.Context, owner edgeOwner, source stackKey, hooks []cloud.Webhook, ref, field string,
 ) error {
-	edge := fmt.Sprintf("%s → %s", source.ref(), ref)
+	arrow := fmt.Sprintf("%s → %s", source.ref(), ref)
 	if other, ok := e.graph.plannedBy(source, ref); ok && other != owner.urn {
 		return fmt.Errorf("%s: the edge %s is also declared by %s in this program; declare each edge once "+
 			"(remove it from one of the two resources), or %s would deploy twice after every update of %s",
-			field, edge, other, ref, source.ref())
+			field, arrow, other, ref, source.ref())
 	}
 	for _, h := range hooks {
-		if targetOf(h) != ref || h.Name == owner.webhook || e.graph.isRemoved(source, h.Name) {
+		// Another writer's pending edge is not in place yet: the rule judges the two when
+		// this one has been written too (race).
+		if deployTarget(h) != ref || h.Name == owner.webhook || e.graph.isRemoved(source, h.Name) || isPending(h) {
 			continue
 		}
 		switch {
-		case isEdgeWebhook(h):
+		case isEdge(h):
 			// Whoever owns it, active or not: a second owner would take it over, unless the
 			// owner is of this stack and leaves the program in this update (a move between
 			// AutoDeployers and a DeploymentGraph in one edit).
@@ -337,16 +355,16 @@ func (e *edgeEngine) checkDuplicate(
 				owner.urn) {
 				p.GetLogger(ctx).Infof("the edge %s passes from %s to this resource: %s is no longer in the "+
 					"program, and its delete at the end of this update leaves the webhook to this one (no webhook "+
-					"is deleted or created)", edge, other, other)
+					"is deleted or created)", arrow, other, other)
 				continue
 			}
 			return fmt.Errorf("%s: the edge %s already exists in Pulumi Cloud and is owned by %s (webhook %q "+
-				"on %s). %s", field, edge, other, h.Name, source, ownershipAdvice(other, owner.urn))
+				"on %s). %s", field, arrow, other, h.Name, source, ownershipAdvice(other, owner.urn))
 		case !firesOnUpdate(h):
 		case isWebhookResourceName(h.Name):
 			return fmt.Errorf("%s: the edge %s is already made by an auto-deploy Webhook resource (webhook %q, "+
 				"display name %q, on %s); declare each edge once, with an AutoDeployer or a Webhook, not both",
-				field, edge, h.Name, h.DisplayName, source)
+				field, arrow, h.Name, h.DisplayName, source)
 		default:
 			if e.graph.firstTime(source.String() + "\x00" + h.Name) {
 				p.GetLogger(ctx).Warningf("stack %s already has webhook %q (display name %q), not made by an "+

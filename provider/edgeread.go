@@ -11,13 +11,15 @@ import (
 	p "github.com/pulumi/pulumi-go-provider"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/edge"
 )
 
 // ownedEdges reads which of source's edges owner owns, for refresh and import, and says
 // why each edge in state that is no longer in place dropped out. Edges in place whose
 // target stack has been deleted are kept, with a warning: they can only fail.
 func (e *edgeEngine) ownedEdges(
-	ctx context.Context, client Client, owner string, source stackKey, inState []string, form edgeForm,
+	ctx context.Context, client Client, owner string, source stackKey, inState []string,
+	formOf func(ref string) edgeForm,
 ) (refs []string, exists bool, err error) {
 	// Through the run's cache, which a refresh fills as it goes: each stack is read once,
 	// here or by the loop walk of another resource, whichever comes first, and a provider
@@ -31,9 +33,9 @@ func (e *edgeEngine) ownedEdges(
 	var live []string
 	for _, h := range hooks {
 		byName[h.Name] = h
-		ref := targetOf(h)
-		if isEdgeWebhook(h) && (isDesiredEdge(h, ref, owner, form) ||
-			slices.Contains(inState, ref) && isLegacyEdge(h, ref, form)) {
+		ref := deployTarget(h)
+		if isEdge(h) && (isDesiredEdge(h, ref, owner, formOf(ref)) ||
+			slices.Contains(inState, ref) && isLegacyEdge(h, ref, formOf(ref))) {
 			live = append(live, ref)
 		}
 	}
@@ -41,7 +43,7 @@ func (e *edgeEngine) ownedEdges(
 	for _, ref := range inState {
 		if !slices.Contains(live, ref) {
 			log.Warningf("the deployment webhook %s → %s is no longer in place: %s; the next `pulumi up` "+
-				"creates it again", source, ref, whyNotInPlace(byName, ref, owner, form))
+				"creates it again", source, ref, whyNotInPlace(byName, ref, owner, formOf(ref)))
 		}
 	}
 	// Keep the prior order for refs still there, then any owned webhook state did not know
@@ -76,7 +78,7 @@ func (e *edgeEngine) warnDoubled(ctx context.Context, source stackKey, hooks []c
 	for _, ref := range refs {
 		var makers []string
 		for _, h := range hooks {
-			if targetOf(h) == ref && firesOnUpdate(h) {
+			if deployTarget(h) == ref && firesOnUpdate(h) {
 				makers = append(makers, fmt.Sprintf("%s (%s)", h.Name, madeBy(h)))
 			}
 		}
@@ -91,7 +93,7 @@ func (e *edgeEngine) warnDoubled(ctx context.Context, source stackKey, hooks []c
 // whoever made the rest of it, with the loop's path: an update of any stack on it would
 // redeploy the stacks on it forever. It reads what is below the edges' targets that the
 // run has not read yet (a refresh runs it after reading the edges' sources).
-func (e *edgeEngine) warnLoops(ctx context.Context, client Client, edges []edge) error {
+func (e *edgeEngine) warnLoops(ctx context.Context, client Client, edges []stackEdge) error {
 	if len(edges) == 0 {
 		return nil
 	}
@@ -127,7 +129,7 @@ func loopKey(loop []string) string {
 // display name.
 func madeBy(h cloud.Webhook) string {
 	switch {
-	case isEdgeWebhook(h) && ownerOf(h) != "":
+	case isEdge(h) && ownerOf(h) != "":
 		return "owner: " + ownerOf(h)
 	case isWebhookResourceName(h.Name):
 		return fmt.Sprintf("a Webhook resource, display name %q", h.DisplayName)
@@ -151,11 +153,13 @@ func legacyEdgeDisplayName(ref string) string { return "auto-deploy: " + ref }
 // whyNotInPlace says what became of an edge's webhook, for refresh's drift warning.
 func whyNotInPlace(byName map[string]cloud.Webhook, ref, owner string, form edgeForm) string {
 	active := form.active
-	h, ok := byName[edgeWebhookName(ref)]
+	h, ok := byName[edge.Name(ref)]
 	want := desiredEdgeWebhook(ref, owner, form)
 	switch {
 	case !ok:
 		return "it was deleted"
+	case isPending(h) && ownerOf(h) == owner:
+		return "a `pulumi up` was interrupted while it was written, leaving it pending (inactive)"
 	case ownerOf(h) != owner:
 		if other := ownerOf(h); other != "" {
 			return "it is owned by " + other + " now"

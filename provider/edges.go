@@ -2,8 +2,6 @@ package provider
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -14,6 +12,7 @@ import (
 	"github.com/pulumi/pulumi-go-provider/infer"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/edge"
 )
 
 // maxParallelRequests and maxParallelReads bound the goroutines one fan-out of writes or
@@ -52,21 +51,6 @@ type edgeOwner struct {
 	webhook string
 }
 
-// Edge webhooks are named after their target, so a create whose answer was lost can be
-// found again, and at most one auto-deploy edge can exist per source and target: a second
-// declaration meets the first under the same name.
-func edgeWebhookName(ref string) string {
-	sum := sha256.Sum256([]byte(ref))
-	return "autodeploy-" + hex.EncodeToString(sum[:8])
-}
-
-// isEdgeWebhook reports whether h is an auto-deploy edge: named after the stack it
-// redeploys, straight through Pulumi Deployments or through a relay.
-func isEdgeWebhook(h cloud.Webhook) bool {
-	target := targetOf(h)
-	return target != "" && h.Name == edgeWebhookName(target)
-}
-
 // ownerMarker separates the readable part of an edge webhook's display name from its owner.
 const ownerMarker = " (owner: "
 
@@ -84,42 +68,52 @@ func ownerOf(h cloud.Webhook) string {
 	return h.DisplayName[i+len(ownerMarker) : len(h.DisplayName)-1]
 }
 
-// edgeForm is how an edge's webhook is written: active or paused, and straight to
-// Pulumi Deployments or, with relay set, through a cascade relay.
+// edgeForm is how an owner writes an edge's webhook: active or paused, and straight to
+// Pulumi Deployments or, with relay set, through a cascade relay, told with always to
+// deploy the target after every update of its source.
 type edgeForm struct {
 	active bool
 	relay  *RelaySpec
+	always bool
 }
 
 // direct is the form of an active edge that deploys its target itself.
 var direct = edgeForm{active: true}
 
-func desiredEdgeWebhook(ref, owner string, form edgeForm) cloud.Webhook {
-	w := cloud.Webhook{
-		Name:        edgeWebhookName(ref),
-		DisplayName: edgeDisplayName(ref, owner),
-		PayloadURL:  ref,
-		Active:      form.active,
-		Format:      string(WebhookFormatPulumiDeployments),
-		Filters:     []string{"update_succeeded"},
+// wire is the form as the edge contract has it; the relay's secret is the provider's alone.
+func (f edgeForm) wire() edge.Form {
+	if f.relay == nil {
+		return edge.Form{}
 	}
+	return edge.Form{RelayURL: f.relay.URL, AlwaysDeploy: f.always}
+}
+
+// desiredEdgeWebhook is the webhook owner keeps for ref in form: the edge contract's, with
+// the owner recorded in its display name and, through a relay, the relay's secret.
+func desiredEdgeWebhook(ref, owner string, form edgeForm) cloud.Webhook {
+	w := edge.Desired(ref, form.wire(), form.active)
+	w.DisplayName = edgeDisplayName(ref, owner)
 	if form.relay != nil {
-		w.Format, w.PayloadURL, w.Secret = string(WebhookFormatRaw), relayHookURL(form.relay.URL, ref), form.relay.Secret
+		w.Secret = form.relay.Secret
 	}
 	return w
 }
 
-// isDesiredEdge reports whether h is the webhook owner keeps for ref in form. A relay
-// edge's secret cannot be read back: that one is set is all that can be checked.
+// isDesiredEdge reports whether h is the webhook owner keeps for ref in form.
 func isDesiredEdge(h cloud.Webhook, ref, owner string, form edgeForm) bool {
-	want := desiredEdgeWebhook(ref, owner, form)
-	return h.Name == want.Name && h.PayloadURL == want.PayloadURL && h.Active == form.active &&
-		h.Format == want.Format && h.DisplayName == want.DisplayName && sameSet(h.Filters, want.Filters) &&
-		len(h.Groups) == 0 && h.HasSecret == (form.relay != nil)
+	return sameEdgeWebhook(h, desiredEdgeWebhook(ref, owner, form))
 }
 
-// edge is one deployment edge: source redeploys ref after each successful update.
-type edge struct {
+// sameEdgeWebhook reports whether h, as read back, is want. A relay edge's secret cannot
+// be read back: that one is set is all that can be checked.
+func sameEdgeWebhook(h, want cloud.Webhook) bool {
+	return h.Name == want.Name && h.PayloadURL == want.PayloadURL && h.Active == want.Active &&
+		h.Format == want.Format && h.DisplayName == want.DisplayName && sameSet(h.Filters, want.Filters) &&
+		len(h.Groups) == 0 && h.HasSecret == (want.Secret != "")
+}
+
+// stackEdge is one deployment edge: source redeploys ref after each successful update.
+type stackEdge struct {
 	source stackKey
 	ref    string
 }
@@ -128,12 +122,15 @@ type edge struct {
 // with every edge in want active, or paused (inactive).
 type edgeChange struct {
 	owner      string
-	want, have []edge
-	// paused and wasPaused switch the webhooks between active and inactive, relay and
-	// wasRelay between direct and relayed edges: a change of either costs a PATCH per kept
-	// edge, never a delete or create.
-	paused, wasPaused bool
-	relay, wasRelay   *RelaySpec
+	want, have []stackEdge
+	// formOf and wasFormOf are how the edge to a ref is written after and before the
+	// change: pausing or resuming, switching into or out of relay mode or changing which
+	// targets always deploy costs a PATCH per kept edge whose form changes, never a delete
+	// or create.
+	formOf, wasFormOf func(ref string) edgeForm
+	// keepImplied says the resource keeps edges a longer path implies on purpose (through a
+	// relay, or with keepRedundantEdges): advice to remove them would be wrong.
+	keepImplied bool
 	// field names an edge's source in messages: "downstreamRefs", or edges["p/s"].
 	field func(source stackKey) string
 	// knownReads is what the resource already read of the stacks' references (project/stack
@@ -142,8 +139,10 @@ type edgeChange struct {
 	knownReads map[string][]string
 }
 
-// form is how the change's edges are to be written.
-func (c edgeChange) form() edgeForm { return edgeForm{active: !c.paused, relay: c.relay} }
+// sameForm reports whether two forms write the same webhook.
+func sameForm(a, b edgeForm) bool {
+	return a.active == b.active && a.always == b.always && sameRelay(a.relay, b.relay)
+}
 
 // sameRelay reports whether two relay settings write the same webhooks.
 func sameRelay(a, b *RelaySpec) bool {
@@ -156,13 +155,13 @@ func sameRelay(a, b *RelaySpec) bool {
 // edgeOps is a change split into what it writes: edges to create, edges kept whose form
 // changes (pause or resume, into or out of relay mode), edges to delete.
 type edgeOps struct {
-	add, toggle, remove []edge
+	add, toggle, remove []stackEdge
 }
 
 func (o edgeOps) empty() bool { return len(o.add)+len(o.toggle)+len(o.remove) == 0 }
 
 // all is every write in the order write runs them; a result's index says which it was.
-func (o edgeOps) all() []edge { return slices.Concat(o.add, o.toggle, o.remove) }
+func (o edgeOps) all() []stackEdge { return slices.Concat(o.add, o.toggle, o.remove) }
 
 func (o edgeOps) isAdd(i int) bool    { return i < len(o.add) }
 func (o edgeOps) isRemove(i int) bool { return i >= len(o.add)+len(o.toggle) }
@@ -170,21 +169,23 @@ func (o edgeOps) isRemove(i int) bool { return i >= len(o.add)+len(o.toggle) }
 func opsOf(c edgeChange) edgeOps {
 	var o edgeOps
 	// In preview a ref still unknown decodes as ""; it is checked once it is known.
-	o.add = slices.DeleteFunc(withoutEdges(c.want, c.have), func(x edge) bool { return x.ref == "" })
+	o.add = slices.DeleteFunc(withoutEdges(c.want, c.have), func(x stackEdge) bool { return x.ref == "" })
 	o.remove = withoutEdges(c.have, c.want)
-	if c.paused != c.wasPaused || !sameRelay(c.relay, c.wasRelay) {
-		o.toggle = withoutEdges(c.have, o.remove)
+	for _, x := range withoutEdges(c.have, o.remove) {
+		if !sameForm(c.formOf(x.ref), c.wasFormOf(x.ref)) {
+			o.toggle = append(o.toggle, x)
+		}
 	}
 	return o
 }
 
 // apply moves owner's edges from have to want and returns the edges now in place, in
 // phases: check the new edges (in preview too, where nothing is written), read what the
-// removals need, write, read back what the checks read (another program may have written
-// in between) and undo what now loops or doubles, and settle what is in place. Failed
+// removals need, write (new edges pending), judge the new edges against the graph read
+// afresh and put them in place or undo them (race), and settle what is in place. Failed
 // edges leave the rest in place and come back as infer.ResourceInitFailedError, so the
 // engine keeps the partial state.
-func (e *edgeEngine) apply(ctx context.Context, c edgeChange, dryRun bool) ([]edge, error) {
+func (e *edgeEngine) apply(ctx context.Context, c edgeChange, dryRun bool) ([]stackEdge, error) {
 	ops := opsOf(c)
 	if ops.empty() {
 		return c.want, nil
@@ -195,7 +196,8 @@ func (e *edgeEngine) apply(ctx context.Context, c edgeChange, dryRun bool) ([]ed
 	}
 	owner := edgeOwner{urn: c.owner}
 	if len(ops.add) > 0 {
-		if err := e.checkAdds(ctx, client, owner, ops.add, c.field, true); err != nil {
+		checks := addChecks{targets: true, walk: dryRun, implied: !c.keepImplied}
+		if err := e.checkAdds(ctx, client, owner, ops.add, c.field, checks); err != nil {
 			return nil, err
 		}
 		if dryRun {
@@ -207,43 +209,58 @@ func (e *edgeEngine) apply(ctx context.Context, c edgeChange, dryRun bool) ([]ed
 		return c.want, nil
 	}
 	e.readRemovalListings(ctx, client, ops.remove)
-	failures := e.write(ctx, client, c, ops)
-	e.verifyAdds(ctx, client, owner, ops, failures, c.field)
+	failures, states := e.write(ctx, client, c, ops)
+	var news []newEdge
+	var at []int
+	for i, x := range ops.add {
+		if failures[i] == nil && states[i] != addInPlace {
+			want := desiredEdgeWebhook(x.ref, c.owner, c.formOf(x.ref))
+			pending := states[i] == addPending
+			news = append(news, newEdge{x: x, name: want.Name, final: want, written: pending, taken: pending})
+			at = append(at, i)
+		}
+	}
+	for k, err := range e.race(ctx, client, owner, news, c.field) {
+		failures[at[k]] = err
+	}
 	return e.settle(c, ops, failures)
 }
 
 // readRemovalListings reads the listings of the sources of removed edges up front, as
 // many at a time as reads may run: a removal checks who owns the webhook there first.
-func (e *edgeEngine) readRemovalListings(ctx context.Context, client Client, remove []edge) {
+func (e *edgeEngine) readRemovalListings(ctx context.Context, client Client, remove []stackEdge) {
 	sources := sourcesOf(remove)
 	forEachRead(len(sources), func(i int) { _, _ = e.graph.webhooksOf(ctx, client, sources[i]) })
 }
 
 // write runs every write of ops, at most maxParallelRequests at once across the change,
-// and returns each one's failure (nil for success) at its index in ops.all().
-func (e *edgeEngine) write(ctx context.Context, client Client, c edgeChange, ops edgeOps) []error {
+// and returns each one's failure (nil for success) at its index in ops.all(), and where
+// each new edge stands.
+func (e *edgeEngine) write(ctx context.Context, client Client, c edgeChange, ops edgeOps) ([]error, []addState) {
 	all := ops.all()
 	failures := make([]error, len(all))
+	states := make([]addState, len(ops.add))
 	forEach(len(all), func(i int) {
+		x := all[i]
 		switch {
 		case ops.isAdd(i):
-			failures[i] = e.ensureEdge(ctx, client, c.owner, all[i], c.form())
+			states[i], failures[i] = e.ensureEdge(ctx, client, c.owner, x, c.formOf(x.ref), c.field(x.source))
 		case ops.isRemove(i):
-			failures[i] = e.removeEdge(ctx, client, c.owner, all[i])
+			failures[i] = e.removeEdge(ctx, client, c.owner, x)
 		default:
-			failures[i] = e.reform(ctx, client, c.owner, all[i], c.form())
+			failures[i] = e.reform(ctx, client, c.owner, x, c.formOf(x.ref))
 		}
 	})
-	return failures
+	return failures, states
 }
 
 // settle works out the edges in place after the writes: have, plus the adds that landed,
 // minus the removals that did, in want's order. Failed adds are no longer planned, and
 // the failures are reported once per kind of failure, with a count.
-func (e *edgeEngine) settle(c edgeChange, ops edgeOps, failures []error) ([]edge, error) {
+func (e *edgeEngine) settle(c edgeChange, ops edgeOps, failures []error) ([]stackEdge, error) {
 	all := ops.all()
 	var failed []error
-	var removed []edge
+	var removed []stackEdge
 	now := slices.Clone(c.have)
 	for i, err := range failures {
 		switch {
@@ -266,7 +283,7 @@ func (e *edgeEngine) settle(c edgeChange, ops edgeOps, failures []error) ([]edge
 }
 
 // sourcesOf returns the distinct sources of edges, in order.
-func sourcesOf(edges []edge) []stackKey {
+func sourcesOf(edges []stackEdge) []stackKey {
 	var out []stackKey
 	seen := map[stackKey]bool{}
 	for _, x := range edges {
@@ -282,10 +299,10 @@ func sourcesOf(edges []edge) []stackKey {
 // resource's Delete: it has no partial state to keep, so a failure is one error naming
 // what failed.
 func (e *edgeEngine) deleteAll(
-	ctx context.Context, id, owner string, have []edge, paused bool, field func(stackKey) string,
+	ctx context.Context, id, owner string, have []stackEdge, formOf func(string) edgeForm, field func(stackKey) string,
 ) error {
 	have = withoutEdges(have, e.heldBySuccessor(owner, have))
-	_, err := e.apply(ctx, edgeChange{owner: owner, have: have, paused: paused, wasPaused: paused, field: field}, false)
+	_, err := e.apply(ctx, edgeChange{owner: owner, have: have, formOf: formOf, wasFormOf: formOf, field: field}, false)
 	if failed := (infer.ResourceInitFailedError{}); errors.As(err, &failed) {
 		return fmt.Errorf("deleting %s: %s", id, strings.Join(failed.Reasons, "; "))
 	}
@@ -294,12 +311,12 @@ func (e *edgeEngine) deleteAll(
 
 // withoutEdges returns the edges of a not in b, in a's order. A graph may hold thousands
 // of edges, so b is looked up in a set.
-func withoutEdges(a, b []edge) []edge {
-	in := make(map[edge]bool, len(b))
+func withoutEdges(a, b []stackEdge) []stackEdge {
+	in := make(map[stackEdge]bool, len(b))
 	for _, x := range b {
 		in[x] = true
 	}
-	var out []edge
+	var out []stackEdge
 	for _, x := range a {
 		if !in[x] {
 			out = append(out, x)
@@ -309,35 +326,35 @@ func withoutEdges(a, b []edge) []edge {
 }
 
 // orderedEdges returns edges sorted by their position in want, unknown ones last.
-func orderedEdges(edges, want []edge) []edge {
-	position := make(map[edge]int, len(want))
+func orderedEdges(edges, want []stackEdge) []stackEdge {
+	position := make(map[stackEdge]int, len(want))
 	for i, x := range want {
 		if _, seen := position[x]; !seen {
 			position[x] = i
 		}
 	}
-	rank := func(x edge) int {
+	rank := func(x stackEdge) int {
 		if i, ok := position[x]; ok {
 			return i
 		}
 		return len(want)
 	}
 	out := slices.Clone(edges)
-	slices.SortStableFunc(out, func(a, b edge) int { return rank(a) - rank(b) })
+	slices.SortStableFunc(out, func(a, b stackEdge) int { return rank(a) - rank(b) })
 	return out
 }
 
 // edgesFrom pairs source with each of refs.
-func edgesFrom(source stackKey, refs []string) []edge {
-	out := make([]edge, len(refs))
+func edgesFrom(source stackKey, refs []string) []stackEdge {
+	out := make([]stackEdge, len(refs))
 	for i, ref := range refs {
-		out[i] = edge{source, ref}
+		out[i] = stackEdge{source, ref}
 	}
 	return out
 }
 
 // targetsOf returns the refs of edges, in order.
-func targetsOf(edges []edge) []string {
+func targetsOf(edges []stackEdge) []string {
 	out := make([]string, len(edges))
 	for i, x := range edges {
 		out[i] = x.ref
@@ -438,11 +455,17 @@ func (e *edgeEngine) unplan(source stackKey, owner, ref string) {
 // the change through the configuration's engine and builds the resource's state from the
 // edges then in place. A partial failure comes back with that state and
 // infer.ResourceInitFailedError, which keeps it; any other failure with no state.
-func writeEdges[S any](ctx context.Context, c edgeChange, dryRun bool, state func(now []edge) S) (S, error) {
+func writeEdges[S any](ctx context.Context, c edgeChange, dryRun bool, state func(now []stackEdge) S) (S, error) {
 	now, err := engineFor(ctx).apply(ctx, c, dryRun)
 	if err != nil && !errors.As(err, &infer.ResourceInitFailedError{}) {
 		var none S
 		return none, err
 	}
 	return state(now), err
+}
+
+// isEdge reports whether h is a deployment edge, as the edge contract reads webhooks.
+func isEdge(h cloud.Webhook) bool {
+	_, ok := edge.Parse(h)
+	return ok
 }

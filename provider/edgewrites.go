@@ -13,12 +13,13 @@ import (
 	p "github.com/pulumi/pulumi-go-provider"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/edge"
 )
 
 // edgeError is why one edge could not be written: verb says what was being done to it.
 type edgeError struct {
 	verb string
-	x    edge
+	x    stackEdge
 	err  error
 }
 
@@ -43,6 +44,16 @@ func (f *edgeError) kind() string {
 // maxFailureExamples is how many more edges a summarized failure names.
 const maxFailureExamples = 3
 
+// groupedFailure is a failure of one edge that others can share: those of one kind are
+// reported once.
+type groupedFailure interface {
+	error
+	kind() string
+	failedEdge() stackEdge
+}
+
+func (f *edgeError) failedEdge() stackEdge { return f.x }
+
 // summarizeFailures reports failures once per kind: the first in full, then how many more
 // edges failed the same way and a few of them. A revoked token at 10,000 edges is one
 // line, not 10,000.
@@ -51,9 +62,9 @@ func summarizeFailures(failures []error) []string {
 	groups := map[string][]error{}
 	for _, err := range failures {
 		key := err.Error()
-		var ee *edgeError
-		if errors.As(err, &ee) {
-			key = ee.kind()
+		var g groupedFailure
+		if errors.As(err, &g) {
+			key = g.kind()
 		}
 		if _, ok := groups[key]; !ok {
 			order = append(order, key)
@@ -67,9 +78,9 @@ func summarizeFailures(failures []error) []string {
 		if more := group[1:]; len(more) > 0 {
 			var names []string
 			for _, err := range more[:min(maxFailureExamples, len(more))] {
-				var ee *edgeError
-				if errors.As(err, &ee) {
-					names = append(names, fmt.Sprintf("%s → %s", ee.x.source, ee.x.ref))
+				var g groupedFailure
+				if errors.As(err, &g) {
+					names = append(names, fmt.Sprintf("%s → %s", g.failedEdge().source, g.failedEdge().ref))
 				}
 			}
 			rest := ""
@@ -83,12 +94,28 @@ func summarizeFailures(failures []error) []string {
 	return out
 }
 
-// ensureEdge creates the edge's webhook under its deterministic name. Finding one there
-// already means an earlier attempt of this owner landed (its answer lost, or the provider
-// stopped): it is adopted, and repaired if it was changed since. One owned by another
-// resource is only taken over when that resource hands it over in this run (see
-// handOver); otherwise it is never touched.
-func (e *edgeEngine) ensureEdge(ctx context.Context, client Client, owner string, x edge, form edgeForm) error {
+// addState is where a new edge stands once ensureEdge has written it.
+type addState int
+
+const (
+	// addPending: written pending under this owner: to be judged (race), then put in place.
+	addPending addState = iota
+	// addInPlace: in place in its final form already (handed over in this run, or this
+	// owner's from before): nothing to judge.
+	addInPlace
+	// addHeld: another owner's pending webhook has its name; the race judges which stays.
+	addHeld
+)
+
+// ensureEdge writes a new edge pending under its deterministic name (race judges it and
+// puts it in place). Finding one there already means an earlier attempt of this owner
+// landed (its answer lost, the provider stopped, or `pulumi up --replace`): it is adopted,
+// and repaired if it was changed since. One owned by another resource is only taken over
+// when that resource hands it over in this run (see handOver); one in place otherwise is
+// never touched, and one pending is left to the race.
+func (e *edgeEngine) ensureEdge(
+	ctx context.Context, client Client, owner string, x stackEdge, form edgeForm, field string,
+) (addState, error) {
 	source, ref := x.source, x.ref
 	want := desiredEdgeWebhook(ref, owner, form)
 	if e.graph.handedTo(source, ref, owner) {
@@ -96,39 +123,56 @@ func (e *edgeEngine) ensureEdge(ctx context.Context, client Client, owner string
 		_, err := client.UpdateWebhook(ctx, source.scope(), want.Name, want)
 		if !errors.Is(err, cloud.ErrNotFound) {
 			if err != nil {
-				return &edgeError{"taking over", x, err}
+				return 0, &edgeError{"taking over", x, err}
 			}
-			return nil
+			return addInPlace, nil
 		}
 	}
-	outcome, live, err := client.CreateWebhookOnce(ctx, source.scope(), want)
+	pending := asPending(want, ref, owner)
+	outcome, live, err := client.CreateWebhookOnce(ctx, source.scope(), pending)
 	if err != nil {
-		return &edgeError{"creating", x, err}
+		return 0, &edgeError{"creating", x, err}
 	}
-	switch other := ownerOf(live); {
+	other := ownerOf(live)
+	switch {
 	case other != "" && other != owner && !e.graph.handsOver(source, ref, other, owner):
-		return &edgeError{"creating", x, fmt.Errorf("it was created meanwhile by %s, which owns it now; declare "+
-			"the edge in one resource only", other)}
+		if isPending(live) {
+			return addHeld, nil
+		}
+		return 0, &undoneEdge{x: x, field: field, reason: lossMessage(verdict{problem: describeHook(live) +
+			" has its name: another resource wrote the same edge first", stays: "that webhook", because: inPlaceFirst})}
+	case isPending(live):
+		// This owner's, pending: written now, or left by an interrupted run.
+		if !sameEdgeWebhook(live, pending) {
+			if _, err := client.UpdateWebhook(ctx, source.scope(), want.Name, pending); err != nil {
+				return 0, &edgeError{"repairing", x, err}
+			}
+		}
+		return addPending, nil
 	case outcome == cloud.Occupied && other == owner:
 		e.graph.markAdopted(source, ref, owner)
 	}
-	if isDesiredEdge(live, ref, owner, form) {
-		return nil
+	if !isDesiredEdge(live, ref, owner, form) {
+		if _, err := client.UpdateWebhook(ctx, source.scope(), want.Name, want); err != nil {
+			return 0, &edgeError{"repairing", x, err}
+		}
 	}
-	if _, err := client.UpdateWebhook(ctx, source.scope(), want.Name, want); err != nil {
-		return &edgeError{"repairing", x, err}
-	}
-	return nil
+	return addInPlace, nil
 }
 
 // reform rewrites one of owner's edges in form (paused or resumed, into or out of relay
 // mode) with a single PATCH, under the same name: the edge is never missing or doubled.
 // One deleted behind Pulumi's back is created again.
-func (e *edgeEngine) reform(ctx context.Context, client Client, owner string, x edge, form edgeForm) error {
+func (e *edgeEngine) reform(ctx context.Context, client Client, owner string, x stackEdge, form edgeForm) error {
 	want := desiredEdgeWebhook(x.ref, owner, form)
 	_, err := client.UpdateWebhook(ctx, x.source.scope(), want.Name, want)
 	if errors.Is(err, cloud.ErrNotFound) {
-		return e.ensureEdge(ctx, client, owner, x, form)
+		// Deleted behind Pulumi's back: created again, in place at once. A kept edge's checks
+		// are not run again (nor are a resumed one's).
+		var live cloud.Webhook
+		if _, live, err = client.CreateWebhookOnce(ctx, x.source.scope(), want); err == nil && ownerOf(live) != owner {
+			err = fmt.Errorf("it was deleted, and %s wrote the same edge since", describeHook(live))
+		}
 	}
 	if err != nil {
 		return &edgeError{"rewriting", x, err}
@@ -139,9 +183,9 @@ func (e *edgeEngine) reform(ctx context.Context, client Client, owner string, x 
 // removeEdge deletes the edge's webhook if owner owns it; one already gone counts as
 // removed, and one another resource owns now is left alone (with a warning, unless this
 // run handed it over).
-func (e *edgeEngine) removeEdge(ctx context.Context, client Client, owner string, x edge) error {
+func (e *edgeEngine) removeEdge(ctx context.Context, client Client, owner string, x stackEdge) error {
 	source, ref := x.source, x.ref
-	name := edgeWebhookName(ref)
+	name := edge.Name(ref)
 	planner, planned := e.graph.plannedBy(source, ref)
 	switch {
 	case planned && planner != owner:
@@ -175,8 +219,8 @@ func (e *edgeEngine) removeEdge(ctx context.Context, client Client, owner string
 // it creates the new resource (the same URN, and so the same owner) before it deletes
 // the old one, so the new one finds the old one's webhooks under its own names. They are
 // the new resource's now, and the old one's delete must leave them.
-func (e *edgeEngine) heldBySuccessor(owner string, have []edge) []edge {
-	var held []edge
+func (e *edgeEngine) heldBySuccessor(owner string, have []stackEdge) []stackEdge {
+	var held []stackEdge
 	for _, x := range have {
 		if e.graph.adoptedBy(x.source, x.ref) == owner {
 			held = append(held, x)

@@ -32,6 +32,9 @@ type fakeClient struct {
 	// afterCreate, when set, runs after each webhook create lands, with the lock held: a
 	// test's stand-in for another program writing between this one's checks and its read back.
 	afterCreate func(f *fakeClient)
+	// afterList, when set, runs after each webhook listing of stack (org/project/stack), with
+	// the lock held: another program writing, or settling its pending edges, meanwhile.
+	afterList func(f *fakeClient, stack string)
 	// createErr, when set, is every webhook create's answer.
 	createErr error
 }
@@ -42,6 +45,7 @@ type fakeStack struct {
 	lastUpdate         int64
 	reads              []string // project/stack in the same organization
 	hooks              []cloud.Webhook
+	updating           bool // an update runs: GET stack shows it as its current operation
 }
 
 var _ Client = (*fakeClient)(nil)
@@ -61,6 +65,18 @@ func (f *fakeClient) addStacks(org, project string, names ...string) {
 	}
 }
 
+// addBareStack adds org/project/name without deployment settings.
+func (f *fakeClient) addBareStack(org, project, name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.stacks[org+"/"+project+"/"+name] = &fakeStack{org: org, project: project, name: name}
+}
+
+// writes is how many of calls (from took) wrote: creates, updates and deletes of webhooks.
+func writes(calls map[string]int) int {
+	return calls["CreateWebhookOnce"] + calls["UpdateWebhook"] + calls["DeleteWebhook"]
+}
+
 // tick moves the clock on by a second, so a change is in a second of its own.
 func (f *fakeClient) tick() {
 	f.mu.Lock()
@@ -75,6 +91,24 @@ func (f *fakeClient) read(reader, upstream string) {
 	st := f.stacks[reader]
 	st.reads = append(st.reads, upstream)
 	st.lastUpdate = f.now.Unix()
+}
+
+// startUpdate starts an update of stack (org/project/stack) that runs until endUpdate:
+// lastUpdate moves now, at its start, as the service's does.
+func (f *fakeClient) startUpdate(stack string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st := f.stacks[stack]
+	st.lastUpdate, st.updating = f.now.Unix(), true
+}
+
+// endUpdate ends stack's running update, which records that its program reads reads,
+// leaving lastUpdate at the update's start.
+func (f *fakeClient) endUpdate(stack string, reads ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st := f.stacks[stack]
+	st.reads, st.updating = reads, false
 }
 
 func (f *fakeClient) unread(reader, upstream string) {
@@ -124,6 +158,7 @@ func (f *fakeClient) CreateWebhookOnce(_ context.Context, scope cloud.WebhookSco
 			return cloud.Occupied, h, nil
 		}
 	}
+	w = stored(w)
 	st.hooks = append(st.hooks, w)
 	if f.afterCreate != nil {
 		then := f.afterCreate
@@ -133,10 +168,35 @@ func (f *fakeClient) CreateWebhookOnce(_ context.Context, scope cloud.WebhookSco
 	return cloud.Created, w, nil
 }
 
+// stored is w as the service keeps and returns it: never the secret, only that one is set.
+func stored(w cloud.Webhook) cloud.Webhook {
+	w.HasSecret, w.Secret = w.Secret != "", ""
+	return w
+}
+
 // addHookLocked puts a webhook on org/project/stack, as another program would.
 func (f *fakeClient) addHookLocked(stack string, w cloud.Webhook) {
 	st := f.stacks[stack]
 	st.hooks = append(st.hooks, w)
+}
+
+// setHookLocked replaces (or, with ok false, deletes) the webhook named name on
+// org/project/stack, as another program settling its edge would.
+func (f *fakeClient) setHookLocked(stack, name string, w cloud.Webhook, ok bool) {
+	st := f.stacks[stack]
+	i := slices.IndexFunc(st.hooks, func(h cloud.Webhook) bool { return h.Name == name })
+	if ok {
+		st.hooks[i] = w
+	} else {
+		st.hooks = slices.Delete(st.hooks, i, i+1)
+	}
+}
+
+// hooksOf is the webhooks of org/project/stack.
+func (f *fakeClient) hooksOf(stack string) []cloud.Webhook {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.stacks[stack].hooks)
 }
 
 func (f *fakeClient) ListWebhooks(_ context.Context, scope cloud.WebhookScope) ([]cloud.Webhook, error) {
@@ -147,7 +207,11 @@ func (f *fakeClient) ListWebhooks(_ context.Context, scope cloud.WebhookScope) (
 	if err != nil {
 		return nil, err
 	}
-	return slices.Clone(st.hooks), nil
+	hooks := slices.Clone(st.hooks)
+	if f.afterList != nil {
+		f.afterList(f, scope.Organization+"/"+scope.Project+"/"+scope.Stack)
+	}
+	return hooks, nil
 }
 
 func (f *fakeClient) GetWebhook(_ context.Context, scope cloud.WebhookScope, name string) (cloud.Webhook, error) {
@@ -178,8 +242,8 @@ func (f *fakeClient) UpdateWebhook(_ context.Context, scope cloud.WebhookScope, 
 	}
 	for i, h := range st.hooks {
 		if h.Name == name {
-			st.hooks[i] = w
-			return w, nil
+			st.hooks[i] = stored(w)
+			return st.hooks[i], nil
 		}
 	}
 	return cloud.Webhook{}, fmt.Errorf("webhook %s: %w", name, cloud.ErrNotFound)
@@ -209,7 +273,11 @@ func (f *fakeClient) GetStack(_ context.Context, org, project, stack string) (cl
 	if err != nil {
 		return cloud.Stack{}, err
 	}
-	return cloud.Stack{OrgName: st.org, ProjectName: st.project, StackName: st.name}, nil
+	s := cloud.Stack{OrgName: st.org, ProjectName: st.project, StackName: st.name}
+	if st.updating {
+		s.CurrentOperation = &cloud.StackOperation{Kind: "update", Started: st.lastUpdate}
+	}
+	return s, nil
 }
 
 func (f *fakeClient) GetDeploymentSettings(_ context.Context, org, project, stack string) (map[string]any, error) {

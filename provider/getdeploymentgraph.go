@@ -292,7 +292,7 @@ func loopsAndDuplicates(edges map[string][]string, hooks []GraphWebhook) ([][]st
 
 // describeWebhook says what a stack webhook is to the graph.
 func describeWebhook(source stackKey, h cloud.Webhook) GraphWebhook {
-	target, relay := targetOf(h), ""
+	target, relay := deployTarget(h), ""
 	if target == "" {
 		target = h.PayloadURL
 	} else if h.Format != string(WebhookFormatPulumiDeployments) {
@@ -301,7 +301,7 @@ func describeWebhook(source stackKey, h cloud.Webhook) GraphWebhook {
 	w := GraphWebhook{Source: source.ref(), Target: target, Name: h.Name, DisplayName: h.DisplayName,
 		Format: h.Format, Active: h.Active, ManagedBy: "other", Relay: relay, Deliveries: []GraphDelivery{}}
 	switch {
-	case isEdgeWebhook(h):
+	case isEdge(h):
 		w.ManagedBy, w.Owner = "AutoDeployer or DeploymentGraph", ownerOf(h)
 	case isWebhookResourceName(h.Name):
 		w.ManagedBy = "Webhook"
@@ -309,8 +309,10 @@ func describeWebhook(source stackKey, h cloud.Webhook) GraphWebhook {
 	w.Fires = firesOnUpdate(h)
 	switch {
 	case w.Fires:
-	case targetOf(h) == "":
+	case deployTarget(h) == "":
 		w.Reason = fmt.Sprintf("format %s does not deploy a stack", cmp.Or(h.Format, "raw"))
+	case isPending(h):
+		w.Reason = "pending: written by a `pulumi up` that has not finished checking it (or was interrupted)"
 	case !h.Active:
 		w.Reason = "inactive"
 	default:

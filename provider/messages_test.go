@@ -13,6 +13,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/property"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/edge"
 )
 
 // TestMissingTargetNamesTheGraphsField: a DeploymentGraph's missing target is named under
@@ -71,7 +72,7 @@ func TestLoopsAndDuplicatesOfTheLiveGraph(t *testing.T) {
 	edges := map[string][]string{"p/a": {"p/b"}, "p/b": {"p/c"}, "p/c": {"p/a", "p/d"}, "p/d": {"p/d"},
 		"p/x": {"p/y"}}
 	hooks := []GraphWebhook{
-		{Source: "p/x", Target: "p/y", Name: edgeWebhookName("p/y"), Owner: "urn:g", Fires: true},
+		{Source: "p/x", Target: "p/y", Name: edge.Name("p/y"), Owner: "urn:g", Fires: true},
 		{Source: "p/x", Target: "p/y", Name: "autodeploy-wh-1", ManagedBy: "Webhook", DisplayName: "y", Fires: true},
 		{Source: "p/x", Target: "p/y", Name: "old", DisplayName: "by hand", Fires: false},
 		{Source: "p/a", Target: "p/b", Name: "h", DisplayName: "ab", Fires: true},
@@ -79,6 +80,6 @@ func TestLoopsAndDuplicatesOfTheLiveGraph(t *testing.T) {
 	loops, duplicates := loopsAndDuplicates(edges, hooks)
 	assert.Equal(t, [][]string{{"p/a", "p/b", "p/c", "p/a"}, {"p/d", "p/d"}}, loops)
 	assert.Equal(t, []GraphDuplicate{{Source: "p/x", Target: "p/y", Webhooks: []string{
-		edgeWebhookName("p/y") + " (owner: urn:g)", `autodeploy-wh-1 (a Webhook resource, display name "y")`,
+		edge.Name("p/y") + " (owner: urn:g)", `autodeploy-wh-1 (a Webhook resource, display name "y")`,
 	}}}, duplicates)
 }

@@ -8,13 +8,16 @@ package provider
 // so it needs no configuration per graph.
 
 import (
+	"context"
 	"fmt"
 	"net/url"
 	"strings"
 
+	p "github.com/pulumi/pulumi-go-provider"
 	"github.com/pulumi/pulumi-go-provider/infer"
+	"github.com/pulumi/pulumi/sdk/v3/go/property"
 
-	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/edge"
 )
 
 // RelaySpec sends a graph's deployments through a cascade relay.
@@ -30,42 +33,6 @@ func (r *RelaySpec) Annotate(a infer.Annotator) {
 		"`http://` only for a loopback address.")
 	a.Describe(&r.Secret, "The HMAC key the relay checks every delivery against (its `AUTO_DEPLOY_RELAY_SECRET`). "+
 		"Changing it updates every edge's webhook in place.")
-}
-
-// relayHooksPath is the relay's delivery route.
-const relayHooksPath = "/v1/hooks"
-
-// relayHookURL is the payload URL of the relay webhook for an edge to target.
-func relayHookURL(base, target string) string {
-	return strings.TrimRight(base, "/") + relayHooksPath + "?target=" + url.QueryEscape(target)
-}
-
-// relayTarget returns the stack a raw webhook tells a relay to deploy, if it is a relay
-// edge's: a delivery to a relay's hooks route with a valid target, whatever the relay's
-// host (a relay may sit behind a proxy).
-func relayTarget(h cloud.Webhook) (string, bool) {
-	if h.Format != "" && h.Format != string(WebhookFormatRaw) {
-		return "", false
-	}
-	u, err := url.Parse(h.PayloadURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || !strings.HasSuffix(u.Path, relayHooksPath) {
-		return "", false
-	}
-	target := u.Query().Get("target")
-	if _, _, err := parseStackRef("target", target); err != nil {
-		return "", false
-	}
-	return target, true
-}
-
-// targetOf is the stack a webhook redeploys: a pulumi_deployments webhook's payload URL, a
-// relay edge's target; "" for any other webhook.
-func targetOf(h cloud.Webhook) string {
-	if h.Format == string(WebhookFormatPulumiDeployments) {
-		return h.PayloadURL
-	}
-	target, _ := relayTarget(h)
-	return target
 }
 
 // validateRelay checks the relay input at preview, naming the field.
@@ -86,7 +53,7 @@ func validateRelay(r RelaySpec, unknownURL, unknownSecret bool) []error {
 				truncate(r.URL)))
 		case u.RawQuery != "" || u.Fragment != "":
 			errs = append(errs, fmt.Errorf("relay.url %q has a query or fragment: give the base URL only; the "+
-				"provider appends %s?target=… to it", truncate(r.URL), relayHooksPath))
+				"provider appends %s?target=… to it", truncate(r.URL), edge.HooksPath))
 		}
 	}
 	if !unknownSecret && strings.TrimSpace(r.Secret) == "" {
@@ -94,4 +61,53 @@ func validateRelay(r RelaySpec, unknownURL, unknownSecret bool) []error {
 			"every delivery against (its AUTO_DEPLOY_RELAY_SECRET)"))
 	}
 	return errs
+}
+
+// validateAlwaysDeploy checks alwaysDeploy at preview, naming the element: each a
+// project/stack, listed once, of a graph that goes through a relay. Elements still
+// unknown are checked once known.
+func validateAlwaysDeploy(args DeploymentGraphArgs, inputs property.Map) []error {
+	var errs []error
+	raw := inputs.Get("alwaysDeploy")
+	seen := map[string]int{}
+	for i, ref := range args.AlwaysDeploy {
+		if raw.IsArray() && i < raw.AsArray().Len() && raw.AsArray().Get(i).HasComputed() {
+			continue
+		}
+		element := fmt.Sprintf("alwaysDeploy[%d]", i)
+		if _, _, err := parseStackRef(element, ref); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if first, dup := seen[ref]; dup {
+			errs = append(errs, fmt.Errorf("%s %q repeats alwaysDeploy[%d]: list each stack once", element, ref, first))
+		}
+		seen[ref] = i
+	}
+	if len(args.AlwaysDeploy) > 0 && args.Relay == nil && !inputs.Get("relay").HasComputed() {
+		errs = append(errs, fmt.Errorf("alwaysDeploy only means something through a relay: without relay each edge "+
+			"is a pulumi_deployments webhook, which deploys its target after every update of its upstream already; "+
+			"set relay, or remove alwaysDeploy"))
+	}
+	return errs
+}
+
+// warnIdleAlwaysDeploy warns about each stack alwaysDeploy names that no edge of the graph
+// deploys, so that nothing carries it: a typo, or a stack whose references are not read yet.
+func warnIdleAlwaysDeploy(ctx context.Context, args DeploymentGraphArgs, edges map[string][]string) {
+	if args.Relay == nil {
+		return // refused by Check
+	}
+	targets := map[string]bool{}
+	for _, ds := range edges {
+		for _, d := range ds {
+			targets[d] = true
+		}
+	}
+	for i, ref := range args.AlwaysDeploy {
+		if ref != "" && !targets[ref] {
+			p.GetLogger(ctx).Warningf("alwaysDeploy[%d] %q is no edge's target in this graph, so no relay edge "+
+				"carries it and it changes nothing: check the name, or add an edge to it", i, ref)
+		}
+	}
 }

@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"net/http"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -9,6 +8,8 @@ import (
 
 	p "github.com/pulumi/pulumi-go-provider"
 	"github.com/pulumi/pulumi/sdk/v3/go/property"
+
+	"github.com/autodeploy-dev/pulumi-auto-deploy/edge"
 )
 
 func relayInputs(edges map[string][]string, url, secret string) property.Map {
@@ -25,18 +26,19 @@ func relayInputs(edges map[string][]string, url, secret string) property.Map {
 // relay's hooks route naming its target, signed with the secret, under the edge's name.
 func TestRelayModeWritesSignedRawWebhooks(t *testing.T) {
 	t.Parallel()
-	tc := graphCloud(t, "a", "b", "c")
-	_, err := engineCreate(tc.server, graphURN("g"), relayInputs(map[string][]string{"graph/a": {"graph/b", "graph/c"}},
-		"https://relay.example.com/prefix/", "s3cret"))
+	f := newFakeClient()
+	f.addStacks("org", "graph", "a", "b", "c")
+	_, err := engineCreate(fakeServer(t, f), graphURN("g"), relayInputs(map[string][]string{
+		"graph/a": {"graph/b", "graph/c"}}, "https://relay.example.com/prefix/", "s3cret"))
 	require.NoError(t, err)
-	hooks := tc.cloud.Webhooks()
+	hooks := f.hooksOf("org/graph/a")
 	require.Len(t, hooks, 2)
 	for _, h := range hooks {
-		target := map[string]string{edgeWebhookName("graph/b"): "graph/b", edgeWebhookName("graph/c"): "graph/c"}[h.Name]
+		target := map[string]string{edge.Name("graph/b"): "graph/b", edge.Name("graph/c"): "graph/c"}[h.Name]
 		require.NotEmpty(t, target, h.Name)
 		assert.Equal(t, "raw", h.Format)
 		assert.Equal(t, "https://relay.example.com/prefix/v1/hooks?target=graph%2F"+target[len("graph/"):], h.PayloadURL)
-		assert.True(t, h.HasSecret)
+		assert.True(t, h.HasSecret && h.Active)
 		assert.Equal(t, []string{"update_succeeded"}, h.Filters)
 	}
 }
@@ -45,9 +47,10 @@ func TestRelayModeWritesSignedRawWebhooks(t *testing.T) {
 // each rewrite every edge in place: no webhook is created or deleted.
 func TestRelayModeSwitchIsOnePatchPerEdge(t *testing.T) {
 	t.Parallel()
-	tc := graphCloud(t, "a", "b", "c")
+	f := newFakeClient()
+	f.addStacks("org", "graph", "a", "b", "c")
 	edges := map[string][]string{"graph/a": {"graph/b"}, "graph/b": {"graph/c"}}
-	created, err := engineCreate(tc.server, graphURN("g"), relayInputs(edges, "", ""))
+	created, err := engineCreate(fakeServer(t, f), graphURN("g"), relayInputs(edges, "", ""))
 	require.NoError(t, err)
 	state := created.Properties
 	for _, step := range []struct{ url, secret, format string }{
@@ -55,25 +58,16 @@ func TestRelayModeSwitchIsOnePatchPerEdge(t *testing.T) {
 		{"https://relay.example.com", "two", "raw"},
 		{"", "", "pulumi_deployments"},
 	} {
-		server := newServer(t, tc.cloud.URL, testToken)
-		inputs := relayInputs(edges, step.url, step.secret)
-		check, err := server.Check(p.CheckRequest{Urn: graphURN("g"), State: state, Inputs: inputs})
-		require.NoError(t, err)
-		require.Empty(t, check.Failures)
-		diff, err := server.Diff(p.DiffRequest{ID: "org", Urn: graphURN("g"), State: state, Inputs: check.Inputs})
-		require.NoError(t, err)
+		f.took()
+		var diff p.DiffResponse
+		state, diff = graphStep(t, f, state, relayInputs(edges, step.url, step.secret))
 		assert.Equal(t, map[string]p.PropertyDiff{"relay": {Kind: p.Update, InputDiff: true}}, diff.DetailedDiff)
-		tc.cloud.ResetStats()
-		updated, err := server.Update(p.UpdateRequest{ID: "org", Urn: graphURN("g"), State: state,
-			Inputs: check.Inputs})
-		require.NoError(t, err)
-		stats := tc.cloud.Stats()
-		assert.Equal(t, 2, stats.ByMethod[http.MethodPatch], "%v", stats.ByRoute)
-		assert.Equal(t, 2, stats.Writes, "%v", stats.ByRoute)
-		for _, h := range tc.cloud.Webhooks() {
-			assert.Equal(t, step.format, h.Format)
+		assert.Equal(t, map[string]int{"UpdateWebhook": 2}, f.took(), "one PATCH per edge, nothing read")
+		for _, stack := range []string{"org/graph/a", "org/graph/b"} {
+			for _, h := range f.hooksOf(stack) {
+				assert.Equal(t, step.format, h.Format)
+			}
 		}
-		state = updated.Properties
 	}
 }
 
@@ -105,13 +99,14 @@ func TestRelayInputIsChecked(t *testing.T) {
 // loop check and to another resource declaring it.
 func TestRelayEdgesCountInLoopsAndOwnership(t *testing.T) {
 	t.Parallel()
-	tc := graphCloud(t, "a", "b")
-	_, err := engineCreate(tc.server, graphURN("g"), relayInputs(map[string][]string{"graph/a": {"graph/b"}},
+	f := newFakeClient()
+	f.addStacks("org", "graph", "a", "b")
+	_, err := engineCreate(fakeServer(t, f), graphURN("g"), relayInputs(map[string][]string{"graph/a": {"graph/b"}},
 		"https://relay.example.com", "s"))
 	require.NoError(t, err)
-	_, err = engineCreate(newServer(t, tc.cloud.URL, testToken), deployerURN("b"), deployerInputs("b", "graph/a"))
+	_, err = engineCreate(fakeServer(t, f), deployerURN("b"), deployerInputs("b", "graph/a"))
 	require.ErrorContains(t, err, "would create a deployment cycle graph/b → graph/a → graph/b")
-	same := newServer(t, tc.cloud.URL, testToken)
+	same := fakeServer(t, f)
 	_, err = same.Check(p.CheckRequest{Urn: graphURN("g"), Inputs: graphInputs(map[string][]string{
 		"graph/a": {"graph/b"}})})
 	require.NoError(t, err)
@@ -124,31 +119,129 @@ func TestRelayEdgesCountInLoopsAndOwnership(t *testing.T) {
 // once anyway and must know that j reads root, not only p. Switching adds it.
 func TestRelayModeKeepsImpliedEdges(t *testing.T) {
 	t.Parallel()
-	tc := graphCloud(t, "root", "p", "j")
+	f := newFakeClient()
+	f.addStacks("org", "graph", "root", "p", "j")
 	edges := map[string][]string{"graph/root": {"graph/p", "graph/j"}, "graph/p": {"graph/j"}}
-	created, err := engineCreate(tc.server, graphURN("g"), relayInputs(edges, "", ""))
+	created, err := engineCreate(fakeServer(t, f), graphURN("g"), relayInputs(edges, "", ""))
 	require.NoError(t, err)
-	assert.ElementsMatch(t, []string{"root → graph/p", "p → graph/j"}, hookEdges(tc))
+	assert.Equal(t, []string{"graph/p → graph/j", "graph/root → graph/p"}, f.edges())
 
-	server := newServer(t, tc.cloud.URL, testToken)
-	inputs := relayInputs(edges, "https://relay.example.com", "s")
-	check, err := server.Check(p.CheckRequest{Urn: graphURN("g"), State: created.Properties, Inputs: inputs})
-	require.NoError(t, err)
-	diff, err := server.Diff(p.DiffRequest{ID: "org", Urn: graphURN("g"), State: created.Properties,
-		Inputs: check.Inputs})
-	require.NoError(t, err)
+	f.took()
+	_, diff := graphStep(t, f, created.Properties, relayInputs(edges, "https://relay.example.com", "s"))
 	assert.Contains(t, diff.DetailedDiff, `["effectiveEdges: graph/root → graph/j"]`)
-	tc.cloud.ResetStats()
-	_, err = server.Update(p.UpdateRequest{ID: "org", Urn: graphURN("g"), State: created.Properties,
-		Inputs: check.Inputs})
-	require.NoError(t, err)
-	stats := tc.cloud.Stats()
-	assert.Equal(t, 2, stats.ByMethod[http.MethodPatch], "the two edges in place, rewritten: %v", stats.ByRoute)
-	assert.Equal(t, 1, stats.ByMethod[http.MethodPost], "the implied edge, added")
+	calls := f.took()
+	assert.Equal(t, 3, calls["UpdateWebhook"], "the two edges in place, rewritten, and the new one put in place")
+	assert.Equal(t, 1, calls["CreateWebhookOnce"], "the implied edge, added (pending)")
 	var names []string
-	for _, h := range tc.cloud.Webhooks() {
-		names = append(names, h.Stack+" "+h.Name)
+	for _, stack := range []string{"root", "p"} {
+		for _, h := range f.hooksOf("org/graph/" + stack) {
+			names = append(names, stack+" "+h.Name)
+		}
 	}
-	assert.ElementsMatch(t, []string{"root " + edgeWebhookName("graph/p"), "p " + edgeWebhookName("graph/j"),
-		"root " + edgeWebhookName("graph/j")}, names)
+	assert.ElementsMatch(t, []string{"root " + edge.Name("graph/p"), "p " + edge.Name("graph/j"),
+		"root " + edge.Name("graph/j")}, names)
+}
+
+// TestOnlyTheEdgeContractsWebhooksDeploy: the provider reads webhooks as the relay does
+// (edge.Parse). A raw webhook to a relay's route under a name other than its edge's is no
+// edge, and the relay deploys nothing for it, so b → a beside it closes no loop; the same
+// webhook under the edge's name, even paused, is an edge of its owner that no other
+// resource may take.
+func TestOnlyTheEdgeContractsWebhooksDeploy(t *testing.T) {
+	t.Parallel()
+	relay := edge.Form{RelayURL: "https://relay.example.com"}
+	f := newFakeClient()
+	f.addStacks("org", "graph", "a", "b")
+	stray := edge.Desired("graph/b", relay, true)
+	stray.Name, stray.DisplayName = "a1b2c3d4", "made by hand"
+	f.addHookLocked("org/graph/a", stray)
+	_, err := engineCreate(fakeServer(t, f), deployerURN("b"), deployerInputs("b", "graph/a"))
+	require.NoError(t, err, "no loop: the stray webhook deploys nothing")
+
+	g := newFakeClient()
+	g.addStacks("org", "graph", "a", "b")
+	paused := edge.Desired("graph/b", relay, false)
+	paused.DisplayName = edgeDisplayName("graph/b", otherProgram)
+	g.addHookLocked("org/graph/a", paused)
+	_, err = engineCreate(fakeServer(t, g), deployerURN("a"), deployerInputs("a", "graph/b"))
+	require.ErrorContains(t, err, "the edge graph/a → graph/b already exists in Pulumi Cloud and is owned by "+
+		otherProgram)
+}
+
+func alwaysInputs(edges map[string][]string, relayURL string, always ...string) property.Map {
+	inputs := relayInputs(edges, relayURL, "s")
+	if always != nil {
+		inputs = inputs.Set("alwaysDeploy", stringList(always...))
+	}
+	return inputs
+}
+
+// TestAlwaysDeployIsChecked: each element a project/stack, once; and only through a relay.
+func TestAlwaysDeployIsChecked(t *testing.T) {
+	t.Parallel()
+	server := fakeServer(t, newFakeClient())
+	edges := map[string][]string{"graph/a": {"graph/b"}}
+	for _, tc := range []struct {
+		inputs  property.Map
+		reasons []string
+	}{
+		{alwaysInputs(edges, "https://relay.example.com", "graph/b", "b", "graph/b"), []string{
+			`alwaysDeploy[1] "b" is not a stack reference: use the form "project/stack" (for example ` +
+				`"database/prod"), a stack in the same organization`,
+			`alwaysDeploy[2] "graph/b" repeats alwaysDeploy[0]: list each stack once`}},
+		{alwaysInputs(edges, "", "graph/b"), []string{"alwaysDeploy only means something through a relay: " +
+			"without relay each edge is a pulumi_deployments webhook, which deploys its target after every update " +
+			"of its upstream already; set relay, or remove alwaysDeploy"}},
+	} {
+		resp, err := server.Check(p.CheckRequest{Urn: graphURN("g"), Inputs: tc.inputs})
+		require.NoError(t, err)
+		var reasons []string
+		for _, f := range resp.Failures {
+			assert.Equal(t, "alwaysDeploy", f.Property)
+			reasons = append(reasons, f.Reason)
+		}
+		assert.Equal(t, tc.reasons, reasons)
+	}
+}
+
+// TestAlwaysDeployRidesOnTheRelayEdges: each relay edge into a stack alwaysDeploy names
+// carries it in its payload URL, the others do not; adding or removing a stack rewrites
+// the edges into it in place, and only those; a refresh finds every edge in place.
+func TestAlwaysDeployRidesOnTheRelayEdges(t *testing.T) {
+	t.Parallel()
+	f := newFakeClient()
+	f.addStacks("org", "graph", "a", "b", "c", "d")
+	edges := map[string][]string{"graph/a": {"graph/b", "graph/c"}, "graph/b": {"graph/d"}, "graph/c": {"graph/d"}}
+	const relay = "https://relay.example.com"
+	payloads := func() map[string]string {
+		out := map[string]string{}
+		for _, stack := range []string{"a", "b", "c"} {
+			for _, h := range f.hooksOf("org/graph/" + stack) {
+				out[stack+" → "+deployTarget(h)] = h.PayloadURL
+			}
+		}
+		return out
+	}
+	created, err := engineCreate(fakeServer(t, f), graphURN("g"), alwaysInputs(edges, relay, "graph/d"))
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{
+		"a → graph/b": relay + "/v1/hooks?target=graph%2Fb",
+		"a → graph/c": relay + "/v1/hooks?target=graph%2Fc",
+		"b → graph/d": relay + "/v1/hooks?target=graph%2Fd&alwaysDeploy=true",
+		"c → graph/d": relay + "/v1/hooks?target=graph%2Fd&alwaysDeploy=true",
+	}, payloads())
+
+	state := created.Properties
+	f.took()
+	state, diff := graphStep(t, f, state, alwaysInputs(edges, relay, "graph/c"))
+	assert.Equal(t, map[string]p.PropertyDiff{`alwaysDeploy[0]`: {Kind: p.Update, InputDiff: true}},
+		diff.DetailedDiff)
+	assert.Equal(t, map[string]int{"UpdateWebhook": 3}, f.took(), "c's edge on, d's two edges off; nothing read")
+	assert.Equal(t, relay+"/v1/hooks?target=graph%2Fc&alwaysDeploy=true", payloads()["a → graph/c"])
+	assert.Equal(t, relay+"/v1/hooks?target=graph%2Fd", payloads()["b → graph/d"])
+
+	read, err := fakeServer(t, f).Read(p.ReadRequest{ID: "org", Urn: graphURN("g"), Properties: state,
+		Inputs: alwaysInputs(edges, relay, "graph/c")})
+	require.NoError(t, err)
+	assert.Equal(t, state.Get("effectiveEdges"), read.Properties.Get("effectiveEdges"), "no drift")
 }

@@ -46,13 +46,15 @@ func (s StackSelection) validate() []p.CheckFailure {
 }
 
 // DiscoveredStack is what discovery last read of one selected stack: the stacks its
-// program reads, and when. A stack's references only change when it updates, so the next
-// discovery reads them again only if the stack's lastUpdate moved, or if an update may
-// have landed in the very second they were read.
+// program reads, and when. A stack's references only change when it updates, and an
+// update records them when it ends, while lastUpdate is when it started. So the next
+// discovery reads them again if the stack's lastUpdate moved, if an update may have
+// started in the very second they were read, or if an update was running when they were.
 type DiscoveredStack struct {
 	LastUpdate int      `pulumi:"lastUpdate"`
 	ReadAt     int      `pulumi:"readAt"`
 	Reads      []string `pulumi:"reads,optional"`
+	Updating   bool     `pulumi:"updating,optional"`
 }
 
 // Annotate describes one discovered stack.
@@ -61,12 +63,15 @@ func (d *DiscoveredStack) Annotate(a infer.Annotator) {
 	a.Describe(&d.ReadAt, "When Pulumi Cloud answered the read of its references (Unix seconds, the answer's Date).")
 	a.Describe(&d.Reads, "The stacks of the same organization its program reads through a StackReference, as "+
 		"`project/stack`.")
+	a.Describe(&d.Updating, "An update of the stack was running when its references were read: what that "+
+		"update reads is recorded when it ends, without moving lastUpdate, so the next discovery reads them again.")
 }
 
 // fresh reports whether the entry still describes a stack whose lastUpdate is now: an
-// update in the second of the read could have landed after it, unseen.
+// update that started in the second of the read, or one running at the read, could have
+// recorded references after it, unseen.
 func (d DiscoveredStack) fresh(lastUpdate int) bool {
-	return d.LastUpdate == lastUpdate && d.ReadAt > d.LastUpdate
+	return d.LastUpdate == lastUpdate && d.ReadAt > d.LastUpdate && !d.Updating
 }
 
 // referenceGraph is what Pulumi Cloud knows of who reads whom among selected stacks.
@@ -156,13 +161,26 @@ func (e *edgeEngine) readReferences(
 	errs = make([]error, len(stale))
 	forEachRead(len(stale), func(i int) {
 		k := stackKey{org: org}.at(stale[i])
+		// Whether an update runs is read before the references: if none does, every update
+		// begun so far has recorded its references by the time they are read, and one that
+		// begins later moves lastUpdate past this one (or into the second of the read, which
+		// fresh catches). A stack never updated has nothing running.
+		updating := false
+		if lastUpdate[stale[i]] != 0 {
+			st, err := client.GetStack(ctx, k.org, k.project, k.stack)
+			if err != nil {
+				errs[i] = describeCloudError(fmt.Sprintf("reading whether %s is updating", k), err)
+				return
+			}
+			updating = st.Updating()
+		}
 		answer, err := client.ReadUpstreamReferences(ctx, k.org, k.project, k.stack)
 		if err != nil {
 			errs[i] = describeCloudError(fmt.Sprintf("reading the stacks %s reads", k), err)
 			return
 		}
 		read[i] = DiscoveredStack{LastUpdate: lastUpdate[stale[i]], ReadAt: int(answer.AnsweredAt.Unix()),
-			Reads: sameOrganizationRefs(org, stale[i], answer.Stacks)}
+			Reads: sameOrganizationRefs(org, stale[i], answer.Stacks), Updating: updating}
 	})
 	if err := errors.Join(errs...); err != nil {
 		return referenceGraph{}, err
@@ -202,7 +220,7 @@ func sameOrganizationRefs(org, self string, refs []cloud.StackReference) []strin
 // source through a StackReference: it will be redeployed anyway, maybe needlessly. The
 // references of stacks in known are not read again. A failure to read the references is
 // not the edge's problem and is not reported.
-func (e *edgeEngine) warnUnreferenced(ctx context.Context, client Client, adds []edge, known map[string][]string) {
+func (e *edgeEngine) warnUnreferenced(ctx context.Context, client Client, adds []stackEdge, known map[string][]string) {
 	readers := map[stackKey][]string{}
 	var targets []stackKey
 	for _, x := range adds {

@@ -228,7 +228,7 @@ func (w *Webhook) Create(
 	ctx context.Context, req infer.CreateRequest[WebhookArgs],
 ) (infer.CreateResponse[WebhookState], error) {
 	state := WebhookState{WebhookArgs: req.Inputs}
-	if err := w.checkEdge(ctx, req.Inputs, edgeOwner{urn: resourceURN(ctx)}); err != nil {
+	if err := w.checkEdge(ctx, req.Inputs, edgeOwner{urn: resourceURN(ctx)}, req.DryRun); err != nil {
 		return infer.CreateResponse[WebhookState]{}, err
 	}
 	if req.DryRun {
@@ -242,13 +242,14 @@ func (w *Webhook) Create(
 	return infer.CreateResponse[WebhookState]{ID: formatWebhookID(req.Inputs.scope(), name), Output: state}, nil
 }
 
-// create writes the webhook under a name of its own and, for a deployment edge, reads
-// back what its checks read: another program may have made the same edge, or the other
-// half of a loop, in between; the webhook is then deleted again and the create fails. A
-// create that does not land is no longer planned.
+// create writes the webhook under a name of its own. A deployment edge is written pending
+// and judged against the graph read afresh, as every new edge is (race): another program
+// may have made the same edge, or the other half of a loop, in between; the webhook is
+// then deleted again and the create fails. A create that does not land is no longer
+// planned.
 func (w *Webhook) create(ctx context.Context, args WebhookArgs) (string, error) {
 	e := engineFor(ctx)
-	source, ref, isEdge := args.edge()
+	source, ref, isEdge := args.deploymentEdge()
 	owner := edgeOwner{urn: resourceURN(ctx)}
 	client, err := e.client(ctx)
 	if err != nil {
@@ -261,7 +262,11 @@ func (w *Webhook) create(ctx context.Context, args WebhookArgs) (string, error) 
 	// Webhook resources from hand-made ones.
 	for {
 		owner.webhook = webhookResourceNamePrefix + randomWebhookName()
-		outcome, _, err := client.CreateWebhookOnce(ctx, scope, args.toCloud(owner.webhook))
+		first := args.toCloud(owner.webhook)
+		if isEdge {
+			first = asPending(first, ref, owner.urn)
+		}
+		outcome, _, err := client.CreateWebhookOnce(ctx, scope, first)
 		if err != nil {
 			e.unplan(source, owner.urn, ref)
 			return "", describeCloudError(fmt.Sprintf("creating webhook %q on %s", args.DisplayName, scope), err)
@@ -272,13 +277,16 @@ func (w *Webhook) create(ctx context.Context, args WebhookArgs) (string, error) 
 		// Another webhook already has this random name: draw another.
 	}
 	if isEdge {
-		field := func(stackKey) string { return "payloadUrl" }
-		if err := e.readBack(ctx, client, owner, []edge{{source, ref}}, field)[0]; err != nil {
+		n := newEdge{x: stackEdge{source, ref}, name: owner.webhook, final: args.toCloud(owner.webhook), written: true,
+			taken: true}
+		if err := e.race(ctx, client, owner, []newEdge{n}, payloadURLField)[0]; err != nil {
 			return "", err
 		}
 	}
 	return owner.webhook, nil
 }
+
+func payloadURLField(stackKey) string { return "payloadUrl" }
 
 // randomWebhookName makes a name like the ones the service generates (8 hex characters).
 func randomWebhookName() string {
@@ -296,9 +304,10 @@ func isWebhookResourceName(name string) bool {
 
 // checkEdge runs the edge checks for a stack webhook that deploys another stack after an
 // update; any other webhook is no deployment edge and passes. Inputs still unknown in
-// preview are checked once known.
-func (w *Webhook) checkEdge(ctx context.Context, args WebhookArgs, owner edgeOwner) error {
-	source, ref, ok := args.edge()
+// preview are checked once known. walk reads the graph below the target for loops: a
+// create's up judges its edge after writing it instead (race).
+func (w *Webhook) checkEdge(ctx context.Context, args WebhookArgs, owner edgeOwner, walk bool) error {
+	source, ref, ok := args.deploymentEdge()
 	if !ok {
 		return nil
 	}
@@ -306,12 +315,12 @@ func (w *Webhook) checkEdge(ctx context.Context, args WebhookArgs, owner edgeOwn
 	if err != nil {
 		return err
 	}
-	return engineFor(ctx).checkAdds(ctx, client, owner, []edge{{source, ref}}, func(stackKey) string { return "payloadUrl" },
-		false)
+	return engineFor(ctx).checkAdds(ctx, client, owner, []stackEdge{{source, ref}}, payloadURLField,
+		addChecks{walk: walk, implied: true})
 }
 
-// edge is the deployment edge the webhook makes, if it makes one.
-func (a WebhookArgs) edge() (stackKey, string, bool) {
+// deploymentEdge is the deployment edge the webhook makes, if it makes one.
+func (a WebhookArgs) deploymentEdge() (stackKey, string, bool) {
 	scope := a.scope()
 	if scope.Stack == "" || scope.Project == "" || scope.Organization == "" || a.PayloadURL == "" ||
 		!firesOnUpdate(a.toCloud("")) {
@@ -393,10 +402,11 @@ func (w *Webhook) Update(
 	ctx context.Context, req infer.UpdateRequest[WebhookArgs, WebhookState],
 ) (infer.UpdateResponse[WebhookState], error) {
 	state := WebhookState{WebhookArgs: req.Inputs, Name: req.State.Name}
-	newSource, newRef, isEdge := req.Inputs.edge()
-	oldSource, oldRef, wasEdge := req.State.edge()
+	newSource, newRef, isEdge := req.Inputs.deploymentEdge()
+	oldSource, oldRef, wasEdge := req.State.deploymentEdge()
 	if isEdge && (!wasEdge || newSource != oldSource || newRef != oldRef) {
-		if err := w.checkEdge(ctx, req.Inputs, edgeOwner{urn: resourceURN(ctx), webhook: req.State.Name}); err != nil {
+		owner := edgeOwner{urn: resourceURN(ctx), webhook: req.State.Name}
+		if err := w.checkEdge(ctx, req.Inputs, owner, true); err != nil {
 			return infer.UpdateResponse[WebhookState]{}, err
 		}
 	}
@@ -429,7 +439,7 @@ func (w *Webhook) Delete(ctx context.Context, req infer.DeleteRequest[WebhookSta
 	if err != nil && !errors.Is(err, cloud.ErrNotFound) {
 		return infer.DeleteResponse{}, describeCloudError(fmt.Sprintf("deleting webhook %s", req.ID), err)
 	}
-	if source, _, ok := req.State.edge(); ok {
+	if source, _, ok := req.State.deploymentEdge(); ok {
 		engineFor(ctx).markRemoved(source, req.State.Name)
 	}
 	return infer.DeleteResponse{}, nil

@@ -1,3 +1,5 @@
+//go:build e2e
+
 // Package deployrelay holds the relay's container image (Dockerfile) and an example Pulumi
 // program that runs it on Kubernetes (kubernetes/). There is no docker or cluster where the
 // tests run, so these tests check what can be checked without them: the release tarball's

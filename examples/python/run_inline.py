@@ -7,7 +7,8 @@ run each example's __main__.py through this script with the virtualenv's python:
         --stack test --work-dir /tmp/ws --api-url http://127.0.0.1:1234 --action up
 
 The access token comes from the AUTO_DEPLOY_ACCESS_TOKEN environment variable, not the command
-line, and is stored as a secret in the stack's config. Everything else the CLI needs (PATH with
+line, and is stored as a secret in the stack's config; the program's own config, if it has any,
+from AUTO_DEPLOY_EXAMPLE_CONFIG, as JSON: {"key": {"value": "...", "secret": true}}. Everything else the CLI needs (PATH with
 pulumi and the provider plugin first, PULUMI_HOME, PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE)
 comes from the environment. The CLI's progress goes to stderr; the last line on stdout is one
 JSON object describing the result.
@@ -38,6 +39,8 @@ def main() -> int:
     token = os.environ.get("AUTO_DEPLOY_ACCESS_TOKEN")
     if not token:
         parser.error("AUTO_DEPLOY_ACCESS_TOKEN is not set")
+    # Out of the environment the CLI and the provider inherit: it may hold secrets.
+    program_config = json.loads(os.environ.pop("AUTO_DEPLOY_EXAMPLE_CONFIG", "{}"))
 
     program_dir = os.path.abspath(args.program)
     main_py = os.path.join(program_dir, "__main__.py")
@@ -63,6 +66,8 @@ def main() -> int:
     stack.set_config("auto-deploy:accessToken", auto.ConfigValue(value=token, secret=True))
     if args.organization:
         stack.set_config("auto-deploy:organization", auto.ConfigValue(value=args.organization))
+    for key, value in program_config.items():
+        stack.set_config(key, auto.ConfigValue(value=value["value"], secret=value.get("secret", False)))
 
     def progress(line: str) -> None:
         print(line, file=sys.stderr, flush=True)

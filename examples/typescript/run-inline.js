@@ -6,6 +6,9 @@
 //   AUTO_DEPLOY_ACCESS_TOKEN=... node run-inline.js --action up --dir <program> \
 //       --module bin/index.js --stack test --project <name> --api-url http://...
 //
+// The program's own config, if it has any, comes as JSON in AUTO_DEPLOY_EXAMPLE_CONFIG:
+// {"key": {"value": "...", "secret": true}}.
+//
 // The Automation API and the program both load @pulumi/pulumi from <program>/node_modules,
 // so there is one copy of the SDK in the process. The CLI is `pulumi` on PATH; the file
 // backend, PULUMI_HOME and passphrase come from the environment. Engine output goes to
@@ -44,9 +47,13 @@ async function main() {
     }
 
     // The token goes into the stack's config as a secret and nowhere else: take it out of
-    // the environment before the CLI, and the provider under it, inherit that.
+    // the environment before the CLI, and the provider under it, inherit that. So does the
+    // program's own config, AUTO_DEPLOY_EXAMPLE_CONFIG ({key: {value, secret}}), which may
+    // hold secrets too.
     const token = process.env.AUTO_DEPLOY_ACCESS_TOKEN;
     delete process.env.AUTO_DEPLOY_ACCESS_TOKEN;
+    const programConfig = JSON.parse(process.env.AUTO_DEPLOY_EXAMPLE_CONFIG || "{}");
+    delete process.env.AUTO_DEPLOY_EXAMPLE_CONFIG;
 
     const automation = require(require.resolve("@pulumi/pulumi/automation", { paths: [dir] }));
     const stack = await automation.LocalWorkspace.createOrSelectStack(
@@ -70,6 +77,9 @@ async function main() {
     if (args.organization) {
         // pulumi.getOrganization() is a placeholder on a file backend; this names the organization.
         await stack.setConfig("auto-deploy:organization", { value: args.organization });
+    }
+    for (const [key, value] of Object.entries(programConfig)) {
+        await stack.setConfig(key, value);
     }
 
     const onOutput = (out) => process.stderr.write(out);

@@ -59,6 +59,12 @@ namespace AutoDeployDev.AutoDeploy
     public partial class DeploymentGraph : global::Pulumi.CustomResource
     {
         /// <summary>
+        /// Stacks (`project/stack`) the relay deploys after every update of any of their upstreams, even one that changed none of their outputs: for a stack that depends on an upstream by other means than its outputs (an image tag, a file it reads). Only with `relay`: each relay edge into such a stack carries it in its payload URL (`&amp;alwaysDeploy=true`), so the relay needs no configuration of its own. Changing it updates the edges into the stacks added or removed in place, one update per edge.
+        /// </summary>
+        [Output("alwaysDeploy")]
+        public Output<ImmutableArray<string>> AlwaysDeploy { get; private set; } = null!;
+
+        /// <summary>
         /// The number of deployment webhooks in place, one per edge.
         /// </summary>
         [Output("edgeCount")]
@@ -174,6 +180,18 @@ namespace AutoDeployDev.AutoDeploy
 
     public sealed class DeploymentGraphArgs : global::Pulumi.ResourceArgs
     {
+        [Input("alwaysDeploy")]
+        private InputList<string>? _alwaysDeploy;
+
+        /// <summary>
+        /// Stacks (`project/stack`) the relay deploys after every update of any of their upstreams, even one that changed none of their outputs: for a stack that depends on an upstream by other means than its outputs (an image tag, a file it reads). Only with `relay`: each relay edge into such a stack carries it in its payload URL (`&amp;alwaysDeploy=true`), so the relay needs no configuration of its own. Changing it updates the edges into the stacks added or removed in place, one update per edge.
+        /// </summary>
+        public InputList<string> AlwaysDeploy
+        {
+            get => _alwaysDeploy ?? (_alwaysDeploy = new InputList<string>());
+            set => _alwaysDeploy = value;
+        }
+
         [Input("edges")]
         private InputMap<ImmutableArray<string>>? _edges;
 

@@ -80,6 +80,10 @@ export class DeploymentGraph extends pulumi.CustomResource {
     }
 
     /**
+     * Stacks (`project/stack`) the relay deploys after every update of any of their upstreams, even one that changed none of their outputs: for a stack that depends on an upstream by other means than its outputs (an image tag, a file it reads). Only with `relay`: each relay edge into such a stack carries it in its payload URL (`&alwaysDeploy=true`), so the relay needs no configuration of its own. Changing it updates the edges into the stacks added or removed in place, one update per edge.
+     */
+    declare public readonly alwaysDeploy: pulumi.Output<string[] | undefined>;
+    /**
      * The number of deployment webhooks in place, one per edge.
      */
     declare public /*out*/ readonly edgeCount: pulumi.Output<number>;
@@ -135,6 +139,7 @@ export class DeploymentGraph extends pulumi.CustomResource {
         let resourceInputs: pulumi.Inputs = {};
         opts = opts || {};
         if (!opts.id) {
+            resourceInputs["alwaysDeploy"] = args?.alwaysDeploy;
             resourceInputs["edges"] = args?.edges;
             resourceInputs["fromStackReferences"] = args?.fromStackReferences;
             resourceInputs["keepRedundantEdges"] = args?.keepRedundantEdges;
@@ -147,6 +152,7 @@ export class DeploymentGraph extends pulumi.CustomResource {
             resourceInputs["owner"] = undefined /*out*/;
             resourceInputs["stackReferences"] = undefined /*out*/;
         } else {
+            resourceInputs["alwaysDeploy"] = undefined /*out*/;
             resourceInputs["edgeCount"] = undefined /*out*/;
             resourceInputs["edges"] = undefined /*out*/;
             resourceInputs["effectiveEdges"] = undefined /*out*/;
@@ -170,6 +176,10 @@ export class DeploymentGraph extends pulumi.CustomResource {
  * The set of arguments for constructing a DeploymentGraph resource.
  */
 export interface DeploymentGraphArgs {
+    /**
+     * Stacks (`project/stack`) the relay deploys after every update of any of their upstreams, even one that changed none of their outputs: for a stack that depends on an upstream by other means than its outputs (an image tag, a file it reads). Only with `relay`: each relay edge into such a stack carries it in its payload URL (`&alwaysDeploy=true`), so the relay needs no configuration of its own. Changing it updates the edges into the stacks added or removed in place, one update per edge.
+     */
+    alwaysDeploy?: pulumi.Input<pulumi.Input<string>[] | undefined>;
     /**
      * The graph: each key is an upstream stack as `project/stack`, and its list the stacks (`project/stack`) to redeploy after each successful update of it. Order does not matter; each downstream stack may appear once per key and never as its own downstream.
      */

@@ -26,6 +26,10 @@ namespace AutoDeployDev.AutoDeploy.Outputs
         /// The stacks of the same organization its program reads through a StackReference, as `project/stack`.
         /// </summary>
         public readonly ImmutableArray<string> Reads;
+        /// <summary>
+        /// An update of the stack was running when its references were read: what that update reads is recorded when it ends, without moving lastUpdate, so the next discovery reads them again.
+        /// </summary>
+        public readonly bool? Updating;
 
         [OutputConstructor]
         private DiscoveredStack(
@@ -33,11 +37,14 @@ namespace AutoDeployDev.AutoDeploy.Outputs
 
             int readAt,
 
-            ImmutableArray<string> reads)
+            ImmutableArray<string> reads,
+
+            bool? updating)
         {
             LastUpdate = lastUpdate;
             ReadAt = readAt;
             Reads = reads;
+            Updating = updating;
         }
     }
 }

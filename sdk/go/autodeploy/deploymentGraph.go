@@ -57,6 +57,8 @@ import (
 type DeploymentGraph struct {
 	pulumi.CustomResourceState
 
+	// Stacks (`project/stack`) the relay deploys after every update of any of their upstreams, even one that changed none of their outputs: for a stack that depends on an upstream by other means than its outputs (an image tag, a file it reads). Only with `relay`: each relay edge into such a stack carries it in its payload URL (`&alwaysDeploy=true`), so the relay needs no configuration of its own. Changing it updates the edges into the stacks added or removed in place, one update per edge.
+	AlwaysDeploy pulumi.StringArrayOutput `pulumi:"alwaysDeploy"`
 	// The number of deployment webhooks in place, one per edge.
 	EdgeCount pulumi.IntOutput `pulumi:"edgeCount"`
 	// The graph: each key is an upstream stack as `project/stack`, and its list the stacks (`project/stack`) to redeploy after each successful update of it. Order does not matter; each downstream stack may appear once per key and never as its own downstream.
@@ -125,6 +127,8 @@ func (DeploymentGraphState) ElementType() reflect.Type {
 }
 
 type deploymentGraphArgs struct {
+	// Stacks (`project/stack`) the relay deploys after every update of any of their upstreams, even one that changed none of their outputs: for a stack that depends on an upstream by other means than its outputs (an image tag, a file it reads). Only with `relay`: each relay edge into such a stack carries it in its payload URL (`&alwaysDeploy=true`), so the relay needs no configuration of its own. Changing it updates the edges into the stacks added or removed in place, one update per edge.
+	AlwaysDeploy []string `pulumi:"alwaysDeploy"`
 	// The graph: each key is an upstream stack as `project/stack`, and its list the stacks (`project/stack`) to redeploy after each successful update of it. Order does not matter; each downstream stack may appear once per key and never as its own downstream.
 	Edges map[string][]string `pulumi:"edges"`
 	// Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Each preview and update lists the selected stacks (one list per project and tag) and reads the references of only the stacks updated since they were last read (`stackReferences`). A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
@@ -141,6 +145,8 @@ type deploymentGraphArgs struct {
 
 // The set of arguments for constructing a DeploymentGraph resource.
 type DeploymentGraphArgs struct {
+	// Stacks (`project/stack`) the relay deploys after every update of any of their upstreams, even one that changed none of their outputs: for a stack that depends on an upstream by other means than its outputs (an image tag, a file it reads). Only with `relay`: each relay edge into such a stack carries it in its payload URL (`&alwaysDeploy=true`), so the relay needs no configuration of its own. Changing it updates the edges into the stacks added or removed in place, one update per edge.
+	AlwaysDeploy pulumi.StringArrayInput
 	// The graph: each key is an upstream stack as `project/stack`, and its list the stacks (`project/stack`) to redeploy after each successful update of it. Order does not matter; each downstream stack may appear once per key and never as its own downstream.
 	Edges pulumi.StringArrayMapInput
 	// Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Each preview and update lists the selected stacks (one list per project and tag) and reads the references of only the stacks updated since they were last read (`stackReferences`). A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
@@ -240,6 +246,11 @@ func (o DeploymentGraphOutput) ToDeploymentGraphOutput() DeploymentGraphOutput {
 
 func (o DeploymentGraphOutput) ToDeploymentGraphOutputWithContext(ctx context.Context) DeploymentGraphOutput {
 	return o
+}
+
+// Stacks (`project/stack`) the relay deploys after every update of any of their upstreams, even one that changed none of their outputs: for a stack that depends on an upstream by other means than its outputs (an image tag, a file it reads). Only with `relay`: each relay edge into such a stack carries it in its payload URL (`&alwaysDeploy=true`), so the relay needs no configuration of its own. Changing it updates the edges into the stacks added or removed in place, one update per edge.
+func (o DeploymentGraphOutput) AlwaysDeploy() pulumi.StringArrayOutput {
+	return o.ApplyT(func(v *DeploymentGraph) pulumi.StringArrayOutput { return v.AlwaysDeploy }).(pulumi.StringArrayOutput)
 }
 
 // The number of deployment webhooks in place, one per edge.

@@ -20,6 +20,8 @@ type DiscoveredStack struct {
 	ReadAt int `pulumi:"readAt"`
 	// The stacks of the same organization its program reads through a StackReference, as `project/stack`.
 	Reads []string `pulumi:"reads"`
+	// An update of the stack was running when its references were read: what that update reads is recorded when it ends, without moving lastUpdate, so the next discovery reads them again.
+	Updating *bool `pulumi:"updating"`
 }
 
 type DiscoveredStackOutput struct{ *pulumi.OutputState }
@@ -49,6 +51,11 @@ func (o DiscoveredStackOutput) ReadAt() pulumi.IntOutput {
 // The stacks of the same organization its program reads through a StackReference, as `project/stack`.
 func (o DiscoveredStackOutput) Reads() pulumi.StringArrayOutput {
 	return o.ApplyT(func(v DiscoveredStack) []string { return v.Reads }).(pulumi.StringArrayOutput)
+}
+
+// An update of the stack was running when its references were read: what that update reads is recorded when it ends, without moving lastUpdate, so the next discovery reads them again.
+func (o DiscoveredStackOutput) Updating() pulumi.BoolPtrOutput {
+	return o.ApplyT(func(v DiscoveredStack) *bool { return v.Updating }).(pulumi.BoolPtrOutput)
 }
 
 type DiscoveredStackMapOutput struct{ *pulumi.OutputState }

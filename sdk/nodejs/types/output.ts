@@ -19,6 +19,10 @@ export interface DiscoveredStack {
      * The stacks of the same organization its program reads through a StackReference, as `project/stack`.
      */
     reads?: string[];
+    /**
+     * An update of the stack was running when its references were read: what that update reads is recorded when it ends, without moving lastUpdate, so the next discovery reads them again.
+     */
+    updating?: boolean;
 }
 
 export interface GraphDelivery {

@@ -21,6 +21,7 @@ __all__ = ['DeploymentGraphArgs', 'DeploymentGraph']
 @pulumi.input_type
 class DeploymentGraphArgs:
     def __init__(__self__, *,
+                 always_deploy: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  edges: pulumi.Input[Optional[Mapping[str, pulumi.Input[Sequence[pulumi.Input[_builtins.str]]]]]] = None,
                  from_stack_references: pulumi.Input[Optional['StackSelectionArgs']] = None,
                  keep_redundant_edges: pulumi.Input[Optional[_builtins.bool]] = None,
@@ -30,6 +31,7 @@ class DeploymentGraphArgs:
         """
         The set of arguments for constructing a DeploymentGraph resource.
 
+        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] always_deploy: Stacks (`project/stack`) the relay deploys after every update of any of their upstreams, even one that changed none of their outputs: for a stack that depends on an upstream by other means than its outputs (an image tag, a file it reads). Only with `relay`: each relay edge into such a stack carries it in its payload URL (`&alwaysDeploy=true`), so the relay needs no configuration of its own. Changing it updates the edges into the stacks added or removed in place, one update per edge.
         :param pulumi.Input[Mapping[str, pulumi.Input[Sequence[pulumi.Input[_builtins.str]]]]] edges: The graph: each key is an upstream stack as `project/stack`, and its list the stacks (`project/stack`) to redeploy after each successful update of it. Order does not matter; each downstream stack may appear once per key and never as its own downstream.
         :param pulumi.Input['StackSelectionArgs'] from_stack_references: Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Each preview and update lists the selected stacks (one list per project and tag) and reads the references of only the stacks updated since they were last read (`stackReferences`). A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
         :param pulumi.Input[_builtins.bool] keep_redundant_edges: Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream. Through a relay every edge is kept: the relay deploys each stack once anyway, and judges it on every stack it reads.
@@ -37,6 +39,8 @@ class DeploymentGraphArgs:
         :param pulumi.Input[_builtins.bool] paused: Pause the deployments without deleting anything: `true` makes every webhook of this resource inactive (one update per webhook, nothing deleted or created) and `false` makes them active again.
         :param pulumi.Input['RelaySpecArgs'] relay: Send the graph's deployments through a cascade relay (`pulumi-auto-deploy-relay`) instead of straight to Pulumi Deployments: each stack then deploys at most once per change of its upstreams, after all of them, and only when an output it reads changed. Each edge is then a signed `raw` webhook to the relay instead of a `pulumi_deployments` one, under the same name: setting or removing it rewrites each webhook in place, one update per edge, and adds (or removes) the edges a longer path implies, which only the relay keeps. See docs/relay.md.
         """
+        if always_deploy is not None:
+            pulumi.set(__self__, "always_deploy", always_deploy)
         if edges is not None:
             pulumi.set(__self__, "edges", edges)
         if from_stack_references is not None:
@@ -49,6 +53,18 @@ class DeploymentGraphArgs:
             pulumi.set(__self__, "paused", paused)
         if relay is not None:
             pulumi.set(__self__, "relay", relay)
+
+    @_builtins.property
+    @pulumi.getter(name="alwaysDeploy")
+    def always_deploy(self) -> pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]:
+        """
+        Stacks (`project/stack`) the relay deploys after every update of any of their upstreams, even one that changed none of their outputs: for a stack that depends on an upstream by other means than its outputs (an image tag, a file it reads). Only with `relay`: each relay edge into such a stack carries it in its payload URL (`&alwaysDeploy=true`), so the relay needs no configuration of its own. Changing it updates the edges into the stacks added or removed in place, one update per edge.
+        """
+        return pulumi.get(self, "always_deploy")
+
+    @always_deploy.setter
+    def always_deploy(self, value: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]]):
+        pulumi.set(self, "always_deploy", value)
 
     @_builtins.property
     @pulumi.getter
@@ -129,6 +145,7 @@ class DeploymentGraph(pulumi.CustomResource):
     def __init__(__self__,
                  resource_name: str,
                  opts: Optional[pulumi.ResourceOptions] = None,
+                 always_deploy: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  edges: pulumi.Input[Optional[Mapping[str, pulumi.Input[Sequence[pulumi.Input[_builtins.str]]]]]] = None,
                  from_stack_references: pulumi.Input[Optional[Union['StackSelectionArgs', 'StackSelectionArgsDict']]] = None,
                  keep_redundant_edges: pulumi.Input[Optional[_builtins.bool]] = None,
@@ -184,6 +201,7 @@ class DeploymentGraph(pulumi.CustomResource):
 
         :param str resource_name: The name of the resource.
         :param pulumi.ResourceOptions opts: Options for the resource.
+        :param pulumi.Input[Sequence[pulumi.Input[_builtins.str]]] always_deploy: Stacks (`project/stack`) the relay deploys after every update of any of their upstreams, even one that changed none of their outputs: for a stack that depends on an upstream by other means than its outputs (an image tag, a file it reads). Only with `relay`: each relay edge into such a stack carries it in its payload URL (`&alwaysDeploy=true`), so the relay needs no configuration of its own. Changing it updates the edges into the stacks added or removed in place, one update per edge.
         :param pulumi.Input[Mapping[str, pulumi.Input[Sequence[pulumi.Input[_builtins.str]]]]] edges: The graph: each key is an upstream stack as `project/stack`, and its list the stacks (`project/stack`) to redeploy after each successful update of it. Order does not matter; each downstream stack may appear once per key and never as its own downstream.
         :param pulumi.Input[Union['StackSelectionArgs', 'StackSelectionArgsDict']] from_stack_references: Also derive edges from the StackReferences Pulumi Cloud knows: every selected stack whose program reads another selected stack's outputs is redeployed after each update of it. Each preview and update lists the selected stacks (one list per project and tag) and reads the references of only the stacks updated since they were last read (`stackReferences`). A new StackReference shows in the next preview and is wired by the next update; a removed one is unwired.
         :param pulumi.Input[_builtins.bool] keep_redundant_edges: Keep edges that a longer path implies. By default an edge u → d is left out when u → … → d exists, so d deploys once per change of u, after its last upstream. Through a relay every edge is kept: the relay deploys each stack once anyway, and judges it on every stack it reads.
@@ -258,6 +276,7 @@ class DeploymentGraph(pulumi.CustomResource):
     def _internal_init(__self__,
                  resource_name: str,
                  opts: Optional[pulumi.ResourceOptions] = None,
+                 always_deploy: pulumi.Input[Optional[Sequence[pulumi.Input[_builtins.str]]]] = None,
                  edges: pulumi.Input[Optional[Mapping[str, pulumi.Input[Sequence[pulumi.Input[_builtins.str]]]]]] = None,
                  from_stack_references: pulumi.Input[Optional[Union['StackSelectionArgs', 'StackSelectionArgsDict']]] = None,
                  keep_redundant_edges: pulumi.Input[Optional[_builtins.bool]] = None,
@@ -273,6 +292,7 @@ class DeploymentGraph(pulumi.CustomResource):
                 raise TypeError('__props__ is only valid when passed in combination with a valid opts.id to get an existing resource')
             __props__ = DeploymentGraphArgs.__new__(DeploymentGraphArgs)
 
+            __props__.__dict__["always_deploy"] = always_deploy
             __props__.__dict__["edges"] = edges
             __props__.__dict__["from_stack_references"] = from_stack_references
             __props__.__dict__["keep_redundant_edges"] = keep_redundant_edges
@@ -308,6 +328,7 @@ class DeploymentGraph(pulumi.CustomResource):
 
         __props__ = DeploymentGraphArgs.__new__(DeploymentGraphArgs)
 
+        __props__.__dict__["always_deploy"] = None
         __props__.__dict__["edge_count"] = None
         __props__.__dict__["edges"] = None
         __props__.__dict__["effective_edges"] = None
@@ -320,6 +341,14 @@ class DeploymentGraph(pulumi.CustomResource):
         __props__.__dict__["relay"] = None
         __props__.__dict__["stack_references"] = None
         return DeploymentGraph(resource_name, opts=opts, __props__=__props__)
+
+    @_builtins.property
+    @pulumi.getter(name="alwaysDeploy")
+    def always_deploy(self) -> pulumi.Output[Optional[Sequence[_builtins.str]]]:
+        """
+        Stacks (`project/stack`) the relay deploys after every update of any of their upstreams, even one that changed none of their outputs: for a stack that depends on an upstream by other means than its outputs (an image tag, a file it reads). Only with `relay`: each relay edge into such a stack carries it in its payload URL (`&alwaysDeploy=true`), so the relay needs no configuration of its own. Changing it updates the edges into the stacks added or removed in place, one update per edge.
+        """
+        return pulumi.get(self, "always_deploy")
 
     @_builtins.property
     @pulumi.getter(name="edgeCount")

@@ -49,16 +49,20 @@ class DiscoveredStack(dict):
     def __init__(__self__, *,
                  last_update: _builtins.int,
                  read_at: _builtins.int,
-                 reads: Optional[Sequence[_builtins.str]] = None):
+                 reads: Optional[Sequence[_builtins.str]] = None,
+                 updating: Optional[_builtins.bool] = None):
         """
         :param _builtins.int last_update: The stack's lastUpdate (Unix seconds) in the stack list when its references were read.
         :param _builtins.int read_at: When Pulumi Cloud answered the read of its references (Unix seconds, the answer's Date).
         :param Sequence[_builtins.str] reads: The stacks of the same organization its program reads through a StackReference, as `project/stack`.
+        :param _builtins.bool updating: An update of the stack was running when its references were read: what that update reads is recorded when it ends, without moving lastUpdate, so the next discovery reads them again.
         """
         pulumi.set(__self__, "last_update", last_update)
         pulumi.set(__self__, "read_at", read_at)
         if reads is not None:
             pulumi.set(__self__, "reads", reads)
+        if updating is not None:
+            pulumi.set(__self__, "updating", updating)
 
     @_builtins.property
     @pulumi.getter(name="lastUpdate")
@@ -83,6 +87,14 @@ class DiscoveredStack(dict):
         The stacks of the same organization its program reads through a StackReference, as `project/stack`.
         """
         return pulumi.get(self, "reads")
+
+    @_builtins.property
+    @pulumi.getter
+    def updating(self) -> Optional[_builtins.bool]:
+        """
+        An update of the stack was running when its references were read: what that update reads is recorded when it ends, without moving lastUpdate, so the next discovery reads them again.
+        """
+        return pulumi.get(self, "updating")
 
 
 @pulumi.output_type
