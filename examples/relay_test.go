@@ -165,8 +165,8 @@ func TestRelaySkipsWhatDidNotChange(t *testing.T) {
 	assert.Contains(t, reasonOf(t, c, "j"), "outputs of rel/root changed (version 2 to 3)")
 	assert.Equal(t, map[string]int{"p": 2, "n": 1, "j": 2, "k": 1, "z": 0}, e.counts(below...))
 
-	// A new edge n → z: z deploys in the next cascade although nothing changed and its
-	// parent n was skipped.
+	// A new edge n → z (written inactive, then made active once its read-back found no race):
+	// z deploys in the next cascade although nothing changed and its parent n was skipped.
 	stats = e.up(append(edges, [2]string{"n", "z"}), true)
 	assert.Equal(t, map[string]int{http.MethodPost: 1}, writesByMethod(stats), "%v", stats.ByRoute)
 	e.fire("root", map[string]any{"v": 1}, map[string]any{"dbPassword": "second-secret-value"})
