@@ -151,7 +151,7 @@ fuzz:
 test-e2e: tools build dist-host postgres-deps
 	AUTO_DEPLOY_BIN=$(BIN) AUTO_DEPLOY_DIST=$(DIST_HOST) $(GO) test -tags e2e -count=1 -timeout 30m ./examples/... ./bench/... \
 		./deploy/...
-	AUTO_DEPLOY_BIN=$(BIN) $(GO) test -tags e2e -count=1 -timeout 10m -run '^TestRelay' ./relay/
+	AUTO_DEPLOY_BIN=$(BIN) $(GO) test -tags e2e -count=1 -timeout 10m -run '^Test(Relay|Scenario)' ./relay/
 
 # Benchmarks (BENCHMARKS.md): graphs of stacks through the real CLI against the emulator.
 # bench (trees of 6 and 301 stacks, every way, 20 ms and 0 ms of added API latency) takes
