@@ -23,11 +23,13 @@ import (
 // relayProcess is the relay binary a benchmark runs, with the last lines of its log for failure
 // messages.
 type relayProcess struct {
-	cmd      *exec.Cmd
-	ended    chan struct{}
-	log      *relayTail
-	url      string
-	stopOnce sync.Once
+	cmd   *exec.Cmd
+	ended chan struct{}
+	// baselined is closed once the relay adopted an organization's baseline (its log says so).
+	baselined chan struct{}
+	log       *relayTail
+	url       string
+	stopOnce  sync.Once
 }
 
 // startRelayProcess runs the relay binary bin with args, the emulator's token and secret in its
@@ -40,8 +42,9 @@ func startRelayProcess(t *testing.T, bin, secret string, keep io.Writer, args ..
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
-	p := &relayProcess{cmd: cmd, ended: make(chan struct{}), log: &relayTail{}}
+	p := &relayProcess{cmd: cmd, ended: make(chan struct{}), baselined: make(chan struct{}), log: &relayTail{}}
 	listening := make(chan string, 1)
+	var baselineOnce sync.Once
 	go func() {
 		scanner := bufio.NewScanner(stderr)
 		scanner.Buffer(make([]byte, 64<<10), 1<<20)
@@ -53,6 +56,9 @@ func startRelayProcess(t *testing.T, bin, secret string, keep io.Writer, args ..
 			var rec struct{ Msg, Addr string }
 			if json.Unmarshal(scanner.Bytes(), &rec) == nil && rec.Msg == "listening" {
 				listening <- rec.Addr
+			}
+			if strings.HasPrefix(rec.Msg, "baseline adopted") {
+				baselineOnce.Do(func() { close(p.baselined) })
 			}
 		}
 		_ = cmd.Wait()

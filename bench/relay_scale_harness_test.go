@@ -216,6 +216,13 @@ func runRelayScale(t *testing.T, sc relayScaleScenario, progress func(string)) r
 	}
 	b.c.SeedDeployable(t, relayScaleOrg, relayScaleProject, seeded...)
 	b.startRelay()
+	// The relay adopts the organization as it is before the graph exists, so that the first cascade is
+	// over new edges.
+	select {
+	case <-b.relay.baselined:
+	case <-time.After(time.Minute):
+		t.Fatalf("the relay adopted no baseline within a minute:\n%s", b.relay.log)
+	}
 	started := time.Now()
 	b.say("creating %d relay webhooks for %d stacks in %d layers of %d", len(edges), len(b.stacks), sc.Layers, sc.Width)
 	b.createEdges(edges)

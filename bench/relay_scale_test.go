@@ -3,7 +3,9 @@
 package bench
 
 import (
+	"database/sql"
 	"fmt"
+	neturl "net/url"
 	"os"
 	"strings"
 	"testing"
@@ -11,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, for making each scenario's database
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/internal/pgtest"
 )
@@ -31,6 +35,8 @@ import (
 // BENCHMARKS.md, both databases side by side, and writes them to BENCH_RELAY_SCALE_OUT if set. It
 // asserts the targets, so a run that misses one fails after printing its report.
 func TestBenchRelayScale(t *testing.T) {
+	// (Each scenario on PostgreSQL gets a database of its own on the one server: a relay adopts the
+	// organization it finds, and another scenario's would not be this one's.)
 	databases := []string{""}
 	switch url := os.Getenv("BENCH_RELAY_DB"); url {
 	case "sqlite":
@@ -53,7 +59,7 @@ func TestBenchRelayScale(t *testing.T) {
 		}
 		var results []relayScaleResult
 		for _, db := range databases {
-			sc.DB = db
+			sc.DB = freshDatabase(t, db, fmt.Sprintf("relay_scale_%d", i+1))
 			results = append(results, runRelayScale(t, sc,
 				func(line string) { fmt.Printf("%7.1fs %s\n", time.Since(started).Seconds(), line) }))
 		}
@@ -79,4 +85,22 @@ func TestBenchRelayScale(t *testing.T) {
 	if path := os.Getenv("BENCH_RELAY_SCALE_OUT"); path != "" {
 		require.NoError(t, os.WriteFile(path, []byte(report.String()), 0o644))
 	}
+}
+
+// freshDatabase returns, for a PostgreSQL URL, the URL of a new empty database named name on the same
+// server; "" (SQLite: each run makes a file of its own) stays "".
+func freshDatabase(t *testing.T, url, name string) string {
+	t.Helper()
+	if url == "" {
+		return ""
+	}
+	db, err := sql.Open("pgx", url)
+	require.NoError(t, err)
+	defer func() { _ = db.Close() }()
+	_, err = db.ExecContext(t.Context(), "CREATE DATABASE "+name)
+	require.NoError(t, err)
+	u, err := neturl.Parse(url)
+	require.NoError(t, err)
+	u.Path = "/" + name
+	return u.String()
 }

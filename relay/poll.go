@@ -48,6 +48,16 @@ func (rn *runner) baseline(ctx context.Context, now time.Time) error {
 			return nil
 		}
 	}
+	// Updates delivered while the baseline was read still cascade: take in the hints again.
+	hints, err := rn.r.store.hints(ctx, rn.r.db, rn.o.name)
+	if err != nil {
+		return err
+	}
+	for _, h := range hints {
+		if s := rn.o.stacks[h.ref]; s != nil {
+			s.announced = max(s.announced, h.version)
+		}
+	}
 	adopted := 0
 	for ref := range rn.o.stacks {
 		for _, l := range rn.o.kids(ref) {
