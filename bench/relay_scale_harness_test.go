@@ -67,6 +67,9 @@ type relayScaleScenario struct {
 	// IdleProbe measures, after the cascades, what a poll costs when nothing changed, and when a few
 	// stacks outside the graph were updated (relayScaleIdleStacks of them).
 	IdleProbe bool
+	// TimeReported says the scenario's wall time is reported, not held to a target (the 10,000-stack
+	// run, whose target is its memory).
+	TimeReported bool
 	// DB is the relay's --db: "" for a SQLite file in a temporary directory, or a PostgreSQL
 	// URL (an empty database the relay owns for the run).
 	DB string
@@ -448,8 +451,11 @@ func (b *relayScaleBench) startRelay() {
 }
 
 // Target is what the issue asks of a cascade's wall time: the critical path plus 10 s without a
-// budget, 1.15 times the optimum with one.
+// budget, 1.15 times the optimum with one; 0 when the scenario only reports it.
 func (r relayScaleResult) Target() time.Duration {
+	if r.Scenario.TimeReported {
+		return 0
+	}
 	if r.Scenario.MaxDeployments > 0 {
 		return r.Optimum() * 115 / 100
 	}
@@ -496,8 +502,11 @@ func relayScaleReport(results []relayScaleResult, machine string) string {
 		if i == 0 {
 			what = "new edges"
 		}
-		row(fmt.Sprintf("cascade %d (%s): root event → last deployment end (target ≤ %s)", i+1, what,
-			first.Target().Round(10*time.Millisecond)),
+		target := "reported"
+		if first.Target() > 0 {
+			target = "target ≤ " + first.Target().Round(10*time.Millisecond).String()
+		}
+		row(fmt.Sprintf("cascade %d (%s): root event → last deployment end (%s)", i+1, what, target),
 			func(r relayScaleResult) string { return r.Rounds[i].Wall.Round(10 * time.Millisecond).String() })
 		if sc.MaxDeployments > 0 {
 			row(fmt.Sprintf("cascade %d: makespan ÷ optimum", i+1), func(r relayScaleResult) string {

@@ -29,7 +29,8 @@ import (
 //  2. 500 stacks (10 layers of 50), mixed deployments of 100 ms to 1.2 s, --max-deployments 25: the
 //     second cascade (the relay knows the durations by then) at most 1.15 × max(critical path, total
 //     work ÷ 25), never more than 25 deployments in flight.
-//  3. 10,000 stacks (20 layers of 500), 50 ms deployments, one cascade: the relay under 300 MB.
+//  3. 10,000 stacks (20 layers of 500), 50 ms deployments, one cascade: the relay under 300 MB; its
+//     wall time is reported.
 //
 // `make bench-scale` and `make bench-relay-scale` run it; it prints the markdown sections of
 // BENCHMARKS.md, both databases side by side, and writes them to BENCH_RELAY_SCALE_OUT if set. It
@@ -49,7 +50,7 @@ func TestBenchRelayScale(t *testing.T) {
 		{Layers: 20, Width: 100, Deployment: 50 * time.Millisecond, Poll: 2 * time.Second, Rounds: 2, IdleProbe: true},
 		{Layers: 10, Width: 50, Deployment: 100 * time.Millisecond, Poll: 5 * time.Second, Rounds: 2, MaxDeployments: 25,
 			Mixed: []time.Duration{100 * time.Millisecond, 300 * time.Millisecond, 600 * time.Millisecond, 1200 * time.Millisecond}},
-		{Layers: 20, Width: 500, Deployment: 50 * time.Millisecond, Poll: 5 * time.Second, Rounds: 1},
+		{Layers: 20, Width: 500, Deployment: 50 * time.Millisecond, Poll: 5 * time.Second, Rounds: 1, TimeReported: true},
 	}
 	started := time.Now()
 	var report strings.Builder
@@ -69,7 +70,9 @@ func TestBenchRelayScale(t *testing.T) {
 				if sc.MaxDeployments > 0 && i == 0 {
 					continue // the relay learns the durations in the first cascade
 				}
-				assert.LessOrEqual(t, r.Wall, res.Target(), "%s, %s, cascade %d: wall time", res.Title(), res.Database, i+1)
+				if res.Target() > 0 {
+					assert.LessOrEqual(t, r.Wall, res.Target(), "%s, %s, cascade %d: wall time", res.Title(), res.Database, i+1)
+				}
 				assert.LessOrEqual(t, float64(r.Requests)/float64(r.Deployments), 7.0,
 					"%s, %s, cascade %d: requests per deployed stack", res.Title(), res.Database, i+1)
 			}
