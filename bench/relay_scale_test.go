@@ -11,10 +11,9 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, for making each scenario's database
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, for making each scenario's database
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/internal/pgtest"
 )
