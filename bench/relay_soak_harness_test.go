@@ -73,7 +73,7 @@ type relaySoakSample struct {
 	At         time.Duration // since the first update
 	RSSKiB     int64
 	Goroutines float64
-	ReadLimit  float64 // the steady replica's auto_deploy_relay_cloud_request_limit{kind="reads"}
+	ReadLimit  float64 // the lower of the replicas' auto_deploy_relay_cloud_request_limit{kind="reads"}
 	Rows       map[string]int64
 	DBBytes    int64
 }
@@ -212,7 +212,7 @@ func runRelaySoak(t *testing.T, sc relaySoakScenario, progress func(string)) rel
 			mu.Lock()
 			res.Samples = append(res.Samples, sample)
 			mu.Unlock()
-			s.say("%5.0fs: steady replica %.1f MB, %.0f goroutines, read limit %.0f; cascades %d, deployments %d, "+
+			s.say("%5.0fs: steady replica %.1f MB, %.0f goroutines; lowest read limit %.0f; cascades %d, deployments %d, "+
 				"database %.1f MB", sample.At.Seconds(), float64(sample.RSSKiB)/1024, sample.Goroutines,
 				sample.ReadLimit, sample.Rows["relay_cascade"], sample.Rows["relay_deployment"],
 				float64(sample.DBBytes)/(1<<20))
@@ -351,23 +351,30 @@ WHERE kind = 'relay_org' AND state = 'running'`).Scan(&by)
 	return by
 }
 
-// sample reads the steady replica's RSS, goroutines and read limit, and the database's rows and size.
+// sample reads the steady replica's RSS and goroutines, the replicas' read limits (only the one running
+// the organization's schedule makes requests), and the database's rows and size.
 func (s *relaySoak) sample(at time.Duration) relaySoakSample {
 	steady := s.replicas[0].p
-	out := relaySoakSample{At: at, Rows: map[string]int64{},
+	out := relaySoakSample{At: at, Rows: map[string]int64{}, ReadLimit: -1,
 		RSSKiB: benchReadStatusKiB(fmt.Sprintf("/proc/%d/status", steady.cmd.Process.Pid), "VmRSS:")}
-	if resp, err := http.Get(steady.url + "/metrics"); err == nil {
+	for i, r := range s.replicas {
+		resp, err := http.Get(r.p.url + "/metrics")
+		if err != nil {
+			continue // killed a moment ago
+		}
 		parser := expfmt.NewTextParser(model.UTF8Validation)
 		families, err := parser.TextToMetricFamilies(resp.Body)
 		_ = resp.Body.Close()
-		if err == nil {
-			if f := families["go_goroutines"]; f != nil && len(f.GetMetric()) == 1 {
-				out.Goroutines = f.GetMetric()[0].GetGauge().GetValue()
-			}
-			for _, m := range families["auto_deploy_relay_cloud_request_limit"].GetMetric() {
-				if len(m.GetLabel()) == 1 && m.GetLabel()[0].GetValue() == "reads" {
-					out.ReadLimit = m.GetGauge().GetValue()
-				}
+		if err != nil {
+			continue
+		}
+		if f := families["go_goroutines"]; i == 0 && f != nil && len(f.GetMetric()) == 1 {
+			out.Goroutines = f.GetMetric()[0].GetGauge().GetValue()
+		}
+		for _, m := range families["auto_deploy_relay_cloud_request_limit"].GetMetric() {
+			if len(m.GetLabel()) == 1 && m.GetLabel()[0].GetValue() == "reads" &&
+				(out.ReadLimit < 0 || m.GetGauge().GetValue() < out.ReadLimit) {
+				out.ReadLimit = m.GetGauge().GetValue()
 			}
 		}
 	}

@@ -85,8 +85,8 @@ func relaySoakReport(res relaySoakResult, warm, window time.Duration, machine st
 	grEarly, grLate, grDrift := relaySoakDrift(res, warm, window, func(s relaySoakSample) float64 { return s.Goroutines })
 	row("replica 0 goroutines, the same way", fmt.Sprintf("%.0f → %.0f (%+.1f %%)", grEarly, grLate, grDrift))
 	limits := mapSlice(res.Samples, func(s relaySoakSample) float64 { return s.ReadLimit })
-	row("replica 0 read limit under the 429s (AIMD: min, median, at the end)", fmt.Sprintf("%.0f, %.0f, %.0f",
-		slices.Min(limits), median(limits), limits[len(limits)-1]))
+	row("the replicas' lowest read limit under the 429s (AIMD: min, median of the samples, at the end)",
+		fmt.Sprintf("%.0f, %.0f, %.0f", slices.Min(limits), median(limits), limits[len(limits)-1]))
 	s.WriteString("\nThe database over the run (rows; `pg_database_size`), bounded by --retain " +
 		fmt.Sprintf("(at most %d finished cascades at one a second):\n\n", relaySoakRowBound(sc.Retain)))
 	s.WriteString("| at | " + strings.Join(relaySoakTables, " | ") + " | size |\n")
