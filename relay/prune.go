@@ -79,26 +79,24 @@ type pruned struct{ cascades, deployments, hints int64 }
 func (s *store) prune(ctx context.Context, db *sql.DB, cutoff int64) (pruned, error) {
 	var n pruned
 	for {
-		ids, err := s.finishedCascades(ctx, db, cutoff)
-		if err != nil {
-			return n, err
-		}
-		if len(ids) == 0 {
-			break
-		}
-		in, args := inList(ids)
-		err = inTx(ctx, db, func(tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM relay_cascade_stack WHERE cascade_id IN `+in, args...); err != nil {
+		// Both statements pick the same cascades: a finished cascade's row never changes again, and one
+		// that finishes meanwhile was changed after cutoff.
+		var deleted int64
+		err := inTx(ctx, db, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM relay_cascade_stack WHERE cascade_id IN (`+oldCascades+`)`,
+				cascadeRunning, cutoff, batchRows); err != nil {
 				return err
 			}
-			_, err := tx.ExecContext(ctx, `DELETE FROM relay_cascade WHERE id IN `+in, args...)
+			var err error
+			deleted, err = rowsDeleted(tx.ExecContext(ctx, `DELETE FROM relay_cascade WHERE id IN (`+oldCascades+`)`,
+				cascadeRunning, cutoff, batchRows))
 			return err
 		})
 		if err != nil {
 			return n, err
 		}
-		n.cascades += int64(len(ids))
-		if len(ids) < batchRows {
+		n.cascades += deleted
+		if deleted < batchRows {
 			break
 		}
 	}
@@ -119,38 +117,12 @@ DELETE FROM relay_deployment WHERE id IN (
 	return n, err
 }
 
+// oldCascades selects the oldest batch of cascades ($3 at most) not in state $1 and last changed before $2.
+const oldCascades = `SELECT id FROM relay_cascade WHERE state <> $1 AND updated_ms < $2 ORDER BY id LIMIT $3`
+
 func rowsDeleted(res sql.Result, err error) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
 	return res.RowsAffected()
-}
-
-// finishedCascades lists up to batchRows cascades that finished before cutoff, oldest first.
-func (s *store) finishedCascades(ctx context.Context, q querier, cutoff int64) ([]int64, error) {
-	rows, err := q.QueryContext(ctx, `
-SELECT id FROM relay_cascade WHERE state <> $1 AND updated_ms < $2 ORDER BY id LIMIT $3`,
-		cascadeRunning, cutoff, batchRows)
-	if err != nil {
-		return nil, err
-	}
-	defer func() { _ = rows.Close() }()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
-}
-
-// inList is "($1, …, $n)" and its arguments.
-func inList(ids []int64) (string, []any) {
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
-	}
-	return placeholders(0, len(ids)), args
 }

@@ -21,7 +21,8 @@ func TestPruneEvery(t *testing.T) {
 }
 
 // A relay with a short --retain prunes a finished cascade, its stacks' rows, its ended deployment and an
-// old hint (of an organization it no longer schedules: its own it takes in at each look), and keeps a cascade that still runs, however old, with its deployment in flight.
+// old hint (of an organization it no longer schedules: its own it takes in at each look), and keeps a
+// cascade that still runs, however old, with its deployment in flight.
 func TestPruningKeepsOnlyWhatRunsOrIsRecent(t *testing.T) {
 	t.Parallel()
 	const retain = 2 * time.Second
@@ -65,4 +66,38 @@ INSERT INTO relay_hint (organization, project, stack, version, received_ms) VALU
 	assert.Equal(t, 1, count(`SELECT COUNT(*) FROM relay_deployment`), "a's ended deployment is pruned")
 	assert.Zero(t, count(`SELECT COUNT(*) FROM relay_hint`), "the hint of an organization no one schedules is pruned")
 	h.waitLog(`"msg":"pruned what --retain no longer keeps","retain":"2s","cascades":1,"deployments":1`)
+}
+
+// A backlog larger than a batch goes in batches, each cascade with its rows, and nothing running or
+// recent goes with it.
+func TestPruningABacklogInBatches(t *testing.T) {
+	t.Parallel()
+	db, d := openForTest(t, testDB(t))
+	require.NoError(t, migrate(t.Context(), db, d, quietLog))
+	const old, cutoff = 2*batchRows + 50, 1000
+	for i := range old + 2 {
+		state, updated := cascadeDone, int64(i)
+		switch i {
+		case old:
+			state = cascadeRunning
+		case old + 1:
+			updated = cutoff
+		}
+		var id int64
+		require.NoError(t, db.QueryRowContext(t.Context(), `
+INSERT INTO relay_cascade (organization, project, stack, root_version, pending_version, generation, state, created_ms,
+	updated_ms)
+VALUES ('acme', 'p', 'root', 1, 1, 1, $1, 0, $2) RETURNING id`, state, updated).Scan(&id))
+		_, err := db.ExecContext(t.Context(), `
+INSERT INTO relay_cascade_stack (cascade_id, position, organization, project, stack, parents, state, generation)
+VALUES ($1, 0, 'acme', 'p', 'a', '[]', 'succeeded', 1)`, id)
+		require.NoError(t, err)
+	}
+	n, err := (&store{}).prune(t.Context(), db, cutoff)
+	require.NoError(t, err)
+	assert.Equal(t, pruned{cascades: old}, n)
+	var cascades, rows int
+	require.NoError(t, db.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM relay_cascade`).Scan(&cascades))
+	require.NoError(t, db.QueryRowContext(t.Context(), `SELECT COUNT(*) FROM relay_cascade_stack`).Scan(&rows))
+	assert.Equal(t, []int{2, 2}, []int{cascades, rows}, "the running cascade and the recent one stay, with their rows")
 }
