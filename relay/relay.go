@@ -61,7 +61,7 @@ type Config struct {
 	// DeploymentTimeout is how long a deployment of the relay may run before the relay cancels it
 	// and counts it failed; 2h by default.
 	DeploymentTimeout time.Duration
-	// RescueAfter (PostgreSQL only) is how long a replica may go without a heartbeat (one a
+	// RescueAfter (PostgreSQL only) is how long a replica may go without a heartbeat (two a
 	// second) before the others take it for dead and hand its organizations' jobs on, to be run
 	// by whichever replica fetches them first (replicas.go). 5s by default.
 	RescueAfter time.Duration
@@ -250,6 +250,8 @@ func (r *Relay) open(ctx context.Context) error {
 		// its heartbeats stop (replicas.go). River's rescuer only backs that up, for a run that
 		// outlived its own timeout.
 		cfg.JobTimeout, cfg.RescueStuckJobsAfter = r.stepTimeout, r.stepTimeout+time.Minute
+		// A job handed on is fetched within this.
+		cfg.FetchPollInterval = heartbeatEvery
 	} else if _, err := db.ExecContext(ctx, d.recoverOrphans); err != nil {
 		// A relay killed mid-step left its job running; this process owns the file, so nothing
 		// else is running it.

@@ -21,8 +21,9 @@ import (
 // each of its organizations takes it over with a new epoch, which fences whatever the slow one still
 // tries to write (store_org.go).
 
-// heartbeatEvery is how often a replica counts a heartbeat and looks at the others'.
-const heartbeatEvery = time.Second
+// heartbeatEvery is how often a replica counts a heartbeat and looks at the others': a silent replica
+// is noticed at most this late after --rescue-after.
+const heartbeatEvery = 500 * time.Millisecond
 
 // replicaWatch is one replica's view of the others: each one's last count and when it last moved.
 type replicaWatch struct {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -41,6 +42,9 @@ func TestRelayReplicasOnPostgresTakeOverTheOrganizationOfAReplicaKilledOutright(
 
 	replicas := []*relayProcess{runRelay(t, emu, "127.0.0.1:0", dbURL), runRelay(t, emu, "127.0.0.1:0", dbURL)}
 	require.NotEqual(t, replicas[0].replica, replicas[1].replica)
+	require.Eventually(t, func() bool {
+		return strings.Contains(replicas[0].logs.String()+replicas[1].logs.String(), `"msg":"baseline adopted`)
+	}, e2eWait, 20*time.Millisecond, "the organization's baseline, before the update the test makes")
 	proxy := httptest.NewServer(e2e.NewRoundRobin(replicas[0].base, replicas[1].base))
 	t.Cleanup(proxy.Close)
 	for _, e := range [][2]string{{"root", "a"}, {"a", "b"}, {"a", "c"}} {

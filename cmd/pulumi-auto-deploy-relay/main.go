@@ -49,7 +49,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	deploymentTimeout := fs.Duration("deployment-timeout", 2*time.Hour, "how long a deployment of the relay may run "+
 		"before the relay cancels it and counts it failed")
 	rescueAfter := fs.Duration("rescue-after", 5*time.Second, "PostgreSQL only: how long a replica may go "+
-		"without a heartbeat (one a second) before the others take it for dead and go on with its organizations")
+		"without a heartbeat (two a second) before the others take it for dead and go on with its organizations")
 	retain := retention(relay.DefaultRetain)
 	fs.Var(&retain, "retain", "how long finished cascades and ended deployments are kept, such as 30d, 36h or "+
 		"90m")
