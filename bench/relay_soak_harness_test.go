@@ -257,6 +257,7 @@ func runRelaySoak(t *testing.T, sc relaySoakScenario, progress func(string)) rel
 	// delivery was lost with a killed replica has been found by then.
 	var quietSince time.Time
 	for drainCtx.Err() == nil && (quietSince.IsZero() || time.Since(quietSince) < sc.Poll+2*time.Second) {
+		s.readCovers() // before --retain prunes the rows of the last deployments
 		switch {
 		case !s.c.Idle() || s.runningCascades() > 0:
 			quietSince = time.Time{}
