@@ -185,6 +185,18 @@ bench-relay-scale: build postgres-deps
 	$(bench-relay-scale)
 	@echo "report written to $(BIN)/bench-relay-scale-results.md"
 
+# The relay's soak (TestBenchRelaySoak, BENCHMARKS.md): 30 minutes of one root update a second over 200
+# stacks with 429s and 503s injected, two replicas on PostgreSQL (a throwaway server), one killed with
+# SIGKILL and started again every 5 minutes, then the checks (about 32 minutes in all). Not part of CI;
+# TestRelaySoakSmoke runs the same harness for 80 seconds in test-e2e. BENCH_RELAY_SOAK_DURATION
+# shortens it, BENCH_RELAY_DB=postgres://… names an empty database, BENCH_RELAY_SOAK_LOGS a directory
+# for the replicas' logs.
+.PHONY: bench-relay-soak
+bench-relay-soak: build postgres-deps
+	AUTO_DEPLOY_BIN=$(BIN) BENCH_RELAY_SOAK_OUT=$(BIN)/bench-relay-soak-results.md \
+		$(GO) test -tags "e2e bench" -count=1 -run '^TestBenchRelaySoak$$' -v -timeout 60m ./bench/
+	@echo "report written to $(BIN)/bench-relay-soak-results.md"
+
 # Release tarballs for `pulumi plugin install` (--server or --file) and of the cascade relay,
 # one per OS/arch, plus dist/SHA256SUMS; see scripts/dist.sh for the layout.
 .PHONY: dist dist-host

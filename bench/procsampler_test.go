@@ -83,14 +83,17 @@ func (s *benchProcSampler) finish() (int64, int, time.Duration) {
 }
 
 // benchReadPeakRSS returns the VmHWM (peak resident set size) line of /proc/<pid>/status in KiB, or 0.
-func benchReadPeakRSS(status string) int64 {
+func benchReadPeakRSS(status string) int64 { return benchReadStatusKiB(status, "VmHWM:") }
+
+// benchReadStatusKiB returns the line of /proc/<pid>/status that starts with key, in KiB, or 0.
+func benchReadStatusKiB(status, key string) int64 {
 	data, err := os.ReadFile(status)
 	if err != nil {
 		return 0
 	}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+		if rest, ok := strings.CutPrefix(sc.Text(), key); ok {
 			kib, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
 			return kib
 		}

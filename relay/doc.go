@@ -46,8 +46,10 @@
 //
 // A relay killed with SIGKILL and started on the same SQLite file goes on where it stopped: it owns the
 // file, so the jobs left running are its own, made available again at start. On PostgreSQL, River's
-// locking gives each organization's job to one replica at a time, and the elected leader's rescuer
-// hands the job of a replica that died to another once it has run RescueAfter.
+// locking gives each organization's job to one replica at a time; the replicas count heartbeats, and
+// hand the jobs of one silent for RescueAfter on to whichever fetches them (replicas.go); a delivery's
+// wake reaches every replica through LISTEN/NOTIFY (notify.go). A River job prunes what Retain no
+// longer keeps (prune.go).
 //
 // The SQL runs on SQLite and PostgreSQL alike; only the schema's types (numbered migrations recorded
 // in relay_migration; a database newer than the binary is refused), River's driver and the recovery of

@@ -68,6 +68,8 @@ func (w *orgWorker) Work(ctx context.Context, job *river.Job[orgArgs]) error {
 	}
 	rn := r.newRunner(o)
 	failures := troubles{}
+	// The gauge is this run's: the replica that runs the organization next reports it.
+	defer r.metrics.consecutiveFailures.DeleteLabelValues(name)
 	for {
 		wait, err := rn.look(ctx)
 		switch {
@@ -86,6 +88,7 @@ func (w *orgWorker) Work(ctx context.Context, job *river.Job[orgArgs]) error {
 		default:
 			failures.clear()
 		}
+		r.metrics.consecutiveFailures.WithLabelValues(name).Set(float64(max(failures.failures, rn.mostFailures())))
 		// The job stays with the organization until the end of the run, so that a delivery wakes its
 		// next look at once; then it goes back to the queue, ready to run again (here or on another
 		// replica) as soon as a worker fetches it.
@@ -109,6 +112,12 @@ func (w *orgWorker) Work(ctx context.Context, job *river.Job[orgArgs]) error {
 			select {
 			case <-time.After(wakeSettle):
 			case <-ctx.Done():
+			}
+			// The next look reads every hint recorded before it: the wakes of the burst (a delivery
+			// wakes here and, on PostgreSQL, once more through the database) are all answered by it.
+			select {
+			case <-woken:
+			default:
 			}
 		case <-timer.C:
 		}
@@ -141,13 +150,12 @@ func (r *Relay) scheduleOrg(ctx context.Context, name string) error {
 		r.orgs[name] = true
 		r.orgsMu.Unlock()
 	}
-	r.wakeups.wake(name)
+	r.wake(ctx, name)
 	return nil
 }
 
 // wakeups lets an organization's job, waiting between two looks, start the next look at once when a
-// delivery arrived. Only the process running the job can wake it; on another replica the job's own
-// clock bounds the wait.
+// delivery arrived, in this process or, on PostgreSQL, in another replica (notify.go).
 type wakeups struct {
 	mu      sync.Mutex
 	waiting map[string]chan struct{}
@@ -180,4 +188,26 @@ func (w *wakeups) wake(name string) {
 	case w.waiting[name] <- struct{}{}:
 	default:
 	}
+}
+
+// wakeAll wakes every job waiting in this process.
+func (w *wakeups) wakeAll() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, ch := range w.waiting {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// mostFailures is the most consecutive failures of any read the run's schedule waits to retry: a
+// stack's, or the stack list's.
+func (rn *runner) mostFailures() int {
+	most := rn.pollTrouble.failures
+	for _, s := range rn.o.stacks {
+		most = max(most, s.trouble.failures)
+	}
+	return most
 }

@@ -207,6 +207,9 @@ func (rn *runner) walk(ctx context.Context, now time.Time) {
 				// Listed again when its retry is due, and what is below it walked then.
 				s.edgesVersion = -1
 				rn.trouble(s, now, "listing its webhooks", errs[i])
+				// Listed again by the walk of the first look at which its retry is due.
+				s.edgesVersion = -1
+				rn.o.touch(s)
 				continue
 			}
 			s.trouble.clear()

@@ -29,6 +29,8 @@ type metrics struct {
 	updatesWithoutDelivery prometheus.Counter
 	readFailures           prometheus.Counter
 	lookFailures           prometheus.Counter
+	consecutiveFailures    *prometheus.GaugeVec
+	replicasTakenOver      prometheus.Counter
 }
 
 const metricsNamespace = "auto_deploy_relay"
@@ -87,6 +89,17 @@ func newMetrics(r *Relay) *metrics {
 			Help: "Looks of an organization's schedule that failed as a whole (the database), retried on the " +
 				"relay's backoff.",
 		}),
+		consecutiveFailures: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: metricsNamespace, Name: "consecutive_failures",
+			Help: "The most failures in a row of one read the organization's schedule waits to retry (a stack's, " +
+				"or the stack list's), or of its looks as a whole; 0 once they succeed. Reported by the process " +
+				"that runs the organization's schedule, while it runs it.",
+		}, []string{"organization"}),
+		replicasTakenOver: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: metricsNamespace, Name: "replicas_taken_over_total",
+			Help: "PostgreSQL only: replicas this process found silent (no heartbeat for --rescue-after) and whose " +
+				"running jobs it handed on to any replica.",
+		}),
 	}
 	// Every label value is there from the start, at zero, so that rate() and alerts see a
 	// series before its first event.
@@ -110,7 +123,7 @@ func newMetrics(r *Relay) *metrics {
 	}, func() float64 { return float64(conflictRetries.Load()) })
 	m.registry.MustRegister(m.deliveries, m.cascadesStarted, m.cascadesFinished, m.deploymentsStarted,
 		m.deploymentsEnded, m.stacksSkipped, m.decisionSeconds, m.updatesWithoutDelivery, m.readFailures,
-		m.lookFailures, retries, &queueCollector{r: r},
+		m.lookFailures, m.consecutiveFailures, m.replicasTakenOver, retries, &queueCollector{r: r},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewBuildInfoCollector())
 	return m
@@ -139,6 +152,26 @@ func (m *metrics) readFailed(string) { m.readFailures.Inc() }
 
 func (m *metrics) lookFailed() { m.lookFailures.Inc() }
 
+func (m *metrics) replicaTakenOver() { m.replicasTakenOver.Inc() }
+
+// limiter is a Cloud client that reports the bounds on its requests in flight (cloud.Client.Limits).
+type limiter interface{ Limits() (reads, writes int) }
+
+// watchLimits serves the bounds the Cloud client keeps on its requests in flight, which a burst of
+// 429s halves and answers without one raise again, so that its recovery is visible.
+func (m *metrics) watchLimits(c limiter) {
+	help := "Requests to Pulumi Cloud this process may have in flight at once, by kind (reads, writes): the " +
+		"configured bound, halved by each burst of 429 answers and raised by one after every 20 answers in a " +
+		"row without one."
+	reads := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: metricsNamespace, Name: "cloud_request_limit",
+		Help: help, ConstLabels: prometheus.Labels{"kind": "reads"}},
+		func() float64 { n, _ := c.Limits(); return float64(n) })
+	writes := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: metricsNamespace, Name: "cloud_request_limit",
+		Help: help, ConstLabels: prometheus.Labels{"kind": "writes"}},
+		func() float64 { _, n := c.Limits(); return float64(n) })
+	m.registry.MustRegister(reads, writes)
+}
+
 // decided observes the latency of deciding to deploy or skip a stack, from its last changed parent's
 // deployment ending as this process saw it; without that (a change someone else made), there is no
 // honest latency to observe.
@@ -158,11 +191,13 @@ func (m *metrics) decided(since time.Time, deploy bool, now time.Time) {
 type queueCollector struct{ r *Relay }
 
 var (
-	jobKinds  = []string{orgArgs{}.Kind()}
-	jobStates = []string{"available", "running", "scheduled", "retryable"}
+	jobKinds  = []string{orgArgs{}.Kind(), pruneArgs{}.Kind()}
+	jobStates = []string{"available", "running", "scheduled", "retryable", "discarded"}
 	jobsDesc  = prometheus.NewDesc(metricsNamespace+"_jobs",
-		"River jobs waiting or running, by kind (relay_org: one per organization the relay schedules) and "+
-			"state (running while a relay makes its looks, scheduled or available between two runs).",
+		"River jobs waiting, running or discarded, by kind (relay_org: one per organization the relay "+
+			"schedules; relay_prune: the pruning of what --retain no longer keeps) and state (running while "+
+			"a relay makes its looks, scheduled or available between two runs, discarded after its last "+
+			"attempt failed, kept a week by River).",
 		[]string{"kind", "state"}, nil)
 )
 
@@ -178,7 +213,7 @@ func (c *queueCollector) Collect(ch chan<- prometheus.Metric) {
 	defer cancel()
 	rows, err := db.QueryContext(ctx, `
 SELECT kind, state, COUNT(*) FROM river_job
-WHERE state IN ('available', 'running', 'scheduled', 'retryable')
+WHERE state IN ('available', 'running', 'scheduled', 'retryable', 'discarded')
 GROUP BY kind, state`)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(jobsDesc, fmt.Errorf("counting River's jobs: %w", err))

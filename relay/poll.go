@@ -146,6 +146,7 @@ func (rn *runner) poll(ctx context.Context, now time.Time) {
 			rn.trouble(s, now, "listing its webhooks", errs[i])
 			continue
 		}
+		s.trouble.clear()
 		rn.o.setEdges(ref, listed[i], false)
 		s.edgesVersion = s.version
 		if len(rn.o.kids(ref)) > 0 {

@@ -61,11 +61,13 @@ type Config struct {
 	// DeploymentTimeout is how long a deployment of the relay may run before the relay cancels it
 	// and counts it failed; 2h by default.
 	DeploymentTimeout time.Duration
-	// RescueAfter (PostgreSQL only) is how long a step's job can stay running before River
-	// takes it as abandoned by a replica that died and gives it to another; a step runs for at
-	// most three quarters of it. 15s by default: River's rescuer looks every 30s and its
-	// scheduler every 5s, so a killed replica's cascades go to another within a minute.
+	// RescueAfter (PostgreSQL only) is how long a replica may go without a heartbeat (two a
+	// second) before the others take it for dead and hand its organizations' jobs on, to be run
+	// by whichever replica fetches them first (replicas.go). 5s by default.
 	RescueAfter time.Duration
+	// Retain is how long finished cascades and ended deployments are kept (prune.go); 30 days
+	// (DefaultRetain) by default.
+	Retain time.Duration
 	// ShutdownGrace is how long a stop waits for the steps in progress before interrupting
 	// them; 10s by default.
 	ShutdownGrace time.Duration
@@ -78,9 +80,10 @@ type Relay struct {
 	cloud   Cloud
 	secrets [][]byte
 
-	db    *sql.DB
-	store *store
-	jobs  *river.Client[*sql.Tx]
+	db      *sql.DB
+	dialect dialect
+	store   *store
+	jobs    *river.Client[*sql.Tx]
 	// recent spares the repeated deliveries of one update a write each (recent.go).
 	recent recentEvents
 	// wakeups starts an organization's next look when a delivery arrived (jobs.go).
@@ -118,7 +121,10 @@ func New(cfg Config) (*Relay, error) {
 		cfg.DeploymentTimeout = 2 * time.Hour
 	}
 	if cfg.RescueAfter <= 0 {
-		cfg.RescueAfter = 15 * time.Second
+		cfg.RescueAfter = 5 * time.Second
+	}
+	if cfg.Retain <= 0 {
+		cfg.Retain = DefaultRetain
 	}
 	if cfg.ShutdownGrace <= 0 {
 		cfg.ShutdownGrace = 10 * time.Second
@@ -151,6 +157,9 @@ func New(cfg Config) (*Relay, error) {
 		}
 		r.cloud = NewCloud(client)
 	}
+	if c, ok := r.cloud.(limiter); ok {
+		r.metrics.watchLimits(c)
+	}
 	return r, nil
 }
 
@@ -162,6 +171,22 @@ func (r *Relay) Run(ctx context.Context) error {
 		return err
 	}
 	defer r.close()
+	// The replicas' heartbeats and wakes (PostgreSQL) run until the queue has stopped below. The
+	// first heartbeat is counted before the queue fetches a job, so that no replica takes this one,
+	// new, for dead.
+	background, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	var backgroundDone sync.WaitGroup
+	defer func() {
+		stopBackground()
+		backgroundDone.Wait()
+	}()
+	if r.dialect.shared() {
+		if err := r.store.beat(ctx, r.db, r.jobs.ID()); err != nil {
+			return fmt.Errorf("recording this replica's first heartbeat: %w", err)
+		}
+		backgroundDone.Go(func() { r.watchReplicas(background) })
+		backgroundDone.Go(func() { r.listenForWakes(background) })
+	}
 	// The queue outlives ctx so that it can be stopped in order below.
 	if err := r.jobs.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("starting the job queue: %w", err)
@@ -177,7 +202,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 	// replica is River's name for this process, as river_job.attempted_by records it.
 	r.log.Info("listening", "addr", r.addr, "adminAddr", r.adminAddr, "organizations", r.cfg.Organizations,
-		"db", displayDB(r.cfg.DB), "replica", r.jobs.ID(), "version", Version)
+		"db", displayDB(r.cfg.DB), "replica", r.jobs.ID(), "retain", r.cfg.Retain.String(), "version", Version)
 	// After the line, so that whoever waited for Addr finds it in the log.
 	close(r.listening)
 	serveErr := front.wait(ctx)
@@ -203,25 +228,30 @@ func (r *Relay) open(ctx context.Context) error {
 	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &orgWorker{r: r})
+	river.AddWorker(workers, &pruneWorker{r: r})
 	cfg := &river.Config{
-		Logger:  quiet,
-		Queues:  map[string]river.QueueConfig{orgQueue: {MaxWorkers: orgWorkers}},
-		Workers: workers,
+		Logger:       quiet,
+		Queues:       map[string]river.QueueConfig{orgQueue: {MaxWorkers: orgWorkers}, maintenanceQueue: {MaxWorkers: 1}},
+		Workers:      workers,
+		PeriodicJobs: []*river.PeriodicJob{prunePeriodically(r.cfg.Retain)},
+		// River's own finished jobs (the prunings) go with what they pruned.
+		CompletedJobRetentionPeriod: min(r.cfg.Retain, 24*time.Hour),
 		// Neither SQLite nor River's database/sql driver has notifications: the queue looks for
 		// due jobs this often.
 		FetchPollInterval: time.Second,
 		FetchCooldown:     100 * time.Millisecond,
 		MaxAttempts:       10,
 	}
-	// A run of an organization's job makes looks for up to a quarter of this, then goes back to the
-	// queue; a first baseline of a large organization is the longest look.
+	// A run of an organization's job makes looks for up to a quarter of this (at most maxFollow),
+	// then goes back to the queue; a first baseline of a large organization is the longest look.
 	r.stepTimeout = 10 * time.Minute
 	if d.shared() {
-		// A replica that dies mid-run leaves its job running; the leader's rescuer (every 30s)
-		// hands it to another once it has run RescueAfter. A run must end before that, or a live
-		// replica's run would go on beside its successor's (which the epoch fences anyway).
-		r.stepTimeout = r.cfg.RescueAfter * 3 / 4
-		cfg.JobTimeout, cfg.RescueStuckJobsAfter = r.stepTimeout, r.cfg.RescueAfter
+		// A replica that dies mid-run leaves its job running; the other replicas hand it on once
+		// its heartbeats stop (replicas.go). River's rescuer only backs that up, for a run that
+		// outlived its own timeout.
+		cfg.JobTimeout, cfg.RescueStuckJobsAfter = r.stepTimeout, r.stepTimeout+time.Minute
+		// A job handed on is fetched within this.
+		cfg.FetchPollInterval = heartbeatEvery
 	} else if _, err := db.ExecContext(ctx, d.recoverOrphans); err != nil {
 		// A relay killed mid-step left its job running; this process owns the file, so nothing
 		// else is running it.
@@ -233,7 +263,7 @@ func (r *Relay) open(ctx context.Context) error {
 		_ = db.Close()
 		return fmt.Errorf("creating the job queue: %w", err)
 	}
-	r.db, r.store, r.jobs = db, &store{now: time.Now}, jobs
+	r.db, r.dialect, r.store, r.jobs = db, d, &store{now: time.Now}, jobs
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -47,8 +48,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		"Cloud at once, per organization (0: no bound); the relay holds the rest back, the most work below first")
 	deploymentTimeout := fs.Duration("deployment-timeout", 2*time.Hour, "how long a deployment of the relay may run "+
 		"before the relay cancels it and counts it failed")
-	rescueAfter := fs.Duration("rescue-after", 15*time.Second, "PostgreSQL only: how long a step can run before "+
-		"another replica takes it over as abandoned by one that died; a step runs for at most 3/4 of it")
+	rescueAfter := fs.Duration("rescue-after", 5*time.Second, "PostgreSQL only: how long a replica may go "+
+		"without a heartbeat (two a second) before the others take it for dead and go on with its organizations")
+	retain := retention(relay.DefaultRetain)
+	fs.Var(&retain, "retain", "how long finished cascades and ended deployments are kept, such as 30d, 36h or "+
+		"90m")
 	adminAddr := fs.String("admin-addr", "", "address to serve the admin routes on (the status page at /, "+
 		"GET /v1/status, /v1/cascades, /v1/plan and /metrics), such as "+
 		"127.0.0.1:9090; --addr then serves only POST /v1/hooks and GET /healthz. Unset, they are served on "+
@@ -95,12 +99,36 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		DeploymentTimeout: *deploymentTimeout,
 		Organizations:     organizations,
 		RescueAfter:       *rescueAfter,
+		Retain:            time.Duration(retain),
 		HTTP:              relay.HTTPLimits{MaxConnections: *maxConns},
 	})
 	if err != nil {
 		return err
 	}
 	return r.Run(ctx)
+}
+
+// retention is --retain: a Go duration, or a whole number of days such as 30d.
+type retention time.Duration
+
+func (r *retention) String() string {
+	if d := time.Duration(*r); d%(24*time.Hour) == 0 && d > 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return time.Duration(*r).String()
+}
+
+func (r *retention) Set(v string) error {
+	d, err := time.ParseDuration(v)
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		n, convErr := strconv.Atoi(days)
+		d, err = time.Duration(n)*24*time.Hour, convErr
+	}
+	if err != nil || d < time.Second {
+		return fmt.Errorf("%q is not a retention: a duration of at least 1s, such as 30d, 36h or 90m", v)
+	}
+	*r = retention(d)
+	return nil
 }
 
 // orgList collects the repeated --organization flag.

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -41,6 +43,9 @@ func TestRunRefusesWhatItCannotStartWith(t *testing.T) {
 			err: "--max-connections 0 must be at least 1"},
 		{name: "not an organization", args: []string{"--organization", "acme", "--organization", "acme/p"}, env: both,
 			err: `--organization "acme/p" is not an organization name: 1-100 letters, digits, '-', '_' or '.'`},
+		{name: "no retention", args: []string{"--retain", "0s"}, env: both,
+			err: `invalid value "0s" for flag -retain: "0s" is not a retention: a duration of at least 1s, such as 30d, ` +
+				`36h or 90m`},
 	}
 	for _, tt := range tests {
 		err := run(t.Context(), tt.args, io.Discard, io.Discard, env(tt.env))
@@ -93,3 +98,20 @@ func TestTheFlagsOfTheFrontDoorReachTheRelay(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+func TestRetention(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]time.Duration{"30d": 30 * 24 * time.Hour, "36h": 36 * time.Hour,
+		"90m": 90 * time.Minute, "1s": time.Second} {
+		var r retention
+		require.NoError(t, r.Set(in), in)
+		assert.Equal(t, want, time.Duration(r), in)
+	}
+	for _, in := range []string{"", "d", "1.5d", "-1d", "0d", "500ms", "30 days", "x"} {
+		var r retention
+		assert.EqualError(t, r.Set(in), fmt.Sprintf("%q is not a retention: a duration of at least 1s, such as 30d, 36h "+
+			"or 90m", in), in)
+	}
+	r := retention(relay.DefaultRetain)
+	assert.Equal(t, "30d", r.String(), "the default as -h shows it")
+}
