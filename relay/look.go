@@ -204,12 +204,11 @@ func (rn *runner) walk(ctx context.Context, now time.Time) {
 				rn.deleted(s, "its webhooks could not be listed: the stack no longer exists")
 				continue
 			case errs[i] != nil:
-				// Listed again when its retry is due, and what is below it walked then.
-				s.edgesVersion = -1
-				rn.trouble(s, now, "listing its webhooks", errs[i])
-				// Listed again by the walk of the first look at which its retry is due.
+				// Listed again by the walk of the first look at which its retry is due, and what is
+				// below it walked then.
 				s.edgesVersion = -1
 				rn.o.touch(s)
+				rn.trouble(s, now, "listing its webhooks", errs[i])
 				continue
 			}
 			s.trouble.clear()
