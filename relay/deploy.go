@@ -87,6 +87,29 @@ func (rn *runner) schedule(ctx context.Context, now time.Time) error {
 			break
 		}
 	}
+	// A change someone else made may come with others (two roots updated together, whose deliveries
+	// arrive a moment apart): a stack due because of one waits until it is --settle old, so that one
+	// deployment covers them all. The relay's own deployments' ends settle nothing.
+	held := map[string]string{}
+	rn.settleUntil = time.Time{}
+	if settle := rn.r.cfg.Settle; settle > 0 {
+		due = slices.DeleteFunc(due, func(c Candidate) bool {
+			var until time.Time
+			for _, l := range c.Changed {
+				if at := rn.o.stacks[l.Parent].changedAt; at.Add(settle).After(until) {
+					until = at.Add(settle)
+				}
+			}
+			if !until.After(now) {
+				return false
+			}
+			held[c.Stack] = fmt.Sprintf("due, waits until the changes above it settle (--settle %s)", settle)
+			if rn.settleUntil.IsZero() || until.Before(rn.settleUntil) {
+				rn.settleUntil = until
+			}
+			return true
+		})
+	}
 	budget := len(due)
 	if rn.r.cfg.MaxDeployments > 0 {
 		budget = max(0, rn.r.cfg.MaxDeployments-rn.o.inFlight())
@@ -94,18 +117,20 @@ func (rn *runner) schedule(ctx context.Context, now time.Time) error {
 	rn.waitingForSlots = len(due) > budget
 	if len(due) > budget {
 		for _, c := range due[budget:] {
-			rn.lastPlan.Why[c.Stack] = fmt.Sprintf("due, waits for one of the %d deployment slots (--max-deployments)",
+			held[c.Stack] = fmt.Sprintf("due, waits for one of the %d deployment slots (--max-deployments)",
 				rn.r.cfg.MaxDeployments)
 		}
 		due = due[:budget]
 	}
-	if len(due) == 0 {
-		return nil
+	if len(due) > 0 {
+		if err := rn.start(ctx, now, due, reasons); err != nil {
+			return err
+		}
+		rn.lastPlan = Schedule(rn.o.world(now, rn.o.defaultEstimate()))
 	}
-	if err := rn.start(ctx, now, due, reasons); err != nil {
-		return err
+	for stack, why := range held {
+		rn.lastPlan.Why[stack] = why
 	}
-	rn.lastPlan = Schedule(rn.o.world(now, rn.o.defaultEstimate()))
 	return nil
 }
 

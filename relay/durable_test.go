@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -144,4 +145,29 @@ func TestAReadErrorHoldsOnlyItsStack(t *testing.T) {
 	assert.NotContains(t, h.logs.String(), `"msg":"a read failed; retried","organization":"acme","stack":"p/y"`)
 	x, y := h.deployments("p/x")[1], h.deployments("p/y")[1]
 	assert.True(t, y.Created.Before(x.Created), "y did not wait for x's trouble")
+}
+
+// Two roots updated a moment apart: with --settle, the stack below both deploys once, covering both;
+// without, it deploys for the first and again for the second.
+func TestSettleCoversChangesThatComeTogether(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		settle      time.Duration
+		deployments int
+	}{{time.Second, 1}, {0, 2}} {
+		h := startRelay(t, newCloud(t, "r1", "r2", "x"), testDB(t), func(c *Config) { c.Settle = tt.settle })
+		h.edge("p/r1", "p/x")
+		h.edge("p/r2", "p/x")
+		h.behave("p/x", emulator.DeploymentBehaviour{Duration: time.Second})
+		h.fire("p/r1", map[string]any{"v": 1})
+		h.waitLog(`"msg":"stack changed","organization":"acme","stack":"p/r1"`)
+		require.Eventually(t, func() bool { return tt.settle > 0 || len(h.deployments("p/x")) == 1 }, defaultWait, pollEvery)
+		h.fire("p/r2", map[string]any{"v": 1})
+		h.waitDone(2)
+		assert.Len(t, h.deployments("p/x"), tt.deployments, "--settle %s", tt.settle)
+		if tt.settle > 0 {
+			assert.Equal(t, map[string]int{"acme/p/r1": 1, "acme/p/r2": 1}, h.cascades()[0].Stacks[0].Covers,
+				"one deployment covers both")
+		}
+	}
 }

@@ -45,8 +45,10 @@ type runner struct {
 	rows []*flight
 	// rowIndex is, for the look, the running cascades in which each stack has not finished.
 	rowIndex map[string][]int64
-	// waitingForSlots is set when due stacks wait for --max-deployments.
+	// waitingForSlots is set when due stacks wait for --max-deployments, and settleUntil is when the
+	// first stack waiting for --settle may start.
 	waitingForSlots bool
+	settleUntil     time.Time
 }
 
 // settledAt is when a ready stack's last changed parent settled, as this run saw it; zero when it did
@@ -129,6 +131,9 @@ func (rn *runner) nextLook(now time.Time) time.Duration {
 		next = min(next, time.Second/10)
 	case busy || len(rn.lastPlan.Ready) > 0:
 		next = min(next, time.Second)
+	}
+	if !rn.settleUntil.IsZero() {
+		next = min(next, rn.settleUntil.Sub(now))
 	}
 	return max(next, 0)
 }

@@ -60,7 +60,7 @@ type stack struct {
 	announced int
 	// skipReason is why it was last found not to need a deployment, for the cascades' rows.
 	skipReason string
-	// changedAt is when its version last moved by someone else's update, for the cascades.
+	// changedAt is when the relay learnt that its version moved by someone else's update (--settle).
 	changedAt time.Time
 	// unannounced is a version the poll found before any delivery announced it, and when.
 	unannounced   int

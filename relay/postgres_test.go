@@ -20,7 +20,10 @@ func TestPostgresReplicasDeployEachStackOnce(t *testing.T) {
 	// The diamond below root, and r1 → s, r2 → s: both roots update at once.
 	emu := newCloud(t, "root", "a", "b", "join", "r1", "r2", "s")
 	db := pgtest.Start(t)
-	replicas := []*harness{startRelay(t, emu, db), startRelay(t, emu, db), startRelay(t, emu, db)}
+	// Both roots' updates are one change for s: their deliveries may reach the replicas a moment apart.
+	settle := func(c *Config) { c.Settle = time.Second }
+	replicas := []*harness{startRelay(t, emu, db, settle), startRelay(t, emu, db, settle),
+		startRelay(t, emu, db, settle)}
 	h := replicas[1]
 	for _, e := range [][2]string{{"p/root", "p/a"}, {"p/root", "p/b"}, {"p/a", "p/join"}, {"p/b", "p/join"},
 		{"p/r1", "p/s"}, {"p/r2", "p/s"}} {

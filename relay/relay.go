@@ -61,6 +61,10 @@ type Config struct {
 	// DeploymentTimeout is how long a deployment of the relay may run before the relay cancels it
 	// and counts it failed; 2h by default.
 	DeploymentTimeout time.Duration
+	// Settle is how long a stack due because of someone else's change waits for more changes above it
+	// (two roots updated together), so that one deployment covers them all; 0 starts it at once. The
+	// command's default is 1s.
+	Settle time.Duration
 	// RescueAfter (PostgreSQL only) is how long a replica may go without a heartbeat (two a
 	// second) before the others take it for dead and hand its organizations' jobs on, to be run
 	// by whichever replica fetches them first (replicas.go). 5s by default.

@@ -402,7 +402,8 @@ func TestScenarioBudgetStartsTheLongChainFirst(t *testing.T) {
 	const unit = 1500 * time.Millisecond
 	chain := []string{"c1", "c2", "c3", "c4"}
 	leaves := []string{"l1", "l2", "l3", "l4", "l5", "l6"}
-	s := newScenario(t, unit, []string{"--poll", "5s", "--max-deployments", "2"},
+	// --settle 0: the makespan is measured from the root's event.
+	s := newScenario(t, unit, []string{"--poll", "5s", "--max-deployments", "2", "--settle", "0"},
 		slices.Concat([]string{"root"}, chain, leaves)...)
 	s.edges("root>c1", "c1>c2", "c2>c3", "c3>c4")
 	for _, l := range leaves {

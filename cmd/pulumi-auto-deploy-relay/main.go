@@ -48,6 +48,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		"Cloud at once, per organization (0: no bound); the relay holds the rest back, the most work below first")
 	deploymentTimeout := fs.Duration("deployment-timeout", 2*time.Hour, "how long a deployment of the relay may run "+
 		"before the relay cancels it and counts it failed")
+	settle := fs.Duration("settle", time.Second, "how long a stack due because of someone else's change waits for "+
+		"more changes above it (two roots updated together, whose deliveries arrive a moment apart), so that one "+
+		"deployment covers them all; 0 starts it at once")
 	rescueAfter := fs.Duration("rescue-after", 5*time.Second, "PostgreSQL only: how long a replica may go "+
 		"without a heartbeat (two a second) before the others take it for dead and go on with its organizations")
 	retain := retention(relay.DefaultRetain)
@@ -97,6 +100,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		PollInterval:      *poll,
 		MaxDeployments:    *maxDeployments,
 		DeploymentTimeout: *deploymentTimeout,
+		Settle:            *settle,
 		Organizations:     organizations,
 		RescueAfter:       *rescueAfter,
 		Retain:            time.Duration(retain),
