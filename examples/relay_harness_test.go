@@ -285,6 +285,22 @@ func (e *relayEnv) waitCascades(n int) relayCascade {
 	return cs[0]
 }
 
+// waitCascadesOf is waitCascades for the cascades of one root: it waits until the relay lists n
+// of them, no cascade at all running, and the emulator idle; it returns root's newest. Other
+// cascades may come with them: a stack that changed while the edges were direct, and whose version
+// the relay had no reason to read until it gained an edge, is a change the relay finds then.
+func (e *relayEnv) waitCascadesOf(root string, n int) relayCascade {
+	e.t.Helper()
+	var of []relayCascade
+	e.waitFor(fmt.Sprintf("%d finished cascades of %s", n, root), func() bool {
+		cs := e.cascades()
+		of = slices.DeleteFunc(slices.Clone(cs), func(c relayCascade) bool { return c.Root != "org/"+relayProject+"/"+root })
+		return len(of) == n && !slices.ContainsFunc(cs, func(c relayCascade) bool { return c.State == "running" }) &&
+			e.c.Idle()
+	})
+	return of[0]
+}
+
 // waitFor polls cond until it holds, failing the test with what after relayWait.
 func (e *relayEnv) waitFor(what string, cond func() bool) {
 	e.t.Helper()
