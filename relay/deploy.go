@@ -201,11 +201,9 @@ func (rn *runner) start(ctx context.Context, now time.Time, due []Candidate, rea
 
 // post asks for the deployments whose intents are recorded, once each.
 func (rn *runner) post(ctx context.Context, asking []*stack) {
-	refs := make([]cloud.DeploymentRef, len(asking))
-	errs := make([]error, len(asking))
-	parallel(ctx, len(asking), func(i int) {
-		project, name := splitRef(asking[i].ref)
-		refs[i], errs[i] = rn.r.cloud.CreateDeployment(ctx, rn.o.name, project, name, "update")
+	refs, errs := callEach(ctx, asking, func(s *stack) (cloud.DeploymentRef, error) {
+		project, name := splitRef(s.ref)
+		return rn.r.cloud.CreateDeployment(ctx, rn.o.name, project, name, "update")
 	})
 	now := time.Now()
 	for i, s := range asking {
@@ -253,11 +251,9 @@ func (rn *runner) follow(ctx context.Context, now time.Time) error {
 	}
 	seen := rn.readOrgDeployments(ctx, running)
 	missing := slices.DeleteFunc(slices.Clone(running), func(s *stack) bool { _, ok := seen[s.flight.ID]; return ok })
-	read := make([]cloud.Deployment, len(missing))
-	errs := make([]error, len(missing))
-	parallel(ctx, len(missing), func(i int) {
-		project, name := splitRef(missing[i].ref)
-		read[i], errs[i] = rn.r.cloud.GetDeployment(ctx, rn.o.name, project, name, missing[i].flight.ID)
+	read, errs := callEach(ctx, missing, func(s *stack) (cloud.Deployment, error) {
+		project, name := splitRef(s.ref)
+		return rn.r.cloud.GetDeployment(ctx, rn.o.name, project, name, s.flight.ID)
 	})
 	for i, s := range missing {
 		switch {
@@ -401,9 +397,7 @@ func (rn *runner) endFlight(s *stack, outcome, why string, version int, now time
 // recoverIntents finds the deployments of intents whose answer the relay never recorded, and asks for
 // those that never landed.
 func (rn *runner) recoverIntents(ctx context.Context, now time.Time, intents []*stack) {
-	found := make([]cloud.Deployment, len(intents))
-	errs := make([]error, len(intents))
-	parallel(ctx, len(intents), func(i int) { found[i], errs[i] = rn.findStarted(ctx, intents[i]) })
+	found, errs := callEach(ctx, intents, func(s *stack) (cloud.Deployment, error) { return rn.findStarted(ctx, s) })
 	var ask []*stack
 	for i, s := range intents {
 		switch {

@@ -38,3 +38,8 @@ func splitRef(ref string) (project, stack string) {
 	project, stack, _ = strings.Cut(ref, "/")
 	return project, stack
 }
+
+// listEdges is readEdges for the runner's organization, for callEach.
+func (rn *runner) listEdges(ctx context.Context) func(ref string) (map[string]bool, error) {
+	return func(ref string) (map[string]bool, error) { return readEdges(ctx, rn.r.cloud, rn.o.name, ref) }
+}

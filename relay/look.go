@@ -198,9 +198,7 @@ func (rn *runner) walk(ctx context.Context, now time.Time) {
 			s := rn.o.stacks[ref]
 			return s.deleted || !s.trouble.due(now)
 		})
-		listed := make([]map[string]bool, len(depth))
-		errs := make([]error, len(depth))
-		parallel(ctx, len(depth), func(i int) { listed[i], errs[i] = readEdges(ctx, rn.r.cloud, rn.o.name, depth[i]) })
+		listed, errs := callEach(ctx, depth, rn.listEdges(ctx))
 		var next []string
 		for i, ref := range depth {
 			s := rn.o.stacks[ref]
@@ -419,6 +417,9 @@ func (rn *runner) advanceCascades() {
 // parallel calls fn for 0 ≤ i < n on at most stepParallelism goroutines at once; once ctx ends, calls
 // not yet begun are not made.
 func parallel(ctx context.Context, n int, fn func(i int)) {
+	if n == 0 {
+		return
+	}
 	sem := make(chan struct{}, stepParallelism)
 	var wg sync.WaitGroup
 	for i := range n {
@@ -432,6 +433,15 @@ func parallel(ctx context.Context, n int, fn func(i int)) {
 		})
 	}
 	wg.Wait()
+}
+
+// callEach calls call for each item, at most stepParallelism at once, and answers what each gave, in
+// the items' order.
+func callEach[I, T any](ctx context.Context, items []I, call func(item I) (T, error)) ([]T, []error) {
+	got := make([]T, len(items))
+	errs := make([]error, len(items))
+	parallel(ctx, len(items), func(i int) { got[i], errs[i] = call(items[i]) })
+	return got, errs
 }
 
 // stepParallelism bounds the requests a look has in flight at once; the Cloud client bounds them

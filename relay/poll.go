@@ -137,9 +137,7 @@ func (rn *runner) poll(ctx context.Context, now time.Time) {
 	// gained some (a delivery of its update lost): a listing of its webhooks tells, and only then is
 	// it read.
 	slices.Sort(probe)
-	listed := make([]map[string]bool, len(probe))
-	errs := make([]error, len(probe))
-	parallel(ctx, len(probe), func(i int) { listed[i], errs[i] = readEdges(ctx, rn.r.cloud, rn.o.name, probe[i]) })
+	listed, errs := callEach(ctx, probe, rn.listEdges(ctx))
 	for i, ref := range probe {
 		s := rn.o.stacks[ref]
 		if errs[i] != nil {
@@ -196,11 +194,9 @@ func (rn *runner) confirm(ctx context.Context, now time.Time, refs []string, pol
 	if len(refs) == 0 {
 		return
 	}
-	read := make([]cloud.Stack, len(refs))
-	errs := make([]error, len(refs))
-	parallel(ctx, len(refs), func(i int) {
-		project, name := splitRef(refs[i])
-		read[i], errs[i] = rn.r.cloud.GetStack(ctx, rn.o.name, project, name)
+	read, errs := callEach(ctx, refs, func(ref string) (cloud.Stack, error) {
+		project, name := splitRef(ref)
+		return rn.r.cloud.GetStack(ctx, rn.o.name, project, name)
 	})
 	for i, ref := range refs {
 		s := rn.o.stacks[ref]
