@@ -189,19 +189,23 @@ func (r *Relay) listCascades(w http.ResponseWriter, req *http.Request) {
 
 func (r *Relay) cascadeViews(req *http.Request, limit int) ([]CascadeView, error) {
 	ctx := req.Context()
-	recs, err := r.store.cascades(ctx, r.db, `ORDER BY id DESC LIMIT $1`, limit)
-	if err != nil {
-		return nil, err
-	}
-	views := make([]CascadeView, 0, len(recs))
-	for _, c := range recs {
-		rows, err := r.store.cascadeRows(ctx, r.db, c.ID)
+	var views []CascadeView
+	err := r.readAtOnce(ctx, func(q querier) error {
+		recs, err := r.store.cascades(ctx, q, `ORDER BY id DESC LIMIT $1`, limit)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		views = append(views, cascadeView(c, rows))
-	}
-	return views, nil
+		views = make([]CascadeView, 0, len(recs))
+		for _, c := range recs {
+			rows, err := r.store.cascadeRows(ctx, q, c.ID)
+			if err != nil {
+				return err
+			}
+			views = append(views, cascadeView(c, rows))
+		}
+		return nil
+	})
+	return views, err
 }
 
 // cascadeView is a cascade and its rows as GET /v1/cascades shows them, every stack qualified with

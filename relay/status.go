@@ -201,21 +201,26 @@ func orgList(orgs []string) string {
 // statusOf reads an organization's status from the database: what the relay knows of it (loadOrg, which
 // writes nothing), the schedule computed from that (Schedule is pure), the cascades and the
 // deployments.
-func (r *Relay) statusOf(ctx context.Context, org string) (StatusView, error) {
+func (r *Relay) statusOf(ctx context.Context, name string) (StatusView, error) {
 	now := time.Now()
-	o, err := r.store.loadOrg(ctx, r.db, org, 0, false)
-	if err != nil {
-		return StatusView{}, err
-	}
-	recs, rows, err := r.store.statusCascades(ctx, r.db, org, statusRecentCascades)
-	if err != nil {
-		return StatusView{}, err
-	}
-	since := now.Add(-statusQuietWindow).UnixMilli()
-	if len(recs) > 0 {
-		since = recs[len(recs)-1].Created.UnixMilli()
-	}
-	deployments, err := r.store.statusDeployments(ctx, r.db, org, since, statusMaxDeployments)
+	var o *org
+	var recs []cascadeRecord
+	var rows map[int64][]*cascadeRow
+	var deployments []DeploymentView
+	err := r.readAtOnce(ctx, func(q querier) (err error) {
+		if o, err = r.store.loadOrg(ctx, q, name, 0, false); err != nil {
+			return err
+		}
+		if recs, rows, err = r.store.statusCascades(ctx, q, name, statusRecentCascades); err != nil {
+			return err
+		}
+		since := now.Add(-statusQuietWindow).UnixMilli()
+		if len(recs) > 0 {
+			since = recs[len(recs)-1].Created.UnixMilli()
+		}
+		deployments, err = r.store.statusDeployments(ctx, q, name, since, statusMaxDeployments)
+		return err
+	})
 	if err != nil {
 		return StatusView{}, err
 	}
@@ -224,7 +229,7 @@ func (r *Relay) statusOf(ctx context.Context, org string) (StatusView, error) {
 	plan := Schedule(world)
 	// newest is each stack's row in the newest cascade that holds it; recs are newest first.
 	newest := map[string]State{}
-	view := StatusView{Organization: org, NowMS: now.UnixMilli(), Cycles: plan.Cycles,
+	view := StatusView{Organization: name, NowMS: now.UnixMilli(), Cycles: plan.Cycles,
 		Stacks: []StackStatus{}, Edges: []EdgeStatus{}, Cascades: make([]CascadeView, 0, len(recs)),
 		Deployments: deployments}
 	for _, c := range recs {
