@@ -113,10 +113,8 @@ func (rn *runner) look(ctx context.Context) (time.Duration, error) {
 }
 
 // nextLook is how long to wait for the next look when nothing wakes the job: a second while anything
-// is in flight or waits for a retry (so a deployment's end is seen within two seconds), a tenth of
-// that while due stacks wait for a deployment slot (a slot is given on as soon as it frees: one page
-// of the organization's deployment list a tenth of a second, for as long as the budget is full),
-// otherwise until the next poll.
+// is in flight or waits for a retry (so a deployment's end is seen within two seconds), less while due
+// stacks wait for a deployment slot (slotWait), otherwise until the next poll.
 func (rn *runner) nextLook(now time.Time) time.Duration {
 	next := rn.r.cfg.PollInterval - now.Sub(rn.polled)
 	busy := rn.pollTrouble.failures > 0
@@ -128,7 +126,7 @@ func (rn *runner) nextLook(now time.Time) time.Duration {
 	}
 	switch {
 	case rn.waitingForSlots:
-		next = min(next, time.Second/10)
+		next = min(next, rn.slotWait(now))
 	case busy || len(rn.lastPlan.Ready) > 0:
 		next = min(next, time.Second)
 	}
@@ -433,6 +431,31 @@ func parallel(ctx context.Context, n int, fn func(i int)) {
 		})
 	}
 	wg.Wait()
+}
+
+// slotWait is how soon to look again while due stacks wait for a deployment slot, so that a slot is
+// given on soon after it frees without reading the organization's deployment list ten times a second
+// for deployments of minutes. Each deployment in flight is looked at every twentieth of its stack's
+// estimate (between a tenth of a second and a second) from one such interval before its expected end
+// on, and at once as often while its stack has no estimate yet (or it is not answered yet); before that,
+// once a second as any deployment in flight.
+func (rn *runner) slotWait(now time.Time) time.Duration {
+	const fastest, slowest = time.Second / 10, time.Second
+	wait := slowest
+	for _, s := range rn.o.stacks {
+		f := s.flight
+		switch {
+		case f == nil:
+			continue
+		case f.StartedMS == 0 || s.estimateMS <= 0:
+			return fastest
+		}
+		estimate := time.Duration(s.estimateMS) * time.Millisecond
+		every := min(max(estimate/20, fastest), slowest)
+		left := time.UnixMilli(f.StartedMS).Add(estimate - every).Sub(now)
+		wait = min(wait, max(left, every))
+	}
+	return max(wait, fastest)
 }
 
 // callEach calls call for each item, at most stepParallelism at once, and answers what each gave, in
