@@ -195,13 +195,13 @@ func (r *Relay) cascadeViews(req *http.Request, limit int) ([]CascadeView, error
 		if err != nil {
 			return err
 		}
+		rows, err := r.store.rowsOf(ctx, q, recs)
+		if err != nil {
+			return err
+		}
 		views = make([]CascadeView, 0, len(recs))
 		for _, c := range recs {
-			rows, err := r.store.cascadeRows(ctx, q, c.ID)
-			if err != nil {
-				return err
-			}
-			views = append(views, cascadeView(c, rows))
+			views = append(views, cascadeView(c, rows[c.ID]))
 		}
 		return nil
 	})

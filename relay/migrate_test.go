@@ -124,8 +124,9 @@ func TestMigrateAVersion1DatabaseKeepsItsData(t *testing.T) {
 			require.Len(t, recs, 1)
 			assert.Equal(t, cascadeRecord{ID: 7, Organization: "acme", Root: "p/root", Version: 3, State: cascadeDone,
 				Created: time.UnixMilli(1767225600000).UTC(), Updated: time.UnixMilli(1767225660000).UTC()}, recs[0])
-			rows, err := s.cascadeRows(ctx, db, 7)
+			byCascade, err := s.rowsOf(ctx, db, recs)
 			require.NoError(t, err)
+			rows := byCascade[7]
 			require.Len(t, rows, 2)
 			assert.Equal(t, &cascadeRow{stack: "p/a", parents: []string{"p/root"}, state: StateSucceeded,
 				reason: "deployment d-1 succeeded (stack version 5): the outputs of p/root changed", deploymentID: "d-1",

@@ -146,10 +146,18 @@ FROM relay_cascade `+where, args...)
 	return out, rows.Err()
 }
 
-// cascadeRows reads a cascade's rows in their order.
-func (s *store) cascadeRows(ctx context.Context, q querier, id int64) ([]*cascadeRow, error) {
-	byCascade, err := s.cascadeRowsWhere(ctx, q, `WHERE cascade_id = $1`, id)
-	return byCascade[id], err
+// rowsOf reads the rows of the cascades recs, each cascade's in their order, in one query: by the ids
+// read rather than by the condition that selected them, for a cascade that began in between would
+// have rows and no record.
+func (s *store) rowsOf(ctx context.Context, q querier, recs []cascadeRecord) (map[int64][]*cascadeRow, error) {
+	if len(recs) == 0 {
+		return nil, nil
+	}
+	ids := make([]any, len(recs))
+	for i, c := range recs {
+		ids[i] = c.ID
+	}
+	return s.cascadeRowsWhere(ctx, q, `WHERE cascade_id IN `+placeholders(0, len(ids)), ids...)
 }
 
 // cascadeRowsWhere reads the rows of the cascades where selects, each cascade's in their order, in one

@@ -17,16 +17,10 @@ func (s *store) statusCascades(ctx context.Context, q querier, org string, recen
 	const which = `WHERE organization = $1 AND (state = $2 OR id IN (
 	SELECT id FROM relay_cascade WHERE organization = $1 ORDER BY id DESC LIMIT $3))`
 	recs, err := s.cascades(ctx, q, which+` ORDER BY id DESC`, org, cascadeRunning, recent)
-	if err != nil || len(recs) == 0 {
+	if err != nil {
 		return nil, nil, err
 	}
-	ids := make([]any, len(recs))
-	for i, c := range recs {
-		ids[i] = c.ID
-	}
-	// By the ids just read rather than the same condition again: a cascade that began in between would
-	// have rows and no record.
-	rows, err := s.cascadeRowsWhere(ctx, q, `WHERE cascade_id IN `+placeholders(0, len(ids)), ids...)
+	rows, err := s.rowsOf(ctx, q, recs)
 	return recs, rows, err
 }
 
