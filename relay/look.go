@@ -415,9 +415,6 @@ func (rn *runner) advanceCascades() {
 // parallel calls fn for 0 ≤ i < n on at most stepParallelism goroutines at once; once ctx ends, calls
 // not yet begun are not made.
 func parallel(ctx context.Context, n int, fn func(i int)) {
-	if n == 0 {
-		return
-	}
 	sem := make(chan struct{}, stepParallelism)
 	var wg sync.WaitGroup
 	for i := range n {
