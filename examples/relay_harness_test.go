@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +21,7 @@ import (
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator/emulatortest"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/internal/e2e"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/internal/syncbuf"
 )
 
 // The harness of the relay tests (relay_test.go, relay_delivery_test.go): an emulator with
@@ -47,26 +47,8 @@ const (
 type relayProcess struct {
 	cmd  *exec.Cmd
 	base string // http://127.0.0.1:port
-	logs *relayLog
+	logs *syncbuf.Buffer
 	done chan struct{}
-}
-
-// relayLog keeps the relay's stderr (JSON lines) for assertions and for a failed test's log.
-type relayLog struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (l *relayLog) add(line string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.lines = append(l.lines, line)
-}
-
-func (l *relayLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Join(l.lines, "\n")
 }
 
 // relayEnv is one test's emulator, relay and program.
@@ -108,14 +90,14 @@ func (e *relayEnv) startRelay(addr string) {
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
-	p := &relayProcess{cmd: cmd, logs: &relayLog{}, done: make(chan struct{})}
+	p := &relayProcess{cmd: cmd, logs: &syncbuf.Buffer{}, done: make(chan struct{})}
 	listening := make(chan string, 1)
 	go func() {
 		scanner := bufio.NewScanner(stderr)
 		scanner.Buffer(make([]byte, 64<<10), 1<<20)
 		for scanner.Scan() {
 			line := scanner.Text()
-			p.logs.add(line)
+			p.logs.WriteLine(line)
 			var rec struct{ Msg, Addr string }
 			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening" {
 				listening <- rec.Addr

@@ -16,7 +16,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,6 +27,7 @@ import (
 	"github.com/autodeploy-dev/pulumi-auto-deploy/edge"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator/emulatortest"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/internal/syncbuf"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/relay"
 )
 
@@ -56,25 +56,8 @@ type relayProcess struct {
 	base string
 	// replica is the process's River client ID, which river_job.attempted_by records.
 	replica string
-	logs    *lockedBuffer
+	logs    *syncbuf.Buffer
 	done    chan struct{}
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) write(line string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf.WriteString(line + "\n")
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func relayBinary(t *testing.T) string {
@@ -134,14 +117,14 @@ func runRelay(t *testing.T, emu *emulatortest.Cloud, addr, db string, flags ...s
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
-	p := &relayProcess{cmd: cmd, logs: &lockedBuffer{}, done: make(chan struct{})}
+	p := &relayProcess{cmd: cmd, logs: &syncbuf.Buffer{}, done: make(chan struct{})}
 	type started struct{ Addr, Replica string }
 	listening := make(chan started, 1)
 	go func() {
 		scanner := bufio.NewScanner(stderr)
 		for scanner.Scan() {
 			line := scanner.Text()
-			p.logs.write(line)
+			p.logs.WriteLine(line)
 			var rec struct{ Msg, Addr, Replica string }
 			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "listening" {
 				listening <- started{rec.Addr, rec.Replica}

@@ -34,6 +34,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/autodeploy-dev/pulumi-auto-deploy/internal/syncbuf"
 )
 
 // A minimal DevTools-protocol client: start Chromium, open a websocket to its page, send
@@ -77,7 +79,7 @@ var devtoolsRE = regexp.MustCompile(`DevTools listening on (ws://\S+)`)
 type Browser struct {
 	t      testing.TB
 	page   *cdpConn
-	stderr *lockedBuffer
+	stderr *syncbuf.Buffer
 }
 
 // Start launches Chromium with a fresh profile and attaches to its blank page. Cleanup stops
@@ -106,7 +108,7 @@ func Start(t testing.TB) *Browser {
 	})
 
 	// Chromium prints the DevTools address on stderr; keep the rest for diagnostics.
-	stderr := &lockedBuffer{}
+	stderr := &syncbuf.Buffer{}
 	found := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderrPipe)
@@ -600,25 +602,6 @@ func (w *wsConn) ReadMessage() ([]byte, error) {
 			return nil, fmt.Errorf("websocket: unexpected opcode %d", opcode)
 		}
 	}
-}
-
-// lockedBuffer collects Chromium's stderr while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *lockedBuffer) WriteLine(s string) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf.WriteString(s)
-	b.buf.WriteByte('\n')
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // SaveScreenshot writes a screenshot for people to look at (the tests check the DOM, not pixels) to the

@@ -5,7 +5,6 @@
 package pgtest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/url"
@@ -15,10 +14,11 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/autodeploy-dev/pulumi-auto-deploy/internal/syncbuf"
 )
 
 // Start starts a PostgreSQL server of its own for tb and returns the URL of its "postgres"
@@ -60,7 +60,7 @@ func Start(tb testing.TB) string {
 	// Only the unix socket in dir: no TCP port to collide with another test's server.
 	server := exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-k", dir, "-c", "listen_addresses=",
 		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", "-c", "max_connections=200")
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	server.Stdout, server.Stderr = &logs, &logs
 	// Pdeathsig stops the server with the test binary, even when a timeout kills that outright.
 	server.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true, Pdeathsig: syscall.SIGQUIT}
@@ -136,21 +136,4 @@ func run(cred *syscall.Credential, name string, args ...string) ([]byte, error) 
 	// initdb as another user must not start in a directory that user cannot read.
 	cmd.Dir = "/"
 	return cmd.CombinedOutput()
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -3,20 +3,19 @@
 package statustest
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator/emulatortest"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/internal/cdp"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/internal/syncbuf"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/relay"
 )
 
@@ -147,7 +146,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 // URL (hooks and admin routes alike, on a loopback address) once it adopted the organization.
 func startRelay(t *testing.T, emu *emulatortest.Cloud) string {
 	t.Helper()
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	r, err := relay.New(relay.Config{
 		Addr: "127.0.0.1:0", DB: filepath.Join(t.TempDir(), "relay.db"), Secret: secret, APIURL: emu.URL,
 		Token: emu.Token, Organizations: []string{org}, PollInterval: time.Second, ShutdownGrace: time.Second,
@@ -190,22 +189,4 @@ func startRelay(t *testing.T, emu *emulatortest.Cloud) string {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return base
-}
-
-// lockedBuffer collects the relay's logs while the test reads them.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
