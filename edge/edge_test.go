@@ -82,6 +82,7 @@ func TestParse(t *testing.T) {
 		}), Edge{}, false},
 		{"direct to an invalid stack", cloud.Webhook{Name: Name("nope"), PayloadURL: "nope", Format: FormatDirect,
 			Active: true}, Edge{}, false},
+		{"in-edge mark", Mark(target, "urn:pulumi:dev::p::auto-deploy:index:AutoDeployer::a"), Edge{}, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
