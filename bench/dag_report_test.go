@@ -167,9 +167,8 @@ func benchDAGTargetLines(results []benchResult, verdict func(bool, string) strin
 
 // benchDAGCostLines checks a DAG's costs against issue 27's targets: a no-op up within
 // benchNoopRequests requests and no write, a no-op preview within benchNoopPreviewRequests,
-// and one new reference and one removed within benchRefRequests requests beyond their writes;
-// a new reference mid-graph against the same bound, though its read back walks every stack
-// below its reader (Below), for the loop check.
+// and one new reference (at the last layer, and mid-graph, with Below stacks below its reader)
+// and one removed within benchRefRequests requests beyond their writes.
 func benchDAGCostLines(d benchResult, verdict func(bool, string) string) [][2]string {
 	var out [][2]string
 	line := func(phase, target string, limit int, beyondWrites bool) {

@@ -46,38 +46,40 @@ func TestYAMLDeploymentGraph(t *testing.T) {
 		return out, s.Total, s.Writes, s.ByRoute
 	}
 
-	// Each new edge is written pending, then put in place: a POST and a PATCH.
+	// Each new edge is marked on its target, written pending, then put in place: two POSTs and
+	// a PATCH.
 	_, _, writes, routes := phase("create", "up", "--yes")
-	assert.Equal(t, 2*3, writes)
-	assert.Equal(t, 3, routes["POST "+hooksRoute])
+	assert.Equal(t, 3*3, writes)
+	assert.Equal(t, 2*3, routes["POST "+hooksRoute])
 	assert.ElementsMatch(t, []string{"a → own/b", "a → own/c", "b → own/d"}, keys(edgeOwners(c)))
 	assertDeploysOnce(t, c, "a", "b", "c", "d")
 
 	_, total, _, _ := phase("no-op", "up", "--yes", "--expect-no-changes")
 	assert.Zero(t, total, "a no-op up sends no request")
 
-	// One edge added, named in the diff, one POST and its PATCH.
+	// One edge added, named in the diff: its mark's POST, its POST and its PATCH.
 	w.edit("        own/b:\n", "        own/c:\n          - own/e\n        own/b:\n")
 	out, _, _, _ := phase("preview-add", "preview", "--diff")
 	assert.Contains(t, out, `+ own/c: [`)
 	assert.Contains(t, out, `"own/e"`)
 	_, _, writes, routes = phase("add-one-edge", "up", "--yes", "--skip-preview")
-	assert.Equal(t, 2, writes)
-	assert.Equal(t, 1, routes["POST "+hooksRoute])
+	assert.Equal(t, 3, writes)
+	assert.Equal(t, 2, routes["POST "+hooksRoute])
 
-	// One edge removed: the diff names it, one DELETE.
+	// One edge removed: the diff names it, one DELETE, and one for its mark.
 	w.edit("          - own/c\n          - own/b\n", "          - own/b\n")
 	out, _, _, _ = phase("preview-remove", "preview", "--diff")
 	assert.Contains(t, out, `- [0]: "own/c"`, "at its place in the list as written")
 	assert.NotContains(t, out, `"own/b" =>`)
 	_, _, writes, routes = phase("remove-one-edge", "up", "--yes", "--skip-preview")
-	assert.Equal(t, 1, writes)
-	assert.Equal(t, 1, routes["DELETE "+hooksRoute+"/{name}"])
+	assert.Equal(t, 2, writes)
+	assert.Equal(t, 2, routes["DELETE "+hooksRoute+"/{name}"])
 	assert.ElementsMatch(t, []string{"a → own/b", "b → own/d", "c → own/e"}, keys(edgeOwners(c)))
 
 	// Deleted behind Pulumi's back: refresh reads each upstream stack once and says why it
-	// dropped; the next up restores it with one POST (and its PATCH).
-	for _, h := range c.Webhooks() {
+	// dropped; the next up restores it with one POST (and its PATCH), its mark still there (a
+	// POST that finds it).
+	for _, h := range withoutMarks(c.Webhooks()) {
 		if h.Stack == "b" {
 			c.api(t, http.MethodDelete, "/api/stacks/org/own/b/hooks/"+h.Name, nil, http.StatusNoContent)
 		}
@@ -90,8 +92,8 @@ func TestYAMLDeploymentGraph(t *testing.T) {
 		"stacks, and below them for the check for loops")
 	assert.Contains(t, out, "the deployment webhook org/own/b → own/d is no longer in place: it was deleted")
 	_, _, writes, routes = phase("restore", "up", "--yes", "--skip-preview")
-	assert.Equal(t, 2, writes)
-	assert.Equal(t, 1, routes["POST "+hooksRoute])
+	assert.Equal(t, 3, writes)
+	assert.Equal(t, 2, routes["POST "+hooksRoute])
 	assertDeploysOnce(t, c, "a", "b", "d")
 
 	// State lost: import by organization adopts the graph's own edges, and the program then
@@ -120,7 +122,7 @@ func TestYAMLDeploymentGraph(t *testing.T) {
 	w.edit("      downstreamRefs: [own/b]\n", "      downstreamRefs: []\n")
 
 	_, _, writes, _ = phase("destroy", "destroy", "--yes", "--skip-preview")
-	assert.Equal(t, 3, writes)
+	assert.Equal(t, 2*3, writes, "each edge and its mark")
 	assert.Empty(t, c.Webhooks())
 }
 
@@ -172,7 +174,7 @@ func graphExampleStacks(t *testing.T, c *cloud, org string) {
 func assertGraphExample(t *testing.T, c *cloud, org string) {
 	t.Helper()
 	got := map[string]bool{}
-	for _, h := range c.Webhooks() {
+	for _, h := range withoutMarks(c.Webhooks()) {
 		assert.Equal(t, org, h.Org)
 		got[h.Project+"/"+h.Stack+" → "+h.PayloadURL] = true
 	}
@@ -225,7 +227,7 @@ func alwaysDeployStacks(t *testing.T, c *cloud, org string) {
 func relayPayloads(t *testing.T, c *cloud, org string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	for _, h := range c.Webhooks() {
+	for _, h := range withoutMarks(c.Webhooks()) {
 		assert.Equal(t, org, h.Org)
 		assert.Equal(t, "raw", h.Format, h.Name)
 		assert.True(t, h.HasSecret && h.Active, h.Name)

@@ -140,7 +140,8 @@ func staying(line string) []string {
 }
 
 // assertConverged checks a round's end: a winner; exactly the winners' edges in place,
-// each once; each loser's message naming webhooks that stay, which are there.
+// each once, each marked on its target once and no mark left by a loser; each loser's
+// message naming webhooks that stay, which are there.
 func assertConverged(t *testing.T, round int, c *cloud, writers []raceWriter) {
 	t.Helper()
 	var want []string
@@ -153,7 +154,7 @@ func assertConverged(t *testing.T, round int, c *cloud, writers []raceWriter) {
 	}
 	got := edgeOwners(c)
 	names := map[string]bool{}
-	for _, h := range c.Webhooks() {
+	for _, h := range withoutMarks(c.Webhooks()) {
 		names[h.Name] = true
 		assert.True(t, h.Active && !strings.HasPrefix(h.DisplayName, "auto-deploy (pending)"),
 			"round %d: %s on %s is in place: %+v", round, h.Name, h.Stack, h)
@@ -164,6 +165,7 @@ func assertConverged(t *testing.T, round int, c *cloud, writers []raceWriter) {
 	for edge, hooks := range got {
 		assert.Len(t, hooks, 1, "round %d: %s once", round, edge)
 	}
+	assert.ElementsMatch(t, keys(got), markedEdges(c), "round %d: each edge marked once, and no other mark", round)
 	for _, w := range writers {
 		if w.err == nil {
 			continue

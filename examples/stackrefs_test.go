@@ -89,21 +89,21 @@ func TestReferenceDerivedGraph(t *testing.T) {
 	assert.ElementsMatch(t, []string{"ref/db", "ref/cache", "ref/app"}, deployedStacks(result),
 		"every transitive reader once, and nothing outside the selection")
 
-	// A new reference shows in the next preview and is wired by the next up: one POST of the
-	// webhook pending, one PATCH putting it in place once checked.
+	// A new reference shows in the next preview and is wired by the next up: one POST of its
+	// mark on its target, one of the webhook pending, one PATCH putting it in place once checked.
 	reads(t, c, "ref/web", "ref/app")
 	out = w.pulumi("preview", "--diff")
 	assert.Contains(t, out, `+ effectiveEdges: ref/app → ref/web`)
 	c.ResetStats()
 	w.pulumi("up", "--yes", "--skip-preview")
-	assert.Equal(t, 2, c.Stats().Writes)
+	assert.Equal(t, 3, c.Stats().Writes)
 	assert.Contains(t, keys(edgeOwners(c)), "app → ref/web")
 
-	// A removed reference is unwired: one DELETE.
+	// A removed reference is unwired: one DELETE, and one of its mark.
 	require.NoError(t, c.RemoveStackReference("org", "ref", "cache", "ref", "net"))
 	c.ResetStats()
 	w.pulumi("up", "--yes", "--skip-preview")
-	assert.Equal(t, 1, c.Stats().Writes)
+	assert.Equal(t, 2, c.Stats().Writes)
 	assert.ElementsMatch(t, []string{"net → ref/db", "db → ref/app", "app → ref/web"}, keys(edgeOwners(c)))
 
 	// Nothing changed: nothing written.

@@ -172,7 +172,7 @@ func assertNoUpgradeWrites(t *testing.T, c *cloud, phase string) {
 // liveUpgradeWebhooks is every webhook in the emulator, secret included, in the fixture's shape.
 func liveUpgradeWebhooks(c *cloud) []upgradeWebhook {
 	var out []upgradeWebhook
-	for _, h := range c.Webhooks() {
+	for _, h := range withoutMarks(c.Webhooks()) {
 		out = append(out, upgradeWebhook{OrganizationName: h.Org, ProjectName: h.Project, StackName: h.Stack,
 			Name: h.Name, DisplayName: h.DisplayName, PayloadURL: h.PayloadURL, Active: h.Active, Format: h.Format,
 			Filters: h.Filters, Secret: h.Secret})

@@ -451,12 +451,12 @@ func (g *deployGraph) handOverFrom(source stackKey, ref, from, to string) bool {
 	return true
 }
 
-// handedTo reports whether this run hands source → ref over to to, from whoever.
-func (g *deployGraph) handedTo(source stackKey, ref, to string) bool {
+// handedFrom reports whether this run hands source → ref over to to, and from whom.
+func (g *deployGraph) handedFrom(source stackKey, ref, to string) (string, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	h, ok := g.handedOver[source][ref]
-	return ok && h.to == to
+	return h.from, ok && h.to == to
 }
 
 // handsOver reports whether this run hands source → ref over from from to to.

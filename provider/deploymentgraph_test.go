@@ -39,7 +39,7 @@ func graphInputs(edges map[string][]string) property.Map {
 // hookEdges lists the emulator's webhooks as "stack → target".
 func hookEdges(tc *testCloud) []string {
 	var out []string
-	for _, h := range tc.cloud.Webhooks() {
+	for _, h := range withoutMarks(tc.cloud.Webhooks()) {
 		out = append(out, h.Stack+" → "+h.PayloadURL)
 	}
 	return out
@@ -94,8 +94,9 @@ func TestDeploymentGraphLifecycle(t *testing.T) {
 	assert.Equal(t, int64(3), int64(created.Properties.Get("edgeCount").AsNumber()))
 	assert.Equal(t, string(graphURN("g")), created.Properties.Get("owner").AsString())
 
-	// One edge removed and one added: one DELETE, and a POST (pending) and a PATCH (in place)
-	// for the new edge, whatever else is in the graph.
+	// One edge removed and one added: a DELETE for the removed edge and one for its mark, and
+	// for the new edge a POST for its mark, a POST (pending) and a PATCH (in place), whatever
+	// else is in the graph.
 	next := graphInputs(map[string][]string{"graph/a": {"graph/b"}, "graph/b": {"graph/d"}, "graph/c": {"graph/d"}})
 	check, err := tc.server.Check(p.CheckRequest{Urn: graphURN("g"), State: created.Properties, Inputs: next})
 	require.NoError(t, err)
@@ -111,8 +112,10 @@ func TestDeploymentGraphLifecycle(t *testing.T) {
 		Inputs: check.Inputs})
 	require.NoError(t, err)
 	stats := tc.cloud.Stats()
-	assert.Equal(t, 3, stats.Writes, "%v", stats.ByRoute)
+	assert.Equal(t, 5, stats.Writes, "%v", stats.ByRoute)
 	assert.ElementsMatch(t, []string{"a → graph/b", "b → graph/d", "c → graph/d"}, hookEdges(tc))
+	assert.ElementsMatch(t, []string{"graph/b ← graph/a", "graph/d ← graph/b", "graph/d ← graph/c"}, markEdges(tc),
+		"each edge marked on its target, and the removed edge's mark gone")
 
 	// Paused: one PATCH per edge, nothing created or deleted; and back.
 	paused := check.Inputs.Set("paused", property.New(true))
@@ -123,7 +126,7 @@ func TestDeploymentGraphLifecycle(t *testing.T) {
 	stats = tc.cloud.Stats()
 	assert.Equal(t, 3, stats.ByMethod[http.MethodPatch], "%v", stats.ByRoute)
 	assert.Equal(t, 3, stats.Writes)
-	for _, h := range tc.cloud.Webhooks() {
+	for _, h := range withoutMarks(tc.cloud.Webhooks()) {
 		assert.False(t, h.Active, "%s paused", h.Name)
 	}
 	result, err := tc.cloud.FireUpdate("org", "graph", "a")
@@ -192,14 +195,16 @@ func TestDeploymentGraphRefusesLoopsAndOthersEdges(t *testing.T) {
 // TestEdgesMoveBetweenResourcesInOneUpdate: AutoDeployers replaced by one DeploymentGraph
 // with the same edges in one update, and back. The new owner takes each edge over (one
 // PATCH of its display name) when the old owner is not in the program, and the old
-// owner's delete at the end of the update leaves it: no webhook is deleted or created.
+// owner's delete at the end of the update leaves it: no edge's webhook is deleted or
+// created. Each edge's mark passes to the new owner: its own is written, then the old
+// one's deleted.
 func TestEdgesMoveBetweenResourcesInOneUpdate(t *testing.T) {
 	t.Parallel()
 	tc := graphCloud(t, "a", "b", "c")
 	deployer, err := engineCreate(newServer(t, tc.cloud.URL, testToken), deployerURN("a"),
 		deployerInputs("a", "graph/b", "graph/c"))
 	require.NoError(t, err)
-	first := tc.cloud.Webhooks()
+	first := withoutMarks(tc.cloud.Webhooks())
 
 	run := newServer(t, tc.cloud.URL, testToken) // one `pulumi up`: the AutoDeployer is not in the program
 	tc.cloud.ResetStats()
@@ -210,10 +215,11 @@ func TestEdgesMoveBetweenResourcesInOneUpdate(t *testing.T) {
 	require.NoError(t, run.Delete(p.DeleteRequest{ID: "org/graph/a", Urn: deployerURN("a"),
 		Properties: deployer.Properties}))
 	stats := tc.cloud.Stats()
-	assert.Zero(t, stats.ByMethod[http.MethodPost], "%v", stats.ByRoute)
-	assert.Zero(t, stats.ByMethod[http.MethodDelete], "%v", stats.ByRoute)
+	assert.Equal(t, 2, stats.ByMethod[http.MethodPost], "one new mark per edge: %v", stats.ByRoute)
+	assert.Equal(t, 2, stats.ByMethod[http.MethodDelete], "one old mark per edge: %v", stats.ByRoute)
 	assert.Equal(t, 2, stats.ByMethod[http.MethodPatch], "one display name per edge")
-	moved := tc.cloud.Webhooks()
+	assertMarkedBy(t, tc, string(graphURN("g")), "graph/b ← graph/a", "graph/c ← graph/a")
+	moved := withoutMarks(tc.cloud.Webhooks())
 	require.Len(t, moved, 2)
 	for i, h := range moved {
 		assert.Equal(t, first[i].Name, h.Name, "the same webhook")
@@ -227,8 +233,10 @@ func TestEdgesMoveBetweenResourcesInOneUpdate(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, back.Delete(p.DeleteRequest{ID: "org", Urn: graphURN("g"), Properties: created.Properties}))
 	stats = tc.cloud.Stats()
-	assert.Zero(t, stats.ByMethod[http.MethodPost]+stats.ByMethod[http.MethodDelete], "%v", stats.ByRoute)
-	for _, h := range tc.cloud.Webhooks() {
+	assert.Equal(t, 4, stats.ByMethod[http.MethodPost]+stats.ByMethod[http.MethodDelete], "only marks: %v",
+		stats.ByRoute)
+	assertMarkedBy(t, tc, string(deployerURN("a")), "graph/b ← graph/a", "graph/c ← graph/a")
+	for _, h := range withoutMarks(tc.cloud.Webhooks()) {
 		assert.Equal(t, edgeDisplayName(h.PayloadURL, string(deployerURN("a"))), h.DisplayName)
 	}
 	result, err := tc.cloud.FireUpdate("org", "graph", "a")

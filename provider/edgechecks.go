@@ -354,8 +354,8 @@ func (e *edgeEngine) checkDuplicate(
 			if owner.webhook == "" && sameStack(other, owner.urn) && e.graph.handOverFrom(source, ref, other,
 				owner.urn) {
 				p.GetLogger(ctx).Infof("the edge %s passes from %s to this resource: %s is no longer in the "+
-					"program, and its delete at the end of this update leaves the webhook to this one (no webhook "+
-					"is deleted or created)", arrow, other, other)
+					"program, and its delete at the end of this update leaves the webhook to this one (no edge's "+
+					"webhook is deleted or created; its mark on the target passes over too)", arrow, other, other)
 				continue
 			}
 			return fmt.Errorf("%s: the edge %s already exists in Pulumi Cloud and is owned by %s (webhook %q "+

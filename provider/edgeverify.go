@@ -4,8 +4,10 @@ package provider
 // `pulumi up` at once each pass them before the other writes, and together they can close
 // a loop (one adds m → n, the other n → m) or double an edge (a Webhook resource and a
 // DeploymentGraph both add a → b). So a new edge is written pending first: inactive, with
-// "auto-deploy (pending)" and its owner in its display name. Its writer then reads the
-// graph around it afresh and judges it by a rule every writer computes the same way:
+// "auto-deploy (pending)" and its owner in its display name, and marked on its target
+// (edge.Mark). Its writer then reads the graph around it afresh (readFresh: below its
+// target through edges, above its source through marks, until one end runs out) and
+// judges it by a rule every writer computes the same way:
 //
 //   - an edge in place (not pending) stays: it was checked before this one was written;
 //   - of pending edges in one conflict, those of the owner whose URN sorts first stay.
@@ -21,8 +23,9 @@ package provider
 // succeeds; and a loser names only edges in place as those that stay.
 //
 // Why no conflict is left in place: of two conflicting edges in place, take the one whose
-// writer's last read started later; the other was written before that read began, so the
-// read saw both and its writer did not put its edge in place. Why it ends: the pending
+// writer's last read started later; the other was written, and marked, before that read
+// began, so the read saw both (from either end) and its writer did not put its edge in
+// place. Why it ends: the pending
 // writer whose owner sorts last never waits, and one that yields only waits for a verdict.
 // A writer interrupted mid-way leaves pending edges that deliver nothing; the next run of
 // that program finishes them, and meanwhile another writer waits raceBudget at most.
@@ -36,6 +39,7 @@ import (
 	"time"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/edge"
 )
 
 // pendingPrefix starts the display name of a webhook written but not yet judged.
@@ -87,36 +91,96 @@ func counts(h cloud.Webhook) bool {
 	return firesDeployment(h) || isPending(h) && deployTarget(h) != ""
 }
 
-// readFresh lists the webhooks of sources, and of targets and every stack their edges
-// reach (counts), a level at a time with the level's reads in parallel: what a double (at
-// the sources) and a loop (below the targets) would show in.
+// readFresh lists the webhooks of sources and targets, and then of the stacks below the
+// targets (their edges out) and above the sources (the edges in that writers mark on each
+// edge's target, edge.Mark), a level at a time with the level's reads in parallel, always
+// at the end with fewer stacks to read next, until one end has none: what a double (at the
+// sources) and a loop (a path from a target back to a source) would show in.
+//
+// A loop through the new edges needs such a path. When the end below runs out, every stack
+// below the targets was read, as before marks. When the end above runs out, every stack
+// with a marked path to a source was read, and with it that path's edges, the target at its
+// start included: every auto-deploy writer marks an edge before it reads the graph back to
+// judge it, so of two writers racing the one whose read started later sees the other's
+// edge from either end. A webhook made by hand carries no mark: this read sees it only from
+// above (preview's check, which walks below the targets whole, sees it too).
 func readFresh(ctx context.Context, client Client, org string, sources, targets []string) (*freshGraph, error) {
 	g := &freshGraph{org: org, hooks: map[string][]cloud.Webhook{}}
-	if err := g.read(ctx, client, sources); err != nil {
+	if err := g.read(ctx, client, slices.Concat(sources, targets)); err != nil {
 		return nil, err
 	}
-	expanded := map[string]bool{}
-	level := targets
-	for len(level) > 0 {
+	down, up := newFrontier(targets, g.below), newFrontier(sources, g.above)
+	for {
+		nextDown, nextUp := down.next(), up.next()
+		if len(nextDown) == 0 || len(nextUp) == 0 {
+			return g, nil
+		}
+		side, level := down, nextDown
+		if len(nextUp) < len(nextDown) {
+			side, level = up, nextUp
+		}
 		if err := g.read(ctx, client, level); err != nil {
 			return nil, err
 		}
-		for _, ref := range level {
-			expanded[ref] = true
+		side.advance(level)
+	}
+}
+
+// below is the stacks ref's edges deploy, as read.
+func (g *freshGraph) below(ref string) []string {
+	var out []string
+	for _, h := range g.hooks[ref] {
+		if counts(h) {
+			out = append(out, deployTarget(h))
 		}
-		var next []string
-		queued := map[string]bool{}
-		for _, ref := range level {
-			for _, h := range g.hooks[ref] {
-				if to := deployTarget(h); counts(h) && !expanded[to] && !queued[to] {
-					queued[to] = true
-					next = append(next, to)
-				}
+	}
+	return out
+}
+
+// above is the sources of the edges marked on ref, as read.
+func (g *freshGraph) above(ref string) []string {
+	var out []string
+	for _, h := range g.hooks[ref] {
+		if source, ok := edge.ParseMark(h); ok {
+			out = append(out, source)
+		}
+	}
+	return out
+}
+
+// frontier is one end of readFresh's search: the stacks reached, and the last level read.
+type frontier struct {
+	step    func(ref string) []string
+	reached map[string]bool
+	level   []string
+}
+
+func newFrontier(start []string, step func(ref string) []string) *frontier {
+	f := &frontier{step: step, reached: map[string]bool{}}
+	f.advance(start)
+	return f
+}
+
+// next is the stacks one step on from the last level, not reached yet.
+func (f *frontier) next() []string {
+	var out []string
+	queued := map[string]bool{}
+	for _, ref := range f.level {
+		for _, to := range f.step(ref) {
+			if !f.reached[to] && !queued[to] {
+				queued[to] = true
+				out = append(out, to)
 			}
 		}
-		level = next
 	}
-	return g, nil
+	return out
+}
+
+func (f *frontier) advance(level []string) {
+	for _, ref := range level {
+		f.reached[ref] = true
+	}
+	f.level = level
 }
 
 // read lists the webhooks of the refs not read yet, in parallel.
@@ -342,7 +406,7 @@ func (e *edgeEngine) race(
 				continue
 			}
 			if blocked < 0 {
-				return e.commitAll(ctx, client, news, field)
+				return e.commitAll(ctx, client, owner.urn, news, field)
 			}
 		} else {
 			e.takeBack(ctx, client, news)
@@ -400,12 +464,14 @@ func lossMessage(v verdict) string {
 
 // commitAll puts each new edge in place, as its final webhook. One that cannot be is
 // undone: left pending it would hold up other writers.
-func (e *edgeEngine) commitAll(ctx context.Context, client Client, news []newEdge, field func(stackKey) string) []error {
+func (e *edgeEngine) commitAll(
+	ctx context.Context, client Client, owner string, news []newEdge, field func(stackKey) string,
+) []error {
 	failures := make([]error, len(news))
 	forEach(len(news), func(i int) {
 		n := news[i]
 		if _, err := client.UpdateWebhook(ctx, n.x.source.scope(), n.name, n.final); err != nil {
-			failures[i] = e.undoOne(ctx, client, n, &undoneEdge{x: n.x, field: field(n.x.source), written: true,
+			failures[i] = e.undoOne(ctx, client, owner, n, &undoneEdge{x: n.x, field: field(n.x.source), written: true,
 				reason: describeCloudError("putting it in place", err).Error()})
 		}
 	})
@@ -429,10 +495,11 @@ func (e *edgeEngine) undoAll(
 				"succeeds; run again to add them", news[lost].x.source.ref(), news[lost].x.ref)
 		}
 		if !n.written {
+			unmarkEdge(ctx, client, owner.urn, n.x)
 			failures[i] = why
 			return
 		}
-		failures[i] = e.undoOne(ctx, client, n, why)
+		failures[i] = e.undoOne(ctx, client, owner.urn, n, why)
 	})
 	for _, n := range news {
 		e.graph.unplan(n.x.source, owner.urn, []string{n.x.ref})
@@ -440,13 +507,14 @@ func (e *edgeEngine) undoAll(
 	return failures
 }
 
-// undoOne deletes a new edge's webhook and returns why, or, if the delete fails too, why
-// and what to delete by hand.
-func (e *edgeEngine) undoOne(ctx context.Context, client Client, n newEdge, why *undoneEdge) error {
+// undoOne deletes a new edge's webhook, then owner's mark of it, and returns why, or, if
+// the delete fails too, why and what to delete by hand.
+func (e *edgeEngine) undoOne(ctx context.Context, client Client, owner string, n newEdge, why *undoneEdge) error {
 	err := client.DeleteWebhook(ctx, n.x.source.scope(), n.name)
 	if err != nil && !errors.Is(err, cloud.ErrNotFound) {
 		return fmt.Errorf("%w; undoing it failed, so delete webhook %q on %s by hand: %w", why, n.name, n.x.source, err)
 	}
+	unmarkEdge(ctx, client, owner, n.x)
 	e.graph.markRemoved(n.x.source, n.name)
 	return why
 }

@@ -118,13 +118,18 @@ func (e *edgeEngine) ensureEdge(
 ) (addState, error) {
 	source, ref := x.source, x.ref
 	want := desiredEdgeWebhook(ref, owner, form)
-	if e.graph.handedTo(source, ref, owner) {
-		// The webhook is in place under its old owner: taking it over is one PATCH.
+	if err := markEdge(ctx, client, owner, x); err != nil {
+		return 0, &edgeError{"marking on its target", x, err}
+	}
+	if from, ok := e.graph.handedFrom(source, ref, owner); ok {
+		// The webhook is in place under its old owner: taking it over is one PATCH, and the
+		// old owner's mark goes once this one's is there.
 		_, err := client.UpdateWebhook(ctx, source.scope(), want.Name, want)
 		if !errors.Is(err, cloud.ErrNotFound) {
 			if err != nil {
 				return 0, &edgeError{"taking over", x, err}
 			}
+			unmarkEdge(ctx, client, from, x)
 			return addInPlace, nil
 		}
 	}
@@ -139,6 +144,7 @@ func (e *edgeEngine) ensureEdge(
 		if isPending(live) {
 			return addHeld, nil
 		}
+		unmarkEdge(ctx, client, owner, x)
 		return 0, &undoneEdge{x: x, field: field, reason: lossMessage(verdict{problem: describeHook(live) +
 			" has its name: another resource wrote the same edge first", stays: "that webhook", because: inPlaceFirst})}
 	case isPending(live):
@@ -157,6 +163,9 @@ func (e *edgeEngine) ensureEdge(
 			return 0, &edgeError{"repairing", x, err}
 		}
 	}
+	if other != "" && other != owner { // handed over in this run: taken over just now
+		unmarkEdge(ctx, client, other, x)
+	}
 	return addInPlace, nil
 }
 
@@ -170,6 +179,9 @@ func (e *edgeEngine) reform(ctx context.Context, client Client, owner string, x 
 		// Deleted behind Pulumi's back: created again, in place at once. A kept edge's checks
 		// are not run again (nor are a resumed one's).
 		var live cloud.Webhook
+		if err = markEdge(ctx, client, owner, x); err != nil {
+			return &edgeError{"marking on its target", x, err}
+		}
 		if _, live, err = client.CreateWebhookOnce(ctx, x.source.scope(), want); err == nil && ownerOf(live) != owner {
 			err = fmt.Errorf("it was deleted, and %s wrote the same edge since", describeHook(live))
 		}
@@ -197,11 +209,13 @@ func (e *edgeEngine) removeEdge(ctx context.Context, client Client, owner string
 		}
 		i := slices.IndexFunc(listed.hooks, func(h cloud.Webhook) bool { return h.Name == name })
 		if i < 0 {
+			unmarkEdge(ctx, client, owner, x)
 			return nil // already gone
 		}
 		if other := ownerOf(listed.hooks[i]); other != "" && other != owner {
 			p.GetLogger(ctx).Warningf("left the deployment webhook %s → %s in place: it is owned by %s now, "+
 				"not by this resource", source, ref, other)
+			unmarkEdge(ctx, client, owner, x)
 			return nil
 		}
 	}
@@ -209,6 +223,7 @@ func (e *edgeEngine) removeEdge(ctx context.Context, client Client, owner string
 	if err != nil && !errors.Is(err, cloud.ErrNotFound) {
 		return &edgeError{"deleting", x, err}
 	}
+	unmarkEdge(ctx, client, owner, x)
 	e.graph.markRemoved(source, name)
 	e.graph.unplan(source, owner, []string{ref})
 	return nil

@@ -16,6 +16,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/property"
 
 	"github.com/autodeploy-dev/pulumi-auto-deploy/cloud"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/edge"
 )
 
 // fakeClient is an in-memory Pulumi Cloud behind the provider's Client interface, for
@@ -193,10 +194,24 @@ func (f *fakeClient) setHookLocked(stack, name string, w cloud.Webhook, ok bool)
 }
 
 // hooksOf is the webhooks of org/project/stack.
+// hooksOf is stack's webhooks but the in-edge marks (marksOf).
 func (f *fakeClient) hooksOf(stack string) []cloud.Webhook {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return slices.Clone(f.stacks[stack].hooks)
+	return slices.DeleteFunc(slices.Clone(f.stacks[stack].hooks), isMark)
+}
+
+// marksOf is the sources of the edges marked on stack (edge.Mark).
+func (f *fakeClient) marksOf(stack string) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, h := range f.stacks[stack].hooks {
+		if source, ok := edge.ParseMark(h); ok {
+			out = append(out, source)
+		}
+	}
+	return out
 }
 
 func (f *fakeClient) ListWebhooks(_ context.Context, scope cloud.WebhookScope) ([]cloud.Webhook, error) {
@@ -350,14 +365,16 @@ func (f *fakeClient) ReadUpstreamReferences(_ context.Context, org, project, sta
 	return cloud.UpstreamReferences{Stacks: refs, AnsweredAt: f.now}, nil
 }
 
-// edges lists the fake's webhooks as "project/stack → target".
+// edges lists the fake's webhooks but marks as "project/stack → target".
 func (f *fakeClient) edges() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []string
 	for _, st := range f.stacks {
 		for _, h := range st.hooks {
-			out = append(out, st.project+"/"+st.name+" → "+h.PayloadURL)
+			if !isMark(h) {
+				out = append(out, st.project+"/"+st.name+" → "+h.PayloadURL)
+			}
 		}
 	}
 	slices.Sort(out)

@@ -189,7 +189,9 @@ func (f *GetDeploymentGraph) Invoke(
 	result := GetDeploymentGraphResult{Organization: org, Edges: map[string][]string{}, Webhooks: []GraphWebhook{}}
 	for i, source := range read {
 		for _, h := range hooks[i] {
-			result.Webhooks = append(result.Webhooks, describeWebhook(source, h))
+			if !isMark(h) {
+				result.Webhooks = append(result.Webhooks, describeWebhook(source, h))
+			}
 		}
 	}
 	// Which targets can be deployed: a missing stack is known from the listing; settings

@@ -58,7 +58,7 @@ func TestOneFailureForManyEdgesIsOneLine(t *testing.T) {
 	require.NotNil(t, resp.PartialState)
 	require.Len(t, resp.PartialState.Reasons, 1, "one line for one cause")
 	reason := resp.PartialState.Reasons[0]
-	assert.True(t, strings.HasPrefix(reason, "creating the deployment webhook org/p/hub → p/"), reason)
+	assert.True(t, strings.HasPrefix(reason, "marking on its target the deployment webhook org/p/hub → p/"), reason)
 	assert.Contains(t, reason, "Pulumi Cloud refused the access token (401): check auto-deploy:accessToken")
 	assert.Contains(t, reason, "(the same for 299 more edges: org/p/hub → p/")
 	assert.True(t, strings.HasSuffix(reason, " and 296 more)"), reason)

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -103,9 +104,12 @@ func TestRaceBetweenPendingEdges(t *testing.T) {
 	race := func(t *testing.T, other string, then func(f *fakeClient) bool) (*fakeClient, string) {
 		f := newFakeClient()
 		f.addStacks("org", "p", "m", "n")
-		f.afterCreate = func(f *fakeClient) { f.addHookLocked("org/p/n", pendingEdge("p/m", other)) }
+		f.afterCreate = func(f *fakeClient) {
+			f.addHookLocked("org/p/m", edge.Mark("p/n", other))
+			f.addHookLocked("org/p/n", pendingEdge("p/m", other))
+		}
 		f.afterList = func(f *fakeClient, stack string) {
-			if hooks := f.stacks[stack].hooks; stack == "org/p/n" && len(hooks) > 0 && isPending(hooks[0]) && then(f) {
+			if stack == "org/p/n" && slices.ContainsFunc(f.stacks[stack].hooks, isPending) && then(f) {
 				f.afterList = nil
 			}
 		}
@@ -122,7 +126,9 @@ func TestRaceBetweenPendingEdges(t *testing.T) {
 		f.setHookLocked("org/p/n", edge.Name("p/m"), cloud.Webhook{}, false)
 		return true
 	}
-	mine := func(f *fakeClient) bool { return len(f.stacks["org/p/m"].hooks) > 0 }
+	mine := func(f *fakeClient) bool {
+		return slices.ContainsFunc(f.stacks["org/p/m"].hooks, func(h cloud.Webhook) bool { return !isMark(h) })
+	}
 	inPlace := func(t *testing.T, f *fakeClient) {
 		hooks := f.hooksOf("org/p/m")
 		require.Len(t, hooks, 1)

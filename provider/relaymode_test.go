@@ -131,7 +131,7 @@ func TestRelayModeKeepsImpliedEdges(t *testing.T) {
 	assert.Contains(t, diff.DetailedDiff, `["effectiveEdges: graph/root → graph/j"]`)
 	calls := f.took()
 	assert.Equal(t, 3, calls["UpdateWebhook"], "the two edges in place, rewritten, and the new one put in place")
-	assert.Equal(t, 1, calls["CreateWebhookOnce"], "the implied edge, added (pending)")
+	assert.Equal(t, 2, calls["CreateWebhookOnce"], "the implied edge, marked on its target and added (pending)")
 	var names []string
 	for _, stack := range []string{"root", "p"} {
 		for _, h := range f.hooksOf("org/graph/" + stack) {

@@ -257,6 +257,12 @@ func (w *Webhook) create(ctx context.Context, args WebhookArgs) (string, error) 
 		return "", err
 	}
 	scope := args.scope()
+	if isEdge {
+		if err := markEdge(ctx, client, owner.urn, stackEdge{source, ref}); err != nil {
+			e.unplan(source, owner.urn, ref)
+			return "", describeCloudError(fmt.Sprintf("marking the edge %s → %s on %s", source.ref(), ref, ref), err)
+		}
+	}
 	// The name is chosen here rather than by the service so that a create whose answer is
 	// lost can be checked for by name instead of sent twice; its prefix tells the edges of
 	// Webhook resources from hand-made ones.
@@ -418,12 +424,23 @@ func (w *Webhook) Update(
 		return infer.UpdateResponse[WebhookState]{}, err
 	}
 	scope := req.Inputs.scope()
+	owner := resourceURN(ctx)
+	movesEdge := !wasEdge || !isEdge || newSource != oldSource || newRef != oldRef
+	if isEdge && movesEdge {
+		if err := markEdge(ctx, client, owner, stackEdge{newSource, newRef}); err != nil {
+			return infer.UpdateResponse[WebhookState]{}, describeCloudError(
+				fmt.Sprintf("marking the edge %s → %s on %s", newSource.ref(), newRef, newRef), err)
+		}
+	}
 	if _, err := client.UpdateWebhook(ctx, scope, req.State.Name, req.Inputs.toCloud(req.State.Name)); err != nil {
 		if errors.Is(err, cloud.ErrNotFound) {
 			return infer.UpdateResponse[WebhookState]{}, fmt.Errorf("updating webhook %s: it no longer exists in "+
 				"Pulumi Cloud; run `pulumi refresh` and then `pulumi up` to create it again", req.ID)
 		}
 		return infer.UpdateResponse[WebhookState]{}, describeCloudError(fmt.Sprintf("updating webhook %s", req.ID), err)
+	}
+	if wasEdge && movesEdge {
+		unmarkEdge(ctx, client, owner, stackEdge{oldSource, oldRef})
 	}
 	return infer.UpdateResponse[WebhookState]{Output: state}, nil
 }
@@ -439,7 +456,8 @@ func (w *Webhook) Delete(ctx context.Context, req infer.DeleteRequest[WebhookSta
 	if err != nil && !errors.Is(err, cloud.ErrNotFound) {
 		return infer.DeleteResponse{}, describeCloudError(fmt.Sprintf("deleting webhook %s", req.ID), err)
 	}
-	if source, _, ok := req.State.deploymentEdge(); ok {
+	if source, ref, ok := req.State.deploymentEdge(); ok {
+		unmarkEdge(ctx, client, resourceURN(ctx), stackEdge{source, ref})
 		engineFor(ctx).markRemoved(source, req.State.Name)
 	}
 	return infer.DeleteResponse{}, nil

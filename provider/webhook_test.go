@@ -59,7 +59,7 @@ func TestWebhookLifecycle(t *testing.T) {
 		Create: integration.Operation{
 			Inputs: stackWebhook("prod", nil),
 			Hook: func(_, output property.Map) {
-				hooks := tc.cloud.Webhooks()
+				hooks := withoutMarks(tc.cloud.Webhooks())
 				require.Len(t, hooks, 1)
 				firstName = hooks[0].Name
 				assert.Equal(t, firstName, output.Get("name").AsString())
@@ -73,7 +73,7 @@ func TestWebhookLifecycle(t *testing.T) {
 					"filters": stringList("update_succeeded", "update_failed"),
 				}),
 				Hook: func(_, output property.Map) {
-					hooks := tc.cloud.Webhooks()
+					hooks := withoutMarks(tc.cloud.Webhooks())
 					require.Len(t, hooks, 1)
 					assert.Equal(t, firstName, hooks[0].Name, "updated in place")
 					assert.ElementsMatch(t, []string{"update_succeeded", "update_failed"}, hooks[0].Filters)
@@ -86,7 +86,7 @@ func TestWebhookLifecycle(t *testing.T) {
 					"secret":      property.New("s3cret").WithSecret(true),
 				}),
 				Hook: func(_, output property.Map) {
-					hooks := tc.cloud.Webhooks()
+					hooks := withoutMarks(tc.cloud.Webhooks())
 					require.Len(t, hooks, 1)
 					assert.Equal(t, firstName, hooks[0].Name, "updated in place")
 					assert.Equal(t, "redeploy-database", hooks[0].DisplayName)
@@ -99,7 +99,7 @@ func TestWebhookLifecycle(t *testing.T) {
 					"displayName": property.New("redeploy-database"),
 				}).Delete("filters"),
 				Hook: func(_, output property.Map) {
-					hooks := tc.cloud.Webhooks()
+					hooks := withoutMarks(tc.cloud.Webhooks())
 					require.Len(t, hooks, 1)
 					assert.Empty(t, hooks[0].Filters)
 					assert.False(t, hooks[0].HasSecret)
@@ -109,7 +109,7 @@ func TestWebhookLifecycle(t *testing.T) {
 				Inputs: stackWebhook("staging", nil),
 				Hook: func(_, output property.Map) {
 					// Create before delete: the new webhook exists beside the old one here.
-					hooks := tc.cloud.Webhooks()
+					hooks := withoutMarks(tc.cloud.Webhooks())
 					require.Len(t, hooks, 2)
 					assert.Equal(t, []string{"prod", "staging"}, []string{hooks[0].Stack, hooks[1].Stack})
 					assert.Equal(t, hooks[1].Name, output.Get("name").AsString())
@@ -387,7 +387,7 @@ func TestWebhookCreateSurvivesLostAnswers(t *testing.T) {
 			created, err := engineCreate(tc.server, webhookURN, stackWebhook("prod", nil))
 			require.NoError(t, err)
 			id, state := created.ID, created.Properties
-			hooks := tc.cloud.Webhooks()
+			hooks := withoutMarks(tc.cloud.Webhooks())
 			require.Len(t, hooks, 1, "exactly one webhook, never two")
 			assert.Equal(t, hooks[0].Name, state.Get("name").AsString())
 			assert.Equal(t, "org/network/prod/"+hooks[0].Name, id)

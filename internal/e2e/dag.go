@@ -117,7 +117,7 @@ func TransitiveReduction(edges [][2]string) [][2]string {
 }
 
 // AssertWebhookEdges checks that c holds one webhook for each edge upstream → downstream
-// (project/stack refs), each once, and no other.
+// (project/stack refs), each once and marked on its target, and no other.
 func AssertWebhookEdges(t testing.TB, c *Cloud, edges [][2]string) {
 	t.Helper()
 	want := map[string]bool{}
@@ -126,7 +126,7 @@ func AssertWebhookEdges(t testing.TB, c *Cloud, edges [][2]string) {
 	}
 	require.Len(t, want, len(edges), "the expected edges repeat an edge")
 	got := map[string]bool{}
-	for _, h := range c.Webhooks() {
+	for _, h := range EdgeWebhooks(c) {
 		edge := h.Project + "/" + h.Stack + " → " + h.PayloadURL
 		require.False(t, got[edge], "duplicated webhook %s", edge)
 		got[edge] = true
@@ -146,6 +146,7 @@ func AssertWebhookEdges(t testing.TB, c *Cloud, edges [][2]string) {
 	slices.Sort(extra)
 	require.True(t, len(missing) == 0 && len(extra) == 0, "webhooks: %d missing %v, %d not expected %v",
 		len(missing), firstFew(missing), len(extra), firstFew(extra))
+	requireMarked(t, c, got)
 }
 
 // firstFew is the first few of a long list, enough to see what went wrong.

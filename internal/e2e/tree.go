@@ -58,18 +58,20 @@ func TreeProgram(t testing.TB, c *Cloud, n, fanout int) string {
 	return b.String()
 }
 
-// AssertTree checks that c holds exactly the tree's edges, each once.
+// AssertTree checks that c holds exactly the tree's edges, each once and marked on its target.
 func AssertTree(t testing.TB, c *Cloud, n, fanout int) {
 	t.Helper()
 	want := map[string]bool{}
 	for _, e := range TreeEdges(n, fanout) {
 		want[fmt.Sprintf("s%d → tree/s%d", e[0], e[1])] = true
 	}
-	got := map[string]bool{}
-	for _, h := range c.Webhooks() {
+	got, refs := map[string]bool{}, map[string]bool{}
+	for _, h := range EdgeWebhooks(c) {
 		edge := h.Stack + " → " + h.PayloadURL
 		require.False(t, got[edge], "duplicated webhook %s", edge)
 		got[edge] = true
+		refs[h.Project+"/"+edge] = true
 	}
 	require.Equal(t, want, got)
+	requireMarked(t, c, refs)
 }

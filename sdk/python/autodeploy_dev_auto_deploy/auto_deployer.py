@@ -139,7 +139,9 @@ class AutoDeployer(pulumi.CustomResource):
           in Pulumi Cloud and those every resource of the program is about to create) does not lead back to this stack,
           which would redeploy the stacks in the loop forever.
 
-        Reordering `downstreamRefs` changes nothing; adding or removing a ref costs one request, and `pulumi preview --diff`
+        Reordering `downstreamRefs` changes nothing; adding a ref costs three writes (the webhook's mark on its target, then
+        the webhook, inactive until checked, then put in place) and the reads of its check; removing one costs two deletes
+        (the webhook, then its mark). `pulumi preview --diff`
         names each ref added or removed. `pulumi refresh` says why an edge dropped out of state (deleted, deactivated,
         filters changed, owned by another resource) and warns about an edge whose target stack no longer exists.
 
@@ -196,7 +198,9 @@ class AutoDeployer(pulumi.CustomResource):
           in Pulumi Cloud and those every resource of the program is about to create) does not lead back to this stack,
           which would redeploy the stacks in the loop forever.
 
-        Reordering `downstreamRefs` changes nothing; adding or removing a ref costs one request, and `pulumi preview --diff`
+        Reordering `downstreamRefs` changes nothing; adding a ref costs three writes (the webhook's mark on its target, then
+        the webhook, inactive until checked, then put in place) and the reads of its check; removing one costs two deletes
+        (the webhook, then its mark). `pulumi preview --diff`
         names each ref added or removed. `pulumi refresh` says why an edge dropped out of state (deleted, deactivated,
         filters changed, owned by another resource) and warns about an edge whose target stack no longer exists.
 
