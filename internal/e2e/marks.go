@@ -12,17 +12,21 @@ import (
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
 )
 
-// EdgeWebhooks is c's webhooks but the in-edge marks (edge.Mark) the provider writes on each
-// edge's target.
-func EdgeWebhooks(c *Cloud) []emulator.Webhook {
+// WithoutMarks drops the in-edge marks (edge.Mark) the provider writes on each edge's target
+// from webhooks read from the emulator: what a test counts is edges and the webhooks users
+// made. Tests that a destroy leaves nothing behind look at every webhook, marks included.
+func WithoutMarks(hooks []emulator.Webhook) []emulator.Webhook {
 	var out []emulator.Webhook
-	for _, h := range c.Webhooks() {
-		if _, ok := markSource(h); !ok {
+	for _, h := range hooks {
+		if _, ok := MarkSource(h); !ok {
 			out = append(out, h)
 		}
 	}
 	return out
 }
+
+// EdgeWebhooks is c's webhooks but the marks.
+func EdgeWebhooks(c *Cloud) []emulator.Webhook { return WithoutMarks(c.Webhooks()) }
 
 // requireMarked checks that c's marks are exactly one per edge of got ("project/stack →
 // project/stack"), on its target, naming its source.
@@ -30,7 +34,7 @@ func requireMarked(t testing.TB, c *Cloud, got map[string]bool) {
 	t.Helper()
 	marks := map[string]bool{}
 	for _, h := range c.Webhooks() {
-		if source, ok := markSource(h); ok {
+		if source, ok := MarkSource(h); ok {
 			e := source + " → " + h.Project + "/" + h.Stack
 			require.False(t, marks[e], "edge %s marked twice", e)
 			marks[e] = true
@@ -42,6 +46,7 @@ func requireMarked(t testing.TB, c *Cloud, got map[string]bool) {
 	}
 }
 
-func markSource(h emulator.Webhook) (string, bool) {
+// MarkSource reads h as a mark, and returns the source of the edge it marks.
+func MarkSource(h emulator.Webhook) (string, bool) {
 	return edge.ParseMark(cloud.Webhook{Name: h.Name, PayloadURL: h.PayloadURL, Active: h.Active})
 }
