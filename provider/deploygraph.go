@@ -324,32 +324,24 @@ func firesOnUpdate(h cloud.Webhook) bool {
 // warm loads the webhooks of every stack reachable from refs, a level at a time with the
 // level's reads in parallel, so the cycle walk under the planning lock reads nothing.
 func (g *deployGraph) warm(ctx context.Context, client Client, source stackKey, refs []string) error {
-	seen := map[string]bool{}
-	level := slices.Clone(refs)
-	for len(level) > 0 {
-		next := make([][]string, len(level))
+	read := func(ref string) ([]string, error) {
+		if !strings.Contains(ref, "/") { // a hand-made webhook may point anywhere
+			return nil, nil
+		}
+		return g.outgoing(ctx, client, source.at(ref))
+	}
+	below := func(ref string) []string {
+		out, _ := read(ref) // read with its level, and kept
+		return out
+	}
+	f := newFrontier(nil, below)
+	for level := slices.Clone(refs); len(level) > 0; level = f.next() {
 		errs := make([]error, len(level))
-		forEachRead(len(level), func(i int) {
-			if strings.Contains(level[i], "/") { // a hand-made webhook may point anywhere
-				next[i], errs[i] = g.outgoing(ctx, client, source.at(level[i]))
-			}
-		})
+		forEachRead(len(level), func(i int) { _, errs[i] = read(level[i]) })
 		if err := errors.Join(errs...); err != nil {
 			return err
 		}
-		for _, ref := range level {
-			seen[ref] = true
-		}
-		var frontier []string
-		for _, refs := range next {
-			for _, ref := range refs {
-				if !seen[ref] {
-					seen[ref] = true
-					frontier = append(frontier, ref)
-				}
-			}
-		}
-		level = frontier
+		f.advance(level)
 	}
 	return nil
 }

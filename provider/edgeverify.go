@@ -148,41 +148,6 @@ func (g *freshGraph) above(ref string) []string {
 	return out
 }
 
-// frontier is one end of readFresh's search: the stacks reached, and the last level read.
-type frontier struct {
-	step    func(ref string) []string
-	reached map[string]bool
-	level   []string
-}
-
-func newFrontier(start []string, step func(ref string) []string) *frontier {
-	f := &frontier{step: step, reached: map[string]bool{}}
-	f.advance(start)
-	return f
-}
-
-// next is the stacks one step on from the last level, not reached yet.
-func (f *frontier) next() []string {
-	var out []string
-	queued := map[string]bool{}
-	for _, ref := range f.level {
-		for _, to := range f.step(ref) {
-			if !f.reached[to] && !queued[to] {
-				queued[to] = true
-				out = append(out, to)
-			}
-		}
-	}
-	return out
-}
-
-func (f *frontier) advance(level []string) {
-	for _, ref := range level {
-		f.reached[ref] = true
-	}
-	f.level = level
-}
-
 // read lists the webhooks of the refs not read yet, in parallel.
 func (g *freshGraph) read(ctx context.Context, client Client, refs []string) error {
 	var todo []string

@@ -54,3 +54,40 @@ func (h *intHeap) Pop() any {
 func (h *intHeap) push(i int) { heap.Push(h, i) }
 func (h *intHeap) pop() int   { return heap.Pop(h).(int) }
 func (h *intHeap) len() int   { return len(h.items) }
+
+// frontier is a walk of a graph a level at a time, each level read before the next is
+// worked out: one end of readFresh's search, or preview's walk below new edges (warm).
+// It holds the stacks reached and the last level.
+type frontier struct {
+	step    func(ref string) []string
+	reached map[string]bool
+	level   []string
+}
+
+func newFrontier(start []string, step func(ref string) []string) *frontier {
+	f := &frontier{step: step, reached: map[string]bool{}}
+	f.advance(start)
+	return f
+}
+
+// next is the stacks one step on from the last level, not reached yet.
+func (f *frontier) next() []string {
+	var out []string
+	queued := map[string]bool{}
+	for _, ref := range f.level {
+		for _, to := range f.step(ref) {
+			if !f.reached[to] && !queued[to] {
+				queued[to] = true
+				out = append(out, to)
+			}
+		}
+	}
+	return out
+}
+
+func (f *frontier) advance(level []string) {
+	for _, ref := range level {
+		f.reached[ref] = true
+	}
+	f.level = level
+}
