@@ -95,7 +95,8 @@ outputs:
 	for i, h := range out.Webhooks {
 		byName[h.Name] = i
 	}
-	require.Len(t, out.Webhooks, 8)
+	require.Len(t, out.Webhooks, 8, "every webhook but the marks")
+	assert.Len(t, c.Webhooks(), 8+2, "the AutoDeployer's two edges are marked on own/b and own/c")
 	for name, want := range map[string]struct{ managedBy, reason, dangling string }{
 		"handmade":  {"other", "", ""},
 		"sleeping":  {"other", "inactive", ""},
