@@ -49,11 +49,18 @@ func graphWriter(name string, edges ...string) raceWriter {
 	var b strings.Builder
 	fmt.Fprintf(&b, "name: %s\nruntime: yaml\nresources:\n  graph:\n    type: auto-deploy:DeploymentGraph\n"+
 		"    properties:\n      organization: org\n      edges:\n", name)
-	var declared []string
+	var declared, sources []string
+	targets := map[string][]string{}
 	for _, e := range edges {
 		from, to, _ := strings.Cut(e, " → ")
-		fmt.Fprintf(&b, "        race/%s: [race/%s]\n", from, to)
+		if targets[from] == nil {
+			sources = append(sources, from)
+		}
+		targets[from] = append(targets[from], "race/"+to)
 		declared = append(declared, from+" → race/"+to)
+	}
+	for _, from := range sources {
+		fmt.Fprintf(&b, "        race/%s: [%s]\n", from, strings.Join(targets[from], ", "))
 	}
 	return raceWriter{name: name, program: b.String(), edges: declared}
 }
@@ -88,10 +95,22 @@ resources:
 // Cloud of its own holding the stacks of project race, and checks each round converged.
 func race(t *testing.T, stacks []string, writers ...raceWriter) {
 	t.Helper()
+	raceOver(t, stacks, nil, writers...)
+}
+
+// raceOver is race with base's edges put in place before each round (by its own `pulumi
+// up`, alone), which the racing writers' loops run through.
+func raceOver(t *testing.T, stacks []string, base *raceWriter, writers ...raceWriter) {
+	t.Helper()
 	for round := range raceRounds {
 		t.Run(fmt.Sprintf("round-%d", round), func(t *testing.T) {
 			t.Parallel()
 			c := refCloud(t, "race", stacks...)
+			var kept []string
+			if base != nil {
+				newProgramWorkspace(t, base.program, c).pulumi("up", "--yes", "--skip-preview")
+				kept = base.edges
+			}
 			ws := slices.Clone(writers)
 			for i := range ws {
 				ws[i].w = newProgramWorkspace(t, ws[i].program, c)
@@ -103,7 +122,7 @@ func race(t *testing.T, stacks []string, writers ...raceWriter) {
 			}
 			wg.Wait()
 			c.SetFaults(emulator.Faults{})
-			assertConverged(t, round, c, ws)
+			assertConverged(t, round, c, ws, kept)
 		})
 	}
 }
@@ -139,12 +158,13 @@ func staying(line string) []string {
 	return out
 }
 
-// assertConverged checks a round's end: a winner; exactly the winners' edges in place,
-// each once, each marked on its target once and no mark left by a loser; each loser's
-// message naming webhooks that stay, which are there.
-func assertConverged(t *testing.T, round int, c *cloud, writers []raceWriter) {
+// assertConverged checks a round's end: a winner; exactly the winners' edges in place
+// (with kept, those in place before the race), each once, each marked on its target once
+// and no mark left by a loser; each loser's message naming webhooks that stay, which are
+// there.
+func assertConverged(t *testing.T, round int, c *cloud, writers []raceWriter, kept []string) {
 	t.Helper()
-	var want []string
+	want := slices.Clone(kept)
 	var winners []string
 	for _, w := range writers {
 		if w.err == nil {
@@ -166,6 +186,7 @@ func assertConverged(t *testing.T, round int, c *cloud, writers []raceWriter) {
 		assert.Len(t, hooks, 1, "round %d: %s once", round, edge)
 	}
 	assert.ElementsMatch(t, keys(got), markedEdges(c), "round %d: each edge marked once, and no other mark", round)
+	assert.Empty(t, loopIn(keys(got)), "round %d: no loop in place", round)
 	for _, w := range writers {
 		if w.err == nil {
 			continue
@@ -179,6 +200,44 @@ func assertConverged(t *testing.T, round int, c *cloud, writers []raceWriter) {
 			assert.True(t, names[name], "round %d: %s says %s stays, and it is there", round, w.name, name)
 		}
 	}
+}
+
+// loopIn is a loop among edges ("a → race/b"), as the stacks on it, or nil.
+func loopIn(edges []string) []string {
+	next := map[string][]string{}
+	for _, e := range edges {
+		from, to, _ := strings.Cut(e, " → race/")
+		next[from] = append(next[from], to)
+	}
+	const (
+		unseen = iota
+		onPath
+		done
+	)
+	state := map[string]int{}
+	var path, loop []string
+	var visit func(s string)
+	visit = func(s string) {
+		state[s] = onPath
+		path = append(path, s)
+		for _, to := range next[s] {
+			switch {
+			case loop != nil:
+			case state[to] == onPath:
+				loop = append(slices.Clone(path[slices.Index(path, to):]), to)
+			case state[to] == unseen:
+				visit(to)
+			}
+		}
+		path = path[:len(path)-1]
+		state[s] = done
+	}
+	for s := range next {
+		if state[s] == unseen && loop == nil {
+			visit(s)
+		}
+	}
+	return loop
 }
 
 // loserLine is the line of a failed up's output that says why an edge was not kept.
@@ -221,6 +280,23 @@ func TestRaceFourWriters(t *testing.T) {
 		graphWriter("three", "a → b"), deployerWriter("four", "b", "a"))
 }
 
+// TestRaceForALoopBelowAWideStack: d deploys x and 20 other stacks (in place before the
+// race); one program adds u → d while another adds x → u, closing u → d → x → u. The read
+// backs search from both ends of each new edge, and stop at the end that runs out first:
+// for u → d, above u (through the marks) rather than d's 21 stacks below. One of the two
+// wins, never both.
+func TestRaceForALoopBelowAWideStack(t *testing.T) {
+	t.Parallel()
+	stacks := []string{"u", "d", "x"}
+	below := []string{"d → x"}
+	for i := range 20 {
+		stacks = append(stacks, fmt.Sprintf("w%02d", i))
+		below = append(below, fmt.Sprintf("d → w%02d", i))
+	}
+	base := graphWriter("base", below...)
+	raceOver(t, stacks, &base, graphWriter("one", "u → d"), deployerWriter("two", "x", "u"))
+}
+
 // TestRaceIsOnlyInTheWay: two programs writing at once whose edges do not conflict both
 // succeed: the read back costs no one an edge.
 func TestRaceIsOnlyInTheWay(t *testing.T) {
@@ -239,4 +315,15 @@ func TestRaceIsOnlyInTheWay(t *testing.T) {
 	result, err := c.FireUpdate("org", "race", "a")
 	require.NoError(t, err)
 	assert.Equal(t, []string{"race/b", "race/c"}, deployedStacks(result))
+}
+
+// TestLoopIn: the check every race round makes for a loop in place finds one.
+func TestLoopIn(t *testing.T) {
+	t.Parallel()
+	assert.Nil(t, loopIn([]string{"a → race/b", "b → race/c", "a → race/c"}))
+	loop := loopIn([]string{"u → race/d", "d → race/x", "x → race/u"})
+	require.Len(t, loop, 4)
+	assert.Equal(t, loop[0], loop[3], "from a stack back to it")
+	assert.ElementsMatch(t, []string{"u", "d", "x"}, loop[:3])
+	assert.NotNil(t, loopIn([]string{"a → race/b", "d → race/x", "x → race/d"}))
 }
