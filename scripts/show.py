@@ -4,12 +4,21 @@ import json
 import sys
 
 
+def is_mark(h):
+    """An in-edge mark (edge/mark.go): inactive, on an edge's target, naming its source; it delivers nothing."""
+    return h["name"].startswith("autodeploy-in-") and not h["active"] and "in-edge.auto-deploy.invalid" in h["payloadUrl"]
+
+
 def webhooks(data):
+    marks = [h for h in data if is_mark(h)]
     for h in data:
+        if is_mark(h):
+            continue
         source = "%s/%s" % (h["projectName"], h["stackName"])
         print("  %-22s --%s--> %-22s on %s  (%s)" % (
             source, h["format"], h["payloadUrl"], ",".join(h.get("filters") or ["every event"]), h["name"]))
-    print("  %d webhooks" % len(data))
+    print("  %d webhooks, and %d in-edge marks (one on each edge's target, delivering nothing)" % (
+        len(data) - len(marks), len(marks)))
 
 
 def cascade(data):
