@@ -287,6 +287,26 @@ func TestLoopInOneProgramFailsPreview(t *testing.T) {
 	assert.Empty(t, c.Webhooks(), "up writes nothing of the loop")
 }
 
+// TestLoopThroughAHandMadeWebhookFailsPreview: a pulumi_deployments webhook made by hand
+// carries no in-edge mark, so the check after an up's writes, which stops at the end of a
+// new edge that runs out first, may not see a loop through it; preview, which walks the
+// whole graph below a new edge's target, refuses it before anything is written.
+func TestLoopThroughAHandMadeWebhookFailsPreview(t *testing.T) {
+	t.Parallel()
+	c := ownCloud(t, "u", "d", "x")
+	newProgramWorkspace(t, deployersProgram("base", deployer{name: "d", stack: "d", refs: []string{"own/x"}}), c).
+		pulumi("up", "--yes")
+	c.api(t, http.MethodPost, "/api/stacks/org/own/x/hooks", map[string]any{"organizationName": "org",
+		"projectName": "own", "stackName": "x", "name": "handmade2", "displayName": "by hand", "payloadUrl": "own/u",
+		"active": true, "format": "pulumi_deployments", "filters": []string{"update_succeeded"}}, http.StatusCreated)
+	w := newProgramWorkspace(t, deployersProgram("closer", deployer{name: "u", stack: "u", refs: []string{"own/d"}}), c)
+	c.ResetStats()
+	out, err := w.run("up", "--yes")
+	require.Error(t, err, out)
+	assert.Contains(t, out, `adding "own/d" would create a deployment cycle own/u → own/d → own/x → own/u`)
+	assert.Zero(t, c.Stats().Writes, "refused at preview: nothing written")
+}
+
 func keys(m map[string][]string) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
