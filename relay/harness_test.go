@@ -25,6 +25,7 @@ import (
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator/emulatortest"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/internal/pgtest"
+	"github.com/autodeploy-dev/pulumi-auto-deploy/internal/syncbuf"
 )
 
 const (
@@ -44,25 +45,8 @@ type harness struct {
 	db     string
 	r      *Relay
 	base   string
-	logs   *syncBuffer
+	logs   *syncbuf.Buffer
 	stop   func() error
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // testDB is an empty database for one test: a SQLite file, or with RELAY_TEST_DB=postgres a
@@ -97,7 +81,7 @@ func newCloud(t *testing.T, stacks ...string) *emulatortest.Cloud {
 // baseline.
 func startRelay(t *testing.T, emu *emulatortest.Cloud, db string, mods ...func(*Config)) *harness {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	cfg := Config{
 		Addr: "127.0.0.1:0", DB: db, Secret: testSecret, APIURL: emu.URL, Token: emu.Token,
 		Organizations: []string{testOrg}, PollInterval: time.Second, ShutdownGrace: 200 * time.Millisecond,

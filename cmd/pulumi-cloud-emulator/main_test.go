@@ -7,44 +7,27 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/autodeploy-dev/pulumi-auto-deploy/internal/syncbuf"
 )
-
-// syncBuffer lets the test read stderr while the server goroutine writes it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func noEnv(string) string { return "" }
 
 // startRun runs the command with args and env in the background and returns the base URL it prints
 // first, its stderr so far and after, and stop, which ends the run (as the test's end does) and
 // returns run's error.
-func startRun(t *testing.T, args []string, env func(string) string) (base string, stderr *syncBuffer,
+func startRun(t *testing.T, args []string, env func(string) string) (base string, stderr *syncbuf.Buffer,
 	stop func() error,
 ) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	t.Cleanup(cancel)
 	outR, outW := io.Pipe()
-	stderr = &syncBuffer{}
+	stderr = &syncbuf.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, args, outW, stderr, env)
