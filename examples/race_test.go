@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/autodeploy-dev/pulumi-auto-deploy/edge"
 	"github.com/autodeploy-dev/pulumi-auto-deploy/emulator"
 )
 
@@ -182,11 +183,11 @@ func assertConverged(t *testing.T, round int, c *cloud, writers []raceWriter, ke
 	t.Logf("round %d: winners %v, edges %v", round, winners, keys(got))
 	assert.NotEmpty(t, winners, "round %d: at least one program succeeds", round)
 	assert.ElementsMatch(t, want, keys(got), "round %d: exactly the winners' edges, each declared once", round)
-	for edge, hooks := range got {
-		assert.Len(t, hooks, 1, "round %d: %s once", round, edge)
+	for e, hooks := range got {
+		assert.Len(t, hooks, 1, "round %d: %s once", round, e)
 	}
 	assert.ElementsMatch(t, keys(got), markedEdges(c), "round %d: each edge marked once, and no other mark", round)
-	assert.Empty(t, loopIn(keys(got)), "round %d: no loop in place", round)
+	assert.Empty(t, edge.Cycles(graphOf(keys(got))), "round %d: no loop in place", round)
 	for _, w := range writers {
 		if w.err == nil {
 			continue
@@ -202,42 +203,14 @@ func assertConverged(t *testing.T, round int, c *cloud, writers []raceWriter, ke
 	}
 }
 
-// loopIn is a loop among edges ("a → race/b"), as the stacks on it, or nil.
-func loopIn(edges []string) []string {
-	next := map[string][]string{}
+// graphOf is edges ("a → race/b") as an edge.Graph.
+func graphOf(edges []string) edge.Graph {
+	g := edge.Graph{}
 	for _, e := range edges {
 		from, to, _ := strings.Cut(e, " → race/")
-		next[from] = append(next[from], to)
+		g.Add(from, to, false)
 	}
-	const (
-		unseen = iota
-		onPath
-		done
-	)
-	state := map[string]int{}
-	var path, loop []string
-	var visit func(s string)
-	visit = func(s string) {
-		state[s] = onPath
-		path = append(path, s)
-		for _, to := range next[s] {
-			switch {
-			case loop != nil:
-			case state[to] == onPath:
-				loop = append(slices.Clone(path[slices.Index(path, to):]), to)
-			case state[to] == unseen:
-				visit(to)
-			}
-		}
-		path = path[:len(path)-1]
-		state[s] = done
-	}
-	for s := range next {
-		if state[s] == unseen && loop == nil {
-			visit(s)
-		}
-	}
-	return loop
+	return g
 }
 
 // loserLine is the line of a failed up's output that says why an edge was not kept.
@@ -315,15 +288,4 @@ func TestRaceIsOnlyInTheWay(t *testing.T) {
 	result, err := c.FireUpdate("org", "race", "a")
 	require.NoError(t, err)
 	assert.Equal(t, []string{"race/b", "race/c"}, deployedStacks(result))
-}
-
-// TestLoopIn: the check every race round makes for a loop in place finds one.
-func TestLoopIn(t *testing.T) {
-	t.Parallel()
-	assert.Nil(t, loopIn([]string{"a → race/b", "b → race/c", "a → race/c"}))
-	loop := loopIn([]string{"u → race/d", "d → race/x", "x → race/u"})
-	require.Len(t, loop, 4)
-	assert.Equal(t, loop[0], loop[3], "from a stack back to it")
-	assert.ElementsMatch(t, []string{"u", "d", "x"}, loop[:3])
-	assert.NotNil(t, loopIn([]string{"a → race/b", "d → race/x", "x → race/d"}))
 }
