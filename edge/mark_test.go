@@ -15,6 +15,12 @@ func TestMarkName(t *testing.T) {
 	assert.NotEqual(t, MarkName("net/prod", owner), MarkName("net/dev", owner))
 	assert.NotEqual(t, MarkName("net/prod", owner), MarkName("net/prod", owner+"2"),
 		"each writer's mark is its own: another's removal of the same edge never takes it")
+	// As docs/_index.md and docs/cloud-api.md show it.
+	m := Mark("net/prod", owner)
+	assert.Equal(t, "auto-deploy in-edge mark: net/prod deploys this stack (owner: "+owner+")", m.DisplayName)
+	assert.Equal(t, "https://in-edge.auto-deploy.invalid/?from=net%2Fprod", m.PayloadURL)
+	assert.Equal(t, "raw", m.Format)
+	assert.False(t, m.Active)
 }
 
 // TestParseMark is the table of what is and is not a mark.
